@@ -1,0 +1,93 @@
+/**
+ * What the TUN inbound and the socket factory need from an operating system. Linux implements
+ * it with `/dev/net/tun` + rtnetlink (`src/platform/linux/`), macOS with utun + `PF_ROUTE`
+ * (`src/platform/darwin/`). Everything here is synchronous FFI underneath; methods that wait
+ * for the kernel are still synchronous because the kernel answers netlink/route requests at once.
+ *
+ * @module
+ */
+
+import type { Prefix, TunInboundOptions } from "../config/types.ts";
+
+/** What to create: derived from the tun inbound's options by the TUN inbound. */
+export interface TunDeviceConfig {
+  /** Requested name; empty means "pick one" (Linux `tun%d`, macOS next free `utunN`). */
+  name: string;
+  mtu: number;
+  /** Every prefix in `address`, IPv4 and IPv6. */
+  addresses: Prefix[];
+  /** Number of queues (Linux IFF_MULTI_QUEUE); 1 elsewhere. */
+  queues: number;
+  /** Linux IFF_VNET_HDR: every packet carries a 10-byte virtio_net_hdr. */
+  vnetHdr: boolean;
+}
+
+/** An open TUN device. Closing the last fd destroys it (routes through it go with it). */
+export interface TunDevice {
+  readonly name: string;
+  readonly index: number;
+  readonly mtu: number;
+  /** Non-blocking fds, one per queue. Each packet read/written is one IP packet. */
+  readonly fds: readonly number[];
+  /**
+   * Bytes before the IP header on every read and write: 0 (Linux), 10 (Linux with vnet_hdr),
+   * 4 (macOS address-family header, big-endian AF_INET/AF_INET6).
+   */
+  readonly packetOffset: number;
+  close(): void;
+}
+
+/** One route the platform installs (for dry-run output, tests and exact removal). */
+export interface PlannedRoute {
+  prefix: Prefix;
+  /** Linux routing table id; undefined on macOS. */
+  table?: number;
+  /** Output interface name. */
+  device: string;
+  gateway?: Uint8Array;
+  /** Human-readable form in the style of `ip route` / `netstat -rn`. */
+  text: string;
+}
+
+/** One policy rule (Linux only). */
+export interface PlannedRule {
+  family: 4 | 6;
+  priority: number;
+  /** Human-readable form in the style of `ip rule`, e.g. "9000: from all to 172.19.0.0/30 lookup 2022". */
+  text: string;
+}
+
+/** Everything auto_route would install, computed without touching the system. */
+export interface RoutePlan {
+  routes: PlannedRoute[];
+  rules: PlannedRule[];
+  /** Non-fatal notes (e.g. "strict_route has no effect on macOS"). */
+  warnings: string[];
+}
+
+export interface NetworkInterface {
+  name: string;
+  index: number;
+}
+
+/** The OS layer. One instance per process (per Worker when used from one). */
+export interface Platform {
+  readonly os: "linux" | "darwin";
+  /** Throws with one sentence (e.g. "run with sudo") when the process lacks the privilege. */
+  checkPrivileges(): void;
+  openTun(config: TunDeviceConfig): TunDevice;
+  /** Pure: what `installRoutes` would do for these options and device name. */
+  planRoutes(options: TunInboundOptions, deviceName: string): RoutePlan;
+  /** Installs the plan; on failure undoes what it did and throws. Returns an undo handle. */
+  installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void };
+  /** Removes leftovers of a crashed run for these options (stale rules, routes). */
+  cleanupStale(options: TunInboundOptions): string[];
+  defaultInterface(exclude?: string): NetworkInterface | null;
+  /** Calls `onChange` when the default interface changes; returns a stop function. */
+  watchDefaultInterface(onChange: (iface: NetworkInterface | null) => void, exclude?: string): () => void;
+  interfaceIndex(name: string): number;
+  /** Binds a socket to an interface so its traffic bypasses the TUN routes. */
+  bindToInterface(fd: number, family: 4 | 6, iface: NetworkInterface): void;
+  /** Linux SO_MARK; throws on platforms without marks. */
+  setMark(fd: number, mark: number): void;
+}
