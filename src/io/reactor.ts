@@ -1,0 +1,184 @@
+/**
+ * A single-threaded readiness reactor: one epoll set, a timer queue, and a loop that calls
+ * `epoll_wait` synchronously (see docs/architecture.md, "Why a synchronous epoll loop").
+ *
+ * The loop alternates: wait for readiness (timeout 0 while busy, up to the next timer or
+ * {@linkcode MAX_BLOCK_MS} when idle) → dispatch handlers → run due timers → yield to the JS
+ * event loop with `setImmediate`, so promises, `postMessage` handlers and other macrotasks run
+ * between rounds. Handlers are level-triggered.
+ *
+ * Code running on a reactor thread must do its I/O through the reactor: Deno-native async I/O
+ * only progresses while the loop yields, and the loop may block in `epoll_wait` for up to
+ * MAX_BLOCK_MS. Another thread wakes the loop with {@linkcode Reactor.wakeFd} (an eventfd).
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import { getLogger } from "@logtape/logtape";
+import {
+  EV_ERROR,
+  EV_HUP,
+  EV_RDHUP,
+  EV_READ,
+  EV_WRITE,
+  eventFdCreate,
+  eventFdDrain,
+  fdClose,
+  Poller,
+} from "./sys.ts";
+import { type Timer, TimerQueue } from "./timer_queue.ts";
+
+export { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE };
+
+/** Longest time the loop blocks in `epoll_wait` without a timer or wake-up. */
+export const MAX_BLOCK_MS = 50;
+
+/** Called with the ready event mask (EV_* bits). */
+export type IoHandler = (events: number) => void;
+
+const log = getLogger(["tunbox", "io"]);
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The per-thread event loop. */
+export class Reactor {
+  readonly poller: Poller;
+  readonly timers = new TimerQueue();
+  /** eventfd that other threads signal to wake this loop (e.g. after `postMessage`). */
+  readonly wakeFd: number;
+  #handlers: (IoHandler | undefined)[] = [];
+  #interest: number[] = [];
+  #running = false;
+  #stopRequested = false;
+  #onWake: (() => void) | undefined;
+  #stopped: Promise<void> | undefined;
+  /** Handler exceptions caught by the loop (they are logged and the fd's handler continues). */
+  handlerErrors = 0;
+
+  constructor(capacity = 256) {
+    this.poller = new Poller(capacity);
+    this.wakeFd = eventFdCreate();
+    this.add(this.wakeFd, EV_READ, () => {
+      eventFdDrain(this.wakeFd);
+      this.#onWake?.();
+    });
+  }
+
+  /** Current time in milliseconds (monotonic). */
+  now(): number {
+    return performance.now();
+  }
+
+  /** Registers `fd` with an interest mask (EV_READ | EV_WRITE) and a handler. */
+  add(fd: number, interest: number, handler: IoHandler): void {
+    this.#handlers[fd] = handler;
+    this.#interest[fd] = interest;
+    this.poller.add(fd, interest);
+  }
+
+  /** Changes the interest mask of a registered fd (no syscall when unchanged). */
+  setInterest(fd: number, interest: number): void {
+    if (this.#interest[fd] === interest) return;
+    this.#interest[fd] = interest;
+    this.poller.modify(fd, interest);
+  }
+
+  interestOf(fd: number): number {
+    return this.#interest[fd] ?? 0;
+  }
+
+  /** Unregisters `fd` (call before closing it). */
+  remove(fd: number): void {
+    if (this.#handlers[fd] === undefined) return;
+    this.#handlers[fd] = undefined;
+    this.#interest[fd] = 0;
+    this.poller.remove(fd);
+  }
+
+  /** Runs `callback` at `now() + delayMs`. */
+  setTimeout(delayMs: number, callback: () => void): Timer {
+    return this.timers.schedule(this.now() + delayMs, callback);
+  }
+
+  /** Runs `callback` at an absolute deadline on this reactor's clock. */
+  at(deadline: number, callback: () => void): Timer {
+    return this.timers.schedule(deadline, callback);
+  }
+
+  /** Called on the loop thread whenever another thread signals {@linkcode wakeFd}. */
+  onWake(callback: () => void): void {
+    this.#onWake = callback;
+  }
+
+  /** Starts the loop; the returned promise settles when `stop()` has taken effect. */
+  run(): Promise<void> {
+    if (this.#stopped) return this.#stopped;
+    this.#running = true;
+    this.#stopped = this.#loop();
+    return this.#stopped;
+  }
+
+  /** Asks the loop to finish after the current round. */
+  stop(): void {
+    this.#stopRequested = true;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Closes the epoll set and the wake fd. Registered fds are not closed. */
+  close(): void {
+    this.poller.close();
+    fdClose(this.wakeFd);
+  }
+
+  /** One round without blocking (tests drive the reactor with this). */
+  poll(timeoutMs = 0): number {
+    const n = this.poller.wait(timeoutMs);
+    this.#dispatch(n);
+    this.timers.runDue(this.now());
+    return n;
+  }
+
+  async #loop(): Promise<void> {
+    let busy = true;
+    try {
+      while (!this.#stopRequested) {
+        let timeout = 0;
+        if (!busy) {
+          const next = this.timers.nextDeadline();
+          timeout = next === Infinity
+            ? MAX_BLOCK_MS
+            : Math.max(0, Math.min(MAX_BLOCK_MS, Math.ceil(next - this.now())));
+        }
+        const n = this.poller.wait(timeout);
+        this.#dispatch(n);
+        const ran = this.timers.runDue(this.now());
+        busy = n > 0 || ran > 0;
+        await yieldToEventLoop();
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #dispatch(n: number): void {
+    const fds = this.poller.readyFds;
+    const events = this.poller.readyEvents;
+    for (let i = 0; i < n; i++) {
+      const fd = fds[i]!;
+      const handler = this.#handlers[fd];
+      if (handler === undefined) continue;
+      try {
+        handler(events[i]!);
+      } catch (error) {
+        this.handlerErrors++;
+        log.error("I/O handler for fd {fd} failed: {error}", { fd, error });
+      }
+    }
+  }
+}
