@@ -1,0 +1,224 @@
+/**
+ * Darwin (macOS) kernel constants used by the utun, interface-address, routing-socket and
+ * bound-socket code. Each value is checked against the xnu headers named beside it
+ * (apple-oss-distributions/xnu); `tests/platform/darwin/constants_test.ts` recomputes the ioctl
+ * numbers from the `_IOW`/`_IOWR` encoding in `bsd/sys/ioccom.h`.
+ *
+ * These are Darwin's values on every architecture (arm64 and x86_64 use the same numbers);
+ * several differ from Linux (AF_INET6, O_NONBLOCK, SOL_SOCKET, EAGAIN, ...).
+ *
+ * @module
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Address families and socket types — bsd/sys/socket.h
+// ---------------------------------------------------------------------------------------------
+
+export const AF_UNSPEC = 0;
+export const AF_INET = 2;
+/** Darwin's AF_INET6 (Linux uses 10). */
+export const AF_INET6 = 30;
+/** Routing sockets; also PF_ROUTE, the second sysctl level for NET_RT_DUMP. */
+export const AF_ROUTE = 17;
+export const PF_ROUTE = AF_ROUTE;
+/** Link-level sockaddr (`sockaddr_dl`, bsd/net/if_dl.h). */
+export const AF_LINK = 18;
+/** Kernel system domain (kernel controls, kernel events). */
+export const AF_SYSTEM = 32;
+export const PF_SYSTEM = AF_SYSTEM;
+
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+
+/** bsd/sys/socket.h: the socket-level option level (Linux uses 1). */
+export const SOL_SOCKET = 0xffff;
+
+// ---------------------------------------------------------------------------------------------
+// Kernel control (utun) — bsd/sys/sys_domain.h, bsd/sys/kern_control.h, bsd/net/if_utun.h
+// ---------------------------------------------------------------------------------------------
+
+/** sys_domain.h: kernel control protocol, the `protocol` argument of socket(PF_SYSTEM, ...). */
+export const SYSPROTO_CONTROL = 2;
+/** sys_domain.h: `ss_sysaddr` of a `sockaddr_ctl`. */
+export const AF_SYS_CONTROL = 2;
+/** kern_control.h: length of `ctl_info.ctl_name`. */
+export const MAX_KCTL_NAME = 96;
+/** if_utun.h: the name the utun kernel control registers. */
+export const UTUN_CONTROL_NAME = "com.apple.net.utun_control";
+/** if_utun.h: getsockopt(SYSPROTO_CONTROL, UTUN_OPT_IFNAME) returns the interface name. */
+export const UTUN_OPT_IFNAME = 2;
+/** Bytes before the IP header on every utun read and write: a big-endian u32 address family. */
+export const UTUN_HEADER_SIZE = 4;
+
+// ---------------------------------------------------------------------------------------------
+// ioctl numbers — `_IOW(g, n, t)` = 0x80000000 | (sizeof(t) & 0x1fff) << 16 | g << 8 | n,
+// `_IOWR` uses 0xC0000000 (bsd/sys/ioccom.h).
+// ---------------------------------------------------------------------------------------------
+
+/** kern_control.h: `_IOWR('N', 3, struct ctl_info)` (ctl_info is 100 bytes). */
+export const CTLIOCGINFO = 0xc0644e03;
+/** sockio.h: `_IOW('i', 52, struct ifreq)` (ifreq is 32 bytes). */
+export const SIOCSIFMTU = 0x80206934;
+/** sockio.h: `_IOWR('i', 51, struct ifreq)`. */
+export const SIOCGIFMTU = 0xc0206933;
+/** sockio.h: `_IOW('i', 16, struct ifreq)`. */
+export const SIOCSIFFLAGS = 0x80206910;
+/** sockio.h: `_IOWR('i', 17, struct ifreq)`. */
+export const SIOCGIFFLAGS = 0xc0206911;
+/** sockio.h: `_IOW('i', 26, struct ifaliasreq)` (ifaliasreq is 64 bytes). */
+export const SIOCAIFADDR = 0x8040691a;
+/** sockio.h: `_IOW('i', 25, struct ifreq)`. */
+export const SIOCDIFADDR = 0x80206919;
+/** netinet6/in6_var.h: `_IOW('i', 26, struct in6_aliasreq)` (in6_aliasreq is 128 bytes). */
+export const SIOCAIFADDR_IN6 = 0x8080691a;
+/** netinet6/in6_var.h: `_IOW('i', 25, struct in6_ifreq)` (in6_ifreq is 288 bytes). */
+export const SIOCDIFADDR_IN6 = 0x81206919;
+
+/** bsd/net/if.h: interface flag "up" (in `ifr_flags`, a short at offset 16 of ifreq). */
+export const IFF_UP = 0x1;
+/** bsd/net/if.h: interface names are at most 15 characters plus a NUL. */
+export const IFNAMSIZ = 16;
+
+/** in6_var.h: do not run duplicate address detection on this address. */
+export const IN6_IFF_NODAD = 0x0020;
+/** in6_var.h: cryptographically generated (keeps the address out of privacy rotation). */
+export const IN6_IFF_SECURED = 0x0400;
+/** netinet6/nd6.h: a lifetime that never ends. */
+export const ND6_INFINITE_LIFETIME = 0xffffffff;
+
+// ---------------------------------------------------------------------------------------------
+// Routing sockets — bsd/net/route.h
+// ---------------------------------------------------------------------------------------------
+
+/** route.h: the only `rtm_version` the kernel accepts and emits. */
+export const RTM_VERSION = 5;
+
+/** route.h: `rtm_type` values. */
+export const RTM = {
+  ADD: 0x1,
+  DELETE: 0x2,
+  CHANGE: 0x3,
+  GET: 0x4,
+  LOSING: 0x5,
+  REDIRECT: 0x6,
+  MISS: 0x7,
+  LOCK: 0x8,
+  RESOLVE: 0xb,
+  NEWADDR: 0xc,
+  DELADDR: 0xd,
+  IFINFO: 0xe,
+  NEWMADDR: 0xf,
+  DELMADDR: 0x10,
+  IFINFO2: 0x12,
+  NEWMADDR2: 0x13,
+  GET2: 0x14,
+} as const;
+
+/** route.h: `rtm_addrs` bits; the sockaddrs follow the header in this bit order. */
+export const RTA = {
+  DST: 0x1,
+  GATEWAY: 0x2,
+  NETMASK: 0x4,
+  GENMASK: 0x8,
+  IFP: 0x10,
+  IFA: 0x20,
+  AUTHOR: 0x40,
+  BRD: 0x80,
+} as const;
+
+/** route.h: index of each sockaddr (bit position in `rtm_addrs`). */
+export const RTAX = {
+  DST: 0,
+  GATEWAY: 1,
+  NETMASK: 2,
+  GENMASK: 3,
+  IFP: 4,
+  IFA: 5,
+  AUTHOR: 6,
+  BRD: 7,
+} as const;
+/** route.h: number of sockaddr slots. */
+export const RTAX_MAX = 8;
+
+/** route.h: `rtm_flags` bits. */
+export const RTF = {
+  UP: 0x1,
+  GATEWAY: 0x2,
+  HOST: 0x4,
+  REJECT: 0x8,
+  DYNAMIC: 0x10,
+  MODIFIED: 0x20,
+  DONE: 0x40,
+  CLONING: 0x100,
+  LLINFO: 0x400,
+  STATIC: 0x800,
+  BLACKHOLE: 0x1000,
+  PRCLONING: 0x10000,
+  WASCLONED: 0x20000,
+  LOCAL: 0x200000,
+  BROADCAST: 0x400000,
+  MULTICAST: 0x800000,
+  IFSCOPE: 0x1000000,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// sysctl — bsd/sys/sysctl.h, bsd/sys/socket.h
+// ---------------------------------------------------------------------------------------------
+
+/** sysctl.h: top-level "net". */
+export const CTL_NET = 4;
+/** socket.h: fifth level under {CTL_NET, PF_ROUTE, 0, af}: dump the routing table. */
+export const NET_RT_DUMP = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Socket options — bsd/netinet/in.h, bsd/netinet6/in6.h
+// ---------------------------------------------------------------------------------------------
+
+export const IPPROTO_IP = 0;
+export const IPPROTO_IPV6 = 41;
+/** netinet/in.h: int; bind the socket to an interface index (scoped routing). */
+export const IP_BOUND_IF = 25;
+/** netinet6/in6.h: int; the IPv6 form of IP_BOUND_IF. */
+export const IPV6_BOUND_IF = 125;
+
+// ---------------------------------------------------------------------------------------------
+// Files and polling — bsd/sys/fcntl.h, bsd/sys/poll.h
+// ---------------------------------------------------------------------------------------------
+
+export const O_RDONLY = 0x0;
+export const O_RDWR = 0x2;
+/** fcntl.h: Darwin's O_NONBLOCK (Linux uses 0x800). */
+export const O_NONBLOCK = 0x4;
+/** fcntl.h: Darwin's O_CLOEXEC (Linux uses 0x80000). */
+export const O_CLOEXEC = 0x1000000;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const FD_CLOEXEC = 1;
+
+export const POLLIN = 0x1;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+// ---------------------------------------------------------------------------------------------
+// errno values the Darwin platform code tests for — bsd/sys/errno.h
+// ---------------------------------------------------------------------------------------------
+
+export const DARWIN_ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  ENXIO: 6,
+  ENOMEM: 12,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  EINVAL: 22,
+  EAGAIN: 35,
+  ENETUNREACH: 51,
+  ENOBUFS: 55,
+} as const;
