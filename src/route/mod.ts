@@ -1,0 +1,30 @@
+/**
+ * Routing: connection metadata, rule matchers and the router.
+ *
+ * @module
+ */
+
+export {
+  type ConnMetadata,
+  type ConnMetadataInit,
+  type Endpoint,
+  isV4Mapped,
+  newConnMetadata,
+} from "./metadata.ts";
+export { type RouteDecision, type RouteHooks, Router, type RouterOptions } from "./router.ts";
+export { type CompiledRule, type CompiledRules, compileRules, type RuleItem } from "./rule.ts";
+export {
+  applyRouteOptions,
+  type CompiledAction,
+  DEFAULT_SNIFF_TIMEOUT_MS,
+  formatGoDuration,
+  PACKET_SNIFFERS,
+  RejectFloodGuard,
+  type ResolveOptions,
+  STREAM_SNIFFERS,
+} from "./action.ts";
+export { IpSet } from "./ip_set.ts";
+export { isPrivateAddr, isPublicAddr } from "./ip_private.ts";
+export { DomainKeywords, DomainSet } from "./domain_set.ts";
+export { compileGoRegex, DomainRegexes } from "./domain_regex.ts";
+export { PortSet } from "./port_set.ts";
