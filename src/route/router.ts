@@ -82,7 +82,7 @@ export interface RouterOptions {
   /** `route.final`; default: the first outbound's tag. */
   final?: string;
   /** Decoded outbounds (only the tags are used, to check references). */
-  outbounds: readonly Pick<OutboundOptions, "tag">[];
+  outbounds: readonly OutboundOptions[];
   /** Millisecond clock for reject flood counting; default `performance.now`. */
   now?: () => number;
 }
