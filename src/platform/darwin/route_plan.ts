@@ -1,0 +1,95 @@
+/**
+ * What `auto_route` installs on macOS, computed without touching the system.
+ *
+ * macOS has no policy routing, so tunbox (as sing-tun) adds ordinary routes that are more
+ * specific than the default route: `0.0.0.0/1` + `128.0.0.0/1` and `::/1` + `8000::/1` (or
+ * `route_address`), minus `route_exclude_address`, each with the TUN's own address as gateway.
+ * The physical default route stays in place, so default-interface detection and sockets bound
+ * with `IP_BOUND_IF` keep using it.
+ *
+ * @module
+ */
+
+import type { Prefix, TunInboundOptions } from "../../config/types.ts";
+import { formatIp, formatPrefix, maskPrefix, parsePrefix, subtractPrefixes } from "../../net/ip.ts";
+import type { PlannedRoute, RoutePlan } from "../types.ts";
+
+const DEFAULT_V4 = ["0.0.0.0/1", "128.0.0.0/1"].map((t) => parsePrefix(t)!);
+const DEFAULT_V6 = ["::/1", "8000::/1"].map((t) => parsePrefix(t)!);
+
+/**
+ * Splits a /0 into its two /1 halves. A /0 would collide with the system's default route: the
+ * add fails with EEXIST, and delete-and-re-add would then delete the user's default route.
+ */
+function splitDefault(p: Prefix): Prefix[] {
+  if (p.bits !== 0) return [p];
+  const high = new Uint8Array(p.addr.length);
+  high[0] = 0x80;
+  return [{ addr: new Uint8Array(p.addr.length), bits: 1 }, { addr: high, bits: 1 }];
+}
+
+/** Linux-only inbound fields that tunbox, as sing-box, ignores on macOS (warned when set). */
+const LINUX_ONLY: readonly (keyof TunInboundOptions)[] = [
+  "include_interface",
+  "exclude_interface",
+  "include_uid",
+  "exclude_uid",
+  "include_android_user",
+  "include_package",
+  "exclude_package",
+  "auto_redirect",
+];
+
+/** The routes (and warnings) `auto_route` means on macOS for these options and device. */
+export function planDarwinRoutes(options: TunInboundOptions, deviceName: string): RoutePlan {
+  const warnings: string[] = [];
+  const routes: PlannedRoute[] = [];
+  if (!options.auto_route) return { routes, rules: [], warnings };
+
+  if (options.strict_route) {
+    warnings.push(
+      "strict_route has no effect on macOS: there is no policy routing to block traffic that " +
+        "bypasses the TUN (sing-box behaves the same)",
+    );
+  }
+  for (const key of LINUX_ONLY) {
+    const v = options[key];
+    if (v === true || (Array.isArray(v) && v.length > 0)) {
+      warnings.push(`${key} has no effect on macOS and is ignored`);
+    }
+  }
+  if (options.route_address_set.length > 0 || options.route_exclude_address_set.length > 0) {
+    warnings.push("route_address_set and route_exclude_address_set are not supported on macOS yet");
+  }
+
+  const inet4 = options.address.find((p) => p.addr.length === 4);
+  const inet6 = options.address.find((p) => p.addr.length === 16);
+  if (!inet6) {
+    warnings.push(
+      "the TUN has no IPv6 address, so no IPv6 routes are added: IPv6 traffic bypasses the TUN",
+    );
+  }
+  for (
+    const [tunAddr, defaults, length] of [[inet4, DEFAULT_V4, 4], [inet6, DEFAULT_V6, 16]] as const
+  ) {
+    if (!tunAddr) continue;
+    const own = options.route_address.filter((p) => p.addr.length === length);
+    const include = own.length > 0 ? own : defaults;
+    const exclude = options.route_exclude_address.filter((p) => p.addr.length === length);
+    const prefixes = subtractPrefixes(include.map(maskPrefix), exclude.map(maskPrefix))
+      .flatMap(splitDefault);
+    for (const prefix of prefixes) {
+      routes.push({
+        prefix,
+        device: deviceName,
+        gateway: tunAddr.addr,
+        text: `${formatPrefix(prefix)} via ${formatIp(tunAddr.addr)}` +
+          (deviceName ? ` (${deviceName})` : ""),
+      });
+    }
+  }
+  if (inet4 === undefined && inet6 === undefined) {
+    warnings.push("auto_route is set but the TUN has no address: no routes are added");
+  }
+  return { routes, rules: [], warnings };
+}
