@@ -163,11 +163,21 @@ export interface ListenerInboundOptions {
   detour?: string;
   users: InboundUser[];
   set_system_proxy?: boolean;
+  bind_interface?: string;
+  routing_mark?: number;
+  reuse_addr?: boolean;
+  netns?: string;
+  disable_tcp_keep_alive?: boolean;
+  /** Milliseconds. */
+  tcp_keep_alive?: number;
+  /** Milliseconds. */
+  tcp_keep_alive_interval?: number;
   /** Legacy inbound fields (deprecated 1.11). */
   sniff?: boolean;
   sniff_override_destination?: boolean;
   sniff_timeout?: number;
   domain_strategy?: DomainStrategy;
+  udp_disable_domain_unmapping?: boolean;
 }
 
 export type InboundOptions = TunInboundOptions | ListenerInboundOptions;

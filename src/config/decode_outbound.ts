@@ -1,0 +1,236 @@
+/**
+ * Outbounds: `direct` (all dial fields), `socks`, `http`, `selector`, `urltest`, and the legacy
+ * special outbounds `block` and `dns` (kept, warned about; rules routing to them are rewritten to
+ * rule actions in `legacy.ts`).
+ *
+ * @module
+ */
+
+import type { JsonNode } from "./jsonc.ts";
+import type { Ctx, Obj } from "./reader.ts";
+import { readDialFields } from "./decode_dial.ts";
+import { readTls } from "./decode_tls.ts";
+import { isDomainName } from "./values.ts";
+import { parseIp } from "../net/ip.ts";
+import type {
+  DirectOutboundOptions,
+  HttpOutboundOptions,
+  OutboundOptions,
+  SelectorOutboundOptions,
+  SocksOutboundOptions,
+  UrlTestOutboundOptions,
+} from "./types.ts";
+
+/** Outbound types tunbox implements. */
+export const OUTBOUND_TYPES = [
+  "direct",
+  "socks",
+  "http",
+  "block",
+  "dns",
+  "selector",
+  "urltest",
+] as const;
+
+const OTHER_SINGBOX_OUTBOUNDS = [
+  "shadowsocks",
+  "vmess",
+  "trojan",
+  "wireguard",
+  "hysteria",
+  "shadowtls",
+  "vless",
+  "tuic",
+  "hysteria2",
+  "anytls",
+  "tor",
+  "ssh",
+  "shadowsocksr",
+  "naive",
+];
+
+/** Reads and checks `server` (IP address or domain name) and `server_port`. */
+function serverFields(o: Obj, out: { server: string; server_port: number }): void {
+  const at = o.at("server");
+  const server = o.string("server");
+  if (!at) o.ctx.error(o.node, o.path, 'missing "server"');
+  else if (server !== undefined) {
+    if (parseIp(server) === null && !isDomainName(server)) {
+      o.ctx.error(at.node, at.path, `invalid server address ${JSON.stringify(server)}`);
+    } else out.server = server;
+  }
+  const port = o.port("server_port");
+  if (port !== undefined) out.server_port = port;
+  else if (!o.has("server_port")) o.ctx.error(o.node, o.path, 'missing "server_port"');
+}
+
+function decodeSocks(o: Obj, tag: string): SocksOutboundOptions {
+  const out: SocksOutboundOptions = { type: "socks", tag, server: "", server_port: 0 };
+  serverFields(o, out);
+  const version = o.enumOf("version", ["4", "4a", "5"] as const);
+  if (version !== undefined) out.version = version;
+  const user = o.string("username");
+  if (user !== undefined) out.username = user;
+  const pass = o.string("password");
+  if (pass !== undefined) out.password = pass;
+  const network = o.enumOf("network", ["tcp", "udp"] as const);
+  if (network !== undefined) out.network = network;
+  const uot = o.at("udp_over_tcp");
+  if (uot) {
+    if (uot.node.kind === "boolean") out.udp_over_tcp = { enabled: uot.node.value };
+    else {
+      const u = o.ctx.object(uot.node, uot.path);
+      if (u) {
+        const v: { enabled: boolean; version?: number } = { enabled: u.bool("enabled") ?? false };
+        const ver = u.int("version", 0, 2);
+        if (ver !== undefined) v.version = ver;
+        u.done();
+        out.udp_over_tcp = v;
+      }
+    }
+  }
+  readDialFields(o, out);
+  return out;
+}
+
+function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
+  const out: HttpOutboundOptions = { type: "http", tag, server: "", server_port: 0, headers: {} };
+  serverFields(o, out);
+  const user = o.string("username");
+  if (user !== undefined) out.username = user;
+  const pass = o.string("password");
+  if (pass !== undefined) out.password = pass;
+  const path = o.string("path");
+  if (path !== undefined) out.path = path;
+  out.headers = o.map("headers", (n, p) => o.ctx.listable(n, p, (x, q) => o.ctx.string(x, q)));
+  const tls = readTls(o);
+  if (tls) out.tls = tls;
+  readDialFields(o, out);
+  return out;
+}
+
+function decodeDirect(o: Obj, tag: string): DirectOutboundOptions {
+  const out: DirectOutboundOptions = { type: "direct", tag };
+  readDialFields(o, out);
+  const addr = o.string("override_address");
+  if (addr !== undefined) out.override_address = addr;
+  const port = o.port("override_port");
+  if (port !== undefined) out.override_port = port;
+  for (const k of ["override_address", "override_port"]) {
+    if (o.has(k)) {
+      o.ctx.warn(
+        o.keyPos(k),
+        o.p(k),
+        `destination override fields in direct outbound are deprecated in sing-box 1.11.0 and removed in 1.13.0, use a rule with {"action": "route-options", "${k}": ...} instead; tunbox still honours it`,
+      );
+    }
+  }
+  return out;
+}
+
+function decodeGroup<T extends "selector" | "urltest">(
+  o: Obj,
+  type: T,
+  tag: string,
+): SelectorOutboundOptions | UrlTestOutboundOptions {
+  const outbounds = o.tagRefs("outbounds", "outbound");
+  if (!o.has("outbounds") || outbounds.length === 0) {
+    o.ctx.error(
+      o.at("outbounds")?.node ?? o.node,
+      o.at("outbounds")?.path ?? o.path,
+      'missing "outbounds" (the tags to choose from)',
+    );
+  }
+  const interrupt = o.bool("interrupt_exist_connections");
+  if (type === "selector") {
+    const out: SelectorOutboundOptions = { type: "selector", tag, outbounds };
+    const dflt = o.tagRef("default", "outbound");
+    if (dflt !== undefined) {
+      out.default = dflt;
+      if (outbounds.length > 0 && !outbounds.includes(dflt)) {
+        o.ctx.error(
+          o.at("default")!.node,
+          o.p("default"),
+          `default outbound ${JSON.stringify(dflt)} is not in "outbounds"`,
+        );
+      }
+    }
+    if (interrupt !== undefined) out.interrupt_exist_connections = interrupt;
+    return out;
+  }
+  const out: UrlTestOutboundOptions = { type: "urltest", tag, outbounds };
+  const url = o.string("url");
+  if (url !== undefined) out.url = url;
+  const interval = o.duration("interval");
+  if (interval !== undefined) out.interval = interval;
+  const tolerance = o.int("tolerance", 0, 65535);
+  if (tolerance !== undefined) out.tolerance = tolerance;
+  const idle = o.duration("idle_timeout");
+  if (idle !== undefined) out.idle_timeout = idle;
+  if (interrupt !== undefined) out.interrupt_exist_connections = interrupt;
+  return out;
+}
+
+/** Decodes one entry of `outbounds`. */
+export function decodeOutbound(
+  ctx: Ctx,
+  node: JsonNode,
+  path: string,
+  index: number,
+): OutboundOptions | undefined {
+  const o = ctx.object(node, path);
+  if (!o) return undefined;
+  const tag = o.string("tag") ?? String(index);
+  const typeAt = o.at("type");
+  if (!typeAt) {
+    o.known("tag");
+    ctx.error(
+      o.node,
+      path,
+      `missing "type" (one of ${OUTBOUND_TYPES.map((t) => `"${t}"`).join(", ")})`,
+    );
+    return undefined;
+  }
+  if (typeAt.node.kind === "string" && OTHER_SINGBOX_OUTBOUNDS.includes(typeAt.node.value)) {
+    ctx.error(
+      typeAt.node,
+      typeAt.path,
+      `outbound type ${JSON.stringify(typeAt.node.value)} is not supported by tunbox (supported: ${
+        OUTBOUND_TYPES.join(", ")
+      })`,
+    );
+    return undefined;
+  }
+  const type = o.enumOf("type", OUTBOUND_TYPES);
+  if (!type) return undefined;
+  let out: OutboundOptions;
+  switch (type) {
+    case "direct":
+      out = decodeDirect(o, tag);
+      break;
+    case "socks":
+      out = decodeSocks(o, tag);
+      break;
+    case "http":
+      out = decodeHttp(o, tag);
+      break;
+    case "block":
+    case "dns":
+      out = { type, tag };
+      ctx.warn(
+        typeAt.node,
+        typeAt.path,
+        `legacy special outbounds are deprecated in sing-box 1.11.0 and removed in 1.13.0, use the rule action ${
+          type === "block" ? '{"action": "reject"}' : '{"action": "hijack-dns"}'
+        } instead; tunbox rewrites rules that route to ${JSON.stringify(tag)} that way`,
+      );
+      break;
+    case "selector":
+    case "urltest":
+      out = decodeGroup(o, type, tag);
+      break;
+  }
+  o.done(` in a "${type}" outbound`);
+  ctx.where.set(out, o);
+  return out;
+}

@@ -1,0 +1,553 @@
+/**
+ * Route rules, DNS rules and headless (rule-set) rules: match fields, logical rules, and rule
+ * actions including the legacy `outbound`/`server` shorthand (no `action` means `route`).
+ *
+ * Rules nested in a logical rule and headless rules have no action of their own; they carry
+ * {@linkcode NO_ACTION} (`route-options` with nothing set, a no-op) so they fit the `Rule` types.
+ *
+ * @module
+ */
+
+import type { JsonNode } from "./jsonc.ts";
+import type { Ctx, Obj } from "./reader.ts";
+import { domainStrategy } from "./decode_dial.ts";
+import type {
+  DnsDefaultRule,
+  DnsRule,
+  DnsRuleAction,
+  DnsRuleMatch,
+  Network,
+  RouteOptionsFields,
+  Rule,
+  RuleAction,
+  RuleMatch,
+  SourceRef,
+} from "./types.ts";
+
+/** The action carried by nested and headless rules (they have none of their own). */
+export const NO_ACTION: RuleAction & DnsRuleAction = { action: "route-options" };
+
+/** Protocols the `sniff` action knows (`sniffer` values and `protocol` match values). */
+export const SNIFFERS = [
+  "http",
+  "tls",
+  "quic",
+  "stun",
+  "dns",
+  "bittorrent",
+  "dtls",
+  "ssh",
+  "rdp",
+  "ntp",
+] as const;
+
+/** DNS response codes accepted by the `predefined` action (sing-box's names). */
+export const RCODES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"] as const;
+
+type RuleKind = "route" | "dns" | "headless";
+
+/** Makes a {@linkcode SourceRef} for an object reader. */
+export function sourceOf(o: Obj): SourceRef {
+  return { file: o.pos.file, line: o.pos.line, column: o.pos.column, path: o.path };
+}
+
+function emptyMatch(): RuleMatch {
+  return {
+    inbound: [],
+    network: [],
+    auth_user: [],
+    protocol: [],
+    client: [],
+    domain: [],
+    domain_suffix: [],
+    domain_keyword: [],
+    domain_regex: [],
+    geosite: [],
+    source_geoip: [],
+    geoip: [],
+    source_ip_cidr: [],
+    ip_cidr: [],
+    source_port: [],
+    source_port_range: [],
+    port: [],
+    port_range: [],
+    process_name: [],
+    process_path: [],
+    process_path_regex: [],
+    package_name: [],
+    user: [],
+    user_id: [],
+    network_type: [],
+    wifi_ssid: [],
+    wifi_bssid: [],
+    interface_address: {},
+    network_interface_address: {},
+    default_interface_address: [],
+    preferred_by: [],
+    source_mac_address: [],
+    source_hostname: [],
+    rule_set: [],
+  };
+}
+
+function regexList(o: Obj, key: string): string[] {
+  return o.listable(key, (n, p) => {
+    const s = o.ctx.string(n, p);
+    if (s === undefined) return undefined;
+    try {
+      new RegExp(s);
+    } catch (e) {
+      o.ctx.error(n, p, `invalid regular expression ${JSON.stringify(s)}: ${(e as Error).message}`);
+      return undefined;
+    }
+    return s;
+  });
+}
+
+/** `network`: "tcp", "udp", "icmp"; `"tcp,udp"` is split with a warning. */
+function networkList(o: Obj): Network[] {
+  return o.listable("network", (n, p) => {
+    const s = o.ctx.string(n, p);
+    if (s === undefined) return undefined;
+    if (s.includes(",")) {
+      const parts = s.split(",").map((x) => x.trim()).filter((x) => x !== "");
+      o.ctx.warn(
+        n,
+        p,
+        `${
+          JSON.stringify(s)
+        } is one value to sing-box, which then matches no connection; tunbox reads it as ${
+          JSON.stringify(parts)
+        }, write it as that list`,
+      );
+      const out: Network[] = [];
+      for (const part of parts) {
+        const v = o.ctx.enumOf(
+          { ...n, value: part } as JsonNode,
+          p,
+          ["tcp", "udp", "icmp"] as const,
+        );
+        if (v) out.push(v);
+      }
+      return out;
+    }
+    const v = o.ctx.enumOf(n, p, ["tcp", "udp", "icmp"] as const);
+    return v ? [v] : undefined;
+  }).flat();
+}
+
+function removedGeo(o: Obj, key: string): string[] {
+  const values = o.strings(key);
+  if (o.has(key)) {
+    o.ctx.error(
+      o.keyPos(key),
+      o.p(key),
+      `"${key}" was removed in sing-box 1.12.0 and tunbox has no ${
+        key.includes("site") ? "geosite" : "geoip"
+      } database; use "rule_set" instead`,
+    );
+  }
+  return values;
+}
+
+/** Reads the match fields of a default rule. */
+function readMatch(o: Obj, kind: RuleKind): RuleMatch {
+  const m = emptyMatch();
+  const ctx = o.ctx;
+  if (kind !== "headless") {
+    m.inbound = o.tagRefs("inbound", "inbound");
+    m.auth_user = o.strings("auth_user");
+    const mode = o.string("clash_mode");
+    if (mode !== undefined) m.clash_mode = mode;
+  }
+  const ipVersion = o.at("ip_version");
+  if (ipVersion) {
+    const v = ctx.int(ipVersion.node, ipVersion.path, 4, 6);
+    if (v === 4 || v === 6) m.ip_version = v;
+    else if (v !== undefined) ctx.error(ipVersion.node, ipVersion.path, "must be 4 or 6");
+  }
+  m.network = networkList(o);
+  m.protocol = o.strings("protocol");
+  m.client = o.strings("client");
+  m.domain = o.strings("domain");
+  m.domain_suffix = o.strings("domain_suffix");
+  m.domain_keyword = o.strings("domain_keyword");
+  m.domain_regex = regexList(o, "domain_regex");
+  m.geosite = removedGeo(o, "geosite");
+  m.source_geoip = removedGeo(o, "source_geoip");
+  m.geoip = removedGeo(o, "geoip");
+  m.source_ip_cidr = o.prefixes("source_ip_cidr", true);
+  const sip = o.bool("source_ip_is_private");
+  if (sip !== undefined) m.source_ip_is_private = sip;
+  m.ip_cidr = o.prefixes("ip_cidr", true);
+  const ipp = o.bool("ip_is_private");
+  if (ipp !== undefined) m.ip_is_private = ipp;
+  m.source_port = o.ints("source_port", 0, 65535);
+  m.source_port_range = o.portRanges("source_port_range");
+  m.port = o.ints("port", 0, 65535);
+  m.port_range = o.portRanges("port_range");
+  m.process_name = o.strings("process_name");
+  m.process_path = o.strings("process_path");
+  m.process_path_regex = regexList(o, "process_path_regex");
+  m.package_name = o.strings("package_name");
+  m.user = o.strings("user");
+  m.user_id = o.ints("user_id", 0, 0xffffffff);
+  m.network_type = o.strings("network_type");
+  const exp = o.bool("network_is_expensive");
+  if (exp !== undefined) m.network_is_expensive = exp;
+  const con = o.bool("network_is_constrained");
+  if (con !== undefined) m.network_is_constrained = con;
+  m.wifi_ssid = o.strings("wifi_ssid");
+  m.wifi_bssid = o.strings("wifi_bssid");
+  m.interface_address = o.map(
+    "interface_address",
+    (n, p) => ctx.listable(n, p, (x, q) => ctx.prefix(x, q, true)),
+  );
+  m.network_interface_address = o.map(
+    "network_interface_address",
+    (n, p) => ctx.listable(n, p, (x, q) => ctx.prefix(x, q, true)),
+  );
+  m.default_interface_address = o.prefixes("default_interface_address", true);
+  m.preferred_by = o.tagRefs("preferred_by", "outbound");
+  m.source_mac_address = o.strings("source_mac_address");
+  m.source_hostname = o.strings("source_hostname");
+  if (kind !== "headless") {
+    m.rule_set = o.tagRefs("rule_set", "rule-set");
+    const ms = o.bool("rule_set_ip_cidr_match_source");
+    if (ms !== undefined) m.rule_set_ip_cidr_match_source = ms;
+    const legacy = o.bool("rule_set_ipcidr_match_source");
+    if (legacy !== undefined) {
+      m.rule_set_ip_cidr_match_source = legacy;
+      ctx.warn(
+        o.keyPos("rule_set_ipcidr_match_source"),
+        o.p("rule_set_ipcidr_match_source"),
+        '"rule_set_ipcidr_match_source" was renamed in sing-box 1.10.0 and removed in 1.11.0, use "rule_set_ip_cidr_match_source" instead; tunbox upgrades it',
+      );
+    }
+  }
+  const invert = o.bool("invert");
+  if (invert !== undefined) m.invert = invert;
+  return m;
+}
+
+function routeOptionsFields(o: Obj, out: RouteOptionsFields): void {
+  const set = <K extends keyof RouteOptionsFields>(k: K, v: RouteOptionsFields[K] | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
+  set("override_address", o.string("override_address"));
+  set("override_port", o.port("override_port"));
+  set("network_strategy", o.string("network_strategy"));
+  set("fallback_delay", o.duration("fallback_delay", 1));
+  set("udp_disable_domain_unmapping", o.bool("udp_disable_domain_unmapping"));
+  set("udp_connect", o.bool("udp_connect"));
+  set("udp_timeout", o.duration("udp_timeout", 1000));
+  set("tls_fragment", o.bool("tls_fragment"));
+  set("tls_fragment_fallback_delay", o.duration("tls_fragment_fallback_delay"));
+  set("tls_record_fragment", o.bool("tls_record_fragment"));
+}
+
+const ROUTE_ACTIONS = [
+  "route",
+  "route-options",
+  "reject",
+  "hijack-dns",
+  "bypass",
+  "sniff",
+  "resolve",
+] as const;
+
+/** Reads a route rule's action fields (`action` absent means `route`). */
+function readRouteAction(o: Obj): RuleAction | undefined {
+  const ctx = o.ctx;
+  const name = o.has("action") ? o.enumOf("action", ROUTE_ACTIONS) : "route";
+  if (name === undefined) return undefined;
+  switch (name) {
+    case "route": {
+      const outbound = o.tagRef("outbound", "outbound");
+      const a: RuleAction = { action: "route", outbound: outbound ?? "" };
+      routeOptionsFields(o, a);
+      if (outbound === undefined) {
+        if (!o.has("outbound")) {
+          ctx.error(
+            o.node,
+            o.path,
+            o.has("action")
+              ? 'missing "outbound" for action "route"'
+              : 'missing "action" (or the legacy "outbound" shorthand)',
+          );
+        }
+        return undefined;
+      }
+      return a;
+    }
+    case "route-options": {
+      const a: RuleAction = { action: "route-options" };
+      routeOptionsFields(o, a);
+      if (Object.keys(a).length === 1) {
+        ctx.error(o.keyPos("action"), o.p("action"), "empty route-options action");
+      }
+      return a;
+    }
+    case "reject": {
+      const method = o.enumOf("method", ["default", "drop", "reply"] as const) ?? "default";
+      const a: RuleAction = { action: "reject", method };
+      const noDrop = o.bool("no_drop");
+      if (noDrop !== undefined) a.no_drop = noDrop;
+      if (method === "drop" && noDrop) {
+        ctx.error(
+          o.keyPos("no_drop"),
+          o.p("no_drop"),
+          '"no_drop" is not available with method "drop"',
+        );
+      }
+      return a;
+    }
+    case "hijack-dns":
+      return { action: "hijack-dns" };
+    case "bypass": {
+      const a: RuleAction = { action: "bypass" };
+      const outbound = o.tagRef("outbound", "outbound");
+      if (outbound !== undefined) a.outbound = outbound;
+      return a;
+    }
+    case "sniff": {
+      const sniffer = o.listable("sniffer", (n, p) => ctx.enumOf(n, p, SNIFFERS));
+      const a: RuleAction = { action: "sniff", sniffer };
+      const timeout = o.duration("timeout");
+      if (timeout !== undefined) a.timeout = timeout;
+      return a;
+    }
+    case "resolve": {
+      const a: RuleAction = { action: "resolve" };
+      const server = o.tagRef("server", "dns server");
+      if (server !== undefined) a.server = server;
+      const strategy = domainStrategy(o, "strategy");
+      if (strategy !== undefined) a.strategy = strategy;
+      const dc = o.bool("disable_cache");
+      if (dc !== undefined) a.disable_cache = dc;
+      const ttl = o.int("rewrite_ttl", 0, 0xffffffff);
+      if (ttl !== undefined) a.rewrite_ttl = ttl;
+      const cs = o.prefix("client_subnet", true);
+      if (cs !== undefined) a.client_subnet = cs;
+      return a;
+    }
+  }
+}
+
+const DNS_ACTIONS = ["route", "route-options", "reject", "predefined"] as const;
+
+/** Reads a DNS rule's action fields (`action` absent means `route`). */
+function readDnsAction(o: Obj): DnsRuleAction | undefined {
+  const ctx = o.ctx;
+  const name = o.has("action") ? o.enumOf("action", DNS_ACTIONS) : "route";
+  if (name === undefined) return undefined;
+  const common = (
+    a: {
+      disable_cache?: boolean;
+      rewrite_ttl?: number;
+      client_subnet?: import("../net/ip.ts").Prefix;
+    },
+  ) => {
+    const dc = o.bool("disable_cache");
+    if (dc !== undefined) a.disable_cache = dc;
+    const ttl = o.int("rewrite_ttl", 0, 0xffffffff);
+    if (ttl !== undefined) a.rewrite_ttl = ttl;
+    const cs = o.prefix("client_subnet", true);
+    if (cs !== undefined) a.client_subnet = cs;
+  };
+  switch (name) {
+    case "route": {
+      const server = o.tagRef("server", "dns server");
+      const a: DnsRuleAction = { action: "route", server: server ?? "" };
+      const strategy = domainStrategy(o, "strategy");
+      if (strategy !== undefined) a.strategy = strategy;
+      common(a);
+      if (server === undefined) {
+        if (!o.has("server")) {
+          ctx.error(
+            o.node,
+            o.path,
+            o.has("action")
+              ? 'missing "server" for action "route"'
+              : 'missing "action" (or the "server" shorthand)',
+          );
+        }
+        return undefined;
+      }
+      return a;
+    }
+    case "route-options": {
+      const a: DnsRuleAction = { action: "route-options" };
+      common(a);
+      if (Object.keys(a).length === 1) {
+        ctx.error(o.keyPos("action"), o.p("action"), "empty DNS route-options action");
+      }
+      return a;
+    }
+    case "reject": {
+      const method = o.enumOf("method", ["default", "drop"] as const) ?? "default";
+      const a: DnsRuleAction = { action: "reject", method };
+      const noDrop = o.bool("no_drop");
+      if (noDrop !== undefined) a.no_drop = noDrop;
+      if (method === "drop" && noDrop) {
+        ctx.error(
+          o.keyPos("no_drop"),
+          o.p("no_drop"),
+          '"no_drop" is not available with method "drop"',
+        );
+      }
+      return a;
+    }
+    case "predefined": {
+      const rcode = o.enumOf("rcode", RCODES) ?? "NOERROR";
+      return {
+        action: "predefined",
+        rcode,
+        answer: o.strings("answer"),
+        ns: o.strings("ns"),
+        extra: o.strings("extra"),
+      };
+    }
+  }
+}
+
+/** Marks the action keys as "not allowed here" for nested/headless rules. */
+function rejectActionKeys(o: Obj, where: string, keys: readonly string[]): void {
+  for (const k of keys) {
+    const p = o.node.props.find((q) => q.key === k);
+    if (p) {
+      o.known(k);
+      o.ctx.error(p.keyPos, o.p(k), `"${k}" is not allowed in ${where}`);
+    }
+  }
+}
+
+const ROUTE_ACTION_KEYS = ["action", "outbound"];
+const DNS_ACTION_KEYS = ["action", "server"];
+
+/**
+ * Decodes a route rule (`nested` for rules inside a logical rule, whose action is the parent's).
+ * Returns undefined when the rule cannot be used (the problem is reported).
+ */
+export function decodeRouteRule(
+  ctx: Ctx,
+  node: JsonNode,
+  path: string,
+  nested = false,
+): Rule | undefined {
+  const o = ctx.object(node, path);
+  if (!o) return undefined;
+  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  let action: RuleAction | undefined = NO_ACTION;
+  if (type === "logical") {
+    const mode = o.enumOf("mode", ["and", "or"] as const);
+    if (!o.has("mode")) {
+      ctx.error(o.node, o.path, 'missing "mode" ("and" or "or") for a logical rule');
+    }
+    const rules = o.items("rules").map((r) => decodeRouteRule(ctx, r.node, r.path, true))
+      .filter((r): r is Rule => r !== undefined);
+    if (!o.has("rules")) ctx.error(o.node, o.path, 'missing "rules" for a logical rule');
+    const invert = o.bool("invert");
+    if (nested) rejectActionKeys(o, "a rule inside a logical rule", ROUTE_ACTION_KEYS);
+    else action = readRouteAction(o);
+    o.done(" in a logical rule");
+    if (!mode || !action) return undefined;
+    const rule: Rule = { type: "logical", mode, rules, action, source: sourceOf(o) };
+    if (invert !== undefined) rule.invert = invert;
+    ctx.where.set(rule, o);
+    return rule;
+  }
+  const match = readMatch(o, "route");
+  if (nested) rejectActionKeys(o, "a rule inside a logical rule", ROUTE_ACTION_KEYS);
+  else action = readRouteAction(o);
+  o.done();
+  if (!action) return undefined;
+  const rule: Rule = { type: "default", ...match, action, source: sourceOf(o) };
+  ctx.where.set(rule, o);
+  return rule;
+}
+
+/** Decodes a DNS rule. */
+export function decodeDnsRule(
+  ctx: Ctx,
+  node: JsonNode,
+  path: string,
+  nested = false,
+): DnsRule | undefined {
+  const o = ctx.object(node, path);
+  if (!o) return undefined;
+  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  let action: DnsRuleAction | undefined = NO_ACTION;
+  if (type === "logical") {
+    const mode = o.enumOf("mode", ["and", "or"] as const);
+    if (!o.has("mode")) {
+      ctx.error(o.node, o.path, 'missing "mode" ("and" or "or") for a logical rule');
+    }
+    const rules = o.items("rules").map((r) => decodeDnsRule(ctx, r.node, r.path, true))
+      .filter((r): r is DnsRule => r !== undefined);
+    const invert = o.bool("invert");
+    if (nested) rejectActionKeys(o, "a rule inside a logical rule", DNS_ACTION_KEYS);
+    else action = readDnsAction(o);
+    o.done(" in a logical rule");
+    if (!mode || !action) return undefined;
+    const rule: DnsRule = { type: "logical", mode, rules, action, source: sourceOf(o) };
+    if (invert !== undefined) rule.invert = invert;
+    ctx.where.set(rule, o);
+    return rule;
+  }
+  const match = readMatch(o, "dns");
+  const dnsMatch: DnsRuleMatch = {
+    ...match,
+    query_type: o.listable("query_type", (n, p) => {
+      if (n.kind === "number") return ctx.int(n, p, 0, 65535);
+      return ctx.string(n, p);
+    }),
+    outbound: o.tagRefs("outbound", "outbound"),
+  };
+  const any = o.bool("ip_accept_any");
+  if (any !== undefined) dnsMatch.ip_accept_any = any;
+  const acceptEmpty = o.bool("rule_set_ip_cidr_accept_empty");
+  if (acceptEmpty !== undefined) dnsMatch.rule_set_ip_cidr_accept_empty = acceptEmpty;
+  if (o.has("outbound")) {
+    ctx.warn(
+      o.keyPos("outbound"),
+      o.p("outbound"),
+      'the outbound DNS rule item is deprecated in sing-box 1.12.0 and removed in 1.14.0, use "domain_resolver" in the outbound\'s dial fields instead',
+    );
+  }
+  if (nested) rejectActionKeys(o, "a rule inside a logical rule", DNS_ACTION_KEYS);
+  else action = readDnsAction(o);
+  o.done();
+  if (!action) return undefined;
+  const rule: DnsDefaultRule = { type: "default", ...dnsMatch, action, source: sourceOf(o) };
+  ctx.where.set(rule, o);
+  return rule;
+}
+
+/** Decodes a headless rule (inline rule-set): match fields only. */
+export function decodeHeadlessRule(ctx: Ctx, node: JsonNode, path: string): Rule | undefined {
+  const o = ctx.object(node, path);
+  if (!o) return undefined;
+  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  if (type === "logical") {
+    const mode = o.enumOf("mode", ["and", "or"] as const);
+    if (!o.has("mode")) {
+      ctx.error(o.node, o.path, 'missing "mode" ("and" or "or") for a logical rule');
+    }
+    const rules = o.items("rules").map((r) => decodeHeadlessRule(ctx, r.node, r.path))
+      .filter((r): r is Rule => r !== undefined);
+    const invert = o.bool("invert");
+    o.done(" in a logical rule");
+    if (!mode) return undefined;
+    const rule: Rule = { type: "logical", mode, rules, action: NO_ACTION, source: sourceOf(o) };
+    if (invert !== undefined) rule.invert = invert;
+    return rule;
+  }
+  const match = readMatch(o, "headless");
+  o.listable(
+    "query_type",
+    (n, p) => (n.kind === "number" ? ctx.int(n, p, 0, 65535) : ctx.string(n, p)),
+  );
+  o.done(" in a rule-set rule");
+  return { type: "default", ...match, action: NO_ACTION, source: sourceOf(o) };
+}

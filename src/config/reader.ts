@@ -1,0 +1,422 @@
+/**
+ * Strict, error-collecting accessors over a {@linkcode JsonObject}. Every accessor records the
+ * key as known; {@linkcode Obj.done} then reports the keys nobody asked for as unknown fields,
+ * with a "did you mean" suggestion. Wrong values are reported at their position and read as
+ * absent, so decoding continues and one run reports every problem.
+ *
+ * @module
+ */
+
+import type { Prefix } from "../net/ip.ts";
+import type { Diagnostics, Pos } from "./diagnostic.ts";
+import { describe, type JsonNode, type JsonObject, type JsonProp } from "./jsonc.ts";
+import { indexPath, joinPath } from "./merge.ts";
+import { didYouMean } from "./suggest.ts";
+import type { PortRange } from "./types.ts";
+import {
+  Invalid,
+  parseAddress,
+  parseDuration,
+  parsePortRange,
+  parsePrefixText,
+  parseUintAuto,
+} from "./values.ts";
+
+/** A value node with its JSON path. */
+export interface At {
+  node: JsonNode;
+  path: string;
+}
+
+/** What a tag reference points at. */
+export type RefKind = "outbound" | "inbound" | "dns server" | "rule-set";
+
+/** A tag used somewhere (checked against the defined tags once everything is decoded). */
+export interface Ref {
+  kind: RefKind;
+  tag: string;
+  pos: Pos;
+  path: string;
+}
+
+/** Shared decoding state: where diagnostics go, and the tag references seen so far. */
+export class Ctx {
+  readonly refs: Ref[] = [];
+  /** The reader each decoded option object came from, for positions in later checks. */
+  readonly where: WeakMap<object, Obj> = new WeakMap();
+
+  constructor(readonly diag: Diagnostics) {}
+
+  /** Records a reference to a tag, to be checked after decoding. */
+  ref(kind: RefKind, tag: string, at: { pos: Pos }, path: string): void {
+    this.refs.push({ kind, tag, pos: at.pos, path });
+  }
+
+  error(at: { pos: Pos } | Pos, path: string, message: string): void {
+    this.diag.error("pos" in at ? at.pos : at, path, message);
+  }
+
+  warn(at: { pos: Pos } | Pos, path: string, message: string): void {
+    this.diag.warn("pos" in at ? at.pos : at, path, message);
+  }
+
+  /** Reports a type mismatch: `expected <what>, got <actual>`. */
+  expected(node: JsonNode, path: string, what: string): void {
+    this.error(node, path, `expected ${what}, got ${describe(node)}`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Node-level readers (used by Obj and for list items)
+  // -------------------------------------------------------------------------------------------
+
+  string(node: JsonNode, path: string): string | undefined {
+    if (node.kind === "string") return node.value;
+    this.expected(node, path, "a string");
+    return undefined;
+  }
+
+  bool(node: JsonNode, path: string): boolean | undefined {
+    if (node.kind === "boolean") return node.value;
+    this.expected(node, path, "true or false");
+    return undefined;
+  }
+
+  /** An integer in `[min, max]`. */
+  int(node: JsonNode, path: string, min: number, max: number): number | undefined {
+    if (node.kind !== "number") {
+      this.expected(node, path, `a number from ${min} to ${max}`);
+      return undefined;
+    }
+    if (!Number.isInteger(node.value) || node.value < min || node.value > max) {
+      this.error(node, path, `${node.raw} is not a whole number from ${min} to ${max}`);
+      return undefined;
+    }
+    return node.value;
+  }
+
+  /** A string from a fixed set; `aliases` map extra spellings to a canonical value. */
+  enumOf<T extends string>(
+    node: JsonNode,
+    path: string,
+    values: readonly T[],
+    aliases: Record<string, T> = {},
+  ): T | undefined {
+    const s = this.string(node, path);
+    if (s === undefined) return undefined;
+    if ((values as readonly string[]).includes(s)) return s as T;
+    if (s in aliases) return aliases[s];
+    const shown = values.filter((v) => v !== "").map((v) => JSON.stringify(v)).join(", ");
+    this.error(
+      node,
+      path,
+      `invalid value ${JSON.stringify(s)}; expected one of ${shown}${didYouMean(s, values)}`
+        .replace(/, did you mean/, "; did you mean"),
+    );
+    return undefined;
+  }
+
+  /** A duration string (milliseconds); with `numberUnitMs`, a bare number counts in that unit. */
+  duration(node: JsonNode, path: string, numberUnitMs?: number): number | undefined {
+    if (node.kind === "number" && numberUnitMs !== undefined) {
+      if (node.value < 0) {
+        this.error(node, path, `${node.raw} is negative`);
+        return undefined;
+      }
+      return node.value * numberUnitMs;
+    }
+    if (node.kind !== "string") {
+      this.expected(node, path, 'a duration string such as "10s" or "5m"');
+      return undefined;
+    }
+    const v = parseDuration(node.value);
+    if (v instanceof Invalid) {
+      this.error(node, path, `invalid duration ${JSON.stringify(node.value)}: ${v.reason}`);
+      return undefined;
+    }
+    if (v < 0) {
+      this.error(node, path, `invalid duration ${JSON.stringify(node.value)}: negative`);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** A firewall mark: a number or a string such as "0x2023". */
+  mark(node: JsonNode, path: string): number | undefined {
+    if (node.kind === "number") return this.int(node, path, 0, 0xffffffff);
+    if (node.kind !== "string") {
+      this.expected(node, path, 'a mark (number or string such as "0x2023")');
+      return undefined;
+    }
+    const v = parseUintAuto(node.value, 0xffffffff);
+    if (v instanceof Invalid) {
+      this.error(node, path, `invalid mark ${JSON.stringify(node.value)}: ${v.reason}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  address(node: JsonNode, path: string): Uint8Array | undefined {
+    const s = this.string(node, path);
+    if (s === undefined) return undefined;
+    const a = parseAddress(s);
+    if (a instanceof Invalid) {
+      this.error(node, path, `invalid address ${JSON.stringify(s)}: ${a.reason}`);
+      return undefined;
+    }
+    return a;
+  }
+
+  prefix(node: JsonNode, path: string, allowBare: boolean): Prefix | undefined {
+    const s = this.string(node, path);
+    if (s === undefined) return undefined;
+    const p = parsePrefixText(s, allowBare);
+    if (p instanceof Invalid) {
+      this.error(node, path, `invalid prefix ${JSON.stringify(s)}: ${p.reason}`);
+      return undefined;
+    }
+    return p;
+  }
+
+  portRange(node: JsonNode, path: string, max = 65535): PortRange | undefined {
+    const s = this.string(node, path);
+    if (s === undefined) return undefined;
+    const r = parsePortRange(s, max);
+    if (r instanceof Invalid) {
+      this.error(node, path, `invalid range ${JSON.stringify(s)}: ${r.reason}`);
+      return undefined;
+    }
+    return r;
+  }
+
+  /** An object node as an {@linkcode Obj}; reports anything else. */
+  object(node: JsonNode, path: string): Obj | undefined {
+    if (node.kind === "object") return new Obj(this, node, path);
+    this.expected(node, path, "an object");
+    return undefined;
+  }
+
+  /** The items of a JSON list (a single non-list value reports an error). */
+  items(node: JsonNode, path: string): At[] {
+    if (node.kind !== "array") {
+      this.expected(node, path, "a list");
+      return [];
+    }
+    return node.items.map((n, i) => ({ node: n, path: indexPath(path, i) }));
+  }
+
+  /** sing-box's `Listable`: one value or a list of values, each read with `read`. */
+  listable<T>(node: JsonNode, path: string, read: (n: JsonNode, p: string) => T | undefined): T[] {
+    const out: T[] = [];
+    const one = (n: JsonNode, p: string) => {
+      if (n.kind === "null") return;
+      const v = read(n, p);
+      if (v !== undefined) out.push(v);
+    };
+    if (node.kind === "array") node.items.forEach((n, i) => one(n, indexPath(path, i)));
+    else one(node, path);
+    return out;
+  }
+}
+
+function article(kind: RefKind): string {
+  return kind === "inbound" || kind === "outbound" ? `an ${kind}` : `a ${kind}`;
+}
+
+/** Strict reader over one JSON object. */
+export class Obj {
+  readonly #known = new Set<string>();
+  readonly ctx: Ctx;
+  readonly node: JsonObject;
+  readonly path: string;
+
+  constructor(ctx: Ctx, node: JsonObject, path: string) {
+    this.ctx = ctx;
+    this.node = node;
+    this.path = path;
+  }
+
+  get pos(): Pos {
+    return this.node.pos;
+  }
+
+  /** The JSON path of a key in this object. */
+  p(key: string): string {
+    return joinPath(this.path, key);
+  }
+
+  /** Marks keys as known without reading them. */
+  known(...keys: string[]): void {
+    for (const k of keys) this.#known.add(k);
+  }
+
+  /** The property for `key` (marking it known); `null` values count as absent. */
+  prop(key: string): JsonProp | undefined {
+    this.#known.add(key);
+    const p = this.node.props.find((q) => q.key === key);
+    if (!p || p.value.kind === "null") return undefined;
+    return p;
+  }
+
+  /** True when the key is present with a non-null value (marks it known). */
+  has(key: string): boolean {
+    return this.prop(key) !== undefined;
+  }
+
+  /** The value node and path for `key`. */
+  at(key: string): At | undefined {
+    const p = this.prop(key);
+    return p ? { node: p.value, path: this.p(key) } : undefined;
+  }
+
+  /** Position of the key itself, or of the object when absent. */
+  keyPos(key: string): Pos {
+    return this.node.props.find((q) => q.key === key)?.keyPos ?? this.node.pos;
+  }
+
+  #read<T>(key: string, f: (n: JsonNode, path: string) => T | undefined): T | undefined {
+    const p = this.prop(key);
+    return p ? f(p.value, this.p(key)) : undefined;
+  }
+
+  string(key: string): string | undefined {
+    return this.#read(key, (n, p) => this.ctx.string(n, p));
+  }
+
+  /** A string that must not be empty when present. */
+  nonEmptyString(key: string): string | undefined {
+    return this.#read(key, (n, p) => {
+      const s = this.ctx.string(n, p);
+      if (s === "") {
+        this.ctx.error(n, p, "must not be empty");
+        return undefined;
+      }
+      return s;
+    });
+  }
+
+  bool(key: string): boolean | undefined {
+    return this.#read(key, (n, p) => this.ctx.bool(n, p));
+  }
+
+  int(key: string, min: number, max: number): number | undefined {
+    return this.#read(key, (n, p) => this.ctx.int(n, p, min, max));
+  }
+
+  port(key: string): number | undefined {
+    return this.int(key, 0, 65535);
+  }
+
+  enumOf<T extends string>(
+    key: string,
+    values: readonly T[],
+    aliases: Record<string, T> = {},
+  ): T | undefined {
+    return this.#read(key, (n, p) => this.ctx.enumOf(n, p, values, aliases));
+  }
+
+  duration(key: string, numberUnitMs?: number): number | undefined {
+    return this.#read(key, (n, p) => this.ctx.duration(n, p, numberUnitMs));
+  }
+
+  mark(key: string): number | undefined {
+    return this.#read(key, (n, p) => this.ctx.mark(n, p));
+  }
+
+  address(key: string): Uint8Array | undefined {
+    return this.#read(key, (n, p) => this.ctx.address(n, p));
+  }
+
+  prefix(key: string, allowBare: boolean): Prefix | undefined {
+    return this.#read(key, (n, p) => this.ctx.prefix(n, p, allowBare));
+  }
+
+  object(key: string): Obj | undefined {
+    return this.#read(key, (n, p) => this.ctx.object(n, p));
+  }
+
+  /** A JSON list's items (not listable: a single value is an error). */
+  items(key: string): At[] {
+    const p = this.prop(key);
+    return p ? this.ctx.items(p.value, this.p(key)) : [];
+  }
+
+  listable<T>(key: string, read: (n: JsonNode, p: string) => T | undefined): T[] {
+    const p = this.prop(key);
+    return p ? this.ctx.listable(p.value, this.p(key), read) : [];
+  }
+
+  strings(key: string): string[] {
+    return this.listable(key, (n, p) => this.ctx.string(n, p));
+  }
+
+  prefixes(key: string, allowBare: boolean): Prefix[] {
+    return this.listable(key, (n, p) => this.ctx.prefix(n, p, allowBare));
+  }
+
+  addresses(key: string): Uint8Array[] {
+    return this.listable(key, (n, p) => this.ctx.address(n, p));
+  }
+
+  ints(key: string, min: number, max: number): number[] {
+    return this.listable(key, (n, p) => this.ctx.int(n, p, min, max));
+  }
+
+  portRanges(key: string): PortRange[] {
+    return this.listable(key, (n, p) => this.ctx.portRange(n, p));
+  }
+
+  /** A JSON object used as a map: each entry's value read with `read`. */
+  map<T>(key: string, read: (n: JsonNode, p: string) => T | undefined): Record<string, T> {
+    const o = this.object(key);
+    const out: Record<string, T> = {};
+    if (!o) return out;
+    for (const prop of o.node.props) {
+      if (prop.value.kind === "null") continue;
+      const v = read(prop.value, o.p(prop.key));
+      if (v !== undefined) out[prop.key] = v;
+    }
+    return out;
+  }
+
+  /** Reads a string that names a tag of `kind`, recording the reference. */
+  tagRef(key: string, kind: RefKind): string | undefined {
+    const at = this.at(key);
+    if (!at) return undefined;
+    const s = this.ctx.string(at.node, at.path);
+    if (s === undefined) return undefined;
+    if (s === "") {
+      this.ctx.error(at.node, at.path, `must not be empty (expected the tag of ${article(kind)})`);
+      return undefined;
+    }
+    this.ctx.ref(kind, s, at.node, at.path);
+    return s;
+  }
+
+  /** Reads a listable of tags of `kind`, recording each reference. */
+  tagRefs(key: string, kind: RefKind): string[] {
+    return this.listable(key, (n, p) => {
+      const s = this.ctx.string(n, p);
+      if (s !== undefined) this.ctx.ref(kind, s, n, p);
+      return s;
+    });
+  }
+
+  /** Reports a required key that is missing. */
+  require(key: string, what = ""): boolean {
+    if (this.has(key)) return true;
+    this.ctx.error(this.node, this.path || "(root)", `missing ${JSON.stringify(key)}${what}`);
+    return false;
+  }
+
+  /** Reports every key that no accessor asked for, with a suggestion. */
+  done(context = ""): void {
+    for (const p of this.node.props) {
+      if (this.#known.has(p.key)) continue;
+      this.ctx.error(
+        p.keyPos,
+        this.p(p.key),
+        `unknown field ${JSON.stringify(p.key)}${context}${didYouMean(p.key, this.#known)}`,
+      );
+    }
+  }
+}

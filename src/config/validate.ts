@@ -1,0 +1,329 @@
+/**
+ * Checks that need the whole decoded config: duplicate tags, references to unknown tags, detour
+ * loops, impossible option combinations, and the TUN checks the platform would otherwise fail
+ * on later (interface name length, macOS `utunN` names, the system stack's spare address).
+ *
+ * @module
+ */
+
+import { formatIp, nextIp, prefixContains } from "../net/ip.ts";
+import type { Pos } from "./diagnostic.ts";
+import type { JsonNode } from "./jsonc.ts";
+import type { Ctx, Obj, RefKind } from "./reader.ts";
+import { didYouMean } from "./suggest.ts";
+import { dialFieldsEmpty } from "./decode_dial.ts";
+import { Invalid, parsePrefixText } from "./values.ts";
+import type {
+  DirectOutboundOptions,
+  Options,
+  OutboundOptions,
+  TunInboundOptions,
+} from "./types.ts";
+
+/** Platform facts the checks depend on (defaults: the running system). */
+export interface ValidateOptions {
+  /** `Deno.build.os` value; `darwin` enables the `utunN` name check. */
+  os?: string;
+}
+
+/** Linux IFNAMSIZ is 16 including the terminating NUL. */
+const MAX_IFNAME_BYTES = 15;
+
+interface Def {
+  tag: string;
+  pos: Pos;
+  path: string;
+}
+
+function tagPos(ctx: Ctx, item: object, fallbackPath: string): { pos: Pos; path: string } {
+  const o = ctx.where.get(item);
+  if (!o) return { pos: { file: "", line: 0, column: 0 }, path: fallbackPath };
+  const at = o.at("tag");
+  return at ? { pos: at.node.pos, path: at.path } : { pos: o.pos, path: o.path };
+}
+
+function checkDuplicates(ctx: Ctx, kind: string, defs: Def[]): Map<string, Def> {
+  const seen = new Map<string, Def>();
+  for (const d of defs) {
+    const first = seen.get(d.tag);
+    if (first) {
+      ctx.error(
+        d.pos,
+        d.path,
+        `duplicate ${kind} tag ${
+          JSON.stringify(d.tag)
+        } (first used at ${first.pos.file}:${first.pos.line}:${first.pos.column})`,
+      );
+    } else seen.set(d.tag, d);
+  }
+  return seen;
+}
+
+function listTags(tags: Iterable<string>): string {
+  const all = [...tags].map((t) => JSON.stringify(t));
+  if (all.length === 0) return "";
+  if (all.length > 8) return ` (defined: ${all.slice(0, 8).join(", ")}, ...)`;
+  return ` (defined: ${all.join(", ")})`;
+}
+
+function posOfKey(o: Obj | undefined, key: string): { pos: Pos; path: string } | undefined {
+  if (!o) return undefined;
+  const at = o.at(key);
+  return at ? { pos: at.node.pos, path: at.path } : { pos: o.keyPos(key), path: o.p(key) };
+}
+
+/** The value nodes of `keys` in order, each parsed as a prefix (skipping ones that fail). */
+function prefixNodes(o: Obj, keys: string[]): { node: JsonNode; path: string; family: 4 | 6 }[] {
+  const out: { node: JsonNode; path: string; family: 4 | 6 }[] = [];
+  for (const key of keys) {
+    const at = o.at(key);
+    if (!at) continue;
+    const nodes = at.node.kind === "array"
+      ? at.node.items.map((n, i) => ({ node: n, path: `${at.path}[${i}]` }))
+      : [{ node: at.node, path: at.path }];
+    for (const n of nodes) {
+      if (n.node.kind !== "string") continue;
+      const p = parsePrefixText(n.node.value, false);
+      if (p instanceof Invalid) continue;
+      out.push({ ...n, family: p.addr.length === 4 ? 4 : 6 });
+    }
+  }
+  return out;
+}
+
+function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string): void {
+  const o = ctx.where.get(tun);
+  if (!o) return;
+  const name = tun.interface_name;
+  if (name !== undefined && name !== "") {
+    const at = o.at("interface_name")!;
+    const bytes = new TextEncoder().encode(name).length;
+    if (bytes > MAX_IFNAME_BYTES) {
+      ctx.error(
+        at.node,
+        at.path,
+        `interface name ${
+          JSON.stringify(name)
+        } is ${bytes} bytes long; at most ${MAX_IFNAME_BYTES} fit (IFNAMSIZ is 16 with the terminating NUL)`,
+      );
+    } else if (/[\s/:]/.test(name)) {
+      ctx.error(
+        at.node,
+        at.path,
+        `interface name ${JSON.stringify(name)} must not contain spaces, '/' or ':'`,
+      );
+    }
+    if (os === "darwin" && !/^utun[0-9]+$/.test(name)) {
+      ctx.error(
+        at.node,
+        at.path,
+        `on macOS the TUN interface name must be "utun" followed by a number (e.g. "utun8"), got ${
+          JSON.stringify(name)
+        }`,
+      );
+    }
+  }
+  if (tun.mtu !== undefined && tun.mtu !== 0) {
+    const at = o.at("mtu")!;
+    if (tun.mtu > 65535) ctx.error(at.node, at.path, `MTU ${tun.mtu} is larger than 65535`);
+    else if (tun.mtu < 576) {
+      ctx.error(at.node, at.path, `MTU ${tun.mtu} is smaller than 576, the IPv4 minimum`);
+    } else if (tun.mtu < 1280 && tun.address.some((p) => p.addr.length === 16)) {
+      ctx.error(
+        at.node,
+        at.path,
+        `MTU ${tun.mtu} is smaller than 1280, the minimum for the IPv6 address`,
+      );
+    }
+  }
+  const stack = tun.stack ?? "mixed";
+  if (stack === "system" || stack === "mixed") {
+    const nodes = prefixNodes(o, ["address", "inet4_address", "inet6_address"]);
+    for (const family of [4, 6] as const) {
+      const idx = tun.address.findIndex((p) => p.addr.length === (family === 4 ? 4 : 16));
+      if (idx < 0) continue;
+      const first = tun.address[idx]!;
+      if (!prefixContains(first, nextIp(first.addr))) {
+        const n = nodes.filter((x) => x.family === family)[0];
+        const where = n ?? { node: o.node, path: o.p("address") };
+        ctx.error(
+          where.node,
+          where.path,
+          `stack ${JSON.stringify(stack)}${
+            tun.stack === undefined ? " (the default)" : ""
+          } needs one more IPv${family} address after ${
+            formatIp(first.addr)
+          } in the first prefix (use a /${family === 4 ? 30 : 126} or larger)`,
+        );
+      }
+    }
+    if (tun.address.length === 0 && !o.has("address")) {
+      ctx.error(
+        o.node,
+        o.path,
+        `stack ${JSON.stringify(stack)} needs an "address" (for example "172.19.0.1/30")`,
+      );
+    }
+  }
+  if (tun.auto_redirect) {
+    const at = posOfKey(o, "auto_redirect")!;
+    if (!tun.auto_route) ctx.error(at.pos, at.path, '"auto_redirect" requires "auto_route"');
+    if (os !== "linux") ctx.error(at.pos, at.path, '"auto_redirect" is only supported on Linux');
+    if (options.route.default_mark) {
+      ctx.error(at.pos, at.path, '"auto_redirect" conflicts with "route.default_mark"');
+    }
+  }
+  if (tun.include_interface.length > 0 && tun.exclude_interface.length > 0) {
+    const at = posOfKey(o, "exclude_interface")!;
+    ctx.error(
+      at.pos,
+      at.path,
+      '"include_interface" and "exclude_interface" cannot be used together',
+    );
+  }
+  if (tun.include_uid.length > 0 && tun.exclude_uid.length > 0) {
+    const at = posOfKey(o, o.has("exclude_uid") ? "exclude_uid" : "exclude_uid_range")!;
+    ctx.error(at.pos, at.path, '"include_uid" and "exclude_uid" cannot be used together');
+  }
+  if (tun.strict_route && !tun.auto_route) {
+    const at = posOfKey(o, "strict_route")!;
+    ctx.warn(at.pos, at.path, '"strict_route" has no effect without "auto_route"');
+  }
+  for (
+    const key of ["include_interface", "exclude_interface", "include_uid", "exclude_uid"] as const
+  ) {
+    if (tun[key].length > 0 && !tun.auto_route) {
+      const at = posOfKey(
+        o,
+        key === "include_uid" || key === "exclude_uid" ? (o.has(key) ? key : `${key}_range`) : key,
+      )!;
+      ctx.warn(at.pos, at.path, `"${key}" has no effect without "auto_route"`);
+    }
+  }
+}
+
+function checkInterfaceName(
+  ctx: Ctx,
+  o: Obj | undefined,
+  key: string,
+  name: string | undefined,
+): void {
+  if (!o || name === undefined) return;
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes > MAX_IFNAME_BYTES) {
+    const at = o.at(key)!;
+    ctx.error(
+      at.node,
+      at.path,
+      `interface name ${
+        JSON.stringify(name)
+      } is ${bytes} bytes long; at most ${MAX_IFNAME_BYTES} fit`,
+    );
+  }
+}
+
+function checkDetourLoops(outbounds: OutboundOptions[], ctx: Ctx): void {
+  const byTag = new Map(outbounds.map((o) => [o.tag, o]));
+  const detourOf = (o: OutboundOptions): string | undefined =>
+    "detour" in o && typeof o.detour === "string" ? o.detour : undefined;
+  for (const start of outbounds) {
+    const first = detourOf(start);
+    if (first === undefined) continue;
+    const chain = [start.tag];
+    let cur: string | undefined = first;
+    while (cur !== undefined) {
+      if (cur === start.tag) {
+        const at = posOfKey(ctx.where.get(start), "detour");
+        if (at) {
+          ctx.error(
+            at.pos,
+            at.path,
+            chain.length === 1
+              ? `outbound ${JSON.stringify(start.tag)} detours through itself`
+              : `detour loop: ${[...chain, start.tag].map((t) => JSON.stringify(t)).join(" -> ")}`,
+          );
+        }
+        break;
+      }
+      if (chain.includes(cur)) break; // a loop not through `start`; reported from its members
+      chain.push(cur);
+      const next = byTag.get(cur);
+      cur = next ? detourOf(next) : undefined;
+    }
+  }
+}
+
+/** Runs every whole-config check; problems go to `ctx`. */
+export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): void {
+  const os = vo.os ?? Deno.build.os;
+  const defs: Record<RefKind, Map<string, Def>> = {
+    inbound: checkDuplicates(
+      ctx,
+      "inbound",
+      options.inbounds.map((x, i) => ({ tag: x.tag, ...tagPos(ctx, x, `inbounds[${i}]`) })),
+    ),
+    outbound: checkDuplicates(
+      ctx,
+      "outbound",
+      options.outbounds.map((x, i) => ({ tag: x.tag, ...tagPos(ctx, x, `outbounds[${i}]`) })),
+    ),
+    "dns server": checkDuplicates(
+      ctx,
+      "DNS server",
+      options.dns.servers.map((x, i) => ({ tag: x.tag, ...tagPos(ctx, x, `dns.servers[${i}]`) })),
+    ),
+    "rule-set": checkDuplicates(
+      ctx,
+      "rule-set",
+      options.route.rule_set.map((x, i) => ({
+        tag: x.tag,
+        ...tagPos(ctx, x, `route.rule_set[${i}]`),
+      })),
+    ),
+  };
+  for (const ref of ctx.refs) {
+    const known = defs[ref.kind];
+    if (known.has(ref.tag)) continue;
+    const hint = didYouMean(ref.tag, known.keys());
+    ctx.error(
+      ref.pos,
+      ref.path,
+      `unknown ${ref.kind} ${JSON.stringify(ref.tag)}${
+        hint || (known.size === 0 ? ` (no ${ref.kind}s are defined)` : listTags(known.keys()))
+      }`,
+    );
+  }
+  for (const inb of options.inbounds) {
+    if (inb.type === "tun") checkTun(inb, options, ctx, os);
+  }
+  for (const out of options.outbounds) {
+    if ("bind_interface" in out) {
+      checkInterfaceName(ctx, ctx.where.get(out), "bind_interface", out.bind_interface);
+    }
+  }
+  const routeObj = ctx.where.get(options.route);
+  checkInterfaceName(ctx, routeObj, "default_interface", options.route.default_interface);
+  if (
+    routeObj && options.route.auto_detect_interface && options.route.default_interface !== undefined
+  ) {
+    const at = posOfKey(routeObj, "default_interface")!;
+    ctx.warn(at.pos, at.path, '"default_interface" is ignored while "auto_detect_interface" is on');
+  }
+  checkDetourLoops(options.outbounds, ctx);
+  // A typed DNS server detouring to an empty direct outbound is fatal in sing-box (#3585).
+  const outByTag = new Map(options.outbounds.map((o) => [o.tag, o]));
+  for (const s of options.dns.servers) {
+    if (s.legacy || s.detour === undefined) continue;
+    const target = outByTag.get(s.detour);
+    if (target?.type === "direct" && dialFieldsEmpty(target as DirectOutboundOptions)) {
+      const at = posOfKey(ctx.where.get(s), "detour");
+      if (at) {
+        ctx.error(
+          at.pos,
+          at.path,
+          `detour to an empty direct outbound makes no sense; remove "detour" (typed DNS servers dial directly by default)`,
+        );
+      }
+    }
+  }
+}
