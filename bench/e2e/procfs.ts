@@ -1,0 +1,131 @@
+/**
+ * Reading a process's memory and CPU time from `/proc`.
+ *
+ * @module
+ */
+
+/** CPU time and parent of one process, from `/proc/<pid>/stat`, in clock ticks. */
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  ppid: number;
+  utime: number;
+  stime: number;
+  /** Time of waited-for children (user + system). */
+  childTicks: number;
+}
+
+/**
+ * Parses the text of `/proc/<pid>/stat`. The command name may hold spaces and parentheses, so
+ * fields are counted from the last `)`.
+ *
+ * @throws {SyntaxError} when the text does not have the stat layout.
+ */
+export function parseProcStat(text: string): ProcStat {
+  const open = text.indexOf("(");
+  const close = text.lastIndexOf(")");
+  if (open < 0 || close < open) throw new SyntaxError(`Cannot parse /proc stat "${text}"`);
+  const pid = Number(text.slice(0, open).trim());
+  // After ")": field 3 (state) is index 0, so field N is index N - 3.
+  const rest = text.slice(close + 1).trim().split(/\s+/);
+  const field = (n: number): number => {
+    const v = Number(rest[n - 3]);
+    if (!Number.isInteger(v)) throw new SyntaxError(`Cannot parse /proc stat field ${n} "${text}"`);
+    return v;
+  };
+  return {
+    pid,
+    comm: text.slice(open + 1, close),
+    ppid: field(4),
+    utime: field(14),
+    stime: field(15),
+    childTicks: field(16) + field(17),
+  };
+}
+
+/**
+ * The resident set size in KiB from the text of `/proc/<pid>/status` (`VmRSS:`).
+ *
+ * @throws {SyntaxError} when the line is missing (a zombie or kernel thread).
+ */
+export function parseVmRssKiB(text: string): number {
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(text);
+  if (!m) throw new SyntaxError("No VmRSS line in /proc status");
+  return Number(m[1]);
+}
+
+let clkTck: number | undefined;
+
+/** The kernel's clock ticks per second (`getconf CLK_TCK`, 100 on Linux unless told). */
+export function clockTicksPerSecond(): number {
+  if (clkTck !== undefined) return clkTck;
+  try {
+    const out = new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped", stderr: "null" })
+      .outputSync();
+    const v = Number(new TextDecoder().decode(out.stdout).trim());
+    clkTck = Number.isInteger(v) && v > 0 ? v : 100;
+  } catch {
+    clkTck = 100;
+  }
+  return clkTck;
+}
+
+/** `/proc/<pid>/stat` of a live process, or `undefined` when it is gone. */
+export function readProcStat(pid: number): ProcStat | undefined {
+  try {
+    return parseProcStat(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** VmRSS in KiB of a live process, or `undefined` when it is gone. */
+export function readRssKiB(pid: number): number | undefined {
+  try {
+    return parseVmRssKiB(Deno.readTextFileSync(`/proc/${pid}/status`));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `pid` and all its live descendants (found by scanning `/proc/*\/stat` parents). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const st = readProcStat(Number(entry.name));
+    if (!st) continue;
+    const list = children.get(st.ppid);
+    if (list) list.push(st.pid);
+    else children.set(st.ppid, [st.pid]);
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    if (!readProcStat(p)) continue;
+    out.push(p);
+    queue.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU seconds (user + system, including reaped children) used so far by `pid` and its live
+ * descendants.
+ */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    const st = readProcStat(p);
+    if (st) ticks += st.utime + st.stime + st.childTicks;
+  }
+  return ticks / clockTicksPerSecond();
+}
+
+/** Summed VmRSS in KiB of `pid` and its live descendants. */
+export function treeRssKiB(pid: number): number {
+  let kib = 0;
+  for (const p of processTree(pid)) kib += readRssKiB(p) ?? 0;
+  return kib;
+}

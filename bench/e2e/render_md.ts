@@ -1,0 +1,227 @@
+/**
+ * The markdown report: rows = paths, columns = metrics, with ratios against the direct path
+ * of the same run and against the hev-socks5-tunnel reference figures.
+ *
+ * @module
+ */
+
+import { AIMS, HEV_DANTED, REFERENCES } from "./reference.ts";
+import type { Measured, PathResult, Report, RssPoint, ThroughputRun } from "./types.ts";
+
+/** The four throughput cells of a row, in column order. */
+export const THROUGHPUT_SERIES = [
+  { key: "up1", direction: "upload", streams: 1, title: "up ×1", legend: "upload, 1 stream" },
+  { key: "down1", direction: "download", streams: 1, title: "down ×1", legend: "download, 1 stream" },
+  { key: "up4", direction: "upload", streams: 4, title: "up ×4", legend: "upload, 4 streams" },
+  { key: "down4", direction: "download", streams: 4, title: "down ×4", legend: "download, 4 streams" },
+] as const;
+
+/** The successful throughput run of `row` in `direction` with `streams`, if any. */
+export function findRun(
+  row: PathResult,
+  direction: "upload" | "download",
+  streams: number,
+): ThroughputRun | undefined {
+  for (const m of row.throughput) {
+    if (m.ok && m.value.direction === direction && m.value.streams === streams) return m.value;
+  }
+  return undefined;
+}
+
+function failedRun(row: PathResult, index: number): string | undefined {
+  // Throughput runs are stored in THROUGHPUT_SERIES order when measured.
+  const m = row.throughput[index];
+  return m && !m.ok ? m.error : undefined;
+}
+
+const fmt = (v: number | undefined, digits = 2): string =>
+  v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(digits);
+
+const fmtInt = (v: number | undefined): string =>
+  v === undefined || !Number.isFinite(v) ? "–" : Math.round(v).toLocaleString("en-US");
+
+const ratio = (v: number | undefined, base: number | undefined): string =>
+  v === undefined || base === undefined || base === 0 ? "–" : `${(v / base).toFixed(2)}×`;
+
+/** Escapes text for a markdown table cell (pipes, newlines). */
+export function cell(text: string): string {
+  return text.replace(/\|/g, "\\|").replace(/\s*\n\s*/g, " ").trim();
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function statusCell(row: PathResult): string {
+  if (row.status === "failed") return cell(row.error ?? "failed");
+  return "ok";
+}
+
+function measuredCell<T>(m: Measured<T> | undefined, pick: (v: T) => string): string {
+  if (m === undefined) return "–";
+  return m.ok ? pick(m.value) : "✗";
+}
+
+function rssCell(points: RssPoint[], target: number, which: "proxyRssKiB" | "socksRssKiB"): string {
+  const p = points.find((x) => x.target === target);
+  if (!p) return "–";
+  const kib = p[which];
+  const mib = kib === undefined ? "–" : (kib / 1024).toFixed(1);
+  return p.opened < target ? `${mib} (${fmtInt(p.opened)} open)` : mib;
+}
+
+/** The direct row used as the base for ratios of `row` (same measuring tool). */
+function directFor(report: Report, row: PathResult): PathResult | undefined {
+  return report.paths.find((r) =>
+    r.spec.kind === "direct" && r.spec.throughputTool === row.spec.throughputTool && r.status === "ok"
+  );
+}
+
+/** Renders the whole report as markdown. */
+export function renderMarkdown(report: Report): string {
+  const out: string[] = [];
+  const m = report.machine;
+  out.push(`# tunbox end-to-end benchmark, ${report.date}`);
+  out.push("");
+  out.push(
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.memTotalKiB / 1048576).toFixed(1)} GiB; kernel ${m.kernel}; ` +
+      `Deno ${m.deno}; ${m.iperf3}; ${m.danted}; ${m.redsocks}; tunbox ${m.gitCommit}. ` +
+      `Throughput tests ${report.options.durationSeconds} s each${report.options.quick ? " (--quick)" : ""}; ` +
+      `${report.options.rrCount} round trips of 64 B.`,
+  );
+  out.push("");
+
+  // Throughput.
+  const dir = report.paths.find((r) => r.spec.id === "direct");
+  out.push("## Throughput (Gbit/s, receiver side)");
+  out.push("");
+  const tHead = [
+    "path", "tool", ...THROUGHPUT_SERIES.map((s) => s.title),
+    "up vs direct", "down vs direct", "up vs hev", "down vs hev",
+    "proxy CPU s/GB (up, down)", "SOCKS CPU s/GB (up, down)", "TUN pkt/s (up)", "status",
+  ];
+  const tRows: string[][] = [];
+  for (const row of report.paths) {
+    if (!row.spec.metrics.includes("throughput")) continue;
+    const base = directFor(report, row);
+    const cells = THROUGHPUT_SERIES.map((s, i) => {
+      const run = findRun(row, s.direction, s.streams);
+      if (run) return fmt(run.gbps);
+      return failedRun(row, i) !== undefined ? "✗" : "–";
+    });
+    const up = findRun(row, "upload", 1);
+    const down = findRun(row, "download", 1);
+    const isDirect = row.spec.kind === "direct";
+    tRows.push([
+      cell(row.spec.label),
+      row.spec.throughputTool,
+      ...cells,
+      isDirect ? "1.00×" : ratio(up?.gbps, base ? findRun(base, "upload", 1)?.gbps : undefined),
+      isDirect ? "1.00×" : ratio(down?.gbps, base ? findRun(base, "download", 1)?.gbps : undefined),
+      isDirect ? "–" : ratio(up?.gbps, HEV_DANTED.uploadGbps),
+      isDirect ? "–" : ratio(down?.gbps, HEV_DANTED.downloadGbps),
+      `${fmt(up?.proxyCpuSecondsPerGB)}, ${fmt(down?.proxyCpuSecondsPerGB)}`,
+      `${fmt(up?.socksCpuSecondsPerGB)}, ${fmt(down?.socksCpuSecondsPerGB)}`,
+      fmtInt(up?.tunPacketsPerSecond),
+      statusCell(row),
+    ]);
+  }
+  out.push(table(tHead, tRows));
+  out.push("");
+
+  // Latency and connections.
+  out.push("## Request/response latency (64 B, one connection) and new connections per second");
+  out.push("");
+  const directLat = dir?.latency?.ok ? dir.latency.value : undefined;
+  const lHead = ["path", "p50 µs", "p99 µs", "added p50 vs direct µs", "round trips/s", "conn/s (1 loop)", "conn/s (8 loops)", "status"];
+  const lRows: string[][] = [];
+  for (const row of report.paths) {
+    if (!row.spec.metrics.includes("latency") && !row.spec.metrics.includes("crr")) continue;
+    const lat = row.latency;
+    const crr1 = row.crr.find((c) => !c.ok || c.value.concurrency === 1);
+    const crr8 = row.crr.find((c) => !c.ok || c.value.concurrency > 1);
+    lRows.push([
+      cell(row.spec.label),
+      measuredCell(lat, (v) => fmt(v.p50Us, 0)),
+      measuredCell(lat, (v) => fmt(v.p99Us, 0)),
+      row.spec.id === "direct" ? "0" : measuredCell(lat, (v) => directLat ? `+${fmt(v.p50Us - directLat.p50Us, 0)}` : "–"),
+      measuredCell(lat, (v) => fmtInt(v.tps)),
+      measuredCell(crr1, (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : "")),
+      measuredCell(crr8, (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : "")),
+      statusCell(row),
+    ]);
+  }
+  out.push(table(lHead, lRows));
+  out.push("");
+
+  // Memory.
+  const conns = report.options.conns;
+  out.push("## Memory (RSS, MiB) idle and with open connections");
+  out.push("");
+  const mHead = [
+    "path",
+    "proxy idle", ...conns.map((c) => `proxy ${fmtInt(c)} conns`),
+    "SOCKS idle", ...conns.map((c) => `SOCKS ${fmtInt(c)} conns`),
+    "status",
+  ];
+  const mRows: string[][] = [];
+  for (const row of report.paths) {
+    if (!row.spec.metrics.includes("rss")) continue;
+    mRows.push([
+      cell(row.spec.label),
+      rssCell(row.rss, 0, "proxyRssKiB"), ...conns.map((c) => rssCell(row.rss, c, "proxyRssKiB")),
+      rssCell(row.rss, 0, "socksRssKiB"), ...conns.map((c) => rssCell(row.rss, c, "socksRssKiB")),
+      statusCell(row),
+    ]);
+  }
+  out.push(table(mHead, mRows));
+  out.push("");
+
+  // Problems.
+  const problems: string[] = [];
+  for (const row of report.paths) {
+    if (row.status === "failed") problems.push(`- **${row.spec.label}**: ${row.error}`);
+    row.throughput.forEach((t, i) => {
+      if (!t.ok) problems.push(`- ${row.spec.label}, throughput ${THROUGHPUT_SERIES[i]?.title ?? i}: ${t.error}`);
+    });
+    if (row.latency && !row.latency.ok) problems.push(`- ${row.spec.label}, latency: ${row.latency.error}`);
+    for (const c of row.crr) if (!c.ok) problems.push(`- ${row.spec.label}, connections/s: ${c.error}`);
+    for (const c of row.crr) {
+      if (c.ok && c.value.firstError) {
+        problems.push(`- ${row.spec.label}, connections/s (${c.value.concurrency} loops): ${c.value.failures} failed, first: ${c.value.firstError}`);
+      }
+    }
+    for (const p of row.rss) if (p.error) problems.push(`- ${row.spec.label}, RSS at ${p.target} connections: ${p.error}`);
+    for (const v of row.violations) problems.push(`- **VIOLATION** ${row.spec.label}: ${v}`);
+  }
+  if (problems.length > 0) {
+    out.push("## Failures and violations");
+    out.push("");
+    out.push(problems.map((p) => p.replace(/\s*\n\s*/g, " ")).join("\n"));
+    out.push("");
+  }
+
+  // Tools and references.
+  out.push("## Tools and reference figures");
+  out.push("");
+  out.push(
+    "Throughput rows marked `iperf3` use iperf3 3.x JSON output; `deno-bulk` rows use the suite's " +
+      "Deno bulk sender/receiver (`bench/e2e/tools/client.ts bulk`), because iperf3 cannot speak SOCKS; " +
+      "compare those with the `direct, Deno bulk tool` row. Latency, connections/s and open connections " +
+      "always use the Deno client (`rr`, `crr`, `hold`), speaking SOCKS5 itself on socks-direct rows. " +
+      "\"vs hev\" divides by hev-socks5-tunnel → danted measured on a machine of this kind " +
+      `(${HEV_DANTED.uploadGbps} up, ${HEV_DANTED.downloadGbps} down Gbit/s). ` +
+      `Aims: system stack ≥ ${AIMS.systemUploadGbps} Gbit/s upload, userspace stack ≥ ${AIMS.userspaceGbps}, ` +
+      `added latency ≤ ${AIMS.addedLatencyUs} µs.`,
+  );
+  out.push("");
+  out.push(table(
+    ["reference (research notes §4)", "up", "down", "up ×4", "rr p50 µs", "RSS MiB"],
+    REFERENCES.map((r) => [
+      r.label, fmt(r.uploadGbps), fmt(r.downloadGbps), fmt(r.upload4Gbps), fmt(r.rrP50Us, 0), fmt(r.rssMiB, 1),
+    ]),
+  ));
+  out.push("");
+  return out.join("\n");
+}

@@ -1,0 +1,247 @@
+/**
+ * The suite's Deno TCP client, run in the client namespace. Each subcommand prints one JSON
+ * object per line on stdout (the last line is the result); errors go to stderr.
+ *
+ * - `rr --target H:P [--socks H:P] --count N --size B`: N sequential request/response round
+ *   trips of B bytes over one connection; per-round-trip latency summary in µs.
+ * - `crr --target H:P [--socks H:P] --duration MS --concurrency C`: connect, exchange 1 byte,
+ *   close, repeated by C loops for MS milliseconds; connections per second.
+ * - `hold --target H:P [--socks H:P] --steps 1000,10000 [--concurrency C] [--step-timeout MS]`:
+ *   opens connections (each exchanges 1 byte, then stays open) up to each step's total, prints
+ *   a line per step and waits for a line on stdin before the next step; closes all at the end.
+ * - `bulk --target H:P [--socks H:P] --mode up|down --duration MS --streams N`: bulk transfer
+ *   against the bulk service; Gbps as seen by the receiving side.
+ *
+ * @module
+ */
+
+import { summarize } from "../stats.ts";
+import { readExact, socks5Connect, writeAll } from "./socket_io.ts";
+
+function hostPort(s: string | undefined, flag: string): { hostname: string; port: number } {
+  const m = s === undefined ? null : /^(.+):(\d+)$/.exec(s);
+  if (!m) throw new TypeError(`${flag} must be HOST:PORT, got "${s}"`);
+  return { hostname: m[1]!, port: Number(m[2]) };
+}
+
+const [command, ...rest] = Deno.args;
+const opts = new Map<string, string>();
+for (let i = 0; i + 1 < rest.length; i += 2) opts.set(rest[i]!, rest[i + 1]!);
+const target = hostPort(opts.get("--target"), "--target");
+const socks = opts.has("--socks") ? hostPort(opts.get("--socks"), "--socks") : undefined;
+const num = (flag: string, dflt: number): number => {
+  const v = opts.get(flag);
+  return v === undefined ? dflt : Number(v);
+};
+
+/** Connects to the target, directly or through SOCKS5, with Nagle off. */
+async function dial(): Promise<Deno.TcpConn> {
+  const conn = socks
+    ? await socks5Connect(socks, target)
+    : await Deno.connect({ ...target, transport: "tcp" });
+  conn.setNoDelay(true);
+  return conn;
+}
+
+function emit(obj: unknown): void {
+  console.log(JSON.stringify(obj));
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+async function rr(): Promise<void> {
+  const count = num("--count", 5000);
+  const size = num("--size", 64);
+  const warmup = num("--warmup", 200);
+  const conn = await dial();
+  const req = new Uint8Array(size).fill(0x61);
+  const resp = new Uint8Array(size);
+  const samples = new Float64Array(count);
+  const t0 = performance.now();
+  for (let i = -warmup; i < count; i++) {
+    const s = performance.now();
+    await writeAll(conn, req);
+    await readExact(conn, size, resp);
+    if (i >= 0) samples[i] = (performance.now() - s) * 1000;
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  conn.close();
+  const sum = summarize(samples);
+  emit({ tool: "deno-rr", size, ...sum, tps: (count + warmup) / elapsed });
+}
+
+async function crr(): Promise<void> {
+  const duration = num("--duration", 3000);
+  const concurrency = num("--concurrency", 1);
+  let ok = 0;
+  let failures = 0;
+  let firstError: string | undefined;
+  const one = new Uint8Array(1);
+  const t0 = performance.now();
+  const end = t0 + duration;
+  const loop = async () => {
+    const buf = new Uint8Array(1);
+    while (performance.now() < end && failures < 1000) {
+      let conn: Deno.TcpConn | undefined;
+      try {
+        conn = await dial();
+        await writeAll(conn, one);
+        await readExact(conn, 1, buf);
+        ok++;
+      } catch (e) {
+        failures++;
+        firstError ??= errText(e);
+      } finally {
+        try {
+          conn?.close();
+        } catch { /* closed */ }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const seconds = (performance.now() - t0) / 1000;
+  emit({
+    tool: "deno-crr",
+    concurrency,
+    connections: ok,
+    failures,
+    seconds,
+    perSecond: ok / seconds,
+    ...(firstError === undefined ? {} : { firstError }),
+  });
+}
+
+async function readLine(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  // Any chunk (or EOF) on stdin means "go on".
+  await reader.read();
+}
+
+async function hold(): Promise<void> {
+  const steps = (opts.get("--steps") ?? "1000").split(",").map(Number);
+  const concurrency = num("--concurrency", 64);
+  const stepTimeout = num("--step-timeout", 120_000);
+  const conns: Deno.TcpConn[] = [];
+  const stdin = Deno.stdin.readable.getReader();
+  let stopped = false;
+  for (const total of steps) {
+    let failures = 0;
+    let consecutive = 0;
+    let firstError: string | undefined;
+    const t0 = performance.now();
+    let pending = 0;
+    const loop = async () => {
+      const buf = new Uint8Array(1);
+      while (
+        !stopped && conns.length + pending < total && consecutive < 50 &&
+        performance.now() - t0 < stepTimeout
+      ) {
+        pending++;
+        let conn: Deno.TcpConn | undefined;
+        try {
+          conn = await dial();
+          await writeAll(conn, buf);
+          await readExact(conn, 1, buf);
+          conns.push(conn);
+          consecutive = 0;
+        } catch (e) {
+          try {
+            conn?.close();
+          } catch { /* closed */ }
+          failures++;
+          consecutive++;
+          firstError ??= errText(e);
+        } finally {
+          pending--;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, loop));
+    const reached = conns.length >= total;
+    if (!reached) stopped = true;
+    emit({
+      tool: "deno-hold",
+      target: total,
+      opened: conns.length,
+      failures,
+      seconds: (performance.now() - t0) / 1000,
+      ...(firstError === undefined ? {} : { firstError }),
+    });
+    await readLine(stdin);
+    if (stopped) break;
+  }
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch { /* closed */ }
+  }
+  emit({ tool: "deno-hold", closed: conns.length });
+}
+
+async function bulkUp(duration: number): Promise<{ bytes: number; seconds: number }> {
+  const conn = await dial();
+  const t0 = performance.now();
+  await writeAll(conn, Uint8Array.of(0x55));
+  const chunk = new Uint8Array(256 * 1024).fill(0x62);
+  const end = t0 + duration;
+  while (performance.now() < end) await writeAll(conn, chunk);
+  await conn.closeWrite();
+  const count = await readExact(conn, 8);
+  const seconds = (performance.now() - t0) / 1000;
+  conn.close();
+  return { bytes: Number(new DataView(count.buffer).getBigUint64(0)), seconds };
+}
+
+async function bulkDown(duration: number): Promise<{ bytes: number; seconds: number }> {
+  const conn = await dial();
+  const t0 = performance.now();
+  const req = new Uint8Array(5);
+  req[0] = 0x44;
+  new DataView(req.buffer).setUint32(1, duration);
+  await writeAll(conn, req);
+  const buf = new Uint8Array(256 * 1024);
+  let bytes = 0;
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    bytes += n;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  conn.close();
+  return { bytes, seconds };
+}
+
+async function bulk(): Promise<void> {
+  const mode = opts.get("--mode") ?? "up";
+  const duration = num("--duration", 3000);
+  const streams = num("--streams", 1);
+  const runs = await Promise.all(
+    Array.from({ length: streams }, () => mode === "up" ? bulkUp(duration) : bulkDown(duration)),
+  );
+  const bytes = runs.reduce((a, r) => a + r.bytes, 0);
+  const seconds = Math.max(...runs.map((r) => r.seconds));
+  emit({ tool: "deno-bulk", mode, streams, bytes, seconds, gbps: (bytes * 8) / seconds / 1e9 });
+}
+
+try {
+  switch (command) {
+    case "rr":
+      await rr();
+      break;
+    case "crr":
+      await crr();
+      break;
+    case "hold":
+      await hold();
+      break;
+    case "bulk":
+      await bulk();
+      break;
+    default:
+      throw new TypeError(`Unknown subcommand "${command}" (rr, crr, hold, bulk)`);
+  }
+} catch (e) {
+  console.error(errText(e));
+  Deno.exit(1);
+}

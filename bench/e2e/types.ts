@@ -1,0 +1,140 @@
+/**
+ * Result records of the end-to-end suite (what `bench/results/<date>.json` holds).
+ *
+ * @module
+ */
+
+/** A measurement that either produced a value or failed with a message. */
+export type Measured<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** Which metric groups to run. */
+export type MetricGroup = "throughput" | "latency" | "crr" | "rss";
+
+/** All metric groups, in run order. */
+export const METRIC_GROUPS: readonly MetricGroup[] = ["throughput", "latency", "crr", "rss"];
+
+/** The TUN stacks tunbox offers. */
+export type Stack = "system" | "gvisor" | "mixed";
+
+/** The SOCKS5 servers the suite can run. */
+export type SocksServer = "danted" | "microsocks";
+
+/** How a path is set up. */
+export type PathKind = "direct" | "socks-direct" | "redsocks" | "tunbox";
+
+/** One row of the report: a way for the client's traffic to reach the server. */
+export interface PathSpec {
+  id: string;
+  label: string;
+  kind: PathKind;
+  /** The SOCKS5 upstream used by the path (none for direct). */
+  socks?: SocksServer;
+  stack?: Stack;
+  mtu?: number;
+  /** Tool that measures throughput on this row. */
+  throughputTool: "iperf3" | "deno-bulk";
+  /** Metric groups measured on this row (a subset of the run's). */
+  metrics: MetricGroup[];
+}
+
+/** One throughput test. */
+export interface ThroughputRun {
+  direction: "upload" | "download";
+  streams: number;
+  tool: "iperf3" | "deno-bulk";
+  /** Receiver-side Gbit/s. */
+  gbps: number;
+  bytes: number;
+  seconds: number;
+  retransmits?: number;
+  intervalsGbps?: number[];
+  /** CPU seconds of the proxy process (tunbox or redsocks) during the test. */
+  proxyCpuSeconds?: number;
+  proxyCpuSecondsPerGB?: number;
+  /** CPU seconds of the SOCKS server's process tree during the test. */
+  socksCpuSeconds?: number;
+  socksCpuSecondsPerGB?: number;
+  /** Packets through the TUN device (both directions) per second, for tunbox rows. */
+  tunPacketsPerSecond?: number;
+}
+
+/** Request/response latency over one connection. */
+export interface LatencyResult {
+  tool: string;
+  size: number;
+  count: number;
+  minUs: number;
+  meanUs: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  maxUs: number;
+  tps: number;
+}
+
+/** New connections per second. */
+export interface CrrResult {
+  tool: string;
+  concurrency: number;
+  connections: number;
+  failures: number;
+  seconds: number;
+  perSecond: number;
+  firstError?: string;
+}
+
+/** Memory with a number of open connections. */
+export interface RssPoint {
+  /** Connections asked for (0 = idle). */
+  target: number;
+  /** Connections actually open when RSS was read. */
+  opened: number;
+  proxyRssKiB?: number;
+  socksRssKiB?: number;
+  error?: string;
+}
+
+/** Everything measured on one row. */
+export interface PathResult {
+  spec: PathSpec;
+  /** "failed" when the path could not be set up; `error` says why. */
+  status: "ok" | "failed";
+  error?: string;
+  throughput: Measured<ThroughputRun>[];
+  latency?: Measured<LatencyResult>;
+  crr: Measured<CrrResult>[];
+  rss: RssPoint[];
+  /** Problems found after the row, e.g. ip rules left behind. */
+  violations: string[];
+  /** What produced each metric on this row. */
+  tools: Record<string, string>;
+}
+
+/** Machine and software the run used. */
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memTotalKiB: number;
+  kernel: string;
+  deno: string;
+  iperf3: string;
+  danted: string;
+  redsocks: string;
+  gitCommit: string;
+}
+
+/** The whole report. */
+export interface Report {
+  date: string;
+  options: {
+    quick: boolean;
+    durationSeconds: number;
+    stacks: Stack[];
+    mtus: number[];
+    only: MetricGroup[];
+    conns: number[];
+    rrCount: number;
+  };
+  machine: MachineInfo;
+  paths: PathResult[];
+}
