@@ -94,6 +94,17 @@ export const LINUX_LIBC_SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   /** int *__errno_location(void) */
   __errno_location: { parameters: [], result: "pointer" },
+  /**
+   * int poll(struct pollfd *fds, nfds_t n, int timeout_ms), run on Deno's blocking pool so the
+   * main thread's event loop keeps running while it waits. errno is lost (another thread); use
+   * it only to wait, then make the real calls synchronously.
+   */
+  poll_nonblocking: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LinuxLibc = Deno.DynamicLibrary<typeof LINUX_LIBC_SYMBOLS>["symbols"];

@@ -80,8 +80,12 @@ export interface Platform {
   planRoutes(options: TunInboundOptions, deviceName: string): RoutePlan;
   /** Installs the plan; on failure undoes what it did and throws. Returns an undo handle. */
   installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void };
-  /** Removes leftovers of a crashed run for these options (stale rules, routes). */
-  cleanupStale(options: TunInboundOptions): string[];
+  /**
+   * Removes leftovers of a crashed run for these options (stale rules, routes) and returns one
+   * description per removal. With `removeDevice` (the `cleanup` command) it also deletes a
+   * leftover TUN device named `interface_name` where the OS keeps one.
+   */
+  cleanupStale(options: TunInboundOptions, removeDevice?: boolean): string[];
   defaultInterface(exclude?: string): NetworkInterface | null;
   /** Calls `onChange` when the default interface changes; returns a stop function. */
   watchDefaultInterface(onChange: (iface: NetworkInterface | null) => void, exclude?: string): () => void;

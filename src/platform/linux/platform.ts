@@ -1,0 +1,100 @@
+/**
+ * The Linux {@linkcode Platform}: `/dev/net/tun` devices, rtnetlink routes and rules
+ * (sing-tun's auto_route), default-interface discovery and monitoring, and loop avoidance with
+ * `SO_BINDTOIFINDEX`/`SO_BINDTODEVICE` and `SO_MARK`.
+ *
+ * Every method that talks to the kernel opens a short-lived netlink socket, so it acts on the
+ * network namespace of the calling thread at the time of the call; the instance holds no
+ * resources and needs no closing.
+ *
+ * @module
+ */
+
+import { linuxErrno, linuxLibc } from "../../../ffi/linux/libc.ts";
+import { SysError } from "../../../ffi/errno.ts";
+import type { TunInboundOptions } from "../../config/types.ts";
+import type {
+  NetworkInterface,
+  Platform,
+  RoutePlan,
+  TunDevice,
+  TunDeviceConfig,
+} from "../types.ts";
+import { cleanupStaleState, installRoutes, planRoutes } from "./auto_route.ts";
+import { findDefaultInterface, watchDefaultInterface } from "./default_interface.ts";
+import { checkLinuxPrivileges } from "./privileges.ts";
+import { withRtNetlink } from "./rtnetlink.ts";
+import { bindSocketToInterface, setSocketMark } from "./socket_options.ts";
+import { isTunLink, openTun } from "./tun.ts";
+
+/** The Linux platform. */
+export class LinuxPlatform implements Platform {
+  readonly os = "linux" as const;
+
+  checkPrivileges(): void {
+    checkLinuxPrivileges();
+  }
+
+  openTun(config: TunDeviceConfig): TunDevice {
+    return openTun(config);
+  }
+
+  planRoutes(options: TunInboundOptions, deviceName: string): RoutePlan {
+    return planRoutes(options, deviceName);
+  }
+
+  installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void } {
+    return installRoutes(plan, device);
+  }
+
+  /**
+   * Removes stale rules (priorities [index, index+10]) and routes (our table); with
+   * `removeDevice`, also a leftover TUN device named `interface_name` (never a non-TUN one).
+   */
+  cleanupStale(options: TunInboundOptions, removeDevice = false): string[] {
+    return withRtNetlink((nl) => {
+      const removed = cleanupStaleState(nl, options);
+      const name = options.interface_name;
+      if (removeDevice && name) {
+        const link = nl.getLink(name);
+        if (link && isTunLink(link)) {
+          nl.deleteLink(link.index, name);
+          removed.push(`removed TUN device "${name}"`);
+        }
+      }
+      return removed;
+    });
+  }
+
+  defaultInterface(exclude?: string): NetworkInterface | null {
+    return withRtNetlink((nl) => findDefaultInterface(nl, exclude));
+  }
+
+  watchDefaultInterface(
+    onChange: (iface: NetworkInterface | null) => void,
+    exclude?: string,
+  ): () => void {
+    const watch = watchDefaultInterface(onChange, exclude === undefined ? {} : { exclude });
+    return () => watch.stop();
+  }
+
+  /** The interface's index; throws SysError (ENODEV) naming it when there is none. */
+  interfaceIndex(name: string): number {
+    const index = linuxLibc().if_nametoindex(new TextEncoder().encode(name + "\0"));
+    if (index === 0) throw new SysError(`find interface "${name}"`, linuxErrno());
+    return index;
+  }
+
+  bindToInterface(fd: number, _family: 4 | 6, iface: NetworkInterface): void {
+    bindSocketToInterface(fd, iface);
+  }
+
+  setMark(fd: number, mark: number): void {
+    setSocketMark(fd, mark);
+  }
+}
+
+/** Creates the Linux platform. */
+export function createPlatform(): Platform {
+  return new LinuxPlatform();
+}

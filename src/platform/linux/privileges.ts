@@ -1,0 +1,42 @@
+/**
+ * The privilege check for TUN setup on Linux: CAP_NET_ADMIN in the effective set (root has it
+ * unless it was dropped; a non-root process can hold it via file capabilities or systemd's
+ * AmbientCapabilities).
+ *
+ * @module
+ */
+
+import { CAP_NET_ADMIN } from "../../../ffi/linux/constants.ts";
+
+/** The one sentence shown when the process lacks CAP_NET_ADMIN. */
+export const LINUX_PRIVILEGE_MESSAGE =
+  "tunbox needs the CAP_NET_ADMIN capability to create a TUN device and change routes: run it " +
+  "as root (for example with sudo) or grant it cap_net_admin";
+
+/** Thrown by `checkPrivileges()` when the process lacks CAP_NET_ADMIN. */
+export class PrivilegeError extends Error {
+  override name = "PrivilegeError";
+}
+
+/**
+ * Parses the effective capability set from the text of `/proc/<pid>/status` (the hex `CapEff:`
+ * line); null when the line is missing.
+ */
+export function parseCapEff(status: string): bigint | null {
+  const m = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(status);
+  return m ? BigInt(`0x${m[1]}`) : null;
+}
+
+/** True when `capEff` includes capability number `cap`. */
+export function hasCapability(capEff: bigint, cap: number): boolean {
+  return ((capEff >> BigInt(cap)) & 1n) === 1n;
+}
+
+/** Throws {@linkcode PrivilegeError} when this process lacks CAP_NET_ADMIN. */
+export function checkLinuxPrivileges(statusText?: string): void {
+  const text = statusText ?? Deno.readTextFileSync("/proc/self/status");
+  const eff = parseCapEff(text);
+  if (eff === null || !hasCapability(eff, CAP_NET_ADMIN)) {
+    throw new PrivilegeError(LINUX_PRIVILEGE_MESSAGE);
+  }
+}

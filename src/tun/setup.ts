@@ -1,0 +1,189 @@
+/**
+ * The TUN inbound's device lifecycle, for `Box` (run), `run --dry-run` and `cleanup`:
+ *
+ * - {@linkcode planTun} / {@linkcode describePlan}: what would be created and installed (pure,
+ *   no system changes; on Linux an empty `interface_name` is resolved to the next free `tunN`
+ *   by a read-only lookup).
+ * - {@linkcode setupTun}: check privileges, remove what a crashed run left in our rule range and
+ *   table, open and configure the device, install auto_route. On failure, everything done so
+ *   far is undone and the error is thrown. `close()` removes exactly what was added (rules,
+ *   routes, addresses), then closes the device fds.
+ * - {@linkcode cleanup}: the `cleanup` command; removes leftovers without starting.
+ *
+ * Defaults applied here: `mtu` 65535 (sing-box's Linux default), empty `interface_name` = let
+ * the system pick.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Options, TunInboundOptions } from "../config/types.ts";
+import { formatPrefix } from "../net/ip.ts";
+import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
+import { loadPlatform } from "../platform/mod.ts";
+import type { Platform, RoutePlan, TunDevice, TunDeviceConfig } from "../platform/types.ts";
+
+const log = getLogger(["tunbox", "tun"]);
+
+/** sing-box's default TUN MTU on Linux. */
+export const DEFAULT_TUN_MTU = 65535;
+
+/** The device and routes a tun inbound would get. */
+export interface TunPlan {
+  device: TunDeviceConfig;
+  plan: RoutePlan;
+}
+
+function validateDevice(options: TunInboundOptions): void {
+  const tag = options.tag ? `tun inbound "${options.tag}"` : "tun inbound";
+  if (options.address.length === 0) {
+    throw new RangeError(`${tag} has no address: set "address", e.g. ["172.19.0.1/30"]`);
+  }
+  const mtu = options.mtu ?? DEFAULT_TUN_MTU;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+    throw new RangeError(`Invalid mtu ${mtu} for ${tag}: must be 68-65535`);
+  }
+  if (mtu < 1280 && options.address.some((a) => a.addr?.length === 16)) {
+    throw new RangeError(
+      `Invalid mtu ${mtu} for ${tag}: IPv6 addresses need an MTU of at least 1280`,
+    );
+  }
+}
+
+function nextFreeTunName(platform: Platform): string {
+  for (let i = 0; i < 1024; i++) {
+    const name = `tun${i}`;
+    try {
+      platform.interfaceIndex(name);
+    } catch {
+      return name;
+    }
+  }
+  return "";
+}
+
+/**
+ * Plans the device and routes for a tun inbound: validates the options (name, addresses, mtu,
+ * indexes), applies defaults, and computes the route plan. An empty `interface_name` becomes
+ * the next free `tunN` on Linux (read-only lookup); the device config keeps the requested name
+ * (empty = let the kernel pick) so {@linkcode setupTun} opens what the user asked for.
+ */
+export function planTun(options: TunInboundOptions, platform: Platform): TunPlan {
+  validateDevice(options);
+  const requested = options.interface_name ?? "";
+  const device: TunDeviceConfig = {
+    name: requested,
+    mtu: options.mtu ?? DEFAULT_TUN_MTU,
+    addresses: [...options.address],
+    queues: 1,
+    vnetHdr: false,
+  };
+  if (requested !== "" && platform.os === "linux") {
+    const problem = interfaceNameProblem(requested, true);
+    if (problem) throw new RangeError(`Invalid interface_name "${requested}": ${problem}`);
+  }
+  let planName = requested;
+  if (planName === "" && platform.os === "linux") planName = nextFreeTunName(platform);
+  const plan = platform.planRoutes(options, planName || "utun");
+  return { device: { ...device, name: requested || planName }, plan };
+}
+
+/**
+ * Lines for `run --dry-run`: the device, its addresses, the routes and rules, and warnings.
+ * Rules and routes are shown as `ip rule` / `ip route` print them.
+ */
+export function describePlan(device: TunDeviceConfig, plan: RoutePlan): string[] {
+  const lines: string[] = [];
+  const queues = device.queues > 1 ? `, ${device.queues} queues` : "";
+  lines.push(`device ${device.name || "(chosen by the system)"} (mtu ${device.mtu}${queues})`);
+  for (const a of device.addresses) lines.push(`address ${formatPrefix(a)}`);
+  for (const r of plan.routes) {
+    lines.push(`route ${r.text}${r.table !== undefined ? ` table ${r.table}` : ""}`);
+  }
+  for (const r of plan.rules) {
+    lines.push(`rule ${r.family === 6 ? "-6 " : ""}${r.text.replace("\t", " ")}`);
+  }
+  for (const w of plan.warnings) lines.push(`warning: ${w}`);
+  if (plan.routes.length === 0 && plan.rules.length === 0) {
+    lines.push("no routes or rules (auto_route is off)");
+  }
+  return lines;
+}
+
+/** A running TUN inbound device with its routes. */
+export interface TunSetup {
+  device: TunDevice;
+  /** What was installed (empty without auto_route). */
+  plan: RoutePlan;
+  /** Removes the rules, routes and addresses that were added, then closes the fds. Idempotent. */
+  close(): void;
+}
+
+/**
+ * Creates the TUN device for a tun inbound and installs auto_route. Self-contained: on any
+ * failure it undoes what it did, leaving the network as it was, and throws a clear error.
+ */
+export function setupTun(options: TunInboundOptions, platform: Platform, queues: number): TunSetup {
+  const planned = planTun(options, platform);
+  platform.checkPrivileges();
+  if (options.auto_route) {
+    for (const line of platform.cleanupStale(options)) {
+      log.warn("Stale state from an earlier run: {what}", { what: line });
+    }
+  }
+  const device = platform.openTun({
+    ...planned.device,
+    name: options.interface_name ?? "",
+    queues,
+  });
+  let installed: { remove(): void } | undefined;
+  let plan: RoutePlan;
+  try {
+    plan = platform.planRoutes(options, device.name);
+    for (const w of plan.warnings) log.warn("{warning}", { warning: w });
+    if (plan.routes.length > 0 || plan.rules.length > 0) {
+      installed = platform.installRoutes(plan, device);
+    }
+  } catch (e) {
+    device.close();
+    throw e;
+  }
+  log.info("TUN device {name} is up ({routes} route(s), {rules} rule(s))", {
+    name: device.name,
+    routes: plan.routes.length,
+    rules: plan.rules.length,
+  });
+  let closed = false;
+  return {
+    device,
+    plan,
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        installed?.remove();
+      } catch (e) {
+        log.error("Removing routes and rules of {name} failed: {error}", {
+          name: device.name,
+          error: String(e),
+        });
+      } finally {
+        device.close();
+      }
+    },
+  };
+}
+
+/**
+ * The `cleanup` command: for each tun inbound, removes the rules in its rule range, the routes
+ * in its table and a leftover TUN device of its name. Returns what was removed.
+ */
+export async function cleanup(options: Options, platform?: Platform): Promise<string[]> {
+  const tuns = options.inbounds.filter((i): i is TunInboundOptions => i.type === "tun");
+  if (tuns.length === 0) return [];
+  const p = platform ?? await loadPlatform();
+  p.checkPrivileges();
+  const removed: string[] = [];
+  for (const t of tuns) removed.push(...p.cleanupStale(t, true));
+  return removed;
+}
