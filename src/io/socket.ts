@@ -138,6 +138,13 @@ export class TcpSocket {
   onReadable: (() => void) | null = null;
   /** Called when writable (or on error) while `wantWrite(true)` and no promise waits. */
   onWritable: (() => void) | null = null;
+  /**
+   * Called on an error or hang-up that nobody else consumed (no waiter, `wantRead` and
+   * `wantWrite` off). epoll reports EPOLLERR/EPOLLHUP whatever the interest mask, so an owner
+   * that is not reading or writing (a relay after half-close) should close the socket here;
+   * otherwise the loop keeps seeing the event.
+   */
+  onHangup: (() => void) | null = null;
   #readWaiter: Waiter = null;
   #writeWaiter: Waiter = null;
   #wantRead = false;
@@ -176,7 +183,8 @@ export class TcpSocket {
       !this.#wantWrite
     ) {
       // Nobody is listening: stop the level-triggered error from spinning the loop.
-      this.reactor.setInterest(this.fd, 0);
+      if (this.onHangup) this.onHangup();
+      else this.reactor.setInterest(this.fd, 0);
     }
   }
 
