@@ -1,0 +1,159 @@
+/**
+ * The `http` outbound: an HTTP/1.1 CONNECT client (RFC 9110 §9.3.6) with Basic proxy
+ * authentication and custom headers. `path` does not apply to CONNECT and is ignored. TCP only.
+ *
+ * The response header is read with `peek` and consumed exactly, so bytes the proxy sends after
+ * the blank line (the tunnel's first bytes) stay in the socket for the relay.
+ * Only `200` is success (as in sing-box); `407` → auth; anything else → refused, with the status
+ * line in the message.
+ *
+ * @module
+ */
+
+import type { HttpOutboundOptions } from "../config/types.ts";
+import type { TcpSocket } from "../io/socket.ts";
+import { formatIp, parseIp } from "../net/ip.ts";
+import { DEFAULT_CONNECT_TIMEOUT_MS } from "./direct_dialer.ts";
+import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
+import type { OutboundEnv } from "./registry.ts";
+import {
+  type Destination,
+  type DialContext,
+  type Dialer,
+  type DialMeta,
+  formatDestination,
+  type Outbound,
+  OutboundError,
+  toOutboundError,
+  type UdpFlow,
+} from "./types.ts";
+
+const TCP_ONLY: ReadonlySet<"tcp" | "udp"> = new Set(["tcp"]);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** `host:port` for a request target / Host header (`[v6]:port`). */
+export function authority(dest: Destination): string {
+  if (dest.addr) {
+    return dest.addr.length === 16
+      ? `[${formatIp(dest.addr)}]:${dest.port}`
+      : `${formatIp(dest.addr)}:${dest.port}`;
+  }
+  return `${dest.domain}:${dest.port}`;
+}
+
+/** Parses `HTTP/1.x SSS reason`; returns null when the line is not a status line. */
+export function parseStatusLine(line: string): { status: number; reason: string } | null {
+  const m = /^HTTP\/\d(?:\.\d)? (\d{3})(?: (.*))?$/.exec(line);
+  if (!m) return null;
+  return { status: Number(m[1]), reason: m[2] ?? "" };
+}
+
+/** An HTTP CONNECT proxy client. */
+export class HttpOutbound implements Outbound {
+  readonly type = "http";
+  readonly networks = TCP_ONLY;
+  readonly server: Destination;
+  readonly name: string;
+  readonly #dialer: Dialer;
+  readonly #ctx: DialContext;
+  readonly #timeoutMs: number;
+  readonly #extraHeaders: string;
+  readonly #hostOverride: boolean;
+
+  constructor(readonly tag: string, options: HttpOutboundOptions, env: OutboundEnv) {
+    this.name = `http outbound "${tag}"`;
+    if (options.tls?.enabled) {
+      throw new TypeError("tls is not supported yet for the http outbound (plain CONNECT only)");
+    }
+    const addr = parseIp(options.server);
+    this.server = addr
+      ? { addr, port: options.server_port }
+      : { domain: options.server, port: options.server_port };
+    let extra = "";
+    if (options.username !== undefined) {
+      const token = btoa(
+        String.fromCharCode(...encoder.encode(`${options.username}:${options.password ?? ""}`)),
+      );
+      extra += `Proxy-Authorization: Basic ${token}\r\n`;
+    }
+    let hostOverride = false;
+    for (const [name, values] of Object.entries(options.headers ?? {})) {
+      if (/[\r\n:]/.test(name) || name === "") {
+        throw new TypeError(`headers: invalid header name ${JSON.stringify(name)}`);
+      }
+      if (name.toLowerCase() === "host") hostOverride = true;
+      for (const v of values) {
+        if (/[\r\n]/.test(v)) throw new TypeError(`headers.${name}: value contains a line break`);
+        extra += `${name}: ${v}\r\n`;
+      }
+    }
+    this.#extraHeaders = extra;
+    this.#hostOverride = hostOverride;
+    this.#dialer = env.dialer(this.name, options);
+    this.#ctx = env.ctx;
+    this.#timeoutMs = options.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
+  /** The CONNECT request for `dest`. */
+  request(dest: Destination): string {
+    const target = authority(dest);
+    const host = this.#hostOverride ? "" : `Host: ${target}\r\n`;
+    return `CONNECT ${target} HTTP/1.1\r\n${host}${this.#extraHeaders}\r\n`;
+  }
+
+  async dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+    const what = `CONNECT ${formatDestination(dest)}`;
+    let sock: TcpSocket;
+    try {
+      sock = await this.#dialer.dialTcp(this.server, meta);
+    } catch (error) {
+      throw toOutboundError(
+        error,
+        `${this.name}: connect to server ${formatDestination(this.server)}`,
+        "refused",
+      );
+    }
+    try {
+      await withDeadline(
+        this.#ctx.reactor,
+        sock,
+        this.#timeoutMs,
+        `${what} via ${formatDestination(this.server)}`,
+        async () => {
+          await writeAll(sock, encoder.encode(this.request(dest)), "send CONNECT request");
+          const header = await readHeaderBlock(sock, "read CONNECT response");
+          const text = decoder.decode(header);
+          const line = text.slice(0, text.indexOf("\r\n"));
+          const status = parseStatusLine(line);
+          if (!status) {
+            throw new OutboundError(
+              "protocol",
+              `proxy sent no HTTP status line: ${JSON.stringify(line.slice(0, 64))}`,
+            );
+          }
+          if (status.status === 200) return;
+          if (status.status === 407) {
+            throw new OutboundError("auth", `proxy requires authentication: "${line}"`);
+          }
+          throw new OutboundError("refused", `proxy answered "${line}"`);
+        },
+      );
+    } catch (error) {
+      sock.close();
+      throw toOutboundError(error, `${this.name}: ${what}`);
+    }
+    return sock;
+  }
+
+  openUdp(): Promise<UdpFlow> {
+    return Promise.reject(new OutboundError("protocol", `${this.name}: HTTP proxies carry no UDP`));
+  }
+
+  close(): void {}
+}
+
+/** Registry factory for `http`. */
+export function createHttpOutbound(options: HttpOutboundOptions, env: OutboundEnv): Outbound {
+  return new HttpOutbound(options.tag, options, env);
+}

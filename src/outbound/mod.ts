@@ -1,0 +1,33 @@
+/**
+ * Outbounds: the built-in registry and re-exports.
+ *
+ * ```ts
+ * const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+ * const sock = await outbounds.get("proxy")!.dialTcp({ domain: "example.com", port: 443 }, { id });
+ * ```
+ *
+ * @module
+ */
+
+import { createBlockOutbound } from "./block.ts";
+import { createDirectOutbound } from "./direct.ts";
+import { createHttpOutbound } from "./http.ts";
+import { OutboundRegistry } from "./registry.ts";
+import { createSelectorOutbound } from "./selector.ts";
+import { createSocksOutbound } from "./socks.ts";
+import { createUrlTestOutbound } from "./urltest.ts";
+
+/** A registry with every outbound type tunbox implements. */
+export function builtinOutbounds(): OutboundRegistry {
+  return new OutboundRegistry()
+    .register("direct", createDirectOutbound)
+    .register("block", createBlockOutbound)
+    .register("socks", createSocksOutbound)
+    .register("http", createHttpOutbound)
+    .register("selector", createSelectorOutbound)
+    .register("urltest", createUrlTestOutbound);
+}
+
+export { createOutbounds, type OutboundEnv, OutboundRegistry } from "./registry.ts";
+export * from "./types.ts";
+export { relay, type RelayOptions, type RelayStats } from "./relay.ts";

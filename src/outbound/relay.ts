@@ -1,0 +1,312 @@
+/**
+ * The socket ↔ socket relay: copies both directions between two reactor TCP sockets until both
+ * have finished, with backpressure, half-close, reset propagation, byte counters and an optional
+ * idle timeout.
+ *
+ * Each direction is a small state machine driven by level-triggered readiness:
+ *
+ * - `splice` mode (Linux, the default): source socket → pipe → destination socket with
+ *   `splice(2)`, so payload never enters JS. After each read into the pipe the pipe is drained
+ *   into the destination; when the destination would block, reading the source stops (it stays
+ *   in the kernel's receive buffer, so TCP flow control pushes back on the sender) until the
+ *   destination is writable again and the pipe is empty.
+ * - `copy` mode: the same with `read`/`write` through one buffer per direction (the baseline in
+ *   `bench/relay_bench.ts`, and the fallback where there is no `splice`).
+ *
+ * EOF on a source becomes `shutdown(SHUT_WR)` on the destination once everything read has been
+ * written (half-close); the relay ends when both directions have. A read or write error (a
+ * reset) on either socket ends the relay at once: the other socket is closed with a reset
+ * (`SO_LINGER` 0) so the failure propagates. Bytes already read during sniffing or a handshake
+ * can be passed as `initialToB`/`initialToA`: they are written before anything else.
+ *
+ * @module
+ */
+
+import { E, SysError } from "../../ffi/errno.ts";
+import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
+import {
+  fdClose,
+  pipeCreate,
+  sockSetBytes,
+  sockTakeError,
+  SOL_SOCKET,
+  spliceFd,
+} from "../io/sys.ts";
+import type { Timer } from "../io/timer_queue.ts";
+
+/** How a relay ended. */
+export type RelayEnd = "done" | "error" | "idle" | "closed";
+
+/** Counters and outcome of a relay, passed to `onClose`. */
+export interface RelayStats {
+  /** Bytes written to `b` (read from `a`, plus `initialToB`). */
+  up: number;
+  /** Bytes written to `a` (read from `b`, plus `initialToA`). */
+  down: number;
+  /** `done`: both sides finished; `error`: a socket failed; `idle`: timeout; `closed`: close(). */
+  end: RelayEnd;
+  /** The failure, for `end === "error"`. */
+  error?: Error;
+  /** From start to end, on the reactor clock. */
+  durationMs: number;
+}
+
+export interface RelayOptions {
+  /** Close both sides after this long without a byte moving in either direction (0: never). */
+  idleTimeoutMs?: number;
+  /** Bytes already read from `a`, written to `b` first. */
+  initialToB?: Uint8Array | null;
+  /** Bytes already read from `b`, written to `a` first. */
+  initialToA?: Uint8Array | null;
+  /** `splice` (default on Linux) or `copy`. */
+  mode?: "splice" | "copy";
+  /** Called once when the relay ends; both sockets are closed by then. */
+  onClose?: (stats: RelayStats) => void;
+}
+
+const SO_LINGER = 13;
+const LINGER_ZERO = new Uint8Array(8); // struct linger { int l_onoff = 1; int l_linger = 0; }
+new DataView(LINGER_ZERO.buffer).setInt32(0, 1, true);
+/** Bytes asked of one splice call (the kernel caps it at the pipe's capacity, 64 KiB). */
+const SPLICE_LEN = 1 << 20;
+/** Reads per readiness event before yielding to other sockets. */
+const ROUNDS = 16;
+const COPY_BUFFER = 65536;
+
+/** Closes `sock` with a reset instead of a FIN. */
+export function abortSocket(sock: TcpSocket): void {
+  if (sock.closed) return;
+  try {
+    sockSetBytes(sock.fd, SOL_SOCKET, SO_LINGER, LINGER_ZERO, "SO_LINGER");
+  } catch { /* closing anyway */ }
+  sock.close();
+}
+
+class Direction {
+  bytes = 0;
+  eof = false;
+  done = false;
+  pending: Uint8Array | null;
+  pipeR = -1;
+  pipeW = -1;
+  inPipe = 0;
+  buf: Uint8Array | null = null;
+
+  constructor(
+    readonly relay: Relay,
+    readonly src: TcpSocket,
+    readonly dst: TcpSocket,
+    initial: Uint8Array | null | undefined,
+    readonly splice: boolean,
+  ) {
+    this.pending = initial && initial.length > 0 ? initial : null;
+    if (splice) [this.pipeR, this.pipeW] = pipeCreate();
+  }
+
+  start(): void {
+    if (this.drain()) this.src.wantRead(true);
+    else this.dst.wantWrite(true);
+  }
+
+  /** Writes pending bytes and the pipe's content to dst; true when nothing is left. */
+  drain(): boolean {
+    while (this.pending !== null) {
+      const n = this.dst.write(this.pending);
+      if (n === WOULD_BLOCK) return false;
+      this.moved(n);
+      this.pending = n === this.pending.length ? null : this.pending.subarray(n);
+    }
+    while (this.inPipe > 0) {
+      const n = spliceFd(this.pipeR, this.dst.fd, this.inPipe);
+      if (n === WOULD_BLOCK) return false;
+      this.inPipe -= n;
+      this.moved(n);
+    }
+    return true;
+  }
+
+  moved(n: number): void {
+    this.bytes += n;
+    this.relay.lastActivity = this.relay.reactorNow();
+  }
+
+  /** The source is readable (or has EOF/an error to report). */
+  pull(): void {
+    for (let i = 0; i < ROUNDS; i++) {
+      let n: number;
+      if (this.splice) {
+        n = spliceFd(this.src.fd, this.pipeW, SPLICE_LEN);
+        if (n > 0) this.inPipe += n;
+      } else {
+        const buf = this.buf ??= new Uint8Array(COPY_BUFFER);
+        n = this.src.read(buf);
+        if (n > 0) this.pending = buf.subarray(0, n);
+      }
+      if (n === WOULD_BLOCK) return;
+      if (n === 0) {
+        this.eof = true;
+        this.src.wantRead(false);
+        this.finish();
+        return;
+      }
+      if (!this.drain()) {
+        this.src.wantRead(false);
+        this.dst.wantWrite(true);
+        return;
+      }
+    }
+  }
+
+  /** The destination is writable again. */
+  push(): void {
+    if (!this.drain()) return;
+    this.dst.wantWrite(false);
+    if (this.eof) {
+      this.finish();
+      return;
+    }
+    this.src.wantRead(true);
+    this.pull();
+  }
+
+  /** After EOF with nothing left to write: half-close dst. */
+  finish(): void {
+    if (this.done || this.pending !== null || this.inPipe > 0) return;
+    this.done = true;
+    this.dst.shutdownWrite();
+    this.relay.directionDone();
+  }
+
+  close(): void {
+    if (this.pipeR >= 0) {
+      fdClose(this.pipeR);
+      fdClose(this.pipeW);
+      this.pipeR = this.pipeW = -1;
+    }
+  }
+}
+
+/** A running relay between `a` and `b`. */
+export class Relay {
+  lastActivity: number;
+  readonly #ab: Direction;
+  readonly #ba: Direction;
+  readonly #start: number;
+  readonly #idleMs: number;
+  readonly #onClose: ((stats: RelayStats) => void) | undefined;
+  #timer: Timer | null = null;
+  #ended: RelayStats | null = null;
+
+  constructor(readonly a: TcpSocket, readonly b: TcpSocket, options: RelayOptions = {}) {
+    const splice = (options.mode ?? (Deno.build.os === "linux" ? "splice" : "copy")) === "splice";
+    this.#start = this.lastActivity = a.reactor.now();
+    this.#idleMs = options.idleTimeoutMs ?? 0;
+    this.#onClose = options.onClose;
+    this.#ab = new Direction(this, a, b, options.initialToB, splice);
+    try {
+      this.#ba = new Direction(this, b, a, options.initialToA, splice);
+    } catch (error) {
+      this.#ab.close();
+      throw error;
+    }
+    const ab = this.#ab, ba = this.#ba;
+    a.onReadable = () => this.#guard(() => ab.pull());
+    b.onWritable = () => this.#guard(() => ab.push());
+    b.onReadable = () => this.#guard(() => ba.pull());
+    a.onWritable = () => this.#guard(() => ba.push());
+    a.onHangup = () => this.#hangup(a);
+    b.onHangup = () => this.#hangup(b);
+    if (this.#idleMs > 0) this.#armIdle(this.#idleMs);
+    this.#guard(() => {
+      ab.start();
+      ba.start();
+    });
+  }
+
+  reactorNow(): number {
+    return this.a.reactor.now();
+  }
+
+  /** Bytes written to `b` so far. */
+  get up(): number {
+    return this.#ab.bytes;
+  }
+
+  /** Bytes written to `a` so far. */
+  get down(): number {
+    return this.#ba.bytes;
+  }
+
+  get ended(): boolean {
+    return this.#ended !== null;
+  }
+
+  #guard(step: () => void): void {
+    if (this.#ended) return;
+    try {
+      step();
+    } catch (error) {
+      this.#end("error", error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #hangup(sock: TcpSocket): void {
+    if (this.#ended) return;
+    const err = sock.closed ? 0 : sockTakeError(sock.fd);
+    const which = sock === this.a ? "a" : "b";
+    this.#end(
+      "error",
+      new SysError(`relay: socket ${which} (fd ${sock.fd}) hung up`, err || E.ECONNRESET),
+    );
+  }
+
+  #armIdle(ms: number): void {
+    this.#timer = this.a.reactor.setTimeout(ms, () => {
+      if (this.#ended) return;
+      const idle = this.reactorNow() - this.lastActivity;
+      if (idle >= this.#idleMs) this.#end("idle");
+      else this.#armIdle(this.#idleMs - idle);
+    });
+  }
+
+  /** Called by a direction that has finished (EOF written through). */
+  directionDone(): void {
+    if (this.#ab.done && this.#ba.done) this.#end("done");
+  }
+
+  /** Stops the relay and closes both sockets (FIN, not reset). */
+  close(): void {
+    this.#end("closed");
+  }
+
+  #end(end: RelayEnd, error?: Error): void {
+    if (this.#ended) return;
+    const stats: RelayStats = {
+      up: this.#ab.bytes,
+      down: this.#ba.bytes,
+      end,
+      durationMs: this.reactorNow() - this.#start,
+    };
+    if (error) stats.error = error;
+    this.#ended = stats;
+    this.#timer?.cancel();
+    for (const s of [this.a, this.b]) {
+      s.onReadable = s.onWritable = s.onHangup = null;
+    }
+    if (end === "error" || end === "idle") {
+      abortSocket(this.a);
+      abortSocket(this.b);
+    } else {
+      this.a.close();
+      this.b.close();
+    }
+    this.#ab.close();
+    this.#ba.close();
+    this.#onClose?.(stats);
+  }
+}
+
+/** Starts relaying between `a` (usually the client) and `b` (usually the upstream). */
+export function relay(a: TcpSocket, b: TcpSocket, options: RelayOptions = {}): Relay {
+  return new Relay(a, b, options);
+}

@@ -1,0 +1,68 @@
+/**
+ * The `selector` outbound: delegates every dial to its selected member (`default`, else the
+ * first of `outbounds`). `select()` switches it (the Clash API's job in sing-box); connections
+ * already open stay where they are.
+ *
+ * @module
+ */
+
+import type { SelectorOutboundOptions } from "../config/types.ts";
+import type { TcpSocket } from "../io/socket.ts";
+import type { OutboundEnv } from "./registry.ts";
+import type { Destination, DialMeta, Outbound, UdpFlow } from "./types.ts";
+
+/** Uses one member, chosen by `default` or `select()`. */
+export class SelectorOutbound implements Outbound {
+  readonly type = "selector";
+  readonly members: readonly string[];
+  #get: Map<string, () => Outbound>;
+  #selected: string;
+
+  constructor(readonly tag: string, options: SelectorOutboundOptions, env: OutboundEnv) {
+    if (options.outbounds.length === 0) throw new TypeError("outbounds: at least one is required");
+    this.members = [...options.outbounds];
+    this.#get = new Map(options.outbounds.map((t, i) => [t, env.ref(t, `outbounds[${i}]`)]));
+    if (options.default !== undefined && !this.#get.has(options.default)) {
+      throw new TypeError(`default "${options.default}" is not one of outbounds`);
+    }
+    this.#selected = options.default ?? options.outbounds[0]!;
+  }
+
+  /** The selected member's tag. */
+  get selected(): string {
+    return this.#selected;
+  }
+
+  /** Selects member `tag`; returns false when it is not a member. */
+  select(tag: string): boolean {
+    if (!this.#get.has(tag)) return false;
+    this.#selected = tag;
+    return true;
+  }
+
+  get current(): Outbound {
+    return this.#get.get(this.#selected)!();
+  }
+
+  get networks(): ReadonlySet<"tcp" | "udp"> {
+    return this.current.networks;
+  }
+
+  dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+    return this.current.dialTcp(dest, meta);
+  }
+
+  openUdp(meta: DialMeta): Promise<UdpFlow> {
+    return this.current.openUdp(meta);
+  }
+
+  close(): void {}
+}
+
+/** Registry factory for `selector`. */
+export function createSelectorOutbound(
+  options: SelectorOutboundOptions,
+  env: OutboundEnv,
+): Outbound {
+  return new SelectorOutbound(options.tag, options, env);
+}

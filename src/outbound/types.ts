@@ -1,0 +1,138 @@
+/**
+ * The outbound contract: what the router hands a connection to, and what every outbound type
+ * (direct, socks, http, block, selector, urltest) implements. Outbounds run on a worker's
+ * {@linkcode Reactor}: every socket they open is a reactor socket (`src/io/socket.ts`).
+ *
+ * @module
+ */
+
+import type { DomainStrategy } from "../config/types.ts";
+import { SysError } from "../../ffi/errno.ts";
+import type { Reactor } from "../io/reactor.ts";
+import type { TcpSocket } from "../io/socket.ts";
+import { formatIp } from "../net/ip.ts";
+import type { NetworkInterface, Platform } from "../platform/types.ts";
+
+/** Where to connect: an IP address, a domain, or both (then the address is used). */
+export interface Destination {
+  /** 4 or 16 bytes. */
+  addr?: Uint8Array;
+  domain?: string;
+  port: number;
+}
+
+/** Formats a destination for messages: `1.2.3.4:80`, `[::1]:443`, `example.com:443`. */
+export function formatDestination(dest: Destination): string {
+  if (dest.addr && dest.addr.length === 16) return `[${formatIp(dest.addr)}]:${dest.port}`;
+  if (dest.addr && dest.addr.length === 4) return `${formatIp(dest.addr)}:${dest.port}`;
+  return `${dest.domain ?? "?"}:${dest.port}`;
+}
+
+/** What outbounds need from the worker that runs them. */
+export interface DialContext {
+  reactor: Reactor;
+  /** Socket binding (interface, mark) and interface lookup by name. */
+  platform?: Pick<Platform, "bindToInterface" | "setMark" | "interfaceIndex">;
+  /** route.auto_detect_interface: the current default interface (null = unknown). */
+  defaultInterface?: () => NetworkInterface | null;
+  /** route.default_mark. */
+  defaultMark?: number;
+  /**
+   * Resolves a domain to addresses (the DNS module provides it). Absent: dialing a domain fails
+   * with a clear error.
+   */
+  resolve?: (domain: string, strategy?: DomainStrategy) => Promise<Uint8Array[]>;
+}
+
+/** Per-connection data passed to an outbound (the connection id for logs). */
+export interface DialMeta {
+  id: number;
+}
+
+/** A connection target for the router. */
+export interface Outbound {
+  readonly tag: string;
+  readonly type: string;
+  readonly networks: ReadonlySet<"tcp" | "udp">;
+  /** Connected, handshake done, ready to relay. Errors are {@linkcode OutboundError}. */
+  dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket>;
+  /** A UDP flow whose datagrams each carry their own destination (full-cone). */
+  openUdp(meta: DialMeta): Promise<UdpFlow>;
+  close(): void;
+}
+
+/** The part of an outbound that other outbounds dial through (`detour`). */
+export type Dialer = Pick<Outbound, "dialTcp" | "openUdp">;
+
+/** A UDP association: datagrams to any destination, replies from any source. */
+export interface UdpFlow {
+  /** Sends one datagram; dropped (and counted in `dropped`) when the socket would block. */
+  send(payload: Uint8Array, dest: Destination): void;
+  /** Receives each datagram; `payload` is only valid during the call. */
+  onPacket: ((payload: Uint8Array, from: Destination) => void) | null;
+  /** Called once when the flow ends by itself (control connection closed, socket error). */
+  onClose: ((reason?: Error) => void) | null;
+  /** Datagrams dropped so far (would block, unresolvable destination, oversized). */
+  readonly dropped: number;
+  close(): void;
+}
+
+/** How a dial failed; the router maps it to what the application sees (RST, ICMP). */
+export type OutboundErrorKind =
+  | "refused"
+  | "unreachable"
+  | "timeout"
+  | "blocked"
+  | "protocol"
+  | "auth";
+
+/** A failed dial or handshake. The message names the outbound, the action and the value. */
+export class OutboundError extends Error {
+  override name = "OutboundError";
+  constructor(
+    readonly kind: OutboundErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const ERRNO_KIND: Record<string, OutboundErrorKind> = {
+  ECONNREFUSED: "refused",
+  ECONNRESET: "refused",
+  ECONNABORTED: "refused",
+  EPIPE: "refused",
+  ETIMEDOUT: "timeout",
+  ENETUNREACH: "unreachable",
+  EHOSTUNREACH: "unreachable",
+  ENETDOWN: "unreachable",
+  EADDRNOTAVAIL: "unreachable",
+  EAFNOSUPPORT: "unreachable",
+  EACCES: "blocked",
+  EPERM: "blocked",
+};
+
+/**
+ * Wraps any failure as an {@linkcode OutboundError}: system errors by errno (ECONNREFUSED →
+ * refused, ETIMEDOUT → timeout, ENETUNREACH → unreachable, ...), anything else as `fallback`.
+ * `prefix` names the outbound and action ("socks outbound \"proxy\": connect to 1.2.3.4:1080").
+ */
+export function toOutboundError(
+  error: unknown,
+  prefix: string,
+  fallback: OutboundErrorKind = "protocol",
+): OutboundError {
+  if (error instanceof OutboundError) {
+    return error.message.startsWith(prefix)
+      ? error
+      : new OutboundError(error.kind, `${prefix}: ${error.message}`, { cause: error });
+  }
+  if (error instanceof SysError) {
+    return new OutboundError(ERRNO_KIND[error.code] ?? fallback, `${prefix}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new OutboundError(fallback, `${prefix}: ${message}`, { cause: error });
+}
