@@ -100,8 +100,11 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
       if (plan.routes.length === 0) return { remove() {} };
       const handle = installDarwinRoutes(sys(), plan);
       flush();
+      let installed = true;
       return {
         remove() {
+          if (!installed) return;
+          installed = false;
           handle.remove();
           flush();
         },
