@@ -89,8 +89,8 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
       return planDarwinRoutes(options, deviceName);
     },
 
+    /** `plan.warnings` are the caller's to log (src/tun/setup.ts does). */
     installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void } {
-      for (const w of plan.warnings) log.warn(w);
       const wrong = plan.routes.find((r) => r.device !== "" && r.device !== device.name);
       if (wrong) {
         throw new TypeError(
@@ -117,9 +117,19 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
      * it. What can remain is a route of ours whose interface is gone but which the kernel kept
      * (deleted here), or routes of a utun that another process still holds (a tunbox or
      * sing-box still running): those are reported and left alone, and opening the same utun
-     * will then fail with "in use".
+     * will then fail with "in use". `removeDevice` has nothing to do on macOS: a utun cannot
+     * outlive its descriptor, so an existing `interface_name` belongs to a running process
+     * (reported, not touched).
      */
-    cleanupStale(options: TunInboundOptions): string[] {
+    cleanupStale(options: TunInboundOptions, removeDevice = false): string[] {
+      const name = options.interface_name ?? "";
+      if (removeDevice && name !== "" && sys().if_nametoindex(name) !== 0) {
+        log.warn(
+          "{name} exists, so a running program holds it (a tunbox or sing-box?); " +
+            "it goes away when that program exits",
+          { name },
+        );
+      }
       const planned = planDarwinRoutes(options, "").routes;
       if (planned.length === 0) return [];
       const dump = parseRouteDump(readRouteDump(sys()));

@@ -396,3 +396,12 @@ Deno.test("`cleanupStale()` without auto_route touches nothing", () => {
   assert.deepEqual(platform.cleanupStale(tunOptions({ address: ["198.18.0.1/16"] })), []);
   assert.deepEqual(fake.calls, []);
 });
+
+Deno.test("`cleanupStale(options, true)` only looks at a utun that is still held", () => {
+  const { fake, platform } = setup();
+  fake.dump = RECORD_DEFAULT_EN0;
+  assert.deepEqual(platform.cleanupStale(SEED_TUN, true), []);
+  assert.deepEqual(fake.calls.slice(0, 1), ['if_nametoindex("utun8") = 0 ENXIO']);
+  assert.deepEqual(fake.openFds(), []);
+  assert.ok(fake.calls.every((c) => !c.startsWith("write(")));
+});

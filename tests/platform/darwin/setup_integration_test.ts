@@ -1,0 +1,65 @@
+// The TUN inbound's lifecycle (src/tun/setup.ts) driving the Darwin platform over the fake libc:
+// the sequence a real `sudo tunbox run -c config.json` performs on a Mac with the seed config.
+
+import assert from "node:assert/strict";
+import { setupTun } from "../../../src/tun/setup.ts";
+import { createDarwinPlatform } from "../../../src/platform/darwin/platform.ts";
+import { FakeDarwinLibc } from "./_fake_libc.ts";
+import { SEED_TUN } from "./_options.ts";
+
+Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, routes; close undoes", () => {
+  const fake = new FakeDarwinLibc();
+  const platform = createDarwinPlatform(fake, { flushDnsCache: () => {} });
+  const tun = setupTun(SEED_TUN, platform, 4);
+  const calls = fake.calls.map((c) =>
+    c.replace(/NET_RT_DUMP, \d+ bytes\)/, "NET_RT_DUMP, N bytes)")
+  );
+  assert.deepEqual(calls, [
+    "geteuid() = 0",
+    // cleanupStale: read the routing table, nothing of ours in it
+    "sysctl(NET_RT_DUMP, size) = 0 (544 bytes)",
+    "sysctl(NET_RT_DUMP, N bytes) = 0 (544 bytes)",
+    "socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL) = 3",
+    "ioctl(3, CTLIOCGINFO, ctl_info{com.apple.net.utun_control}) = 0",
+    "connect(3, sockaddr_ctl{id 42, unit 9}) = 0",
+    'getsockopt(3, SYSPROTO_CONTROL, UTUN_OPT_IFNAME, 16) = 0 "utun8"',
+    "fcntl(3, F_SETFD, FD_CLOEXEC) = 0",
+    "fcntl(3, F_GETFL, 0) = 2",
+    "fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0",
+    'if_nametoindex("utun8") = 20',
+    "socket(AF_INET, SOCK_DGRAM, 0) = 4",
+    "ioctl(4, SIOCSIFMTU, ifreq{utun8 mtu 65535}) = 0",
+    "ioctl(4, SIOCAIFADDR, ifaliasreq{utun8 198.18.0.1 dst 198.18.0.1 mask 255.255.0.0}) = 0",
+    "ioctl(4, SIOCGIFFLAGS, ifreq{utun8}) = 0 flags 0x8051",
+    "close(4) = 0",
+    "socket(AF_ROUTE, SOCK_RAW, AF_UNSPEC) = 4",
+    "write(4, RTM_ADD 0.0.0.0/1 via 198.18.0.1 flags UP|GATEWAY|STATIC seq 1) = 140",
+    "write(4, RTM_ADD 128.0.0.0/1 via 198.18.0.1 flags UP|GATEWAY|STATIC seq 2) = 140",
+    "close(4) = 0",
+  ]);
+  // One fd however many workers were asked for; the strict_route/IPv6 warnings are in the plan.
+  assert.deepEqual(tun.device.fds, [3]);
+  assert.equal(tun.device.packetOffset, 4);
+  assert.equal(tun.plan.warnings.length, 2);
+
+  fake.calls.length = 0;
+  tun.close();
+  tun.close();
+  assert.deepEqual(fake.calls, [
+    "socket(AF_ROUTE, SOCK_RAW, AF_UNSPEC) = 4",
+    "write(4, RTM_DELETE 128.0.0.0/1 via 198.18.0.1 flags GATEWAY|STATIC seq 1) = 140",
+    "write(4, RTM_DELETE 0.0.0.0/1 via 198.18.0.1 flags GATEWAY|STATIC seq 2) = 140",
+    "close(4) = 0",
+    "close(3) = 0",
+  ]);
+  assert.deepEqual(fake.openFds(), []);
+  assert.deepEqual(fake.routeLines(), []);
+});
+
+Deno.test("`setupTun()` as a normal user on macOS stops with the sudo sentence, touching nothing", () => {
+  const fake = new FakeDarwinLibc();
+  fake.euid = 501;
+  const platform = createDarwinPlatform(fake, { flushDnsCache: () => {} });
+  assert.throws(() => setupTun(SEED_TUN, platform, 1), /run it with sudo, or install the service/);
+  assert.deepEqual(fake.calls, ["geteuid() = 501"]);
+});
