@@ -1,0 +1,228 @@
+/**
+ * Command-line parsing with `node:util` `parseArgs`: sing-box's global flags (`-c`, `-C`, `-D`,
+ * `--disable-color`) anywhere on the line, one command, and each command's own flags.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** A usage mistake: reported with a hint to `--help`, exit status 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Flags every command accepts. */
+export interface GlobalFlags {
+  /** `-c/--config`, repeatable; `stdin` reads standard input. */
+  configs: string[];
+  /** `-C/--config-directory`, repeatable. */
+  configDirectories: string[];
+  /** `-D/--directory`: working directory (created if missing). */
+  directory?: string;
+  disableColor: boolean;
+}
+
+/** One command's description for help and parsing. */
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Extra help lines (flags and notes). */
+  details: string[];
+  /** Long names of the command's own flags. */
+  flags: string[];
+  /** How many positional arguments: exact count, or "any". */
+  positionals: number | "any";
+  /** Whether the command reads a configuration (and so uses -c/-C). */
+  readsConfig: boolean;
+}
+
+/** Every command, in help order. */
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "run",
+    summary: "Run the proxy",
+    usage: "tunbox run [flags] [config.json ...]",
+    details: [
+      "Config files may also be given as arguments (tunbox run config.json).",
+      "SIGHUP reloads the configuration; SIGINT/SIGTERM stop (a second signal forces exit).",
+      "      --dry-run         print what would be set up, change nothing",
+    ],
+    flags: ["dry-run"],
+    positionals: "any",
+    readsConfig: true,
+  },
+  {
+    name: "check",
+    summary: "Check the configuration and report every problem",
+    usage: "tunbox check [flags]",
+    details: ["Exit status 0 when the configuration loads (warnings allowed), 2 on errors."],
+    flags: [],
+    positionals: 0,
+    readsConfig: true,
+  },
+  {
+    name: "format",
+    summary: "Pretty-print configuration files, keeping comments",
+    usage: "tunbox format [-w] [flags]",
+    details: ["  -w, --write           write the result back to each file instead of stdout"],
+    flags: ["write"],
+    positionals: 0,
+    readsConfig: true,
+  },
+  {
+    name: "merge",
+    summary: "Merge the configuration sources into one JSON file",
+    usage: "tunbox merge <output> [flags]",
+    details: ["Sources are merged as sing-box does; comments are not kept."],
+    flags: [],
+    positionals: 1,
+    readsConfig: true,
+  },
+  {
+    name: "version",
+    summary: "Print the version and environment",
+    usage: "tunbox version [-n]",
+    details: ["  -n, --name-only       print the version number only"],
+    flags: ["name-only"],
+    positionals: 0,
+    readsConfig: false,
+  },
+  {
+    name: "cleanup",
+    summary: "Remove TUN devices, routes and rules left behind by a crashed run",
+    usage: "tunbox cleanup [flags]",
+    details: [],
+    flags: [],
+    positionals: 0,
+    readsConfig: true,
+  },
+];
+
+const OPTIONS = {
+  config: { type: "string", short: "c", multiple: true },
+  "config-directory": { type: "string", short: "C", multiple: true },
+  directory: { type: "string", short: "D" },
+  "disable-color": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  "dry-run": { type: "boolean" },
+  write: { type: "boolean", short: "w" },
+  "name-only": { type: "boolean", short: "n" },
+} as const;
+
+const GLOBAL_FLAGS = new Set(["config", "config-directory", "directory", "disable-color", "help"]);
+
+const GLOBAL_HELP = [
+  '  -c, --config <file>             configuration file (repeatable; "stdin" reads standard input;',
+  "                                  default config.json)",
+  "  -C, --config-directory <dir>    every *.json/*.jsonc in <dir>, in name order (repeatable)",
+  "  -D, --directory <dir>           working directory (created if missing)",
+  "      --disable-color             no colors in output",
+  "  -h, --help                      help",
+];
+
+/** The top-level help text. */
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "tunbox: a TUN-mode transparent proxy configured with sing-box's config format",
+    "",
+    "Usage: tunbox <command> [flags]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Global flags:",
+    ...GLOBAL_HELP,
+    "",
+    'Run "tunbox <command> --help" for a command\'s own flags.',
+  ].join("\n");
+}
+
+/** Help for one command. */
+export function commandHelp(spec: CommandSpec): string {
+  return [
+    `${spec.summary}.`,
+    "",
+    `Usage: ${spec.usage}`,
+    ...(spec.details.length > 0 ? ["", ...spec.details] : []),
+    "",
+    "Global flags:",
+    ...GLOBAL_HELP,
+  ].join("\n");
+}
+
+/** The parsed command line. */
+export interface CommandLine {
+  /** Undefined when only global flags (or nothing) were given. */
+  command?: CommandSpec;
+  global: GlobalFlags;
+  /** The command's own flags that were set. */
+  flags: Set<string>;
+  positionals: string[];
+  help: boolean;
+}
+
+function parseError(e: unknown): UsageError {
+  const msg = e instanceof Error ? e.message : String(e);
+  // Node's messages end with advice about "--"; keep the first sentence.
+  const first = msg.split(". ")[0]!.replace(/\.$/, "");
+  return new UsageError(
+    first.replace(/^Unknown option/, "unknown flag").replace(/^Option/, "flag"),
+  );
+}
+
+/** Parses `args` (without the program name). Throws {@linkcode UsageError}. */
+export function parseCommandLine(args: readonly string[]): CommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
+  } catch (e) {
+    throw parseError(e);
+  }
+  const { values, positionals, tokens } = parsed;
+  const global: GlobalFlags = {
+    configs: values.config ?? [],
+    configDirectories: values["config-directory"] ?? [],
+    disableColor: values["disable-color"] === true,
+  };
+  if (values.directory !== undefined) global.directory = values.directory;
+  const help = values.help === true;
+  const [name, ...rest] = positionals;
+  if (name === undefined || (name === "help" && rest.length === 0)) {
+    return { global, flags: new Set(), positionals: [], help: true };
+  }
+  const lookup = name === "help" ? rest[0]! : name;
+  const command = COMMANDS.find((c) => c.name === lookup);
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(lookup)}`);
+  if (name === "help") return { command, global, flags: new Set(), positionals: [], help: true };
+  const flags = new Set<string>();
+  for (const t of tokens) {
+    if (t.kind !== "option") continue;
+    if (GLOBAL_FLAGS.has(t.name)) continue;
+    if (!command.flags.includes(t.name)) {
+      throw new UsageError(`unknown flag ${t.rawName} for command "${command.name}"`);
+    }
+    flags.add(t.name);
+  }
+  if (!help) {
+    if (command.positionals !== "any" && rest.length !== command.positionals) {
+      if (rest.length > command.positionals) {
+        throw new UsageError(
+          `unexpected argument ${JSON.stringify(rest[command.positionals])} for "${command.name}"`,
+        );
+      }
+      throw new UsageError(
+        `"${command.name}" needs ${command.positionals} argument(s): ${command.usage}`,
+      );
+    }
+  }
+  return { command, global, flags, positionals: rest, help };
+}

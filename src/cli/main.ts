@@ -1,0 +1,104 @@
+/**
+ * The CLI: parse the command line, apply global flags, dispatch to a command. Exit status: 0
+ * success, 1 runtime failure, 2 usage or configuration error.
+ *
+ * @module
+ */
+
+import { commandHelp, mainHelp, parseCommandLine, UsageError } from "./args.ts";
+import { checkCommand } from "./check.ts";
+import { cleanupCommand } from "./cleanup.ts";
+import { formatCommand } from "./format.ts";
+import { mergeCommand } from "./merge.ts";
+import { useColor } from "./output.ts";
+import { runCommand } from "./run.ts";
+import { versionCommand } from "./version.ts";
+import { loadConfig, sourcesFromFlags } from "../config/load.ts";
+import { configureLogging } from "../log/mod.ts";
+import { printDiagnostics } from "./output.ts";
+
+/** Exit statuses. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Changes to `dir`, creating it first if missing (sing-box `-D`). */
+async function enterDirectory(dir: string): Promise<void> {
+  try {
+    await Deno.stat(dir);
+  } catch {
+    await Deno.mkdir(dir, { recursive: true });
+  }
+  Deno.chdir(dir);
+}
+
+/** Runs the CLI with `args` (without the program name) and returns the exit status. */
+export async function main(args: readonly string[]): Promise<number> {
+  let cl;
+  try {
+    cl = parseCommandLine(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`tunbox: ${e.message}`);
+      console.error('Run "tunbox --help" for usage.');
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  if (cl.help) {
+    if (cl.command) {
+      console.log(commandHelp(cl.command));
+      return EXIT_OK;
+    }
+    if (args.length === 0) {
+      console.error(mainHelp());
+      return EXIT_USAGE;
+    }
+    console.log(mainHelp());
+    return EXIT_OK;
+  }
+  const command = cl.command!;
+  const color = useColor(cl.global.disableColor);
+  if (cl.global.directory !== undefined) {
+    try {
+      await enterDirectory(cl.global.directory);
+    } catch (e) {
+      console.error(
+        `tunbox: change to directory ${JSON.stringify(cl.global.directory)} failed: ${
+          (e as Error).message
+        }`,
+      );
+      return EXIT_FAILURE;
+    }
+  }
+  const configs = [...cl.global.configs];
+  if (command.name === "run") configs.push(...cl.positionals);
+  if (command.readsConfig && configs.length === 0 && cl.global.configDirectories.length === 0) {
+    configs.push("config.json");
+  }
+  const sources = sourcesFromFlags(configs, cl.global.configDirectories);
+  switch (command.name) {
+    case "version":
+      return versionCommand(cl.flags.has("name-only"));
+    case "check":
+      return await checkCommand(sources, color);
+    case "format":
+      return await formatCommand(sources, cl.flags.has("write"), color);
+    case "merge":
+      return await mergeCommand(sources, cl.positionals[0]!, color);
+    case "run":
+      return await runCommand({ sources, color, dryRun: cl.flags.has("dry-run") });
+    case "cleanup": {
+      const result = await loadConfig(sources);
+      if (result.errors.length > 0 || !result.options) {
+        printDiagnostics(result, color);
+        return EXIT_USAGE;
+      }
+      await configureLogging(result.options.log, { color });
+      return await cleanupCommand(result.options);
+    }
+    default:
+      console.error(`tunbox: unknown command ${JSON.stringify(command.name)}`);
+      return EXIT_USAGE;
+  }
+}
