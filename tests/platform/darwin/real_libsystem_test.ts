@@ -1,0 +1,145 @@
+// macOS only, no root needed: exercises the real libSystem declarations (including the arm64
+// variadic ioctl/fcntl/open) with calls that change nothing, so a first run on a Mac shows
+// whether the FFI layer is right before `sudo tunbox run` touches utun devices and routes.
+// On other systems these tests are ignored (the fake-libc tests cover the logic there).
+
+import assert from "node:assert/strict";
+import {
+  AF_INET,
+  CTLIOCGINFO,
+  DARWIN_ERRNO,
+  F_GETFL,
+  F_SETFL,
+  O_NONBLOCK,
+  O_RDONLY,
+  PF_SYSTEM,
+  SIOCGIFMTU,
+  SOCK_DGRAM,
+  SYSPROTO_CONTROL,
+  UTUN_CONTROL_NAME,
+} from "../../../ffi/darwin/constants.ts";
+import { loadDarwinLibc } from "../../../ffi/darwin/libc.ts";
+import {
+  decodeCtlInfo,
+  decodeIfreq,
+  encodeCtlInfo,
+  encodeIfreqMtu,
+  parseRouteDump,
+} from "../../../ffi/darwin/structs.ts";
+import {
+  darwinDefaultInterface,
+  readRouteDump,
+} from "../../../src/platform/darwin/default_interface.ts";
+
+const onMac = Deno.build.os === "darwin";
+
+Deno.test({
+  name: "real libSystem: ioctl SIOCGIFMTU reads lo0's MTU (variadic pointer argument)",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    assert.equal(libc.arch, Deno.build.arch);
+    const fd = libc.socket(AF_INET, SOCK_DGRAM, 0);
+    assert.ok(fd >= 0, `socket: errno ${libc.errno()}`);
+    try {
+      const ifr = encodeIfreqMtu("lo0", 0);
+      // A misplaced variadic argument makes the kernel read a garbage pointer: EFAULT.
+      assert.equal(libc.ioctlPtr(fd, SIOCGIFMTU, ifr), 0, `ioctl: errno ${libc.errno()}`);
+      assert.equal(decodeIfreq(ifr).mtu, 16384); // lo0's MTU on macOS
+    } finally {
+      libc.close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "real libSystem: fcntl sets and reads back O_NONBLOCK (variadic integer argument)",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    const fd = libc.socket(AF_INET, SOCK_DGRAM, 0);
+    try {
+      const before = libc.fcntl(fd, F_GETFL, 0);
+      assert.equal(before & O_NONBLOCK, 0);
+      assert.equal(libc.fcntl(fd, F_SETFL, before | O_NONBLOCK), 0);
+      assert.equal(libc.fcntl(fd, F_GETFL, 0) & O_NONBLOCK, O_NONBLOCK);
+    } finally {
+      libc.close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "real libSystem: open, errno through __error, interface names",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    const fd = libc.open("/dev/null", O_RDONLY, 0);
+    assert.ok(fd >= 0, `open: errno ${libc.errno()}`);
+    assert.equal(libc.close(fd), 0);
+    assert.equal(libc.close(fd), -1);
+    assert.equal(libc.errno(), 9); // EBADF
+    assert.equal(libc.if_nametoindex("lo0"), 1);
+    assert.equal(libc.if_indextoname(1), "lo0");
+    assert.equal(libc.if_nametoindex("nonexistent0"), 0);
+    assert.equal(libc.geteuid(), Deno.uid());
+  },
+});
+
+Deno.test({
+  name: "real libSystem: CTLIOCGINFO finds the utun kernel control",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    const fd = libc.socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL);
+    if (fd < 0) {
+      // Some systems refuse kernel-control sockets to non-root users; then say so precisely.
+      assert.ok(
+        [DARWIN_ERRNO.EPERM, DARWIN_ERRNO.EACCES].includes(libc.errno() as 1 | 13),
+        `socket(PF_SYSTEM): errno ${libc.errno()}`,
+      );
+      return;
+    }
+    try {
+      const info = encodeCtlInfo(UTUN_CONTROL_NAME);
+      assert.equal(libc.ioctlPtr(fd, CTLIOCGINFO, info), 0, `ioctl: errno ${libc.errno()}`);
+      assert.ok(decodeCtlInfo(info).id > 0);
+    } finally {
+      libc.close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "real libSystem: NET_RT_DUMP parses and names the default interface",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    const records = parseRouteDump(readRouteDump(libc));
+    assert.ok(records.length > 0);
+    assert.ok(records.every((r) => r.version === 5));
+    const iface = darwinDefaultInterface(libc);
+    // null only when the Mac has no IPv4 default route (offline).
+    if (iface !== null) assert.equal(libc.if_nametoindex(iface.name), iface.index);
+    console.log(`default interface: ${iface ? `${iface.name} (index ${iface.index})` : "none"}`);
+  },
+});
+
+Deno.test({
+  name: "real libSystem: poll and pollAsync time out on an idle socket",
+  ignore: !onMac,
+  async fn() {
+    const libc = loadDarwinLibc();
+    const fd = libc.socket(AF_INET, SOCK_DGRAM, 0);
+    try {
+      const pfd = new Uint8Array(8);
+      const dv = new DataView(pfd.buffer);
+      dv.setInt32(0, fd, true);
+      dv.setInt16(4, 1, true); // POLLIN
+      assert.equal(libc.poll(pfd, 1, 0), 0);
+      assert.equal(await libc.pollAsync(pfd, 1, 10), 0);
+    } finally {
+      libc.close(fd);
+    }
+  },
+});
