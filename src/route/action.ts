@@ -11,10 +11,14 @@
 
 import type { DomainStrategy, Prefix, RouteOptionsFields, RuleAction } from "../config/types.ts";
 import { formatIp, formatPrefix, parseIp } from "../net/ip.ts";
+import {
+  DEFAULT_SNIFF_TIMEOUT_MS,
+  PACKET_SNIFFER_NAMES,
+  STREAM_SNIFFER_NAMES,
+} from "../sniff/mod.ts";
 import type { ConnMetadata, Endpoint } from "./metadata.ts";
 
-/** sing-box's `C.ReadPayloadTimeout`: the default sniff timeout. */
-export const DEFAULT_SNIFF_TIMEOUT_MS = 300;
+export { DEFAULT_SNIFF_TIMEOUT_MS };
 
 /** Reject flood protection: more than this many triggers ... */
 export const REJECT_FLOOD_COUNT = 50;
@@ -35,10 +39,10 @@ const SNIFFER_KINDS: Record<string, { stream: boolean; packet: boolean }> = {
   ntp: { stream: false, packet: true },
 };
 
-/** Sniffers tunbox implements, in sing-box's default order. */
-export const STREAM_SNIFFERS: readonly string[] = ["tls", "http", "dns"];
-/** Packet sniffers tunbox implements, in sing-box's default order. */
-export const PACKET_SNIFFERS: readonly string[] = ["dns", "quic"];
+/** Stream sniffers tunbox implements (`src/sniff/`), in sing-box's default order. */
+export const STREAM_SNIFFERS: readonly string[] = STREAM_SNIFFER_NAMES;
+/** Packet sniffers tunbox implements (`src/sniff/`), in sing-box's default order. */
+export const PACKET_SNIFFERS: readonly string[] = PACKET_SNIFFER_NAMES;
 
 /** A destination override from `override_address`. */
 export interface AddressOverride {

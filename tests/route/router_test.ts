@@ -349,3 +349,43 @@ Deno.test("`Router` routes the seed config: private, localhost and the proxy ser
   const named = flow("9.9.9.9:80", { domain: "localhost" });
   assert.deepEqual(routed(r.matchSync(named)), { outbound: "direct", ruleIndex: 1 });
 });
+
+Deno.test("`Router.route()` with the real stream sniffers routes a TLS flow by its SNI", async () => {
+  const { StreamSniffBuffer, applySniffResult } = await import("../../src/sniff/mod.ts");
+  const { clientHello, records } = await import("../sniff/_tls_builder.ts");
+  const r = router([
+    rule({ network: ["tcp"] }, { action: "sniff", sniffer: [] }),
+    rule({ protocol: ["tls"], domain_suffix: ["blocked.example"] }, {
+      action: "reject",
+      method: "default",
+    }),
+    rule({ domain_keyword: ["intranet"] }, routeTo("direct")),
+  ]);
+  const run = async (serverName: string) => {
+    const meta = flow("203.0.113.7:443");
+    const data = records(clientHello({ serverName, padding: 200 }), 100);
+    assert.ok(data.length > 150, "the hello spans the three segments");
+    const h: RouteHooks = {
+      sniff(names) {
+        // The client's bytes arrive in 3 segments; the sniffer decides on the last.
+        const buf = new StreamSniffBuffer(names);
+        const cuts = [0, 7, 150, data.length];
+        for (let i = 1; i < cuts.length; i++) {
+          const res = buf.push(data.subarray(cuts[i - 1], cuts[i]));
+          if (res.status === "match") applySniffResult(meta, res);
+          if (res.status !== "need-more") break;
+        }
+        return Promise.resolve();
+      },
+      resolve: () => Promise.resolve(),
+    };
+    return [await r.route(meta, h), meta] as const;
+  };
+  const [blocked, m1] = await run("app.blocked.example");
+  assert.equal(blocked.action, "reject");
+  assert.equal(m1.domain, "app.blocked.example");
+  const [intranet] = await run("wiki.intranet.corp");
+  assert.deepEqual(routed(intranet), { outbound: "direct", ruleIndex: 2 });
+  const [other] = await run("www.example.net");
+  assert.deepEqual(routed(other), { outbound: "proxy", ruleIndex: -1 });
+});
