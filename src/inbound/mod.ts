@@ -1,0 +1,16 @@
+/**
+ * Listener inbounds (`socks`, `http`, `mixed`) and handlers that relay their requests.
+ *
+ * @module
+ */
+
+export { ListenerInbound, type ListenerSettings } from "./listener.ts";
+export {
+  createDirectHandler,
+  createOutboundHandler,
+  type OutboundHandler,
+  type OutboundHandlerOptions,
+} from "./outbound_handler.ts";
+export { type SocksServer, type SocksServerOptions, startSocksServer } from "./serve_socks.ts";
+export { hostsResolver } from "./hosts_resolver.ts";
+export type * from "./types.ts";
