@@ -58,7 +58,12 @@ function list<T extends string>(value: string, allowed: readonly T[], flag: stri
   return out;
 }
 
-function positiveInts(value: string, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number[] {
+function positiveInts(
+  value: string,
+  flag: string,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number[] {
   return value.split(",").map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < min || n > max) {

@@ -56,7 +56,11 @@ async function requireTools(paths: PathSpec[]): Promise<void> {
     if (r.code !== 0) missing.push(`${bin} (Debian package ${pkg})`);
   }
   if (missing.length > 0) {
-    throw new Error(`Missing programs: ${missing.join(", ")}. Install with apt-get install ${[...new Set(missing.map((m) => m.replace(/.*package (\S+)\)/, "$1")))].join(" ")}`);
+    throw new Error(
+      `Missing programs: ${missing.join(", ")}. Install with apt-get install ${
+        [...new Set(missing.map((m) => m.replace(/.*package (\S+)\)/, "$1")))].join(" ")
+      }`,
+    );
   }
 }
 
@@ -106,8 +110,12 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
   /** Set when the proxy died mid-row: the remaining measurements are skipped. */
   const proxyGone = (): string | undefined => {
     const p = tunbox?.proc ?? redsocks?.proc;
-    if (p?.exited) return `${p.label} exited during the run (status ${p.exited.code}): ${tail(p.stderr)}`;
-    if (socks?.proc.exited) return `${socks.kind} exited during the run: ${tail(socks.proc.stderr)}`;
+    if (p?.exited) {
+      return `${p.label} exited during the run (status ${p.exited.code}): ${tail(p.stderr)}`;
+    }
+    if (socks?.proc.exited) {
+      return `${socks.kind} exited during the run: ${tail(socks.proc.stderr)}`;
+    }
     return undefined;
   };
   try {
@@ -158,12 +166,20 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
           continue;
         }
         log(`${spec.label}: ${s.legend} (${spec.throughputTool}, ${args.durationSeconds} s)`);
-        const r = await measureThroughput(active, spec.throughputTool, s.direction, s.streams, args.durationSeconds);
+        const r = await measureThroughput(
+          active,
+          spec.throughputTool,
+          s.direction,
+          s.streams,
+          args.durationSeconds,
+        );
         result.throughput.push(r);
         if (r.ok) {
           log(`  ${r.value.gbps.toFixed(2)} Gbit/s`);
           if (active.tun && !(r.value.tunPacketsPerSecond! > 0)) {
-            result.violations.push(`${s.title}: no packets crossed ${"tunbox0"}; the traffic bypassed tunbox`);
+            result.violations.push(
+              `${s.title}: no packets crossed ${"tunbox0"}; the traffic bypassed tunbox`,
+            );
           }
         } else log(`  failed: ${r.error}`);
       }
@@ -172,9 +188,15 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
       result.tools.latency = "deno-rr (bench/e2e/tools/client.ts rr)";
       const gone = proxyGone();
       log(`${spec.label}: request/response latency`);
-      result.latency = gone ? { ok: false, error: gone } : await measureLatency(active, args.rrCount);
+      result.latency = gone
+        ? { ok: false, error: gone }
+        : await measureLatency(active, args.rrCount);
       if (result.latency.ok) {
-        log(`  p50 ${result.latency.value.p50Us.toFixed(0)} µs, p99 ${result.latency.value.p99Us.toFixed(0)} µs`);
+        log(
+          `  p50 ${result.latency.value.p50Us.toFixed(0)} µs, p99 ${
+            result.latency.value.p99Us.toFixed(0)
+          } µs`,
+        );
       } else log(`  failed: ${result.latency.error}`);
     }
     if (m.includes("crr")) {
@@ -186,7 +208,11 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
           ? { ok: false as const, error: gone }
           : await measureCrr(active, concurrency, Math.min(args.durationSeconds, 5));
         result.crr.push(r);
-        log(r.ok ? `  ${r.value.perSecond.toFixed(0)}/s (${r.value.failures} failed)` : `  failed: ${r.error}`);
+        log(
+          r.ok
+            ? `  ${r.value.perSecond.toFixed(0)}/s (${r.value.failures} failed)`
+            : `  failed: ${r.error}`,
+        );
       }
     }
     if (m.includes("rss")) {
@@ -195,9 +221,15 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
       if (gone) result.rss.push({ target: args.conns[0] ?? 0, opened: 0, error: gone });
       else {
         const points = await measureLoadedRss(active, args.conns, args.quick ? 60_000 : 180_000);
+        const said = tail((tunbox?.proc ?? redsocks?.proc)?.stderr ?? "", 3, 300);
+        for (const p of points) if (p.error && said) p.error += `; proxy stderr: ${said}`;
         result.rss.push(...points);
         for (const p of points) {
-          log(`  ${p.opened}/${p.target}: proxy ${p.proxyRssKiB ?? "–"} KiB, SOCKS ${p.socksRssKiB ?? "–"} KiB${p.error ? ` (${p.error})` : ""}`);
+          log(
+            `  ${p.opened}/${p.target}: proxy RSS ${p.proxyRssKiB ?? "–"} KiB, SOCKS PSS ${
+              p.socksPssKiB ?? "–"
+            } KiB in ${p.socksProcesses ?? "–"} processes${p.error ? ` (${p.error})` : ""}`,
+          );
         }
       }
     }
@@ -219,7 +251,9 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
 
 function stamp(d: Date): string {
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}${
+    p(d.getMinutes())
+  }${p(d.getSeconds())}`;
 }
 
 async function main(): Promise<number> {
@@ -247,7 +281,8 @@ async function main(): Promise<number> {
   const cleanup = () =>
     cleaning ??= (async () => {
       await topo?.destroy();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (Deno.env.get("BENCH_KEEP_TMP")) console.error(`kept configs and logs in ${dir}`);
+      else await Deno.remove(dir, { recursive: true }).catch(() => {});
     })();
   const onSignal = () => {
     console.error("\ninterrupted: stopping processes and deleting namespaces");
@@ -292,7 +327,9 @@ async function main(): Promise<number> {
   console.log(`Wrote ${base}.json, ${base}.md, ${base}.svg`);
   const violations = results.flatMap((r) => r.violations.map((v) => `${r.spec.label}: ${v}`));
   if (violations.length > 0) {
-    console.error(`\n!!!!!!!! ${violations.length} VIOLATION(S) !!!!!!!!\n${violations.join("\n")}`);
+    console.error(
+      `\n!!!!!!!! ${violations.length} VIOLATION(S) !!!!!!!!\n${violations.join("\n")}`,
+    );
     return 1;
   }
   return 0;

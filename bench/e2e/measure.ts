@@ -6,7 +6,7 @@
 
 import { parseIperf3Json } from "./iperf3.ts";
 import { maxNofile, type Netns, type NsProcess, tail } from "./netns.ts";
-import { treeCpuSeconds, treeRssKiB } from "./procfs.ts";
+import { readRssKiB, treeCpuSeconds, treeMemory } from "./procfs.ts";
 import { NET, type Topology } from "./topology.ts";
 import { tunPackets } from "./tunbox.ts";
 import type { CrrResult, LatencyResult, Measured, RssPoint, ThroughputRun } from "./types.ts";
@@ -21,8 +21,18 @@ export class Services {
   /** Starts iperf3 and the Deno echo/hold/bulk server; resolves once both listen. */
   async start(): Promise<void> {
     const srv = this.ns.spawn("tcp services", [
-      "deno", "run", "-A", "bench/e2e/tools/server.ts", "--host", NET.serviceAddr,
-      "--echo", String(NET.echoPort), "--hold", String(NET.holdPort), "--bulk", String(NET.bulkPort),
+      "deno",
+      "run",
+      "-A",
+      "bench/e2e/tools/server.ts",
+      "--host",
+      NET.serviceAddr,
+      "--echo",
+      String(NET.echoPort),
+      "--hold",
+      String(NET.holdPort),
+      "--bulk",
+      String(NET.bulkPort),
     ], { cwd: this.repoRoot });
     const lines = await srv.waitLines(1, 30_000);
     if (lines[0] !== "ready") {
@@ -35,11 +45,18 @@ export class Services {
   async restartIperf(): Promise<void> {
     if (this.#iperf) await this.#iperf.stop(2000);
     this.#iperf = this.ns.spawn("iperf3 server", [
-      "iperf3", "-s", "-B", NET.serviceAddr, "-p", String(NET.iperfPort),
+      "iperf3",
+      "-s",
+      "-B",
+      NET.serviceAddr,
+      "-p",
+      String(NET.iperfPort),
     ]);
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      const out = await this.ns.exec(["ss", "-Htln", `sport = :${NET.iperfPort}`], { allowFail: true });
+      const out = await this.ns.exec(["ss", "-Htln", `sport = :${NET.iperfPort}`], {
+        allowFail: true,
+      });
       if (out.stdout.trim() !== "") return;
       if (this.#iperf.exited) break;
       await new Promise((r) => setTimeout(r, 50));
@@ -82,11 +99,23 @@ async function runClient(
 ): Promise<Record<string, unknown>> {
   const socks = p.clientSocks ? ["--socks", `${p.clientSocks.hostname}:${p.clientSocks.port}`] : [];
   const out = await p.topo.client.exec(
-    ["prlimit", `--nofile=${maxNofile()}:${maxNofile()}`, "--", "deno", "run", "-A", "bench/e2e/tools/client.ts", ...argv, ...socks],
+    [
+      "prlimit",
+      `--nofile=${maxNofile()}:${maxNofile()}`,
+      "--",
+      "deno",
+      "run",
+      "-A",
+      "bench/e2e/tools/client.ts",
+      ...argv,
+      ...socks,
+    ],
     { allowFail: true, timeoutMs, cwd: p.repoRoot },
   );
   if (out.code !== 0) {
-    throw new Error(`client ${argv[0]} failed (status ${out.code}): ${tail(out.stderr || out.stdout)}`);
+    throw new Error(
+      `client ${argv[0]} failed (status ${out.code}): ${tail(out.stderr || out.stdout)}`,
+    );
   }
   return lastJson(out.stdout);
 }
@@ -109,10 +138,22 @@ export async function measureThroughput(
   let run: ThroughputRun;
   try {
     if (tool === "iperf3") {
-      const args = ["iperf3", "-c", NET.serviceAddr, "-p", String(NET.iperfPort), "-t", String(durationSeconds), "-J"];
+      const args = [
+        "iperf3",
+        "-c",
+        NET.serviceAddr,
+        "-p",
+        String(NET.iperfPort),
+        "-t",
+        String(durationSeconds),
+        "-J",
+      ];
       if (streams > 1) args.push("-P", String(streams));
       if (direction === "download") args.push("-R");
-      const out = await p.topo.client.exec(args, { allowFail: true, timeoutMs: durationSeconds * 1000 + 30_000 });
+      const out = await p.topo.client.exec(args, {
+        allowFail: true,
+        timeoutMs: durationSeconds * 1000 + 30_000,
+      });
       let r;
       try {
         r = parseIperf3Json(out.stdout);
@@ -132,9 +173,15 @@ export async function measureThroughput(
       if (r.retransmits !== undefined) run.retransmits = r.retransmits;
     } else {
       const j = await runClient(p, [
-        "bulk", "--target", `${NET.serviceAddr}:${NET.bulkPort}`,
-        "--mode", direction === "upload" ? "up" : "down",
-        "--duration", String(durationSeconds * 1000), "--streams", String(streams),
+        "bulk",
+        "--target",
+        `${NET.serviceAddr}:${NET.bulkPort}`,
+        "--mode",
+        direction === "upload" ? "up" : "down",
+        "--duration",
+        String(durationSeconds * 1000),
+        "--streams",
+        String(streams),
       ], durationSeconds * 1000 + 60_000);
       run = {
         direction,
@@ -167,10 +214,19 @@ export async function measureThroughput(
 }
 
 /** Request/response latency: `count` sequential round trips of 64 bytes over one connection. */
-export async function measureLatency(p: ActivePath, count: number): Promise<Measured<LatencyResult>> {
+export async function measureLatency(
+  p: ActivePath,
+  count: number,
+): Promise<Measured<LatencyResult>> {
   try {
     const j = await runClient(p, [
-      "rr", "--target", `${NET.serviceAddr}:${NET.echoPort}`, "--count", String(count), "--size", "64",
+      "rr",
+      "--target",
+      `${NET.serviceAddr}:${NET.echoPort}`,
+      "--count",
+      String(count),
+      "--size",
+      "64",
     ], 120_000);
     return {
       ok: true,
@@ -200,8 +256,13 @@ export async function measureCrr(
 ): Promise<Measured<CrrResult>> {
   try {
     const j = await runClient(p, [
-      "crr", "--target", `${NET.serviceAddr}:${NET.echoPort}`,
-      "--duration", String(seconds * 1000), "--concurrency", String(concurrency),
+      "crr",
+      "--target",
+      `${NET.serviceAddr}:${NET.echoPort}`,
+      "--duration",
+      String(seconds * 1000),
+      "--concurrency",
+      String(concurrency),
     ], seconds * 1000 + 120_000);
     const r: CrrResult = {
       tool: String(j.tool),
@@ -220,8 +281,16 @@ export async function measureCrr(
 
 function rssPoint(p: ActivePath, target: number, opened: number): RssPoint {
   const point: RssPoint = { target, opened };
-  if (p.proxyPid !== undefined) point.proxyRssKiB = treeRssKiB(p.proxyPid);
-  if (p.socksPid !== undefined) point.socksRssKiB = treeRssKiB(p.socksPid);
+  if (p.proxyPid !== undefined) {
+    const rss = readRssKiB(p.proxyPid);
+    if (rss !== undefined) point.proxyRssKiB = rss;
+  }
+  if (p.socksPid !== undefined) {
+    const mem = treeMemory(p.socksPid);
+    point.socksPssKiB = mem.pssKiB;
+    point.socksRssKiB = mem.rssKiB;
+    point.socksProcesses = mem.processes;
+  }
   return point;
 }
 
@@ -241,18 +310,35 @@ export async function measureLoadedRss(
 ): Promise<RssPoint[]> {
   const socks = p.clientSocks ? ["--socks", `${p.clientSocks.hostname}:${p.clientSocks.port}`] : [];
   const holder = p.topo.client.spawn("hold client", [
-    "deno", "run", "-A", "bench/e2e/tools/client.ts", "hold",
-    "--target", `${NET.serviceAddr}:${NET.holdPort}`, "--steps", steps.join(","),
-    "--concurrency", "64", "--step-timeout", String(stepTimeoutMs), ...socks,
+    "deno",
+    "run",
+    "-A",
+    "bench/e2e/tools/client.ts",
+    "hold",
+    "--target",
+    `${NET.serviceAddr}:${NET.holdPort}`,
+    "--steps",
+    steps.join(","),
+    "--concurrency",
+    "64",
+    "--step-timeout",
+    String(stepTimeoutMs),
+    ...socks,
   ], { stdin: true, cwd: p.repoRoot, nofile: 262144 });
   const points: RssPoint[] = [];
   try {
     for (let i = 0; i < steps.length; i++) {
       const target = steps[i]!;
-      const lines = (await holder.waitLines(i + 1, stepTimeoutMs + 30_000)).filter((l) => l.startsWith("{"));
+      const lines = (await holder.waitLines(i + 1, stepTimeoutMs + 30_000)).filter((l) =>
+        l.startsWith("{")
+      );
       const line = lines[i];
       if (line === undefined) {
-        points.push({ target, opened: 0, error: `hold client gave no result: ${tail(holder.stderr)}` });
+        points.push({
+          target,
+          opened: 0,
+          error: `hold client gave no result: ${tail(holder.stderr)}`,
+        });
         break;
       }
       const j = JSON.parse(line) as { opened: number; failures: number; firstError?: string };

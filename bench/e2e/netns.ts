@@ -71,7 +71,9 @@ export async function run(
   };
   if (out.code !== 0 && !opts.allowFail) {
     throw new CommandError(
-      `Command "${argv.join(" ")}" failed with status ${out.code}: ${tail(result.stderr || result.stdout)}`,
+      `Command "${argv.join(" ")}" failed with status ${out.code}: ${
+        tail(result.stderr || result.stdout)
+      }`,
       result,
     );
   }
@@ -101,7 +103,7 @@ export class NsProcess {
         const s = d.decode(chunk, { stream: true });
         if (err) this.#stderr = (this.#stderr + s).slice(-65536);
         else this.#stdout += s;
-        if (!err) for (const w of this.#lineWaiters.splice(0)) w();
+        if (!err) { for (const w of this.#lineWaiters.splice(0)) w(); }
       }
     };
     const a = drain(child.stdout, false);
@@ -186,7 +188,11 @@ let hardNofile: number | undefined;
  */
 export function maxNofile(): number {
   if (hardNofile !== undefined) return hardNofile;
-  const out = new Deno.Command("sh", { args: ["-c", "ulimit -Hn"], stdout: "piped", stderr: "null" })
+  const out = new Deno.Command("sh", {
+    args: ["-c", "ulimit -Hn"],
+    stdout: "piped",
+    stderr: "null",
+  })
     .outputSync();
   const text = new TextDecoder().decode(out.stdout).trim();
   hardNofile = text === "unlimited" ? 1048576 : Number(text) || 1024;

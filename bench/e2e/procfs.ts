@@ -123,6 +123,39 @@ export function treeCpuSeconds(pid: number): number {
   return ticks / clockTicksPerSecond();
 }
 
+/**
+ * The proportional set size in KiB from the text of `/proc/<pid>/smaps_rollup` (`Pss:`):
+ * shared pages divided among the processes sharing them, so a process tree's sum is honest.
+ *
+ * @throws {SyntaxError} when the line is missing.
+ */
+export function parsePssKiB(text: string): number {
+  const m = /^Pss:\s+(\d+)\s+kB$/m.exec(text);
+  if (!m) throw new SyntaxError("No Pss line in /proc smaps_rollup");
+  return Number(m[1]);
+}
+
+/** Memory of a process tree: summed PSS and RSS in KiB, and how many processes. */
+export interface TreeMemory {
+  pssKiB: number;
+  rssKiB: number;
+  processes: number;
+}
+
+/** Summed PSS and RSS of `pid` and its live descendants. */
+export function treeMemory(pid: number): TreeMemory {
+  const tree = processTree(pid);
+  let pss = 0;
+  let rss = 0;
+  for (const p of tree) {
+    rss += readRssKiB(p) ?? 0;
+    try {
+      pss += parsePssKiB(Deno.readTextFileSync(`/proc/${p}/smaps_rollup`));
+    } catch { /* gone */ }
+  }
+  return { pssKiB: pss, rssKiB: rss, processes: tree.length };
+}
+
 /** Summed VmRSS in KiB of `pid` and its live descendants. */
 export function treeRssKiB(pid: number): number {
   let kib = 0;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Netns, type NsProcess, tail } from "./netns.ts";
+import { maxNofile, type Netns, type NsProcess, tail } from "./netns.ts";
 import { NET } from "./topology.ts";
 import type { SocksServer } from "./types.ts";
 
@@ -32,15 +32,17 @@ export function dantedConfig(opts: { port: number; external: string; logFile: st
 }
 
 /** redsocks config: listen on `localPort` (all addresses), relay to SOCKS5 at 127.0.0.1:`socksPort`. */
-export function redsocksConfig(opts: { localPort: number; socksPort: number }): string {
+export function redsocksConfig(
+  opts: { localPort: number; socksPort: number; nofile: number },
+): string {
   return `base {
   log_debug = off;
   log_info = off;
   log = stderr;
   daemon = off;
   redirector = iptables;
-  rlimit_nofile = 262144;
-  redsocks_conn_max = 60000;
+  rlimit_nofile = ${opts.nofile};
+  redsocks_conn_max = ${Math.max(128, Math.floor(opts.nofile / 2) - 64)};
 }
 redsocks {
   local_ip = 0.0.0.0;
@@ -55,10 +57,21 @@ redsocks {
 /** The iptables rule (without `-A`/`-D`) that sends the client's TCP to the service to redsocks. */
 export function redsocksRule(): string[] {
   return [
-    "-t", "nat", "OUTPUT", "-p", "tcp", "-d", `${NET.serviceAddr}/32`,
+    "-t",
+    "nat",
+    "OUTPUT",
+    "-p",
+    "tcp",
+    "-d",
+    `${NET.serviceAddr}/32`,
     // The SOCKS server's own egress (bound to this address) must not be redirected again.
-    "!", "-s", `${NET.socksEgressAddr}/32`,
-    "-j", "REDIRECT", "--to-ports", String(NET.redsocksPort),
+    "!",
+    "-s",
+    `${NET.socksEgressAddr}/32`,
+    "-j",
+    "REDIRECT",
+    "--to-ports",
+    String(NET.redsocksPort),
   ];
 }
 
@@ -72,13 +85,17 @@ export async function waitListening(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.exited) {
-      throw new Error(`${proc.label} exited with status ${proc.exited.code}: ${tail(proc.stderr + proc.stdout)}`);
+      throw new Error(
+        `${proc.label} exited with status ${proc.exited.code}: ${tail(proc.stderr + proc.stdout)}`,
+      );
     }
     const out = await ns.exec(["ss", "-Htln", `sport = :${port}`], { allowFail: true });
     if (out.stdout.trim() !== "") return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${proc.label} did not listen on port ${port} within ${timeoutMs} ms: ${tail(proc.stderr)}`);
+  throw new Error(
+    `${proc.label} did not listen on port ${port} within ${timeoutMs} ms: ${tail(proc.stderr)}`,
+  );
 }
 
 /** A running SOCKS5 server. */
@@ -94,7 +111,11 @@ export async function startSocks(ns: Netns, kind: SocksServer, dir: string): Pro
     const conf = `${dir}/danted.conf`;
     await Deno.writeTextFile(
       conf,
-      dantedConfig({ port: NET.socksPort, external: NET.socksEgressAddr, logFile: `${dir}/danted.log` }),
+      dantedConfig({
+        port: NET.socksPort,
+        external: NET.socksEgressAddr,
+        logFile: `${dir}/danted.log`,
+      }),
     );
     // Without -D danted stays in the foreground, so the PID is its main process.
     const proc = ns.spawn("danted", ["danted", "-f", conf, "-p", `${dir}/danted.pid`]);
@@ -110,7 +131,13 @@ export async function startSocks(ns: Netns, kind: SocksServer, dir: string): Pro
     return { kind, proc, port: NET.socksPort };
   }
   const proc = ns.spawn("microsocks", [
-    "microsocks", "-i", "127.0.0.1", "-p", String(NET.microsocksPort), "-b", NET.socksEgressAddr,
+    "microsocks",
+    "-i",
+    "127.0.0.1",
+    "-p",
+    String(NET.microsocksPort),
+    "-b",
+    NET.socksEgressAddr,
   ]);
   await waitListening(ns, NET.microsocksPort, proc);
   return { kind, proc, port: NET.microsocksPort };
@@ -124,9 +151,16 @@ export interface RunningRedsocks {
 }
 
 /** Starts redsocks in `ns` relaying to the SOCKS5 server on `socksPort`, then installs the rule. */
-export async function startRedsocks(ns: Netns, socksPort: number, dir: string): Promise<RunningRedsocks> {
+export async function startRedsocks(
+  ns: Netns,
+  socksPort: number,
+  dir: string,
+): Promise<RunningRedsocks> {
   const conf = `${dir}/redsocks.conf`;
-  await Deno.writeTextFile(conf, redsocksConfig({ localPort: NET.redsocksPort, socksPort }));
+  await Deno.writeTextFile(
+    conf,
+    redsocksConfig({ localPort: NET.redsocksPort, socksPort, nofile: maxNofile() }),
+  );
   const before = (await ns.exec(["iptables-save", "-t", "nat"])).stdout;
   const proc = ns.spawn("redsocks", ["redsocks", "-c", conf]);
   await waitListening(ns, NET.redsocksPort, proc);
@@ -138,15 +172,22 @@ export async function startRedsocks(ns: Netns, socksPort: number, dir: string): 
     async stop() {
       const problems: string[] = [];
       // The rule's packet counter proves the traffic went through redsocks.
-      const listed = await ns.exec(["iptables", "-t", "nat", "-L", "OUTPUT", "-v", "-n", "-x"], { allowFail: true });
+      const listed = await ns.exec(["iptables", "-t", "nat", "-L", "OUTPUT", "-v", "-n", "-x"], {
+        allowFail: true,
+      });
       const ruleLine = listed.stdout.split("\n").find((l) => l.includes("REDIRECT"));
       const pkts = Number(ruleLine?.trim().split(/\s+/)[0] ?? 0);
-      if (!(pkts > 0)) problems.push("the REDIRECT rule matched no packet: the traffic bypassed redsocks");
+      if (!(pkts > 0)) {
+        problems.push("the REDIRECT rule matched no packet: the traffic bypassed redsocks");
+      }
       await ns.exec(["iptables", table!, t!, "-D", chain!, ...match], { allowFail: true });
       await proc.stop();
       const after = (await ns.exec(["iptables-save", "-t", "nat"])).stdout;
-      const strip = (s: string) => s.split("\n").filter((l) => !l.startsWith("#") && !l.startsWith(":")).join("\n");
-      if (strip(after) !== strip(before)) problems.push(`iptables nat table changed after redsocks: ${after}`);
+      const strip = (s: string) =>
+        s.split("\n").filter((l) => !l.startsWith("#") && !l.startsWith(":")).join("\n");
+      if (strip(after) !== strip(before)) {
+        problems.push(`iptables nat table changed after redsocks: ${after}`);
+      }
       return problems;
     },
   };

@@ -55,7 +55,12 @@ export const DIRECT_REF: ReferenceRow = {
 };
 
 /** All reference rows, for the report. */
-export const REFERENCES: readonly ReferenceRow[] = [DIRECT_REF, REDSOCKS_REF, HEV_DANTED, HEV_HEVSERVER];
+export const REFERENCES: readonly ReferenceRow[] = [
+  DIRECT_REF,
+  REDSOCKS_REF,
+  HEV_DANTED,
+  HEV_HEVSERVER,
+];
 
 /** The aims for tunbox. */
 export const AIMS = {

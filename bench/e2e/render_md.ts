@@ -11,9 +11,21 @@ import type { Measured, PathResult, Report, RssPoint, ThroughputRun } from "./ty
 /** The four throughput cells of a row, in column order. */
 export const THROUGHPUT_SERIES = [
   { key: "up1", direction: "upload", streams: 1, title: "up ×1", legend: "upload, 1 stream" },
-  { key: "down1", direction: "download", streams: 1, title: "down ×1", legend: "download, 1 stream" },
+  {
+    key: "down1",
+    direction: "download",
+    streams: 1,
+    title: "down ×1",
+    legend: "download, 1 stream",
+  },
   { key: "up4", direction: "upload", streams: 4, title: "up ×4", legend: "upload, 4 streams" },
-  { key: "down4", direction: "download", streams: 4, title: "down ×4", legend: "download, 4 streams" },
+  {
+    key: "down4",
+    direction: "download",
+    streams: 4,
+    title: "down ×4",
+    legend: "download, 4 streams",
+  },
 ] as const;
 
 /** The successful throughput run of `row` in `direction` with `streams`, if any. */
@@ -49,6 +61,7 @@ export function cell(text: string): string {
 }
 
 function table(head: string[], rows: string[][]): string {
+  if (rows.length === 0) return "(no rows measured)";
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
@@ -63,18 +76,22 @@ function measuredCell<T>(m: Measured<T> | undefined, pick: (v: T) => string): st
   return m.ok ? pick(m.value) : "✗";
 }
 
-function rssCell(points: RssPoint[], target: number, which: "proxyRssKiB" | "socksRssKiB"): string {
+function rssCell(points: RssPoint[], target: number, which: "proxyRssKiB" | "socksPssKiB"): string {
   const p = points.find((x) => x.target === target);
   if (!p) return "–";
   const kib = p[which];
-  const mib = kib === undefined ? "–" : (kib / 1024).toFixed(1);
-  return p.opened < target ? `${mib} (${fmtInt(p.opened)} open)` : mib;
+  let text = kib === undefined ? "–" : (kib / 1024).toFixed(1);
+  if (which === "socksPssKiB" && p.socksProcesses !== undefined) {
+    text += ` (${p.socksProcesses} proc)`;
+  }
+  return p.opened < target ? `${text}; ${fmtInt(p.opened)} open` : text;
 }
 
 /** The direct row used as the base for ratios of `row` (same measuring tool). */
 function directFor(report: Report, row: PathResult): PathResult | undefined {
   return report.paths.find((r) =>
-    r.spec.kind === "direct" && r.spec.throughputTool === row.spec.throughputTool && r.status === "ok"
+    r.spec.kind === "direct" && r.spec.throughputTool === row.spec.throughputTool &&
+    r.status === "ok"
   );
 }
 
@@ -85,9 +102,13 @@ export function renderMarkdown(report: Report): string {
   out.push(`# tunbox end-to-end benchmark, ${report.date}`);
   out.push("");
   out.push(
-    `Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.memTotalKiB / 1048576).toFixed(1)} GiB; kernel ${m.kernel}; ` +
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${
+      (m.memTotalKiB / 1048576).toFixed(1)
+    } GiB; kernel ${m.kernel}; ` +
       `Deno ${m.deno}; ${m.iperf3}; ${m.danted}; ${m.redsocks}; tunbox ${m.gitCommit}. ` +
-      `Throughput tests ${report.options.durationSeconds} s each${report.options.quick ? " (--quick)" : ""}; ` +
+      `Throughput tests ${report.options.durationSeconds} s each${
+        report.options.quick ? " (--quick)" : ""
+      }; ` +
       `${report.options.rrCount} round trips of 64 B.`,
   );
   out.push("");
@@ -97,9 +118,17 @@ export function renderMarkdown(report: Report): string {
   out.push("## Throughput (Gbit/s, receiver side)");
   out.push("");
   const tHead = [
-    "path", "tool", ...THROUGHPUT_SERIES.map((s) => s.title),
-    "up vs direct", "down vs direct", "up vs hev", "down vs hev",
-    "proxy CPU s/GB (up, down)", "SOCKS CPU s/GB (up, down)", "TUN pkt/s (up)", "status",
+    "path",
+    "tool",
+    ...THROUGHPUT_SERIES.map((s) => s.title),
+    "up vs direct",
+    "down vs direct",
+    "up vs hev",
+    "down vs hev",
+    "proxy CPU s/GB (up, down)",
+    "SOCKS CPU s/GB (up, down)",
+    "TUN pkt/s (up)",
+    "status",
   ];
   const tRows: string[][] = [];
   for (const row of report.paths) {
@@ -134,7 +163,16 @@ export function renderMarkdown(report: Report): string {
   out.push("## Request/response latency (64 B, one connection) and new connections per second");
   out.push("");
   const directLat = dir?.latency?.ok ? dir.latency.value : undefined;
-  const lHead = ["path", "p50 µs", "p99 µs", "added p50 vs direct µs", "round trips/s", "conn/s (1 loop)", "conn/s (8 loops)", "status"];
+  const lHead = [
+    "path",
+    "p50 µs",
+    "p99 µs",
+    "added p50 vs direct µs",
+    "round trips/s",
+    "conn/s (1 loop)",
+    "conn/s (8 loops)",
+    "status",
+  ];
   const lRows: string[][] = [];
   for (const row of report.paths) {
     if (!row.spec.metrics.includes("latency") && !row.spec.metrics.includes("crr")) continue;
@@ -145,10 +183,18 @@ export function renderMarkdown(report: Report): string {
       cell(row.spec.label),
       measuredCell(lat, (v) => fmt(v.p50Us, 0)),
       measuredCell(lat, (v) => fmt(v.p99Us, 0)),
-      row.spec.id === "direct" ? "0" : measuredCell(lat, (v) => directLat ? `+${fmt(v.p50Us - directLat.p50Us, 0)}` : "–"),
+      row.spec.id === "direct"
+        ? "0"
+        : measuredCell(lat, (v) => directLat ? `+${fmt(v.p50Us - directLat.p50Us, 0)}` : "–"),
       measuredCell(lat, (v) => fmtInt(v.tps)),
-      measuredCell(crr1, (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : "")),
-      measuredCell(crr8, (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : "")),
+      measuredCell(
+        crr1,
+        (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : ""),
+      ),
+      measuredCell(
+        crr8,
+        (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : ""),
+      ),
       statusCell(row),
     ]);
   }
@@ -157,12 +203,14 @@ export function renderMarkdown(report: Report): string {
 
   // Memory.
   const conns = report.options.conns;
-  out.push("## Memory (RSS, MiB) idle and with open connections");
+  out.push("## Memory (MiB) idle and with open connections: proxy VmRSS, SOCKS server summed PSS");
   out.push("");
   const mHead = [
     "path",
-    "proxy idle", ...conns.map((c) => `proxy ${fmtInt(c)} conns`),
-    "SOCKS idle", ...conns.map((c) => `SOCKS ${fmtInt(c)} conns`),
+    "proxy idle",
+    ...conns.map((c) => `proxy ${fmtInt(c)} conns`),
+    "SOCKS PSS idle",
+    ...conns.map((c) => `SOCKS PSS ${fmtInt(c)} conns`),
     "status",
   ];
   const mRows: string[][] = [];
@@ -170,8 +218,10 @@ export function renderMarkdown(report: Report): string {
     if (!row.spec.metrics.includes("rss")) continue;
     mRows.push([
       cell(row.spec.label),
-      rssCell(row.rss, 0, "proxyRssKiB"), ...conns.map((c) => rssCell(row.rss, c, "proxyRssKiB")),
-      rssCell(row.rss, 0, "socksRssKiB"), ...conns.map((c) => rssCell(row.rss, c, "socksRssKiB")),
+      rssCell(row.rss, 0, "proxyRssKiB"),
+      ...conns.map((c) => rssCell(row.rss, c, "proxyRssKiB")),
+      rssCell(row.rss, 0, "socksPssKiB"),
+      ...conns.map((c) => rssCell(row.rss, c, "socksPssKiB")),
       statusCell(row),
     ]);
   }
@@ -183,16 +233,30 @@ export function renderMarkdown(report: Report): string {
   for (const row of report.paths) {
     if (row.status === "failed") problems.push(`- **${row.spec.label}**: ${row.error}`);
     row.throughput.forEach((t, i) => {
-      if (!t.ok) problems.push(`- ${row.spec.label}, throughput ${THROUGHPUT_SERIES[i]?.title ?? i}: ${t.error}`);
+      if (!t.ok) {
+        problems.push(
+          `- ${row.spec.label}, throughput ${THROUGHPUT_SERIES[i]?.title ?? i}: ${t.error}`,
+        );
+      }
     });
-    if (row.latency && !row.latency.ok) problems.push(`- ${row.spec.label}, latency: ${row.latency.error}`);
-    for (const c of row.crr) if (!c.ok) problems.push(`- ${row.spec.label}, connections/s: ${c.error}`);
+    if (row.latency && !row.latency.ok) {
+      problems.push(`- ${row.spec.label}, latency: ${row.latency.error}`);
+    }
+    for (const c of row.crr) {
+      if (!c.ok) problems.push(`- ${row.spec.label}, connections/s: ${c.error}`);
+    }
     for (const c of row.crr) {
       if (c.ok && c.value.firstError) {
-        problems.push(`- ${row.spec.label}, connections/s (${c.value.concurrency} loops): ${c.value.failures} failed, first: ${c.value.firstError}`);
+        problems.push(
+          `- ${row.spec.label}, connections/s (${c.value.concurrency} loops): ${c.value.failures} failed, first: ${c.value.firstError}`,
+        );
       }
     }
-    for (const p of row.rss) if (p.error) problems.push(`- ${row.spec.label}, RSS at ${p.target} connections: ${p.error}`);
+    for (const p of row.rss) {
+      if (p.error) {
+        problems.push(`- ${row.spec.label}, RSS at ${p.target} connections: ${p.error}`);
+      }
+    }
     for (const v of row.violations) problems.push(`- **VIOLATION** ${row.spec.label}: ${v}`);
   }
   if (problems.length > 0) {
@@ -210,7 +274,7 @@ export function renderMarkdown(report: Report): string {
       "Deno bulk sender/receiver (`bench/e2e/tools/client.ts bulk`), because iperf3 cannot speak SOCKS; " +
       "compare those with the `direct, Deno bulk tool` row. Latency, connections/s and open connections " +
       "always use the Deno client (`rr`, `crr`, `hold`), speaking SOCKS5 itself on socks-direct rows. " +
-      "\"vs hev\" divides by hev-socks5-tunnel → danted measured on a machine of this kind " +
+      '"vs hev" divides by hev-socks5-tunnel → danted measured on a machine of this kind ' +
       `(${HEV_DANTED.uploadGbps} up, ${HEV_DANTED.downloadGbps} down Gbit/s). ` +
       `Aims: system stack ≥ ${AIMS.systemUploadGbps} Gbit/s upload, userspace stack ≥ ${AIMS.userspaceGbps}, ` +
       `added latency ≤ ${AIMS.addedLatencyUs} µs.`,
@@ -219,7 +283,12 @@ export function renderMarkdown(report: Report): string {
   out.push(table(
     ["reference (research notes §4)", "up", "down", "up ×4", "rr p50 µs", "RSS MiB"],
     REFERENCES.map((r) => [
-      r.label, fmt(r.uploadGbps), fmt(r.downloadGbps), fmt(r.upload4Gbps), fmt(r.rrP50Us, 0), fmt(r.rssMiB, 1),
+      r.label,
+      fmt(r.uploadGbps),
+      fmt(r.downloadGbps),
+      fmt(r.upload4Gbps),
+      fmt(r.rrP50Us, 0),
+      fmt(r.rssMiB, 1),
     ]),
   ));
   out.push("");

@@ -17,7 +17,10 @@ const COLORS: Record<string, string> = {
 
 /** Escapes text for SVG content and attribute values. */
 export function xmlEscape(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(
+    /"/g,
+    "&quot;",
+  );
 }
 
 /** A "nice" axis maximum (1, 2, 2.5, 5 × 10^n) at or above `v`. */
@@ -54,7 +57,11 @@ export function renderSvg(report: Report): string {
   );
   parts.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   parts.push(
-    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">Throughput per path, Gbit/s (${xmlEscape(report.date)})</text>`,
+    `<text x="${
+      width / 2
+    }" y="22" text-anchor="middle" font-size="16" font-weight="bold">Throughput per path, Gbit/s (${
+      xmlEscape(report.date)
+    })</text>`,
   );
   // Legend.
   let lx = left;
@@ -68,38 +75,78 @@ export function renderSvg(report: Report): string {
   for (let i = 0; i <= ticks; i++) {
     const v = (max / ticks) * i;
     const gx = x(v);
-    parts.push(`<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 30}" stroke="#dddddd"/>`);
-    parts.push(`<text x="${gx}" y="${height - 14}" text-anchor="middle" fill="#555555">${Number(v.toFixed(2))}</text>`);
+    parts.push(
+      `<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 30}" stroke="#dddddd"/>`,
+    );
+    parts.push(
+      `<text x="${gx}" y="${height - 14}" text-anchor="middle" fill="#555555">${
+        Number(v.toFixed(2))
+      }</text>`,
+    );
   }
   if (HEV_DANTED.uploadGbps !== undefined) {
     const hx = x(HEV_DANTED.uploadGbps);
-    parts.push(`<line x1="${hx}" y1="${top - 12}" x2="${hx}" y2="${height - 30}" stroke="#b22222" stroke-dasharray="5,4" stroke-width="1.5"/>`);
-    parts.push(`<text x="${hx + 4}" y="${top - 14}" fill="#b22222" font-size="11">hev → danted, upload ${HEV_DANTED.uploadGbps}</text>`);
+    parts.push(
+      `<line x1="${hx}" y1="${top - 12}" x2="${hx}" y2="${
+        height - 30
+      }" stroke="#b22222" stroke-dasharray="5,4" stroke-width="1.5"/>`,
+    );
+    parts.push(
+      `<text x="${hx + 4}" y="${
+        top - 14
+      }" fill="#b22222" font-size="11">hev → danted, upload ${HEV_DANTED.uploadGbps}</text>`,
+    );
   }
   // Bars.
   rows.forEach((row, gi) => {
     const gy = top + gi * (groupH + groupGap);
     const label = row.spec.label + (row.spec.throughputTool === "deno-bulk" ? " ¹" : "");
-    parts.push(`<text x="${left - 8}" y="${gy + groupH / 2 + 4}" text-anchor="end" font-weight="bold">${xmlEscape(label)}</text>`);
+    parts.push(
+      `<text x="${left - 8}" y="${gy + groupH / 2 + 4}" text-anchor="end" font-weight="bold">${
+        xmlEscape(label)
+      }</text>`,
+    );
     if (row.status === "failed") {
-      parts.push(`<text x="${left + 6}" y="${gy + groupH / 2 + 4}" fill="#b22222">${xmlEscape(`failed: ${(row.error ?? "").slice(0, 80)}`)}</text>`);
+      parts.push(
+        `<text x="${left + 6}" y="${gy + groupH / 2 + 4}" fill="#b22222">${
+          xmlEscape(`failed: ${(row.error ?? "").slice(0, 80)}`)
+        }</text>`,
+      );
       return;
     }
     THROUGHPUT_SERIES.forEach((s, si) => {
       const by = gy + si * (barH + barGap);
       const run = findRun(row, s.direction, s.streams);
       if (!run) {
-        parts.push(`<text x="${left + 4}" y="${by + barH - 2}" fill="#999999" font-size="10">${s.title}: not measured or failed</text>`);
+        parts.push(
+          `<text x="${left + 4}" y="${
+            by + barH - 2
+          }" fill="#999999" font-size="10">${s.title}: not measured or failed</text>`,
+        );
         return;
       }
       const w = Math.max(1, x(run.gbps) - left);
       parts.push(
-        `<rect class="bar" data-path="${xmlEscape(row.spec.id)}" data-series="${s.key}" x="${left}" y="${by}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[s.key]}"><title>${xmlEscape(`${row.spec.label}, ${s.title}: ${run.gbps.toFixed(2)} Gbit/s`)}</title></rect>`,
+        `<rect class="bar" data-path="${
+          xmlEscape(row.spec.id)
+        }" data-series="${s.key}" x="${left}" y="${by}" width="${
+          w.toFixed(1)
+        }" height="${barH}" fill="${COLORS[s.key]}"><title>${
+          xmlEscape(`${row.spec.label}, ${s.title}: ${run.gbps.toFixed(2)} Gbit/s`)
+        }</title></rect>`,
       );
-      parts.push(`<text x="${left + w + 4}" y="${by + barH - 2}" font-size="11">${run.gbps.toFixed(2)}</text>`);
+      parts.push(
+        `<text x="${left + w + 4}" y="${by + barH - 2}" font-size="11">${
+          run.gbps.toFixed(2)
+        }</text>`,
+      );
     });
   });
-  parts.push(`<text x="8" y="${height - 14}" fill="#555555" font-size="10">¹ Deno bulk tool (iperf3 cannot speak SOCKS); others iperf3</text>`);
+  parts.push(
+    `<text x="8" y="${
+      height - 14
+    }" fill="#555555" font-size="10">¹ Deno bulk tool (iperf3 cannot speak SOCKS); others iperf3</text>`,
+  );
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }

@@ -53,10 +53,31 @@ export class Topology {
     try {
       await t.client.create();
       await t.server.create();
+      // No duplicate address detection: link-local addresses and their routes appear at once,
+      // so routing snapshots taken later do not see them arrive.
+      for (const ns of [t.client, t.server]) {
+        for (const kv of ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]) {
+          await ns.exec(["sysctl", "-q", "-w", kv]);
+        }
+      }
       const c = t.client.name;
       const s = t.server.name;
       // Both veth ends are created inside the namespaces, never in the root namespace.
-      await run(["ip", "-n", c, "link", "add", "veth-c", "type", "veth", "peer", "name", "veth-s", "netns", s]);
+      await run([
+        "ip",
+        "-n",
+        c,
+        "link",
+        "add",
+        "veth-c",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "veth-s",
+        "netns",
+        s,
+      ]);
       await run(["ip", "-n", c, "addr", "add", `${NET.clientAddr}/24`, "dev", "veth-c"]);
       await run(["ip", "-n", c, "addr", "add", `${NET.socksEgressAddr}/24`, "dev", "veth-c"]);
       await run(["ip", "-n", c, "link", "set", "veth-c", "up"]);
@@ -67,6 +88,7 @@ export class Topology {
       for (const ns of [t.client, t.server]) {
         for (const kv of SYSCTLS) await ns.exec(["sysctl", "-q", "-w", kv]);
       }
+      await t.#settle();
       return t;
     } catch (e) {
       await t.destroy();
@@ -74,10 +96,43 @@ export class Topology {
     }
   }
 
+  /** Waits until the client's routes stop changing (link-local setup), at most 5 s. */
+  async #settle(): Promise<void> {
+    let last = "";
+    for (let i = 0; i < 50; i++) {
+      const now = (await routingSnapshot(this.client)).routes;
+      if (
+        now === last && !(await this.client.exec(["ip", "-6", "addr"])).stdout.includes("tentative")
+      ) return;
+      last = now;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Stops every process in both namespaces and deletes them. */
   async destroy(): Promise<void> {
     await Promise.allSettled([this.client.destroy(), this.server.destroy()]);
   }
+}
+
+/**
+ * Lines of `before` missing from `after` (prefixed "- ") and lines new in `after` ("+ "),
+ * compared as multisets, in their original order.
+ */
+export function diffLines(before: string, after: string): string[] {
+  const count = (text: string) => {
+    const m = new Map<string, number>();
+    for (const l of text.split("\n").map((x) => x.trimEnd()).filter((x) => x !== "")) {
+      m.set(l, (m.get(l) ?? 0) + 1);
+    }
+    return m;
+  };
+  const a = count(before);
+  const b = count(after);
+  const out: string[] = [];
+  for (const [l, n] of a) for (let i = b.get(l) ?? 0; i < n; i++) out.push(`- ${l}`);
+  for (const [l, n] of b) for (let i = a.get(l) ?? 0; i < n; i++) out.push(`+ ${l}`);
+  return out;
 }
 
 /** `ip rule` (v4 and v6) and `ip route show table all` of a namespace, for before/after checks. */

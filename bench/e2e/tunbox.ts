@@ -5,7 +5,7 @@
  */
 
 import { type Netns, type NsProcess, tail } from "./netns.ts";
-import { routingSnapshot } from "./topology.ts";
+import { diffLines, routingSnapshot } from "./topology.ts";
 import type { Stack } from "./types.ts";
 
 /** Name of the TUN device the suite asks tunbox to create. */
@@ -58,7 +58,14 @@ export class TunboxStartError extends Error {
  */
 export async function startTunbox(
   ns: Netns,
-  opts: { stack: Stack; mtu: number; socksPort: number; repoRoot: string; dir: string; probeAddr: string },
+  opts: {
+    stack: Stack;
+    mtu: number;
+    socksPort: number;
+    repoRoot: string;
+    dir: string;
+    probeAddr: string;
+  },
 ): Promise<RunningTunbox> {
   const before = await routingSnapshot(ns);
   const conf = `${opts.dir}/tunbox-${opts.stack}-${opts.mtu}.json`;
@@ -70,14 +77,16 @@ export async function startTunbox(
     await proc.stop(10_000);
     const problems: string[] = [];
     const after = await routingSnapshot(ns);
-    if (after.rules !== before.rules) {
+    const rules = diffLines(before.rules, after.rules);
+    if (rules.length > 0) {
       problems.push(
-        `ip rule after tunbox stopped differs from the snapshot before it started.\nbefore:\n${before.rules}after:\n${after.rules}`,
+        `ip rules after tunbox stopped differ from before it started: ${rules.join("; ")}`,
       );
     }
-    if (after.routes !== before.routes) {
+    const routes = diffLines(before.routes, after.routes);
+    if (routes.length > 0) {
       problems.push(
-        `routes after tunbox stopped differ from the snapshot before it started.\nbefore:\n${before.routes}after:\n${after.routes}`,
+        `routes after tunbox stopped differ from before it started: ${routes.join("; ")}`,
       );
     }
     return problems;
@@ -86,7 +95,9 @@ export async function startTunbox(
     const problems = await stop();
     const out = tail(proc.stderr + "\n" + proc.stdout) || "(no output)";
     throw new TunboxStartError(
-      `tunbox failed to start: ${why}: ${out}${problems.length ? ` [also: ${problems.join("; ")}]` : ""}`,
+      `tunbox failed to start: ${why}: ${out}${
+        problems.length ? ` [also: ${problems.join("; ")}]` : ""
+      }`,
     );
   };
   const deadline = Date.now() + 30_000;
@@ -98,7 +109,7 @@ export async function startTunbox(
       return await fail(
         linkSeen
           ? `TUN device "${TUN_NAME}" exists but ${opts.probeAddr} is not routed into it after 30 s (ip route get: ${route.trim()})`
-          : `no TUN device "${TUN_NAME}" after 30 s`,
+          : `no TUN device "${TUN_NAME}" after 30 s (the process is still running)`,
       );
     }
     const link = await ns.exec(["ip", "link", "show", TUN_NAME], { allowFail: true });
@@ -117,7 +128,9 @@ export async function tunPackets(ns: Netns): Promise<number | undefined> {
   const out = await ns.exec(["ip", "-s", "-j", "link", "show", TUN_NAME], { allowFail: true });
   if (out.code !== 0) return undefined;
   try {
-    const [link] = JSON.parse(out.stdout) as Array<{ stats64?: { rx: { packets: number }; tx: { packets: number } } }>;
+    const [link] = JSON.parse(out.stdout) as Array<
+      { stats64?: { rx: { packets: number }; tx: { packets: number } } }
+    >;
     return link?.stats64 ? link.stats64.rx.packets + link.stats64.tx.packets : undefined;
   } catch {
     return undefined;

@@ -89,8 +89,14 @@ export interface RssPoint {
   target: number;
   /** Connections actually open when RSS was read. */
   opened: number;
+  /** VmRSS of the proxy process (tunbox or redsocks). */
   proxyRssKiB?: number;
+  /** Summed PSS of the SOCKS server's processes (danted forks; RSS would count shared pages again and again). */
+  socksPssKiB?: number;
+  /** Summed VmRSS of the SOCKS server's processes. */
   socksRssKiB?: number;
+  /** How many processes the SOCKS server had. */
+  socksProcesses?: number;
   error?: string;
 }
 

@@ -9,12 +9,18 @@
  *
  * @throws {Deno.errors.UnexpectedEof} when the stream ends first.
  */
-export async function readExact(conn: Deno.Conn, n: number, into?: Uint8Array): Promise<Uint8Array> {
+export async function readExact(
+  conn: Deno.Conn,
+  n: number,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
   const buf = into ?? new Uint8Array(n);
   let off = 0;
   while (off < n) {
     const got = await conn.read(buf.subarray(off, n));
-    if (got === null) throw new Deno.errors.UnexpectedEof(`stream ended after ${off} of ${n} bytes`);
+    if (got === null) {
+      throw new Deno.errors.UnexpectedEof(`stream ended after ${off} of ${n} bytes`);
+    }
     off += got;
   }
   return buf;

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { parseProcStat, parsePssKiB, parseVmRssKiB, processTree } from "../../bench/e2e/procfs.ts";
+
+Deno.test("`parseProcStat()` counts fields after the last parenthesis of a command with spaces", () => {
+  const text = "4242 (deno (worker) x) S 17 4242 4242 0 -1 4194560 1 0 0 0 " +
+    "123 45 6 7 20 0 9 0 100 1000 200 18446744073709551615";
+  const st = parseProcStat(text);
+  assert.equal(st.pid, 4242);
+  assert.equal(st.comm, "deno (worker) x");
+  assert.equal(st.ppid, 17);
+  assert.equal(st.utime, 123);
+  assert.equal(st.stime, 45);
+  assert.equal(st.childTicks, 13);
+});
+
+Deno.test("`parseProcStat()` rejects text without the command in parentheses", () => {
+  assert.throws(() => parseProcStat("12 S 1 2 3"), SyntaxError);
+});
+
+Deno.test("`parseProcStat()` reads this process's own /proc/self/stat", () => {
+  const st = parseProcStat(Deno.readTextFileSync(`/proc/${Deno.pid}/stat`));
+  assert.equal(st.pid, Deno.pid);
+  assert.equal(st.ppid, Deno.ppid);
+});
+
+Deno.test("`parseVmRssKiB()` reads the VmRSS line and rejects a status without one", () => {
+  assert.equal(
+    parseVmRssKiB("Name:\tdeno\nVmPeak:\t  9000 kB\nVmRSS:\t    3612 kB\nThreads:\t4\n"),
+    3612,
+  );
+  assert.throws(() => parseVmRssKiB("Name:\tkworker\nThreads:\t1\n"), SyntaxError);
+});
+
+Deno.test("`parsePssKiB()` reads Pss, not Pss_Anon", () => {
+  const text =
+    "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  9000 kB\nPss:  4100 kB\nPss_Anon:  3000 kB\n";
+  assert.equal(parsePssKiB(text), 4100);
+  assert.throws(() => parsePssKiB("Rss: 1 kB\n"), SyntaxError);
+});
+
+Deno.test("`processTree()` lists a child process under its parent", async () => {
+  const child = new Deno.Command("sleep", { args: ["5"] }).spawn();
+  try {
+    const tree = processTree(Deno.pid);
+    assert.equal(tree[0], Deno.pid);
+    assert.ok(tree.includes(child.pid));
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+});
