@@ -104,6 +104,8 @@ const FRAME_CRYPTO = 0x06;
 const FRAME_CONNECTION_CLOSE = 0x1c;
 /** Upper bound for reassembled CRYPTO data (Go's maxHandshake + header). */
 const MAX_CRYPTO = 65536 + 4;
+/** Most CRYPTO fragments kept per flow (retransmissions and tiny frames cannot grow it). */
+const MAX_FRAGMENTS = 256;
 
 /**
  * Sniffs one UDP payload. Pass the same `state` for the following datagrams of a flow after a
@@ -136,6 +138,7 @@ export async function sniffQuic(
     lastFrames = frames;
   }
   if (!sawInitial) return noMatch(failure || "no client QUIC Initial in datagram");
+  if (state.fragments.length > MAX_FRAGMENTS) return noMatch("too many CRYPTO fragments");
   const stream = reassemble(state.fragments);
   if (stream === null) return noMatch("CRYPTO data too large");
   const hello = parseHandshakeClientHello(stream);

@@ -259,3 +259,15 @@ Deno.test("`sniffQuic()` never throws when bytes of the RFC packet are changed",
     { numRuns: 200 },
   );
 });
+
+Deno.test("`sniffQuic()` gives up when a flow keeps sending CRYPTO fragments that never start the hello", async () => {
+  const state = newQuicSniffState();
+  const packet = await encodeInitial({
+    payload: Array.from({ length: 40 }, (_, i) => cryptoFrame(100 + i, Uint8Array.of(i))).flat(),
+    padTo: 1162,
+  });
+  let last: SniffResult = await sniffQuic(packet, state);
+  assert.equal(last.status, "need-more");
+  for (let i = 0; i < 10 && last.status === "need-more"; i++) last = await sniffQuic(packet, state);
+  assert.ok(last.status === "no-match" && /too many CRYPTO fragments/.test(last.reason));
+});
