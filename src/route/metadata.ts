@@ -111,3 +111,18 @@ function unmapEndpoint(e: Endpoint): Endpoint {
   if (e.fqdn !== undefined) out.fqdn = e.fqdn;
   return out;
 }
+
+/**
+ * The destination an outbound should dial, in the shape of `src/outbound/types.ts`
+ * `Destination`: the IP when there is one, else the domain from `override_address`. The
+ * sniffed `meta.domain` is not used (sing-box ≥ 1.11 routes by it but dials the IP).
+ */
+export function dialDestination(meta: ConnMetadata): {
+  addr?: Uint8Array;
+  domain?: string;
+  port: number;
+} {
+  const d = meta.destination;
+  if (d.addr.length !== 0) return { addr: d.addr, port: d.port };
+  return { domain: d.fqdn ?? "", port: d.port };
+}

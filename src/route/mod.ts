@@ -7,6 +7,7 @@
 export {
   type ConnMetadata,
   type ConnMetadataInit,
+  dialDestination,
   type Endpoint,
   isV4Mapped,
   newConnMetadata,
