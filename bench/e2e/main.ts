@@ -16,7 +16,7 @@ import {
   measureThroughput,
   Services,
 } from "./measure.ts";
-import { run, tail } from "./netns.ts";
+import { maxNofile, run, tail } from "./netns.ts";
 import { type RunningRedsocks, type RunningSocks, startRedsocks, startSocks } from "./proxies.ts";
 import { renderMarkdown, THROUGHPUT_SERIES } from "./render_md.ts";
 import { renderSvg } from "./render_svg.ts";
@@ -69,7 +69,11 @@ async function firstLine(argv: string[]): Promise<string> {
   return (r.stdout || r.stderr).split("\n")[0]?.trim() ?? "";
 }
 
-async function machineInfo(): Promise<MachineInfo> {
+async function loadAvg(): Promise<number[]> {
+  return (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).map(Number);
+}
+
+async function machineInfo(loadAvgAtStart: number[]): Promise<MachineInfo> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo");
   const meminfo = await Deno.readTextFile("/proc/meminfo");
   return {
@@ -82,6 +86,8 @@ async function machineInfo(): Promise<MachineInfo> {
     danted: (await firstLine(["danted", "-v"])).replace(/\s+Copyright.*/, ""),
     redsocks: await firstLine(["dpkg-query", "-W", "-f", "redsocks ${Version}", "redsocks"]),
     gitCommit: await firstLine(["git", "-C", repoRoot, "describe", "--always", "--dirty"]),
+    loadAvgAtStart,
+    nofileLimit: maxNofile(),
   };
 }
 
@@ -275,6 +281,14 @@ async function main(): Promise<number> {
   const paths = selectPaths(args);
   await requireTools(paths);
   const started = new Date();
+  const load0 = await loadAvg();
+  if ((load0[0] ?? 0) > 0.5) {
+    log(
+      `warning: load average ${
+        load0.join(" ")
+      } at start: other work on this machine will skew the numbers`,
+    );
+  }
   const dir = await Deno.makeTempDir({ prefix: "tb-bench-" });
   let topo: Topology | undefined;
   let cleaning: Promise<void> | undefined;
@@ -313,7 +327,7 @@ async function main(): Promise<number> {
       conns: args.conns,
       rrCount: args.rrCount,
     },
-    machine: await machineInfo(),
+    machine: await machineInfo(load0),
     paths: results,
   };
   const outDir = args.outDir.startsWith("/") ? args.outDir : `${repoRoot}/${args.outDir}`;

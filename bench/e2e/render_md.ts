@@ -109,7 +109,10 @@ export function renderMarkdown(report: Report): string {
       `Throughput tests ${report.options.durationSeconds} s each${
         report.options.quick ? " (--quick)" : ""
       }; ` +
-      `${report.options.rrCount} round trips of 64 B.`,
+      `${report.options.rrCount} round trips of 64 B. Load average at start ${
+        m.loadAvgAtStart.join(" ")
+      }` +
+      ` (every process shares the ${m.cores} cores); open-files limit ${m.nofileLimit}.`,
   );
   out.push("");
 

@@ -45,7 +45,8 @@ export function renderSvg(report: Report): string {
   const right = 70;
   const top = 78;
   const groupH = THROUGHPUT_SERIES.length * (barH + barGap) - barGap;
-  const height = top + rows.length * (groupH + groupGap) + 40;
+  const plotBottom = top + rows.length * (groupH + groupGap);
+  const height = plotBottom + 50;
   const width = left + plotW + right;
   let maxV = HEV_DANTED.uploadGbps ?? 1;
   for (const r of rows) for (const t of r.throughput) if (t.ok) maxV = Math.max(maxV, t.value.gbps);
@@ -64,11 +65,11 @@ export function renderSvg(report: Report): string {
     })</text>`,
   );
   // Legend.
-  let lx = left;
+  let lx = left - 60;
   for (const s of THROUGHPUT_SERIES) {
     parts.push(`<rect x="${lx}" y="36" width="14" height="12" fill="${COLORS[s.key]}"/>`);
     parts.push(`<text x="${lx + 19}" y="46">${xmlEscape(s.legend)}</text>`);
-    lx += 140;
+    lx += 165;
   }
   // Grid and axis.
   const ticks = 5;
@@ -76,10 +77,10 @@ export function renderSvg(report: Report): string {
     const v = (max / ticks) * i;
     const gx = x(v);
     parts.push(
-      `<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${height - 30}" stroke="#dddddd"/>`,
+      `<line x1="${gx}" y1="${top - 8}" x2="${gx}" y2="${plotBottom}" stroke="#dddddd"/>`,
     );
     parts.push(
-      `<text x="${gx}" y="${height - 14}" text-anchor="middle" fill="#555555">${
+      `<text x="${gx}" y="${plotBottom + 14}" text-anchor="middle" fill="#555555">${
         Number(v.toFixed(2))
       }</text>`,
     );
@@ -87,9 +88,9 @@ export function renderSvg(report: Report): string {
   if (HEV_DANTED.uploadGbps !== undefined) {
     const hx = x(HEV_DANTED.uploadGbps);
     parts.push(
-      `<line x1="${hx}" y1="${top - 12}" x2="${hx}" y2="${
-        height - 30
-      }" stroke="#b22222" stroke-dasharray="5,4" stroke-width="1.5"/>`,
+      `<line x1="${hx}" y1="${
+        top - 12
+      }" x2="${hx}" y2="${plotBottom}" stroke="#b22222" stroke-dasharray="5,4" stroke-width="1.5"/>`,
     );
     parts.push(
       `<text x="${hx + 4}" y="${
@@ -142,11 +143,14 @@ export function renderSvg(report: Report): string {
       );
     });
   });
+  const axisTitle = "Gbit/s (receiver side; higher is better)";
   parts.push(
-    `<text x="8" y="${
-      height - 14
-    }" fill="#555555" font-size="10">¹ Deno bulk tool (iperf3 cannot speak SOCKS); others iperf3</text>`,
+    `<text x="${left + plotW / 2}" y="${
+      plotBottom + 30
+    }" text-anchor="middle" fill="#555555">${axisTitle}</text>`,
   );
+  const note = "¹ Deno bulk tool (iperf3 cannot speak SOCKS); other rows iperf3";
+  parts.push(`<text x="8" y="${height - 6}" fill="#555555" font-size="10">${note}</text>`);
   parts.push("</svg>");
   return parts.join("\n") + "\n";
 }

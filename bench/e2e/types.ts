@@ -127,6 +127,10 @@ export interface MachineInfo {
   danted: string;
   redsocks: string;
   gitCommit: string;
+  /** 1-, 5- and 15-minute load averages when the run started (other work skews results). */
+  loadAvgAtStart: number[];
+  /** Open-files hard limit the proxies and tools ran with. */
+  nofileLimit: number;
 }
 
 /** The whole report. */

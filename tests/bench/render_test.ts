@@ -64,6 +64,8 @@ function report(): Report {
       danted: "Dante v1.4.2",
       redsocks: "redsocks 0.5",
       gitCommit: "abc1234",
+      loadAvgAtStart: [0.1, 0.2, 0.3],
+      nofileLimit: 20000,
     },
     paths: [
       row(
