@@ -9,24 +9,14 @@
  *
  * Code running on a reactor thread must do its I/O through the reactor: Deno-native async I/O
  * only progresses while the loop yields, and the loop may block in `epoll_wait` for up to
- * MAX_BLOCK_MS. Another thread wakes the loop with {@linkcode Reactor.wakeFd} (an eventfd).
+ * MAX_BLOCK_MS. Another thread wakes the loop with `signalWaker(reactor.wakeFd)`.
  *
  * @module
  */
 
 import { setImmediate } from "node:timers";
 import { getLogger } from "@logtape/logtape";
-import {
-  EV_ERROR,
-  EV_HUP,
-  EV_RDHUP,
-  EV_READ,
-  EV_WRITE,
-  eventFdCreate,
-  eventFdDrain,
-  fdClose,
-  Poller,
-} from "./sys.ts";
+import { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE, Poller, Waker } from "./sys.ts";
 import { type Timer, TimerQueue } from "./timer_queue.ts";
 
 export { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE };
@@ -47,8 +37,9 @@ function yieldToEventLoop(): Promise<void> {
 export class Reactor {
   readonly poller: Poller;
   readonly timers = new TimerQueue();
-  /** eventfd that other threads signal to wake this loop (e.g. after `postMessage`). */
+  /** Other threads wake this loop (e.g. after `postMessage`) with `signalWaker(wakeFd)`. */
   readonly wakeFd: number;
+  #waker: Waker;
   #handlers: (IoHandler | undefined)[] = [];
   #interest: number[] = [];
   #running = false;
@@ -60,9 +51,10 @@ export class Reactor {
 
   constructor(capacity = 256) {
     this.poller = new Poller(capacity);
-    this.wakeFd = eventFdCreate();
-    this.add(this.wakeFd, EV_READ, () => {
-      eventFdDrain(this.wakeFd);
+    this.#waker = new Waker();
+    this.wakeFd = this.#waker.signalFd;
+    this.add(this.#waker.fd, EV_READ, () => {
+      this.#waker.drain();
       this.#onWake?.();
     });
   }
@@ -133,7 +125,7 @@ export class Reactor {
   /** Closes the epoll set and the wake fd. Registered fds are not closed. */
   close(): void {
     this.poller.close();
-    fdClose(this.wakeFd);
+    this.#waker.close();
   }
 
   /** One round without blocking (tests drive the reactor with this). */

@@ -1,363 +1,101 @@
 /**
  * Thin, allocation-light wrappers over the socket and fd system calls the reactor needs, for the
- * running OS. Every function is synchronous; errno is read right after the call on this thread.
+ * running OS: `sys_linux.ts` (glibc, epoll, eventfd, splice) or `sys_darwin.ts` (libSystem,
+ * poll, pipe). Both export the same names; this module picks one at load time. Every function
+ * is synchronous; errno is read right after the call on the calling thread.
  *
  * Return conventions on hot paths (no exceptions for the expected cases):
- * - `fdRead`/`fdWrite`/`sockRecvFrom`/`sockSendTo`/`spliceFd`: bytes (≥ 0; read 0 = EOF), or
- *   {@linkcode WOULD_BLOCK}; any other failure throws {@linkcode SysError} naming the action.
+ * - `fdRead`/`fdWrite`/`sockSend`/`sockRecvFrom`/`sockSendTo`/`spliceFd`: bytes (≥ 0; read 0 =
+ *   EOF), or {@linkcode WOULD_BLOCK}; any other failure throws `SysError` naming the action.
+ * - readiness bits (`EV_*`) have epoll's values on both OSes (poll's values coincide).
  *
  * @module
  */
 
-import { linuxErrno, linuxLibc } from "../../ffi/linux/libc.ts";
-import { E, SysError } from "../../ffi/errno.ts";
-import {
-  decodeSockaddr,
-  encodeSockaddr,
-  type SockAddr,
-  SOCKADDR_STORAGE_SIZE,
-} from "../../ffi/sockaddr.ts";
-import { formatIp } from "../net/ip.ts";
+import * as linux from "./sys_linux.ts";
+import * as darwin from "./sys_darwin.ts";
 
-/** Returned by non-blocking calls that would block (EAGAIN/EWOULDBLOCK). */
-export const WOULD_BLOCK = -1;
-
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0x800;
-const SOCK_CLOEXEC = 0x80000;
-const O_NONBLOCK = 0x800;
-const O_CLOEXEC = 0x80000;
-
-/** Socket option levels and names (Linux). */
-export const SOL_SOCKET = 1;
-export const SO_REUSEADDR = 2;
-export const SO_ERROR = 4;
-export const SO_SNDBUF = 7;
-export const SO_RCVBUF = 8;
-export const SO_KEEPALIVE = 9;
-export const SO_REUSEPORT = 15;
-export const IPPROTO_IP = 0;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_IPV6 = 41;
-export const TCP_NODELAY = 1;
-export const TCP_KEEPIDLE = 4;
-export const TCP_KEEPINTVL = 5;
-export const TCP_FASTOPEN_CONNECT = 30;
-export const IPV6_V6ONLY = 26;
-export const IP_FREEBIND = 15;
-export const IP_BIND_ADDRESS_NO_PORT = 24;
-
-export const SHUT_RD = 0;
-export const SHUT_WR = 1;
-export const SHUT_RDWR = 2;
-
-const MSG_PEEK = 2;
-const MSG_NOSIGNAL = 0x4000;
-
-const SPLICE_F_MOVE = 1;
-const SPLICE_F_NONBLOCK = 2;
-
-function libc() {
-  return linuxLibc();
-}
-
-function fail(action: string): never {
-  throw new SysError(action, linuxErrno());
-}
-
-function describe(sa: SockAddr): string {
-  return sa.addr.length === 16
-    ? `[${formatIp(sa.addr)}]:${sa.port}`
-    : `${formatIp(sa.addr)}:${sa.port}`;
-}
-
-const scratchAddr = new Uint8Array(SOCKADDR_STORAGE_SIZE);
-const scratchLen = new Uint32Array(1);
-const scratchLenBytes = new Uint8Array(scratchLen.buffer);
-const scratchInt = new Int32Array(1);
-const scratchIntBytes = new Uint8Array(scratchInt.buffer);
-
-/** Creates a non-blocking, close-on-exec TCP or UDP socket. */
-export function sockCreate(family: 4 | 6, kind: "tcp" | "udp"): number {
-  const type = (kind === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
-  const fd = libc().socket(family === 4 ? AF_INET : AF_INET6, type, 0);
-  if (fd < 0) fail(`create ${kind} IPv${family} socket`);
-  return fd;
-}
-
-/** `setsockopt` with an int value. */
-export function sockSetInt(
-  fd: number,
-  level: number,
-  name: number,
-  value: number,
-  what: string,
-): void {
-  scratchInt[0] = value;
-  if (libc().setsockopt(fd, level, name, scratchIntBytes, 4) < 0) fail(`set ${what}=${value}`);
-}
-
-/** `setsockopt` with raw bytes. */
-export function sockSetBytes(
-  fd: number,
-  level: number,
-  name: number,
-  value: Uint8Array,
-  what: string,
-): void {
-  if (libc().setsockopt(fd, level, name, value, value.length) < 0) fail(`set ${what}`);
-}
-
-/** Reads and clears `SO_ERROR` (the result of a non-blocking connect). */
-export function sockTakeError(fd: number): number {
-  scratchInt[0] = 0;
-  scratchLen[0] = 4;
-  if (libc().getsockopt(fd, SOL_SOCKET, SO_ERROR, scratchIntBytes, scratchLenBytes) < 0) {
-    return linuxErrno();
-  }
-  return scratchInt[0]!;
-}
-
-/** Binds to an address (port 0 = any). */
-export function sockBind(fd: number, sa: SockAddr): void {
-  const len = encodeSockaddr(sa, scratchAddr);
-  if (libc().bind(fd, scratchAddr, len) < 0) fail(`bind to ${describe(sa)}`);
-}
-
-/** Starts a non-blocking connect. Returns 0 when connected at once, or the errno (EINPROGRESS...). */
-export function sockConnect(fd: number, sa: SockAddr): number {
-  const len = encodeSockaddr(sa, scratchAddr);
-  if (libc().connect(fd, scratchAddr, len) === 0) return 0;
-  return linuxErrno();
-}
-
-export function sockListen(fd: number, backlog: number): void {
-  if (libc().listen(fd, backlog) < 0) fail(`listen on fd ${fd}`);
-}
-
-/** Accepts one connection (non-blocking, close-on-exec). Returns -1 when none is pending. */
-export function sockAccept(fd: number): number {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  const c = libc().accept4(fd, scratchAddr, scratchLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (c >= 0) return c;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.ECONNABORTED || err === E.EINTR) return -1;
-  if (err === E.EMFILE || err === E.ENFILE) throw new SysError(`accept on fd ${fd}`, err);
-  throw new SysError(`accept on fd ${fd}`, err);
-}
-
-/** The address the socket is bound to. */
-export function sockLocalAddr(fd: number): SockAddr {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  if (libc().getsockname(fd, scratchAddr, scratchLenBytes) < 0) fail(`getsockname on fd ${fd}`);
-  const sa = decodeSockaddr(scratchAddr);
-  if (!sa) throw new TypeError(`getsockname on fd ${fd} returned a non-IP address`);
-  return sa;
-}
-
-/** The connected peer's address. */
-export function sockPeerAddr(fd: number): SockAddr {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  if (libc().getpeername(fd, scratchAddr, scratchLenBytes) < 0) fail(`getpeername on fd ${fd}`);
-  const sa = decodeSockaddr(scratchAddr);
-  if (!sa) throw new TypeError(`getpeername on fd ${fd} returned a non-IP address`);
-  return sa;
-}
-
-/** Reads into `buf`: bytes read, 0 at EOF, or WOULD_BLOCK. */
-export function fdRead(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().read(fd, buf, BigInt(buf.length)));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`read from fd ${fd}`, err);
-}
-
-/** Peeks at pending socket bytes without consuming them. */
-export function sockPeek(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().recv(fd, buf, BigInt(buf.length), MSG_PEEK));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`peek on fd ${fd}`, err);
-}
-
-/** Writes `buf` to a file descriptor (TUN): bytes written, or WOULD_BLOCK. */
-export function fdWrite(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().write(fd, buf, BigInt(buf.length)));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`write to fd ${fd}`, err);
-}
-
-/** Sends on a connected socket without SIGPIPE: bytes written, or WOULD_BLOCK. */
-export function sockSend(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().send(fd, buf, BigInt(buf.length), MSG_NOSIGNAL));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`send on fd ${fd}`, err);
-}
-
-/** Sends one datagram to `sa`: bytes sent, or WOULD_BLOCK. */
-export function sockSendTo(fd: number, buf: Uint8Array, sa: SockAddr): number {
-  const len = encodeSockaddr(sa, scratchAddr);
-  const n = Number(libc().sendto(fd, buf, BigInt(buf.length), MSG_NOSIGNAL, scratchAddr, len));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR || err === E.ENOBUFS) return WOULD_BLOCK;
-  throw new SysError(`send datagram to ${describe(sa)}`, err);
-}
-
-/**
- * Receives one datagram; the sender's address is decoded into `from` (a fresh address array).
- * Returns bytes received or WOULD_BLOCK.
- */
-export function sockRecvFrom(fd: number, buf: Uint8Array, from: SockAddr): number {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  const n = Number(libc().recvfrom(fd, buf, BigInt(buf.length), 0, scratchAddr, scratchLenBytes));
-  if (n < 0) {
-    const err = linuxErrno();
-    if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-    throw new SysError(`receive datagram on fd ${fd}`, err);
-  }
-  const sa = decodeSockaddr(scratchAddr);
-  if (sa) {
-    from.addr = sa.addr;
-    from.port = sa.port;
-  }
-  return n;
-}
-
-export function sockShutdown(fd: number, how: number): void {
-  // ENOTCONN after the peer reset is expected and harmless.
-  libc().shutdown(fd, how);
-}
-
-export function fdClose(fd: number): void {
-  libc().close(fd);
-}
-
-/** Creates a non-blocking pipe for `splice`; returns [readFd, writeFd]. */
-export function pipeCreate(): [number, number] {
-  const fds = new Int32Array(2);
-  if (libc().pipe2(new Uint8Array(fds.buffer), O_NONBLOCK | O_CLOEXEC) < 0) fail("create pipe");
-  return [fds[0]!, fds[1]!];
-}
-
-/** Moves up to `len` bytes between fds in the kernel: bytes moved, 0 at EOF, or WOULD_BLOCK. */
-export function spliceFd(from: number, to: number, len: number): number {
-  const n = Number(
-    libc().splice(from, null, to, null, BigInt(len), SPLICE_F_MOVE | SPLICE_F_NONBLOCK),
-  );
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`splice fd ${from} to fd ${to}`, err);
-}
-
-/** Creates a non-blocking eventfd (used to wake a worker's epoll loop). */
-export function eventFdCreate(): number {
-  const fd = libc().eventfd(0, O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) fail("create eventfd");
-  return fd;
-}
-
-const one = new BigUint64Array([1n]);
-const oneBytes = new Uint8Array(one.buffer);
-const drainBuf = new Uint8Array(8);
-
-/** Signals an eventfd (callable from any thread that loaded libc). */
-export function eventFdSignal(fd: number): void {
-  libc().write(fd, oneBytes, 8n);
-}
-
-/** Clears an eventfd's counter. */
-export function eventFdDrain(fd: number): void {
-  libc().read(fd, drainBuf, 8n);
-}
-
-// ---------------------------------------------------------------------------------------------
-// epoll
-// ---------------------------------------------------------------------------------------------
-
-export const EV_READ = 0x001; // EPOLLIN
-export const EV_WRITE = 0x004; // EPOLLOUT
-export const EV_ERROR = 0x008; // EPOLLERR
-export const EV_HUP = 0x010; // EPOLLHUP
-export const EV_RDHUP = 0x2000; // EPOLLRDHUP
-
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLL_CTL_MOD = 3;
-const EPOLL_CLOEXEC = 0x80000;
-/** `struct epoll_event` is packed (12 bytes) on x86_64 and naturally aligned (16) elsewhere. */
-const EVENT_SIZE = Deno.build.arch === "x86_64" ? 12 : 16;
-const DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
-
-/** An epoll set. `wait` fills `readyFds`/`readyEvents` and returns the count. */
-export class Poller {
+/** An fd set with readiness waits (epoll on Linux, poll on macOS). */
+export interface Poller {
+  /** The epoll fd on Linux; -1 where the set has no fd. */
   readonly fd: number;
   readonly readyFds: Int32Array;
   readonly readyEvents: Uint32Array;
-  #buf: Uint8Array;
-  #view: DataView;
-  #ctl = new Uint8Array(16);
-  #ctlView = new DataView(this.#ctl.buffer);
-
-  constructor(readonly capacity = 256) {
-    const fd = libc().epoll_create1(EPOLL_CLOEXEC);
-    if (fd < 0) fail("create epoll set");
-    this.fd = fd;
-    this.#buf = new Uint8Array(EVENT_SIZE * capacity);
-    this.#view = new DataView(this.#buf.buffer);
-    this.readyFds = new Int32Array(capacity);
-    this.readyEvents = new Uint32Array(capacity);
-  }
-
-  #ctlCall(op: number, fd: number, events: number, action: string): void {
-    this.#ctlView.setUint32(0, events, true);
-    this.#ctlView.setUint32(DATA_OFFSET, fd, true);
-    this.#ctlView.setUint32(DATA_OFFSET + 4, 0, true);
-    if (libc().epoll_ctl(this.fd, op, fd, this.#ctl) < 0) fail(`${action} fd ${fd} in epoll set`);
-  }
-
-  add(fd: number, events: number): void {
-    this.#ctlCall(EPOLL_CTL_ADD, fd, events, "add");
-  }
-
-  modify(fd: number, events: number): void {
-    this.#ctlCall(EPOLL_CTL_MOD, fd, events, "modify");
-  }
-
-  remove(fd: number): void {
-    // ENOENT/EBADF when the fd was already closed is harmless.
-    this.#ctlView.setUint32(0, 0, true);
-    libc().epoll_ctl(this.fd, EPOLL_CTL_DEL, fd, this.#ctl);
-  }
-
-  /** Waits up to `timeoutMs` (0 = poll, -1 = forever); returns the number of ready fds. */
-  wait(timeoutMs: number): number {
-    const n = libc().epoll_wait(this.fd, this.#buf, this.capacity, timeoutMs);
-    if (n < 0) {
-      const err = linuxErrno();
-      if (err === E.EINTR) return 0;
-      throw new SysError("epoll_wait", err);
-    }
-    const view = this.#view;
-    for (let i = 0; i < n; i++) {
-      const off = i * EVENT_SIZE;
-      this.readyEvents[i] = view.getUint32(off, true);
-      this.readyFds[i] = view.getInt32(off + DATA_OFFSET, true);
-    }
-    return n;
-  }
-
-  close(): void {
-    fdClose(this.fd);
-  }
+  add(fd: number, events: number): void;
+  modify(fd: number, events: number): void;
+  remove(fd: number): void;
+  /** Waits up to `timeoutMs` (0 = poll, -1 = forever); returns how many fds are ready. */
+  wait(timeoutMs: number): number;
+  close(): void;
 }
+
+/** Wakes a reactor loop from another thread (eventfd on Linux, pipe on macOS). */
+export interface Waker {
+  /** Register for EV_READ in the loop. */
+  readonly fd: number;
+  /** Pass to other threads, which call {@linkcode signalWaker} with it. */
+  readonly signalFd: number;
+  drain(): void;
+  close(): void;
+}
+
+type Impl = Omit<typeof linux, "Poller" | "Waker"> & {
+  Poller: new (capacity?: number) => Poller;
+  Waker: new () => Waker;
+};
+
+const impl: Impl = Deno.build.os === "darwin" ? darwin : linux;
+
+export const {
+  WOULD_BLOCK,
+  HAS_SPLICE,
+  SOL_SOCKET,
+  SO_REUSEADDR,
+  SO_ERROR,
+  SO_SNDBUF,
+  SO_RCVBUF,
+  SO_KEEPALIVE,
+  SO_REUSEPORT,
+  IPPROTO_IP,
+  IPPROTO_TCP,
+  IPPROTO_IPV6,
+  TCP_NODELAY,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+  TCP_FASTOPEN_CONNECT,
+  IPV6_V6ONLY,
+  IP_FREEBIND,
+  IP_BIND_ADDRESS_NO_PORT,
+  SHUT_RD,
+  SHUT_WR,
+  SHUT_RDWR,
+  EV_READ,
+  EV_WRITE,
+  EV_ERROR,
+  EV_HUP,
+  EV_RDHUP,
+  sockCreate,
+  sockSetInt,
+  sockSetBytes,
+  sockTakeError,
+  sockBind,
+  sockConnect,
+  sockListen,
+  sockAccept,
+  sockLocalAddr,
+  sockPeerAddr,
+  fdRead,
+  sockPeek,
+  fdWrite,
+  sockSend,
+  sockSendTo,
+  sockRecvFrom,
+  sockShutdown,
+  fdClose,
+  pipeCreate,
+  spliceFd,
+  signalWaker,
+} = impl;
+
+export const Poller: new (capacity?: number) => Poller = impl.Poller;
+export const Waker: new () => Waker = impl.Waker;

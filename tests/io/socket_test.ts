@@ -8,7 +8,7 @@ import {
   WOULD_BLOCK,
 } from "../../src/io/socket.ts";
 import { SysError } from "../../ffi/errno.ts";
-import { eventFdSignal } from "../../src/io/sys.ts";
+import { signalWaker } from "../../src/io/sys.ts";
 
 const LOOPBACK = new Uint8Array([127, 0, 0, 1]);
 const LOOPBACK6 = new Uint8Array(16).fill(0, 0, 15).map((_, i) => (i === 15 ? 1 : 0));
@@ -159,7 +159,7 @@ Deno.test("`Reactor` wakes from epoll_wait when its eventfd is signalled", async
     r.onWake(() => woke++);
     // Let the loop go idle (blocking), then wake it.
     await new Promise((res) => setTimeout(res, 5));
-    eventFdSignal(r.wakeFd);
+    signalWaker(r.wakeFd);
     const start = performance.now();
     while (woke === 0 && performance.now() - start < 1000) {
       await new Promise((res) => setTimeout(res, 1));

@@ -1,0 +1,135 @@
+/**
+ * Main-thread side of the packet workers: starts Deno Workers that run a reactor, sends them
+ * messages (waking their `epoll_wait` through an eventfd), and stops them in order.
+ *
+ * A worker blocks in `epoll_wait` for up to 50 ms when idle, so `postMessage` alone could wait
+ * that long to be seen; every message is followed by a signal on the worker's wake eventfd,
+ * which it reported in its `ready` message.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { signalWaker } from "../io/sys.ts";
+import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
+
+const log = getLogger(["tunbox", "tun"]);
+
+/** One running worker. */
+class PooledWorker {
+  readonly worker: Worker;
+  wakeFd = -1;
+  stats: WorkerStats | undefined;
+  #ready: PromiseWithResolvers<void> = Promise.withResolvers();
+  #stopped: PromiseWithResolvers<void> = Promise.withResolvers();
+  #exited = false;
+
+  constructor(
+    readonly index: number,
+    entry: URL,
+    onMessage: (index: number, msg: WorkerToMain) => void,
+  ) {
+    this.worker = new Worker(entry, { type: "module", name: `tunbox-worker-${index}` });
+    this.worker.onmessage = (e: MessageEvent<WorkerToMain>) => {
+      const msg = e.data;
+      switch (msg.type) {
+        case "ready":
+          this.wakeFd = msg.wakeFd;
+          this.#ready.resolve();
+          break;
+        case "failed":
+          this.#ready.reject(new Error(msg.message));
+          this.#stopped.resolve();
+          break;
+        case "stopped":
+          this.stats = msg.stats;
+          this.#stopped.resolve();
+          break;
+        case "stats":
+          this.stats = msg.stats;
+          break;
+      }
+      onMessage(this.index, msg);
+    };
+    this.worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      const message = `worker ${index} crashed: ${e.message}`;
+      log.error(message);
+      this.#ready.reject(new Error(message));
+      this.#stopped.resolve();
+    };
+  }
+
+  get ready(): Promise<void> {
+    return this.#ready.promise;
+  }
+
+  get stopped(): Promise<void> {
+    return this.#stopped.promise;
+  }
+
+  send(msg: MainToWorker): void {
+    if (this.#exited) return;
+    this.worker.postMessage(msg);
+    if (this.wakeFd >= 0) signalWaker(this.wakeFd);
+  }
+
+  terminate(): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    this.worker.terminate();
+  }
+}
+
+/** A fixed set of reactor workers sharing one entry module. */
+export class WorkerPool {
+  #workers: PooledWorker[] = [];
+  /** Messages from workers (stats, connection events) are forwarded here. */
+  onMessage: ((index: number, msg: WorkerToMain) => void) | null = null;
+
+  /** Starts one worker per init message and waits until all report ready (or one fails). */
+  async start(entry: URL, inits: WorkerInit[]): Promise<void> {
+    for (let i = 0; i < inits.length; i++) {
+      const w = new PooledWorker(i, entry, (index, msg) => this.onMessage?.(index, msg));
+      this.#workers.push(w);
+      w.worker.postMessage({ type: "init", init: inits[i]! } satisfies MainToWorker);
+    }
+    try {
+      await Promise.all(this.#workers.map((w) => w.ready));
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** Sends a message to every worker. */
+  broadcast(msg: MainToWorker): void {
+    for (const w of this.#workers) w.send(msg);
+  }
+
+  /** Latest stats reported by each worker. */
+  stats(): (WorkerStats | undefined)[] {
+    return this.#workers.map((w) => w.stats);
+  }
+
+  /** Asks every worker to stop, waits up to `timeoutMs`, then terminates them. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    const workers = this.#workers;
+    this.#workers = [];
+    for (const w of workers) w.send({ type: "stop" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const result = await Promise.race([Promise.all(workers.map((w) => w.stopped)), timeout]);
+    clearTimeout(timer);
+    if (result === "timeout") {
+      log.warn("workers did not stop within {ms} ms; terminating", { ms: timeoutMs });
+    }
+    for (const w of workers) w.terminate();
+  }
+}

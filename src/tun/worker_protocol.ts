@@ -1,0 +1,94 @@
+/**
+ * Messages between the main thread and reactor workers. Everything here is structured-clone
+ * safe (plain data, `Uint8Array`, `SharedArrayBuffer`).
+ *
+ * @module
+ */
+
+import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
+import type { NetworkInterface } from "../platform/types.ts";
+
+/** Logging setup a worker repeats on its own thread. */
+export interface WorkerLogInit {
+  options: LogOptions;
+  color: boolean;
+}
+
+/** A packet worker serving one TUN queue. */
+export interface TunWorkerInit {
+  role: "tun";
+  index: number;
+  count: number;
+  /** This worker's TUN queue fd (non-blocking). */
+  fd: number;
+  tun: {
+    name: string;
+    index: number;
+    mtu: number;
+    packetOffset: number;
+    addresses: Prefix[];
+  };
+  inboundTag: string;
+  stack: TunStack;
+  udpTimeoutMs: number;
+  /** The whole decoded config: each worker builds its own router, outbounds and DNS. */
+  options: Options;
+  log: WorkerLogInit;
+  defaultInterface: NetworkInterface | null;
+  /** System stack: NAT port table shared by all workers. */
+  natTable?: SharedArrayBuffer;
+  /** System stack: the kernel listener port per family, owned by worker 0's listener. */
+  natListenPorts?: { v4: number; v6: number };
+}
+
+/** A worker hosting the listener inbounds (`socks`, `http`, `mixed`). */
+export interface ListenerWorkerInit {
+  role: "listeners";
+  index: number;
+  options: Options;
+  log: WorkerLogInit;
+  defaultInterface: NetworkInterface | null;
+}
+
+export type WorkerInit = TunWorkerInit | ListenerWorkerInit;
+
+/** Counters a worker reports; all monotonic except the `open*` gauges. */
+export interface WorkerStats {
+  packetsIn: number;
+  packetsOut: number;
+  packetsDropped: number;
+  bytesUp: number;
+  bytesDown: number;
+  tcpOpen: number;
+  udpOpen: number;
+  connectionsTotal: number;
+}
+
+/** One finished or live connection, for logs, the control API and the demo's report. */
+export interface ConnectionRecord {
+  id: number;
+  network: "tcp" | "udp";
+  source: string;
+  destination: string;
+  domain?: string;
+  rule: string;
+  outbound: string;
+  upload: number;
+  download: number;
+  start: number;
+  end?: number;
+  error?: string;
+}
+
+export type MainToWorker =
+  | { type: "init"; init: WorkerInit }
+  | { type: "stop" }
+  | { type: "default-interface"; iface: NetworkInterface | null }
+  | { type: "stats" };
+
+export type WorkerToMain =
+  | { type: "ready"; wakeFd: number }
+  | { type: "failed"; message: string }
+  | { type: "stopped"; stats: WorkerStats }
+  | { type: "stats"; stats: WorkerStats }
+  | { type: "connections"; records: ConnectionRecord[] };
