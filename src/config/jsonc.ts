@@ -186,6 +186,11 @@ function syntaxMessage(e: ParseError, text: string): string {
   const closing = text[e.offset];
   switch (printParseErrorCode(e.error)) {
     case "InvalidSymbol":
+      if (/^\s*:/.test(text.slice(e.offset + e.length))) {
+        return `property names must be in double quotes, got ${
+          text.slice(e.offset, e.offset + Math.min(e.length, 40))
+        }`;
+      }
       return `invalid symbol ${
         JSON.stringify(text.slice(e.offset, e.offset + Math.min(e.length, 40)))
       }`;
@@ -229,8 +234,8 @@ function syntaxMessage(e: ParseError, text: string): string {
 }
 
 /**
- * Parses JSONC text into a {@linkcode JsonNode}. Problems are added to `diag` (syntax errors
- * stop the parse and return `undefined`; duplicate keys are warnings).
+ * Parses JSONC text into a {@linkcode JsonNode}. Problems are added to `diag` (the first syntax
+ * error stops the parse and returns `undefined`; duplicate keys are warnings).
  */
 export function parseJsonc(text: string, file: string, diag: Diagnostics): JsonNode | undefined {
   const index = new LineIndex(text, file);
@@ -255,13 +260,9 @@ export function parseJsonc(text: string, file: string, diag: Diagnostics): JsonN
     allowEmptyContent: false,
   });
   if (errors.length > 0) {
-    const seen = new Set<number>();
-    for (const e of errors) {
-      if (seen.has(e.offset)) continue;
-      seen.add(e.offset);
-      diag.error(index.pos(e.offset), "", syntaxMessage(e, scan.text));
-      if (seen.size >= 20) break;
-    }
+    // Only the first: the parser's recovery turns one mistake into a cascade of others.
+    const e = errors[0]!;
+    diag.error(index.pos(e.offset), "", syntaxMessage(e, scan.text));
     return undefined;
   }
   if (!tree) {

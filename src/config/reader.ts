@@ -412,10 +412,12 @@ export class Obj {
   done(context = ""): void {
     for (const p of this.node.props) {
       if (this.#known.has(p.key)) continue;
+      // With a suggestion the path says enough; without one, say what kind of object this is.
+      const hint = didYouMean(p.key, this.#known);
       this.ctx.error(
         p.keyPos,
         this.p(p.key),
-        `unknown field ${JSON.stringify(p.key)}${context}${didYouMean(p.key, this.#known)}`,
+        `unknown field ${JSON.stringify(p.key)}${hint || context}`,
       );
     }
   }

@@ -157,7 +157,10 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
         );
       }
     }
-    if (tun.address.length === 0 && !o.has("address")) {
+    if (
+      tun.address.length === 0 &&
+      !["address", "inet4_address", "inet6_address"].some((k) => o.has(k))
+    ) {
       ctx.error(
         o.node,
         o.path,

@@ -1,0 +1,490 @@
+import assert from "node:assert/strict";
+import { decodeConfigText } from "../../src/config/decode.ts";
+import type { ValidateOptions } from "../../src/config/validate.ts";
+import { at } from "./_helpers.ts";
+
+/** Every error of `text` as `file:line:col: path: message`. */
+function errors(text: string, vo: ValidateOptions = { os: "linux" }): string[] {
+  return decodeConfigText(text, "t.json", vo).errors.map((e) => e.format());
+}
+
+/** Asserts exactly one error, at the `n`th `needle`, with this path and message. */
+function expectAt(
+  text: string,
+  needle: string | [string, number],
+  path: string,
+  message: string,
+  vo?: ValidateOptions,
+) {
+  const [n, k] = typeof needle === "string" ? [needle, 1] : needle;
+  assert.deepEqual(errors(text, vo), [`t.json:${at(text, n, k)}: ${path}: ${message}`]);
+}
+
+const OUT = `"outbounds": [{"type": "direct", "tag": "direct"}]`;
+
+Deno.test("at() finds line and column of a token", () => {
+  assert.equal(at('{\n  "a": 1,\n  "b": 2}', '"b"'), "3:3");
+  assert.equal(at("[1, 1, 1]", "1", 3), "1:8");
+});
+
+Deno.test("decodeConfigText() suggests the closest key for a misspelt tun field", () => {
+  const text = `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "strict_rout": true}]}`;
+  assert.equal(at(text, '"strict_rout"'), "1:59");
+  expectAt(
+    text,
+    '"strict_rout"',
+    "inbounds[0].strict_rout",
+    'unknown field "strict_rout", did you mean "strict_route"?',
+  );
+});
+
+Deno.test("decodeConfigText() names the object kind for an unknown key with no close match", () => {
+  const text = `{"outbounds": [{"type": "direct", "tag": "d", "server": "1.2.3.4"}]}`;
+  expectAt(
+    text,
+    '"server"',
+    "outbounds[0].server",
+    'unknown field "server" in a "direct" outbound',
+  );
+});
+
+Deno.test("decodeConfigText() suggests a top-level section", () => {
+  const text = `{\n  "outbund": []\n}`;
+  assert.deepEqual(errors(text), [
+    't.json:2:3: outbund: unknown field "outbund", did you mean "outbounds"?',
+  ]);
+});
+
+Deno.test("decodeConfigText() rejects a string where a boolean belongs", () => {
+  const text = `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": "yes"}]}`;
+  expectAt(text, '"yes"', "inbounds[0].auto_route", 'expected true or false, got the string "yes"');
+});
+
+Deno.test("decodeConfigText() rejects a misspelt enum value with a suggestion", () => {
+  const text = `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "stack": "sytem"}]}`;
+  expectAt(
+    text,
+    '"sytem"',
+    "inbounds[0].stack",
+    'invalid value "sytem"; expected one of "system", "gvisor", "mixed"; did you mean "system"?',
+  );
+});
+
+Deno.test("decodeConfigText() reports a duplicate outbound tag at the second use", () => {
+  const text =
+    `{"outbounds": [\n  {"type": "direct", "tag": "a"},\n  {"type": "block", "tag": "a"}\n]}`;
+  assert.deepEqual(errors(text), [
+    't.json:3:28: outbounds[1].tag: duplicate outbound tag "a" (first used at t.json:2:29)',
+  ]);
+  assert.equal(at(text, '"a"', 2), "3:28");
+  assert.equal(at(text, '"a"'), "2:29");
+});
+
+Deno.test("decodeConfigText() reports a duplicate inbound tag", () => {
+  const text =
+    `{"inbounds": [\n  {"type": "mixed", "tag": "in", "listen_port": 1},\n  {"type": "socks", "tag": "in", "listen_port": 2}\n]}`;
+  expectAt(
+    text,
+    ['"in"', 2],
+    "inbounds[1].tag",
+    `duplicate inbound tag "in" (first used at t.json:${at(text, '"in"')})`,
+  );
+});
+
+Deno.test("decodeConfigText() lets an inbound and an outbound share a tag, as sing-box does", () => {
+  assert.deepEqual(
+    errors(
+      `{"inbounds": [{"type": "mixed", "tag": "x"}], "outbounds": [{"type": "direct", "tag": "x"}]}`,
+    ),
+    [],
+  );
+});
+
+Deno.test("decodeConfigText() suggests the outbound meant by route.final", () => {
+  const text = `{${OUT}, "route": {"final": "directt"}}`;
+  expectAt(text, '"directt"', "route.final", 'unknown outbound "directt", did you mean "direct"?');
+});
+
+Deno.test("decodeConfigText() lists the defined outbounds for a far-off rule outbound", () => {
+  const text = `{${OUT},\n"route": {"rules": [{"port": 53, "outbound": "proxy"}]}}`;
+  expectAt(
+    text,
+    '"proxy"',
+    "route.rules[0].outbound",
+    'unknown outbound "proxy" (defined: "direct")',
+  );
+});
+
+Deno.test("decodeConfigText() checks rule inbound tags", () => {
+  const text = `{${OUT},\n"route": {"rules": [{"inbound": ["tun-in"], "outbound": "direct"}]}}`;
+  expectAt(
+    text,
+    '"tun-in"',
+    "route.rules[0].inbound[0]",
+    'unknown inbound "tun-in" (no inbounds are defined)',
+  );
+});
+
+Deno.test("decodeConfigText() checks DNS rule servers and dns.final", () => {
+  const text = `{"dns": {
+  "servers": [{"type": "udp", "tag": "google", "server": "8.8.8.8"}],
+  "rules": [{"domain": "a.com", "server": "googl"}],
+  "final": "cf"
+}}`;
+  assert.deepEqual(errors(text), [
+    `t.json:${
+      at(text, '"googl"')
+    }: dns.rules[0].server: unknown dns server "googl", did you mean "google"?`,
+    `t.json:${at(text, '"cf"')}: dns.final: unknown dns server "cf" (defined: "google")`,
+  ]);
+});
+
+Deno.test("decodeConfigText() checks detour, selector members and the selector default", () => {
+  const text = `{"outbounds": [
+  {"type": "socks", "tag": "s", "server": "127.0.0.1", "server_port": 1080, "detour": "nowhere"},
+  {"type": "selector", "tag": "sel", "outbounds": ["s", "ghost"], "default": "direct"}
+]}`;
+  assert.deepEqual(errors(text), [
+    `t.json:${
+      at(text, '"nowhere"')
+    }: outbounds[0].detour: unknown outbound "nowhere" (defined: "s", "sel")`,
+    `t.json:${
+      at(text, '"ghost"')
+    }: outbounds[1].outbounds[1]: unknown outbound "ghost" (defined: "s", "sel")`,
+    `t.json:${
+      at(text, '"direct"')
+    }: outbounds[1].default: default outbound "direct" is not in "outbounds"`,
+    `t.json:${
+      at(text, '"direct"')
+    }: outbounds[1].default: unknown outbound "direct" (defined: "s", "sel")`,
+  ]);
+});
+
+Deno.test("decodeConfigText() checks legacy address_resolver and domain_resolver tags", () => {
+  const text = `{"dns": {"servers": [
+  {"tag": "dns-a", "address": "tls://dns.google", "address_resolver": "local-dns"}
+]},
+"outbounds": [{"type": "direct", "tag": "d", "domain_resolver": "resolver"}]}`;
+  const errs = decodeConfigText(text, "t.json", { os: "linux" }).errors.map((e) => e.format());
+  assert.deepEqual(errs, [
+    `t.json:${
+      at(text, '"local-dns"')
+    }: dns.servers[0].address_resolver: unknown dns server "local-dns" (defined: "dns-a")`,
+    `t.json:${
+      at(text, '"resolver"')
+    }: outbounds[0].domain_resolver: unknown dns server "resolver" (defined: "dns-a")`,
+  ]);
+});
+
+Deno.test("decodeConfigText() rejects an IPv4 octet out of range in ip_cidr", () => {
+  const text =
+    `{${OUT}, "route": {"rules": [{"ip_cidr": ["10.0.0.0/8", "300.1.1.1/8"], "outbound": "direct"}]}}`;
+  expectAt(
+    text,
+    '"300.1.1.1/8"',
+    "route.rules[0].ip_cidr[1]",
+    'invalid prefix "300.1.1.1/8": an IPv4 octet is out of range or has a leading zero',
+  );
+});
+
+Deno.test("decodeConfigText() requires a prefix length in tun address", () => {
+  const text = `{"inbounds": [{"type": "tun", "address": ["198.18.0.1"]}]}`;
+  expectAt(
+    text,
+    '"198.18.0.1"',
+    "inbounds[0].address[0]",
+    'invalid prefix "198.18.0.1": missing prefix length (write "198.18.0.1/32" for one address, or e.g. "198.18.0.1/30")',
+  );
+});
+
+Deno.test("decodeConfigText() rejects a prefix length over 32", () => {
+  const text = `{"inbounds": [{"type": "tun", "address": "10.0.0.1/33"}]}`;
+  expectAt(
+    text,
+    '"10.0.0.1/33"',
+    "inbounds[0].address",
+    'invalid prefix "10.0.0.1/33": prefix length 33 is larger than 32',
+  );
+});
+
+Deno.test("decodeConfigText() rejects auto_redirect without auto_route", () => {
+  const text = `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_redirect": true}]}`;
+  expectAt(text, "true", "inbounds[0].auto_redirect", '"auto_redirect" requires "auto_route"');
+});
+
+Deno.test("decodeConfigText() rejects auto_redirect together with route.default_mark", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true, "auto_redirect": true}],\n"route": {"default_mark": 1}}`;
+  expectAt(
+    text,
+    ["true", 2],
+    "inbounds[0].auto_redirect",
+    '"auto_redirect" conflicts with "route.default_mark"',
+  );
+});
+
+Deno.test("decodeConfigText() rejects auto_redirect off Linux", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true, "auto_redirect": true}]}`;
+  expectAt(
+    text,
+    ["true", 2],
+    "inbounds[0].auto_redirect",
+    '"auto_redirect" is only supported on Linux',
+    {
+      os: "windows",
+    },
+  );
+});
+
+Deno.test("decodeConfigText() rejects include_interface with exclude_interface", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true,\n"include_interface": ["eth0"], "exclude_interface": ["wlan0"]}]}`;
+  expectAt(
+    text,
+    '["wlan0"]',
+    "inbounds[0].exclude_interface",
+    '"include_interface" and "exclude_interface" cannot be used together',
+  );
+});
+
+Deno.test("decodeConfigText() rejects an interface name longer than IFNAMSIZ allows", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "interface_name": "tunbox-interface0"}]}`;
+  expectAt(
+    text,
+    '"tunbox-interface0"',
+    "inbounds[0].interface_name",
+    'interface name "tunbox-interface0" is 17 bytes long; at most 15 fit (IFNAMSIZ is 16 with the terminating NUL)',
+  );
+});
+
+Deno.test("decodeConfigText() requires utunN names on macOS only", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "interface_name": "tun0"}]}`;
+  assert.deepEqual(errors(text, { os: "linux" }), []);
+  expectAt(
+    text,
+    '"tun0"',
+    "inbounds[0].interface_name",
+    'on macOS the TUN interface name must be "utun" followed by a number (e.g. "utun8"), got "tun0"',
+    { os: "darwin" },
+  );
+  assert.deepEqual(errors(text.replace('"tun0"', '"utun8"'), { os: "darwin" }), []);
+});
+
+Deno.test("decodeConfigText() needs a spare IPv4 address for the system stack", () => {
+  const text = `{"inbounds": [{"type": "tun", "stack": "system", "address": ["198.18.0.1/32"]}]}`;
+  expectAt(
+    text,
+    '"198.18.0.1/32"',
+    "inbounds[0].address[0]",
+    'stack "system" needs one more IPv4 address after 198.18.0.1 in the first prefix (use a /30 or larger)',
+  );
+});
+
+Deno.test("decodeConfigText() needs a spare IPv6 address for the default mixed stack", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": ["172.19.0.1/30", "fdfe:dcba:9876::1/128"]}]}`;
+  expectAt(
+    text,
+    '"fdfe:dcba:9876::1/128"',
+    "inbounds[0].address[1]",
+    'stack "mixed" (the default) needs one more IPv6 address after fdfe:dcba:9876::1 in the first prefix (use a /126 or larger)',
+  );
+});
+
+Deno.test("decodeConfigText() lets the gvisor stack use a /32", () => {
+  assert.deepEqual(
+    errors(`{"inbounds": [{"type": "tun", "stack": "gvisor", "address": "198.18.0.1/32"}]}`),
+    [],
+  );
+});
+
+Deno.test("decodeConfigText() rejects a duration without a unit", () => {
+  const text =
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "udp_timeout": "5 minutes"}]}`;
+  expectAt(
+    text,
+    '"5 minutes"',
+    "inbounds[0].udp_timeout",
+    'invalid duration "5 minutes": expected a duration such as "300ms", "10s", "5m" or "1h30m"',
+  );
+});
+
+Deno.test("decodeConfigText() rejects a reversed port range", () => {
+  const text = `{${OUT}, "route": {"rules": [{"port_range": "2000:1000", "outbound": "direct"}]}}`;
+  expectAt(
+    text,
+    '"2000:1000"',
+    "route.rules[0].port_range",
+    'invalid range "2000:1000": start 2000 is after end 1000',
+  );
+});
+
+Deno.test("decodeConfigText() rejects a mark that is not a number", () => {
+  const text = `{"outbounds": [{"type": "direct", "tag": "d", "routing_mark": "0xZZ"}]}`;
+  expectAt(
+    text,
+    '"0xZZ"',
+    "outbounds[0].routing_mark",
+    'invalid mark "0xZZ": expected a number or a hexadecimal string like "0x2023"',
+  );
+});
+
+Deno.test("decodeConfigText() needs an outbound for the route action", () => {
+  const text = `{${OUT},\n"route": {"rules": [{"port": 80, "action": "route"}]}}`;
+  expectAt(text, '{"port"', "route.rules[0]", 'missing "outbound" for action "route"');
+});
+
+Deno.test("decodeConfigText() needs an action or the outbound shorthand", () => {
+  const text = `{${OUT},\n"route": {"rules": [{"port": 80}]}}`;
+  expectAt(
+    text,
+    '{"port"',
+    "route.rules[0]",
+    'missing "action" (or the legacy "outbound" shorthand)',
+  );
+});
+
+Deno.test("decodeConfigText() rejects no_drop with method drop", () => {
+  const text =
+    `{"route": {"rules": [{"port": 80, "action": "reject", "method": "drop", "no_drop": true}]}}`;
+  expectAt(
+    text,
+    '"no_drop"',
+    "route.rules[0].no_drop",
+    '"no_drop" is not available with method "drop"',
+  );
+});
+
+Deno.test("decodeConfigText() rejects an empty route-options action", () => {
+  const text = `{"route": {"rules": [{"port": 80, "action": "route-options"}]}}`;
+  expectAt(text, '"action"', "route.rules[0].action", "empty route-options action");
+});
+
+Deno.test("decodeConfigText() rejects an unknown rule action", () => {
+  const text = `{"route": {"rules": [{"port": 80, "action": "proxy"}]}}`;
+  expectAt(
+    text,
+    '"proxy"',
+    "route.rules[0].action",
+    'invalid value "proxy"; expected one of "route", "route-options", "reject", "hijack-dns", "bypass", "sniff", "resolve"',
+  );
+});
+
+Deno.test("decodeConfigText() keeps action fields to their action", () => {
+  const text =
+    `{${OUT}, "route": {"rules": [{"port": 80, "action": "reject", "outbound": "direct"}]}}`;
+  expectAt(text, '"outbound"', "route.rules[0].outbound", 'unknown field "outbound"');
+});
+
+Deno.test("decodeConfigText() names sing-box inbound types tunbox does not support", () => {
+  const text = `{"inbounds": [{"type": "vmess", "tag": "v"}]}`;
+  expectAt(
+    text,
+    '"vmess"',
+    "inbounds[0].type",
+    'inbound type "vmess" is not supported by tunbox (supported: tun, mixed, socks, http)',
+  );
+});
+
+Deno.test("decodeConfigText() requires server_port on a socks outbound", () => {
+  const text = `{"outbounds": [\n  {"type": "socks", "tag": "s", "server": "127.0.0.1"}\n]}`;
+  expectAt(text, '{"type"', "outbounds[0]", 'missing "server_port"');
+});
+
+Deno.test("decodeConfigText() reports a trailing comma at its closing bracket", () => {
+  assert.deepEqual(errors(`{\n  "outbounds": [\n    {"type": "direct"},\n  ]\n}`), [
+    "t.json:4:3: trailing comma before ']' is not allowed",
+  ]);
+});
+
+Deno.test("decodeConfigText() reports an unquoted key once", () => {
+  assert.deepEqual(errors(`{\n  log: {}\n}`), [
+    "t.json:2:3: property names must be in double quotes, got log",
+  ]);
+});
+
+Deno.test("decodeConfigText() reports an unterminated string", () => {
+  assert.deepEqual(errors(`{\n  "log": {"level": "info}\n}`), ["t.json:2:20: unterminated string"]);
+});
+
+Deno.test("decodeConfigText() reports a root that is not an object", () => {
+  assert.deepEqual(errors(`[1, 2]`), ["t.json:1:1: (root): expected an object, got a list"]);
+});
+
+Deno.test("decodeConfigText() reports a detour loop", () => {
+  const text = `{"outbounds": [
+  {"type": "direct", "tag": "a", "detour": "b"},
+  {"type": "direct", "tag": "b", "detour": "a"}
+]}`;
+  assert.deepEqual(errors(text), [
+    `t.json:${at(text, '"b"}')}: outbounds[0].detour: detour loop: "a" -> "b" -> "a"`,
+    `t.json:${at(text, '"a"}')}: outbounds[1].detour: detour loop: "b" -> "a" -> "b"`,
+  ]);
+});
+
+Deno.test("decodeConfigText() rejects a typed DNS server detouring to an empty direct outbound", () => {
+  const text =
+    `{${OUT},\n"dns": {"servers": [{"type": "udp", "tag": "u", "server": "1.1.1.1", "detour": "direct"}]}}`;
+  expectAt(
+    text,
+    ['"direct"', 3],
+    "dns.servers[0].detour",
+    'detour to an empty direct outbound makes no sense; remove "detour" (typed DNS servers dial directly by default)',
+  );
+});
+
+Deno.test("decodeConfigText() rejects an invalid domain_regex", () => {
+  const text = `{${OUT}, "route": {"rules": [{"domain_regex": "(", "outbound": "direct"}]}}`;
+  expectAt(
+    text,
+    '"("',
+    "route.rules[0].domain_regex",
+    'invalid regular expression "(": Invalid regular expression: /(/: Unterminated group',
+  );
+});
+
+Deno.test("decodeConfigText() rejects ip_version other than 4 or 6", () => {
+  const text = `{${OUT}, "route": {"rules": [{"ip_version": 5, "outbound": "direct"}]}}`;
+  expectAt(text, "5", "route.rules[0].ip_version", "must be 4 or 6");
+});
+
+Deno.test("decodeConfigText() explains that geosite was removed", () => {
+  const text = `{${OUT}, "route": {"rules": [{"geosite": "cn", "outbound": "direct"}]}}`;
+  expectAt(
+    text,
+    '"geosite"',
+    "route.rules[0].geosite",
+    '"geosite" was removed in sing-box 1.12.0 and tunbox has no geosite database; use "rule_set" instead',
+  );
+});
+
+Deno.test("decodeConfigText() rejects an IP-looking DNS server that is not an address", () => {
+  const text = `{"dns": {"servers": [{"type": "udp", "tag": "u", "server": "8.8.8.888"}]}}`;
+  expectAt(text, '"8.8.8.888"', "dns.servers[0].server", 'invalid server address "8.8.8.888"');
+});
+
+Deno.test("decodeConfigText() rejects a port above 65535", () => {
+  const text = `{"inbounds": [{"type": "mixed", "tag": "m", "listen_port": 70000}]}`;
+  expectAt(text, "70000", "inbounds[0].listen_port", "70000 is not a whole number from 0 to 65535");
+});
+
+Deno.test("decodeConfigText() reports every problem in one run, sorted by position", () => {
+  const text = `{
+  "log": {"level": "loud"},
+  "inbounds": [{"type": "tun", "address": "10.0.0.1", "mtu": 70000}],
+  "route": {"final": "nope"}
+}`;
+  assert.deepEqual(errors(text), [
+    `t.json:2:20: log.level: invalid value "loud"; expected one of "trace", "debug", "info", "warn", "error", "fatal", "panic"`,
+    `t.json:3:43: inbounds[0].address: invalid prefix "10.0.0.1": missing prefix length (write "10.0.0.1/32" for one address, or e.g. "10.0.0.1/30")`,
+    "t.json:3:62: inbounds[0].mtu: MTU 70000 is larger than 65535",
+    `t.json:4:22: route.final: unknown outbound "nope" (no outbounds are defined)`,
+  ]);
+  assert.equal(at(text, '"loud"'), "2:20");
+  assert.equal(at(text, '"10.0.0.1"'), "3:43");
+  assert.equal(at(text, "70000"), "3:62");
+  assert.equal(at(text, '"nope"'), "4:22");
+});
