@@ -5,7 +5,7 @@
  *
  * Each direction is a small state machine driven by level-triggered readiness:
  *
- * - `splice` mode (Linux, the default): source socket → pipe → destination socket with
+ * - `splice` mode (the default where the OS has it: Linux): source socket → pipe → destination socket with
  *   `splice(2)`, so payload never enters JS. After each read into the pipe the pipe is drained
  *   into the destination; when the destination would block, reading the source stops (it stays
  *   in the kernel's receive buffer, so TCP flow control pushes back on the sender) until the
@@ -26,6 +26,7 @@ import { E, SysError } from "../../ffi/errno.ts";
 import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import {
   fdClose,
+  HAS_SPLICE,
   pipeCreate,
   sockSetBytes,
   sockTakeError,
@@ -58,13 +59,13 @@ export interface RelayOptions {
   initialToB?: Uint8Array | null;
   /** Bytes already read from `b`, written to `a` first. */
   initialToA?: Uint8Array | null;
-  /** `splice` (default on Linux) or `copy`. */
+  /** `splice` (default where available) or `copy` (macOS). */
   mode?: "splice" | "copy";
   /** Called once when the relay ends; both sockets are closed by then. */
   onClose?: (stats: RelayStats) => void;
 }
 
-const SO_LINGER = 13;
+const SO_LINGER = Deno.build.os === "darwin" ? 0x80 : 13;
 const LINGER_ZERO = new Uint8Array(8); // struct linger { int l_onoff = 1; int l_linger = 0; }
 new DataView(LINGER_ZERO.buffer).setInt32(0, 1, true);
 /** Bytes asked of one splice call (the kernel caps it at the pipe's capacity, 64 KiB). */
@@ -198,7 +199,7 @@ export class Relay {
   #ended: RelayStats | null = null;
 
   constructor(readonly a: TcpSocket, readonly b: TcpSocket, options: RelayOptions = {}) {
-    const splice = (options.mode ?? (Deno.build.os === "linux" ? "splice" : "copy")) === "splice";
+    const splice = (options.mode ?? (HAS_SPLICE ? "splice" : "copy")) === "splice";
     this.#start = this.lastActivity = a.reactor.now();
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#onClose = options.onClose;

@@ -16,6 +16,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { SysError } from "../../ffi/errno.ts";
 import type { SocksOutboundOptions } from "../config/types.ts";
 import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import { parseIp } from "../net/ip.ts";
@@ -231,7 +232,17 @@ export class SocksOutbound implements Outbound {
       msg[2 + user.length] = pass.length;
       msg.set(pass, 3 + user.length);
       await writeAll(sock, msg, "send SOCKS5 username/password");
-      await readExact(sock, head, "read SOCKS5 authentication status");
+      try {
+        await readExact(sock, head, "read SOCKS5 authentication status");
+      } catch (error) {
+        // V2Ray closes the connection instead of answering a failure status.
+        if (!(error instanceof SysError)) throw error;
+        throw new OutboundError(
+          "auth",
+          `server closed the connection after username/password (${error.message})`,
+          { cause: error },
+        );
+      }
       if (head[1] !== 0) {
         throw new OutboundError(
           "auth",

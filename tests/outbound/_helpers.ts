@@ -12,7 +12,7 @@ import {
   UdpSocket,
   WOULD_BLOCK,
 } from "../../src/io/socket.ts";
-import { readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import type { DialContext } from "../../src/outbound/types.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 
@@ -243,4 +243,77 @@ export function within<T>(r: Reactor, ms: number, promise: Promise<T>, what: str
       reject(e);
     });
   });
+}
+
+/**
+ * A minimal HTTP/1.1 server on the reactor: `GET`/`HEAD` of a path in `files` answers 200 with
+ * the bytes (one request per connection); anything else 404. Records each request head.
+ */
+export function httpServer(
+  r: Reactor,
+  files: Record<string, Uint8Array>,
+  addr: Uint8Array = LOOPBACK,
+): TcpListener & { requests: string[] } {
+  const requests: string[] = [];
+  const listener = new TcpListener(r, { addr, port: 0 }, (sock) => {
+    (async () => {
+      try {
+        const head = dec.decode(await readHeaderBlock(sock, "http server read", 65536));
+        requests.push(head);
+        const [method, path] = head.split(" ");
+        const body = files[path ?? ""];
+        const status = body ? "200 OK" : "404 Not Found";
+        const payload = body ?? enc.encode("not found");
+        await writeAll(
+          sock,
+          enc.encode(
+            `HTTP/1.1 ${status}\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`,
+          ),
+          "http server head",
+        );
+        if (method !== "HEAD") await writeAll(sock, payload, "http server body");
+        sock.shutdownWrite();
+        await readSome(sock, new Uint8Array(1024), "drain").catch(() => 0);
+      } catch { /* client went away */ }
+      sock.close();
+    })();
+  });
+  return Object.assign(listener, { requests });
+}
+
+/** Runs a command to completion; returns exit code, stdout bytes and stderr text. */
+export async function run(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" })
+    .output();
+  return { code: out.code, stdout: out.stdout, stderr: dec.decode(out.stderr) };
+}
+
+/** SHA-256 hex of `data`. */
+export async function sha256(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Writes `data` while reading back exactly as many bytes (an echo round trip without
+ * half-close: microsocks closes both ways on the first FIN, V2Ray waits seconds after one).
+ */
+export async function echoExact(sock: TcpSocket, data: Uint8Array): Promise<Uint8Array> {
+  const back = new Uint8Array(data.length);
+  const reader = readExactInto(sock, back);
+  await writeAll(sock, data, "echoExact write");
+  await reader;
+  return back;
+}
+
+async function readExactInto(sock: TcpSocket, buf: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < buf.length) {
+    const n = await readSome(sock, buf.subarray(off), "echoExact read");
+    if (n === 0) throw new Error(`echoExact: EOF after ${off} of ${buf.length} bytes`);
+    off += n;
+  }
 }

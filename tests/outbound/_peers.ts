@@ -1,0 +1,81 @@
+/**
+ * Real SOCKS servers from Debian, started on loopback with a random port and stopped by PID:
+ * dante (`danted`), `microsocks`, and V2Ray's socks inbound (`v2ray`).
+ */
+
+import type { Reactor } from "../../src/io/reactor.ts";
+import { freePort, type Peer, startPeer, tool } from "./_helpers.ts";
+
+async function withTempDir(peer: (dir: string) => Promise<Peer>): Promise<Peer> {
+  const dir = await Deno.makeTempDir({ prefix: "tunbox-peer-" });
+  try {
+    const p = await peer(dir);
+    const stop = p.stop;
+    p.stop = async () => {
+      await stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    };
+    return p;
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** dante on 127.0.0.1:<random> with no authentication; CONNECT and UDP ASSOCIATE allowed. */
+export function startDanted(r: Reactor): Promise<Peer> {
+  const danted = tool("danted", "dante-server");
+  return withTempDir(async (dir) => {
+    const port = freePort();
+    const conf = `${dir}/danted.conf`;
+    await Deno.writeTextFile(
+      conf,
+      `logoutput: stderr
+internal: 127.0.0.1 port = ${port}
+external: lo
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect udpassociate udpreply }
+`,
+    );
+    return await startPeer(r, danted, ["-f", conf, "-p", `${dir}/danted.pid`, "-N", "1"], port);
+  });
+}
+
+/** microsocks on 127.0.0.1:<random>, with `-u/-P` when credentials are given (TCP only). */
+export function startMicrosocks(r: Reactor, user?: string, pass?: string): Promise<Peer> {
+  const bin = tool("microsocks", "microsocks");
+  const port = freePort();
+  const args = ["-i", "127.0.0.1", "-p", String(port)];
+  if (user !== undefined) args.push("-u", user, "-P", pass ?? "");
+  return startPeer(r, bin, args, port);
+}
+
+/** V2Ray's socks inbound (UDP enabled) on 127.0.0.1:<random> with a freedom outbound. */
+export function startV2ray(r: Reactor, user?: string, pass?: string): Promise<Peer> {
+  const v2ray = tool("v2ray", "v2ray");
+  return withTempDir(async (dir) => {
+    const port = freePort();
+    const settings: Record<string, unknown> = { udp: true, ip: "127.0.0.1" };
+    if (user !== undefined) {
+      settings.auth = "password";
+      settings.accounts = [{ user, pass: pass ?? "" }];
+    } else {
+      settings.auth = "noauth";
+    }
+    const config = {
+      log: { loglevel: "warning" },
+      inbounds: [{ listen: "127.0.0.1", port, protocol: "socks", settings }],
+      outbounds: [{ protocol: "freedom" }],
+    };
+    const file = `${dir}/config.json`;
+    await Deno.writeTextFile(file, JSON.stringify(config));
+    return await startPeer(r, v2ray, ["-config", file], port, {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      V2RAY_LOCATION_ASSET: dir,
+    });
+  });
+}
