@@ -4,9 +4,9 @@
  * - {@linkcode planTun} / {@linkcode describePlan}: what would be created and installed (pure,
  *   no system changes; on Linux an empty `interface_name` is resolved to the next free `tunN`
  *   by a read-only lookup).
- * - {@linkcode setupTun}: check privileges, remove what a crashed run left in our rule range and
- *   table, open and configure the device, install auto_route. On failure, everything done so
- *   far is undone and the error is thrown. `close()` removes exactly what was added (rules,
+ * - {@linkcode setupTun}: check privileges, open and configure the device, remove what a crashed
+ *   run left in our rule range and table (logged), install auto_route. On failure, everything
+ *   done so far is undone and the error is thrown. `close()` removes exactly what was added (rules,
  *   routes, addresses), then closes the device fds.
  * - {@linkcode cleanup}: the `cleanup` command; removes leftovers without starting.
  *
@@ -126,11 +126,6 @@ export interface TunSetup {
 export function setupTun(options: TunInboundOptions, platform: Platform, queues: number): TunSetup {
   const planned = planTun(options, platform);
   platform.checkPrivileges();
-  if (options.auto_route) {
-    for (const line of platform.cleanupStale(options)) {
-      log.warn("Stale state from an earlier run: {what}", { what: line });
-    }
-  }
   const device = platform.openTun({
     ...planned.device,
     name: options.interface_name ?? "",
@@ -139,6 +134,11 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
   let installed: { remove(): void } | undefined;
   let plan: RoutePlan;
   try {
+    if (options.auto_route) {
+      for (const line of platform.cleanupStale(options)) {
+        log.warn("Stale state from an earlier run: {what}", { what: line });
+      }
+    }
     plan = platform.planRoutes(options, device.name);
     for (const w of plan.warnings) log.warn("{warning}", { warning: w });
     if (plan.routes.length > 0 || plan.rules.length > 0) {

@@ -55,8 +55,8 @@
  *    `include_package`, `exclude_package`. The Android rules and systemd-resolved setup are
  *    not installed.
  * 6. The sweep of stale rules (every priority in [index, index+10], both families) also removes
- *    every route left in our table, and runs before the device is opened (sing-tun sweeps rules
- *    after adding its routes). Each removal is logged.
+ *    every route left in our table, and runs after the device is opened but before our routes
+ *    are added (sing-tun sweeps rules after adding its routes). Each removal is logged.
  * 7. Removal on close deletes exactly the rules and routes that were added (by full selector,
  *    newest first) instead of every rule in the range.
  * 8. Index safety: the table must not be 253/254/255 and [index, index+10] must lie inside
@@ -80,6 +80,7 @@ import {
 } from "../../net/ip.ts";
 import { E } from "../../../ffi/errno.ts";
 import { RT_TABLE_MAIN } from "../../../ffi/linux/netlink.ts";
+import { interfaceNameProblem } from "../../../ffi/linux/ifreq.ts";
 import type { PlannedRoute, PlannedRule, RoutePlan, TunDevice } from "../types.ts";
 import { formatRoute, formatRule } from "./ip_text.ts";
 import { NetlinkError, type RtNetlink, type RuleSpec, withRtNetlink } from "./rtnetlink.ts";
@@ -222,6 +223,12 @@ export function planRoutes(options: TunInboundOptions, deviceName: string): Rout
   for (const a of options.address) assertPrefix(a, "TUN address");
   for (const p of options.route_address) assertPrefix(p, "route_address");
   for (const p of options.route_exclude_address) assertPrefix(p, "route_exclude_address");
+  for (const key of ["include_interface", "exclude_interface"] as const) {
+    for (const name of options[key]) {
+      const problem = interfaceNameProblem(name);
+      if (problem) throw new RangeError(`Invalid ${key} "${name}": ${problem}`);
+    }
+  }
 
   if (!options.auto_route) {
     if (options.route_address.length || options.route_exclude_address.length) {

@@ -334,3 +334,14 @@ Deno.test("`excludedUidRanges()` merges excludes and complements includes", () =
   ]);
   assert.throws(() => excludedUidRanges([], [{ start: 9, end: 3 }]), RangeError);
 });
+
+Deno.test("`planRoutes()` rejects an interface name the kernel would refuse", () => {
+  assert.throws(
+    () => planRoutes(tunOptions({ include_interface: ["averyveryverylongname"] }), "tun0"),
+    /Invalid include_interface "averyveryverylongname": it is 21 bytes long, the limit is 15/,
+  );
+  assert.throws(
+    () => planRoutes(tunOptions({ exclude_interface: ["a b"] }), "tun0"),
+    /Invalid exclude_interface "a b"/,
+  );
+});
