@@ -1,0 +1,208 @@
+/**
+ * The system stack's per-packet rewrite (sing-tun `stack_system.go`), done in place on the
+ * packet buffer read from the TUN so it can be written straight back.
+ *
+ * With `A` the TUN address, `B = A + 1` (the fake peer) and `P` the port of the kernel TCP
+ * listener bound to `A`:
+ * - **forward** (application → world): a segment `S:s → D:d` is rewritten to `B:n → A:P`, where
+ *   `n` is the flow's NAT port (allocated on its SYN). The kernel receives it on the TUN as an
+ *   ordinary segment for its own listener and does all the TCP work.
+ * - **return** (listener → application): a segment `A:P → B:n` is rewritten to `D:d → S:s`.
+ *
+ * Checksums are updated incrementally (RFC 1624): the IPv4 header checksum for the two addresses
+ * and the TCP checksum for the pseudo-header addresses and both ports, so a rewrite costs O(1)
+ * whatever the payload size.
+ *
+ * @module
+ */
+
+import { updateChecksum16, updateChecksumBytes } from "../wire/checksum.ts";
+import { FLAG_FIN_CLIENT, FLAG_FIN_SERVER, FLAG_RST, type NatTable } from "./nat_table.ts";
+
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_RST = 0x04;
+const TCP_ACK = 0x10;
+
+/** What happened to a packet. */
+export const NatVerdict = {
+  /** Rewritten in place: write it back to the TUN. */
+  Forward: 0,
+  /** Not ours or not valid: drop it. */
+  Drop: 1,
+  /** A SYN the pre-match hook rejected: answer with a RST (the caller builds it). */
+  Reset: 2,
+  /** A SYN when the table is full. */
+  Exhausted: 3,
+} as const;
+export type NatVerdict = typeof NatVerdict[keyof typeof NatVerdict];
+
+/** Addresses of one family for the rewrite. */
+export interface NatFamily {
+  /** The TUN address `A` the listener is bound to. */
+  tunAddr: Uint8Array;
+  /** `A + 1`, the fake peer address. */
+  peerAddr: Uint8Array;
+  /** The listener's port `P`. */
+  listenPort: number;
+}
+
+/** Optional decision on a new flow's SYN, before a NAT port is allocated. */
+export type NatPreMatch = (pkt: Uint8Array, l4Off: number, family: 4 | 6) => NatVerdict;
+
+function equalAt(pkt: Uint8Array, off: number, addr: Uint8Array): boolean {
+  for (let i = 0; i < addr.length; i++) if (pkt[off + i] !== addr[i]) return false;
+  return true;
+}
+
+/** Rewrites system-stack TCP packets for one worker. */
+export class SystemNat {
+  /** Counters for stats. */
+  forwarded = 0;
+  returned = 0;
+  dropped = 0;
+  exhausted = 0;
+
+  constructor(
+    readonly table: NatTable,
+    readonly v4: NatFamily | null,
+    readonly v6: NatFamily | null,
+    readonly preMatch: NatPreMatch | null = null,
+  ) {}
+
+  /**
+   * Rewrites the TCP segment in `pkt` (an IP packet starting at 0, TCP header at `l4Off`) and
+   * returns the verdict. On `Forward` the packet is ready to be written back to the TUN.
+   */
+  process(pkt: Uint8Array, l4Off: number, family: 4 | 6, now: number): NatVerdict {
+    const fam = family === 4 ? this.v4 : this.v6;
+    if (fam === null || pkt.length < l4Off + 20) {
+      this.dropped++;
+      return NatVerdict.Drop;
+    }
+    const len = family === 4 ? 4 : 16;
+    const srcOff = family === 4 ? 12 : 8;
+    const dstOff = family === 4 ? 16 : 24;
+    const sport = (pkt[l4Off]! << 8) | pkt[l4Off + 1]!;
+    const dport = (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!;
+    const flags = pkt[l4Off + 13]!;
+
+    if (
+      sport === fam.listenPort && equalAt(pkt, srcOff, fam.tunAddr) &&
+      equalAt(pkt, dstOff, fam.peerAddr)
+    ) {
+      return this.#returnPath(pkt, l4Off, family, len, srcOff, dstOff, dport, flags, now);
+    }
+
+    let port = this.table.lookup(pkt, srcOff, dstOff, len, sport, dport);
+    if (port < 0) {
+      // RFC 9293 §3.10.7.1: only a SYN can open a connection; anything else has no session.
+      if ((flags & (TCP_SYN | TCP_ACK | TCP_RST)) !== TCP_SYN) {
+        this.dropped++;
+        return NatVerdict.Drop;
+      }
+      if (this.preMatch) {
+        const verdict = this.preMatch(pkt, l4Off, family);
+        if (verdict !== NatVerdict.Forward) return verdict;
+      }
+      port = this.table.allocate(pkt, srcOff, dstOff, len, sport, dport, now);
+      if (port < 0) {
+        this.exhausted++;
+        return NatVerdict.Exhausted;
+      }
+    }
+    const base = this.table.entryOffset(port);
+    this.table.touch(base, now, natFlags(flags, FLAG_FIN_CLIENT));
+    this.#rewrite(
+      pkt,
+      l4Off,
+      family,
+      srcOff,
+      dstOff,
+      len,
+      fam.peerAddr,
+      port,
+      fam.tunAddr,
+      fam.listenPort,
+    );
+    this.forwarded++;
+    return NatVerdict.Forward;
+  }
+
+  #returnPath(
+    pkt: Uint8Array,
+    l4Off: number,
+    family: 4 | 6,
+    len: number,
+    srcOff: number,
+    dstOff: number,
+    natPort: number,
+    flags: number,
+    now: number,
+  ): NatVerdict {
+    const base = this.table.entryOffset(natPort);
+    if (base < 0 || this.table.familyOf(base) !== family) {
+      this.dropped++;
+      return NatVerdict.Drop;
+    }
+    this.table.touch(base, now, natFlags(flags, FLAG_FIN_SERVER));
+    // New source = the original destination; new destination = the original source.
+    this.#rewrite(
+      pkt,
+      l4Off,
+      family,
+      srcOff,
+      dstOff,
+      len,
+      this.table.dstView(base, len),
+      this.table.dstPortOf(base),
+      this.table.srcView(base, len),
+      this.table.srcPortOf(base),
+    );
+    this.returned++;
+    return NatVerdict.Forward;
+  }
+
+  #rewrite(
+    pkt: Uint8Array,
+    l4Off: number,
+    family: 4 | 6,
+    srcOff: number,
+    dstOff: number,
+    len: number,
+    newSrc: Uint8Array,
+    newSport: number,
+    newDst: Uint8Array,
+    newDport: number,
+  ): void {
+    const csumOff = l4Off + 16;
+    let tcpSum = (pkt[csumOff]! << 8) | pkt[csumOff + 1]!;
+    // Pseudo-header addresses (RFC 1624 eqn. 3, word by word).
+    tcpSum = updateChecksumBytes(tcpSum, pkt, srcOff, newSrc, 0, len);
+    tcpSum = updateChecksumBytes(tcpSum, pkt, dstOff, newDst, 0, len);
+    tcpSum = updateChecksum16(tcpSum, (pkt[l4Off]! << 8) | pkt[l4Off + 1]!, newSport);
+    tcpSum = updateChecksum16(tcpSum, (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!, newDport);
+    if (family === 4) {
+      let ipSum = (pkt[10]! << 8) | pkt[11]!;
+      ipSum = updateChecksumBytes(ipSum, pkt, srcOff, newSrc, 0, 4);
+      ipSum = updateChecksumBytes(ipSum, pkt, dstOff, newDst, 0, 4);
+      pkt[10] = ipSum >> 8;
+      pkt[11] = ipSum & 0xff;
+    }
+    pkt.set(newSrc, srcOff);
+    pkt.set(newDst, dstOff);
+    pkt[l4Off] = newSport >> 8;
+    pkt[l4Off + 1] = newSport & 0xff;
+    pkt[l4Off + 2] = newDport >> 8;
+    pkt[l4Off + 3] = newDport & 0xff;
+    pkt[csumOff] = tcpSum >> 8;
+    pkt[csumOff + 1] = tcpSum & 0xff;
+  }
+}
+
+function natFlags(tcpFlags: number, finFlag: number): number {
+  let out = 0;
+  if (tcpFlags & TCP_FIN) out |= finFlag;
+  if (tcpFlags & TCP_RST) out |= FLAG_RST;
+  return out;
+}
