@@ -14,11 +14,17 @@ interface SetupModule {
   cleanup(options: Options): Promise<string[]>;
 }
 
-/** Runs `cleanup` with decoded options. Returns the exit status. */
-export async function cleanupCommand(options: Options): Promise<number> {
+/**
+ * Runs `cleanup` with decoded options. Returns the exit status. `moduleUrl` names the module
+ * with `cleanup(options)` (tests pass their own).
+ */
+export async function cleanupCommand(
+  options: Options,
+  moduleUrl: string = SETUP_MODULE,
+): Promise<number> {
   let mod: SetupModule;
   try {
-    mod = await import(SETUP_MODULE) as SetupModule;
+    mod = await import(moduleUrl) as SetupModule;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     if (/Module not found|Cannot find module|No such file/i.test(msg)) {
