@@ -13,7 +13,14 @@ export {
   newConnMetadata,
 } from "./metadata.ts";
 export { type RouteDecision, type RouteHooks, Router, type RouterOptions } from "./router.ts";
-export { type CompiledRule, type CompiledRules, compileRules, type RuleItem } from "./rule.ts";
+export {
+  type CompiledRule,
+  type CompiledRules,
+  compileRuleMatch,
+  compileRules,
+  type RuleItem,
+  type RuleMatcher,
+} from "./rule.ts";
 export {
   applyRouteOptions,
   type CompiledAction,

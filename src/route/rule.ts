@@ -28,7 +28,7 @@
  * @module
  */
 
-import type { DefaultRule, LogicalRule, Prefix, Rule, RuleMatch } from "../config/types.ts";
+import type { LogicalRule, Prefix, Rule, RuleMatch } from "../config/types.ts";
 import { formatPrefix } from "../net/ip.ts";
 import { compileAction, type CompiledAction } from "./action.ts";
 import { DomainKeywords, DomainSet } from "./domain_set.ts";
@@ -144,6 +144,25 @@ export function compileRules(rules: readonly Rule[]): CompiledRules {
   return { rules: compiled, warnings };
 }
 
+/** The condition of one default rule, without an action. */
+export interface RuleMatcher {
+  /** sing-box's description of the condition, "" when the rule has no condition. */
+  readonly conditionText: string;
+  match(meta: ConnMetadata): boolean;
+}
+
+/**
+ * Compiles the conditions of one default rule without its action (DNS rules reuse the route
+ * matchers this way). Throws like {@linkcode compileRules}; fields tunbox cannot evaluate never
+ * match and are reported in `warnings`.
+ */
+export function compileRuleMatch(match: RuleMatch, where: string, warnings: string[]): RuleMatcher {
+  const unsupported = new UnsupportedLog();
+  const matcher = compileDefault(match, where, unsupported);
+  unsupported.flush(warnings);
+  return matcher;
+}
+
 function compileMatcher(rule: Rule, where: string, unsupported: UnsupportedLog): Matcher {
   return rule.type === "logical"
     ? compileLogical(rule, where, unsupported)
@@ -190,7 +209,7 @@ function domainOf(meta: ConnMetadata): string {
   return fqdn ? fqdn.toLowerCase() : "";
 }
 
-function compileDefault(rule: DefaultRule, where: string, unsupported: UnsupportedLog): Matcher {
+function compileDefault(rule: RuleMatch, where: string, unsupported: UnsupportedLog): Matcher {
   const r: RuleMatch = rule;
   const items: RuleItem[] = [];
   const destAddr: RuleItem[] = [];
