@@ -502,7 +502,12 @@ export function decodeDnsRule(
       if (n.kind === "number") return ctx.int(n, p, 0, 65535);
       return ctx.string(n, p);
     }),
-    outbound: o.tagRefs("outbound", "outbound"),
+    // "any" is sing-box's wildcard here, not a tag.
+    outbound: o.listable("outbound", (n, p) => {
+      const s = ctx.string(n, p);
+      if (s !== undefined && s !== "any") ctx.ref("outbound", s, n, p);
+      return s;
+    }),
   };
   const any = o.bool("ip_accept_any");
   if (any !== undefined) dnsMatch.ip_accept_any = any;

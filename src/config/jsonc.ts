@@ -64,37 +64,49 @@ export interface JsonNull {
 /** A parsed JSON value with its position. */
 export type JsonNode = JsonObject | JsonArray | JsonString | JsonNumber | JsonBoolean | JsonNull;
 
-/** Maps UTF-16 offsets to 1-based line and column (columns count code points). */
+/**
+ * Maps UTF-16 offsets to 1-based line and column (columns count code points). Lookups are
+ * O(log n), so positions stay cheap in a large single-line (minified) file.
+ */
 export class LineIndex {
-  readonly #text: string;
   readonly #starts: number[] = [0];
+  /** Offsets of the high half of every surrogate pair, ascending. */
+  readonly #pairs: number[] = [];
   readonly file: string;
 
   constructor(text: string, file: string) {
-    this.#text = text;
     this.file = file;
     for (let i = 0; i < text.length; i++) {
-      if (text.charCodeAt(i) === 10) this.#starts.push(i + 1);
+      const c = text.charCodeAt(i);
+      if (c === 10) this.#starts.push(i + 1);
+      else if (c >= 0xd800 && c <= 0xdbff) {
+        const d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          this.#pairs.push(i);
+          i++;
+        }
+      }
     }
+  }
+
+  /** Index of the first element of `a` that is >= `v`. */
+  static #lowerBound(a: number[], v: number): number {
+    let lo = 0, hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** The position of a UTF-16 offset. */
   pos(offset: number): Pos {
-    let lo = 0, hi = this.#starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.#starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    const start = this.#starts[lo]!;
-    let column = 1;
-    for (let i = start; i < offset && i < this.#text.length; i++) {
-      const c = this.#text.charCodeAt(i);
-      // Count a surrogate pair once.
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < offset) i++;
-      column++;
-    }
-    return { file: this.file, line: lo + 1, column };
+    const line = LineIndex.#lowerBound(this.#starts, offset + 1) - 1;
+    const start = this.#starts[line]!;
+    const pairs = LineIndex.#lowerBound(this.#pairs, offset) -
+      LineIndex.#lowerBound(this.#pairs, start);
+    return { file: this.file, line: line + 1, column: offset - start - pairs + 1 };
   }
 }
 

@@ -488,3 +488,13 @@ Deno.test("decodeConfigText() reports every problem in one run, sorted by positi
   assert.equal(at(text, "70000"), "3:62");
   assert.equal(at(text, '"nope"'), "4:22");
 });
+
+Deno.test('decodeConfigText() accepts the DNS rule outbound wildcard "any" but checks real tags', () => {
+  const text =
+    `{${OUT}, "dns": {"servers": [{"type": "local", "tag": "l"}], "rules": [{"outbound": ["any", "proxy"], "server": "l"}]}}`;
+  assert.deepEqual(errors(text), [
+    `t.json:${
+      at(text, '"proxy"')
+    }: dns.rules[0].outbound[1]: unknown outbound "proxy" (defined: "direct")`,
+  ]);
+});
