@@ -228,8 +228,9 @@ function decodeTyped(o: Obj, type: DnsServerType, tag: string): DnsServerOptions
       out.hosts_path = o.strings("path");
       out.predefined = o.map("predefined", (n, p) =>
         ctx.listable(n, p, (x, q) => {
-          const a = ctx.address(x, q);
-          return a === undefined ? undefined : (x as { value: string }).value;
+          const text = ctx.string(x, q);
+          if (text === undefined) return undefined;
+          return ctx.address(x, q) === undefined ? undefined : text;
         }));
       break;
     case "udp":

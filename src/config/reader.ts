@@ -106,12 +106,8 @@ export class Ctx {
     if ((values as readonly string[]).includes(s)) return s as T;
     if (s in aliases) return aliases[s];
     const shown = values.filter((v) => v !== "").map((v) => JSON.stringify(v)).join(", ");
-    this.error(
-      node,
-      path,
-      `invalid value ${JSON.stringify(s)}; expected one of ${shown}${didYouMean(s, values)}`
-        .replace(/, did you mean/, "; did you mean"),
-    );
+    const hint = didYouMean(s, values).replace(/^, /, "; ");
+    this.error(node, path, `invalid value ${JSON.stringify(s)}; expected one of ${shown}${hint}`);
     return undefined;
   }
 
