@@ -18,6 +18,7 @@ import {
 } from "./measure.ts";
 import { maxNofile, run, tail } from "./netns.ts";
 import { type RunningRedsocks, type RunningSocks, startRedsocks, startSocks } from "./proxies.ts";
+import { processTree } from "./procfs.ts";
 import { renderMarkdown, THROUGHPUT_SERIES } from "./render_md.ts";
 import { renderSvg } from "./render_svg.ts";
 import { NET, Topology } from "./topology.ts";
@@ -250,7 +251,16 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
       }
     }
     if (redsocks) result.violations.push(...await redsocks.stop());
-    if (socks) await socks.proc.stop(5000);
+    if (socks) {
+      // danted forks; children it leaves behind would keep the port. End them by PID.
+      const tree = processTree(socks.proc.pid);
+      await socks.proc.stop(5000);
+      for (const pid of tree.slice(1)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* already gone */ }
+      }
+    }
   }
   return result;
 }

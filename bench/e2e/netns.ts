@@ -108,7 +108,13 @@ export class NsProcess {
     };
     const a = drain(child.stdout, false);
     const b = drain(child.stderr, true);
-    this.status = Promise.all([child.status, a, b]).then(([s]) => {
+    // Resolve on exit plus the output drained, but do not wait for the drain forever: a
+    // forking server's children can keep the pipes open after the main process is gone.
+    const drained = Promise.all([a, b]);
+    const settle = child.status.then((s) =>
+      Promise.race([drained, new Promise((r) => setTimeout(r, 500))]).then(() => s)
+    );
+    this.status = settle.then((s) => {
       this.#exited = s;
       for (const w of this.#lineWaiters.splice(0)) w();
       return s;

@@ -66,8 +66,10 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-function statusCell(row: PathResult): string {
-  if (row.status === "failed") return cell(row.error ?? "failed");
+function statusCell(row: PathResult, brief = false): string {
+  if (row.status === "failed") {
+    return brief ? "failed (see the throughput table)" : cell(row.error ?? "failed");
+  }
   return "ok";
 }
 
@@ -198,7 +200,7 @@ export function renderMarkdown(report: Report): string {
         crr8,
         (v) => fmtInt(v.perSecond) + (v.failures ? ` (${v.failures} failed)` : ""),
       ),
-      statusCell(row),
+      statusCell(row, row.spec.metrics.includes("throughput")),
     ]);
   }
   out.push(table(lHead, lRows));
@@ -225,7 +227,7 @@ export function renderMarkdown(report: Report): string {
       ...conns.map((c) => rssCell(row.rss, c, "proxyRssKiB")),
       rssCell(row.rss, 0, "socksPssKiB"),
       ...conns.map((c) => rssCell(row.rss, c, "socksPssKiB")),
-      statusCell(row),
+      statusCell(row, row.spec.metrics.includes("throughput")),
     ]);
   }
   out.push(table(mHead, mRows));

@@ -45,7 +45,16 @@ export function renderSvg(report: Report): string {
   const right = 70;
   const top = 78;
   const groupH = THROUGHPUT_SERIES.length * (barH + barGap) - barGap;
-  const plotBottom = top + rows.length * (groupH + groupGap);
+  // A row that could not be set up gets one line instead of four bars.
+  const failedH = barH + 6;
+  const heightOf = (r: (typeof rows)[number]) => (r.status === "failed" ? failedH : groupH);
+  const groupTops: number[] = [];
+  let y = top;
+  for (const r of rows) {
+    groupTops.push(y);
+    y += heightOf(r) + groupGap;
+  }
+  const plotBottom = y;
   const height = plotBottom + 50;
   const width = left + plotW + right;
   let maxV = HEV_DANTED.uploadGbps ?? 1;
@@ -100,17 +109,25 @@ export function renderSvg(report: Report): string {
   }
   // Bars.
   rows.forEach((row, gi) => {
-    const gy = top + gi * (groupH + groupGap);
+    const gy = groupTops[gi]!;
+    const gh = heightOf(row);
     const label = row.spec.label + (row.spec.throughputTool === "deno-bulk" ? " ¹" : "");
     parts.push(
-      `<text x="${left - 8}" y="${gy + groupH / 2 + 4}" text-anchor="end" font-weight="bold">${
+      `<text x="${left - 8}" y="${gy + gh / 2 + 4}" text-anchor="end" font-weight="bold">${
         xmlEscape(label)
       }</text>`,
     );
     if (row.status === "failed") {
+      const why = (row.error ?? "failed").replace(/^tunbox failed to start: /, "failed to start: ");
+      const text = why.length > 78 ? why.slice(0, 77) + "…" : why;
       parts.push(
-        `<text x="${left + 6}" y="${gy + groupH / 2 + 4}" fill="#b22222">${
-          xmlEscape(`failed: ${(row.error ?? "").slice(0, 80)}`)
+        `<rect x="${left + 2}" y="${gy}" width="${
+          plotW - 4
+        }" height="${gh}" fill="#fff4f4" stroke="#e8b4b4"/>`,
+      );
+      parts.push(
+        `<text x="${left + 8}" y="${gy + gh / 2 + 4}" fill="#b22222" font-size="11">${
+          xmlEscape(text)
         }</text>`,
       );
       return;

@@ -215,7 +215,7 @@ Deno.test("`renderSvg()` draws one bar per successful throughput run", () => {
   assert.equal(bars.length, 8);
   assert.equal((svg.match(/data-path="direct"/g) ?? []).length, 4);
   assert.equal((svg.match(/data-path="redsocks"/g) ?? []).length, 4);
-  assert.ok(svg.includes("failed: tunbox failed to start"));
+  assert.ok(svg.includes(">failed to start: exited with status 1: error: Module not found | x<"));
   assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
   assert.ok(svg.trimEnd().endsWith("</svg>"));
 });
