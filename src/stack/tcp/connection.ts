@@ -234,7 +234,6 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
   private keepaliveProbes = 0;
   private keepaliveSentAt = 0;
   /** @internal consecutive retransmission timeouts */ retries = 0;
-  private persistBackoff = 0;
   /** @internal */ readonly rtt: RttEstimator;
   private rttTiming = false;
   private rttSeq = 0;
@@ -361,15 +360,14 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
 
   /**
    * Half-closes: a FIN follows the buffered data (RFC 9293 §3.10.4 CLOSE). ESTABLISHED goes to
-   * FIN-WAIT-1 and CLOSE-WAIT to LAST-ACK at once; in SYN-RECEIVED the FIN waits for the
-   * handshake to complete.
+   * FIN-WAIT-1 and CLOSE-WAIT to LAST-ACK at once; in SYN-SENT and SYN-RECEIVED the FIN waits for
+   * the handshake to complete.
    */
   shutdownWrite(): void {
     switch (this.st) {
       case SYN_SENT:
-        // §3.10.4 SYN-SENT: delete the TCB.
-        this.terminate("closed");
-        return;
+      // §3.10.4 says to delete the TCB in SYN-SENT; this stack queues the FIN instead, as it does
+      // in SYN-RECEIVED, so data written before the handshake completes is still delivered.
       case SYN_RECEIVED:
       case ESTABLISHED:
       case CLOSE_WAIT:
@@ -533,7 +531,7 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
       this.rtoAt = Infinity;
       this.retries = 0;
       this.rcvAdv = seqAdd(this.rcvNxt, Math.min(this.recvBuf.free, 65535));
-      this.setState(ESTABLISHED);
+      this.setState(this.finQueued ? FIN_WAIT_1 : ESTABLISHED);
       this.ackNow = true;
       this.handler?.onEstablished?.();
     } else {
@@ -775,7 +773,6 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
       }
       // RFC 6298 §5.2/§5.3: stop the timer when all data is acknowledged, else restart it.
       this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto();
-      this.persistBackoff = 0;
     } else if (
       acked === 0 && this.sndMax !== this.sndUna && textLen === 0 && !fin &&
       segWnd === this.sndWnd && segWnd !== 0
@@ -1049,7 +1046,7 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
       this.sndWnd === 0 && sb.len > 0 && this.sndNxt === this.sndUna &&
       this.persistAt === Infinity
     ) {
-      this.persistAt = now + this.rtt.rto() * 2 ** this.persistBackoff;
+      this.persistAt = now + this.rtt.rto();
     }
   }
 
@@ -1385,14 +1382,11 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
   private onPersist(now: number): void {
     this.persistAt = Infinity;
     if (this.sndWnd > 0 || this.sendBuf.len === 0) return;
+    // The probe byte is now outstanding: the retransmission timer repeats it with backoff
+    // (onRetransmitTimeout treats a zero window as probing, not loss).
+    this.rtt.backoff();
     this.probe(now);
-    this.persistBackoff++;
-    if (this.sndNxt === this.sndUna) {
-      this.persistAt = now + Math.min(
-        this.ctx.tun.maxRtoMs,
-        this.rtt.rto() * 2 ** this.persistBackoff,
-      );
-    }
+    this.rtoAt = now + this.rtt.rto();
   }
 
   /** Sends one byte beyond the window: new data if nothing is outstanding, else the first byte. */

@@ -524,6 +524,14 @@ export class TcpStack implements StackContext {
         if (d !== Infinity) heap.set(c, d);
       }
     }
+    // Entries are filed lazily under their earliest past deadline; settle the top so the
+    // deadline returned is exact.
+    for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
+      const d = top.deadline();
+      if (d === top.heapKey) break;
+      if (d === Infinity) heap.remove(top);
+      else heap.set(top, d);
+    }
     let next = heap.peekKey();
     const first = this.pendingFlows.values().next();
     if (!first.done && first.value.expiresAt < next) next = first.value.expiresAt;

@@ -182,7 +182,14 @@ export function run(
     }
     if (appA.closed && appB.closed && a.connectionCount === 0 && b.connectionCount === 0) break;
     const next = Math.min(net.nextAt(), a.poll(now), b.poll(now));
-    if (next === Infinity) break;
+    if (next === Infinity) {
+      // Nothing scheduled: the readers drain what they left buffered, then it is over.
+      const left = (appA.conn?.readableBytes ?? 0) + (appB.conn?.readableBytes ?? 0);
+      if (left === 0) break;
+      appA.conn?.pull();
+      appB.conn?.pull();
+      continue;
+    }
     now = Math.max(now, next);
     for (const { to, p } of net.popDue(now)) (to === 0 ? a : b).input(p, now);
     a.poll(now);
