@@ -1,14 +1,22 @@
 /**
- * One running tunbox instance built from decoded options.
+ * One running tunbox instance built from decoded options (sing-box's `Box`): checks that the
+ * router and outbounds can be built, then starts the inbounds and closes them in reverse order.
  *
- * This is a placeholder that holds no resources: it logs that it started and stopped. The real
- * instance (inbounds, outbounds, router, workers) replaces it with the same interface.
+ * Packet processing runs in workers (`src/tun/`); the main thread owns the platform state
+ * (device, routes, rules) so that it is always removed on close, even when a worker fails.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Options } from "./config/types.ts";
+import type { Options, TunInboundOptions } from "./config/types.ts";
+import { Reactor } from "./io/reactor.ts";
+import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
+import { loadPlatform } from "./platform/mod.ts";
+import { Router } from "./route/router.ts";
+import { TunInbound } from "./tun/inbound.ts";
+import { describePlan, planTun } from "./tun/setup.ts";
+import type { ConnectionRecord } from "./tun/worker_protocol.ts";
 
 const log = getLogger(["tunbox", "box"]);
 
@@ -20,42 +28,110 @@ export interface BoxInit {
   workingDirectory: string;
   /** Describe what would be done without touching the system. */
   dryRun: boolean;
+  /** ANSI colors in worker log lines (as the CLI's). */
+  color?: boolean;
 }
 
 /** A tunbox instance: create, start, close (in reverse order of start). */
 export class Box {
   readonly #init: BoxInit;
+  #tuns: TunInbound[] = [];
   #started = false;
 
   private constructor(init: BoxInit) {
     this.#init = init;
   }
 
-  /** Builds an instance from options (nothing is opened yet). */
+  /**
+   * Builds an instance from options. Nothing is opened on the system yet, but the router and
+   * outbounds are constructed once so that their errors surface before anything is changed.
+   */
   static create(init: BoxInit): Promise<Box> {
+    const { options } = init;
+    const reactor = new Reactor(8);
+    try {
+      const outbounds = createOutbounds(
+        options.outbounds,
+        { reactor },
+        options.route,
+        builtinOutbounds(),
+      );
+      for (const o of outbounds.values()) o.close();
+      new Router({
+        rules: options.route.rules,
+        outbounds: options.outbounds,
+        ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+      });
+    } finally {
+      reactor.close();
+    }
+    const unsupported = options.inbounds.filter((i) => i.type !== "tun");
+    for (const i of unsupported) {
+      log.warn("inbound/{type}[{tag}] is not started: tunbox serves tun inbounds only for now", {
+        type: i.type,
+        tag: i.tag,
+      });
+    }
     return Promise.resolve(new Box(init));
   }
 
-  /** Starts the instance. */
-  start(): Promise<void> {
-    this.#started = true;
-    const { options, dryRun } = this.#init;
-    log.info(
-      "{mode} with {inbounds} inbound(s), {outbounds} outbound(s), {rules} route rule(s)",
-      {
-        mode: dryRun ? "dry run" : "started",
-        inbounds: options.inbounds.length,
-        outbounds: options.outbounds.length,
-        rules: options.route.rules.length,
-      },
-    );
-    return Promise.resolve();
+  /** The TUN inbounds of the config. */
+  get #tunOptions(): TunInboundOptions[] {
+    return this.#init.options.inbounds.filter((i): i is TunInboundOptions => i.type === "tun");
   }
 
-  /** Stops the instance and releases what it holds. */
-  close(): Promise<void> {
-    if (this.#started) log.info("closed");
+  /** What `start` would do: device, addresses, routes and rules per TUN inbound (dry run). */
+  async describe(): Promise<string[]> {
+    const platform = await loadPlatform();
+    const lines: string[] = [];
+    for (const t of this.#tunOptions) {
+      const planned = planTun(t, platform);
+      lines.push(`inbound/tun[${t.tag}]:`);
+      for (const l of describePlan(planned.device, planned.plan)) lines.push(`  ${l}`);
+    }
+    if (lines.length === 0) lines.push("no tun inbounds: nothing to set up");
+    return lines;
+  }
+
+  /** Starts the TUN inbounds (nothing in a dry run). */
+  async start(): Promise<void> {
+    this.#started = true;
+    if (this.#init.dryRun) return;
+    const tuns = this.#tunOptions;
+    if (tuns.length === 0) {
+      log.info("no tun inbound configured; nothing to capture");
+      return;
+    }
+    const platform = await loadPlatform();
+    const logInit = {
+      options: this.#init.options.log,
+      color: this.#init.color ?? false,
+      baseTime: performance.timeOrigin,
+    };
+    for (const t of tuns) {
+      const inbound = new TunInbound(t, this.#init.options, platform, logInit);
+      this.#tuns.push(inbound);
+      await inbound.start();
+    }
+  }
+
+  /** Connections reported by the workers (newest last). */
+  connections(): ConnectionRecord[] {
+    return this.#tuns.flatMap((t) => t.connections);
+  }
+
+  /** Stops the instance and releases what it holds, in reverse order. */
+  async close(): Promise<void> {
+    const tuns = this.#tuns.reverse();
+    this.#tuns = [];
+    for (const t of tuns) {
+      try {
+        await t.close();
+      } catch (error) {
+        log.error("close inbound/tun[{tag}]: {error}", { tag: t.options.tag, error });
+      }
+    }
+    if (this.#started && !this.#init.dryRun) log.info("closed");
     this.#started = false;
-    return Promise.resolve();
   }
 }

@@ -114,6 +114,7 @@ async function startBox(
       configPaths,
       workingDirectory: Deno.cwd(),
       dryRun: init.dryRun,
+      color: init.color,
     });
     await box.start();
   } catch (e) {
@@ -144,6 +145,11 @@ export async function runCommand(init: RunInit): Promise<number> {
     for (const line of summarize(first.options, first.files)) console.log(line);
     const box = await startBox(first.options, init, first.files);
     if (!box) return 1;
+    try {
+      for (const line of await box.describe()) console.log(line);
+    } catch (e) {
+      log.error("describe what would be set up: {error}", { error: e });
+    }
     return (await closeWithDeadline(box)) ? 0 : 1;
   }
 

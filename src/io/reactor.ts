@@ -48,6 +48,11 @@ export class Reactor {
   #stopped: Promise<void> | undefined;
   /** Handler exceptions caught by the loop (they are logged and the fd's handler continues). */
   handlerErrors = 0;
+  /**
+   * Runs after each round's handlers and timers (e.g. to flush batched output or re-arm a
+   * stack timer once per round instead of once per event).
+   */
+  afterRound: (() => void) | null = null;
 
   constructor(capacity = 256) {
     this.poller = new Poller(capacity);
@@ -133,7 +138,18 @@ export class Reactor {
     const n = this.poller.wait(timeoutMs);
     this.#dispatch(n);
     this.timers.runDue(this.now());
+    this.#afterRound();
     return n;
+  }
+
+  #afterRound(): void {
+    if (this.afterRound === null) return;
+    try {
+      this.afterRound();
+    } catch (error) {
+      this.handlerErrors++;
+      log.error("Reactor round hook failed: {error}", { error });
+    }
   }
 
   async #loop(): Promise<void> {
@@ -150,6 +166,7 @@ export class Reactor {
         const n = this.poller.wait(timeout);
         this.#dispatch(n);
         const ran = this.timers.runDue(this.now());
+        this.#afterRound();
         busy = n > 0 || ran > 0;
         await yieldToEventLoop();
       }

@@ -363,30 +363,52 @@ export async function connectTcp(
   return sock;
 }
 
+/** Creates a bound, listening, non-blocking TCP socket and returns its fd (any thread). */
+export function listenTcpFd(local: SockAddr, backlog = 4096): number {
+  const family = local.addr.length === 4 ? 4 : 6;
+  const fd = sockCreate(family, "tcp");
+  try {
+    sockSetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+    if (family === 6) sockSetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+    sockBind(fd, local);
+    sockListen(fd, backlog);
+  } catch (error) {
+    fdClose(fd);
+    throw error;
+  }
+  return fd;
+}
+
 /** A listening TCP socket; `onAccept` receives each new connection. */
 export class TcpListener {
   readonly fd: number;
   #closed = false;
+  #owned = true;
+
+  /**
+   * Registers an existing listening fd (made by {@linkcode listenTcpFd}, possibly on another
+   * thread and shared by several reactors). `close()` then only unregisters it: the fd's creator
+   * closes it.
+   */
+  static adopt(reactor: Reactor, fd: number, onAccept: (sock: TcpSocket) => void): TcpListener {
+    return new TcpListener(reactor, { addr: new Uint8Array(4), port: 0 }, onAccept, 0, fd);
+  }
 
   constructor(
     readonly reactor: Reactor,
     local: SockAddr,
     readonly onAccept: (sock: TcpSocket) => void,
     backlog = 4096,
+    adoptFd = -1,
   ) {
-    const family = local.addr.length === 4 ? 4 : 6;
-    const fd = sockCreate(family, "tcp");
-    try {
-      sockSetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-      if (family === 6) sockSetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
-      sockBind(fd, local);
-      sockListen(fd, backlog);
-    } catch (error) {
-      fdClose(fd);
-      throw error;
+    if (adoptFd >= 0) {
+      this.fd = adoptFd;
+      this.#owned = false;
+      reactor.add(adoptFd, EV_READ, () => this.#acceptAll());
+      return;
     }
-    this.fd = fd;
-    reactor.add(fd, EV_READ, () => this.#acceptAll());
+    this.fd = listenTcpFd(local, backlog);
+    reactor.add(this.fd, EV_READ, () => this.#acceptAll());
   }
 
   localAddr(): SockAddr {
@@ -408,7 +430,7 @@ export class TcpListener {
     if (this.#closed) return;
     this.#closed = true;
     this.reactor.remove(this.fd);
-    fdClose(this.fd);
+    if (this.#owned) fdClose(this.fd);
   }
 }
 

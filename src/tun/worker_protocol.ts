@@ -12,6 +12,8 @@ import type { NetworkInterface } from "../platform/types.ts";
 export interface WorkerLogInit {
   options: LogOptions;
   color: boolean;
+  /** Epoch ms the main thread's `INFO[0012]` counter starts from, so worker lines agree. */
+  baseTime: number;
 }
 
 /** A packet worker serving one TUN queue. */
@@ -37,8 +39,10 @@ export interface TunWorkerInit {
   defaultInterface: NetworkInterface | null;
   /** System stack: NAT port table shared by all workers. */
   natTable?: SharedArrayBuffer;
-  /** System stack: the kernel listener port per family, owned by worker 0's listener. */
+  /** System stack: the kernel listener's port per family (0 = that family is not served). */
   natListenPorts?: { v4: number; v6: number };
+  /** System stack: the listening fds (made by the main thread, shared by every worker). */
+  natListenFds?: number[];
 }
 
 /** A worker hosting the listener inbounds (`socks`, `http`, `mixed`). */

@@ -1,0 +1,159 @@
+/**
+ * The TUN inbound on the main thread: opens the device and installs routes (through the
+ * platform layer), creates the system stack's listeners and shared NAT memory, starts one packet
+ * worker per TUN queue, follows default-interface changes, and undoes everything on close.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Options, TunInboundOptions, TunStack } from "../config/types.ts";
+import { listenTcpFd } from "../io/socket.ts";
+import { fdClose, sockLocalAddr } from "../io/sys.ts";
+import type { Platform } from "../platform/types.ts";
+import { createNatMemory } from "../stack/nat_table.ts";
+import { setupTun, type TunSetup } from "./setup.ts";
+import { WorkerPool } from "./worker_pool.ts";
+import type {
+  ConnectionRecord,
+  TunWorkerInit,
+  WorkerLogInit,
+  WorkerStats,
+} from "./worker_protocol.ts";
+
+const log = getLogger(["tunbox", "tun"]);
+
+/** sing-box's default UDP (and system-stack NAT) timeout. */
+export const DEFAULT_UDP_TIMEOUT_MS = 5 * 60_000;
+/** sing-box's default stack when built with gVisor (official builds). */
+export const DEFAULT_STACK: TunStack = "mixed";
+
+/**
+ * Number of packet workers: `TUNBOX_WORKERS` if set, else the CPU count (Linux multi-queue);
+ * macOS utun has one queue, so one worker.
+ */
+export function workerCount(os: string = Deno.build.os): number {
+  if (os !== "linux") return 1;
+  const env = Number(Deno.env.get("TUNBOX_WORKERS") ?? "");
+  if (Number.isInteger(env) && env > 0) return Math.min(env, 64);
+  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 64));
+}
+
+/** A running TUN inbound. */
+export class TunInbound {
+  #setup: TunSetup | undefined;
+  #pool: WorkerPool | undefined;
+  #listenFds: number[] = [];
+  #stopWatch: (() => void) | undefined;
+  /** Connections reported by workers (most recent last, bounded). */
+  readonly connections: ConnectionRecord[] = [];
+  /** Called for every finished connection a worker reports. */
+  onConnection: ((rec: ConnectionRecord) => void) | null = null;
+
+  constructor(
+    readonly options: TunInboundOptions,
+    readonly config: Options,
+    readonly platform: Platform,
+    readonly logInit: WorkerLogInit,
+  ) {}
+
+  get deviceName(): string | undefined {
+    return this.#setup?.device.name;
+  }
+
+  get setup(): TunSetup | undefined {
+    return this.#setup;
+  }
+
+  async start(): Promise<void> {
+    const stack = this.options.stack ?? DEFAULT_STACK;
+    const queues = workerCount();
+    const setup = this.#setup = setupTun(this.options, this.platform, queues);
+    try {
+      const device = setup.device;
+      let natListenPorts: { v4: number; v6: number } | undefined;
+      let natTable: SharedArrayBuffer | undefined;
+      if (stack === "system" || stack === "mixed") {
+        natListenPorts = { v4: 0, v6: 0 };
+        for (const family of [4, 6] as const) {
+          const prefix = this.options.address.find((p) =>
+            p.addr.length === (family === 4 ? 4 : 16)
+          );
+          if (!prefix) continue;
+          const fd = listenTcpFd({ addr: prefix.addr, port: 0 });
+          this.#listenFds.push(fd);
+          natListenPorts[family === 4 ? "v4" : "v6"] = sockLocalAddr(fd).port;
+        }
+        natTable = createNatMemory();
+      }
+      const defaultInterface = this.platform.defaultInterface(device.name);
+      const inits: TunWorkerInit[] = device.fds.map((fd, index) => ({
+        role: "tun",
+        index,
+        count: device.fds.length,
+        fd,
+        tun: {
+          name: device.name,
+          index: device.index,
+          mtu: device.mtu,
+          packetOffset: device.packetOffset,
+          addresses: this.options.address,
+        },
+        inboundTag: this.options.tag,
+        stack,
+        udpTimeoutMs: this.options.udp_timeout ?? DEFAULT_UDP_TIMEOUT_MS,
+        options: this.config,
+        log: this.logInit,
+        defaultInterface,
+        ...(natTable ? { natTable } : {}),
+        ...(natListenPorts ? { natListenPorts, natListenFds: this.#listenFds } : {}),
+      }));
+      const pool = this.#pool = new WorkerPool();
+      pool.onMessage = (_index, msg) => {
+        if (msg.type !== "connections") return;
+        for (const rec of msg.records) {
+          this.connections.push(rec);
+          this.onConnection?.(rec);
+        }
+        if (this.connections.length > 2000) {
+          this.connections.splice(0, this.connections.length - 2000);
+        }
+      };
+      await pool.start(new URL("./worker.ts", import.meta.url), inits);
+      const auto = this.config.route.auto_detect_interface === true;
+      if (auto) {
+        this.#stopWatch = this.platform.watchDefaultInterface((iface) => {
+          log.info("default interface changed to {name}", { name: iface?.name ?? "none" });
+          pool.broadcast({ type: "default-interface", iface });
+        }, device.name);
+      }
+      log.info("inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s)", {
+        tag: this.options.tag,
+        name: device.name,
+        stack,
+        n: device.fds.length,
+      });
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  /** Latest per-worker counters. */
+  stats(): (WorkerStats | undefined)[] {
+    return this.#pool?.stats() ?? [];
+  }
+
+  async close(): Promise<void> {
+    this.#stopWatch?.();
+    this.#stopWatch = undefined;
+    const pool = this.#pool;
+    this.#pool = undefined;
+    if (pool) await pool.stop();
+    for (const fd of this.#listenFds) fdClose(fd);
+    this.#listenFds = [];
+    const setup = this.#setup;
+    this.#setup = undefined;
+    setup?.close();
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Entry module of a packet worker (a Deno Worker). The main thread sends `init`; the worker
+ * builds its reactor, outbounds, router and packet engine, answers `ready` with its wake fd,
+ * and runs the reactor until `stop`.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { getLogger } from "@logtape/logtape";
+import { Reactor } from "../io/reactor.ts";
+import { configureLogging } from "../log/mod.ts";
+import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
+import type { Outbound } from "../outbound/types.ts";
+import { loadPlatform } from "../platform/mod.ts";
+import type { NetworkInterface } from "../platform/types.ts";
+import { Router } from "../route/router.ts";
+import { TunEngine } from "./engine.ts";
+import type { MainToWorker, TunWorkerInit, WorkerToMain } from "./worker_protocol.ts";
+
+const log = getLogger(["tunbox", "worker"]);
+/** How often finished connections are reported to the main thread. */
+const REPORT_MS = 1000;
+
+let reactor: Reactor | undefined;
+let engine: TunEngine | undefined;
+let outbounds: Map<string, Outbound> | undefined;
+let defaultInterface: NetworkInterface | null = null;
+
+function post(msg: WorkerToMain): void {
+  self.postMessage(msg);
+}
+
+async function start(init: TunWorkerInit): Promise<void> {
+  await configureLogging(init.log.options, {
+    color: init.log.color,
+    workerName: `worker-${init.index}`,
+    baseTime: init.log.baseTime,
+  });
+  defaultInterface = init.defaultInterface;
+  const platform = await loadPlatform();
+  const r = reactor = new Reactor(1024);
+  const { options } = init;
+  const ctx = {
+    reactor: r,
+    platform,
+    defaultInterface: () => defaultInterface,
+    ...(options.route.default_mark !== undefined
+      ? { defaultMark: options.route.default_mark }
+      : {}),
+  };
+  outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  const router = new Router({
+    rules: options.route.rules,
+    outbounds: options.outbounds,
+    ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+  });
+  engine = new TunEngine(init, r, { router, outbounds }, init.natListenFds ?? []);
+  const report = () => {
+    if (engine && engine.finished.length > 0) {
+      post({ type: "connections", records: engine.finished.splice(0) });
+    }
+    r.setTimeout(REPORT_MS, report);
+  };
+  r.setTimeout(REPORT_MS, report);
+  post({ type: "ready", wakeFd: r.wakeFd });
+  await r.run();
+}
+
+function stop(): void {
+  if (!reactor) {
+    self.close();
+    return;
+  }
+  const r = reactor;
+  engine?.close();
+  for (const o of outbounds?.values() ?? []) o.close();
+  r.stop();
+}
+
+self.onmessage = (e: MessageEvent<MainToWorker>) => {
+  const msg = e.data;
+  switch (msg.type) {
+    case "init": {
+      if (msg.init.role !== "tun") {
+        post({ type: "failed", message: `worker role "${msg.init.role}" is not handled here` });
+        return;
+      }
+      start(msg.init).then(() => {
+        const stats = engine?.snapshot();
+        if (engine && engine.finished.length > 0) {
+          post({ type: "connections", records: engine.finished.splice(0) });
+        }
+        reactor?.close();
+        if (stats) post({ type: "stopped", stats });
+        self.close();
+      }, (error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        log.error("worker failed to start: {message}", { message });
+        post({ type: "failed", message });
+        self.close();
+      });
+      return;
+    }
+    case "stop":
+      stop();
+      return;
+    case "default-interface":
+      defaultInterface = msg.iface;
+      return;
+    case "stats":
+      if (engine) post({ type: "stats", stats: engine.snapshot() });
+      return;
+  }
+};
