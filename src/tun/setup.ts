@@ -136,7 +136,7 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
   try {
     if (options.auto_route) {
       for (const line of platform.cleanupStale(options)) {
-        log.warn("Stale state from an earlier run: {what}", { what: line });
+        log.warn("Removed stale {what} (left by an earlier run)", { what: line });
       }
     }
     plan = platform.planRoutes(options, device.name);
@@ -176,7 +176,9 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
 
 /**
  * The `cleanup` command: for each tun inbound, removes the rules in its rule range, the routes
- * in its table and a leftover TUN device of its name. Returns what was removed.
+ * in its table and a leftover TUN device of its name. Returns one description per removal, e.g.
+ * `IPv4 rule "9000: from all to 172.19.0.0/30 lookup 2022"` or `TUN device "tun0"` (the CLI
+ * prints "removed " before each).
  */
 export async function cleanup(options: Options, platform?: Platform): Promise<string[]> {
   const tuns = options.inbounds.filter((i): i is TunInboundOptions => i.type === "tun");

@@ -16,7 +16,7 @@
  *     const before = await ns.snapshot();                          // rules, routes, addresses
  *     const out = await ns.exec(["sysctl", "net.ipv4.ip_forward"]); // ip netns exec <ns> ...
  *     ns.run(() => { ...synchronous FFI code runs inside the namespace... });
- *     assertEquals(await ns.snapshot(), before);
+ *     await ns.expectSnapshot(before);                             // settles, then asserts
  *   }); // the namespace (and every interface in it) is deleted here, even on failure
  * });
  * ```
@@ -26,6 +26,8 @@
  *
  * @module
  */
+
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
 
 const CLONE_NEWNET = 0x40000000;
 const O_RDONLY = 0;
@@ -75,6 +77,11 @@ export interface NetnsSnapshot {
 }
 
 const decoder = new TextDecoder();
+
+function sameSnapshot(a: NetnsSnapshot, b: NetnsSnapshot): boolean {
+  return a.rules4 === b.rules4 && a.rules6 === b.rules6 && a.routes4 === b.routes4 &&
+    a.routes6 === b.routes6 && a.addrs === b.addrs;
+}
 
 /** Runs a command (no namespace switch) and returns its output; never throws on exit status. */
 export async function runCommand(
@@ -128,10 +135,10 @@ export class Netns implements AsyncDisposable {
     await mustRun(["ip", "netns", "add", name]);
     const ns = new Netns(name);
     try {
-      await ns.ip("link", "set", "lo", "up");
       for (const key of ["all", "default"]) {
         await ns.mustExec(["sysctl", "-q", "-w", `net.ipv6.conf.${key}.accept_dad=0`]);
       }
+      await ns.ip("link", "set", "lo", "up");
     } catch (e) {
       await ns.delete();
       throw e;
@@ -198,6 +205,21 @@ export class Netns implements AsyncDisposable {
       routes6: await this.ip("-6", "route", "show", "table", "all"),
       addrs: await this.ip("addr"),
     };
+  }
+
+  /**
+   * Asserts that the namespace's snapshot equals `expected`. The kernel finishes some work
+   * asynchronously (IPv6 address work, device teardown), so it re-reads for up to `settleMs`
+   * before failing with the full difference.
+   */
+  async expectSnapshot(expected: NetnsSnapshot, settleMs = 1500): Promise<void> {
+    const deadline = Date.now() + settleMs;
+    let actual = await this.snapshot();
+    while (!sameSnapshot(actual, expected) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      actual = await this.snapshot();
+    }
+    assertEquals(actual, expected);
   }
 
   /** Lines of an iproute2 listing with trailing whitespace removed (empty lines dropped). */

@@ -49,7 +49,7 @@ try {
       route: { rules: [], rule_set: [] },
       experimental: {},
     };
-    for (const line of await cleanup(config, platform)) out(line);
+    for (const line of await cleanup(config, platform)) out(`removed ${line}`);
     out("done");
     Deno.exit(0);
   }

@@ -21,7 +21,7 @@ async function expectFailure(
   assert.ok(line, `no error line in:\n${result.stderr}`);
   if (typeof message === "string") assert.equal(line, message);
   else assert.match(line, message);
-  assert.deepEqual(await ns.snapshot(), before);
+  await ns.expectSnapshot(before);
 }
 
 const BASE = { address: ["172.19.0.1/30", "fdfe:dcba:9876::1/126"], auto_route: true };

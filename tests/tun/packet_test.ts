@@ -56,7 +56,7 @@ Deno.test("packets: a UDP datagram to 10.9.9.9 is read from the TUN fd byte-exac
     } finally {
       ns.run(() => tun.close());
     }
-    assert.deepEqual(await ns.snapshot(), before);
+    await ns.expectSnapshot(before);
   });
 });
 
@@ -86,7 +86,7 @@ Deno.test("packets: an IPv6 datagram leaves through the TUN from the TUN address
     } finally {
       ns.run(() => tun.close());
     }
-    assert.deepEqual(await ns.snapshot(), before);
+    await ns.expectSnapshot(before);
   });
 });
 
@@ -115,6 +115,6 @@ Deno.test("packets: a hand-built IPv4/UDP packet written to the fd reaches a soc
     } finally {
       ns.run(() => tun.close());
     }
-    assert.deepEqual(await ns.snapshot(), before);
+    await ns.expectSnapshot(before);
   });
 });

@@ -109,7 +109,7 @@ Deno.test("`setupTun()` installs exactly the plan and `close()` restores the nam
         tun.close(); // idempotent
       });
     }
-    assert.deepEqual(await ns.snapshot(), before);
+    await ns.expectSnapshot(before);
   });
 });
 
@@ -126,7 +126,7 @@ Deno.test("`setupTun()` without auto_route opens the device only", async () => {
     } finally {
       ns.run(() => tun.close());
     }
-    assert.deepEqual(await ns.snapshot(), before);
+    await ns.expectSnapshot(before);
   });
 });
 
@@ -151,6 +151,6 @@ Deno.test("`setupTun()` undoes the device, routes and rules when a rule is refus
       () => ns.run(() => setupTun(tunOptions({ interface_name: "tun0" }), platform, 1)),
       /^NetlinkError: add rule "9010: from all goto 9000" failed: EINVAL \(Invalid argument\)/m,
     );
-    assert.deepEqual(await ns.snapshot(), before);
+    await ns.expectSnapshot(before);
   });
 });

@@ -532,7 +532,8 @@ export function installRoutes(plan: RoutePlan, device: TunDevice): { remove(): v
  * Removes what a crashed run may have left for these options: every rule (IPv4 and IPv6) whose
  * priority is in [index, index+10] — foreign rules there included, as sing-tun does — and every
  * route in the table. Returns one description per removal, e.g.
- * `removed IPv4 rule "9000: from all to 172.19.0.0/30 lookup 2022"`.
+ * `IPv4 rule "9000: from all to 172.19.0.0/30 lookup 2022"` (the `cleanup` command prints
+ * "removed " before each).
  */
 export function cleanupStaleState(nl: RtNetlink, options: TunInboundOptions): string[] {
   const { table, ruleIndex } = resolveIndexes(options);
@@ -541,7 +542,7 @@ export function cleanupStaleState(nl: RtNetlink, options: TunInboundOptions): st
     if (rule.priority < ruleIndex || rule.priority > ruleIndex + RULE_SPAN) continue;
     // Deleting by family + priority removes the first rule there; listing order is kernel order.
     nl.deleteRuleAt(rule.family, rule.priority);
-    removed.push(`removed IPv${rule.family} rule ${ruleLabel(formatRule(rule, rule.flags))}`);
+    removed.push(`IPv${rule.family} rule ${ruleLabel(formatRule(rule, rule.flags))}`);
   }
   const names = new Map(nl.listLinks().map((l) => [l.index, l.name]));
   for (const route of nl.listRoutes(undefined, table)) {
@@ -552,7 +553,7 @@ export function cleanupStaleState(nl: RtNetlink, options: TunInboundOptions): st
       if (ignoreMissing(e)) continue;
       throw e;
     }
-    removed.push(`removed IPv${route.family} route "${formatRoute(route, dev)} table ${table}"`);
+    removed.push(`IPv${route.family} route "${formatRoute(route, dev)} table ${table}"`);
   }
   return removed;
 }

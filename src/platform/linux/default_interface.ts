@@ -83,6 +83,10 @@ export interface WatchOptions {
   exclude?: string;
   /** Longest wait per poll, ms (default 1000); a timeout re-checks nothing, it only loops. */
   pollIntervalMs?: number;
+  /** SO_RCVBUF of the event socket (default 1 MiB); small values make ENOBUFS likely (tests). */
+  receiveBufferBytes?: number;
+  /** Called when the kernel reported lost events (ENOBUFS), before the full re-check. */
+  onEventsLost?: () => void;
 }
 
 /** A running monitor. */
@@ -106,7 +110,11 @@ export function watchDefaultInterface(
   const libc = linuxLibc();
   const groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR |
     RTMGRP_IPV6_ROUTE;
-  const events = new RtNetlink({ groups, nonblocking: true });
+  const events = new RtNetlink({
+    groups,
+    nonblocking: true,
+    ...(options.receiveBufferBytes ? { receiveBufferBytes: options.receiveBufferBytes } : {}),
+  });
   let maybeRequests: RtNetlink | undefined;
   let efd = -1;
   try {
@@ -168,6 +176,7 @@ export function watchDefaultInterface(
           } catch (e) {
             if (e instanceof SysError && e.code === "ENOBUFS") {
               log.debug("Netlink events were lost (ENOBUFS); re-checking the default route");
+              options.onEventsLost?.();
               changed = true;
               continue;
             }

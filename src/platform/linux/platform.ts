@@ -59,7 +59,7 @@ export class LinuxPlatform implements Platform {
         const link = nl.getLink(name);
         if (link && isTunLink(link)) {
           nl.deleteLink(link.index, name);
-          removed.push(`removed TUN device "${name}"`);
+          removed.push(`TUN device "${name}"`);
         }
       }
       return removed;

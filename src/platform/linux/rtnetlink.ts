@@ -575,6 +575,8 @@ export interface RtNetlinkOptions {
   timeoutMs?: number;
   /** Make the socket non-blocking (for event monitors driven by poll). */
   nonblocking?: boolean;
+  /** SO_RCVBUF in bytes (default 1 MiB for a socket with groups, the system default otherwise). */
+  receiveBufferBytes?: number;
 }
 
 const RECV_BUFFER_SIZE = 64 * 1024;
@@ -599,8 +601,9 @@ export class RtNetlink implements Disposable {
       // Best effort: extended ack messages and capped acks (kernel ≥ 4.12 / 4.3).
       libc.setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, oneBytes, 4);
       libc.setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, oneBytes, 4);
-      if (options.groups) {
-        const size = new Int32Array([1 << 20]);
+      const rcvbuf = options.receiveBufferBytes ?? (options.groups ? 1 << 20 : undefined);
+      if (rcvbuf !== undefined) {
+        const size = new Int32Array([rcvbuf]);
         libc.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(size.buffer), 4);
       }
       const tv = new BigInt64Array(2);

@@ -8,7 +8,7 @@ import {
 import { LinuxPlatform } from "../../../src/platform/linux/platform.ts";
 import { RtNetlink } from "../../../src/platform/linux/rtnetlink.ts";
 import type { NetworkInterface } from "../../../src/platform/types.ts";
-import { type Netns, withNetns } from "../../_helpers/netns.ts";
+import { type Netns, runCommand, withNetns } from "../../_helpers/netns.ts";
 
 async function twoUplinks(ns: Netns): Promise<void> {
   await ns.addVeth("up1", "up1p", { localAddr: ["10.1.0.1/24", "fd01::1/64"] });
@@ -109,5 +109,40 @@ Deno.test("`Platform.watchDefaultInterface()` returns a stop function that ends 
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(changes, []);
     assert.ok(Date.now() - started < 2000);
+  });
+});
+
+Deno.test("`watchDefaultInterface()` re-checks after lost events (ENOBUFS)", async () => {
+  await withNetns("watchlost", async (ns) => {
+    await twoUplinks(ns);
+    await ns.ip("route", "add", "default", "via", "10.1.0.2", "dev", "up1", "metric", "100");
+    const changes: (NetworkInterface | null)[] = [];
+    let lost = 0;
+    const watch = ns.run(() =>
+      watchDefaultInterface((i) => changes.push(i), {
+        receiveBufferBytes: 1024,
+        onEventsLost: () => lost++,
+        pollIntervalMs: 200,
+      })
+    );
+    try {
+      // Thousands of route events overflow the tiny receive buffer; the default moves to up2
+      // somewhere in the middle of them.
+      const lines = Array.from(
+        { length: 4000 },
+        (_, i) => `route add 10.${100 + (i >> 8)}.${i & 255}.0/24 dev up1`,
+      );
+      lines.splice(2000, 0, "route add default via 10.2.0.2 dev up2 metric 50");
+      const r = await runCommand(["ip", "-n", ns.name, "-batch", "-"], {
+        stdin: lines.join("\n") + "\n",
+      });
+      assert.equal(r.code, 0, r.stderr);
+      await nextChange(changes, 1);
+      assert.equal(changes.at(-1)?.name, "up2");
+      assert.ok(lost > 0, "expected the kernel to report lost events");
+    } finally {
+      watch.stop();
+      await watch.done;
+    }
   });
 });
