@@ -64,9 +64,10 @@ function nextFreeTunName(platform: Platform): string {
 
 /**
  * Plans the device and routes for a tun inbound: validates the options (name, addresses, mtu,
- * indexes), applies defaults, and computes the route plan. An empty `interface_name` becomes
- * the next free `tunN` on Linux (read-only lookup); the device config keeps the requested name
- * (empty = let the kernel pick) so {@linkcode setupTun} opens what the user asked for.
+ * indexes), applies defaults, and computes the route plan. With an empty `interface_name`,
+ * `device.name` is the next free `tunN` on Linux (a read-only lookup: what the kernel's `tun%d`
+ * will most likely pick); {@linkcode setupTun} still lets the kernel choose and re-plans with
+ * the name it got.
  */
 export function planTun(options: TunInboundOptions, platform: Platform): TunPlan {
   validateDevice(options);

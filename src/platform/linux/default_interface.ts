@@ -148,7 +148,7 @@ export function watchDefaultInterface(
       return;
     }
     if (same(next, current)) return;
-    log.info("Default interface changed: {from} -> {to}", {
+    log.debug("Default interface changed: {from} -> {to}", {
       from: current?.name ?? "none",
       to: next?.name ?? "none",
     });
