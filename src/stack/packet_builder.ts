@@ -28,7 +28,7 @@ export class PacketBuilder {
 
   constructor(
     readonly headroom: number,
-    private readonly emit: (packet: Uint8Array) => void,
+    private readonly emit: ((packet: Uint8Array) => void) | null,
     /** Fill upper-layer checksums. */
     private readonly computeChecksums: boolean,
     /** Without checksums, store the folded pseudo-header sum in the checksum field. */
@@ -104,10 +104,17 @@ export class PacketBuilder {
   }
 
   /**
-   * Fills the checksum of the message at `l4Off` (its field at `l4Off + csumOffset`) and emits
-   * the packet. Returns the packet length.
+   * Fills the checksum of the message at `l4Off` (its field at `l4Off + csumOffset`), emits the
+   * packet when the builder has an emit callback, and returns it (a view into the scratch buffer,
+   * valid until the next packet is built).
    */
-  finish(version: number, proto: number, l4Off: number, l4Len: number, csumOffset: number): number {
+  finish(
+    version: number,
+    proto: number,
+    l4Off: number,
+    l4Len: number,
+    csumOffset: number,
+  ): Uint8Array {
     const b = this.buf;
     const o = this.headroom;
     const addrLen = version === 6 ? 16 : 4;
@@ -129,8 +136,8 @@ export class PacketBuilder {
       b[c] = ps >>> 8;
       b[c + 1] = ps;
     }
-    const end = l4Off + l4Len;
-    this.emit(b.subarray(o, end));
-    return end - o;
+    const packet = b.subarray(o, l4Off + l4Len);
+    if (this.emit !== null) this.emit(packet);
+    return packet;
   }
 }
