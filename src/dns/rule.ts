@@ -1,0 +1,289 @@
+/**
+ * DNS rules (sing-box `route/rule/rule_dns.go`, 1.12/1.13 semantics), compiled with the route
+ * matchers (`compileRuleMatch` from `src/route/`) plus the DNS-only items:
+ *
+ * - `query_type` (names such as `A`, `HTTPS`, or numbers) matches the question's type;
+ * - domain items match the question's name; `ip_version` matches 4 for A and 6 for AAAA
+ *   questions (other questions keep the flow's version); the request's inbound, network and
+ *   source come from the hijacked flow; its destination is cleared, as sing-box does, so
+ *   `port`/`ip_cidr`-by-destination never match the DNS server's address;
+ * - address filter items (`ip_cidr`, `ip_is_private`, `ip_accept_any`) are evaluated on the
+ *   response: a rule with them only applies to A/AAAA/HTTPS questions, matches first on its
+ *   other items, and its route action's answer is accepted only when one of the answer's
+ *   addresses matches (a failed or empty answer never does); otherwise matching goes on with
+ *   the next rule. Inside logical rules these items never match (reported as a warning);
+ * - `outbound` (deprecated) never matches: tunbox's lookups do not carry the requesting
+ *   outbound (reported as a warning).
+ *
+ * @module
+ */
+
+import type {
+  DnsDefaultRule,
+  DnsRule,
+  DnsRuleAction,
+  DomainStrategy,
+  Prefix,
+} from "../config/types.ts";
+import { formatPrefix } from "../net/ip.ts";
+import type { ConnMetadata } from "../route/metadata.ts";
+import { compileRuleMatch, IpSet, isPrivateAddr } from "../route/mod.ts";
+import { typeCode, typeName } from "./packet.ts";
+import { compilePredefined, type PredefinedAnswer } from "./predefined.ts";
+
+/** A compiled DNS rule action. */
+export type CompiledDnsAction =
+  | {
+    kind: "route";
+    server: string;
+    strategy: DomainStrategy;
+    disableCache: boolean;
+    rewriteTtl: number | undefined;
+    clientSubnet: Prefix | undefined;
+    text: string;
+  }
+  | {
+    kind: "route-options";
+    disableCache: boolean;
+    rewriteTtl: number | undefined;
+    clientSubnet: Prefix | undefined;
+    text: string;
+  }
+  | { kind: "reject"; method: "default" | "drop"; text: string }
+  | { kind: "predefined"; answer: PredefinedAnswer; text: string };
+
+/** A compiled top-level DNS rule. */
+export interface CompiledDnsRule {
+  /** Index in `dns.rules`. */
+  readonly index: number;
+  /** `condition => action`, for logs. */
+  readonly text: string;
+  readonly action: CompiledDnsAction;
+  /** True when the rule has address filter items (checked on the response). */
+  readonly addressLimited: boolean;
+  /** Whether the rule applies to the request (before any response). */
+  match(meta: ConnMetadata, qtype: number): boolean;
+  /** For address-limited rules: whether the response's addresses satisfy the rule. */
+  acceptResponse(meta: ConnMetadata, qtype: number, addrs: readonly Uint8Array[]): boolean;
+}
+
+interface Matcher {
+  readonly conditionText: string;
+  match(meta: ConnMetadata, qtype: number): boolean;
+}
+
+function describe(name: string, values: readonly string[]): string {
+  if (values.length === 1) return `${name}=${values[0]}`;
+  if (values.length > 3) return `${name}=[${values.slice(0, 3).join(" ")}...]`;
+  return `${name}=[${values.join(" ")}]`;
+}
+
+function queryTypes(values: readonly (string | number)[], where: string): Set<number> {
+  const set = new Set<number>();
+  values.forEach((v, i) => {
+    const code = typeof v === "number" ? v : typeCode(v);
+    if (code === undefined) {
+      throw new TypeError(`${where}.query_type[${i}]: unknown query type "${v}"`);
+    }
+    set.add(code);
+  });
+  return set;
+}
+
+function compileAction(a: DnsRuleAction, where: string): CompiledDnsAction {
+  const opts = (x: { disable_cache?: boolean; rewrite_ttl?: number; client_subnet?: Prefix }) => {
+    const parts: string[] = [];
+    if (x.disable_cache) parts.push("disable_cache");
+    if (x.rewrite_ttl !== undefined) parts.push(`rewrite_ttl=${x.rewrite_ttl}`);
+    if (x.client_subnet) parts.push(`client_subnet=${formatPrefix(x.client_subnet)}`);
+    return parts;
+  };
+  switch (a.action) {
+    case "route": {
+      const parts = [a.server, ...(a.strategy ? [`strategy=${a.strategy}`] : []), ...opts(a)];
+      return {
+        kind: "route",
+        server: a.server,
+        strategy: a.strategy ?? "",
+        disableCache: a.disable_cache === true,
+        rewriteTtl: a.rewrite_ttl,
+        clientSubnet: a.client_subnet,
+        text: `route(${parts.join(",")})`,
+      };
+    }
+    case "route-options":
+      return {
+        kind: "route-options",
+        disableCache: a.disable_cache === true,
+        rewriteTtl: a.rewrite_ttl,
+        clientSubnet: a.client_subnet,
+        text: `route-options(${opts(a).join(",")})`,
+      };
+    case "reject":
+      return {
+        kind: "reject",
+        method: a.method,
+        text: a.method === "default" ? "reject" : `reject(${a.method})`,
+      };
+    case "predefined": {
+      const answer = compilePredefined(a, where);
+      return { kind: "predefined", answer, text: answer.text };
+    }
+  }
+}
+
+/** The route-matcher part of a default DNS rule (address filter items left out). */
+function compileDefault(
+  rule: DnsDefaultRule,
+  where: string,
+  warnings: string[],
+  nested: boolean,
+): Matcher & {
+  addressFilter: ((addrs: readonly Uint8Array[]) => boolean) | null;
+  addressText: string;
+} {
+  const { ip_cidr, ip_is_private, invert: _invert, ...rest } = rule;
+  const route = compileRuleMatch({ ...rest, ip_cidr: [] }, where, warnings);
+  const qtypes = rule.query_type.length > 0 ? queryTypes(rule.query_type, where) : null;
+  if (rule.outbound.length > 0) {
+    warnings.push(
+      `${where}: "outbound" never matches in tunbox (lookups do not carry the requesting outbound)`,
+    );
+  }
+  const addressParts: string[] = [];
+  if (ip_cidr.length > 0) addressParts.push(describe("ip_cidr", ip_cidr.map(formatPrefix)));
+  if (ip_is_private === true) addressParts.push("ip_is_private=true");
+  if (rule.ip_accept_any === true) addressParts.push("ip_accept_any=true");
+  let addressFilter: ((addrs: readonly Uint8Array[]) => boolean) | null = null;
+  if (addressParts.length > 0) {
+    if (nested) {
+      warnings.push(
+        `${where}: address filter items (ip_cidr, ip_is_private, ip_accept_any) never match inside a logical DNS rule in tunbox`,
+      );
+      addressFilter = () => false;
+    } else {
+      const set = ip_cidr.length > 0 ? new IpSet(ip_cidr) : null;
+      const priv = ip_is_private === true;
+      const any = rule.ip_accept_any === true;
+      addressFilter = (addrs) => {
+        for (const a of addrs) {
+          if (any) return true;
+          if (set && set.contains(a)) return true;
+          if (priv && isPrivateAddr(a)) return true;
+        }
+        return false;
+      };
+    }
+  }
+  const parts: string[] = [];
+  if (qtypes) parts.push(describe("query_type", [...qtypes].map(typeName)));
+  if (route.conditionText !== "") parts.push(route.conditionText);
+  if (rule.outbound.length > 0) parts.push(describe("outbound", rule.outbound));
+  const never = rule.outbound.length > 0;
+  return {
+    conditionText: [...parts, ...addressParts].join(" "),
+    addressText: addressParts.join(" "),
+    addressFilter,
+    match(meta, qtype) {
+      if (never) return false;
+      if (qtypes && !qtypes.has(qtype)) return false;
+      return route.match(meta);
+    },
+  };
+}
+
+function compileMatcher(
+  rule: DnsRule,
+  where: string,
+  warnings: string[],
+  nested: boolean,
+): Matcher {
+  if (rule.type === "logical") {
+    const subs = rule.rules.map((r, i) =>
+      compileMatcher(r, `${where}.rules[${i}]`, warnings, true)
+    );
+    const invert = rule.invert === true;
+    const and = rule.mode === "and";
+    const joined = subs.map((s) => s.conditionText).join(and ? " && " : " || ");
+    return {
+      conditionText: invert ? `!(${joined})` : joined,
+      match(meta, qtype) {
+        const r = and
+          ? subs.every((s) => s.match(meta, qtype))
+          : subs.some((s) => s.match(meta, qtype));
+        return r !== invert;
+      },
+    };
+  }
+  const d = compileDefault(rule, where, warnings, nested);
+  const invert = rule.invert === true;
+  if (d.conditionText === "") return { conditionText: "", match: () => true };
+  const filter = d.addressFilter;
+  return {
+    conditionText: invert ? `!(${d.conditionText})` : d.conditionText,
+    match: (meta, qtype) => {
+      const pre = d.match(meta, qtype) && (filter === null || filter([]));
+      return pre !== invert;
+    },
+  };
+}
+
+/**
+ * Compiles `dns.rules`. Throws TypeError naming the rule for invalid values; problems that do
+ * not stop compilation are appended to `warnings`.
+ */
+export function compileDnsRules(rules: readonly DnsRule[], warnings: string[]): CompiledDnsRule[] {
+  return rules.map((rule, index) => {
+    const where = rule.source?.path ?? `dns.rules[${index}]`;
+    const action = compileAction(rule.action, where);
+    if (rule.type === "logical") {
+      const m = compileMatcher(rule, where, warnings, false);
+      return {
+        index,
+        text: m.conditionText === "" ? action.text : `${m.conditionText} => ${action.text}`,
+        action,
+        addressLimited: false,
+        match: (meta, qtype) => m.match(meta, qtype),
+        acceptResponse: () => true,
+      };
+    }
+    const d = compileDefault(rule, where, warnings, false);
+    const invert = rule.invert === true;
+    const filter = d.addressFilter;
+    const text = d.conditionText === ""
+      ? action.text
+      : `${invert ? `!(${d.conditionText})` : d.conditionText} => ${action.text}`;
+    if (d.conditionText === "") {
+      return {
+        index,
+        text,
+        action,
+        addressLimited: false,
+        match: () => true,
+        acceptResponse: () => true,
+      };
+    }
+    if (!filter) {
+      return {
+        index,
+        text,
+        action,
+        addressLimited: false,
+        match: (meta, qtype) => d.match(meta, qtype) !== invert,
+        acceptResponse: () => true,
+      };
+    }
+    return {
+      index,
+      text,
+      action,
+      addressLimited: true,
+      // Inverted: the response decides (the rule holds unless the request and response match).
+      match: (meta, qtype) => invert || d.match(meta, qtype),
+      acceptResponse: (meta, qtype, addrs) => {
+        const hit = d.match(meta, qtype) && filter(addrs);
+        return hit !== invert;
+      },
+    };
+  });
+}
