@@ -124,9 +124,13 @@ export function zoneHandler(zone: Record<string, Record<string, Msg[]>>): DnsHan
   };
 }
 
-/** Starts a DNS server on 127.0.0.1 (UDP and TCP on one port) running `handler`. */
-export function startDnsServer(r: Reactor, handler: DnsHandler): TestDnsServer {
-  const addr = new Uint8Array([127, 0, 0, 1]);
+/** Starts a DNS server (UDP and TCP on one port; default 127.0.0.1, random port). */
+export function startDnsServer(
+  r: Reactor,
+  handler: DnsHandler,
+  opts: { addr?: Uint8Array; port?: number } = {},
+): TestDnsServer {
+  const addr = opts.addr ?? new Uint8Array([127, 0, 0, 1]);
   let udp: UdpSocket | null = null;
   let tcp: TcpListener | null = null;
   const conns = new Set<TcpSocket>();
@@ -146,7 +150,7 @@ export function startDnsServer(r: Reactor, handler: DnsHandler): TestDnsServer {
     },
   };
   for (let attempt = 0; attempt < 20 && !tcp; attempt++) {
-    udp = UdpSocket.open(r, 4, {}, { addr, port: 0 });
+    udp = UdpSocket.open(r, 4, {}, { addr, port: opts.port ?? 0 });
     const port = udp.localAddr().port;
     try {
       tcp = new TcpListener(r, { addr, port }, (sock) => serveTcp(sock));
