@@ -25,7 +25,7 @@ import { hostsResolver } from "./hosts_resolver.ts";
 import { ListenerInbound } from "./listener.ts";
 import { createOutboundHandler, type OutboundHandler } from "./outbound_handler.ts";
 import type { InboundRequest } from "./types.ts";
-import { parseAuthority } from "./http_server.ts";
+import { parseIp } from "../net/ip.ts";
 
 export interface SocksServerOptions {
   reactor: Reactor;
@@ -97,9 +97,11 @@ export function parseServeArgs(
     };
     if (arg === "--listen") {
       const text = value();
-      const dest = parseAuthority(text);
-      if (!dest?.addr) throw new TypeError(`--listen "${text}": expected IP:port`);
-      listen = { addr: dest.addr, port: dest.port };
+      const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(text);
+      const addr = m ? parseIp(m[1]!) : null;
+      const port = m ? Number(m[2]) : NaN;
+      if (!addr || port > 65535) throw new TypeError(`--listen "${text}": expected IP:port`);
+      listen = { addr, port };
     } else if (arg === "--user") {
       const text = value();
       const colon = text.indexOf(":");

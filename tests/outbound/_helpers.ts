@@ -196,8 +196,7 @@ export async function startPeer(
           Deno.kill(child.pid, "SIGTERM");
         } catch { /* already gone */ }
       }
-      await status;
-      await collected;
+      await busyWhile(r, Promise.all([status, collected]));
     },
   };
   const deadline = performance.now() + 10_000;
@@ -261,7 +260,7 @@ export function httpServer(
         const head = dec.decode(await readHeaderBlock(sock, "http server read", 65536));
         requests.push(head);
         const [method, path] = head.split(" ");
-        const body = files[path ?? ""];
+        const body = files[(path ?? "").replace(/\?.*$/, "")];
         const status = body ? "200 OK" : "404 Not Found";
         const payload = body ?? enc.encode("not found");
         await writeAll(
@@ -281,13 +280,37 @@ export function httpServer(
   return Object.assign(listener, { requests });
 }
 
+/**
+ * Awaits a Deno-native promise (a child process, its pipes, a signal) while a reactor runs.
+ *
+ * An idle reactor blocks in `epoll_wait` for up to 50 ms per turn and yields with
+ * `setImmediate`, so Deno's own I/O driver (tokio, polled only every 61 scheduler ticks when
+ * the loop never parks) sees child exits and pipe data seconds late. Keeping the reactor busy
+ * with a 0 ms timer makes its turns short until `promise` settles.
+ */
+export async function busyWhile<T>(r: Reactor, promise: Promise<T>): Promise<T> {
+  let done = false;
+  const tick = () => {
+    if (!done) r.setTimeout(0, tick);
+  };
+  tick();
+  try {
+    return await promise;
+  } finally {
+    done = true;
+  }
+}
+
 /** Runs a command to completion; returns exit code, stdout bytes and stderr text. */
 export async function run(
+  r: Reactor,
   cmd: string,
   args: string[],
 ): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" })
-    .output();
+  const out = await busyWhile(
+    r,
+    new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" }).output(),
+  );
   return { code: out.code, stdout: out.stdout, stderr: dec.decode(out.stderr) };
 }
 
