@@ -13,6 +13,10 @@ import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, type TcpSocket, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import { type ConnMetadata, newConnMetadata } from "../../src/route/metadata.ts";
+import { createDns, type DnsModule } from "../../src/dns/mod.ts";
+import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
+import type { DialContext, Outbound } from "../../src/outbound/types.ts";
+import { testContext } from "../outbound/_helpers.ts";
 
 export { LOOPBACK, sleep, testContext, within, withReactor } from "../outbound/_helpers.ts";
 
@@ -256,4 +260,34 @@ export class FakeClock {
   advance(ms: number): void {
     this.t += ms;
   }
+}
+
+/** Builds outbounds and the DNS module for a config on reactor `r`. */
+export function makeDns(
+  r: Reactor,
+  json: Record<string, unknown>,
+  extra: { now?: () => number; ctx?: Partial<DialContext> } = {},
+): { dns: DnsModule; options: Options; outbounds: Map<string, Outbound> } {
+  const options = config({ outbounds: [{ type: "direct", tag: "direct" }], ...json });
+  const ctx = testContext(r, extra.ctx ?? {});
+  const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  const defaultOutbound = options.route.final ?? options.outbounds[0]!.tag;
+  const dns = createDns(options, {
+    reactor: r,
+    outbounds,
+    defaultOutbound,
+    ctx,
+    ...(extra.now ? { now: extra.now } : {}),
+  });
+  return { dns, options, outbounds };
+}
+
+/** Sends `q` through `dns.handleQuery` as a UDP flow and decodes the answer (null: dropped). */
+export async function ask(
+  dns: DnsModule,
+  q: Uint8Array,
+  meta: ConnMetadata = flowMeta(),
+): Promise<Msg | null> {
+  const out = await dns.handleQuery(q, meta);
+  return out === null ? null : decode(out);
 }
