@@ -16,8 +16,8 @@ export function ip(
   version: 4 | 6,
   proto: number,
   l4: Uint8Array,
-  src = version === 4 ? C4 : S6,
-  dst = version === 4 ? S4 : C6,
+  src: Uint8Array = version === 4 ? C4 : S6,
+  dst: Uint8Array = version === 4 ? S4 : C6,
   ident = 1,
 ): Uint8Array {
   const hl = version === 4 ? 20 : 40;
@@ -38,8 +38,8 @@ export function udp(
   payload: Uint8Array,
   sport = 5353,
   dport = 53,
-  src = version === 4 ? C4 : C6,
-  dst = version === 4 ? S4 : S6,
+  src: Uint8Array = version === 4 ? C4 : C6,
+  dst: Uint8Array = version === 4 ? S4 : S6,
 ): Uint8Array {
   const r = new UdpRepr(sport, dport, payload);
   const l4 = new Uint8Array(r.bufferLen());
@@ -50,8 +50,8 @@ export function udp(
 export function tcp(
   version: 4 | 6,
   init: Partial<TcpReprInit> & { flags: number },
-  src = version === 4 ? C4 : C6,
-  dst = version === 4 ? S4 : S6,
+  src: Uint8Array = version === 4 ? C4 : C6,
+  dst: Uint8Array = version === 4 ? S4 : S6,
 ): Uint8Array {
   const r = new TcpRepr({ srcPort: 40000, dstPort: 443, seq: 1, ...init });
   const l4 = new Uint8Array(r.bufferLen());
@@ -62,8 +62,8 @@ export function tcp(
 export function echo(
   version: 4 | 6,
   data: Uint8Array,
-  src = version === 4 ? C4 : C6,
-  dst = version === 4 ? S4 : S6,
+  src: Uint8Array = version === 4 ? C4 : C6,
+  dst: Uint8Array = version === 4 ? S4 : S6,
 ): Uint8Array {
   const r = new IcmpRepr(version === 4 ? 8 : 128, 0, (0x4242 << 16) | 1, data);
   const l4 = new Uint8Array(r.bufferLen());
