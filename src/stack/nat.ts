@@ -57,6 +57,15 @@ function equalAt(pkt: Uint8Array, off: number, addr: Uint8Array): boolean {
 
 /** Rewrites system-stack TCP packets for one worker. */
 export class SystemNat {
+  /**
+   * After a `Forward` verdict: the worker whose TUN queue the packet should be written to. For
+   * replies this is the NAT port's owner, not necessarily the worker that read the packet: the
+   * kernel steers a flow to the queue that last wrote one of its packets, so writing a flow's
+   * replies on its owner's queue keeps every later packet of the flow on the owner, whose
+   * per-worker map knows it. (The kernel picks the queue of a listener's first SYN-ACK before
+   * it has seen the flow, so that one packet may arrive at any worker.)
+   */
+  writeTo = 0;
   /** Counters for stats. */
   forwarded = 0;
   returned = 0;
@@ -125,6 +134,7 @@ export class SystemNat {
       fam.tunAddr,
       fam.listenPort,
     );
+    this.writeTo = this.table.workerIndex;
     this.forwarded++;
     return NatVerdict.Forward;
   }
@@ -146,6 +156,7 @@ export class SystemNat {
       return NatVerdict.Drop;
     }
     this.table.touch(base, now, natFlags(flags, FLAG_FIN_SERVER));
+    this.writeTo = this.table.ownerOf(natPort);
     // New source = the original destination; new destination = the original source.
     this.#rewrite(
       pkt,

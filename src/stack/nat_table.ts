@@ -95,6 +95,12 @@ export class NatTable {
     this.#epoch = epochMs;
   }
 
+  /** The worker whose slice holds `port` (the one that allocated it). */
+  ownerOf(port: number): number {
+    const slice = Math.floor(NAT_PORT_COUNT / this.workerCount);
+    return Math.min(this.workerCount - 1, Math.floor((port - NAT_PORT_BASE) / slice));
+  }
+
   /** Sessions this worker owns. */
   get size(): number {
     return this.#live;

@@ -192,8 +192,11 @@ export class TunEngine {
     if (len !== pkt.length) pkt = pkt.subarray(0, len);
 
     if (proto === IPPROTO_TCP) {
-      if (this.#system) {
-        if (this.#system.process(pkt, l4Off, family, now)) this.#writeInPlace(pkt);
+      const system = this.#system;
+      if (system) {
+        if (system.process(pkt, l4Off, family, now)) {
+          this.#writeInPlace(pkt, this.init.queueFds[system.writeTo] ?? this.#fd);
+        }
       } else {
         this.#tcp!.input(pkt, now);
       }
@@ -210,13 +213,16 @@ export class TunEngine {
     this.stats.packetsDropped++;
   }
 
-  /** Writes a packet that sits in the receive buffer (its prefix bytes are in place before it). */
-  #writeInPlace(pkt: Uint8Array): void {
+  /**
+   * Writes a packet that sits in the receive buffer (its prefix bytes are in place before it),
+   * on queue `fd`.
+   */
+  #writeInPlace(pkt: Uint8Array, fd: number): void {
     const off = this.#offset;
     const out = off === 0
       ? pkt
       : new Uint8Array(pkt.buffer, pkt.byteOffset - off, pkt.length + off);
-    this.#write(out);
+    this.#write(out, fd);
   }
 
   /** Writes a packet built by a stack with headroom before it; fills the platform prefix. */
@@ -234,9 +240,9 @@ export class TunEngine {
     if (this.#offset === 4) out[3] = version === 6 ? 30 : 2;
   }
 
-  #write(out: Uint8Array): void {
+  #write(out: Uint8Array, fd = this.#fd): void {
     try {
-      if (fdWrite(this.#fd, out) === WOULD_BLOCK) {
+      if (fdWrite(fd, out) === WOULD_BLOCK) {
         this.stats.packetsDropped++;
         return;
       }

@@ -92,6 +92,7 @@ export class TunInbound {
         index,
         count: device.fds.length,
         fd,
+        queueFds: [...device.fds],
         tun: {
           name: device.name,
           index: device.index,

@@ -101,7 +101,8 @@ export class SystemStack {
   }
 
   /**
-   * Rewrites a TCP packet in place. Returns true when it must be written back to the TUN.
+   * Rewrites a TCP packet in place. Returns true when it must be written back to the TUN, on
+   * the queue of worker {@linkcode SystemStack.writeTo}.
    */
   process(pkt: Uint8Array, l4Off: number, family: 4 | 6, now: number): boolean {
     const verdict = this.nat.process(pkt, l4Off, family, now);
@@ -112,6 +113,11 @@ export class SystemStack {
       );
     }
     return verdict === NatVerdict.Forward;
+  }
+
+  /** The worker whose TUN queue the last forwarded packet belongs on. */
+  get writeTo(): number {
+    return this.nat.writeTo;
   }
 
   #onAccept(sock: TcpSocket): void {

@@ -23,6 +23,8 @@ export interface TunWorkerInit {
   count: number;
   /** This worker's TUN queue fd (non-blocking). */
   fd: number;
+  /** Every worker's queue fd, by worker index (a worker may write on another's queue). */
+  queueFds: number[];
   tun: {
     name: string;
     index: number;

@@ -161,7 +161,7 @@ Deno.test("`SystemNat` drops non-SYN segments of unknown flows and replies to un
   assert.equal(n.table.size, 0);
 });
 
-Deno.test("`SystemNat` lets another worker translate a reply to a flow it did not open", () => {
+Deno.test("`SystemNat` lets another worker translate a reply and names the owner's queue for it", () => {
   const memory = createNatMemory();
   const w0 = nat(2, 0, memory);
   const w1 = nat(2, 1, memory);
@@ -173,10 +173,15 @@ Deno.test("`SystemNat` lets another worker translate a reply to a flow it did no
   assert.equal(w1.process(reply, l4, 4, 0), NatVerdict.Forward);
   assert.deepEqual(field(reply, 12, 4), D4);
   assert.equal(port(reply, l4 + 2), 40000);
+  // The reply must go out on the owner's queue, so the kernel keeps the flow on worker 0.
+  assert.equal(w1.writeTo, 0);
+  assert.equal(w1.table.ownerOf(natPort), 0);
   // Worker 1 allocates from its own slice.
   const [syn2] = segment({ src: S4, dst: D4, sport: 40002, dport: 443, flags: SYN });
   w1.process(syn2, l4, 4, 0);
   assert.equal(port(syn2, l4), w1.table.firstPort);
+  assert.equal(w1.writeTo, 1);
+  assert.equal(w0.table.ownerOf(65535), 1);
   assert.ok(w1.table.firstPort > w0.table.lastPort);
   assert.equal(w1.table.lastPort, 65535);
 });
