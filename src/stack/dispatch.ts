@@ -63,10 +63,16 @@ export class UdpDatagram {
   }
 }
 
+/**
+ * What receives TCP segments: the userspace {@linkcode TcpStack}, or anything else with the same
+ * entry point (the system stack's NAT).
+ */
+export type TcpInput = Pick<TcpStack, "inputSegment">;
+
 /** Options of a {@linkcode Dispatcher}. */
 export interface DispatcherOptions {
   /** Receives TCP segments; without it TCP is dropped as unhandled. */
-  tcp?: TcpStack | null;
+  tcp?: TcpInput | null;
   /** Receives UDP datagrams; without it UDP is dropped as unhandled. */
   onUdp?: ((datagram: UdpDatagram, now: number) => void) | null;
   /** Writes ICMP echo replies to the TUN; without it echo requests are dropped. */
@@ -119,7 +125,7 @@ export class Dispatcher {
   /** The last unexpected error, for diagnostics. */
   lastError: unknown = null;
 
-  private readonly tcp: TcpStack | null;
+  private readonly tcp: TcpInput | null;
   private readonly onUdp: ((d: UdpDatagram, now: number) => void) | null;
   private readonly emit: ((p: Uint8Array) => void) | null;
   private readonly icmpEcho: boolean;
