@@ -18,7 +18,7 @@ import {
 } from "./measure.ts";
 import { maxNofile, run, tail } from "./netns.ts";
 import { type RunningRedsocks, type RunningSocks, startRedsocks, startSocks } from "./proxies.ts";
-import { processTree } from "./procfs.ts";
+import { processTree, readProcStat } from "./procfs.ts";
 import { renderMarkdown, THROUGHPUT_SERIES } from "./render_md.ts";
 import { renderSvg } from "./render_svg.ts";
 import { NET, Topology } from "./topology.ts";
@@ -256,6 +256,7 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
       const tree = processTree(socks.proc.pid);
       await socks.proc.stop(5000);
       for (const pid of tree.slice(1)) {
+        if (readProcStat(pid)?.comm !== socks.kind) continue;
         try {
           Deno.kill(pid, "SIGKILL");
         } catch { /* already gone */ }
@@ -292,6 +293,8 @@ async function main(): Promise<number> {
   await requireTools(paths);
   const started = new Date();
   const load0 = await loadAvg();
+  // Recorded before the run: others may commit to the checkout while it goes on.
+  const machine = await machineInfo(load0);
   if ((load0[0] ?? 0) > 0.5) {
     log(
       `warning: load average ${
@@ -337,7 +340,7 @@ async function main(): Promise<number> {
       conns: args.conns,
       rrCount: args.rrCount,
     },
-    machine: await machineInfo(load0),
+    machine,
     paths: results,
   };
   const outDir = args.outDir.startsWith("/") ? args.outDir : `${repoRoot}/${args.outDir}`;

@@ -273,6 +273,7 @@ export async function measureCrr(
       perSecond: Number(j.perSecond),
     };
     if (typeof j.firstError === "string") r.firstError = j.firstError;
+    if (typeof j.timeouts === "number") r.timeouts = j.timeouts;
     return { ok: true, value: r };
   } catch (e) {
     return { ok: false, error: errText(e) };
@@ -341,12 +342,19 @@ export async function measureLoadedRss(
         });
         break;
       }
-      const j = JSON.parse(line) as { opened: number; failures: number; firstError?: string };
+      const j = JSON.parse(line) as {
+        opened: number;
+        failures: number;
+        timedOut?: boolean;
+        seconds: number;
+        firstError?: string;
+      };
       // Let the proxy settle (lazy buffers, worker hand-offs) before reading memory.
       await new Promise((r) => setTimeout(r, 500));
       const point = rssPoint(p, target, j.opened);
       if (j.opened < target) {
         point.error = `opened ${j.opened} of ${target}` +
+          (j.timedOut ? ` when the step's ${Math.round(j.seconds)} s ran out` : "") +
           (j.firstError ? `; first error: ${j.firstError}` : "") + ` (${j.failures} failures)`;
       }
       points.push(point);

@@ -27,7 +27,9 @@ export class CommandError extends Error {
 
 /** Last `maxLines` non-empty lines of `text`, joined with " | " (for one-line reports). */
 export function tail(text: string, maxLines = 8, maxChars = 600): string {
-  const lines = text.split("\n").map((l) => l.trimEnd()).filter((l) => l.trim() !== "");
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, "");
+  const lines = plain.split("\n").map((l) => l.trimEnd()).filter((l) => l.trim() !== "");
   const joined = lines.slice(-maxLines).join(" | ");
   return joined.length > maxChars ? "…" + joined.slice(-maxChars) : joined;
 }

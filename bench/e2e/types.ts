@@ -78,6 +78,8 @@ export interface CrrResult {
   concurrency: number;
   connections: number;
   failures: number;
+  /** Attempts that did not connect and echo within the per-attempt timeout (counted in failures). */
+  timeouts?: number;
   seconds: number;
   perSecond: number;
   firstError?: string;

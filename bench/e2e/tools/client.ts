@@ -72,31 +72,75 @@ async function rr(): Promise<void> {
   emit({ tool: "deno-rr", size, ...sum, tps: (count + warmup) / elapsed });
 }
 
+/** A connection attempt that did not finish in time. */
+class AttemptTimeout extends Error {
+  override name = "AttemptTimeout";
+}
+
+/**
+ * Connects, sends one byte and reads one byte back, within `timeoutMs`; returns the open
+ * connection. On timeout the attempt's connection is closed (now, or when it completes).
+ */
+async function exchangeOnce(timeoutMs: number): Promise<Deno.TcpConn> {
+  let timedOut = false;
+  let conn: Deno.TcpConn | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const buf = new Uint8Array(1);
+  const attempt = (async () => {
+    const c = await dial();
+    conn = c;
+    if (timedOut) {
+      c.close();
+      throw new AttemptTimeout("closed after the timeout");
+    }
+    try {
+      await writeAll(c, buf);
+      await readExact(c, 1, buf);
+    } catch (e) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+      throw e;
+    }
+    return c;
+  })();
+  attempt.catch(() => {});
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        conn?.close();
+      } catch { /* closed */ }
+      reject(new AttemptTimeout(`connect and 1-byte echo did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([attempt, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function crr(): Promise<void> {
   const duration = num("--duration", 3000);
   const concurrency = num("--concurrency", 1);
+  const attemptTimeout = num("--attempt-timeout", 5000);
   let ok = 0;
   let failures = 0;
+  let timeouts = 0;
   let firstError: string | undefined;
-  const one = new Uint8Array(1);
   const t0 = performance.now();
   const end = t0 + duration;
   const loop = async () => {
-    const buf = new Uint8Array(1);
     while (performance.now() < end && failures < 1000) {
-      let conn: Deno.TcpConn | undefined;
       try {
-        conn = await dial();
-        await writeAll(conn, one);
-        await readExact(conn, 1, buf);
+        const conn = await exchangeOnce(attemptTimeout);
+        conn.close();
         ok++;
       } catch (e) {
         failures++;
+        if (e instanceof AttemptTimeout) timeouts++;
         firstError ??= errText(e);
-      } finally {
-        try {
-          conn?.close();
-        } catch { /* closed */ }
       }
     }
   };
@@ -107,6 +151,7 @@ async function crr(): Promise<void> {
     concurrency,
     connections: ok,
     failures,
+    timeouts,
     seconds,
     perSecond: ok / seconds,
     ...(firstError === undefined ? {} : { firstError }),
@@ -122,6 +167,7 @@ async function hold(): Promise<void> {
   const steps = (opts.get("--steps") ?? "1000").split(",").map(Number);
   const concurrency = num("--concurrency", 64);
   const stepTimeout = num("--step-timeout", 120_000);
+  const attemptTimeout = num("--attempt-timeout", 10_000);
   const conns: Deno.TcpConn[] = [];
   const stdin = Deno.stdin.readable.getReader();
   let stopped = false;
@@ -132,23 +178,15 @@ async function hold(): Promise<void> {
     const t0 = performance.now();
     let pending = 0;
     const loop = async () => {
-      const buf = new Uint8Array(1);
       while (
         !stopped && conns.length + pending < total && consecutive < 50 &&
         performance.now() - t0 < stepTimeout
       ) {
         pending++;
-        let conn: Deno.TcpConn | undefined;
         try {
-          conn = await dial();
-          await writeAll(conn, buf);
-          await readExact(conn, 1, buf);
-          conns.push(conn);
+          conns.push(await exchangeOnce(attemptTimeout));
           consecutive = 0;
         } catch (e) {
-          try {
-            conn?.close();
-          } catch { /* closed */ }
           failures++;
           consecutive++;
           firstError ??= errText(e);
@@ -159,12 +197,14 @@ async function hold(): Promise<void> {
     };
     await Promise.all(Array.from({ length: concurrency }, loop));
     const reached = conns.length >= total;
+    const timedOut = !reached && performance.now() - t0 >= stepTimeout;
     if (!reached) stopped = true;
     emit({
       tool: "deno-hold",
       target: total,
       opened: conns.length,
       failures,
+      timedOut,
       seconds: (performance.now() - t0) / 1000,
       ...(firstError === undefined ? {} : { firstError }),
     });
