@@ -208,6 +208,21 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
       clientSubnet: s.legacy ? s.client_subnet : undefined,
     });
   }
+  // A server resolved by name through a chain of domain_resolvers must not reach itself.
+  const byTag = new Map(list.map((s) => [s.tag, s]));
+  for (const s of list) {
+    const seen = [s.tag];
+    for (let cur = s; cur.server && !parseIp(cur.server) && cur.type !== "local";) {
+      const next = cur.domain_resolver?.server ?? options.route.default_domain_resolver?.server;
+      const target = next === undefined ? undefined : byTag.get(next);
+      if (!target) break;
+      if (seen.includes(target.tag)) {
+        fail(`DNS server "${s.tag}": domain_resolver cycle: ${[...seen, target.tag].join(" → ")}`);
+      }
+      seen.push(target.tag);
+      cur = target;
+    }
+  }
   const defaultTag = dns.final !== undefined && dns.final !== "" ? dns.final : list[0]!.tag;
   const def = servers.get(defaultTag);
   if (!def) fail(`dns.final: DNS server "${defaultTag}" not found`);

@@ -23,6 +23,7 @@ import type { TcpTransport } from "./transport_tcp.ts";
 import {
   FLAG_QR,
   FLAG_TC,
+  messageFlags,
   messageId,
   type MessageLayout,
   parseMessage,
@@ -193,7 +194,7 @@ export class UdpTransport implements DnsTransport {
       attempt();
     });
     setMessageId(answer, originalId);
-    if ((answer[2]! << 8 | answer[3]!) & FLAG_TC && this.tcp) {
+    if ((messageFlags(answer) & FLAG_TC) !== 0 && this.tcp) {
       const remaining = Math.ceil(timeoutMs - (this.reactor.now() - started));
       log.info("{name}: response truncated, retrying with TCP", { name: this.name });
       if (remaining <= 0) throw dnsTimeout(what, timeoutMs);

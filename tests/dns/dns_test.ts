@@ -477,3 +477,25 @@ Deno.test("a server given by name is resolved with its domain_resolver", async (
     }
   });
 });
+
+Deno.test("createDns() refuses a domain_resolver cycle; no servers means a local default", async () => {
+  await withReactor((r) => {
+    assert.throws(
+      () =>
+        makeDns(r, {
+          dns: {
+            servers: [
+              { type: "udp", tag: "x", server: "x.example", domain_resolver: "y" },
+              { type: "tcp", tag: "y", server: "y.example", domain_resolver: "x" },
+            ],
+          },
+        }),
+      /DNS server "x": domain_resolver cycle: x → y → x/,
+    );
+    // Nothing is sent: only the default server's type is checked.
+    const { dns } = makeDns(r, {});
+    assert.equal(dns.router.server("local")?.type, "local");
+    dns.close();
+    return Promise.resolve();
+  });
+});
