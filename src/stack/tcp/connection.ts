@@ -746,7 +746,11 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
       const synPart = this.sndUna === this.iss ? 1 : 0;
       const finPart = this.finQueued && seqGt(ack, this.finSeq) ? 1 : 0;
       const dataAcked = Math.min(this.sendBuf.len, acked - synPart - finPart);
-      if (dataAcked > 0) this.sendBuf.ack(dataAcked);
+      if (dataAcked > 0) {
+        this.sendBuf.ack(dataAcked);
+        // An idle connection keeps no send ring (it is reallocated on the next write).
+        if (this.sendBuf.len === 0) this.sendBuf.releaseIfEmpty();
+      }
       this.scoreboard.onAck(acked);
       this.sndUna = ack;
       if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
