@@ -128,3 +128,13 @@ export class FakeIpStore {
     return this.#byAddr.size;
   }
 }
+
+/**
+ * The log line for a connection to a fake address without a mapping (sing-box: "missing
+ * fakeip record"); the inbound rejects such connections.
+ */
+export function missingFakeIpRecord(addr: Uint8Array): string {
+  return `missing fakeip record for ${
+    formatIp(addr)
+  }: FakeIP mappings live in memory and do not survive a restart (cache_file.store_fakeip is not implemented)`;
+}

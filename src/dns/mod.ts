@@ -45,7 +45,7 @@ import { TcpTransport } from "./transport_tcp.ts";
 import { UdpTransport } from "./transport_udp.ts";
 
 export { type DnsTransport } from "./transport.ts";
-export { FakeIpStore } from "./fakeip.ts";
+export { FAKEIP_TTL, FakeIpStore, missingFakeIpRecord } from "./fakeip.ts";
 export { frameMessage, FrameReader } from "./tcp_framing.ts";
 
 const log = getLogger(["tunbox", "dns"]);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeIpStore } from "../../src/dns/fakeip.ts";
+import { FakeIpStore, missingFakeIpRecord } from "../../src/dns/fakeip.ts";
 import { formatIp, parseIp, parsePrefix } from "../../src/net/ip.ts";
 
 function store(v4?: string, v6?: string): FakeIpStore {
@@ -77,4 +77,11 @@ Deno.test("FakeIP without a family's range fails with sing-box's message", () =>
 Deno.test("FakeIP rejects ranges with fewer than 4 addresses", () => {
   assert.throws(() => store("198.18.0.0/31"), /too small/);
   assert.throws(() => store(undefined, "fc00::/127"), /too small/);
+});
+
+Deno.test("`missingFakeIpRecord()` names the address and why", () => {
+  assert.match(
+    missingFakeIpRecord(parseIp("198.18.0.9")!),
+    /^missing fakeip record for 198\.18\.0\.9: .*do not survive a restart/,
+  );
 });
