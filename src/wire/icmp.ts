@@ -27,16 +27,23 @@ const F = ICMP_FIELD;
 /** Length of the ICMP header (type, code, checksum, rest of header). */
 export const ICMP_HEADER_LEN = 8;
 
-/** ICMPv4 message types used here. */
+/** ICMPv4 echo reply. */
 export const ICMPV4_ECHO_REPLY = 0;
+/** ICMPv4 destination unreachable. */
 export const ICMPV4_DEST_UNREACHABLE = 3;
+/** ICMPv4 echo request. */
 export const ICMPV4_ECHO_REQUEST = 8;
+/** ICMPv4 time exceeded. */
 export const ICMPV4_TIME_EXCEEDED = 11;
-/** ICMPv6 message types used here. */
+/** ICMPv6 destination unreachable. */
 export const ICMPV6_DEST_UNREACHABLE = 1;
+/** ICMPv6 packet too big. */
 export const ICMPV6_PACKET_TOO_BIG = 2;
+/** ICMPv6 time exceeded. */
 export const ICMPV6_TIME_EXCEEDED = 3;
+/** ICMPv6 echo request. */
 export const ICMPV6_ECHO_REQUEST = 128;
+/** ICMPv6 echo reply. */
 export const ICMPV6_ECHO_REPLY = 129;
 
 /** A view over an ICMPv4 or ICMPv6 message in `buffer[start..end)`. */

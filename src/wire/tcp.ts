@@ -37,23 +37,36 @@ export const TCP_HEADER_LEN = 20;
 /** Largest TCP header (data offset 15). */
 export const TCP_MAX_HEADER_LEN = 60;
 
-/** Control bits (the low byte of the flags field). */
+/** Control bit FIN: no more data from the sender. */
 export const TCP_FIN = 0x01;
+/** Control bit SYN: synchronize sequence numbers. */
 export const TCP_SYN = 0x02;
+/** Control bit RST: reset the connection. */
 export const TCP_RST = 0x04;
+/** Control bit PSH: push function. */
 export const TCP_PSH = 0x08;
+/** Control bit ACK: the acknowledgment field is significant. */
 export const TCP_ACK = 0x10;
+/** Control bit URG: the urgent pointer is significant. */
 export const TCP_URG = 0x20;
+/** Control bit ECE: ECN echo (RFC 3168). */
 export const TCP_ECE = 0x40;
+/** Control bit CWR: congestion window reduced (RFC 3168). */
 export const TCP_CWR = 0x80;
 
-/** Option kinds. */
+/** Option kind: end of option list. */
 export const TCP_OPT_EOL = 0;
+/** Option kind: no-operation (padding). */
 export const TCP_OPT_NOP = 1;
+/** Option kind: maximum segment size (SYN only). */
 export const TCP_OPT_MSS = 2;
+/** Option kind: window scale (RFC 7323 §2, SYN only). */
 export const TCP_OPT_WS = 3;
+/** Option kind: SACK permitted (RFC 2018, SYN only). */
 export const TCP_OPT_SACK_PERM = 4;
+/** Option kind: SACK blocks (RFC 2018). */
 export const TCP_OPT_SACK = 5;
+/** Option kind: timestamps (RFC 7323 §3). */
 export const TCP_OPT_TS = 8;
 
 /** Largest window-scale shift (RFC 7323 §2.3). */

@@ -900,14 +900,19 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
       // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap.
       this.ackNow = true;
       if (rb.ooo.count === 0) this.sackRecv.clear();
-    } else if (
-      seqDiff(this.rcvNxt, this.lastAckSent) >=
-        2 * Math.min(this.ourMss, Math.max(this.rcvLargest, 536))
-    ) {
-      // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment.
-      this.ackNow = true;
-    } else if (this.delackAt === Infinity) {
-      this.delackAt = now + this.ctx.tun.delayedAckMs;
+    } else {
+      const unacked = seqDiff(this.rcvNxt, this.lastAckSent);
+      if (
+        unacked >= 2 * Math.min(this.ourMss, Math.max(this.rcvLargest, 536)) ||
+        2 * unacked >= seqDiff(this.rcvAdv, this.lastAckSent)
+      ) {
+        // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment;
+        // also once half the offered window is used, so a window-limited sender (one segment
+        // per window) does not wait for the delayed-ACK timer.
+        this.ackNow = true;
+      } else if (this.delackAt === Infinity) {
+        this.delackAt = now + this.ctx.tun.delayedAckMs;
+      }
     }
   }
 

@@ -16,3 +16,5 @@ export {
   type TcpState,
 } from "./connection.ts";
 export { type PendingFlow, TcpStack, type TcpStackOptions, type TcpStackStats } from "./stack.ts";
+export { FlowNode } from "../flow_table.ts";
+export type { TimerEntry } from "./timers.ts";

@@ -16,6 +16,21 @@
  * const next = stack.poll(now);                    // run timers; next deadline or Infinity
  * ```
  *
+ * The application side of a connection ({@linkcode TcpConnection}):
+ *
+ * - receiving: `handler.onData(view)` returns the bytes consumed, normally straight from the
+ *   packet (no copy); the rest is buffered, the advertised window shrinks (nothing beyond the
+ *   buffer is ever acknowledged) and no more data is offered until `conn.pull(consumer?)` drains
+ *   it (call it when the socket becomes writable again). `onFin()` follows the last byte.
+ * - sending: `conn.sendSpace()`, `conn.write(data)` (copies) or `conn.writeWith(fill)` (the
+ *   relay `read(2)`s straight into the send ring); segmentation by MSS, window and cwnd is the
+ *   stack's. `onWritable()` fires when space frees after a write found the buffer full.
+ * - ending: `conn.shutdownWrite()` (FIN after the buffered data), `conn.close()` (also discard
+ *   incoming data), `conn.abort()` (RST); `onClose(reason)` comes exactly once.
+ * - counters: `bytesReceived`, `bytesSent`, `segmentsReceived`, `segmentsSent`, `retransmits`,
+ *   `retransmittedBytes`; stack-wide {@linkcode TcpStack.stats} and
+ *   {@linkcode TcpStack.connectionsByState}.
+ *
  * - Until the application decides, retransmitted SYNs of a pending flow are absorbed; at most
  *   `maxPendingSyns` flows wait at once (further SYNs are dropped) and a pending flow expires
  *   after `synTimeoutMs`. A non-SYN segment for an unknown flow is answered with RST

@@ -260,3 +260,11 @@ Deno.test("ESTABLISHED: per-connection counters track bytes and segments", () =>
   ok(conn.segmentsReceived >= 2);
   equal(t.stack.connectionsByState().ESTABLISHED, 1);
 });
+
+Deno.test("ESTABLISHED: data filling half the offered window is acknowledged at once", () => {
+  const t = new Harness({ recvBufferSize: 2048 });
+  const { iss, irs } = t.establish({ mss: 1460 });
+  // The handshake ACK offered 2048 bytes; 1100 is more than half: no delayed ACK.
+  t.send({ seq: irs + 1, ack: iss + 1, flags: AP, payload: bytes(1100) });
+  t.recvOne({ ack: irs + 1101 });
+});
