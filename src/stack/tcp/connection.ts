@@ -32,6 +32,7 @@ import {
 import { FlowNode } from "../flow_table.ts";
 import { PacketBuilder } from "../packet_builder.ts";
 import type { TcpTunables } from "./config.ts";
+import type { RingAllocator } from "./buffer_pool.ts";
 import { NewReno } from "./congestion.ts";
 import { RecvBuffer } from "./recv_buffer.ts";
 import { RttEstimator } from "./rtt.ts";
@@ -136,6 +137,8 @@ export interface StackContext {
   /** Latest time seen by the stack (ms). */
   readonly now: number;
   readonly out: PacketBuilder;
+  /** Shared ring buffers. */
+  readonly pool: RingAllocator;
   random32(): number;
   schedule(conn: TcpConnection): void;
   stateChanged(conn: TcpConnection, from: number, to: number): void;
@@ -271,8 +274,8 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
     this.remoteAddr = remoteAddr;
     this.setTuple(version, remoteAddr, remotePort, localAddr, localPort);
     this.handler = handler;
-    this.sendBuf = new SendBuffer(t.sendBufferSize);
-    this.recvBuf = new RecvBuffer(t.recvBufferSize, t.maxOooRanges);
+    this.sendBuf = new SendBuffer(t.sendBufferSize, ctx.pool);
+    this.recvBuf = new RecvBuffer(t.recvBufferSize, t.maxOooRanges, ctx.pool);
     this.scoreboard = new SackScoreboard(t.maxOooRanges);
     this.rtt = new RttEstimator(t.initialRtoMs, t.minRtoMs, t.maxRtoMs);
     this.ourMss = Math.min(65535, t.mtu - PacketBuilder.ipHeaderLen(version) - 20);

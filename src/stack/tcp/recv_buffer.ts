@@ -10,6 +10,7 @@
  * @module
  */
 
+import { HEAP_ALLOCATOR, type RingAllocator } from "./buffer_pool.ts";
 import { RangeSet } from "./range_set.ts";
 
 /** Ring buffer with out-of-order placement. Capacity is a power of two. */
@@ -25,7 +26,11 @@ export class RecvBuffer {
   /** Out-of-order ranges, offsets from the end of the in-order data. */
   readonly ooo: RangeSet;
 
-  constructor(capacity: number, maxRanges: number) {
+  constructor(
+    capacity: number,
+    maxRanges: number,
+    private readonly allocator: RingAllocator = HEAP_ALLOCATOR,
+  ) {
     if (capacity < 1 || (capacity & (capacity - 1)) !== 0 || capacity > 0x40000000) {
       throw new RangeError(`Receive buffer capacity ${capacity} is not a power of two up to 2^30`);
     }
@@ -50,7 +55,7 @@ export class RecvBuffer {
   }
 
   private ensure(): Uint8Array {
-    return this.ring ??= new Uint8Array(this.capacity);
+    return this.ring ??= this.allocator.alloc(this.capacity);
   }
 
   private copyIn(at: number, src: Uint8Array, off: number, n: number): void {
@@ -120,7 +125,10 @@ export class RecvBuffer {
 
   /** Frees the ring when nothing is held, so idle connections keep no memory. */
   releaseIfEmpty(): void {
-    if (this.len === 0 && this.ooo.count === 0) this.ring = null;
+    if (this.len === 0 && this.ooo.count === 0 && this.ring !== null) {
+      this.allocator.free(this.ring);
+      this.ring = null;
+    }
   }
 
   /** Drops everything and frees the ring. */
@@ -128,6 +136,7 @@ export class RecvBuffer {
     this.len = 0;
     this.head = 0;
     this.ooo.clear();
+    if (this.ring !== null) this.allocator.free(this.ring);
     this.ring = null;
   }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { HEAP_ALLOCATOR, type RingAllocator } from "./buffer_pool.ts";
 /** Ring buffer of outgoing bytes. Capacity is a power of two. */
 export class SendBuffer {
   readonly capacity: number;
@@ -17,7 +18,7 @@ export class SendBuffer {
   /** Bytes held (sent-unacknowledged plus unsent). */
   len = 0;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, private readonly allocator: RingAllocator = HEAP_ALLOCATOR) {
     if (capacity < 1 || (capacity & (capacity - 1)) !== 0 || capacity > 0x40000000) {
       throw new RangeError(`Send buffer capacity ${capacity} is not a power of two up to 2^30`);
     }
@@ -31,7 +32,7 @@ export class SendBuffer {
   }
 
   private ensure(): Uint8Array {
-    return this.ring ??= new Uint8Array(this.capacity);
+    return this.ring ??= this.allocator.alloc(this.capacity);
   }
 
   /**
@@ -83,7 +84,8 @@ export class SendBuffer {
 
   /** Frees the ring when empty. */
   releaseIfEmpty(): void {
-    if (this.len === 0) {
+    if (this.len === 0 && this.ring !== null) {
+      this.allocator.free(this.ring);
       this.ring = null;
       this.head = 0;
     }
@@ -93,6 +95,7 @@ export class SendBuffer {
   reset(): void {
     this.len = 0;
     this.head = 0;
+    if (this.ring !== null) this.allocator.free(this.ring);
     this.ring = null;
   }
 }

@@ -55,6 +55,7 @@ import { seqAdd } from "../../wire/seq.ts";
 import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../../wire/tcp.ts";
 import { FlowNode, FlowTable } from "../flow_table.ts";
 import { PacketBuilder } from "../packet_builder.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { resolveTunables, type TcpTunables } from "./config.ts";
 import {
   type ConnectionHandler,
@@ -176,6 +177,8 @@ type FlowEntry = TcpConnection | PendingFlowImpl;
 export class TcpStack implements StackContext {
   /** @internal */ readonly tun: TcpTunables;
   /** @internal */ readonly out: PacketBuilder;
+  /** Ring buffers released by idle connections, reused by busy ones. */
+  readonly pool: BufferPool = new BufferPool();
   /** Latest time seen (ms). */
   now = 0;
   /** Counters; read freely. */

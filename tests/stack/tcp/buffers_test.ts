@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { RangeSet } from "../../../src/stack/tcp/range_set.ts";
 import { RecvBuffer } from "../../../src/stack/tcp/recv_buffer.ts";
 import { SendBuffer } from "../../../src/stack/tcp/send_buffer.ts";
+import { BufferPool } from "../../../src/stack/tcp/buffer_pool.ts";
 import { RttEstimator } from "../../../src/stack/tcp/rtt.ts";
 import { NewReno } from "../../../src/stack/tcp/congestion.ts";
 import { type TimerEntry, TimerHeap } from "../../../src/stack/tcp/timers.ts";
@@ -310,4 +311,33 @@ Deno.test("`SackScoreboard` records blocks above SND.UNA and ignores D-SACKs", (
   ok(sb.isSacked(100));
   sb.onAck(150);
   equal(sb.sackedBytes(), 150);
+});
+
+Deno.test("`BufferPool` recycles rings up to its free-list bound", () => {
+  const p = new BufferPool(2);
+  const a = p.alloc(1024), b = p.alloc(1024), c = p.alloc(1024);
+  equal(p.inUse, 3);
+  p.free(a);
+  p.free(b);
+  p.free(c); // beyond maxFree: dropped
+  equal(p.freeBytes(), 2048);
+  const d = p.alloc(1024);
+  ok(d === b || d === a);
+  equal(p.alloc(4096).length, 4096);
+});
+
+Deno.test("send and receive rings go back to the pool when idle", () => {
+  const pool = new BufferPool();
+  const sb = new SendBuffer(1024, pool);
+  sb.write(new Uint8Array(10));
+  equal(pool.inUse, 1);
+  sb.ack(10);
+  sb.releaseIfEmpty();
+  equal(pool.inUse, 0);
+  const rb = new RecvBuffer(1024, 4, pool);
+  rb.append(new Uint8Array(5), 0, 5);
+  equal(pool.inUse, 1);
+  rb.reset();
+  equal(pool.inUse, 0);
+  equal(pool.freeBytes(), 1024);
 });
