@@ -350,7 +350,12 @@ async function main(): Promise<number> {
   await Deno.writeTextFile(`${base}.json`, JSON.stringify(report, null, 2) + "\n");
   await Deno.writeTextFile(`${base}.md`, md);
   await Deno.writeTextFile(`${base}.svg`, renderSvg(report));
-  console.log("\n" + md);
+  // Keep the results in the repository's format (`deno task check` runs `deno fmt --check`).
+  await run([Deno.execPath(), "fmt", "--quiet", `${base}.md`, `${base}.json`, `${base}.svg`], {
+    allowFail: true,
+    cwd: repoRoot,
+  });
+  console.log("\n" + await Deno.readTextFile(`${base}.md`).catch(() => md));
   console.log(`Wrote ${base}.json, ${base}.md, ${base}.svg`);
   const violations = results.flatMap((r) => r.violations.map((v) => `${r.spec.label}: ${v}`));
   if (violations.length > 0) {
