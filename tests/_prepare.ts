@@ -58,12 +58,18 @@ for (
   const out = await new Deno.Command("apt-get", { args, env, stdout: "null", stderr: "piped" })
     .output();
   if (!out.success) {
-    console.error(`tests/_prepare: apt-get ${args[0]} failed:\n${new TextDecoder().decode(out.stderr)}`);
+    console.error(
+      `tests/_prepare: apt-get ${args[0]} failed:\n${new TextDecoder().decode(out.stderr)}`,
+    );
     Deno.exit(1);
   }
 }
 // danted and v2ray packages may start system services; tests start their own instances.
 for (const unit of ["danted", "v2ray"]) {
-  await new Deno.Command("systemctl", { args: ["disable", "--now", unit], stdout: "null", stderr: "null" })
+  await new Deno.Command("systemctl", {
+    args: ["disable", "--now", unit],
+    stdout: "null",
+    stderr: "null",
+  })
     .output().catch(() => {});
 }

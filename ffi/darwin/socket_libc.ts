@@ -47,6 +47,10 @@ export const DARWIN_SOCKET_SYMBOLS = {
   pipe: { parameters: ["buffer"], result: "i32" },
   /** int poll(struct pollfd *fds, nfds_t n, int timeout_ms) — nfds_t is unsigned int */
   poll: { parameters: ["buffer", "u32", "i32"], result: "i32" },
+  /** int getrlimit(int resource, struct rlimit *rlim) */
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  /** int setrlimit(int resource, const struct rlimit *rlim) */
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   /** int *__error(void) */
   __error: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -92,6 +92,10 @@ export const LINUX_LIBC_SYMBOLS = {
   gettid: { parameters: [], result: "i32" },
   /** char *strerror(int errnum) */
   strerror: { parameters: ["i32"], result: "pointer" },
+  /** int getrlimit(int resource, struct rlimit *rlim) */
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  /** int setrlimit(int resource, const struct rlimit *rlim) */
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   /** int *__errno_location(void) */
   __errno_location: { parameters: [], result: "pointer" },
   /**

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { raiseOpenFilesLimit } from "../io/sys.ts";
 import { getLogger } from "@logtape/logtape";
 import { Box } from "../box.ts";
 import type { ConfigDiagnostic } from "../config/diagnostic.ts";
@@ -153,6 +154,10 @@ export async function runCommand(init: RunInit): Promise<number> {
     return (await closeWithDeadline(box)) ? 0 : 1;
   }
 
+  const limit = raiseOpenFilesLimit();
+  if (limit && limit.to > limit.from) {
+    log.debug("raised the open-files limit from {from} to {to}", limit);
+  }
   const signals = new SignalQueue();
   try {
     let box = await startBox(first.options, init, first.files);

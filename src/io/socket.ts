@@ -379,6 +379,9 @@ export function listenTcpFd(local: SockAddr, backlog = 4096): number {
   return fd;
 }
 
+/** How long a listener stops accepting after running out of file descriptors. */
+const LISTEN_PAUSE_MS = 200;
+
 /** A listening TCP socket; `onAccept` receives each new connection. */
 export class TcpListener {
   readonly fd: number;
@@ -417,7 +420,16 @@ export class TcpListener {
 
   #acceptAll(): void {
     for (let i = 0; i < 64 && !this.#closed; i++) {
-      const c = sockAccept(this.fd);
+      let c: number;
+      try {
+        c = sockAccept(this.fd);
+      } catch (error) {
+        if (error instanceof SysError && (error.code === "EMFILE" || error.code === "ENFILE")) {
+          this.#pause(error);
+          return;
+        }
+        throw error;
+      }
       if (c < 0) return;
       try {
         sockSetInt(c, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
@@ -425,6 +437,26 @@ export class TcpListener {
       this.onAccept(new TcpSocket(this.reactor, c));
     }
   }
+
+  /**
+   * Out of descriptors: pending connections stay in the kernel's backlog (level-triggered
+   * readiness would otherwise spin); accepting resumes after a short pause.
+   */
+  #pause(error: SysError): void {
+    this.reactor.setInterest(this.fd, 0);
+    const now = this.reactor.now();
+    if (now - this.#lastPauseLog > 10_000) {
+      this.#lastPauseLog = now;
+      this.onPause?.(error);
+    }
+    this.reactor.setTimeout(LISTEN_PAUSE_MS, () => {
+      if (!this.#closed) this.reactor.setInterest(this.fd, EV_READ);
+    });
+  }
+
+  /** Told (at most every 10 s) when accepting pauses for lack of file descriptors. */
+  onPause: ((error: SysError) => void) | null = null;
+  #lastPauseLog = -Infinity;
 
   close(): void {
     if (this.#closed) return;

@@ -95,6 +95,7 @@ export const {
   pipeCreate,
   spliceFd,
   signalWaker,
+  raiseOpenFilesLimit,
 } = impl;
 
 export const Poller: new (capacity?: number) => Poller = impl.Poller;

@@ -365,3 +365,21 @@ export class Poller {
     this.#slot.clear();
   }
 }
+
+/**
+ * Raises the soft open-files limit (RLIMIT_NOFILE) to the hard limit, as Go programs such as
+ * sing-box do at start: every proxied connection holds descriptors. Returns the limits before
+ * and after, or null when they cannot be read.
+ */
+export function raiseOpenFilesLimit(): { from: number; to: number } | null {
+  const lim = new BigUint64Array(2);
+  const bytes = new Uint8Array(lim.buffer);
+  if (libc().getrlimit(8, bytes) < 0) return null;
+  const soft = lim[0]!, hard = lim[1]!;
+  // macOS rejects a soft limit above OPEN_MAX (10240) even when the hard limit is unlimited.
+  const want = hard < 10240n ? hard : 10240n;
+  if (soft >= want) return { from: Number(soft), to: Number(soft) };
+  lim[0] = want;
+  if (libc().setrlimit(8, bytes) < 0) return { from: Number(soft), to: Number(soft) };
+  return { from: Number(soft), to: Number(want) };
+}

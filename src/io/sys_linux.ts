@@ -376,3 +376,20 @@ export class Poller {
     fdClose(this.fd);
   }
 }
+
+/**
+ * Raises the soft open-files limit (RLIMIT_NOFILE) to the hard limit, as Go programs such as
+ * sing-box do at start: every proxied connection holds descriptors. Returns the limits before
+ * and after, or null when they cannot be read.
+ */
+export function raiseOpenFilesLimit(): { from: number; to: number } | null {
+  const lim = new BigUint64Array(2);
+  const bytes = new Uint8Array(lim.buffer);
+  if (libc().getrlimit(7, bytes) < 0) return null;
+  const soft = lim[0]!, hard = lim[1]!;
+  const want = hard;
+  if (soft >= want) return { from: Number(soft), to: Number(soft) };
+  lim[0] = want;
+  if (libc().setrlimit(7, bytes) < 0) return { from: Number(soft), to: Number(soft) };
+  return { from: Number(soft), to: Number(want) };
+}

@@ -223,7 +223,10 @@ export function mergeRanges(ranges: readonly IpRange[]): IpRange[] {
 }
 
 /** `include` minus `exclude`, both merged first. */
-export function subtractRanges(include: readonly IpRange[], exclude: readonly IpRange[]): IpRange[] {
+export function subtractRanges(
+  include: readonly IpRange[],
+  exclude: readonly IpRange[],
+): IpRange[] {
   let current = mergeRanges(include);
   for (const ex of mergeRanges(exclude)) {
     const next: IpRange[] = [];

@@ -203,14 +203,21 @@ export class Relay {
     this.#start = this.lastActivity = a.reactor.now();
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#onClose = options.onClose;
-    this.#ab = new Direction(this, a, b, options.initialToB, splice);
+    let ab: Direction, ba: Direction;
     try {
-      this.#ba = new Direction(this, b, a, options.initialToA, splice);
+      [ab, ba] = Relay.#directions(this, options, splice);
     } catch (error) {
-      this.#ab.close();
-      throw error;
+      // Out of file descriptors for the splice pipes: copy through userspace instead.
+      if (
+        !splice || !(error instanceof SysError) ||
+        !(error.code === "EMFILE" || error.code === "ENFILE")
+      ) {
+        throw error;
+      }
+      [ab, ba] = Relay.#directions(this, options, false);
     }
-    const ab = this.#ab, ba = this.#ba;
+    this.#ab = ab;
+    this.#ba = ba;
     a.onReadable = () => this.#guard(() => ab.pull());
     b.onWritable = () => this.#guard(() => ab.push());
     b.onReadable = () => this.#guard(() => ba.pull());
@@ -222,6 +229,16 @@ export class Relay {
       ab.start();
       ba.start();
     });
+  }
+
+  static #directions(relay: Relay, options: RelayOptions, splice: boolean): [Direction, Direction] {
+    const ab = new Direction(relay, relay.a, relay.b, options.initialToB, splice);
+    try {
+      return [ab, new Direction(relay, relay.b, relay.a, options.initialToA, splice)];
+    } catch (error) {
+      ab.close();
+      throw error;
+    }
   }
 
   reactorNow(): number {

@@ -88,7 +88,10 @@ export interface Platform {
   cleanupStale(options: TunInboundOptions, removeDevice?: boolean): string[];
   defaultInterface(exclude?: string): NetworkInterface | null;
   /** Calls `onChange` when the default interface changes; returns a stop function. */
-  watchDefaultInterface(onChange: (iface: NetworkInterface | null) => void, exclude?: string): () => void;
+  watchDefaultInterface(
+    onChange: (iface: NetworkInterface | null) => void,
+    exclude?: string,
+  ): () => void;
   interfaceIndex(name: string): number;
   /** Binds a socket to an interface so its traffic bypasses the TUN routes. */
   bindToInterface(fd: number, family: 4 | 6, iface: NetworkInterface): void;

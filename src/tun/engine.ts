@@ -1,14 +1,15 @@
 /**
- * The packet engine of one worker: reads its TUN queue, dispatches each packet to the stack the
- * inbound uses, and writes packets back.
+ * The packet engine of one worker: reads its TUN queue, hands each packet to the
+ * {@linkcode Dispatcher} (IP parsing, fragment reassembly, local ICMP echo), and from there to
+ * the stack the inbound uses:
  *
  * - `system`: TCP goes through the NAT rewrite and back into the TUN (the kernel terminates it;
- *   see `system_stack.ts`).
- * - `gvisor`: TCP goes to tunbox's userspace TCP (`userspace_stack.ts`).
- * - `mixed`: TCP as `system`, UDP in userspace (sing-box's split).
+ *   see `system_stack.ts`); UDP in userspace sessions.
+ * - `gvisor`: TCP goes to tunbox's userspace TCP (`userspace_stack.ts`); UDP likewise.
+ * - `mixed`: as `system` (sing-box's split: kernel TCP, userspace UDP).
  *
  * Every packet read is handled before the next read reuses the buffer: the NAT rewrites it in
- * place and writes it back; the userspace stack copies only what it must keep.
+ * place and writes it back; the userspace stacks copy only what they must keep.
  *
  * @module
  */
@@ -19,12 +20,13 @@ import { EV_READ, fdRead, fdWrite, WOULD_BLOCK } from "../io/sys.ts";
 import { nextIp } from "../net/ip.ts";
 import type { Outbound } from "../outbound/types.ts";
 import type { Router } from "../route/router.ts";
+import { Dispatcher } from "../stack/dispatch.ts";
 import type { NatFamily } from "../stack/nat.ts";
 import { NatTable } from "../stack/nat_table.ts";
 import { TcpStack } from "../stack/tcp/stack.ts";
-import { newIpv6Walk, walkIpv6 } from "../wire/ipv6.ts";
 import { SystemStack } from "./system_stack.ts";
 import type { FlowEnv } from "./tcp_flow.ts";
+import { type DnsHijacker, UdpFlows } from "./udp_flows.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
 import type { ConnectionRecord, TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
 
@@ -32,10 +34,6 @@ const log = getLogger(["tunbox", "tun"]);
 
 /** Packets read per readiness event before other fds get a turn. */
 const READ_BUDGET = 128;
-const IPPROTO_TCP = 6;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMP = 1;
-const IPPROTO_ICMPV6 = 58;
 /** How often NAT sessions are swept. */
 const NAT_SWEEP_MS = 5_000;
 
@@ -43,6 +41,8 @@ const NAT_SWEEP_MS = 5_000;
 export interface EngineServices {
   router: Router;
   outbounds: ReadonlyMap<string, Outbound>;
+  /** Answers `hijack-dns` queries (the DNS module), when one runs. */
+  hijackDns?: DnsHijacker | null;
 }
 
 /** One worker's packet loop and stacks. */
@@ -59,16 +59,21 @@ export class TunEngine {
   };
   /** Finished connections not yet reported to the main thread. */
   readonly finished: ConnectionRecord[] = [];
+  readonly env: FlowEnv;
   readonly #fd: number;
   readonly #offset: number;
   readonly #rx: Uint8Array;
+  /** Scratch for packets that have no room for the platform prefix before them. */
+  readonly #tx: Uint8Array;
+  readonly #dispatcher: Dispatcher;
+  readonly #udp: UdpFlows;
   #system: SystemStack | null = null;
   #tcp: TcpStack | null = null;
   #tcpTimer: { cancel(): void; deadline: number } | null = null;
-  #idCounter = 0;
   #sweep: { cancel(): void } | null = null;
-  #ipv6Walk = newIpv6Walk();
-  readonly env: FlowEnv;
+  #idCounter = 0;
+  /** Packets the TUN did not take (counted with the dispatcher's drops in snapshots). */
+  #writeDrops = 0;
 
   constructor(
     readonly init: TunWorkerInit,
@@ -79,7 +84,9 @@ export class TunEngine {
   ) {
     this.#fd = init.fd;
     this.#offset = init.tun.packetOffset;
-    this.#rx = new Uint8Array(this.#offset + Math.max(init.tun.mtu, 1500) + 64);
+    const size = this.#offset + Math.max(init.tun.mtu, 1500) + 64;
+    this.#rx = new Uint8Array(size);
+    this.#tx = new Uint8Array(size);
     this.env = {
       reactor,
       router: services.router,
@@ -87,10 +94,21 @@ export class TunEngine {
       record: (rec) => this.#record(rec),
     };
     const nextId = () => this.#nextId();
+    const headroom = Math.max(16, this.#offset);
+    this.#udp = new UdpFlows(
+      reactor,
+      this.env,
+      init.inboundTag,
+      nextId,
+      (pkt) => this.#writePacket(pkt),
+      init.udpTimeoutMs,
+      headroom,
+      services.hijackDns ?? null,
+    );
     if (init.stack === "system" || init.stack === "mixed") {
       if (!init.natTable) throw new TypeError(`stack "${init.stack}" needs a NAT table`);
       const table = new NatTable(init.natTable, init.index, init.count, init.udpTimeoutMs);
-      this.#system = new SystemStack(
+      const system = this.#system = new SystemStack(
         reactor,
         this.env,
         table,
@@ -100,16 +118,23 @@ export class TunEngine {
         init.inboundTag,
         nextId,
       );
+      system.writeBack = (pkt, worker) =>
+        this.#writePacket(pkt, this.init.queueFds[worker] ?? this.#fd);
       this.#sweep = this.#scheduleSweep();
     } else {
       const flows = new UserspaceFlows(reactor, this.env, init.inboundTag, nextId);
       this.#tcp = new TcpStack({
-        emit: (pkt) => this.#writeBuilt(pkt),
+        emit: (pkt) => this.#writePacket(pkt),
         onSyn: (flow) => flows.onSyn(flow),
         mtu: init.tun.mtu,
-        headroom: Math.max(16, this.#offset),
+        headroom,
       });
     }
+    this.#dispatcher = new Dispatcher({
+      tcp: this.#system ?? this.#tcp,
+      onUdp: (d, now) => this.#udp.input(d, now),
+      emit: (pkt) => this.#writePacket(pkt),
+    });
     reactor.add(this.#fd, EV_READ, () => this.#onReadable());
     reactor.afterRound = () => this.#afterRound();
   }
@@ -124,7 +149,7 @@ export class TunEngine {
 
   #nextId(): number {
     this.stats.connectionsTotal++;
-    // Unique across workers: worker index in the low bits.
+    // Unique across workers: the worker index is the remainder.
     return (++this.#idCounter) * this.init.count + this.init.index;
   }
 
@@ -147,108 +172,42 @@ export class TunEngine {
     const off = this.#offset;
     const now = this.reactor.now();
     this.#tcp?.setNow(now);
+    const dispatcher = this.#dispatcher;
     for (let i = 0; i < READ_BUDGET; i++) {
       const n = fdRead(this.#fd, rx);
       if (n === WOULD_BLOCK) break;
       if (n <= off) continue;
       this.stats.packetsIn++;
-      this.#handle(rx.subarray(off, n), now);
+      dispatcher.input(rx.subarray(off, n), now);
     }
-  }
-
-  /** Dispatches one IP packet (a view into the receive buffer, valid only during the call). */
-  #handle(pkt: Uint8Array, now: number): void {
-    const version = pkt[0]! >> 4;
-    let family: 4 | 6;
-    let l4Off: number;
-    let proto: number;
-    let len: number;
-    if (version === 4) {
-      if (pkt.length < 20) return this.#drop();
-      const ihl = (pkt[0]! & 0x0f) * 4;
-      len = (pkt[2]! << 8) | pkt[3]!;
-      if (ihl < 20 || len < ihl || len > pkt.length) return this.#drop();
-      // Fragments (MF set or a non-zero offset) are not reassembled here yet.
-      if ((((pkt[6]! & 0x3f) << 8) | pkt[7]!) !== 0) return this.#drop();
-      family = 4;
-      l4Off = ihl;
-      proto = pkt[9]!;
-    } else if (version === 6) {
-      if (pkt.length < 40) return this.#drop();
-      len = 40 + ((pkt[4]! << 8) | pkt[5]!);
-      if (len > pkt.length) return this.#drop();
-      family = 6;
-      proto = pkt[6]!;
-      l4Off = 40;
-      if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP && proto !== IPPROTO_ICMPV6) {
-        const w = this.#ipv6Walk;
-        if (walkIpv6(pkt, len, w) !== null || w.fragHeader >= 0) return this.#drop();
-        proto = w.protocol;
-        l4Off = w.offset;
-      }
-    } else {
-      return this.#drop();
-    }
-    if (len !== pkt.length) pkt = pkt.subarray(0, len);
-
-    if (proto === IPPROTO_TCP) {
-      const system = this.#system;
-      if (system) {
-        if (system.process(pkt, l4Off, family, now)) {
-          this.#writeInPlace(pkt, this.init.queueFds[system.writeTo] ?? this.#fd);
-        }
-      } else {
-        this.#tcp!.input(pkt, now);
-      }
-      return;
-    }
-    if (proto === IPPROTO_UDP || proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6) {
-      // UDP sessions and ICMP echo are wired in a following change.
-      return this.#drop();
-    }
-    this.#drop();
-  }
-
-  #drop(): void {
-    this.stats.packetsDropped++;
   }
 
   /**
-   * Writes a packet that sits in the receive buffer (its prefix bytes are in place before it),
-   * on queue `fd`.
+   * Writes one IP packet to a TUN queue (this worker's unless `fd` is given). When the platform
+   * prefixes packets (macOS utun's 4-byte address family), the prefix goes in the bytes before
+   * the packet if its buffer has room there, else the packet is copied once.
    */
-  #writeInPlace(pkt: Uint8Array, fd: number): void {
+  #writePacket(pkt: Uint8Array, fd = this.#fd): void {
     const off = this.#offset;
-    const out = off === 0
-      ? pkt
-      : new Uint8Array(pkt.buffer, pkt.byteOffset - off, pkt.length + off);
-    this.#write(out, fd);
-  }
-
-  /** Writes a packet built by a stack with headroom before it; fills the platform prefix. */
-  #writeBuilt(pkt: Uint8Array): void {
-    const off = this.#offset;
-    if (off === 0) return this.#write(pkt);
-    const out = new Uint8Array(pkt.buffer, pkt.byteOffset - off, pkt.length + off);
-    this.#fillPrefix(out, pkt[0]! >> 4);
-    this.#write(out);
-  }
-
-  /** The per-packet prefix: macOS utun's 4-byte big-endian address family; zero otherwise. */
-  #fillPrefix(out: Uint8Array, version: number): void {
-    out.fill(0, 0, this.#offset);
-    if (this.#offset === 4) out[3] = version === 6 ? 30 : 2;
-  }
-
-  #write(out: Uint8Array, fd = this.#fd): void {
+    let out = pkt;
+    if (off > 0) {
+      if (pkt.byteOffset >= off) {
+        out = new Uint8Array(pkt.buffer, pkt.byteOffset - off, pkt.length + off);
+      } else {
+        out = this.#tx.subarray(0, pkt.length + off);
+        out.set(pkt, off);
+      }
+      out.fill(0, 0, off);
+      if (off === 4) out[3] = (pkt[0]! >> 4) === 6 ? 30 : 2;
+    }
     try {
       if (fdWrite(fd, out) === WOULD_BLOCK) {
-        this.stats.packetsDropped++;
+        this.#writeDrops++;
         return;
       }
       this.stats.packetsOut++;
     } catch (error) {
-      this.stats.packetsDropped++;
+      this.#writeDrops++;
       log.debug("write to TUN failed: {error}", { error: String(error) });
     }
   }
@@ -257,28 +216,33 @@ export class TunEngine {
   #afterRound(): void {
     const tcp = this.#tcp;
     if (!tcp) return;
-    const now = this.reactor.now();
-    const next = tcp.poll(now);
+    const next = tcp.poll(this.reactor.now());
     if (next === Infinity) return;
     const t = this.#tcpTimer;
     if (t && t.deadline <= next) return;
     t?.cancel();
+    // The timer only wakes the loop; `afterRound` then polls the stack.
     this.#tcpTimer = this.reactor.at(next, () => {
       this.#tcpTimer = null;
     });
   }
 
-  /** Gauges for stats. */
+  /** Counters and gauges for stats. */
   snapshot(): WorkerStats {
-    if (this.#tcp) this.stats.tcpOpen = this.#tcp.connectionCount;
-    if (this.#system) this.stats.tcpOpen = this.#system.nat.table.size;
+    const d = this.#dispatcher.stats;
+    this.stats.packetsDropped = d.malformed + d.badChecksum + d.unhandled + d.errors +
+      this.#writeDrops;
+    this.stats.tcpOpen = this.#tcp ? this.#tcp.connectionCount : this.#system!.nat.table.size;
+    this.stats.udpOpen = this.#udp.size;
     return { ...this.stats };
   }
 
   close(): void {
     this.reactor.remove(this.#fd);
+    this.reactor.afterRound = null;
     this.#sweep?.cancel();
     this.#tcpTimer?.cancel();
+    this.#udp.close();
     this.#system?.close();
     this.#tcp?.destroy();
   }

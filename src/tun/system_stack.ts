@@ -96,7 +96,12 @@ export class SystemStack {
     this.nat = new SystemNat(table, v4, v6);
     this.#nextId = nextId;
     for (const fd of listenFds) {
-      this.#listeners.push(TcpListener.adopt(reactor, fd, (sock) => this.#onAccept(sock)));
+      const l = TcpListener.adopt(reactor, fd, (sock) => this.#onAccept(sock));
+      l.onPause = (error) =>
+        log.error("accepting TCP connections paused: {error} (raise the open-files limit)", {
+          error: error.message,
+        });
+      this.#listeners.push(l);
     }
   }
 
@@ -119,6 +124,26 @@ export class SystemStack {
   get writeTo(): number {
     return this.nat.writeTo;
   }
+
+  /**
+   * The dispatcher's TCP entry point: rewrites the segment (IP header at 0, TCP at `l4Off`)
+   * and hands it to `writeBack(packet, worker)` when it must go back into the TUN.
+   */
+  inputSegment(
+    buf: Uint8Array,
+    version: number,
+    _srcOff: number,
+    _dstOff: number,
+    l4Off: number,
+    l4End: number,
+    now: number,
+  ): void {
+    const pkt = l4End === buf.length ? buf : buf.subarray(0, l4End);
+    if (this.process(pkt, l4Off, version === 6 ? 6 : 4, now)) this.writeBack(pkt, this.nat.writeTo);
+  }
+
+  /** Where rewritten packets go (set by the engine): the packet and the worker whose queue. */
+  writeBack: (packet: Uint8Array, worker: number) => void = () => {};
 
   #onAccept(sock: TcpSocket): void {
     let peerPort: number;

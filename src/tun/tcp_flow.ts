@@ -215,7 +215,7 @@ export async function handleTcpFlow(
     to: meta.domain !== "" ? `${to} (${meta.domain})` : to,
     ms: Math.round(env.reactor.now() - start),
   });
-  side.start(upstream, (stats) => {
+  const onDone = (stats: FlowStats) => {
     record.upload = stats.up;
     record.download = stats.down;
     log.debug("[{id}] connection to {to} closed: {up} B up, {down} B down{error}", {
@@ -226,5 +226,17 @@ export async function handleTcpFlow(
       error: stats.error ? `, ${stats.error.message}` : "",
     });
     finish(stats.error?.message);
-  });
+  };
+  try {
+    side.start(upstream, onDone);
+  } catch (error) {
+    log.error("[{id}] relay to {to} failed to start: {error}", {
+      id: meta.id,
+      to,
+      error: String(error),
+    });
+    upstream.close();
+    side.reset();
+    finish(String(error));
+  }
 }

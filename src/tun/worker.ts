@@ -79,6 +79,16 @@ function stop(): void {
   r.stop();
 }
 
+// A failure inside one flow must never end the worker (and every other flow with it).
+self.addEventListener("unhandledrejection", (e: PromiseRejectionEvent) => {
+  e.preventDefault();
+  log.error("unhandled error in a flow: {error}", { error: String(e.reason) });
+});
+self.addEventListener("error", (e: ErrorEvent) => {
+  e.preventDefault();
+  log.error("uncaught error: {error}", { error: e.message });
+});
+
 self.onmessage = (e: MessageEvent<MainToWorker>) => {
   const msg = e.data;
   switch (msg.type) {

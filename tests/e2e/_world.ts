@@ -54,10 +54,12 @@ export class Proc {
       const decoder = new TextDecoder();
       for await (const chunk of stream) this[into] += decoder.decode(chunk, { stream: true });
     };
-    const done = Promise.all([collect(child.stdout, "stdout"), collect(child.stderr, "stderr")]);
-    this.status = child.status.then(async (s) => {
+    // Output is collected in the background. Exit does not wait for EOF: a process's own
+    // children (danted forks helpers) may hold the pipes open after it has exited.
+    collect(child.stdout, "stdout").catch(() => {});
+    collect(child.stderr, "stderr").catch(() => {});
+    this.status = child.status.then((s) => {
       this.#exited = true;
-      await done.catch(() => {});
       return s;
     });
   }
