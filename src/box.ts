@@ -10,6 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Options, TunInboundOptions } from "./config/types.ts";
+import { createDns } from "./dns/mod.ts";
 import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
@@ -56,6 +57,8 @@ export class Box {
         options.route,
         builtinOutbounds(),
       );
+      const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
+      createDns(options, { reactor, outbounds, defaultOutbound, ctx: { reactor } }).close();
       for (const o of outbounds.values()) o.close();
       new Router({
         rules: options.route.rules,

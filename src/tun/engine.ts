@@ -43,6 +43,8 @@ export interface EngineServices {
   outbounds: ReadonlyMap<string, Outbound>;
   /** Answers `hijack-dns` queries (the DNS module), when one runs. */
   hijackDns?: DnsHijacker | null;
+  /** See {@linkcode FlowEnv.prepare}. */
+  prepare?: FlowEnv["prepare"];
 }
 
 /** One worker's packet loop and stacks. */
@@ -92,6 +94,7 @@ export class TunEngine {
       router: services.router,
       outbounds: services.outbounds,
       record: (rec) => this.#record(rec),
+      ...(services.prepare ? { prepare: services.prepare } : {}),
     };
     const nextId = () => this.#nextId();
     const headroom = Math.max(16, this.#offset);

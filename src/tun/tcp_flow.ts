@@ -51,6 +51,11 @@ export interface FlowEnv {
   outbounds: ReadonlyMap<string, Outbound>;
   /** Called when a flow ends (for stats and the connection list). */
   record(rec: ConnectionRecord): void;
+  /**
+   * Runs before routing: replaces a FakeIP destination by its domain, fills `meta.domain` from
+   * DNS reverse mapping. Returns why the flow must be refused (an unknown FakeIP), else null.
+   */
+  prepare?(meta: ConnMetadata): string | null;
 }
 
 /** Formats `addr:port` for logs. */
@@ -130,6 +135,13 @@ export async function handleTcpFlow(
     env.record(record);
   };
 
+  const refusal = env.prepare?.(meta) ?? null;
+  if (refusal !== null) {
+    log.error("[{id}] {reason}", { id: meta.id, reason: refusal });
+    side.reset();
+    finish(refusal);
+    return;
+  }
   let decision: RouteDecision;
   try {
     decision = preDecision ?? env.router.matchSync(meta) ?? await env.router.route(meta, {

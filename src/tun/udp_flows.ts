@@ -113,11 +113,18 @@ export class UdpFlows {
   /** The dispatcher's `onUdp`: the datagram and its views are only valid during the call. */
   input(d: UdpDatagram, now: number): void {
     const version = d.version === 6 ? 6 : 4;
-    let entry = this.#sessions.lookup(d.buf, version, d.srcOff, d.srcPort, now);
-    if (!entry) entry = this.#open(d, version, now);
-    const s = entry.value;
     const dest: Destination = { addr: d.dstAddr().slice(), port: d.dstPort };
     const payload = d.payload();
+    const entry = this.#sessions.lookup(d.buf, version, d.srcOff, d.srcPort, now);
+    if (!entry) {
+      // The first datagram is queued before routing starts: sniffers read it from the queue.
+      const s = this.#open(d, version, now);
+      s.value.record.upload += payload.length;
+      s.value.enqueue(dest, payload);
+      void this.#route(s, s.value);
+      return;
+    }
+    const s = entry.value;
     s.record.upload += payload.length;
     switch (s.phase) {
       case "open":
@@ -153,12 +160,17 @@ export class UdpFlows {
       from: s.record.source,
       to: s.record.destination,
     });
-    void this.#route(entry, s);
     return entry;
   }
 
   async #route(entry: UdpSession<Session>, s: Session): Promise<void> {
     const { meta } = s;
+    const refusal = this.env.prepare?.(meta) ?? null;
+    if (refusal !== null) {
+      log.error("[{id}] {reason}", { id: meta.id, reason: refusal });
+      this.#sessions.delete(entry);
+      return;
+    }
     let decision: RouteDecision;
     try {
       decision = this.env.router.matchSync(meta) ?? await this.env.router.route(meta, {

@@ -246,7 +246,9 @@ export class UserspaceFlows {
     });
     let pre: RouteDecision | null = null;
     try {
-      pre = this.env.router.matchSync(meta);
+      // With a FakeIP destination or reverse mapping, `handleTcpFlow` prepares the metadata
+      // first; the pre-match then happens there, after the SYN-ACK decision is still open.
+      if (!this.env.prepare) pre = this.env.router.matchSync(meta);
     } catch (error) {
       log.error("[{id}] route failed: {error}", { id: meta.id, error: String(error) });
       flow.reject();

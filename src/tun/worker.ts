@@ -12,7 +12,9 @@ import { getLogger } from "@logtape/logtape";
 import { Reactor } from "../io/reactor.ts";
 import { configureLogging } from "../log/mod.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
-import type { Outbound } from "../outbound/types.ts";
+import type { DialContext, Outbound } from "../outbound/types.ts";
+import { createDns, type DnsModule, missingFakeIpRecord } from "../dns/mod.ts";
+import type { ConnMetadata } from "../route/metadata.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import type { NetworkInterface } from "../platform/types.ts";
 import { Router } from "../route/router.ts";
@@ -26,6 +28,7 @@ const REPORT_MS = 1000;
 let reactor: Reactor | undefined;
 let engine: TunEngine | undefined;
 let outbounds: Map<string, Outbound> | undefined;
+let dns: DnsModule | undefined;
 let defaultInterface: NetworkInterface | null = null;
 
 function post(msg: WorkerToMain): void {
@@ -42,7 +45,7 @@ async function start(init: TunWorkerInit): Promise<void> {
   const platform = await loadPlatform();
   const r = reactor = new Reactor(1024);
   const { options } = init;
-  const ctx = {
+  const ctx: DialContext = {
     reactor: r,
     platform,
     defaultInterface: () => defaultInterface,
@@ -51,12 +54,38 @@ async function start(init: TunWorkerInit): Promise<void> {
       : {}),
   };
   outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
+  const d = dns = createDns(options, { reactor: r, outbounds, defaultOutbound, ctx });
+  ctx.resolve = (domain, strategy) => d.lookup(domain, strategy);
+  const reverse = options.dns.reverse_mapping === true;
+  const prepare = (meta: ConnMetadata): string | null => {
+    const addr = meta.destination.addr;
+    if (addr.length === 0) return null;
+    if (d.isFakeIp(addr)) {
+      const domain = d.lookupFake(addr);
+      if (domain === undefined) return missingFakeIpRecord(addr);
+      // sing-box: the destination becomes the domain; the fake address is kept as the origin.
+      meta.originalDestination = meta.destination;
+      meta.destination = { addr: new Uint8Array(0), port: meta.destination.port, fqdn: domain };
+    } else if (reverse && meta.domain === "") {
+      const domain = d.lookupReverse(addr);
+      if (domain !== undefined) meta.domain = domain;
+    }
+    return null;
+  };
   const router = new Router({
     rules: options.route.rules,
     outbounds: options.outbounds,
     ...(options.route.final !== undefined ? { final: options.route.final } : {}),
   });
-  engine = new TunEngine(init, r, { router, outbounds }, init.natListenFds ?? []);
+  const usesDns = options.dns.reverse_mapping === true ||
+    options.dns.servers.some((sv) => sv.type === "fakeip");
+  engine = new TunEngine(init, r, {
+    router,
+    outbounds,
+    hijackDns: (query, meta) => d.handleQuery(query, meta),
+    ...(usesDns ? { prepare } : {}),
+  }, init.natListenFds ?? []);
   const report = () => {
     if (engine && engine.finished.length > 0) {
       post({ type: "connections", records: engine.finished.splice(0) });
@@ -75,6 +104,7 @@ function stop(): void {
   }
   const r = reactor;
   engine?.close();
+  dns?.close();
   for (const o of outbounds?.values() ?? []) o.close();
   r.stop();
 }

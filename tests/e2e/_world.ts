@@ -191,6 +191,8 @@ export class SeedWorld {
     stack: Stack,
     socks: SocksKind = "danted",
     extraRules: unknown[] = [],
+    /** Changes the generated config before tunbox starts (e.g. a `dns` section). */
+    tweak?: (config: Record<string, unknown>) => void,
   ): Promise<SeedWorld> {
     const host = await NetnsClass.create("e2eh");
     let far: Netns | undefined;
@@ -199,7 +201,7 @@ export class SeedWorld {
       far = await NetnsClass.create("e2ef");
       const w = new SeedWorld(host, far, dir);
       try {
-        await w.#build(stack, socks, extraRules);
+        await w.#build(stack, socks, extraRules, tweak);
       } catch (e) {
         await w.close();
         throw e;
@@ -214,7 +216,12 @@ export class SeedWorld {
     }
   }
 
-  async #build(stack: Stack, socks: SocksKind, extraRules: unknown[]): Promise<void> {
+  async #build(
+    stack: Stack,
+    socks: SocksKind,
+    extraRules: unknown[],
+    tweak?: (config: Record<string, unknown>) => void,
+  ): Promise<void> {
     const { host, far } = this;
     await host.ip("link", "set", "lo", "up");
     await far.ip("link", "set", "lo", "up");
@@ -245,7 +252,9 @@ export class SeedWorld {
 
     this.before = await host.snapshot();
     const cfg = `${this.dir}/config.json`;
-    await Deno.writeTextFile(cfg, JSON.stringify(seedConfig(stack, extraRules), null, 2));
+    const config = seedConfig(stack, extraRules);
+    tweak?.(config);
+    await Deno.writeTextFile(cfg, JSON.stringify(config, null, 2));
     this.tunbox = this.#track(
       "tunbox",
       host.spawn([Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "run", "-c", cfg]),
