@@ -17,7 +17,14 @@ import { abortSocket, relay } from "../outbound/relay.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import { type NatFamily, NatVerdict, SystemNat } from "../stack/nat.ts";
 import type { NatTable } from "../stack/nat_table.ts";
-import { type FlowEnv, type FlowStats, handleTcpFlow, type TcpInboundSide } from "./tcp_flow.ts";
+import { resetInPlace } from "../stack/tcp_reset.ts";
+import {
+  type FlowEnv,
+  type FlowStats,
+  formatEndpoint,
+  handleTcpFlow,
+  type TcpInboundSide,
+} from "./tcp_flow.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -93,7 +100,12 @@ export class SystemStack {
     readonly inboundTag: string,
     nextId: () => number,
   ) {
-    this.nat = new SystemNat(table, v4, v6);
+    this.nat = new SystemNat(
+      table,
+      v4,
+      v6,
+      (pkt, l4Off, family) => this.#preMatch(pkt, l4Off, family),
+    );
     this.#nextId = nextId;
     for (const fd of listenFds) {
       const l = TcpListener.adopt(reactor, fd, (sock) => this.#onAccept(sock));
@@ -103,21 +115,6 @@ export class SystemStack {
         });
       this.#listeners.push(l);
     }
-  }
-
-  /**
-   * Rewrites a TCP packet in place. Returns true when it must be written back to the TUN, on
-   * the queue of worker {@linkcode SystemStack.writeTo}.
-   */
-  process(pkt: Uint8Array, l4Off: number, family: 4 | 6, now: number): boolean {
-    const verdict = this.nat.process(pkt, l4Off, family, now);
-    if (verdict === NatVerdict.Exhausted && this.nat.exhausted % 1000 === 1) {
-      log.error(
-        "NAT port table of this worker is full ({n} sessions); new TCP connections are dropped",
-        { n: this.nat.table.size },
-      );
-    }
-    return verdict === NatVerdict.Forward;
   }
 
   /** The worker whose TUN queue the last forwarded packet belongs on. */
@@ -139,7 +136,69 @@ export class SystemStack {
     now: number,
   ): void {
     const pkt = l4End === buf.length ? buf : buf.subarray(0, l4End);
-    if (this.process(pkt, l4Off, version === 6 ? 6 : 4, now)) this.writeBack(pkt, this.nat.writeTo);
+    const family = version === 6 ? 6 : 4;
+    const verdict = this.nat.process(pkt, l4Off, family, now);
+    if (verdict === NatVerdict.Forward) {
+      this.writeBack(pkt, this.nat.writeTo);
+    } else if (verdict === NatVerdict.Reset) {
+      this.writeBack(resetInPlace(pkt, l4Off, family), this.nat.table.workerIndex);
+    } else if (verdict === NatVerdict.Exhausted && this.nat.exhausted % 1000 === 1) {
+      log.error(
+        "NAT port table of this worker is full ({n} sessions); new TCP connections are dropped",
+        { n: this.nat.table.size },
+      );
+    }
+  }
+
+  /**
+   * sing-box's pre-match on a new flow's SYN: a rule decidable without data that rejects the
+   * flow refuses the SYN itself (RST, "connection refused") or drops it, before the kernel
+   * would accept it. Everything else is allowed and routed after accept.
+   */
+  #preMatch(pkt: Uint8Array, l4Off: number, family: 4 | 6): NatVerdict {
+    if (this.env.prepare) return NatVerdict.Forward; // FakeIP/reverse mapping: decide after accept
+    const alen = family === 4 ? 4 : 16;
+    const srcOff = family === 4 ? 12 : 8;
+    const meta = newConnMetadata({
+      id: 0,
+      inbound: this.inboundTag,
+      inboundType: "tun",
+      network: "tcp",
+      source: {
+        addr: pkt.slice(srcOff, srcOff + alen),
+        port: (pkt[l4Off]! << 8) | pkt[l4Off + 1]!,
+      },
+      destination: {
+        addr: pkt.slice(srcOff + alen, srcOff + 2 * alen),
+        port: (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!,
+      },
+    });
+    let decision;
+    try {
+      decision = this.env.router.matchSync(meta);
+    } catch {
+      return NatVerdict.Forward;
+    }
+    if (decision?.action !== "reject") return NatVerdict.Forward;
+    meta.id = this.#nextId();
+    const where = decision.ruleIndex < 0
+      ? "final"
+      : `match[${decision.ruleIndex}] ${decision.ruleText}`;
+    const to = formatEndpoint(meta.destination.addr, meta.destination.port);
+    log.info("[{id}] rejected connection to {to} by {rule}", { id: meta.id, to, rule: where });
+    this.env.record({
+      id: meta.id,
+      network: "tcp",
+      source: formatEndpoint(meta.source.addr, meta.source.port),
+      destination: to,
+      rule: where,
+      outbound: "reject",
+      upload: 0,
+      download: 0,
+      start: Date.now(),
+      end: Date.now(),
+    });
+    return decision.method === "drop" ? NatVerdict.Drop : NatVerdict.Reset;
   }
 
   /** Where rewritten packets go (set by the engine): the packet and the worker whose queue. */
