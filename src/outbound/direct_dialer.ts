@@ -149,10 +149,10 @@ export class DirectDialer implements Dialer {
     try {
       index = platform.interfaceIndex(name);
     } catch (error) {
-      throw toOutboundError(error, `${this.name}: ${field} "${name}"`, "unreachable");
+      throw toOutboundError(error, `${field} "${name}"`, "unreachable");
     }
     if (!index) {
-      throw new OutboundError("unreachable", `${this.name}: ${field} "${name}" does not exist`);
+      throw new OutboundError("unreachable", `${field} "${name}" does not exist`);
     }
     return { name, index };
   }
