@@ -2,7 +2,9 @@
  * The first step for every packet a worker reads from the TUN device: parse the IP header once
  * (IPv4 or IPv6 with its extension headers), trim the buffer to the IP length, reassemble
  * fragments, and hand the packet to the TCP stack, the UDP callback, or the local ICMP echo
- * responder. Everything else is counted and dropped. No exception escapes
+ * responder. Everything else is counted and dropped. ICMP echo replies are built in place: the
+ * buffer passed to {@linkcode Dispatcher.input} may be modified and handed to `emit`. No exception
+ * escapes
  * {@linkcode Dispatcher.input}: malformed packets are counted by reason, and an unexpected error
  * (a bug, or a throwing callback) is counted in `stats.errors` and logged.
  *
