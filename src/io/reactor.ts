@@ -4,8 +4,9 @@
  *
  * The loop alternates: wait for readiness (timeout 0 while busy, up to the next timer or
  * {@linkcode MAX_BLOCK_MS} when idle) → dispatch handlers → run due timers → yield to the JS
- * event loop with `setImmediate`, so promises, `postMessage` handlers and other macrotasks run
- * between rounds. Handlers are level-triggered.
+ * event loop (`setImmediate` while busy; a full turn with `setTimeout(0)` before blocking, so
+ * Deno's own I/O driver — `postMessage`, child processes — is polled too). Handlers are
+ * level-triggered.
  *
  * Code running on a reactor thread must do its I/O through the reactor: Deno-native async I/O
  * only progresses while the loop yields, and the loop may block in `epoll_wait` for up to
@@ -29,8 +30,18 @@ export type IoHandler = (events: number) => void;
 
 const log = getLogger(["tunbox", "io"]);
 
+/** Lets promises and macrotasks run between busy rounds (about 1 µs). */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A full turn of Deno's event loop, including its I/O driver (messages from other threads,
+ * child processes, Deno-native sockets), which `setImmediate` alone reaches only every few
+ * dozen turns. Costs about a millisecond, so it is used before blocking, not while busy.
+ */
+function fullTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** The per-thread event loop. */
@@ -168,7 +179,7 @@ export class Reactor {
         const ran = this.timers.runDue(this.now());
         this.#afterRound();
         busy = n > 0 || ran > 0;
-        await yieldToEventLoop();
+        await (busy ? yieldToEventLoop() : fullTurn());
       }
     } finally {
       this.#running = false;

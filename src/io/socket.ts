@@ -243,6 +243,9 @@ export class TcpSocket {
   /** Reads at least one byte; resolves 0 at EOF. */
   async readSome(buf: Uint8Array): Promise<number> {
     for (;;) {
+      // A socket closed while this waited (a timeout) must not be read: its fd number may
+      // already belong to another socket.
+      if (this.#closed) throw new SysError(`read from fd ${this.fd}`, E.EBADF);
       const n = this.read(buf);
       if (n !== WOULD_BLOCK) return n;
       await this.readable();
@@ -265,6 +268,7 @@ export class TcpSocket {
   async writeAll(buf: Uint8Array): Promise<void> {
     let off = 0;
     while (off < buf.length) {
+      if (this.#closed) throw new SysError(`write to fd ${this.fd}`, E.EBADF);
       const n = this.write(off === 0 ? buf : buf.subarray(off));
       if (n === WOULD_BLOCK) {
         await this.writable();

@@ -36,6 +36,8 @@ export const FAR = {
   rejected: "203.0.113.30",
   dns: "203.0.113.53",
 } as const;
+/** IPv6 service address on the far side (reached, like FAR.web, only through the default route). */
+export const FAR6 = "2001:db8::10";
 export const HOST_DIRECT = "10.200.0.1";
 export const HOST_SOCKS_EGRESS = "10.200.0.2";
 
@@ -232,6 +234,11 @@ export class SeedWorld {
     });
     for (const a of Object.values(FAR)) await far.ip("addr", "add", `${a}/32`, "dev", "lo");
     await host.ip("route", "add", "default", "via", "10.200.0.254");
+    // IPv6 on the same path (nodad: usable at once).
+    await host.ip("-6", "addr", "add", "fd00:200::1/64", "dev", "h0", "nodad");
+    await far.ip("-6", "addr", "add", "fd00:200::254/64", "dev", "f0", "nodad");
+    await far.ip("-6", "addr", "add", `${FAR6}/128`, "dev", "lo", "nodad");
+    await host.ip("-6", "route", "add", "default", "via", "fd00:200::254");
 
     this.farServer = this.#track(
       "far server",
@@ -240,7 +247,7 @@ export class SeedWorld {
         "run",
         "-A",
         `${ROOT}tests/e2e/_far_server.ts`,
-        ...[FAR.web, FAR.server, FAR.rejected].flatMap((a) => ["--http", `${a}:80`]),
+        ...[FAR.web, FAR.server, FAR.rejected, FAR6].flatMap((a) => ["--http", `${a}:80`]),
         "--tls",
         `${FAR.web}:443`,
         "--dns",
@@ -266,6 +273,11 @@ export class SeedWorld {
     const p = new Proc(name, child);
     this.#procs.push(p);
     return p;
+  }
+
+  /** Starts a process in the far namespace; it is ended by PID in `close()`. */
+  spawnFar(name: string, cmd: string[]): Proc {
+    return this.#track(name, this.far.spawn(cmd));
   }
 
   /** Starts a SOCKS5 server on the host's 127.0.0.1:1080. */

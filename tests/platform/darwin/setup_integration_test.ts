@@ -16,9 +16,6 @@ Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, route
   );
   assert.deepEqual(calls, [
     "geteuid() = 0",
-    // cleanupStale: read the routing table, nothing of ours in it
-    "sysctl(NET_RT_DUMP, size) = 0 (544 bytes)",
-    "sysctl(NET_RT_DUMP, N bytes) = 0 (544 bytes)",
     "socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL) = 3",
     "ioctl(3, CTLIOCGINFO, ctl_info{com.apple.net.utun_control}) = 0",
     "connect(3, sockaddr_ctl{id 42, unit 9}) = 0",
@@ -32,6 +29,9 @@ Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, route
     "ioctl(4, SIOCAIFADDR, ifaliasreq{utun8 198.18.0.1 dst 198.18.0.1 mask 255.255.0.0}) = 0",
     "ioctl(4, SIOCGIFFLAGS, ifreq{utun8}) = 0 flags 0x8051",
     "close(4) = 0",
+    // cleanupStale, once the device is open: read the routing table, nothing of ours in it
+    "sysctl(NET_RT_DUMP, size) = 0 (544 bytes)",
+    "sysctl(NET_RT_DUMP, N bytes) = 0 (544 bytes)",
     "socket(AF_ROUTE, SOCK_RAW, AF_UNSPEC) = 4",
     "write(4, RTM_ADD 0.0.0.0/1 via 198.18.0.1 flags UP|GATEWAY|STATIC seq 1) = 140",
     "write(4, RTM_ADD 128.0.0.0/1 via 198.18.0.1 flags UP|GATEWAY|STATIC seq 2) = 140",

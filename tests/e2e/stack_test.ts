@@ -1,0 +1,148 @@
+/**
+ * The TCP/IP stacks against the real Linux kernel TCP through a real TUN (issue 4's acceptance,
+ * run for the userspace stack and the system stack): large transfers with checksums, iperf3 in
+ * both directions, a lossy, reordering, duplicating TUN (netem), IPv4 and IPv6, and 1,000
+ * concurrent connections. The outbound is `direct`, so the stack under test is the only hop.
+ */
+
+import assert from "node:assert/strict";
+import { payload, sha256Hex } from "./_payload.ts";
+import { CAN_RUN_E2E, FAR, FAR6, HOST_DIRECT, SeedWorld, type Stack } from "./_world.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const SIZE = 50 * 1024 * 1024;
+
+function directOnly(stack: Stack) {
+  return (config: Record<string, unknown>) => {
+    const tun = (config.inbounds as Record<string, unknown>[])[0]!;
+    tun.address = ["198.18.0.1/30", "fdfe:dcba:9876::1/126"];
+    tun.stack = stack;
+    config.log = { level: "info" };
+    config.outbounds = [{ type: "direct", tag: "direct", bind_interface: "h0" }];
+    config.route = { rules: [], final: "direct" };
+    delete config.dns;
+  };
+}
+
+async function fetchChecked(
+  w: SeedWorld,
+  url: string,
+  seed: number,
+  timeoutS = 120,
+): Promise<void> {
+  const out = `${w.dir}/f${seed}.bin`;
+  const r = await w.curl(["-g", "-o", out, `${url}/file?size=${SIZE}&seed=${seed}`], timeoutS);
+  assert.equal(r.code, 0, r.stderr);
+  const got = await Deno.readFile(out);
+  assert.equal(got.length, SIZE);
+  assert.equal(await sha256Hex(got), await sha256Hex(payload(SIZE, seed)));
+  await Deno.remove(out);
+}
+
+async function iperf(w: SeedWorld, reverse: boolean, seconds: number): Promise<number> {
+  const args = ["iperf3", "-c", FAR.web, "-t", String(seconds), "-J", ...(reverse ? ["-R"] : [])];
+  const r = await w.exec(args);
+  assert.equal(r.code, 0, r.stdout.slice(-2000) + r.stderr);
+  const json = JSON.parse(r.stdout);
+  const bps = json.end.sum_received.bits_per_second as number;
+  assert.ok(bps > 0, "iperf3 moved data");
+  return bps / 1e9;
+}
+
+for (const stack of ["gvisor", "system"] as Stack[]) {
+  Deno.test({
+    name: `${stack} stack against the kernel's TCP through a real TUN`,
+    ignore: !CAN_RUN_E2E,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async (t) => {
+      const w = await SeedWorld.start(stack, "danted", [], directOnly(stack));
+      try {
+        const iperfServer = w.spawnFar("iperf3", ["iperf3", "-s", "-B", FAR.web]);
+        await iperfServer.waitFor(/Server listening/);
+
+        await t.step("curl of 50 MB over IPv4, sha256 matching", async () => {
+          await fetchChecked(w, `http://${FAR.web}`, 11);
+          const ip = await w.curl([`http://${FAR.web}/ip`]);
+          assert.equal(ip.stdout, HOST_DIRECT);
+        });
+
+        await t.step("curl of 50 MB over IPv6, sha256 matching", async () => {
+          await fetchChecked(w, `http://[${FAR6}]`, 12);
+        });
+
+        await t.step("iperf3 10 s upload and download", async () => {
+          const up = await iperf(w, false, 10);
+          const down = await iperf(w, true, 10);
+          console.log(
+            `      ${stack}: iperf3 upload ${up.toFixed(2)} Gbps, download ${down.toFixed(2)} Gbps`,
+          );
+        });
+
+        await t.step("1,000 concurrent connections all succeed", async () => {
+          const r = await w.exec([
+            Deno.execPath(),
+            "run",
+            "-A",
+            `${ROOT}tests/e2e/_many_conns.ts`,
+            FAR.web,
+            "80",
+            "1000",
+          ]);
+          assert.equal(r.code, 0, r.stderr);
+          const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+          assert.deepEqual(
+            { ok: summary.ok, failed: summary.failed },
+            { ok: 1000, failed: 0 },
+            summary.errors.join("\n"),
+          );
+        });
+
+        await t.step(
+          "with netem loss 5% reorder 25% duplicate 1% on the TUN: still intact",
+          async () => {
+            await w.host.ip("link", "show", "utun8");
+            const tc = await w.exec([
+              "tc",
+              "qdisc",
+              "add",
+              "dev",
+              "utun8",
+              "root",
+              "netem",
+              "delay",
+              "1ms",
+              "loss",
+              "5%",
+              "reorder",
+              "25%",
+              "duplicate",
+              "1%",
+            ]);
+            assert.equal(tc.code, 0, tc.stderr);
+            await fetchChecked(w, `http://${FAR.web}`, 13, 240);
+            await fetchChecked(w, `http://[${FAR6}]`, 14, 240);
+            const up = await iperf(w, false, 5);
+            const down = await iperf(w, true, 5);
+            console.log(
+              `      ${stack} under netem: upload ${up.toFixed(2)} Gbps, download ${
+                down.toFixed(2)
+              } Gbps`,
+            );
+          },
+        );
+
+        await t.step("SIGTERM leaves the namespace as it was", async () => {
+          assert.equal((await w.stopTunbox()).code, 0);
+          const after = await w.host.snapshot();
+          assert.equal(after.rules4, w.before!.rules4);
+          assert.equal(after.rules6, w.before!.rules6);
+          assert.equal(after.routes4, w.before!.routes4);
+          assert.equal(after.routes6, w.before!.routes6);
+        });
+      } finally {
+        await w.close();
+      }
+    },
+  });
+}
