@@ -27,6 +27,7 @@ import { TcpStack } from "../stack/tcp/stack.ts";
 import { SystemStack } from "./system_stack.ts";
 import type { FlowEnv } from "./tcp_flow.ts";
 import { type DnsHijacker, UdpFlows } from "./udp_flows.ts";
+import { Impairment, parseImpair } from "./impair.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
 import type { ConnectionRecord, TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
 
@@ -74,6 +75,8 @@ export class TunEngine {
   #tcpTimer: { cancel(): void; deadline: number } | null = null;
   #sweep: { cancel(): void } | null = null;
   #idCounter = 0;
+  /** `TUNBOX_IMPAIR` fault injection (tests on kernels without netem). */
+  #impair: Impairment | null = null;
   /** Packets the TUN did not take (counted with the dispatcher's drops in snapshots). */
   #writeDrops = 0;
 
@@ -138,6 +141,13 @@ export class TunEngine {
       onUdp: (d, now) => this.#udp.input(d, now),
       emit: (pkt) => this.#writePacket(pkt),
     });
+    const impair = Deno.env.get("TUNBOX_IMPAIR");
+    if (impair) {
+      const settings = parseImpair(impair);
+      log.warn("fault injection on packets read from the TUN: {impair}", { impair });
+      const deliver = (pkt: Uint8Array) => this.#dispatcher.input(pkt, this.reactor.now());
+      this.#impair = new Impairment(settings, reactor, deliver);
+    }
     reactor.add(this.#fd, EV_READ, () => this.#onReadable());
     reactor.afterRound = () => this.#afterRound();
   }
@@ -176,12 +186,14 @@ export class TunEngine {
     const now = this.reactor.now();
     this.#tcp?.setNow(now);
     const dispatcher = this.#dispatcher;
+    const impair = this.#impair;
     for (let i = 0; i < READ_BUDGET; i++) {
       const n = fdRead(this.#fd, rx);
       if (n === WOULD_BLOCK) break;
       if (n <= off) continue;
       this.stats.packetsIn++;
-      dispatcher.input(rx.subarray(off, n), now);
+      if (impair === null) dispatcher.input(rx.subarray(off, n), now);
+      else impair.input(rx.subarray(off, n));
     }
   }
 

@@ -195,6 +195,8 @@ export class SeedWorld {
     extraRules: unknown[] = [],
     /** Changes the generated config before tunbox starts (e.g. a `dns` section). */
     tweak?: (config: Record<string, unknown>) => void,
+    /** Extra environment for the tunbox process. */
+    env?: Record<string, string>,
   ): Promise<SeedWorld> {
     const host = await NetnsClass.create("e2eh");
     let far: Netns | undefined;
@@ -203,7 +205,7 @@ export class SeedWorld {
       far = await NetnsClass.create("e2ef");
       const w = new SeedWorld(host, far, dir);
       try {
-        await w.#build(stack, socks, extraRules, tweak);
+        await w.#build(stack, socks, extraRules, tweak, env);
       } catch (e) {
         await w.close();
         throw e;
@@ -223,6 +225,7 @@ export class SeedWorld {
     socks: SocksKind,
     extraRules: unknown[],
     tweak?: (config: Record<string, unknown>) => void,
+    env?: Record<string, string>,
   ): Promise<void> {
     const { host, far } = this;
     await host.ip("link", "set", "lo", "up");
@@ -264,7 +267,10 @@ export class SeedWorld {
     await Deno.writeTextFile(cfg, JSON.stringify(config, null, 2));
     this.tunbox = this.#track(
       "tunbox",
-      host.spawn([Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "run", "-c", cfg]),
+      host.spawn(
+        [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "run", "-c", cfg],
+        env ? { env: { ...Deno.env.toObject(), ...env } } : {},
+      ),
     );
     await this.tunbox.waitFor(/tunbox started/);
   }
