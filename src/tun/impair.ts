@@ -42,6 +42,9 @@ export function parseImpair(text: string): ImpairSettings {
     if (m[1] === "seed") out.seed = value >>> 0;
     else if (m[1] === "delay") out.delayMs = value;
     else {
+      if (m[3] !== "%") {
+        throw new TypeError(`TUNBOX_IMPAIR: "${item}" needs a percentage (${m[1]}=5%)`);
+      }
       if (value > 100) throw new TypeError(`TUNBOX_IMPAIR: "${item}" is over 100%`);
       out[m[1] as "loss" | "duplicate" | "reorder"] = value / 100;
     }
