@@ -16,6 +16,7 @@ import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import { Router } from "./route/router.ts";
 import { TunInbound } from "./tun/inbound.ts";
+import { WorkerPool } from "./tun/worker_pool.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import type { ConnectionRecord } from "./tun/worker_protocol.ts";
 
@@ -37,6 +38,8 @@ export interface BoxInit {
 export class Box {
   readonly #init: BoxInit;
   #tuns: TunInbound[] = [];
+  #listeners: WorkerPool | null = null;
+  #stopWatch: (() => void) | null = null;
   #started = false;
 
   private constructor(init: BoxInit) {
@@ -68,13 +71,6 @@ export class Box {
     } finally {
       reactor.close();
     }
-    const unsupported = options.inbounds.filter((i) => i.type !== "tun");
-    for (const i of unsupported) {
-      log.warn("inbound/{type}[{tag}] is not started: tunbox serves tun inbounds only for now", {
-        type: i.type,
-        tag: i.tag,
-      });
-    }
     return Promise.resolve(new Box(init));
   }
 
@@ -100,21 +96,38 @@ export class Box {
   async start(): Promise<void> {
     this.#started = true;
     if (this.#init.dryRun) return;
+    const { options } = this.#init;
     const tuns = this.#tunOptions;
-    if (tuns.length === 0) {
-      log.info("no tun inbound configured; nothing to capture");
+    const hasListeners = options.inbounds.some((i) => i.type !== "tun");
+    if (tuns.length === 0 && !hasListeners) {
+      log.info("no inbounds configured; nothing to do");
       return;
     }
     const platform = await loadPlatform();
     const logInit = {
-      options: this.#init.options.log,
+      options: options.log,
       color: this.#init.color ?? false,
       baseTime: performance.timeOrigin,
     };
     for (const t of tuns) {
-      const inbound = new TunInbound(t, this.#init.options, platform, logInit);
+      const inbound = new TunInbound(t, options, platform, logInit);
       this.#tuns.push(inbound);
       await inbound.start();
+    }
+    if (hasListeners) {
+      const pool = this.#listeners = new WorkerPool();
+      await pool.start(new URL("./tun/worker.ts", import.meta.url), [{
+        role: "listeners",
+        index: 0,
+        options,
+        log: logInit,
+        defaultInterface: platform.defaultInterface(),
+      }]);
+      if (options.route.auto_detect_interface) {
+        this.#stopWatch = platform.watchDefaultInterface((iface) => {
+          pool.broadcast({ type: "default-interface", iface });
+        });
+      }
     }
   }
 
@@ -125,6 +138,11 @@ export class Box {
 
   /** Stops the instance and releases what it holds, in reverse order. */
   async close(): Promise<void> {
+    this.#stopWatch?.();
+    this.#stopWatch = null;
+    const listeners = this.#listeners;
+    this.#listeners = null;
+    await listeners?.stop();
     const tuns = this.#tuns.reverse();
     this.#tuns = [];
     for (const t of tuns) {

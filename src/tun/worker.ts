@@ -1,7 +1,11 @@
 /**
- * Entry module of a packet worker (a Deno Worker). The main thread sends `init`; the worker
- * builds its reactor, outbounds, router and packet engine, answers `ready` with its wake fd,
- * and runs the reactor until `stop`.
+ * Entry module of a reactor worker (a Deno Worker). The main thread sends `init`; the worker
+ * builds its reactor and services (outbounds, DNS, router) from the config, then its role:
+ *
+ * - `tun`: a packet engine on one TUN queue (`engine.ts`);
+ * - `listeners`: the `socks`/`http`/`mixed` listener inbounds, routed by the same rules.
+ *
+ * It answers `ready` with its wake fd and runs the reactor until `stop`.
  *
  * @module
  */
@@ -9,104 +13,156 @@
 /// <reference lib="deno.worker" />
 
 import { getLogger } from "@logtape/logtape";
+import type { ListenerInboundOptions, Options } from "../config/types.ts";
+import { createDns, type DnsModule, missingFakeIpRecord } from "../dns/mod.ts";
+import { ListenerInbound } from "../inbound/listener.ts";
+import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
 import { configureLogging } from "../log/mod.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
 import type { DialContext, Outbound } from "../outbound/types.ts";
-import { createDns, type DnsModule, missingFakeIpRecord } from "../dns/mod.ts";
-import type { ConnMetadata } from "../route/metadata.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import type { NetworkInterface } from "../platform/types.ts";
+import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
 import { TunEngine } from "./engine.ts";
-import type { MainToWorker, TunWorkerInit, WorkerToMain } from "./worker_protocol.ts";
+import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "worker"]);
 /** How often finished connections are reported to the main thread. */
 const REPORT_MS = 1000;
 
-let reactor: Reactor | undefined;
+/** What one worker runs; everything is closed in reverse order on stop. */
+interface Services {
+  reactor: Reactor;
+  outbounds: Map<string, Outbound>;
+  dns: DnsModule;
+  router: Router;
+  /** FakeIP and reverse-mapping preparation of flow metadata (null when unused). */
+  prepare: ((meta: ConnMetadata) => string | null) | null;
+  closers: (() => void)[];
+}
+
+let services: Services | undefined;
 let engine: TunEngine | undefined;
-let outbounds: Map<string, Outbound> | undefined;
-let dns: DnsModule | undefined;
 let defaultInterface: NetworkInterface | null = null;
 
 function post(msg: WorkerToMain): void {
   self.postMessage(msg);
 }
 
-async function start(init: TunWorkerInit): Promise<void> {
-  await configureLogging(init.log.options, {
-    color: init.log.color,
-    workerName: `worker-${init.index}`,
-    baseTime: init.log.baseTime,
-  });
-  defaultInterface = init.defaultInterface;
+/** Builds the reactor, outbounds, DNS module and router from the config. */
+async function buildServices(options: Options): Promise<Services> {
   const platform = await loadPlatform();
-  const r = reactor = new Reactor(1024);
-  const { options } = init;
+  const reactor = new Reactor(1024);
   const ctx: DialContext = {
-    reactor: r,
+    reactor,
     platform,
     defaultInterface: () => defaultInterface,
     ...(options.route.default_mark !== undefined
       ? { defaultMark: options.route.default_mark }
       : {}),
   };
-  outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
   const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-  const d = dns = createDns(options, { reactor: r, outbounds, defaultOutbound, ctx });
-  ctx.resolve = (domain, strategy) => d.lookup(domain, strategy);
-  const reverse = options.dns.reverse_mapping === true;
-  const prepare = (meta: ConnMetadata): string | null => {
-    const addr = meta.destination.addr;
-    if (addr.length === 0) return null;
-    if (d.isFakeIp(addr)) {
-      const domain = d.lookupFake(addr);
-      if (domain === undefined) return missingFakeIpRecord(addr);
-      // sing-box: the destination becomes the domain; the fake address is kept as the origin.
-      meta.originalDestination = meta.destination;
-      meta.destination = { addr: new Uint8Array(0), port: meta.destination.port, fqdn: domain };
-    } else if (reverse && meta.domain === "") {
-      const domain = d.lookupReverse(addr);
-      if (domain !== undefined) meta.domain = domain;
-    }
-    return null;
-  };
+  const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx });
+  ctx.resolve = (domain, strategy) => dns.lookup(domain, strategy);
   const router = new Router({
     rules: options.route.rules,
     outbounds: options.outbounds,
     ...(options.route.final !== undefined ? { final: options.route.final } : {}),
   });
-  const usesDns = options.dns.reverse_mapping === true ||
-    options.dns.servers.some((sv) => sv.type === "fakeip");
-  engine = new TunEngine(init, r, {
-    router,
-    outbounds,
-    hijackDns: (query, meta) => d.handleQuery(query, meta),
-    ...(usesDns ? { prepare } : {}),
-  }, init.natListenFds ?? []);
-  const report = () => {
-    if (engine && engine.finished.length > 0) {
-      post({ type: "connections", records: engine.finished.splice(0) });
+  const reverse = options.dns.reverse_mapping === true;
+  const usesDns = reverse || options.dns.servers.some((s) => s.type === "fakeip");
+  const prepare = (meta: ConnMetadata): string | null => {
+    const addr = meta.destination.addr;
+    if (addr.length === 0) return null;
+    if (dns.isFakeIp(addr)) {
+      const domain = dns.lookupFake(addr);
+      if (domain === undefined) return missingFakeIpRecord(addr);
+      // sing-box: the destination becomes the domain; the fake address is kept as the origin.
+      meta.originalDestination = meta.destination;
+      meta.destination = { addr: new Uint8Array(0), port: meta.destination.port, fqdn: domain };
+    } else if (reverse && meta.domain === "") {
+      const domain = dns.lookupReverse(addr);
+      if (domain !== undefined) meta.domain = domain;
     }
-    r.setTimeout(REPORT_MS, report);
+    return null;
   };
-  r.setTimeout(REPORT_MS, report);
+  return {
+    reactor,
+    outbounds,
+    dns,
+    router,
+    prepare: usesDns ? prepare : null,
+    closers: [() => dns.close(), () => outbounds.forEach((o) => o.close())],
+  };
+}
+
+const EMPTY_STATS: WorkerStats = {
+  packetsIn: 0,
+  packetsOut: 0,
+  packetsDropped: 0,
+  bytesUp: 0,
+  bytesDown: 0,
+  tcpOpen: 0,
+  udpOpen: 0,
+  connectionsTotal: 0,
+};
+
+async function start(init: WorkerInit): Promise<void> {
+  await configureLogging(init.log.options, {
+    color: init.log.color,
+    workerName: init.role === "tun" ? `worker-${init.index}` : "listeners",
+    baseTime: init.log.baseTime,
+  });
+  defaultInterface = init.defaultInterface;
+  const s = services = await buildServices(init.options);
+  const r = s.reactor;
+  if (init.role === "tun") {
+    const e = engine = new TunEngine(init, r, {
+      router: s.router,
+      outbounds: s.outbounds,
+      hijackDns: (query, meta) => s.dns.handleQuery(query, meta),
+      ...(s.prepare ? { prepare: s.prepare } : {}),
+    }, init.natListenFds ?? []);
+    s.closers.unshift(() => e.close());
+    const report = () => {
+      if (e.finished.length > 0) post({ type: "connections", records: e.finished.splice(0) });
+      r.setTimeout(REPORT_MS, report);
+    };
+    r.setTimeout(REPORT_MS, report);
+  } else {
+    const handler = createRouterHandler(s.router, s.outbounds);
+    let counter = 0;
+    for (const opts of init.options.inbounds) {
+      if (opts.type === "tun") continue;
+      const listener = new ListenerInbound(r, opts as ListenerInboundOptions, handler, {
+        nextId: () => ++counter,
+      });
+      log.info("inbound/{type}[{tag}]: listening", { type: opts.type, tag: opts.tag });
+      s.closers.unshift(() => listener.close());
+    }
+    s.closers.unshift(() => handler.close());
+  }
   post({ type: "ready", wakeFd: r.wakeFd });
   await r.run();
 }
 
 function stop(): void {
-  if (!reactor) {
+  const s = services;
+  if (!s) {
     self.close();
     return;
   }
-  const r = reactor;
-  engine?.close();
-  dns?.close();
-  for (const o of outbounds?.values() ?? []) o.close();
-  r.stop();
+  for (const close of s.closers) {
+    try {
+      close();
+    } catch (error) {
+      log.error("closing: {error}", { error: String(error) });
+    }
+  }
+  s.reactor.stop();
 }
 
 // A failure inside one flow must never end the worker (and every other flow with it).
@@ -122,18 +178,14 @@ self.addEventListener("error", (e: ErrorEvent) => {
 self.onmessage = (e: MessageEvent<MainToWorker>) => {
   const msg = e.data;
   switch (msg.type) {
-    case "init": {
-      if (msg.init.role !== "tun") {
-        post({ type: "failed", message: `worker role "${msg.init.role}" is not handled here` });
-        return;
-      }
+    case "init":
       start(msg.init).then(() => {
-        const stats = engine?.snapshot();
         if (engine && engine.finished.length > 0) {
           post({ type: "connections", records: engine.finished.splice(0) });
         }
-        reactor?.close();
-        if (stats) post({ type: "stopped", stats });
+        const stats = engine?.snapshot() ?? EMPTY_STATS;
+        services?.reactor.close();
+        post({ type: "stopped", stats });
         self.close();
       }, (error) => {
         const message = error instanceof Error ? error.message : String(error);
@@ -142,7 +194,6 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
         self.close();
       });
       return;
-    }
     case "stop":
       stop();
       return;
@@ -150,7 +201,7 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
       defaultInterface = msg.iface;
       return;
     case "stats":
-      if (engine) post({ type: "stats", stats: engine.snapshot() });
+      post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });
       return;
   }
 };
