@@ -261,14 +261,27 @@ export class SeedWorld {
     await this.startSocks(socks);
 
     this.before = await host.snapshot();
-    const cfg = `${this.dir}/config.json`;
     const config = seedConfig(stack, extraRules);
     tweak?.(config);
-    await Deno.writeTextFile(cfg, JSON.stringify(config, null, 2));
+    await Deno.writeTextFile(this.configPath, JSON.stringify(config, null, 2));
+    this.#env = env;
+    await this.startTunbox();
+  }
+
+  #env: Record<string, string> | undefined;
+
+  /** The config file tunbox runs with. */
+  get configPath(): string {
+    return `${this.dir}/config.json`;
+  }
+
+  /** Starts (or restarts) tunbox with the world's config and waits until it runs. */
+  async startTunbox(): Promise<void> {
+    const env = this.#env;
     this.tunbox = this.#track(
       "tunbox",
-      host.spawn(
-        [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "run", "-c", cfg],
+      this.host.spawn(
+        [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "run", "-c", this.configPath],
         env ? { env: { ...Deno.env.toObject(), ...env } } : {},
       ),
     );
