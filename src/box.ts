@@ -9,6 +9,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { ClashApi } from "./api/clash_api.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
 import { createDns } from "./dns/mod.ts";
 import { Reactor } from "./io/reactor.ts";
@@ -40,6 +41,7 @@ export class Box {
   #tuns: TunInbound[] = [];
   #listeners: WorkerPool | null = null;
   #stopWatch: (() => void) | null = null;
+  #api: ClashApi | null = null;
   #started = false;
 
   private constructor(init: BoxInit) {
@@ -103,6 +105,8 @@ export class Box {
       log.info("no inbounds configured; nothing to do");
       return;
     }
+    const clash = options.experimental.clash_api;
+    if (clash?.external_controller) this.#api = ClashApi.start(clash);
     const platform = await loadPlatform();
     const logInit = {
       options: options.log,
@@ -111,6 +115,8 @@ export class Box {
     };
     for (const t of tuns) {
       const inbound = new TunInbound(t, options, platform, logInit);
+      const api = this.#api;
+      if (api) inbound.onConnection = (rec) => api.state.record(rec, `tun/${t.tag}`);
       this.#tuns.push(inbound);
       await inbound.start();
     }
@@ -138,6 +144,9 @@ export class Box {
 
   /** Stops the instance and releases what it holds, in reverse order. */
   async close(): Promise<void> {
+    const api = this.#api;
+    this.#api = null;
+    await api?.close();
     this.#stopWatch?.();
     this.#stopWatch = null;
     const listeners = this.#listeners;

@@ -109,6 +109,10 @@ export const LINUX_LIBC_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  /** int unshare(int flags) — with CLONE_NEWNET: the calling thread gets a new network namespace */
+  unshare: { parameters: ["i32"], result: "i32" },
+  /** int setns(int fd, int nstype) — moves the calling thread into the namespace of `fd` */
+  setns: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LinuxLibc = Deno.DynamicLibrary<typeof LINUX_LIBC_SYMBOLS>["symbols"];

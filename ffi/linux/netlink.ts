@@ -701,3 +701,48 @@ export function encodeSockaddrNl(pid = 0, groups = 0): Uint8Array {
   dv.setUint32(8, groups >>> 0, true);
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Link creation across namespaces (veth pairs, moving links)
+// ---------------------------------------------------------------------------------------------
+
+/** `IFLA_NET_NS_PID` (u32): the namespace of this process, for RTM_NEWLINK/SETLINK. */
+export const IFLA_NET_NS_PID = 19;
+/** `IFLA_NET_NS_FD` (u32): the namespace behind this fd (of the sending process). */
+export const IFLA_NET_NS_FD = 28;
+/** `IFLA_INFO_DATA`: nested, kind-specific data inside IFLA_LINKINFO. */
+export const IFLA_INFO_DATA = 2;
+/** `VETH_INFO_PEER` (`include/uapi/linux/veth.h`): the peer's `ifinfomsg` + IFLA_* attributes. */
+export const VETH_INFO_PEER = 1;
+
+/** An attribute whose payload is the string's bytes without a NUL (iproute2's IFLA_INFO_KIND). */
+export function attrBytesOfString(type: number, value: string): Uint8Array {
+  return encodeAttr(type, new TextEncoder().encode(value));
+}
+
+/**
+ * `IFLA_LINKINFO` for a new veth pair, laid out as iproute2 6.x sends it for
+ * `ip link add A type veth peer name B [netns N]`:
+ *
+ * ```
+ * IFLA_LINKINFO
+ *   IFLA_INFO_KIND "veth" (no NUL)
+ *   IFLA_INFO_DATA
+ *     VETH_INFO_PEER: ifinfomsg (zeros), [IFLA_NET_NS_FD peerNsFd], IFLA_IFNAME peerName
+ * ```
+ *
+ * No NLA_F_NESTED flags (the kernel parses these nests without requiring it). With
+ * `peerNsFd`, the peer is created directly in that namespace; the first end stays in the
+ * namespace of the netlink socket (or goes where its own IFLA_NET_NS_FD says).
+ */
+export function encodeVethLinkInfo(peerName: string, peerNsFd?: number): Uint8Array {
+  const peer: Uint8Array[] = [
+    encodeIfInfoMsg({ family: AF_UNSPEC, type: 0, index: 0, flags: 0, change: 0 }),
+  ];
+  if (peerNsFd !== undefined) peer.push(attrU32(IFLA_NET_NS_FD, peerNsFd));
+  peer.push(attrString(IFLA_IFNAME, peerName));
+  return attrNested(IFLA_LINKINFO, [
+    attrBytesOfString(IFLA_INFO_KIND, "veth"),
+    attrNested(IFLA_INFO_DATA, [encodeAttr(VETH_INFO_PEER, concatBytes(peer))], false),
+  ], false);
+}

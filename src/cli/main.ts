@@ -7,6 +7,7 @@
 
 import { commandHelp, mainHelp, parseCommandLine, UsageError } from "./args.ts";
 import { checkCommand } from "./check.ts";
+import { demoDispatch } from "./demo.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { formatCommand } from "./format.ts";
 import { mergeCommand } from "./merge.ts";
@@ -34,6 +35,8 @@ async function enterDirectory(dir: string): Promise<void> {
 
 /** Runs the CLI with `args` (without the program name) and returns the exit status. */
 export async function main(args: readonly string[]): Promise<number> {
+  const demo = await demoDispatch(args);
+  if (demo !== undefined) return demo;
   let cl;
   try {
     cl = parseCommandLine(args);

@@ -35,6 +35,7 @@ import {
   encodeIfInfoMsg,
   encodeRtMsg,
   encodeSockaddrNl,
+  encodeVethLinkInfo,
   FIB_RULE_HDR_SIZE,
   FIB_RULE_INVERT,
   FR_ACT_BLACKHOLE,
@@ -70,6 +71,7 @@ import {
   IFLA_INFO_KIND,
   IFLA_LINKINFO,
   IFLA_MTU,
+  IFLA_NET_NS_FD,
   NETLINK_CAP_ACK,
   NETLINK_EXT_ACK,
   NETLINK_ROUTE,
@@ -415,6 +417,26 @@ export function encodeLinkChange(
   const attrs: Uint8Array[] = [];
   if (change.mtu !== undefined) attrs.push(attrU32(IFLA_MTU, change.mtu));
   return { body, attrs };
+}
+
+/**
+ * Encodes an RTM_NEWLINK (with NLM_F_CREATE|NLM_F_EXCL) that creates a veth pair `name` ↔
+ * `peer`. `peerNsFd` creates the peer directly in that namespace (an fd of the sending
+ * process); otherwise both ends are created in the namespace of the netlink socket.
+ */
+export function encodeVethCreate(name: string, peer: string, peerNsFd?: number): RequestBody {
+  return {
+    body: encodeIfInfoMsg({ family: AF_UNSPEC, type: 0, index: 0, flags: 0, change: 0 }),
+    attrs: [attrString(IFLA_IFNAME, name), encodeVethLinkInfo(peer, peerNsFd)],
+  };
+}
+
+/** Encodes an RTM_NEWLINK that moves link `index` into the namespace behind `nsFd`. */
+export function encodeLinkNamespace(index: number, nsFd: number): RequestBody {
+  return {
+    body: encodeIfInfoMsg({ family: AF_UNSPEC, type: 0, index, flags: 0, change: 0 }),
+    attrs: [attrU32(IFLA_NET_NS_FD, nsFd)],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -805,6 +827,31 @@ export class RtNetlink implements Disposable {
       attrs: [],
     };
     this.request(RTM_DELLINK, 0, req, `delete link "${name}"`);
+  }
+
+  /**
+   * Creates a veth pair: `name` in this socket's namespace, `peer` in the namespace behind
+   * `peerNsFd` (or here too). Both ends start down. EEXIST when either name is taken.
+   */
+  createVeth(name: string, peer: string, peerNsFd?: number): void {
+    this.request(
+      RTM_NEWLINK,
+      NLM_F_CREATE | NLM_F_EXCL,
+      encodeVethCreate(name, peer, peerNsFd),
+      `create veth pair "${name}" <-> "${peer}"${
+        peerNsFd === undefined ? "" : ` (peer in namespace fd ${peerNsFd})`
+      }`,
+    );
+  }
+
+  /** Moves a link into the namespace behind `nsFd` (it leaves this socket's namespace). */
+  moveLinkToNamespace(index: number, nsFd: number, name = `#${index}`): void {
+    this.request(
+      RTM_NEWLINK,
+      0,
+      encodeLinkNamespace(index, nsFd),
+      `move link "${name}" to namespace fd ${nsFd}`,
+    );
   }
 
   // -- addresses ------------------------------------------------------------------------------
