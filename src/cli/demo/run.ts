@@ -193,7 +193,9 @@ export async function runDemo(): Promise<number> {
   Deno.removeSignalListener("SIGTERM", onSignal);
 
   console.log("");
-  if (problems.length === 0) {
+  if (abort.signal.aborted) {
+    console.log("demo interrupted");
+  } else if (problems.length === 0) {
     console.log(`demo passed (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   } else {
     console.log("demo FAILED:");
