@@ -98,6 +98,20 @@ export const COMMANDS: readonly CommandSpec[] = [
     positionals: 0,
     readsConfig: true,
   },
+  {
+    name: "service",
+    summary: "Install, uninstall or show tunbox as a system service (systemd, launchd)",
+    usage: "tunbox service install -c config.json | uninstall [--purge] | status [--dry-run]",
+    details: [
+      "install copies the configuration (-c, checked first) to /etc/tunbox/config.json and",
+      "installs and starts a systemd unit (Linux) or launchd daemon (macOS); needs root.",
+      "      --dry-run         print the files and commands, change nothing",
+      "      --purge           uninstall: also remove /etc/tunbox",
+    ],
+    flags: ["dry-run", "purge"],
+    positionals: 1,
+    readsConfig: false,
+  },
 ];
 
 const OPTIONS = {
@@ -107,6 +121,7 @@ const OPTIONS = {
   "disable-color": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   "dry-run": { type: "boolean" },
+  purge: { type: "boolean" },
   write: { type: "boolean", short: "w" },
   "name-only": { type: "boolean", short: "n" },
 } as const;

@@ -13,6 +13,7 @@ import { formatCommand } from "./format.ts";
 import { mergeCommand } from "./merge.ts";
 import { useColor } from "./output.ts";
 import { runCommand } from "./run.ts";
+import { serviceCommand } from "./service.ts";
 import { versionCommand } from "./version.ts";
 import { loadConfig, sourcesFromFlags } from "../config/load.ts";
 import { configureLogging } from "../log/mod.ts";
@@ -100,6 +101,15 @@ export async function main(args: readonly string[]): Promise<number> {
       await configureLogging(result.options.log, { color });
       return await cleanupCommand(result.options);
     }
+    case "service":
+      return await serviceCommand({
+        action: cl.positionals[0]!,
+        configs: cl.global.configs,
+        configDirectories: cl.global.configDirectories,
+        dryRun: cl.flags.has("dry-run"),
+        purge: cl.flags.has("purge"),
+        color,
+      });
     default:
       console.error(`tunbox: unknown command ${JSON.stringify(command.name)}`);
       return EXIT_USAGE;
