@@ -131,8 +131,22 @@ async function startBox(
   return box;
 }
 
+/**
+ * The one sentence `run` prints on an OS tunbox cannot run on (the Windows binary builds, but
+ * its TUN, sockets and reactor need Linux or macOS); undefined where it can run.
+ */
+export function unsupportedOsMessage(os: string = Deno.build.os): string | undefined {
+  if (os === "linux" || os === "darwin") return undefined;
+  return `tunbox does not support ${os}: TUN mode needs Linux or macOS`;
+}
+
 /** Runs `run`. Returns the exit status. */
 export async function runCommand(init: RunInit): Promise<number> {
+  const unsupported = unsupportedOsMessage();
+  if (unsupported) {
+    console.error(unsupported);
+    return 1;
+  }
   const first = await loadConfig(init.sources);
   if (first.errors.length > 0 || !first.options) {
     printDiagnostics(first, init.color);
