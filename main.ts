@@ -8,40 +8,46 @@
  * @module
  */
 
-import { enterNetns } from "./src/platform/linux/netns.ts";
+import { enterNetns, exitWithParent } from "./src/platform/linux/netns.ts";
 import { main } from "./src/cli/main.ts";
 
 /**
- * The hidden `--netns <path>` option (first on the line): moves the main thread into that
- * network namespace before anything else runs, so the sockets, devices, routes and Workers
- * made afterwards are all in it (see `src/platform/linux/netns.ts` for why, and for the
- * threads that stay outside). The demo starts its processes this way. Returns the other args.
+ * Hidden options, first on the line, for processes the demo starts:
+ *
+ * - `--netns <path>` moves the main thread into that network namespace before anything else
+ *   runs, so the sockets, devices, routes and Workers made afterwards are all in it (see
+ *   `src/platform/linux/netns.ts` for why, and for the threads that stay outside);
+ * - `--parent <pid>` ends this process (SIGTERM) when that parent dies, even by SIGKILL.
+ *
+ * Returns the remaining arguments, or an exit status.
  */
-function takeNetnsOption(args: readonly string[]): string[] | number {
-  let path: string | undefined;
+function takeHiddenOptions(args: readonly string[]): string[] | number {
   let rest = [...args];
-  if (args[0] === "--netns") [path, rest] = [args[1], args.slice(2)];
-  else if (args[0]?.startsWith("--netns=")) [path, rest] = [args[0].slice(8), args.slice(1)];
-  else return rest;
-  if (!path) {
-    console.error("tunbox: --netns needs a path (e.g. /proc/<pid>/ns/net)");
-    return 2;
+  for (;;) {
+    const [flag, value] = rest;
+    if (flag !== "--netns" && flag !== "--parent") return rest;
+    rest = rest.slice(2);
+    if (!value) {
+      const what = flag === "--netns" ? "a path (e.g. /proc/<pid>/ns/net)" : "a process id";
+      console.error(`tunbox: ${flag} needs ${what}`);
+      return 2;
+    }
+    if (Deno.build.os !== "linux") {
+      console.error(`tunbox: ${flag} works on Linux only`);
+      return 2;
+    }
+    try {
+      if (flag === "--netns") enterNetns(value);
+      else if (!exitWithParent(Number(value))) return 1;
+    } catch (e) {
+      console.error(`tunbox: ${e instanceof Error ? e.message : String(e)}`);
+      return 1;
+    }
   }
-  if (Deno.build.os !== "linux") {
-    console.error("tunbox: --netns works on Linux only");
-    return 2;
-  }
-  try {
-    enterNetns(path);
-  } catch (e) {
-    console.error(`tunbox: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
-  }
-  return rest;
 }
 
 if (import.meta.main) {
-  const args = takeNetnsOption(Deno.args);
+  const args = takeHiddenOptions(Deno.args);
   if (typeof args === "number") Deno.exit(args);
   let status: number;
   try {

@@ -113,6 +113,10 @@ export const LINUX_LIBC_SYMBOLS = {
   unshare: { parameters: ["i32"], result: "i32" },
   /** int setns(int fd, int nstype) — moves the calling thread into the namespace of `fd` */
   setns: { parameters: ["i32", "i32"], result: "i32" },
+  /** int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5) */
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  /** pid_t getppid(void) */
+  getppid: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LinuxLibc = Deno.DynamicLibrary<typeof LINUX_LIBC_SYMBOLS>["symbols"];

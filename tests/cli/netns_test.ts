@@ -76,3 +76,19 @@ Deno.test({
     assert.match(empty.stderr, /--netns needs a path/);
   },
 });
+
+Deno.test({
+  name: "`--parent` with a process id that is not the parent exits at once",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const r = await tunbox(["--parent", "1", "version"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "", "the command did not run");
+    const ok = await tunbox(["--parent", String(Deno.pid), "version", "-n"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^\d+\.\d+\.\d+\n$/, "with its real parent, the command runs");
+    const none = await tunbox(["--parent"]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /--parent needs a process id/);
+  },
+});

@@ -36,6 +36,16 @@ function readText(path: string): string | null {
   }
 }
 
+/**
+ * Whether a process still runs. An exited child whose parent was killed may stay a zombie
+ * where PID 1 does not reap (some containers and VMs): it holds no namespace and no fd.
+ */
+function alive(pid: string): boolean {
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === null) return false;
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
 function pids(): string[] {
   return [...Deno.readDirSync("/proc")].map((e) => e.name).filter((n) => /^\d+$/.test(n));
 }
@@ -153,9 +163,7 @@ async function assertNothingLeft(before: World, seen: Map<string, number>): Prom
   assert.deepEqual(added.filter((i) => demoInodes.has(i)), [], "namespaces the demo used");
   const held = heldInodes();
   for (const ino of demoInodes) assert.ok(!held.has(ino), `namespace ${ino} is still held`);
-  for (const pid of seen.keys()) {
-    assert.equal(readText(`/proc/${pid}/cmdline`), null, `process ${pid} still exists`);
-  }
+  for (const pid of seen.keys()) assert.ok(!alive(pid), `process ${pid} still runs`);
   assert.deepEqual([...demoChildren().keys()], [], "no --netns processes left");
 }
 
@@ -244,6 +252,36 @@ Deno.test({
     assert.match(r.stdout, /^cleanup: 4 processes ended, 2 namespaces released/m);
     assert.match(r.stdout, /^demo interrupted$/m);
     assert.doesNotMatch(r.stdout, /^demo passed/m);
+    await assertNothingLeft(before, r.seen);
+  },
+});
+
+Deno.test({
+  name: "the demo killed with SIGKILL takes its children and namespaces with it",
+  ignore: !CAN_RUN_E2E,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const before = await world();
+    let sent = false;
+    const r = await runWatched(
+      [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "demo"],
+      (stdout, child) => {
+        if (!sent && stdout.includes("Routes tunbox installed")) {
+          sent = true;
+          child.kill("SIGKILL");
+        }
+      },
+    );
+    assert.ok(sent, r.stdout);
+    assert.equal(r.status.signal, "SIGKILL");
+    // far services, SOCKS server and tunbox were running (the client may not have started).
+    assert.ok(r.seen.size >= 3, `children seen: ${[...r.seen.keys()]}`);
+    // The kernel sends each child SIGTERM (PR_SET_PDEATHSIG); tunbox stops within seconds.
+    const deadline = Date.now() + 15_000;
+    while (demoChildren().size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await assertNothingLeft(before, r.seen);
   },
 });

@@ -2,8 +2,10 @@
  * Child processes of the demo: started in a namespace with tunbox's hidden `--netns`
  * option, their output collected (so a full pipe never blocks them), ended by PID.
  *
- * From source, a child is `deno run -A --config <deno.json> <main.ts> --netns <path> ...`;
- * in a compiled binary (`Deno.build.standalone`), the binary itself: `tunbox --netns ...`.
+ * From source, a child is `deno run -A --config <deno.json> <main.ts> --parent <pid>
+ * --netns <path> ...`; in a compiled binary (`Deno.build.standalone`), the binary itself:
+ * `tunbox --parent <pid> --netns <path> ...`. `--parent` makes the kernel end the child
+ * when the demo dies, even by SIGKILL, so no child (and no namespace) outlives it.
  *
  * @module
  */
@@ -42,7 +44,7 @@ export class DemoProcess {
    * demo's helpers exit when it closes, so they never outlive the demo.
    */
   constructor(readonly name: string, netnsPath: string, args: string[], stdin?: string) {
-    const cmd = tunboxCommand(["--netns", netnsPath, ...args]);
+    const cmd = tunboxCommand(["--parent", String(Deno.pid), "--netns", netnsPath, ...args]);
     this.#child = new Deno.Command(cmd[0]!, {
       args: cmd.slice(1),
       stdin: "piped",

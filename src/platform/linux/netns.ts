@@ -219,3 +219,22 @@ export function processNetnsInodes(): Set<number> {
   }
   return out;
 }
+
+/** `PR_SET_PDEATHSIG` from `<linux/prctl.h>`. */
+export const PR_SET_PDEATHSIG = 1;
+const SIGTERM = 15;
+
+/**
+ * Asks the kernel to send SIGTERM to this process when the thread that started it ends
+ * (`prctl(PR_SET_PDEATHSIG)`), so a helper never outlives a parent that was killed, even
+ * with SIGKILL. Deno starts child processes from its main thread, which lives as long as
+ * the process. Returns false when the parent is already gone (`getppid()` is no longer
+ * `parentPid`): the caller should exit.
+ */
+export function exitWithParent(parentPid: number): boolean {
+  const libc = linuxLibc();
+  if (libc.prctl(PR_SET_PDEATHSIG, BigInt(SIGTERM), 0n, 0n, 0n) !== 0) {
+    throw new SysError("prctl(PR_SET_PDEATHSIG, SIGTERM)", linuxErrno());
+  }
+  return libc.getppid() === parentPid;
+}
