@@ -106,8 +106,13 @@ export async function runDemo(): Promise<number> {
       'tunbox demo: two throwaway network namespaces, "client" (tunbox, its TUN, a SOCKS5 ' +
         'server, the traffic) and "far" (HTTP and DNS servers); nothing outside them changes.',
     );
-    console.log("");
     const t = TOPOLOGY;
+    console.log(
+      `Embedded config: TUN ${t.tunAddress} with auto_route and strict_route; private ` +
+        `addresses and ${t.directServer} go direct, everything else to the SOCKS5 server on ` +
+        `127.0.0.1:${t.socksPort} (tunbox's own socks inbound, egress ${t.clientSocksEgress}).`,
+    );
+    console.log("");
     const far = start("far services", ns.far.path, [
       "demo",
       "far",
