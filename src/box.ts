@@ -11,7 +11,7 @@
 import { getLogger } from "@logtape/logtape";
 import { ClashApi } from "./api/clash_api.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
-import { createDns } from "./dns/mod.ts";
+import { createDns, createSharedDnsMemory } from "./dns/mod.ts";
 import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
@@ -113,8 +113,9 @@ export class Box {
       color: this.#init.color ?? false,
       baseTime: performance.timeOrigin,
     };
+    const sharedDns = createSharedDnsMemory(options);
     for (const t of tuns) {
-      const inbound = new TunInbound(t, options, platform, logInit);
+      const inbound = new TunInbound(t, options, platform, logInit, sharedDns);
       const api = this.#api;
       if (api) inbound.onConnection = (rec) => api.state.record(rec, `tun/${t.tag}`);
       this.#tuns.push(inbound);
@@ -126,6 +127,7 @@ export class Box {
         role: "listeners",
         index: 0,
         options,
+        sharedDns,
         log: logInit,
         defaultInterface: platform.defaultInterface(),
       }]);

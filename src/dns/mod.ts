@@ -25,6 +25,7 @@
  * @module
  */
 
+import { type SharedDnsMemory, SharedReverseMap } from "./shared_names.ts";
 import { getLogger } from "@logtape/logtape";
 import type { DnsServerOptions, DomainStrategy, Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
@@ -46,6 +47,7 @@ import { UdpTransport } from "./transport_udp.ts";
 
 export { type DnsTransport } from "./transport.ts";
 export { FAKEIP_TTL, FakeIpStore, missingFakeIpRecord } from "./fakeip.ts";
+export { createSharedDnsMemory, type SharedDnsMemory } from "./shared_names.ts";
 export { frameMessage, FrameReader } from "./tcp_framing.ts";
 
 const log = getLogger(["tunbox", "dns"]);
@@ -63,6 +65,11 @@ export interface DnsEnv {
   localPaths?: LocalPaths;
   /** Millisecond clock for the cache and reverse mapping (tests); default the reactor's. */
   now?: () => number;
+  /**
+   * FakeIP and reverse-mapping memory shared by every worker of the instance (made by the main
+   * thread with `createSharedDnsMemory`); without it those tables are private to this module.
+   */
+  shared?: SharedDnsMemory;
 }
 
 /** The running DNS module. */
@@ -178,7 +185,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
           return fail(`DNS server "${s.tag}": multiple fakeip servers are not supported`);
         }
         try {
-          fake = new FakeIpTransport(s.tag, s.inet4_range, s.inet6_range);
+          fake = new FakeIpTransport(s.tag, s.inet4_range, s.inet6_range, env.shared);
         } catch (error) {
           return fail((error as Error).message);
         }
@@ -255,6 +262,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     strategy: dns.strategy ?? "",
     client,
     reverseMapping: dns.reverse_mapping === true,
+    ...(env.shared?.reverse ? { sharedReverse: new SharedReverseMap(env.shared.reverse) } : {}),
     now,
   });
   router = r;

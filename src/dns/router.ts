@@ -72,6 +72,8 @@ export interface DnsRouterOptions {
   strategy: DomainStrategy;
   client: DnsClient;
   reverseMapping: boolean;
+  /** A reverse map shared by every worker (see `shared_names.ts`); default: a private LRU. */
+  sharedReverse?: ReverseMap;
   now: () => number;
 }
 
@@ -87,6 +89,19 @@ function describeQuestion(name: string, qtype: number): string {
   return `${name}. IN ${typeName(qtype)}`;
 }
 
+/** Where the reverse mapping lives: a private LRU, or memory shared by every worker. */
+export interface ReverseMap {
+  set(addr: Uint8Array, domain: string, ttlMs: number): void;
+  get(addr: Uint8Array): string | undefined;
+}
+
+function lruReverseMap(lru: ExpiringLru<string, string>): ReverseMap {
+  return {
+    set: (addr, domain, ttlMs) => lru.set(formatIp(addr), domain, ttlMs),
+    get: (addr) => lru.get(formatIp(addr)),
+  };
+}
+
 /** Routes DNS requests to servers. */
 export class DnsRouter {
   readonly #servers: ReadonlyMap<string, ServerEntry>;
@@ -94,7 +109,7 @@ export class DnsRouter {
   readonly #rules: readonly CompiledDnsRule[];
   readonly #strategy: DomainStrategy;
   readonly #client: DnsClient;
-  readonly #reverse: ExpiringLru<string, string> | null;
+  readonly #reverse: ReverseMap | null;
 
   constructor(options: DnsRouterOptions) {
     const def = options.servers.get(options.defaultServer);
@@ -104,9 +119,8 @@ export class DnsRouter {
     this.#rules = options.rules;
     this.#strategy = options.strategy;
     this.#client = options.client;
-    this.#reverse = options.reverseMapping
-      ? new ExpiringLru(REVERSE_MAPPING_CAPACITY, options.now)
-      : null;
+    this.#reverse = !options.reverseMapping ? null : options.sharedReverse ??
+      lruReverseMap(new ExpiringLru(REVERSE_MAPPING_CAPACITY, options.now));
   }
 
   #applyLegacy(entry: ServerEntry, options: QueryOptions): void {
@@ -244,13 +258,13 @@ export class DnsRouter {
         continue;
       }
       const addr = response.subarray(r.rdataOffset, r.rdataOffset + r.rdlength);
-      this.#reverse!.set(formatIp(addr), r.name, r.ttl * 1000);
+      this.#reverse!.set(addr, r.name, r.ttl * 1000);
     }
   }
 
   /** The domain an address was last answered for (reverse mapping), or undefined. */
   lookupReverse(addr: Uint8Array): string | undefined {
-    return this.#reverse?.get(formatIp(addr));
+    return this.#reverse?.get(addr);
   }
 
   /**

@@ -8,6 +8,13 @@
  */
 
 import { FAKEIP_TTL, FakeIpStore } from "./fakeip.ts";
+import { type SharedDnsMemory, SharedFakeIpStore } from "./shared_names.ts";
+
+/** What the transport needs of a store (in-process or shared by every worker). */
+export type FakeIpStoreLike = Pick<
+  FakeIpStore,
+  "contains" | "hasFamily" | "create" | "lookup" | "addressOf"
+>;
 import type { DnsTransport } from "./transport.ts";
 import { addressResponse, canonicalName, parseMessage, TYPE_A, TYPE_AAAA } from "./wire.ts";
 import type { Prefix } from "../net/ip.ts";
@@ -15,11 +22,18 @@ import type { Prefix } from "../net/ip.ts";
 /** A `fakeip` DNS server. */
 export class FakeIpTransport implements DnsTransport {
   readonly type = "fakeip";
-  readonly store: FakeIpStore;
+  readonly store: FakeIpStoreLike;
 
-  constructor(readonly tag: string, inet4Range?: Prefix, inet6Range?: Prefix) {
+  constructor(
+    readonly tag: string,
+    inet4Range?: Prefix,
+    inet6Range?: Prefix,
+    shared?: SharedDnsMemory,
+  ) {
     try {
-      this.store = new FakeIpStore(inet4Range, inet6Range);
+      this.store = shared && (shared.fakeip4 || shared.fakeip6)
+        ? new SharedFakeIpStore(shared, inet4Range, inet6Range)
+        : new FakeIpStore(inet4Range, inet6Range);
     } catch (error) {
       throw new TypeError(`DNS server "${tag}": ${(error as Error).message}`, { cause: error });
     }

@@ -4,8 +4,8 @@
  *
  * The loop alternates: wait for readiness (timeout 0 while busy, up to the next timer or
  * {@linkcode MAX_BLOCK_MS} when idle) → dispatch handlers → run due timers → yield to the JS
- * event loop (`setImmediate` while busy; a full turn with `setTimeout(0)` before blocking, so
- * Deno's own I/O driver — `postMessage`, child processes — is polled too). Handlers are
+ * event loop (`setImmediate`; when idle, at most every 100 ms a full turn with `setTimeout(0)`,
+ * so Deno's own I/O driver — `postMessage`, child processes — is polled too). Handlers are
  * level-triggered.
  *
  * Code running on a reactor thread must do its I/O through the reactor: Deno-native async I/O
@@ -38,11 +38,16 @@ function yieldToEventLoop(): Promise<void> {
 /**
  * A full turn of Deno's event loop, including its I/O driver (messages from other threads,
  * child processes, Deno-native sockets), which `setImmediate` alone reaches only every few
- * dozen turns. Costs about a millisecond, so it is used before blocking, not while busy.
+ * dozen turns. `setTimeout(0)` is clamped to 1–2 ms, so it is taken only when the loop is idle
+ * and at most every {@linkcode FULL_TURN_EVERY_MS}: a transfer that drains the loop for one
+ * round must not stall for milliseconds.
  */
 function fullTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
+
+/** Least time between two full event-loop turns taken by an idle loop. */
+const FULL_TURN_EVERY_MS = 100;
 
 /** The per-thread event loop. */
 export class Reactor {
@@ -165,6 +170,7 @@ export class Reactor {
 
   async #loop(): Promise<void> {
     let busy = true;
+    let lastFullTurn = this.now();
     try {
       while (!this.#stopRequested) {
         let timeout = 0;
@@ -179,7 +185,12 @@ export class Reactor {
         const ran = this.timers.runDue(this.now());
         this.#afterRound();
         busy = n > 0 || ran > 0;
-        await (busy ? yieldToEventLoop() : fullTurn());
+        if (!busy && this.now() - lastFullTurn >= FULL_TURN_EVERY_MS) {
+          await fullTurn();
+          lastFullTurn = this.now();
+        } else {
+          await yieldToEventLoop();
+        }
       }
     } finally {
       this.#running = false;

@@ -150,6 +150,7 @@ export class TcpSocket {
   #wantRead = false;
   #wantWrite = false;
   #closed = false;
+  #parked = false;
 
   constructor(readonly reactor: Reactor, readonly fd: number) {
     reactor.add(fd, 0, (events) => this.#handle(events));
@@ -182,17 +183,37 @@ export class TcpSocket {
       bad && !this.#closed && !this.#readWaiter && !this.#writeWaiter && !this.#wantRead &&
       !this.#wantWrite
     ) {
-      // Nobody is listening: stop the level-triggered error from spinning the loop.
-      if (this.onHangup) this.onHangup();
-      else this.reactor.setInterest(this.fd, 0);
+      // Nobody is listening. epoll reports EPOLLHUP/EPOLLERR whatever the interest mask, so the
+      // socket is parked (taken out of the epoll set) unless the owner acts on it now.
+      this.onHangup?.();
+      if (!this.#closed && !this.#wantRead && !this.#wantWrite) this.park();
     }
+  }
+
+  /**
+   * Takes the socket out of the epoll set until someone wants to read or write it again: a
+   * hang-up (peer closed both ways, or an error) keeps being reported otherwise, and would spin
+   * the loop while the owner is not ready to read the EOF (backpressure). The hang-up is seen
+   * again, as readability, when interest is set again.
+   */
+  park(): void {
+    if (this.#closed || this.#parked) return;
+    this.#parked = true;
+    this.reactor.remove(this.fd);
   }
 
   #updateInterest(): void {
     if (this.#closed) return;
     const read = this.#wantRead || this.#readWaiter !== null;
     const write = this.#wantWrite || this.#writeWaiter !== null;
-    this.reactor.setInterest(this.fd, (read ? EV_READ | EV_RDHUP : 0) | (write ? EV_WRITE : 0));
+    const interest = (read ? EV_READ | EV_RDHUP : 0) | (write ? EV_WRITE : 0);
+    if (this.#parked) {
+      if (interest === 0) return;
+      this.#parked = false;
+      this.reactor.add(this.fd, interest, (events) => this.#handle(events));
+      return;
+    }
+    this.reactor.setInterest(this.fd, interest);
   }
 
   /** Enables or disables `onReadable` callbacks (backpressure: disable when you cannot consume). */

@@ -13,6 +13,7 @@ import { fdClose, sockLocalAddr } from "../io/sys.ts";
 import type { Platform } from "../platform/types.ts";
 import { createNatMemory } from "../stack/nat_table.ts";
 import { setupTun, type TunSetup } from "./setup.ts";
+import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type {
   ConnectionRecord,
@@ -55,6 +56,8 @@ export class TunInbound {
     readonly config: Options,
     readonly platform: Platform,
     readonly logInit: WorkerLogInit,
+    /** DNS tables shared with every other worker of the instance (listeners included). */
+    readonly sharedDns: SharedDnsMemory,
   ) {}
 
   get deviceName(): string | undefined {
@@ -104,6 +107,7 @@ export class TunInbound {
         stack,
         udpTimeoutMs: this.options.udp_timeout ?? DEFAULT_UDP_TIMEOUT_MS,
         options: this.config,
+        sharedDns: this.sharedDns,
         log: this.logInit,
         defaultInterface,
         ...(natTable ? { natTable } : {}),

@@ -21,6 +21,8 @@ import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import { abortSocket } from "../outbound/relay.ts";
+import { sockTakeError } from "../io/sys.ts";
+import { SysError } from "../../ffi/errno.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { RouteDecision } from "../route/router.ts";
 import type { CloseReason, ConnectionHandler, TcpConnection } from "../stack/tcp/connection.ts";
@@ -47,7 +49,12 @@ class Relay implements ConnectionHandler {
   ) {
     sock.onReadable = () => this.#pump();
     sock.onWritable = () => this.#drainUp();
-    sock.onHangup = () => this.#fail(new Error("outbound connection hung up"));
+    sock.onHangup = () => {
+      // A hang-up without an error is the peer closing both ways while this relay is not
+      // reading (the send ring is full): the EOF is read when reading resumes. Only errors fail.
+      const err = sockTakeError(sock.fd);
+      if (err !== 0) this.#fail(new SysError("outbound connection", err));
+    };
     sock.wantRead(true);
   }
 

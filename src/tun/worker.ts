@@ -14,7 +14,12 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { ListenerInboundOptions, Options } from "../config/types.ts";
-import { createDns, type DnsModule, missingFakeIpRecord } from "../dns/mod.ts";
+import {
+  createDns,
+  type DnsModule,
+  missingFakeIpRecord,
+  type SharedDnsMemory,
+} from "../dns/mod.ts";
 import { ListenerInbound } from "../inbound/listener.ts";
 import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
@@ -52,7 +57,7 @@ function post(msg: WorkerToMain): void {
 }
 
 /** Builds the reactor, outbounds, DNS module and router from the config. */
-async function buildServices(options: Options): Promise<Services> {
+async function buildServices(options: Options, shared: SharedDnsMemory): Promise<Services> {
   const platform = await loadPlatform();
   const reactor = new Reactor(1024);
   const ctx: DialContext = {
@@ -65,7 +70,7 @@ async function buildServices(options: Options): Promise<Services> {
   };
   const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
   const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-  const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx });
+  const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx, shared });
   ctx.resolve = (domain, strategy) => dns.lookup(domain, strategy);
   const router = new Router({
     rules: options.route.rules,
@@ -117,7 +122,7 @@ async function start(init: WorkerInit): Promise<void> {
     baseTime: init.log.baseTime,
   });
   defaultInterface = init.defaultInterface;
-  const s = services = await buildServices(init.options);
+  const s = services = await buildServices(init.options, init.sharedDns);
   const r = s.reactor;
   if (init.role === "tun") {
     const e = engine = new TunEngine(init, r, {

@@ -7,6 +7,7 @@
 
 import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
 import type { NetworkInterface } from "../platform/types.ts";
+import type { SharedDnsMemory } from "../dns/shared_names.ts";
 
 /** Logging setup a worker repeats on its own thread. */
 export interface WorkerLogInit {
@@ -37,6 +38,8 @@ export interface TunWorkerInit {
   udpTimeoutMs: number;
   /** The whole decoded config: each worker builds its own router, outbounds and DNS. */
   options: Options;
+  /** FakeIP and reverse-mapping tables shared by every worker of the instance. */
+  sharedDns: SharedDnsMemory;
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
   /** System stack: NAT port table shared by all workers. */
@@ -52,6 +55,7 @@ export interface ListenerWorkerInit {
   role: "listeners";
   index: number;
   options: Options;
+  sharedDns: SharedDnsMemory;
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
 }
