@@ -17,11 +17,16 @@ const NEEDED: Record<string, string> = {
   v2ray: "v2ray",
   redsocks: "redsocks",
   iptables: "iptables",
-  tc: "iproute2",
   "systemd-analyze": "systemd",
   setpriv: "util-linux",
   sha256sum: "coreutils",
+  zip: "zip",
+  unzip: "unzip",
+  tc: "iproute2",
 };
+
+/** Python modules → Debian package (checked by importing them). */
+const PYTHON: Record<string, string> = { yaml: "python3-yaml" };
 
 function has(tool: string): boolean {
   const dirs = (Deno.env.get("PATH") ?? "").split(":").concat(["/usr/sbin", "/sbin", "/usr/bin"]);
@@ -34,7 +39,25 @@ function has(tool: string): boolean {
   });
 }
 
-const missing = Object.entries(NEEDED).filter(([tool]) => !has(tool));
+function hasPython(module: string): boolean {
+  try {
+    return new Deno.Command("python3", {
+      args: ["-c", `import ${module}`],
+      stdout: "null",
+      stderr: "null",
+    })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const missing = [
+  ...Object.entries(NEEDED).filter(([tool]) => !has(tool)),
+  ...Object.entries(PYTHON).filter(([module]) => !hasPython(module)).map((
+    [m, p],
+  ) => [`python3 ${m}`, p]),
+];
 if (missing.length === 0) Deno.exit(0);
 
 const packages = [...new Set(missing.map(([, pkg]) => pkg))];

@@ -23,6 +23,7 @@
  * both namespaces, even when a test fails.
  */
 
+import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
 import { type CommandResult, type Netns, type NetnsSnapshot } from "../_helpers/netns.ts";
 import { Netns as NetnsClass } from "../_helpers/netns.ts";
 
@@ -281,7 +282,16 @@ export class SeedWorld {
     this.tunbox = this.#track(
       "tunbox",
       this.host.spawn(
-        [Deno.execPath(), "run", "-A", `${ROOT}main.ts`, "run", "-c", this.configPath],
+        // Exactly the permissions of `deno task run` (not -A), as users run it.
+        [
+          Deno.execPath(),
+          "run",
+          ...RUN_PERMISSIONS,
+          `${ROOT}main.ts`,
+          "run",
+          "-c",
+          this.configPath,
+        ],
         env ? { env: { ...Deno.env.toObject(), ...env } } : {},
       ),
     );
