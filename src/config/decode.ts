@@ -16,7 +16,7 @@ import { decodeRoute } from "./decode_route.ts";
 import { unsupportedKeys } from "./decode_tls.ts";
 import { upgradeLegacy } from "./legacy.ts";
 import { validate, type ValidateOptions } from "./validate.ts";
-import { lintRules } from "./lint.ts";
+import { lintFakeIp, lintRules } from "./lint.ts";
 import type {
   ExperimentalOptions,
   InboundOptions,
@@ -145,6 +145,7 @@ export function decodeRoot(
   upgradeLegacy(options, ctx);
   validate(options, ctx, validateOptions);
   lintRules(options, ctx);
+  lintFakeIp(options, ctx);
   return options;
 }
 

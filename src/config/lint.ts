@@ -5,13 +5,16 @@
  *   TUN connections reach, when nothing earlier sniffs and neither `dns.reverse_mapping` nor a
  *   FakeIP server maps addresses back to names: TUN destinations are IP addresses, so these items
  *   never match (as in sing-box);
- * - `protocol` items with no earlier `sniff` action: the protocol is only known after sniffing.
+ * - `protocol` items with no earlier `sniff` action: the protocol is only known after sniffing;
+ * - a FakeIP range overlapping a TUN address: fake addresses would collide with the TUN's own
+ *   (the system stack uses the address after the TUN's as its NAT peer).
  *
  * @module
  */
 
+import { formatPrefix, maskPrefix, prefixContains } from "../net/ip.ts";
 import type { Ctx, Obj } from "./reader.ts";
-import type { DefaultRule, Options, Rule } from "./types.ts";
+import type { DefaultRule, Options, Prefix, Rule } from "./types.ts";
 
 const DOMAIN_KEYS = ["domain", "domain_suffix", "domain_keyword", "domain_regex"] as const;
 
@@ -61,6 +64,37 @@ export function lintRules(options: Options, ctx: Ctx): void {
     }
     if (rule.action.action === "sniff") {
       sniffScopes.push(rule.type === "default" && rule.inbound.length > 0 ? rule.inbound : "all");
+    }
+  }
+}
+
+function overlaps(a: Prefix, b: Prefix): boolean {
+  if (a.addr.length !== b.addr.length) return false;
+  return prefixContains(maskPrefix(a), b.addr) || prefixContains(maskPrefix(b), a.addr);
+}
+
+/** Warns when a FakeIP range overlaps an address of a tun inbound. */
+export function lintFakeIp(options: Options, ctx: Ctx): void {
+  const tunPrefixes = options.inbounds.flatMap((i) =>
+    i.type === "tun" ? i.address.map((p) => ({ tag: i.tag, p })) : []
+  );
+  for (const server of options.dns.servers) {
+    if (server.type !== "fakeip") continue;
+    const o = ctx.where.get(server);
+    if (!o) continue;
+    for (const key of ["inet4_range", "inet6_range"] as const) {
+      const range = server[key];
+      if (!range) continue;
+      const hit = tunPrefixes.find((t) => overlaps(t.p, range));
+      if (!hit) continue;
+      warnAt(
+        ctx,
+        o,
+        key,
+        `FakeIP range ${formatPrefix(range)} overlaps the address ${
+          formatPrefix(hit.p)
+        } of inbound "${hit.tag}": fake addresses would collide with the TUN's own; give the TUN another range (sing-box's examples use 172.19.0.1/30)`,
+      );
     }
   }
 }
