@@ -13,6 +13,8 @@ import { CAN_RUN_E2E } from "./_world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const decoder = new TextDecoder();
+/** This test's own network namespace. */
+const HERE = CAN_RUN_E2E ? Deno.statSync("/proc/thread-self/ns/net").ino! : 0;
 
 /** Inodes of the test helpers' named namespaces (`/run/netns/tb-*`). */
 function testNamespaceInodes(): Set<number> {
@@ -50,15 +52,21 @@ function pids(): string[] {
   return [...Deno.readDirSync("/proc")].map((e) => e.name).filter((n) => /^\d+$/.test(n));
 }
 
-/** Processes started with tunbox's `--netns` option (the demo's children): pid → ns inode. */
-function demoChildren(): Map<string, number> {
+/**
+ * The demo's children (tunbox started with `--parent <pid> --netns /proc/<pid>/fd/<n>`; other
+ * tests' `--netns` probes have no `--parent`): pid → namespace inode.
+ */
+function demoChildren(evenUnswitched = false): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of pids()) {
     const args = readText(`/proc/${pid}/cmdline`)?.split("\0") ?? [];
-    const i = args.indexOf("--netns");
-    if (i < 0 || !args[i + 1]?.startsWith("/proc/")) continue;
+    const parent = args[args.indexOf("--parent") + 1];
+    const ns = args[args.indexOf("--netns") + 1];
+    if (!args.includes("--parent") || !ns?.startsWith(`/proc/${parent}/fd/`)) continue;
     try {
-      out.set(pid, Deno.statSync(`/proc/${pid}/ns/net`).ino!);
+      const ino = Deno.statSync(`/proc/${pid}/ns/net`).ino!;
+      // A child that has not switched yet is still here; it is recorded once it has.
+      if (ino !== HERE || evenUnswitched) out.set(pid, ino);
     } catch { /* exited */ }
   }
   return out;
@@ -164,7 +172,8 @@ async function assertNothingLeft(before: World, seen: Map<string, number>): Prom
   const held = heldInodes();
   for (const ino of demoInodes) assert.ok(!held.has(ino), `namespace ${ino} is still held`);
   for (const pid of seen.keys()) assert.ok(!alive(pid), `process ${pid} still runs`);
-  assert.deepEqual([...demoChildren().keys()], [], "no --netns processes left");
+  const left = [...demoChildren(true).keys()].filter(alive);
+  assert.deepEqual(left, [], "no demo child left");
 }
 
 Deno.test({
@@ -221,9 +230,7 @@ Deno.test({
     );
     // Four children, in two namespaces, none of them this one.
     assert.equal(r.seen.size, 4, `children seen: ${[...r.seen.keys()]}`);
-    const here = Deno.statSync("/proc/thread-self/ns/net").ino;
     assert.equal(new Set(r.seen.values()).size, 2);
-    assert.ok(![...r.seen.values()].includes(here!));
     await assertNothingLeft(before, r.seen);
   },
 });
@@ -279,7 +286,7 @@ Deno.test({
     assert.ok(r.seen.size >= 3, `children seen: ${[...r.seen.keys()]}`);
     // The kernel sends each child SIGTERM (PR_SET_PDEATHSIG); tunbox stops within seconds.
     const deadline = Date.now() + 15_000;
-    while (demoChildren().size > 0 && Date.now() < deadline) {
+    while ([...demoChildren(true).keys()].some(alive) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
     await assertNothingLeft(before, r.seen);
