@@ -147,6 +147,8 @@ export function mainHelp(): string {
     "",
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    // `demo` is dispatched before this parser (src/cli/demo.ts) but belongs in the list.
+    `  ${"demo".padEnd(width)}  Run tunbox in throwaway network namespaces with real traffic (Linux, root)`,
     "",
     "Global flags:",
     ...GLOBAL_HELP,
