@@ -39,6 +39,8 @@ export interface CommandSpec {
 }
 
 /** Every command, in help order. */
+const DEMO_SUMMARY = "Run tunbox in throwaway network namespaces with real traffic (Linux, root)";
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: "run",
@@ -148,7 +150,7 @@ export function mainHelp(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     // `demo` is dispatched before this parser (src/cli/demo.ts) but belongs in the list.
-    `  ${"demo".padEnd(width)}  Run tunbox in throwaway network namespaces with real traffic (Linux, root)`,
+    `  ${"demo".padEnd(width)}  ${DEMO_SUMMARY}`,
     "",
     "Global flags:",
     ...GLOBAL_HELP,
