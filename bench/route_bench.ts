@@ -4,6 +4,7 @@
  * Run: deno bench -A bench/route_bench.ts
  */
 
+import { emptyMatch } from "../src/config/decode_rule.ts";
 import type { DefaultRule, Prefix, RuleAction, RuleMatch } from "../src/config/types.ts";
 import { DomainSet } from "../src/route/domain_set.ts";
 import { IpSet } from "../src/route/ip_set.ts";
@@ -73,44 +74,6 @@ Deno.bench("DomainSet.match, 10k suffixes, 4-5 labels", { group: "domain" }, () 
 
 // A router shaped like a real config: private → direct, 10k suffixes → direct,
 // 10k CIDRs → direct, a port rule, final → proxy.
-function emptyMatch(): RuleMatch {
-  return {
-    inbound: [],
-    network: [],
-    auth_user: [],
-    protocol: [],
-    client: [],
-    domain: [],
-    domain_suffix: [],
-    domain_keyword: [],
-    domain_regex: [],
-    geosite: [],
-    source_geoip: [],
-    geoip: [],
-    source_ip_cidr: [],
-    ip_cidr: [],
-    source_port: [],
-    source_port_range: [],
-    port: [],
-    port_range: [],
-    process_name: [],
-    process_path: [],
-    process_path_regex: [],
-    package_name: [],
-    user: [],
-    user_id: [],
-    network_type: [],
-    wifi_ssid: [],
-    wifi_bssid: [],
-    interface_address: {},
-    network_interface_address: {},
-    default_interface_address: [],
-    preferred_by: [],
-    source_mac_address: [],
-    source_hostname: [],
-    rule_set: [],
-  };
-}
 function rule(m: Partial<RuleMatch>, action: RuleAction): DefaultRule {
   return { type: "default", ...emptyMatch(), ...m, action };
 }

@@ -51,7 +51,8 @@ export function sourceOf(o: Obj): SourceRef {
   return { file: o.pos.file, line: o.pos.line, column: o.pos.column, path: o.path };
 }
 
-function emptyMatch(): RuleMatch {
+/** A `RuleMatch` with every list empty and no flag set (the shape every decoded rule starts from). */
+export function emptyMatch(): RuleMatch {
   return {
     inbound: [],
     network: [],

@@ -15,49 +15,13 @@
  */
 
 import type { Ctx } from "./reader.ts";
-import { NO_ACTION } from "./decode_rule.ts";
+import { emptyMatch, NO_ACTION } from "./decode_rule.ts";
 import type { DefaultRule, InboundOptions, Options, Rule, RuleAction, SourceRef } from "./types.ts";
 
 const HEAD = "is deprecated in sing-box 1.11.0 and ignored since 1.13.1";
 
 function matchFor(inbound: string): Omit<DefaultRule, "action" | "source"> {
-  return {
-    type: "default",
-    inbound: [inbound],
-    network: [],
-    auth_user: [],
-    protocol: [],
-    client: [],
-    domain: [],
-    domain_suffix: [],
-    domain_keyword: [],
-    domain_regex: [],
-    geosite: [],
-    source_geoip: [],
-    geoip: [],
-    source_ip_cidr: [],
-    ip_cidr: [],
-    source_port: [],
-    source_port_range: [],
-    port: [],
-    port_range: [],
-    process_name: [],
-    process_path: [],
-    process_path_regex: [],
-    package_name: [],
-    user: [],
-    user_id: [],
-    network_type: [],
-    wifi_ssid: [],
-    wifi_bssid: [],
-    interface_address: {},
-    network_interface_address: {},
-    default_interface_address: [],
-    preferred_by: [],
-    source_mac_address: [],
-    source_hostname: [],
-    rule_set: [],
-  };
+  return { type: "default", ...emptyMatch(), inbound: [inbound] };
 }
 
 function actionJson(a: Record<string, unknown>): string {

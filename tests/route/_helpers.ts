@@ -1,5 +1,6 @@
 /** Builders for decoded rule options and flow metadata in route tests. */
 
+import { emptyMatch } from "../../src/config/decode_rule.ts";
 import type {
   DefaultRule,
   LogicalRule,
@@ -10,46 +11,6 @@ import type {
 } from "../../src/config/types.ts";
 import { parseIp, parsePrefix, type Prefix } from "../../src/net/ip.ts";
 import { type ConnMetadata, newConnMetadata } from "../../src/route/metadata.ts";
-
-/** A `RuleMatch` with every list empty. */
-export function emptyMatch(): RuleMatch {
-  return {
-    inbound: [],
-    network: [],
-    auth_user: [],
-    protocol: [],
-    client: [],
-    domain: [],
-    domain_suffix: [],
-    domain_keyword: [],
-    domain_regex: [],
-    geosite: [],
-    source_geoip: [],
-    geoip: [],
-    source_ip_cidr: [],
-    ip_cidr: [],
-    source_port: [],
-    source_port_range: [],
-    port: [],
-    port_range: [],
-    process_name: [],
-    process_path: [],
-    process_path_regex: [],
-    package_name: [],
-    user: [],
-    user_id: [],
-    network_type: [],
-    wifi_ssid: [],
-    wifi_bssid: [],
-    interface_address: {},
-    network_interface_address: {},
-    default_interface_address: [],
-    preferred_by: [],
-    source_mac_address: [],
-    source_hostname: [],
-    rule_set: [],
-  };
-}
 
 /** A default rule with the given match fields; action defaults to `route(out)`. */
 export function rule(match: Partial<RuleMatch>, action: RuleAction = routeTo("out")): DefaultRule {
@@ -125,3 +86,5 @@ function splitHostPort(s: string): [string, number] {
   if (host.startsWith("[")) host = host.slice(1, -1);
   return [host, Number(s.slice(i + 1))];
 }
+
+export { emptyMatch };
