@@ -303,7 +303,15 @@ export class Poller {
   #count = 0;
   #slot = new Map<number, number>();
 
-  constructor(readonly capacity = 256) {
+  /**
+   * `pollFn` replaces libSystem's `poll` (tests run this class on Linux, whose `struct pollfd`
+   * and POLL* bits are the same).
+   */
+  constructor(
+    readonly capacity = 256,
+    readonly pollFn: (fds: Uint8Array, nfds: number, timeoutMs: number) => number = (f, n, t) =>
+      libc().poll(f, n, t),
+  ) {
     this.readyFds = new Int32Array(capacity);
     this.readyEvents = new Uint32Array(capacity);
     this.#fds = new Uint8Array(8 * 64);
@@ -343,7 +351,7 @@ export class Poller {
   }
 
   wait(timeoutMs: number): number {
-    const n = libc().poll(this.#fds, this.#count, timeoutMs);
+    const n = this.pollFn(this.#fds, this.#count, timeoutMs);
     if (n < 0) {
       const err = darwinErrno();
       if (err === E.EINTR) return 0;
