@@ -15,6 +15,7 @@ import { createDns, createSharedDnsMemory } from "./dns/mod.ts";
 import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
+import type { Platform } from "./platform/types.ts";
 import { Router } from "./route/router.ts";
 import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./tun/worker_pool.ts";
@@ -108,6 +109,7 @@ export class Box {
     const clash = options.experimental.clash_api;
     if (clash?.external_controller) this.#api = ClashApi.start(clash);
     const platform = await loadPlatform();
+    warnMissingInterfaces(options, platform);
     const logInit = {
       options: options.log,
       color: this.#init.color ?? false,
@@ -165,5 +167,35 @@ export class Box {
     }
     if (this.#started && !this.#init.dryRun) log.info("closed");
     this.#started = false;
+  }
+}
+
+/**
+ * Warns at start about `bind_interface`/`default_interface` names this machine does not have
+ * (the seed config's `en0` on Linux): every dial through them would fail.
+ */
+function warnMissingInterfaces(options: Options, platform: Platform): void {
+  const names = new Map<string, string>();
+  for (const o of options.outbounds) {
+    if ("bind_interface" in o && o.bind_interface) {
+      names.set(o.bind_interface, `outbound "${o.tag}"`);
+    }
+  }
+  if (options.route.default_interface) {
+    names.set(options.route.default_interface, "route.default_interface");
+  }
+  for (const [name, where] of names) {
+    let index = 0;
+    try {
+      index = platform.interfaceIndex(name);
+    } catch {
+      index = 0;
+    }
+    if (index === 0) {
+      log.warn(
+        "{where} binds to interface {name}, which does not exist on this machine: its connections will fail (set route.auto_detect_interface instead?)",
+        { where, name },
+      );
+    }
   }
 }

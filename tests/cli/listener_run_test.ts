@@ -37,7 +37,10 @@ Deno.test({
       JSON.stringify({
         log: { level: "info" },
         inbounds: [{ type: "mixed", tag: "mixed-in", listen: "127.0.0.1", listen_port: proxyPort }],
-        outbounds: [{ type: "direct", tag: "direct" }],
+        outbounds: [
+          { type: "direct", tag: "direct" },
+          { type: "direct", tag: "en0-direct", bind_interface: "tbnosuch0" },
+        ],
         route: { rules: [{ ip_cidr: ["127.0.0.2/32"], action: "reject" }] },
       }),
     );
@@ -82,6 +85,10 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
       assert.equal(status.code, 0, stderr);
       assert.match(stderr, /ip_cidr=127\.0\.0\.2\/32 => reject/);
+      assert.match(
+        stderr,
+        /outbound "en0-direct" binds to interface tbnosuch0, which does not exist on this machine/,
+      );
     }
   },
 });
