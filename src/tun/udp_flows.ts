@@ -79,6 +79,7 @@ export class UdpFlows {
   readonly #sessions: UdpSessionTable<Session>;
   readonly #replies: UdpReplyBuilder;
   #sweep: { cancel(): void } | null = null;
+  readonly #scratchDest: Destination = { addr: new Uint8Array(4), port: 0 };
 
   constructor(
     readonly reactor: Reactor,
@@ -113,28 +114,33 @@ export class UdpFlows {
   /** The dispatcher's `onUdp`: the datagram and its views are only valid during the call. */
   input(d: UdpDatagram, now: number): void {
     const version = d.version === 6 ? 6 : 4;
-    const dest: Destination = { addr: d.dstAddr().slice(), port: d.dstPort };
     const payload = d.payload();
     const entry = this.#sessions.lookup(d.buf, version, d.srcOff, d.srcPort, now);
     if (!entry) {
       // The first datagram is queued before routing starts: sniffers read it from the queue.
       const s = this.#open(d, version, now);
       s.value.record.upload += payload.length;
-      s.value.enqueue(dest, payload);
+      s.value.enqueue({ addr: d.dstAddr().slice(), port: d.dstPort }, payload);
       void this.#route(s, s.value);
       return;
     }
     const s = entry.value;
     s.record.upload += payload.length;
     switch (s.phase) {
-      case "open":
+      case "open": {
+        // Outbounds send to an IP destination synchronously: a reused object over the
+        // packet's own address bytes, no copies on this per-datagram path.
+        const dest = this.#scratchDest;
+        dest.addr = d.dstAddr();
+        dest.port = d.dstPort;
         s.flow!.send(payload, dest);
         return;
+      }
       case "hijack":
-        this.#hijack(s, dest, payload.slice());
+        this.#hijack(s, { addr: d.dstAddr().slice(), port: d.dstPort }, payload.slice());
         return;
       case "routing":
-        s.enqueue(dest, payload);
+        s.enqueue({ addr: d.dstAddr().slice(), port: d.dstPort }, payload);
         return;
       case "closed":
         s.dropped++;
