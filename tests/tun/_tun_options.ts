@@ -110,3 +110,28 @@ export function tunOptions(json: TunJson = {}): TunInboundOptions {
     ...json,
   });
 }
+
+/**
+ * The policy rules sing-tun installs for a default dual-stack tun inbound (tun0,
+ * 172.19.0.1/30 and fdfe:dcba:9876::1/126), as `ip rule` / `ip -6 rule` print them.
+ */
+export const DEFAULT_V4 = [
+  "9000:\tfrom all to 172.19.0.0/30 lookup 2022",
+  "9001:\tfrom all lookup 2022 suppress_prefixlength 0",
+  "9002:\tnot from all dport 53 lookup main suppress_prefixlength 0",
+  "9002:\tfrom all iif tun0 goto 9010",
+  "9003:\tnot from all iif lo lookup 2022",
+  "9003:\tfrom 0.0.0.0 iif lo lookup 2022",
+  "9003:\tfrom 172.19.0.0/30 iif lo lookup 2022",
+  "9010:\tfrom all nop",
+];
+export const DEFAULT_V6 = [
+  "9000:\tfrom all lookup 2022 suppress_prefixlength 0",
+  "9001:\tnot from all dport 53 lookup main suppress_prefixlength 0",
+  "9001:\tfrom all iif tun0 goto 9010",
+  "9001:\tfrom ::/1 iif lo goto 9010",
+  "9001:\tfrom 8000::/1 iif lo goto 9010",
+  "9002:\tfrom fdfe:dcba:9876::/126 iif lo lookup 2022",
+  "9003:\tfrom all lookup 2022",
+  "9010:\tfrom all nop",
+];

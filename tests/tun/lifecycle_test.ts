@@ -1,3 +1,4 @@
+import { DEFAULT_V4, DEFAULT_V6 } from "./_tun_options.ts";
 // Acceptance: the TUN lifecycle as a process (tests/tun/_tun_harness.ts) inside throwaway
 // namespaces. After start, `ip rule` / `ip -6 rule` / `ip route show table N` equal the lists
 // sing-tun installs (written by hand); after SIGTERM / SIGINT, and after SIGKILL followed by a
@@ -14,26 +15,6 @@ const TAIL4 = ["32766:\tfrom all lookup main", "32767:\tfrom all lookup default"
 const HEAD6 = ["0:\tfrom all lookup local"];
 const TAIL6 = ["32766:\tfrom all lookup main"];
 
-const DEFAULT_V4 = [
-  "9000:\tfrom all to 172.19.0.0/30 lookup 2022",
-  "9001:\tfrom all lookup 2022 suppress_prefixlength 0",
-  "9002:\tnot from all dport 53 lookup main suppress_prefixlength 0",
-  "9002:\tfrom all iif tun0 goto 9010",
-  "9003:\tnot from all iif lo lookup 2022",
-  "9003:\tfrom 0.0.0.0 iif lo lookup 2022",
-  "9003:\tfrom 172.19.0.0/30 iif lo lookup 2022",
-  "9010:\tfrom all nop",
-];
-const DEFAULT_V6 = [
-  "9000:\tfrom all lookup 2022 suppress_prefixlength 0",
-  "9001:\tnot from all dport 53 lookup main suppress_prefixlength 0",
-  "9001:\tfrom all iif tun0 goto 9010",
-  "9001:\tfrom ::/1 iif lo goto 9010",
-  "9001:\tfrom 8000::/1 iif lo goto 9010",
-  "9002:\tfrom fdfe:dcba:9876::/126 iif lo lookup 2022",
-  "9003:\tfrom all lookup 2022",
-  "9010:\tfrom all nop",
-];
 const GW4 = "default via 172.19.0.2 dev tun0";
 const GW6 = "default via fdfe:dcba:9876::2 dev tun0 metric 1024 pref medium";
 

@@ -1,3 +1,4 @@
+import { DEFAULT_V4, DEFAULT_V6 } from "../../tun/_tun_options.ts";
 // planRoutes(): expected lists written by hand from sing-tun's tun_linux.go rules()/routes()
 // (revision 01b968d, see auto_route.ts) in the form `ip rule` / `ip route show table N` print.
 
@@ -13,27 +14,6 @@ import { tunOptions } from "../../tun/_tun_options.ts";
 const rules = (plan: RoutePlan, family: 4 | 6) =>
   plan.rules.filter((r) => r.family === family).map((r) => r.text);
 const routes = (plan: RoutePlan) => plan.routes.map((r) => r.text);
-
-const DEFAULT_V4 = [
-  "9000:\tfrom all to 172.19.0.0/30 lookup 2022",
-  "9001:\tfrom all lookup 2022 suppress_prefixlength 0",
-  "9002:\tnot from all dport 53 lookup main suppress_prefixlength 0",
-  "9002:\tfrom all iif tun0 goto 9010",
-  "9003:\tnot from all iif lo lookup 2022",
-  "9003:\tfrom 0.0.0.0 iif lo lookup 2022",
-  "9003:\tfrom 172.19.0.0/30 iif lo lookup 2022",
-  "9010:\tfrom all nop",
-];
-const DEFAULT_V6 = [
-  "9000:\tfrom all lookup 2022 suppress_prefixlength 0",
-  "9001:\tnot from all dport 53 lookup main suppress_prefixlength 0",
-  "9001:\tfrom all iif tun0 goto 9010",
-  "9001:\tfrom ::/1 iif lo goto 9010",
-  "9001:\tfrom 8000::/1 iif lo goto 9010",
-  "9002:\tfrom fdfe:dcba:9876::/126 iif lo lookup 2022",
-  "9003:\tfrom all lookup 2022",
-  "9010:\tfrom all nop",
-];
 
 Deno.test("`planRoutes()` default dual-stack: sing-tun's rules and a default route per family", () => {
   const plan = planRoutes(tunOptions(), "tun0");
