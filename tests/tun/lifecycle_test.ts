@@ -1,9 +1,9 @@
-import { DEFAULT_V4, DEFAULT_V6 } from "./_tun_options.ts";
 // Acceptance: the TUN lifecycle as a process (tests/tun/_tun_harness.ts) inside throwaway
 // namespaces. After start, `ip rule` / `ip -6 rule` / `ip route show table N` equal the lists
 // sing-tun installs (written by hand); after SIGTERM / SIGINT, and after SIGKILL followed by a
 // new start + stop, the namespace equals the snapshot taken before.
 
+import { DEFAULT_V4, DEFAULT_V6 } from "./_tun_options.ts";
 import assert from "node:assert/strict";
 import { type Netns, type NetnsSnapshot, withNetns } from "../_helpers/netns.ts";
 import { runHarness, startHarness } from "./_harness_client.ts";

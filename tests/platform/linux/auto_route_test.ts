@@ -1,7 +1,7 @@
-import { DEFAULT_V4, DEFAULT_V6 } from "../../tun/_tun_options.ts";
 // planRoutes(): expected lists written by hand from sing-tun's tun_linux.go rules()/routes()
 // (revision 01b968d, see auto_route.ts) in the form `ip rule` / `ip route show table N` print.
 
+import { DEFAULT_V4, DEFAULT_V6 } from "../../tun/_tun_options.ts";
 import assert from "node:assert/strict";
 import {
   excludedUidRanges,
