@@ -60,7 +60,7 @@ const missing = [
 ];
 if (missing.length === 0) Deno.exit(0);
 
-const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+const packages = [...new Set(missing.map(([, pkg]) => pkg!))];
 const isRoot = Deno.uid?.() === 0;
 if (Deno.build.os !== "linux" || !isRoot || !has("apt-get")) {
   console.error(

@@ -10,7 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import { readSome, type Stream, writeAll } from "../io/stream.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import type { Dialer } from "../outbound/types.ts";
 import { frameMessage, FrameReader } from "./tcp_framing.ts";
@@ -49,7 +49,7 @@ class Connection {
   #writes: Promise<void> = Promise.resolve();
   #idle: Timer | null = null;
 
-  constructor(readonly sock: TcpSocket, readonly owner: TcpTransport) {
+  constructor(readonly sock: Stream, readonly owner: TcpTransport) {
     this.#readLoop();
     this.#armIdle();
   }
@@ -68,7 +68,7 @@ class Connection {
     let reason = "closed by the server";
     try {
       for (;;) {
-        const n = await this.sock.readSome(buf);
+        const n = await readSome(this.sock, buf, `${this.owner.name}: read`);
         if (n === 0) break;
         frames.push(buf.subarray(0, n));
         for (let m = frames.next(); m; m = frames.next()) this.#dispatch(m);
@@ -128,13 +128,14 @@ class Connection {
           reject(e);
         },
       });
-      this.#writes = this.#writes.then(() => this.sock.writeAll(wire)).catch((error) => {
-        this.close(
-          new ConnectionClosed(
-            `${this.owner.name}: write to ${this.owner.server.text} failed: ${error}`,
-          ),
-        );
-      });
+      this.#writes = this.#writes.then(() => writeAll(this.sock, wire, `${this.owner.name}: write`))
+        .catch((error) => {
+          this.close(
+            new ConnectionClosed(
+              `${this.owner.name}: write to ${this.owner.server.text} failed: ${error}`,
+            ),
+          );
+        });
     });
   }
 

@@ -51,7 +51,7 @@ export function createOutboundHandler(
       dialer.dialTcp(req.destination, { id: req.id }).then(async (upstream) => {
         let accepted;
         try {
-          accepted = await conn.accept(upstream.localAddr());
+          accepted = await conn.accept(upstream.localAddr() ?? undefined);
         } catch {
           upstream.close();
           return;

@@ -88,7 +88,7 @@ export function createRouterHandler(
         const upstream = await outbound.dialTcp(dialDestination(meta), { id: req.id });
         let accepted;
         try {
-          accepted = await conn.accept(upstream.localAddr());
+          accepted = await conn.accept(upstream.localAddr() ?? undefined);
         } catch {
           upstream.close();
           return;

@@ -18,6 +18,7 @@ import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { formatIp } from "../net/ip.ts";
 import type { NetworkInterface, Platform } from "../platform/types.ts";
 import { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE, type Reactor } from "./reactor.ts";
+import type { Stream } from "./stream.ts";
 import {
   fdClose,
   fdRead,
@@ -40,6 +41,7 @@ import {
   sockRecvFrom,
   sockSend,
   sockSendTo,
+  sockSetBytes,
   sockSetInt,
   sockShutdown,
   sockTakeError,
@@ -132,8 +134,12 @@ function applySocketOptions(
 
 type Waiter = (() => void) | null;
 
-/** A connected, non-blocking TCP socket registered with a reactor. */
-export class TcpSocket {
+const SO_LINGER = Deno.build.os === "darwin" ? 0x80 : 13;
+const LINGER_ZERO = new Uint8Array(8); // struct linger { int l_onoff = 1; int l_linger = 0; }
+new DataView(LINGER_ZERO.buffer).setInt32(0, 1, true);
+
+/** A connected, non-blocking TCP socket registered with a reactor: the kernel-backed {@linkcode Stream}. */
+export class TcpSocket implements Stream {
   /** Called when readable (or on error/hang-up) while `wantRead(true)` and no promise waits. */
   onReadable: (() => void) | null = null;
   /** Called when writable (or on error) while `wantWrite(true)` and no promise waits. */
@@ -305,6 +311,22 @@ export class TcpSocket {
 
   peerAddr(): SockAddr {
     return sockPeerAddr(this.fd);
+  }
+
+  /** The pending socket error behind a hang-up (`SO_ERROR`), or null for a clean one. */
+  hangupError(): Error | null {
+    if (this.#closed) return null;
+    const err = sockTakeError(this.fd);
+    return err === 0 ? null : new SysError(`socket fd ${this.fd} hung up`, err);
+  }
+
+  /** Closes with a reset (`SO_LINGER` 0) instead of a FIN. */
+  abort(): void {
+    if (this.#closed) return;
+    try {
+      sockSetBytes(this.fd, SOL_SOCKET, SO_LINGER, LINGER_ZERO, "SO_LINGER");
+    } catch { /* closing anyway */ }
+    this.close();
   }
 
   /** Sends FIN after queued data (half-close). */

@@ -6,7 +6,7 @@
  */
 
 import type { BlockOutboundOptions } from "../config/types.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import {
   type Destination,
   formatDestination,
@@ -24,7 +24,7 @@ export class BlockOutbound implements Outbound {
 
   constructor(readonly tag: string) {}
 
-  dialTcp(dest: Destination): Promise<TcpSocket> {
+  dialTcp(dest: Destination): Promise<Stream> {
     return Promise.reject(
       new OutboundError(
         "blocked",

@@ -7,7 +7,7 @@
  */
 
 import type { DirectOutboundOptions } from "../config/types.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import type { OutboundEnv } from "./registry.ts";
 import type { Destination, Dialer, DialMeta, Outbound, UdpFlow } from "./types.ts";
 
@@ -23,7 +23,7 @@ export class DirectOutbound implements Outbound {
     this.dialer = env.dialer(`direct outbound "${tag}"`, options);
   }
 
-  dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+  dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
     return this.dialer.dialTcp(dest, meta);
   }
 

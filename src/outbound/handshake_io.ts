@@ -1,75 +1,25 @@
 /**
- * Promise helpers for short protocol handshakes (SOCKS, HTTP CONNECT) on reactor sockets.
+ * Promise helpers for short protocol handshakes (SOCKS, HTTP CONNECT) on any {@linkcode Stream}.
  *
- * Unlike the helpers on {@linkcode TcpSocket}, these check after every wait that the socket is
- * still open, so a handshake whose socket was closed by a timeout fails at once instead of
- * touching a closed (and possibly reused) fd. None of them reads past what the protocol says
- * belongs to the handshake: bytes after it stay in the socket for the relay.
+ * They check after every wait that the stream is still open, so a handshake whose stream was
+ * closed by a timeout fails at once instead of touching a closed (and possibly reused) fd. None
+ * of them reads past what the protocol says belongs to the handshake: bytes after it stay in the
+ * stream for the relay. `readSome`/`readExact`/`writeAll`/`peekSome` are `src/io/stream.ts`'s.
  *
  * @module
  */
 
 import { E, SysError } from "../../ffi/errno.ts";
 import type { Reactor } from "../io/reactor.ts";
-import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
+import { peekSome, type Stream } from "../io/stream.ts";
 
-/** Thrown when the socket was closed (by a timeout or `close()`) while a handshake waited. */
-export class SocketClosedError extends Error {
-  override name = "SocketClosedError";
-}
-
-function closedError(sock: TcpSocket, what: string): SocketClosedError {
-  return new SocketClosedError(`${what}: socket fd ${sock.fd} was closed`);
-}
-
-/** Reads at least one byte; 0 at EOF. */
-export async function readSome(sock: TcpSocket, buf: Uint8Array, what: string): Promise<number> {
-  for (;;) {
-    if (sock.closed) throw closedError(sock, what);
-    const n = sock.read(buf);
-    if (n !== WOULD_BLOCK) return n;
-    await sock.readable();
-  }
-}
-
-/** Fills `buf` exactly; throws when the peer closes first (naming how much arrived). */
-export async function readExact(sock: TcpSocket, buf: Uint8Array, what: string): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const n = await readSome(sock, off === 0 ? buf : buf.subarray(off), what);
-    if (n === 0) {
-      throw new SysError(
-        `${what}: connection closed after ${off} of ${buf.length} bytes`,
-        E.ECONNRESET,
-      );
-    }
-    off += n;
-  }
-}
-
-/** Writes all of `buf`. */
-export async function writeAll(sock: TcpSocket, buf: Uint8Array, what: string): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    if (sock.closed) throw closedError(sock, what);
-    const n = sock.write(off === 0 ? buf : buf.subarray(off));
-    if (n === WOULD_BLOCK) {
-      await sock.writable();
-      continue;
-    }
-    off += n;
-  }
-}
-
-/** Peeks at pending bytes, waiting until at least one is there; 0 at EOF. */
-export async function peekSome(sock: TcpSocket, buf: Uint8Array, what: string): Promise<number> {
-  for (;;) {
-    if (sock.closed) throw closedError(sock, what);
-    const n = sock.peek(buf);
-    if (n !== WOULD_BLOCK) return n;
-    await sock.readable();
-  }
-}
+export {
+  peekSome,
+  readExact,
+  readSome,
+  StreamClosedError as SocketClosedError,
+  writeAll,
+} from "../io/stream.ts";
 
 const CR = 13, LF = 10;
 
@@ -79,7 +29,7 @@ const CR = 13, LF = 10;
  * request body) in the socket. Throws a `RangeError` when the block exceeds `maxSize`.
  */
 export async function readHeaderBlock(
-  sock: TcpSocket,
+  sock: Stream,
   what: string,
   maxSize = 16384,
 ): Promise<Uint8Array> {
@@ -124,7 +74,7 @@ function endsWithBlank(buf: Uint8Array, len: number): boolean {
  */
 export function withDeadline<T>(
   reactor: Reactor,
-  sock: TcpSocket,
+  sock: Stream,
   ms: number,
   what: string,
   run: () => Promise<T>,

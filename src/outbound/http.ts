@@ -11,7 +11,7 @@
  */
 
 import type { HttpOutboundOptions } from "../config/types.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import { formatIp, parseIp } from "../net/ip.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./direct_dialer.ts";
 import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
@@ -102,9 +102,9 @@ export class HttpOutbound implements Outbound {
     return `CONNECT ${target} HTTP/1.1\r\n${host}${this.#extraHeaders}\r\n`;
   }
 
-  async dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+  async dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
     const what = `CONNECT ${formatDestination(dest)}`;
-    let sock: TcpSocket;
+    let sock: Stream;
     try {
       sock = await this.#dialer.dialTcp(this.server, meta);
     } catch (error) {

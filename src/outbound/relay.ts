@@ -1,7 +1,7 @@
 /**
- * The socket ↔ socket relay: copies both directions between two reactor TCP sockets until both
- * have finished, with backpressure, half-close, reset propagation, byte counters and an optional
- * idle timeout.
+ * The stream ↔ stream relay: copies both directions between two {@linkcode Stream}s (usually
+ * reactor TCP sockets; TLS or proxy-protocol streams alike) until both have finished, with
+ * backpressure, half-close, reset propagation, byte counters and an optional idle timeout.
  *
  * Each direction is a small state machine driven by level-triggered readiness:
  *
@@ -10,7 +10,8 @@
  *   are copied and kept. When the destination would block, reading the source stops (the data
  *   stays in the kernel's receive buffer, so TCP flow control pushes back on the sender) until
  *   the destination is writable again. Two descriptors per connection, no per-connection buffer.
- * - `splice` mode (Linux, on request): source → pipe → destination with `splice(2)`, so payload
+ * - `splice` mode (Linux, on request, when both streams are kernel sockets): source → pipe →
+ *   destination with `splice(2)`, so payload
  *   never enters JS, at the cost of a pipe (two more descriptors) per direction. On the 2-core
  *   development VM it was slower than `copy` for a single stream through the system stack
  *   (6.8 vs 7.4 Gbit/s via danted), so it is not the default. Without descriptors for the pipes
@@ -26,16 +27,8 @@
  */
 
 import { E, SysError } from "../../ffi/errno.ts";
-import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
-import {
-  fdClose,
-  HAS_SPLICE,
-  pipeCreate,
-  sockSetBytes,
-  sockTakeError,
-  SOL_SOCKET,
-  spliceFd,
-} from "../io/sys.ts";
+import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
+import { fdClose, HAS_SPLICE, pipeCreate, spliceFd } from "../io/sys.ts";
 import type { Timer } from "../io/timer_queue.ts";
 
 /** How a relay ended. */
@@ -68,9 +61,6 @@ export interface RelayOptions {
   onClose?: (stats: RelayStats) => void;
 }
 
-const SO_LINGER = Deno.build.os === "darwin" ? 0x80 : 13;
-const LINGER_ZERO = new Uint8Array(8); // struct linger { int l_onoff = 1; int l_linger = 0; }
-new DataView(LINGER_ZERO.buffer).setInt32(0, 1, true);
 /** Bytes asked of one splice call (the kernel caps it at the pipe's capacity, 64 KiB). */
 const SPLICE_LEN = 1 << 20;
 /** Reads per readiness event before yielding to other sockets. */
@@ -78,15 +68,6 @@ const ROUNDS = 16;
 const COPY_BUFFER = 256 * 1024;
 /** The copy mode's read buffer, shared by every relay on this thread (see `Direction.pull`). */
 const scratch = new Uint8Array(COPY_BUFFER);
-
-/** Closes `sock` with a reset instead of a FIN. */
-export function abortSocket(sock: TcpSocket): void {
-  if (sock.closed) return;
-  try {
-    sockSetBytes(sock.fd, SOL_SOCKET, SO_LINGER, LINGER_ZERO, "SO_LINGER");
-  } catch { /* closing anyway */ }
-  sock.close();
-}
 
 class Direction {
   bytes = 0;
@@ -99,8 +80,8 @@ class Direction {
 
   constructor(
     readonly relay: Relay,
-    readonly src: TcpSocket,
-    readonly dst: TcpSocket,
+    readonly src: Stream,
+    readonly dst: Stream,
     initial: Uint8Array | null | undefined,
     readonly splice: boolean,
   ) {
@@ -125,7 +106,7 @@ class Direction {
       this.pending = n === this.pending.length ? null : this.pending.subarray(n);
     }
     while (this.inPipe > 0) {
-      const n = spliceFd(this.pipeR, this.dst.fd, this.inPipe);
+      const n = spliceFd(this.pipeR, this.dst.fd!, this.inPipe);
       if (n === WOULD_BLOCK) return false;
       this.inPipe -= n;
       this.moved(n);
@@ -149,7 +130,7 @@ class Direction {
     for (let i = 0; i < ROUNDS; i++) {
       let n: number;
       if (this.splice) {
-        n = spliceFd(this.src.fd, this.pipeW, SPLICE_LEN);
+        n = spliceFd(this.src.fd!, this.pipeW, SPLICE_LEN);
         if (n > 0) this.inPipe += n;
       } else {
         // One scratch buffer per thread: drain() writes it out at once, and only bytes the
@@ -212,8 +193,8 @@ export class Relay {
   #timer: Timer | null = null;
   #ended: RelayStats | null = null;
 
-  constructor(readonly a: TcpSocket, readonly b: TcpSocket, options: RelayOptions = {}) {
-    const splice = options.mode === "splice" && HAS_SPLICE;
+  constructor(readonly a: Stream, readonly b: Stream, options: RelayOptions = {}) {
+    const splice = options.mode === "splice" && HAS_SPLICE && a.fd !== null && b.fd !== null;
     this.#start = this.lastActivity = a.reactor.now();
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#onClose = options.onClose;
@@ -282,16 +263,16 @@ export class Relay {
     }
   }
 
-  #hangup(sock: TcpSocket): void {
+  #hangup(sock: Stream): void {
     if (this.#ended) return;
-    const err = sock.closed ? 0 : sockTakeError(sock.fd);
-    // No error: the peer closed both ways (a clean EPOLLHUP). Its EOF is read when this side is
+    const error = sock.closed ? null : sock.hangupError();
+    // No error: the peer closed both ways (a clean hang-up). Its EOF is read when this side is
     // read again (it is paused for backpressure now); the socket parks until then.
-    if (err === 0 && !sock.closed) return;
+    if (error === null && !sock.closed) return;
     const which = sock === this.a ? "a" : "b";
     this.#end(
       "error",
-      new SysError(`relay: socket ${which} (fd ${sock.fd}) hung up`, err || E.ECONNRESET),
+      error ?? new SysError(`relay: stream ${which} was closed`, E.ECONNRESET),
     );
   }
 
@@ -329,8 +310,8 @@ export class Relay {
       s.onReadable = s.onWritable = s.onHangup = null;
     }
     if (end === "error" || end === "idle") {
-      abortSocket(this.a);
-      abortSocket(this.b);
+      this.a.abort();
+      this.b.abort();
     } else {
       this.a.close();
       this.b.close();
@@ -342,6 +323,6 @@ export class Relay {
 }
 
 /** Starts relaying between `a` (usually the client) and `b` (usually the upstream). */
-export function relay(a: TcpSocket, b: TcpSocket, options: RelayOptions = {}): Relay {
+export function relay(a: Stream, b: Stream, options: RelayOptions = {}): Relay {
   return new Relay(a, b, options);
 }

@@ -7,7 +7,7 @@
  */
 
 import type { SelectorOutboundOptions } from "../config/types.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import type { OutboundEnv } from "./registry.ts";
 import type { Destination, DialMeta, Outbound, UdpFlow } from "./types.ts";
 
@@ -48,7 +48,7 @@ export class SelectorOutbound implements Outbound {
     return this.current.networks;
   }
 
-  dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+  dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
     return this.current.dialTcp(dest, meta);
   }
 

@@ -18,7 +18,7 @@
 import { getLogger } from "@logtape/logtape";
 import { SysError } from "../../ffi/errno.ts";
 import type { SocksOutboundOptions } from "../config/types.ts";
-import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
+import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, resolveDestination } from "./direct_dialer.ts";
 import { readExact, withDeadline, writeAll } from "./handshake_io.ts";
@@ -105,7 +105,7 @@ export class SocksOutbound implements Outbound {
     this.#timeoutMs = options.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
   }
 
-  async #connectServer(meta: DialMeta): Promise<TcpSocket> {
+  async #connectServer(meta: DialMeta): Promise<Stream> {
     try {
       return await this.#dialer.dialTcp(this.server, meta);
     } catch (error) {
@@ -121,8 +121,8 @@ export class SocksOutbound implements Outbound {
   async #handshake<T>(
     meta: DialMeta,
     what: string,
-    step: (sock: TcpSocket) => Promise<T>,
-  ): Promise<{ sock: TcpSocket; result: T }> {
+    step: (sock: Stream) => Promise<T>,
+  ): Promise<{ sock: Stream; result: T }> {
     const sock = await this.#connectServer(meta);
     try {
       const result = await withDeadline(
@@ -139,7 +139,7 @@ export class SocksOutbound implements Outbound {
     }
   }
 
-  async dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+  async dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
     if (!this.networks.has("tcp")) {
       throw new OutboundError("blocked", `${this.name}: TCP is disabled (network is "udp")`);
     }
@@ -180,9 +180,8 @@ export class SocksOutbound implements Outbound {
     let relay: Destination = bound;
     if (bound.addr && bound.addr.every((b) => b === 0)) {
       // The server answered 0.0.0.0/:: ("my address"): use the address we reached it at.
-      relay = this.#viaDetour
-        ? { ...this.server, port: bound.port }
-        : { addr: sock.peerAddr().addr, port: bound.port };
+      const peer = this.#viaDetour ? null : sock.peerAddr();
+      relay = peer ? { addr: peer.addr, port: bound.port } : { ...this.server, port: bound.port };
     }
     let inner: UdpFlow;
     try {
@@ -200,7 +199,7 @@ export class SocksOutbound implements Outbound {
   }
 
   /** Greeting, optional RFC 1929 authentication, request; returns BND.ADDR:BND.PORT. */
-  async #socks5(sock: TcpSocket, cmd: number, dest: Destination): Promise<Destination> {
+  async #socks5(sock: Stream, cmd: number, dest: Destination): Promise<Destination> {
     const user = this.#user, pass = this.#pass;
     await writeAll(
       sock,
@@ -295,7 +294,7 @@ export class SocksOutbound implements Outbound {
     return bound.dest;
   }
 
-  async #socks4(sock: TcpSocket, dest: Destination): Promise<void> {
+  async #socks4(sock: Stream, dest: Destination): Promise<void> {
     const request = encodeSocks4Request(dest, this.#userId);
     await writeAll(sock, request, `send SOCKS${this.version} request`);
     const reply = new Uint8Array(8);
@@ -332,7 +331,7 @@ export class SocksUdpFlow implements UdpFlow {
 
   constructor(
     readonly name: string,
-    readonly control: TcpSocket,
+    readonly control: Stream,
     readonly inner: UdpFlow,
     /** Where wrapped datagrams go. */
     readonly relay: Destination,

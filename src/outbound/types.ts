@@ -9,7 +9,7 @@
 import type { DomainStrategy } from "../config/types.ts";
 import { SysError } from "../../ffi/errno.ts";
 import type { Reactor } from "../io/reactor.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import { formatIp } from "../net/ip.ts";
 import type { NetworkInterface, Platform } from "../platform/types.ts";
 
@@ -54,8 +54,11 @@ export interface Outbound {
   readonly tag: string;
   readonly type: string;
   readonly networks: ReadonlySet<"tcp" | "udp">;
-  /** Connected, handshake done, ready to relay. Errors are {@linkcode OutboundError}. */
-  dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket>;
+  /**
+   * Connected, handshake done, ready to relay: a kernel socket (direct, socks, http) or a stream
+   * layered over one (TLS, proxy protocols). Errors are {@linkcode OutboundError}.
+   */
+  dialTcp(dest: Destination, meta: DialMeta): Promise<Stream>;
   /** A UDP flow whose datagrams each carry their own destination (full-cone). */
   openUdp(meta: DialMeta): Promise<UdpFlow>;
   close(): void;

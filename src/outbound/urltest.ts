@@ -14,7 +14,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { UrlTestOutboundOptions } from "../config/types.ts";
 import type { Timer } from "../io/timer_queue.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
 import { parseStatusLine } from "./http.ts";
@@ -101,7 +101,7 @@ export class UrlTestOutbound implements Outbound {
     if (!member) throw new TypeError(`"${tag}" is not a member of urltest "${this.tag}"`);
     const reactor = this.#ctx.reactor;
     const start = reactor.now();
-    const sock: TcpSocket = await member().dialTcp(this.target, { id: 0 });
+    const sock: Stream = await member().dialTcp(this.target, { id: 0 });
     try {
       if (this.url.protocol === "http:") {
         await withDeadline(
@@ -181,7 +181,7 @@ export class UrlTestOutbound implements Outbound {
     this.#selected = best;
   }
 
-  dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
+  dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
     return this.current.dialTcp(dest, meta);
   }
 

@@ -13,7 +13,8 @@
 import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import { TcpListener, type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
-import { abortSocket, relay } from "../outbound/relay.ts";
+import type { Stream } from "../io/stream.ts";
+import { relay } from "../outbound/relay.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import { type NatFamily, NatVerdict, SystemNat } from "../stack/nat.ts";
 import type { NatTable } from "../stack/nat_table.ts";
@@ -68,7 +69,7 @@ class AcceptedSide implements TcpInboundSide {
     }
   }
 
-  start(upstream: TcpSocket, onDone: (stats: FlowStats) => void): void {
+  start(upstream: Stream, onDone: (stats: FlowStats) => void): void {
     relay(this.sock, upstream, {
       onClose: (s) =>
         onDone(s.error ? { up: s.up, down: s.down, error: s.error } : { up: s.up, down: s.down }),
@@ -76,11 +77,11 @@ class AcceptedSide implements TcpInboundSide {
   }
 
   reset(): void {
-    abortSocket(this.sock);
+    this.sock.abort();
   }
 
   drop(): void {
-    abortSocket(this.sock);
+    this.sock.abort();
   }
 }
 
@@ -217,7 +218,7 @@ export class SystemStack {
       log.debug("accepted a connection from NAT port {port} with no session; resetting", {
         port: peerPort,
       });
-      abortSocket(sock);
+      sock.abort();
       return;
     }
     const meta = newConnMetadata({

@@ -12,7 +12,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import { formatIp } from "../net/ip.ts";
 import { type Outbound, OutboundError } from "../outbound/types.ts";
 import { type ConnMetadata, dialDestination } from "../route/metadata.ts";
@@ -37,7 +37,7 @@ export interface TcpInboundSide {
    */
   peek(minBytes: number, deadline: number): Promise<Uint8Array>;
   /** Starts relaying with the connected outbound socket; `onDone` runs once at the end. */
-  start(upstream: TcpSocket, onDone: (stats: FlowStats) => void): void;
+  start(upstream: Stream, onDone: (stats: FlowStats) => void): void;
   /** Refuses the flow: RST (before or after the handshake). */
   reset(): void;
   /** Drops the flow without an answer where the stack can (a pending SYN); else resets. */
@@ -203,7 +203,7 @@ export async function handleTcpFlow(
     return;
   }
   const dest = dialDestination(meta);
-  let upstream: TcpSocket;
+  let upstream: Stream;
   try {
     upstream = await outbound.dialTcp(dest, { id: meta.id });
   } catch (error) {

@@ -19,10 +19,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
-import { type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
-import { abortSocket } from "../outbound/relay.ts";
-import { sockTakeError } from "../io/sys.ts";
-import { SysError } from "../../ffi/errno.ts";
+import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { RouteDecision } from "../route/router.ts";
 import type { CloseReason, ConnectionHandler, TcpConnection } from "../stack/tcp/connection.ts";
@@ -44,7 +41,7 @@ class Relay implements ConnectionHandler {
 
   constructor(
     readonly conn: TcpConnection,
-    readonly sock: TcpSocket,
+    readonly sock: Stream,
     readonly onDone: (stats: FlowStats) => void,
   ) {
     sock.onReadable = () => this.#pump();
@@ -52,8 +49,8 @@ class Relay implements ConnectionHandler {
     sock.onHangup = () => {
       // A hang-up without an error is the peer closing both ways while this relay is not
       // reading (the send ring is full): the EOF is read when reading resumes. Only errors fail.
-      const err = sockTakeError(sock.fd);
-      if (err !== 0) this.#fail(new SysError("outbound connection", err));
+      const error = sock.hangupError();
+      if (error !== null) this.#fail(error);
     };
     sock.wantRead(true);
   }
@@ -136,7 +133,7 @@ class Relay implements ConnectionHandler {
     if (this.#done) return;
     this.#done = true;
     if (reason === "closed") this.sock.close();
-    else abortSocket(this.sock);
+    else this.sock.abort();
     const error = this.#error ??
       (reason === "closed" ? undefined : new Error(`connection ${reason}`));
     this.onDone(error ? { up: this.up, down: this.down, error } : { up: this.up, down: this.down });
@@ -206,7 +203,7 @@ class PendingSide implements TcpInboundSide {
     }
   }
 
-  start(upstream: TcpSocket, onDone: (stats: FlowStats) => void): void {
+  start(upstream: Stream, onDone: (stats: FlowStats) => void): void {
     const conn = this.#accept();
     if (!conn || this.#closedEarly) {
       upstream.close();

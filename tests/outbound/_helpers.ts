@@ -14,6 +14,7 @@ import {
 } from "../../src/io/socket.ts";
 import { readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import type { DialContext } from "../../src/outbound/types.ts";
+import type { Stream } from "../../src/io/stream.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 
 export const LOOPBACK = new Uint8Array([127, 0, 0, 1]);
@@ -111,7 +112,7 @@ export function udpEchoServer(r: Reactor, addr: Uint8Array = LOOPBACK, prefix = 
 }
 
 /** Writes `data`, half-closes, and reads everything the peer sends until EOF. */
-export async function roundTrip(sock: TcpSocket, data: Uint8Array): Promise<Uint8Array> {
+export async function roundTrip(sock: Stream, data: Uint8Array): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   const reader = (async () => {
     const buf = new Uint8Array(65536);
@@ -324,7 +325,7 @@ export async function sha256(data: Uint8Array): Promise<string> {
  * Writes `data` while reading back exactly as many bytes (an echo round trip without
  * half-close: microsocks closes both ways on the first FIN, V2Ray waits seconds after one).
  */
-export async function echoExact(sock: TcpSocket, data: Uint8Array): Promise<Uint8Array> {
+export async function echoExact(sock: Stream, data: Uint8Array): Promise<Uint8Array> {
   const back = new Uint8Array(data.length);
   const reader = readExactInto(sock, back);
   await writeAll(sock, data, "echoExact write");
@@ -332,7 +333,7 @@ export async function echoExact(sock: TcpSocket, data: Uint8Array): Promise<Uint
   return back;
 }
 
-async function readExactInto(sock: TcpSocket, buf: Uint8Array): Promise<void> {
+async function readExactInto(sock: Stream, buf: Uint8Array): Promise<void> {
   let off = 0;
   while (off < buf.length) {
     const n = await readSome(sock, buf.subarray(off), "echoExact read");

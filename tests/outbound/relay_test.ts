@@ -2,12 +2,7 @@ import assert from "node:assert/strict";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, type TcpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readExact, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
-import {
-  abortSocket,
-  relay,
-  type RelayOptions,
-  type RelayStats,
-} from "../../src/outbound/relay.ts";
+import { relay, type RelayOptions, type RelayStats } from "../../src/outbound/relay.ts";
 import { dec, enc, LOOPBACK, roundTrip, sleep, within, withReactor } from "./_helpers.ts";
 
 /**
@@ -219,7 +214,7 @@ Deno.test("`relay()` propagates a reset from the server to the client", async ()
     const { client, stats } = await throughRelay(r, (sock) => {
       (async () => {
         await readSome(sock, new Uint8Array(16), "server read");
-        abortSocket(sock); // RST
+        sock.abort(); // RST
       })();
     });
     await writeAll(client, enc.encode("hello"), "client write");
@@ -243,7 +238,7 @@ Deno.test("`relay()` notices a reset on a half-closed side and resets the other"
     // The server finishes sending (the relay stops reading it), then resets while idle.
     server.shutdownWrite();
     assert.equal(await readSome(client, new Uint8Array(8), "client EOF"), 0);
-    abortSocket(server);
+    server.abort();
     const s = await within(r, 2000, stats, "relay end after the reset");
     assert.equal(s.end, "error");
     const err = await readSome(client, new Uint8Array(8), "client read").then(
