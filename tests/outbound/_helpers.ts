@@ -5,13 +5,7 @@
  */
 
 import { Reactor } from "../../src/io/reactor.ts";
-import {
-  connectTcp,
-  TcpListener,
-  type TcpSocket,
-  UdpSocket,
-  WOULD_BLOCK,
-} from "../../src/io/socket.ts";
+import { connectTcp, TcpListener, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import type { DialContext } from "../../src/outbound/types.ts";
 import type { Stream } from "../../src/io/stream.ts";
