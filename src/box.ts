@@ -15,11 +15,12 @@ import { createDns, createSharedDnsMemory } from "./dns/mod.ts";
 import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
-import type { Platform } from "./platform/types.ts";
+import type { NetworkChange, Platform } from "./platform/types.ts";
 import { Router } from "./route/router.ts";
 import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./tun/worker_pool.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
+import { checkAddressCollisions } from "./tun/collisions.ts";
 import type { ConnectionRecord } from "./tun/worker_protocol.ts";
 
 const log = getLogger(["tunbox", "box"]);
@@ -90,6 +91,11 @@ export class Box {
       const planned = planTun(t, platform);
       lines.push(`inbound/tun[${t.tag}]:`);
       for (const l of describePlan(planned.device, planned.plan)) lines.push(`  ${l}`);
+      try {
+        checkAddressCollisions(t, platform.networkSnapshot(t.interface_name || undefined));
+      } catch (e) {
+        lines.push(`  error: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
     if (lines.length === 0) lines.push("no tun inbounds: nothing to set up");
     return lines;
@@ -133,12 +139,21 @@ export class Box {
         log: logInit,
         defaultInterface: platform.defaultInterface(),
       }]);
-      if (options.route.auto_detect_interface) {
-        this.#stopWatch = platform.watchDefaultInterface((iface) => {
-          pool.broadcast({ type: "default-interface", iface });
-        });
-      }
     }
+    this.#stopWatch = platform.watchNetwork(
+      (change) => this.#networkChanged(change),
+      this.#tuns[0]?.deviceName,
+    );
+  }
+
+  /**
+   * A network change (new default interface, interface down, address gone): logged, and passed
+   * to every worker, which re-binds new direct dials and closes sockets that cannot work anymore.
+   */
+  #networkChanged(change: NetworkChange): void {
+    log.info("network changed: {changes}", { changes: change.descriptions.join("; ") });
+    for (const t of this.#tuns) t.networkChanged(change);
+    this.#listeners?.broadcast({ type: "network", change });
   }
 
   /** Connections reported by the workers (newest last). */

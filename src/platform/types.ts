@@ -70,6 +70,50 @@ export interface NetworkInterface {
   index: number;
 }
 
+/** One interface as {@linkcode NetworkSnapshot} lists it. */
+export interface InterfaceState extends NetworkInterface {
+  /** Administratively up and (where the OS says so) running. */
+  up: boolean;
+  /** Every address on the interface with its prefix length (`192.168.1.20/24`). */
+  addresses: Prefix[];
+}
+
+/** A route of the main routing table through an interface (default routes left out). */
+export interface InterfaceRoute {
+  /** Output interface name. */
+  interface: string;
+  prefix: Prefix;
+}
+
+/**
+ * The machine's network as tunbox cares about it: the default interface, every interface with
+ * its addresses, and the routes through them. Used at start to refuse a TUN address that
+ * collides with a local network (`src/tun/collisions.ts`) and, compared with the previous one,
+ * to tell what a network change did (`src/platform/network_change.ts`).
+ */
+export interface NetworkSnapshot {
+  defaultInterface: NetworkInterface | null;
+  interfaces: InterfaceState[];
+  routes: InterfaceRoute[];
+}
+
+/**
+ * What changed between two {@linkcode NetworkSnapshot}s (made by `diffNetwork()` in
+ * `src/platform/network_change.ts`, the same on every OS).
+ */
+export interface NetworkChange {
+  /** The default interface now (null: none). */
+  defaultInterface: NetworkInterface | null;
+  /** The default interface's name or index differs from the previous snapshot. */
+  defaultInterfaceChanged: boolean;
+  /** Interfaces that were up and are now down or gone: sockets bound to them are dead. */
+  lostInterfaces: NetworkInterface[];
+  /** Local addresses that were assigned and are gone: sockets bound to them are dead. */
+  lostAddresses: Uint8Array[];
+  /** One short line per change for the log, e.g. `default interface eth0 -> wlan0`. */
+  descriptions: string[];
+}
+
 /** The OS layer. One instance per process (per Worker when used from one). */
 export interface Platform {
   readonly os: "linux" | "darwin";
@@ -87,11 +131,17 @@ export interface Platform {
    */
   cleanupStale(options: TunInboundOptions, removeDevice?: boolean): string[];
   defaultInterface(exclude?: string): NetworkInterface | null;
-  /** Calls `onChange` when the default interface changes; returns a stop function. */
-  watchDefaultInterface(
-    onChange: (iface: NetworkInterface | null) => void,
-    exclude?: string,
-  ): () => void;
+  /**
+   * The default interface, every interface with its addresses, and the main table's routes,
+   * leaving out the interface named `exclude` (our own TUN).
+   */
+  networkSnapshot(exclude?: string): NetworkSnapshot;
+  /**
+   * Follows the network (links, addresses, routes) and calls `onChange` within a second of
+   * anything that changes the default interface, takes an interface down or removes an address
+   * (not for the initial state). `exclude` (our own TUN) is ignored. Returns a stop function.
+   */
+  watchNetwork(onChange: (change: NetworkChange) => void, exclude?: string): () => void;
   interfaceIndex(name: string): number;
   /** Binds a socket to an interface so its traffic bypasses the TUN routes. */
   bindToInterface(fd: number, family: 4 | 6, iface: NetworkInterface): void;

@@ -1,7 +1,7 @@
 /**
  * The TUN inbound on the main thread: opens the device and installs routes (through the
  * platform layer), creates the system stack's listeners and shared NAT memory, starts one packet
- * worker per TUN queue, follows default-interface changes, and undoes everything on close.
+ * worker per TUN queue, passes network changes on to them, and undoes everything on close.
  *
  * @module
  */
@@ -10,7 +10,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Options, TunInboundOptions, TunStack } from "../config/types.ts";
 import { listenTcpFd } from "../io/socket.ts";
 import { fdClose, sockLocalAddr } from "../io/sys.ts";
-import type { Platform } from "../platform/types.ts";
+import type { NetworkChange, Platform } from "../platform/types.ts";
 import { createNatMemory } from "../stack/nat_table.ts";
 import { setupTun, type TunSetup } from "./setup.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
@@ -45,7 +45,6 @@ export class TunInbound {
   #setup: TunSetup | undefined;
   #pool: WorkerPool | undefined;
   #listenFds: number[] = [];
-  #stopWatch: (() => void) | undefined;
   /** Connections reported by workers (most recent last, bounded). */
   readonly connections: ConnectionRecord[] = [];
   /** Called for every finished connection a worker reports. */
@@ -125,13 +124,6 @@ export class TunInbound {
         }
       };
       await pool.start(new URL("./worker.ts", import.meta.url), inits);
-      const auto = this.config.route.auto_detect_interface === true;
-      if (auto) {
-        this.#stopWatch = this.platform.watchDefaultInterface((iface) => {
-          log.info("default interface changed to {name}", { name: iface?.name ?? "none" });
-          pool.broadcast({ type: "default-interface", iface });
-        }, device.name);
-      }
       log.info("inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s)", {
         tag: this.options.tag,
         name: device.name,
@@ -149,9 +141,12 @@ export class TunInbound {
     return this.#pool?.stats() ?? [];
   }
 
+  /** Tells every worker about a network change (they re-bind and close dead sockets). */
+  networkChanged(change: NetworkChange): void {
+    this.#pool?.broadcast({ type: "network", change });
+  }
+
   async close(): Promise<void> {
-    this.#stopWatch?.();
-    this.#stopWatch = undefined;
     const pool = this.#pool;
     this.#pool = undefined;
     if (pool) await pool.stop();

@@ -4,7 +4,8 @@
  * - {@linkcode planTun} / {@linkcode describePlan}: what would be created and installed (pure,
  *   no system changes; on Linux an empty `interface_name` is resolved to the next free `tunN`
  *   by a read-only lookup).
- * - {@linkcode setupTun}: check privileges, open and configure the device, remove what a crashed
+ * - {@linkcode setupTun}: check privileges, refuse a TUN address that overlaps a local network
+ *   (`collisions.ts`; nothing is installed then), open and configure the device, remove what a crashed
  *   run left in our rule range and table (logged), install auto_route. On failure, everything
  *   done so far is undone and the error is thrown. `close()` removes exactly what was added (rules,
  *   routes, addresses), then closes the device fds.
@@ -21,6 +22,7 @@ import type { Options, TunInboundOptions } from "../config/types.ts";
 import { formatPrefix } from "../net/ip.ts";
 import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
 import { loadPlatform } from "../platform/mod.ts";
+import { checkAddressCollisions } from "./collisions.ts";
 import type { Platform, RoutePlan, TunDevice, TunDeviceConfig } from "../platform/types.ts";
 
 const log = getLogger(["tunbox", "tun"]);
@@ -127,6 +129,7 @@ export interface TunSetup {
 export function setupTun(options: TunInboundOptions, platform: Platform, queues: number): TunSetup {
   const planned = planTun(options, platform);
   platform.checkPrivileges();
+  checkAddressCollisions(options, platform.networkSnapshot(options.interface_name || undefined));
   const device = platform.openTun({
     ...planned.device,
     name: options.interface_name ?? "",

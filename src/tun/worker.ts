@@ -202,8 +202,8 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
     case "stop":
       stop();
       return;
-    case "default-interface":
-      defaultInterface = msg.iface;
+    case "network":
+      defaultInterface = msg.change.defaultInterface;
       return;
     case "stats":
       post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });

@@ -6,7 +6,7 @@
  */
 
 import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
-import type { NetworkInterface } from "../platform/types.ts";
+import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 
 /** Logging setup a worker repeats on its own thread. */
@@ -93,7 +93,8 @@ export interface ConnectionRecord {
 export type MainToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "stop" }
-  | { type: "default-interface"; iface: NetworkInterface | null }
+  /** The network changed: new default interface, lost interfaces and addresses. */
+  | { type: "network"; change: NetworkChange }
   | { type: "stats" };
 
 export type WorkerToMain =

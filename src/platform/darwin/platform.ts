@@ -19,8 +19,17 @@ import {
 import { type DarwinLibc, loadDarwinLibc } from "../../../ffi/darwin/libc.ts";
 import { parseRouteDump } from "../../../ffi/darwin/structs.ts";
 import type { TunInboundOptions } from "../../config/types.ts";
-import type { NetworkInterface, Platform, RoutePlan, TunDevice } from "../types.ts";
+import { diffNetwork } from "../network_change.ts";
+import type {
+  NetworkChange,
+  NetworkInterface,
+  NetworkSnapshot,
+  Platform,
+  RoutePlan,
+  TunDevice,
+} from "../types.ts";
 import { darwinDefaultInterface, readRouteDump, watchRoutingChanges } from "./default_interface.ts";
+import { darwinNetworkSnapshot } from "./network_snapshot.ts";
 import { planDarwinRoutes } from "./route_plan.ts";
 import { deleteStaleRoutes, installDarwinRoutes } from "./route_socket.ts";
 import { openUtun } from "./utun.ts";
@@ -145,13 +154,25 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
       return darwinDefaultInterface(sys(), exclude);
     },
 
-    watchDefaultInterface(onChange, exclude?: string): () => void {
+    networkSnapshot(exclude?: string): NetworkSnapshot {
+      return darwinNetworkSnapshot(sys(), exclude);
+    },
+
+    /**
+     * The routing socket wakes a re-check after each burst of messages; each re-check takes a
+     * snapshot and reports what `diffNetwork` finds (the default interface it returns is what
+     * `watchRoutingChanges` logs).
+     */
+    watchNetwork(onChange: (change: NetworkChange) => void, exclude?: string): () => void {
       const libc = sys();
-      const watch = watchRoutingChanges(
-        libc,
-        onChange,
-        () => darwinDefaultInterface(libc, exclude),
-      );
+      let last = darwinNetworkSnapshot(libc, exclude);
+      const watch = watchRoutingChanges(libc, () => {}, () => {
+        const next = darwinNetworkSnapshot(libc, exclude);
+        const change = diffNetwork(last, next);
+        last = next;
+        if (change) onChange(change);
+        return next.defaultInterface;
+      });
       return () => watch.stop();
     },
 

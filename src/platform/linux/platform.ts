@@ -1,6 +1,6 @@
 /**
  * The Linux {@linkcode Platform}: `/dev/net/tun` devices, rtnetlink routes and rules
- * (sing-tun's auto_route), default-interface discovery and monitoring, and loop avoidance with
+ * (sing-tun's auto_route), default-interface discovery, network snapshots and a change monitor, and loop avoidance with
  * `SO_BINDTOIFINDEX`/`SO_BINDTODEVICE` and `SO_MARK`.
  *
  * Every method that talks to the kernel opens a short-lived netlink socket, so it acts on the
@@ -14,14 +14,17 @@ import { linuxErrno, linuxLibc } from "../../../ffi/linux/libc.ts";
 import { SysError } from "../../../ffi/errno.ts";
 import type { TunInboundOptions } from "../../config/types.ts";
 import type {
+  NetworkChange,
   NetworkInterface,
+  NetworkSnapshot,
   Platform,
   RoutePlan,
   TunDevice,
   TunDeviceConfig,
 } from "../types.ts";
 import { cleanupStaleState, installRoutes, planRoutes } from "./auto_route.ts";
-import { findDefaultInterface, watchDefaultInterface } from "./default_interface.ts";
+import { findDefaultInterface } from "./default_interface.ts";
+import { readNetworkSnapshot, watchNetwork } from "./network_monitor.ts";
 import { checkLinuxPrivileges } from "./privileges.ts";
 import { withRtNetlink } from "./rtnetlink.ts";
 import { bindSocketToInterface, setSocketMark } from "./socket_options.ts";
@@ -70,11 +73,12 @@ export class LinuxPlatform implements Platform {
     return withRtNetlink((nl) => findDefaultInterface(nl, exclude));
   }
 
-  watchDefaultInterface(
-    onChange: (iface: NetworkInterface | null) => void,
-    exclude?: string,
-  ): () => void {
-    const watch = watchDefaultInterface(onChange, exclude === undefined ? {} : { exclude });
+  networkSnapshot(exclude?: string): NetworkSnapshot {
+    return withRtNetlink((nl) => readNetworkSnapshot(nl, exclude));
+  }
+
+  watchNetwork(onChange: (change: NetworkChange) => void, exclude?: string): () => void {
+    const watch = watchNetwork(onChange, exclude === undefined ? {} : { exclude });
     return () => watch.stop();
   }
 

@@ -16,6 +16,12 @@ Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, route
   );
   assert.deepEqual(calls, [
     "geteuid() = 0",
+    // the address collision check, before anything is opened: read the routing table
+    "sysctl(NET_RT_DUMP, size) = 0 (544 bytes)",
+    "sysctl(NET_RT_DUMP, N bytes) = 0 (544 bytes)",
+    'if_indextoname(6) = "en0"',
+    'if_indextoname(12) = "en5"',
+    'if_indextoname(6) = "en0"',
     "socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL) = 3",
     "ioctl(3, CTLIOCGINFO, ctl_info{com.apple.net.utun_control}) = 0",
     "connect(3, sockaddr_ctl{id 42, unit 9}) = 0",
