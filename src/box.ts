@@ -14,6 +14,7 @@ import type { Options, TunInboundOptions } from "./config/types.ts";
 import { createDns, createSharedDnsMemory } from "./dns/mod.ts";
 import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
+import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
 import { Router } from "./route/router.ts";
@@ -122,6 +123,13 @@ export class Box {
       baseTime: performance.timeOrigin,
     };
     const sharedDns = createSharedDnsMemory(options);
+    if (tuns.length > 0) {
+      // Routes go in only when the local proxies they lead to answer (bounded wait).
+      const local = platform.networkSnapshot().interfaces.flatMap((i) =>
+        i.addresses.map((a) => a.addr)
+      );
+      await waitForLocalProxies(localProxies(options.outbounds, local), proxyReadyTimeout(options));
+    }
     for (const t of tuns) {
       const inbound = new TunInbound(t, options, platform, logInit, sharedDns);
       const api = this.#api;

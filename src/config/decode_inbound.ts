@@ -159,6 +159,7 @@ function decodeTun(o: Obj, tag: string): TunInboundOptions {
     );
   }
   set("udp_timeout", o.duration("udp_timeout", 1000));
+  set("proxy_ready_timeout", o.duration("proxy_ready_timeout", 1000));
   const stackAt = o.at("stack");
   if (stackAt && stackAt.node.kind === "string" && stackAt.node.value === "lwip") {
     o.known("stack");

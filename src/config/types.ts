@@ -124,6 +124,11 @@ export interface TunInboundOptions {
   endpoint_independent_nat?: boolean;
   /** Milliseconds; default 5 min. */
   udp_timeout?: number;
+  /**
+   * tunbox extension, milliseconds: how long start waits for local SOCKS/HTTP outbound servers
+   * to accept a handshake before installing routes (default 5 s; 0 = do not wait).
+   */
+  proxy_ready_timeout?: number;
   stack?: TunStack;
   dns_mode?: "disabled" | "native" | "hijack";
   dns_address?: Uint8Array[];

@@ -16,6 +16,7 @@ import { formatIp, parseIp } from "../net/ip.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./direct_dialer.ts";
 import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
 import type { OutboundEnv } from "./registry.ts";
+import { ServerHealth } from "./server_health.ts";
 import {
   type Destination,
   type DialContext,
@@ -58,6 +59,7 @@ export class HttpOutbound implements Outbound {
   readonly #dialer: Dialer;
   readonly #ctx: DialContext;
   readonly #timeoutMs: number;
+  readonly #health: ServerHealth;
   readonly #extraHeaders: string;
   readonly #hostOverride: boolean;
 
@@ -93,6 +95,7 @@ export class HttpOutbound implements Outbound {
     this.#dialer = env.dialer(this.name, options);
     this.#ctx = env.ctx;
     this.#timeoutMs = options.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#health = new ServerHealth(this.name, formatDestination(this.server));
   }
 
   /** The CONNECT request for `dest`. */
@@ -107,12 +110,15 @@ export class HttpOutbound implements Outbound {
     let sock: Stream;
     try {
       sock = await this.#dialer.dialTcp(this.server, meta);
+      this.#health.ok();
     } catch (error) {
-      throw toOutboundError(
+      const e = toOutboundError(
         error,
         `${this.name}: connect to server ${formatDestination(this.server)}`,
         "refused",
       );
+      this.#health.failed(e);
+      throw e;
     }
     try {
       await withDeadline(

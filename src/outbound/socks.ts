@@ -23,6 +23,7 @@ import { parseIp } from "../net/ip.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, resolveDestination } from "./direct_dialer.ts";
 import { readExact, withDeadline, writeAll } from "./handshake_io.ts";
 import type { OutboundEnv } from "./registry.ts";
+import { ServerHealth } from "./server_health.ts";
 import {
   ATYP_DOMAIN,
   ATYP_IPV4,
@@ -74,6 +75,7 @@ export class SocksOutbound implements Outbound {
   readonly #dialer: Dialer;
   readonly #ctx: DialContext;
   readonly #timeoutMs: number;
+  readonly #health: ServerHealth;
   readonly #viaDetour: boolean;
   readonly #user: Uint8Array | null;
   readonly #pass: Uint8Array | null;
@@ -103,17 +105,22 @@ export class SocksOutbound implements Outbound {
     this.#viaDetour = options.detour !== undefined;
     this.#ctx = env.ctx;
     this.#timeoutMs = options.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#health = new ServerHealth(this.name, formatDestination(this.server));
   }
 
   async #connectServer(meta: DialMeta): Promise<Stream> {
     try {
-      return await this.#dialer.dialTcp(this.server, meta);
+      const sock = await this.#dialer.dialTcp(this.server, meta);
+      this.#health.ok();
+      return sock;
     } catch (error) {
-      throw toOutboundError(
+      const e = toOutboundError(
         error,
         `${this.name}: connect to server ${formatDestination(this.server)}`,
         "refused",
       );
+      this.#health.failed(e);
+      throw e;
     }
   }
 

@@ -198,6 +198,11 @@ export class SeedWorld {
     tweak?: (config: Record<string, unknown>) => void,
     /** Extra environment for the tunbox process. */
     env?: Record<string, string>,
+    /**
+     * `tunbox-first`: tunbox is spawned before any SOCKS server runs and `start` returns without
+     * waiting for it to finish starting (the test starts the SOCKS server itself).
+     */
+    order: "socks-first" | "tunbox-first" = "socks-first",
   ): Promise<SeedWorld> {
     const host = await NetnsClass.create("e2eh");
     let far: Netns | undefined;
@@ -206,7 +211,7 @@ export class SeedWorld {
       far = await NetnsClass.create("e2ef");
       const w = new SeedWorld(host, far, dir);
       try {
-        await w.#build(stack, socks, extraRules, tweak, env);
+        await w.#build(stack, socks, extraRules, tweak, env, order);
       } catch (e) {
         await w.close();
         throw e;
@@ -227,6 +232,7 @@ export class SeedWorld {
     extraRules: unknown[],
     tweak?: (config: Record<string, unknown>) => void,
     env?: Record<string, string>,
+    order: "socks-first" | "tunbox-first" = "socks-first",
   ): Promise<void> {
     const { host, far } = this;
     await host.ip("link", "set", "lo", "up");
@@ -259,14 +265,14 @@ export class SeedWorld {
       ]),
     );
     await this.farServer.waitFor(/ready/);
-    await this.startSocks(socks);
+    if (order === "socks-first") await this.startSocks(socks);
 
     this.before = await host.snapshot();
     const config = seedConfig(stack, extraRules);
     tweak?.(config);
     await Deno.writeTextFile(this.configPath, JSON.stringify(config, null, 2));
     this.#env = env;
-    await this.startTunbox();
+    await this.startTunbox(order === "socks-first");
   }
 
   #env: Record<string, string> | undefined;
@@ -276,8 +282,8 @@ export class SeedWorld {
     return `${this.dir}/config.json`;
   }
 
-  /** Starts (or restarts) tunbox with the world's config and waits until it runs. */
-  async startTunbox(): Promise<void> {
+  /** Starts (or restarts) tunbox with the world's config and (by default) waits until it runs. */
+  async startTunbox(wait = true): Promise<void> {
     const env = this.#env;
     this.tunbox = this.#track(
       "tunbox",
@@ -295,7 +301,7 @@ export class SeedWorld {
         env ? { env: { ...Deno.env.toObject(), ...env } } : {},
       ),
     );
-    await this.tunbox.waitFor(/tunbox started/);
+    if (wait) await this.tunbox.waitFor(/tunbox started/);
   }
 
   #track(name: string, child: Deno.ChildProcess): Proc {
