@@ -355,6 +355,30 @@ export class DnsRouter {
     }
   }
 
+  /**
+   * The server a query for `meta.domain` of type `qtype` would go to, without sending it
+   * (`tunbox explain`): the same rule walk as {@linkcode exchange} (`lookup: true`: as
+   * {@linkcode lookup}, where FakeIP servers are skipped). `server` is null when a rule
+   * rejects or answers itself; `ruleIndex` is -1 for the default server. A rule with address
+   * filters is reported as chosen when its other items match (`addressLimited`): the answer
+   * then decides whether it stands or matching goes on.
+   */
+  select(
+    meta: ConnMetadata,
+    qtype: number,
+    lookup = false,
+  ): { server: string | null; ruleIndex: number; ruleText: string; addressLimited: boolean } {
+    const addressQuery = lookup || qtype === TYPE_A || qtype === TYPE_AAAA || qtype === TYPE_HTTPS;
+    const options: QueryOptions = { strategy: "", disableCache: false };
+    const m = this.#match(meta, qtype, -1, !lookup, addressQuery, options);
+    return {
+      server: m.entry ? m.entry.transport.tag : null,
+      ruleIndex: m.index,
+      ruleText: m.rule ? m.rule.text : "default server",
+      addressLimited: m.rule?.addressLimited ?? false,
+    };
+  }
+
   /** Exchanges a raw query with one server, bypassing rules (tests and tools). */
   server(tag: string): DnsTransport | undefined {
     return this.#servers.get(tag)?.transport;

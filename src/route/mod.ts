@@ -12,12 +12,20 @@ export {
   isV4Mapped,
   newConnMetadata,
 } from "./metadata.ts";
-export { type RouteDecision, type RouteHooks, Router, type RouterOptions } from "./router.ts";
+export {
+  type RouteDecision,
+  type RouteHooks,
+  Router,
+  type RouterOptions,
+  type RouteTrace,
+  type RuleStep,
+} from "./router.ts";
 export {
   type CompiledRule,
   type CompiledRules,
   compileRuleMatch,
   compileRules,
+  type ItemTrace,
   type RuleItem,
   type RuleMatcher,
 } from "./rule.ts";

@@ -16,6 +16,10 @@
  * - {@linkcode Router.route} runs to a decision, awaiting the hooks; it resumes from
  *   `ruleCursor`, so calling it after `matchSync` returned `null` evaluates nothing twice.
  *
+ * Both take an optional {@linkcode RouteTrace}: every rule tried is appended to it with the items
+ * evaluated and what its action did. `tunbox explain` and the Clash API read it; the decision is
+ * the same object the untraced call returns (the trace only records the one evaluation).
+ *
  * `sniff` is skipped (sync) when the flow already has a protocol ("duplicate sniff"), when the
  * destination port is a server-speaks-first port (SMTP 25/465/587, IMAP 143/993, POP3 110/995),
  * when the rule's sniffers do not apply to the flow's network (only packet sniffers on TCP or
@@ -30,7 +34,7 @@ import { getLogger } from "@logtape/logtape";
 import type { OutboundOptions, RouteOptionsFields, Rule } from "../config/types.ts";
 import { applyRouteOptions, type ResolveOptions } from "./action.ts";
 import type { ConnMetadata } from "./metadata.ts";
-import { type CompiledRule, compileRules } from "./rule.ts";
+import { type CompiledRule, compileRules, type ItemTrace } from "./rule.ts";
 
 const log = getLogger(["tunbox", "route"]);
 
@@ -61,6 +65,24 @@ export type RouteDecision =
     ruleText: string;
   }
   | { action: "hijack-dns"; ruleIndex: number; ruleText: string };
+
+/** One rule tried by the router, recorded in a {@linkcode RouteTrace}. */
+export interface RuleStep {
+  /** Index in `route.rules`. */
+  index: number;
+  /** sing-box's description of the rule, `condition => action`. */
+  text: string;
+  matched: boolean;
+  /** The items evaluated, in order (evaluation stops at the item that decided). */
+  items: ItemTrace[];
+  /** What a matching non-final action did or why it did nothing (`sniff`, `resolve`, ...). */
+  note?: string;
+}
+
+/** The rules tried for one flow, in order, for `tunbox explain`. */
+export interface RouteTrace {
+  steps: RuleStep[];
+}
 
 /** Callbacks that perform a rule's I/O for {@linkcode Router.route}. */
 export interface RouteHooks {
@@ -139,11 +161,17 @@ export class Router {
    * Evaluates rules from `meta.ruleCursor` without I/O. Returns the decision, or `null` when a
    * matching `sniff`/`resolve` must run first (then `meta.ruleCursor` is that rule's index).
    */
-  matchSync(meta: ConnMetadata): RouteDecision | null {
+  matchSync(meta: ConnMetadata, trace?: RouteTrace): RouteDecision | null {
     const rules = this.#rules;
     for (let i = meta.ruleCursor; i < rules.length; i++) {
       const rule = rules[i]!;
-      if (!rule.match(meta)) continue;
+      let step: RuleStep | undefined;
+      if (trace) {
+        step = { index: i, text: rule.text, matched: false, items: [] };
+        trace.steps.push(step);
+        step.matched = rule.match(meta, step.items);
+        if (!step.matched) continue;
+      } else if (!rule.match(meta)) continue;
       if (log.isEnabledFor("debug")) {
         log.debug("[{id}] match[{index}] {rule}", { id: meta.id, index: i, rule: rule.text });
       }
@@ -151,6 +179,7 @@ export class Router {
       switch (a.kind) {
         case "route-options":
           applyRouteOptions(meta, a.route);
+          if (step) step.note = "route options applied; matching continues";
           continue;
         case "route":
           applyRouteOptions(meta, a.route);
@@ -163,7 +192,10 @@ export class Router {
             options: meta.routeOptions,
           };
         case "bypass":
-          if (a.outbound === "") continue;
+          if (a.outbound === "") {
+            if (step) step.note = "bypass without an outbound is skipped outside auto_redirect";
+            continue;
+          }
           applyRouteOptions(meta, a.route);
           meta.ruleCursor = rules.length;
           return {
@@ -190,12 +222,20 @@ export class Router {
         case "hijack-dns":
           meta.ruleCursor = rules.length;
           return { action: "hijack-dns", ruleIndex: i, ruleText: rule.text };
-        case "sniff":
-          if (this.#sniffersFor(meta, a).length === 0) continue;
+        case "sniff": {
+          const skip = sniffSkipReason(meta, a);
+          if (skip !== null) {
+            if (step) step.note = `sniff skipped: ${skip}`;
+            continue;
+          }
           meta.ruleCursor = i;
           return null;
+        }
         case "resolve":
-          if (!meta.destination.fqdn) continue;
+          if (!meta.destination.fqdn) {
+            if (step) step.note = "resolve skipped: the destination is already an IP address";
+            continue;
+          }
           meta.ruleCursor = i;
           return null;
       }
@@ -211,14 +251,23 @@ export class Router {
   }
 
   /** Evaluates rules to a decision, running `sniff`/`resolve` actions through `hooks`. */
-  async route(meta: ConnMetadata, hooks: RouteHooks): Promise<RouteDecision> {
+  async route(meta: ConnMetadata, hooks: RouteHooks, trace?: RouteTrace): Promise<RouteDecision> {
     for (;;) {
-      const decision = this.matchSync(meta);
+      const decision = this.matchSync(meta, trace);
       if (decision !== null) return decision;
       const index = meta.ruleCursor;
       const a = this.#rules[index]!.action;
       if (a.kind === "sniff") {
-        await hooks.sniff(this.#sniffersFor(meta, a), a.timeoutMs);
+        const sniffers = sniffersFor(meta, a);
+        await hooks.sniff(sniffers, a.timeoutMs);
+        if (trace) {
+          const step = trace.steps[trace.steps.length - 1]!;
+          step.note = meta.protocol === ""
+            ? `sniffed with ${sniffers.join(", ")}: nothing recognised`
+            : `sniffed protocol ${meta.protocol}${meta.domain ? `, domain ${meta.domain}` : ""}${
+              meta.client ? `, client ${meta.client}` : ""
+            }`;
+        }
         if (meta.protocol !== "" && log.isEnabledFor("debug")) {
           log.debug("[{id}] sniffed protocol: {protocol}{domain}{client}", {
             id: meta.id,
@@ -229,22 +278,44 @@ export class Router {
         }
       } else if (a.kind === "resolve") {
         await hooks.resolve(a.options);
+        if (trace) {
+          trace.steps[trace.steps.length - 1]!.note =
+            `resolved ${meta.destination.fqdn}: ${meta.destinationAddresses.length} address(es)`;
+        }
       }
       meta.ruleCursor = index + 1;
     }
   }
+}
 
-  /** The implemented sniffers a `sniff` action runs for this flow; empty means skip. */
-  #sniffersFor(
-    meta: ConnMetadata,
-    a: { stream: string[]; packet: string[]; wantsStream: boolean; wantsPacket: boolean },
-  ): readonly string[] {
-    if (meta.protocol !== "") return EMPTY;
-    if (SERVER_FIRST_PORTS.has(meta.destination.port)) return EMPTY;
-    if (meta.network === "tcp") return a.wantsStream ? a.stream : EMPTY;
-    if (meta.network === "udp") return a.wantsPacket ? a.packet : EMPTY;
-    return EMPTY;
+type SniffAction = {
+  stream: string[];
+  packet: string[];
+  wantsStream: boolean;
+  wantsPacket: boolean;
+};
+
+/** Why a `sniff` action does nothing for this flow, or null when it runs. */
+function sniffSkipReason(meta: ConnMetadata, a: SniffAction): string | null {
+  if (meta.protocol !== "") return `the flow was already sniffed (${meta.protocol})`;
+  if (SERVER_FIRST_PORTS.has(meta.destination.port)) {
+    return `port ${meta.destination.port} is a server-speaks-first protocol`;
   }
+  if (meta.network === "tcp") {
+    if (!a.wantsStream) return "the rule names no sniffer for TCP";
+    return a.stream.length > 0 ? null : "none of the rule's TCP sniffers is implemented";
+  }
+  if (meta.network === "udp") {
+    if (!a.wantsPacket) return "the rule names no sniffer for UDP";
+    return a.packet.length > 0 ? null : "none of the rule's UDP sniffers is implemented";
+  }
+  return `${meta.network} flows are not sniffed`;
+}
+
+/** The implemented sniffers a `sniff` action runs for this flow; empty means skip. */
+function sniffersFor(meta: ConnMetadata, a: SniffAction): readonly string[] {
+  if (sniffSkipReason(meta, a) !== null) return EMPTY;
+  return meta.network === "tcp" ? a.stream : a.packet;
 }
 
 const EMPTY: readonly string[] = [];

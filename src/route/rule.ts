@@ -38,6 +38,19 @@ import { isPrivateAddr } from "./ip_private.ts";
 import type { ConnMetadata } from "./metadata.ts";
 import { PortSet } from "./port_set.ts";
 
+/**
+ * One condition evaluated while matching, recorded when a trace list is passed to `match`
+ * (`tunbox explain`). Items are recorded in evaluation order; evaluation stops at the first
+ * item that decides the rule, so later items are absent.
+ */
+export interface ItemTrace {
+  /** The item's description (`port=443`), or a sub-rule's condition inside a logical rule. */
+  text: string;
+  matched: boolean;
+  /** A logical rule's sub-rule: the items evaluated inside it. */
+  items?: ItemTrace[];
+}
+
 /** One condition of a default rule. */
 export interface RuleItem {
   /** sing-box's description, e.g. `ip_cidr=[10.0.0.0/8 fc00::/7]`. */
@@ -54,13 +67,14 @@ export interface CompiledRule {
   readonly action: CompiledAction;
   /** Index in `route.rules`. */
   readonly index: number;
-  match(meta: ConnMetadata): boolean;
+  /** Whether the rule matches; with `trace`, the items evaluated are appended to it. */
+  match(meta: ConnMetadata, trace?: ItemTrace[]): boolean;
 }
 
 /** A matcher without an action (sub-rules of logical rules). */
 interface Matcher {
   readonly conditionText: string;
-  match(meta: ConnMetadata): boolean;
+  match(meta: ConnMetadata, trace?: ItemTrace[]): boolean;
 }
 
 /** Result of {@linkcode compileRules}. */
@@ -136,7 +150,7 @@ export function compileRules(rules: readonly Rule[]): CompiledRules {
       text,
       action,
       index,
-      match: (meta) => matcher.match(meta),
+      match: (meta, trace) => matcher.match(meta, trace),
     };
     return out;
   });
@@ -148,7 +162,8 @@ export function compileRules(rules: readonly Rule[]): CompiledRules {
 export interface RuleMatcher {
   /** sing-box's description of the condition, "" when the rule has no condition. */
   readonly conditionText: string;
-  match(meta: ConnMetadata): boolean;
+  /** Whether the condition holds; with `trace`, the items evaluated are appended to it. */
+  match(meta: ConnMetadata, trace?: ItemTrace[]): boolean;
 }
 
 /**
@@ -178,19 +193,26 @@ function compileLogical(rule: LogicalRule, where: string, unsupported: Unsupport
   const op = rule.mode === "and" ? " && " : " || ";
   const joined = subs.map((s) => s.conditionText).join(op);
   const conditionText = invert ? `!(${joined})` : joined;
+  const subMatch = (s: Matcher, meta: ConnMetadata, trace: ItemTrace[] | undefined) => {
+    if (!trace) return s.match(meta);
+    const items: ItemTrace[] = [];
+    const matched = s.match(meta, items);
+    trace.push({ text: s.conditionText, matched, items });
+    return matched;
+  };
   if (rule.mode === "and") {
     return {
       conditionText,
-      match(meta) {
-        for (const s of subs) if (!s.match(meta)) return invert;
+      match(meta, trace) {
+        for (const s of subs) if (!subMatch(s, meta, trace)) return invert;
         return !invert;
       },
     };
   }
   return {
     conditionText,
-    match(meta) {
-      for (const s of subs) if (s.match(meta)) return !invert;
+    match(meta, trace) {
+      for (const s of subs) if (subMatch(s, meta, trace)) return !invert;
       return invert;
     },
   };
@@ -432,22 +454,28 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
   if (all.length === 0) return { conditionText: "", match: () => true };
 
   // Cheap exact-match items first, then ports, then address groups.
-  const check = (m: ConnMetadata): boolean => {
-    for (const it of items) if (!it.match(m)) return false;
-    if (destPort.length > 0 && !anyMatch(destPort, m)) return false;
-    if (srcPort.length > 0 && !anyMatch(srcPort, m)) return false;
-    if (srcAddr.length > 0 && !anyMatch(srcAddr, m)) return false;
-    if (destAddr.length > 0 && !anyMatch(destAddr, m)) return false;
+  const check = (m: ConnMetadata, t?: ItemTrace[]): boolean => {
+    for (const it of items) if (!itemMatch(it, m, t)) return false;
+    if (destPort.length > 0 && !anyMatch(destPort, m, t)) return false;
+    if (srcPort.length > 0 && !anyMatch(srcPort, m, t)) return false;
+    if (srcAddr.length > 0 && !anyMatch(srcAddr, m, t)) return false;
+    if (destAddr.length > 0 && !anyMatch(destAddr, m, t)) return false;
     return true;
   };
   return {
     conditionText,
-    match: invert ? (m) => !check(m) : check,
+    match: invert ? (m, t) => !check(m, t) : check,
   };
 }
 
-function anyMatch(group: readonly RuleItem[], m: ConnMetadata): boolean {
-  for (const it of group) if (it.match(m)) return true;
+function itemMatch(it: RuleItem, m: ConnMetadata, trace: ItemTrace[] | undefined): boolean {
+  const matched = it.match(m);
+  if (trace) trace.push({ text: it.text, matched });
+  return matched;
+}
+
+function anyMatch(group: readonly RuleItem[], m: ConnMetadata, t?: ItemTrace[]): boolean {
+  for (const it of group) if (itemMatch(it, m, t)) return true;
   return false;
 }
 
