@@ -83,6 +83,71 @@ export const COMMANDS: readonly CommandSpec[] = [
     readsConfig: true,
   },
   {
+    name: "init",
+    summary: "Find the local proxy and write a safe TUN config for this machine",
+    usage: "tunbox init [--print] [--force] [--proxy host:port] [--dns ip] [-c config.json]",
+    details: [
+      "Probes SOCKS5/HTTP proxies on the usual local ports (1080, 7890, 10808, ...), reads the",
+      "running client's config (V2rayU, V2Ray/Xray, Clash/mihomo, ss-local) for the proxy",
+      "server's address, and writes a commented config (default config.json; -c names it).",
+      "      --print           write the config to standard output instead",
+      "      --force           overwrite an existing file",
+      "      --proxy <h:p>     use this proxy instead of probing (e.g. 127.0.0.1:1080)",
+      "      --dns <ip>        DNS server queried through the proxy (default 1.1.1.1)",
+    ],
+    flags: ["print", "force", "proxy", "dns"],
+    positionals: 0,
+    readsConfig: false,
+  },
+  {
+    name: "import",
+    summary: "Convert a V2Ray/Xray, V2rayU, Clash/mihomo or ss-local config",
+    usage: "tunbox import <file> [--tun] [--print] [--force] [-c config.json]",
+    details: [
+      "Writes a commented tunbox config of the same shape (default config.json; -c names it);",
+      "every part that cannot be converted becomes a comment saying why.",
+      "      --tun             add a TUN inbound with the safe setup of `tunbox init`",
+      "      --print           write the config to standard output instead",
+      "      --force           overwrite an existing file",
+    ],
+    flags: ["tun", "print", "force"],
+    positionals: 1,
+    readsConfig: false,
+  },
+  {
+    name: "doctor",
+    summary: "Check this machine and the configuration, with a fix for each problem",
+    usage: "tunbox doctor [-c config.json] [--json]",
+    details: [
+      "Live checks: privileges, the proxy outbounds and their UDP, loops, DNS capture and leaks,",
+      "IPv6, rules that never match, other VPNs' routes and rules, stale tunbox rules.",
+      "Exit status 0 when nothing failed, 1 otherwise.",
+      "      --json            one JSON object for scripts",
+    ],
+    flags: ["json"],
+    positionals: 0,
+    readsConfig: true,
+  },
+  {
+    name: "explain",
+    summary: "Show which rule, outbound and DNS server a connection would get",
+    usage:
+      "tunbox explain <destination> [--domain name] [--port n] [--udp] [--process name] [-c config.json]",
+    details: [
+      "<destination> is an IP address, a domain (resolved now) or a URL. Each rule is tried in",
+      "order with why it matched or not, as the router evaluates it.",
+      "      --domain <name>   the name sniffing would find (TLS SNI, HTTP Host)",
+      "      --port <n>        destination port (default: from the URL, else 443)",
+      "      --udp             a UDP flow (QUIC on 443, DNS on 53)",
+      "      --process <name>  the process (process rules never match in tunbox; shown as such)",
+      "      --inbound <tag>   the inbound the flow arrives on (default: the first tun inbound)",
+      "      --json            one JSON object",
+    ],
+    flags: ["domain", "port", "udp", "process", "inbound", "json"],
+    positionals: 1,
+    readsConfig: true,
+  },
+  {
     name: "version",
     summary: "Print the version and environment",
     usage: "tunbox version [-n]",
@@ -126,6 +191,17 @@ const OPTIONS = {
   purge: { type: "boolean" },
   write: { type: "boolean", short: "w" },
   "name-only": { type: "boolean", short: "n" },
+  print: { type: "boolean" },
+  force: { type: "boolean" },
+  tun: { type: "boolean" },
+  json: { type: "boolean" },
+  udp: { type: "boolean" },
+  proxy: { type: "string" },
+  dns: { type: "string" },
+  domain: { type: "string" },
+  port: { type: "string" },
+  process: { type: "string" },
+  inbound: { type: "string" },
 } as const;
 
 const GLOBAL_FLAGS = new Set(["config", "config-directory", "directory", "disable-color", "help"]);
@@ -179,6 +255,8 @@ export interface CommandLine {
   global: GlobalFlags;
   /** The command's own flags that were set. */
   flags: Set<string>;
+  /** Values of the command's own string flags (`--domain example.com`). */
+  values: Map<string, string>;
   positionals: string[];
   help: boolean;
 }
@@ -216,13 +294,16 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
   const help = values.help === true;
   const [name, ...rest] = positionals;
   if (name === undefined || (name === "help" && rest.length === 0)) {
-    return { global, flags: new Set(), positionals: [], help: true };
+    return { global, flags: new Set(), values: new Map(), positionals: [], help: true };
   }
   const lookup = name === "help" ? rest[0]! : name;
   const command = COMMANDS.find((c) => c.name === lookup);
   if (!command) throw new UsageError(`unknown command ${JSON.stringify(lookup)}`);
-  if (name === "help") return { command, global, flags: new Set(), positionals: [], help: true };
+  if (name === "help") {
+    return { command, global, flags: new Set(), values: new Map(), positionals: [], help: true };
+  }
   const flags = new Set<string>();
+  const strings = new Map<string, string>();
   for (const t of tokens) {
     if (t.kind !== "option") continue;
     if (GLOBAL_FLAGS.has(t.name)) continue;
@@ -230,6 +311,7 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
       throw new UsageError(`unknown flag ${t.rawName} for command "${command.name}"`);
     }
     flags.add(t.name);
+    if (typeof t.value === "string") strings.set(t.name, t.value);
   }
   if (!help) {
     if (command.positionals !== "any" && rest.length !== command.positionals) {
@@ -243,5 +325,5 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
       );
     }
   }
-  return { command, global, flags, positionals: rest, help };
+  return { command, global, flags, values: strings, positionals: rest, help };
 }

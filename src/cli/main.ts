@@ -10,6 +10,7 @@ import { checkCommand } from "./check.ts";
 import { demoDispatch } from "./demo.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { formatCommand } from "./format.ts";
+import { importCommand } from "./import.ts";
 import { mergeCommand } from "./merge.ts";
 import { useColor } from "./output.ts";
 import { runCommand } from "./run.ts";
@@ -92,6 +93,14 @@ export async function main(args: readonly string[]): Promise<number> {
       return await mergeCommand(sources, cl.positionals[0]!, color);
     case "run":
       return await runCommand({ sources, color, dryRun: cl.flags.has("dry-run") });
+    case "import":
+      return await importCommand({
+        file: cl.positionals[0]!,
+        tun: cl.flags.has("tun"),
+        print: cl.flags.has("print"),
+        force: cl.flags.has("force"),
+        output: cl.global.configs[0] ?? "config.json",
+      });
     case "cleanup": {
       const result = await loadConfig(sources);
       if (result.errors.length > 0 || !result.options) {
