@@ -1,6 +1,6 @@
 /**
  * `tunbox demo`: the namespace demo (`demo/run.ts`). Its internal parts run as
- * `tunbox demo far|client|probe` inside the demo's namespaces and are not meant to be run
+ * `tunbox demo far|client|probe|uplink` inside the demo's namespaces and are not meant to be run
  * by hand.
  *
  * @module
@@ -10,6 +10,7 @@ import { clientCommand } from "./demo/client.ts";
 import { farCommand } from "./demo/far.ts";
 import { probeCommand } from "./demo/probe.ts";
 import { runDemo } from "./demo/run.ts";
+import { uplinkCommand } from "./demo/uplink.ts";
 
 /** Help for `tunbox demo`. */
 export const DEMO_HELP = [
@@ -35,6 +36,8 @@ export async function demoDispatch(args: readonly string[]): Promise<number | un
       return await clientCommand(rest);
     case "probe":
       return await probeCommand(rest);
+    case "uplink":
+      return await uplinkCommand(rest);
     case "-h":
     case "--help":
       console.log(DEMO_HELP);

@@ -91,6 +91,7 @@ export const {
   sockSendTo,
   sockRecvFrom,
   sockShutdown,
+  sockDisconnect,
   fdClose,
   pipeCreate,
   spliceFd,

@@ -242,6 +242,14 @@ export function sockShutdown(fd: number, how: number): void {
   libc().shutdown(fd, how);
 }
 
+/**
+ * Breaks a connection from outside its owner. XNU's `connect(AF_UNSPEC)` does not disconnect
+ * TCP, so this shuts both directions down: the owner's next read sees end of stream.
+ */
+export function sockDisconnect(fd: number): void {
+  libc().shutdown(fd, SHUT_RDWR);
+}
+
 export function fdClose(fd: number): void {
   libc().close(fd);
 }

@@ -242,6 +242,18 @@ export function sockShutdown(fd: number, how: number): void {
   libc().shutdown(fd, how);
 }
 
+const UNSPEC_ADDR = new Uint8Array(16); // sa_family AF_UNSPEC (0)
+
+/**
+ * Breaks a TCP connection from outside its owner: `connect(AF_UNSPEC)` runs the kernel's
+ * `tcp_disconnect`, which sends a reset, sets `ECONNRESET` on the socket and wakes epoll, so the
+ * owner's next read fails as if the peer had reset it. On a UDP socket it dissolves the
+ * association (a no-op for unconnected sockets); callers also `shutdown` those.
+ */
+export function sockDisconnect(fd: number): void {
+  libc().connect(fd, UNSPEC_ADDR, UNSPEC_ADDR.length);
+}
+
 export function fdClose(fd: number): void {
   libc().close(fd);
 }

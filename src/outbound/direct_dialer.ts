@@ -215,6 +215,7 @@ export class DirectDialer implements Dialer {
         const opts = this.socketOptions(addr.length === 4 ? 4 : 6, addr, "tcp");
         opts.connectTimeoutMs = Math.ceil(share);
         const sock = await connectTcp(reactor, { addr, port: dest.port }, opts);
+        this.ctx.sockets?.add(sock, "tcp", opts.bindInterface);
         log.debug("[{id}] {name}: connected to {addr}", {
           id: meta.id,
           name: this.name,
@@ -281,6 +282,7 @@ export class DirectUdpFlow implements UdpFlow {
     if (sock && !sock.closed) return sock;
     const opts = this.dialer.socketOptions(family, loop ? addr : null, "udp");
     sock = UdpSocket.open(this.dialer.ctx.reactor, family, opts);
+    this.dialer.ctx.sockets?.add(sock, "udp", opts.bindInterface);
     const s = sock;
     s.onReadable = () => this.#receive(s);
     this.#sockets[key] = s;

@@ -12,6 +12,7 @@ import type { Reactor } from "../io/reactor.ts";
 import type { Stream } from "../io/stream.ts";
 import { formatIp } from "../net/ip.ts";
 import type { NetworkInterface, Platform } from "../platform/types.ts";
+import type { BoundSockets } from "./bound_sockets.ts";
 
 /** Where to connect: an IP address, a domain, or both (then the address is used). */
 export interface Destination {
@@ -37,6 +38,8 @@ export interface DialContext {
   defaultInterface?: () => NetworkInterface | null;
   /** route.default_mark. */
   defaultMark?: number;
+  /** Tracks the sockets dialed from this host so network changes can end dead ones. */
+  sockets?: BoundSockets;
   /**
    * Resolves a domain to addresses (the DNS module provides it). Absent: dialing a domain fails
    * with a clear error.

@@ -27,7 +27,8 @@ import { configureLogging } from "../log/mod.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
 import type { DialContext, Outbound } from "../outbound/types.ts";
 import { loadPlatform } from "../platform/mod.ts";
-import type { NetworkInterface } from "../platform/types.ts";
+import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
+import { BoundSockets } from "../outbound/bound_sockets.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
 import { TunEngine } from "./engine.ts";
@@ -40,6 +41,8 @@ const REPORT_MS = 1000;
 /** What one worker runs; everything is closed in reverse order on stop. */
 interface Services {
   reactor: Reactor;
+  /** Sockets dialed from this host, for network changes. */
+  sockets: BoundSockets;
   outbounds: Map<string, Outbound>;
   dns: DnsModule;
   router: Router;
@@ -60,9 +63,11 @@ function post(msg: WorkerToMain): void {
 async function buildServices(options: Options, shared: SharedDnsMemory): Promise<Services> {
   const platform = await loadPlatform();
   const reactor = new Reactor(1024);
+  const sockets = new BoundSockets();
   const ctx: DialContext = {
     reactor,
     platform,
+    sockets,
     defaultInterface: () => defaultInterface,
     ...(options.route.default_mark !== undefined
       ? { defaultMark: options.route.default_mark }
@@ -96,6 +101,7 @@ async function buildServices(options: Options, shared: SharedDnsMemory): Promise
   };
   return {
     reactor,
+    sockets,
     outbounds,
     dns,
     router,
@@ -154,6 +160,23 @@ async function start(init: WorkerInit): Promise<void> {
   await r.run();
 }
 
+/**
+ * A network change: new dials bind to the new default interface (auto_detect_interface reads
+ * `defaultInterface`), and sockets on a lost interface or address are ended now.
+ */
+function networkChanged(change: NetworkChange): void {
+  defaultInterface = change.defaultInterface;
+  const s = services;
+  if (!s) return;
+  const ended = s.sockets.networkChanged(change);
+  if (ended.tcp + ended.udp > 0) {
+    log.info(
+      "network changed ({changes}): ended {tcp} TCP and {udp} UDP socket(s) that used what is gone",
+      { changes: change.descriptions.join("; "), tcp: ended.tcp, udp: ended.udp },
+    );
+  }
+}
+
 function stop(): void {
   const s = services;
   if (!s) {
@@ -203,7 +226,7 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
       stop();
       return;
     case "network":
-      defaultInterface = msg.change.defaultInterface;
+      networkChanged(msg.change);
       return;
     case "stats":
       post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });

@@ -223,13 +223,18 @@ Deno.test({
       out,
       /^ {2}tcp +198\.18\.0\.1:\d+ +203\.0\.113\.10:80 +final +proxy .* throughput$/m,
     );
+    // The default route moves to the second uplink; new direct connections follow within 2 s.
+    assert.match(
+      out,
+      /^Network change \(as a Wi-Fi switch does\): default route moved from to-far to to-far-2\n {2}ok {4}tunbox logged "network changed: default interface to-far -> to-far-2"\n {2}ok {4}new direct connections leave from 10\.201\.0\.1 \(to-far-2\) \d+ ms after the move \(before: 10\.200\.0\.1\)$/m,
+    );
     assert.match(out, /^demo passed \([\d.]+ s\)$/m);
     assert.match(
       out,
-      /^cleanup: 4 processes ended, 2 namespaces released, root namespace unchanged \(\d+ interfaces\)$/m,
+      /^cleanup: 5 processes ended, 2 namespaces released, root namespace unchanged \(\d+ interfaces\)$/m,
     );
-    // Four children, in two namespaces, none of them this one.
-    assert.equal(r.seen.size, 4, `children seen: ${[...r.seen.keys()]}`);
+    // Five children, in two namespaces, none of them this one.
+    assert.equal(r.seen.size, 5, `children seen: ${[...r.seen.keys()]}`);
     assert.equal(new Set(r.seen.values()).size, 2);
     await assertNothingLeft(before, r.seen);
   },

@@ -5,7 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { CAN_RUN_E2E, FAR, HOST_SOCKS_EGRESS, SeedWorld } from "./_world.ts";
+import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
+import { type CommandResult, Netns, type NetnsSnapshot } from "../_helpers/netns.ts";
+import { payload, sha256Hex } from "./_payload.ts";
+import { CAN_RUN_E2E, FAR, HOST_SOCKS_EGRESS, Proc, SeedWorld, type Stack } from "./_world.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -89,3 +94,199 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Two uplinks from the host to the far side: `a0` 10.201.0.1/24 and `b0` 10.202.0.1/24; the far
+ * side serves HTTP on 203.0.113.10 and answers `/ip` with the source address it saw, so the
+ * test can tell which uplink a connection used. tunbox captures everything (auto_route,
+ * strict_route) and sends it `direct` with `auto_detect_interface`.
+ */
+class TwoUplinks {
+  readonly procs: Proc[] = [];
+  tunbox: Proc | undefined;
+  before: NetnsSnapshot | undefined;
+
+  private constructor(readonly host: Netns, readonly far: Netns, readonly dir: string) {}
+
+  static async start(stack: Stack): Promise<TwoUplinks> {
+    const host = await Netns.create("uplh");
+    const far = await Netns.create("uplf").catch(async (e) => {
+      await host.delete();
+      throw e;
+    });
+    const w = new TwoUplinks(host, far, await Deno.makeTempDir({ prefix: "tunbox-uplinks-" }));
+    try {
+      await host.addVeth("a0", "a0p", {
+        peerNs: far,
+        localAddr: ["10.201.0.1/24"],
+        peerAddr: ["10.201.0.254/24"],
+      });
+      await host.addVeth("b0", "b0p", {
+        peerNs: far,
+        localAddr: ["10.202.0.1/24"],
+        peerAddr: ["10.202.0.254/24"],
+      });
+      await far.ip("addr", "add", `${FAR.web}/32`, "dev", "lo");
+      await host.ip("route", "add", "default", "via", "10.201.0.254", "dev", "a0");
+      const server = new Proc(
+        "far server",
+        far.spawn([
+          Deno.execPath(),
+          "run",
+          "-A",
+          `${ROOT}tests/e2e/_far_server.ts`,
+          "--http",
+          `${FAR.web}:80`,
+        ]),
+      );
+      w.procs.push(server);
+      await server.waitFor(/ready/);
+      w.before = await host.snapshot();
+      const config = {
+        log: { level: "debug", timestamp: true },
+        inbounds: [{
+          type: "tun",
+          tag: "tun-in",
+          interface_name: "tunnl0",
+          address: "198.18.0.1/16",
+          auto_route: true,
+          strict_route: true,
+          stack,
+        }],
+        outbounds: [{ type: "direct", tag: "direct" }],
+        route: { auto_detect_interface: true, final: "direct" },
+      };
+      await Deno.writeTextFile(`${w.dir}/config.json`, JSON.stringify(config));
+      w.tunbox = new Proc(
+        "tunbox",
+        host.spawn([
+          Deno.execPath(),
+          "run",
+          ...RUN_PERMISSIONS,
+          `${ROOT}main.ts`,
+          "run",
+          "-c",
+          `${w.dir}/config.json`,
+        ]),
+      );
+      w.procs.push(w.tunbox);
+      await w.tunbox.waitFor(/tunbox started/);
+      return w;
+    } catch (e) {
+      await w.close();
+      throw e;
+    }
+  }
+
+  curl(args: string[], timeoutS = 10): Promise<CommandResult & { ms: number }> {
+    const start = performance.now();
+    return this.host.exec(["curl", "-sS", "-m", String(timeoutS), ...args]).then((r) => ({
+      ...r,
+      ms: performance.now() - start,
+    }));
+  }
+
+  /** Fetches `/ip` until it reports `source`; returns the ms it took from `since`. */
+  async untilSource(source: string, since: number, limitMs: number): Promise<number> {
+    let last = "";
+    while (performance.now() - since < limitMs) {
+      const r = await this.curl(["--connect-timeout", "1", `http://${FAR.web}/ip`], 2);
+      last = r.code === 0 ? r.stdout : r.stderr;
+      if (r.code === 0 && r.stdout === source) return performance.now() - since;
+      await sleep(50);
+    }
+    throw new Error(`no connection from ${source} within ${limitMs} ms (last: ${last})`);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.procs.reverse()) await p.stop("SIGKILL", 5000).catch(() => {});
+    await this.host.delete().catch(() => {});
+    await this.far.delete().catch(() => {});
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** `ip route`/`ip rule` lines, sorted (link-local routes come back in another order). */
+function sortedLines(text: string): string[] {
+  return text.split("\n").map((l) => l.trimEnd()).filter((l) => l !== "").sort();
+}
+
+for (const stack of ["mixed", "gvisor"] as const) {
+  Deno.test({
+    name: `default route moved between two uplinks during downloads (stack ${stack})`,
+    ignore: !CAN_RUN_E2E,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const w = await TwoUplinks.start(stack);
+      try {
+        assert.equal((await w.curl([`http://${FAR.web}/ip`])).stdout, "10.201.0.1");
+        const SIZE = 6 * 1024 * 1024;
+        const expected = await sha256Hex(payload(SIZE, 3));
+        // 1. A download in progress when the default route moves to b0: a0 is still up, so its
+        //    socket (bound to a0) keeps working and the download completes intact.
+        const out1 = `${w.dir}/d1.bin`;
+        const d1 = w.curl([
+          "--limit-rate",
+          "3M",
+          "-o",
+          out1,
+          `http://${FAR.web}/file?size=${SIZE}&seed=3`,
+        ], 30);
+        await sleep(700);
+        const moved = performance.now();
+        await w.host.ip("route", "replace", "default", "via", "10.202.0.254", "dev", "b0");
+        const rebound = await w.untilSource("10.202.0.1", moved, 2000);
+        const r1 = await d1;
+        assert.equal(r1.code, 0, r1.stderr);
+        assert.equal(await sha256Hex(await Deno.readFile(out1)), expected);
+        await w.tunbox!.waitFor(/network changed: default interface a0 -> b0/);
+
+        // 2. The uplink of a download in progress goes down: the download fails fast (its
+        //    socket is reset), and new connections use the remaining uplink within 2 s.
+        //    (Large enough that socket buffers cannot hold the rest of it.)
+        const out2 = `${w.dir}/d2.bin`;
+        const d2 = w.curl([
+          "--limit-rate",
+          "4M",
+          "-o",
+          out2,
+          `http://${FAR.web}/file?size=${32 * 1024 * 1024}&seed=4`,
+        ], 30);
+        await sleep(700);
+        const down = performance.now();
+        await w.host.ip("link", "set", "b0", "down");
+        await w.host.ip("route", "replace", "default", "via", "10.201.0.254", "dev", "a0");
+        const r2 = await d2;
+        const failedAfter = performance.now() - down;
+        assert.notEqual(r2.code, 0, "the download over the lost uplink cannot complete");
+        assert.ok(failedAfter < 2000, `download failed ${failedAfter.toFixed(0)} ms after down`);
+        const back = await w.untilSource("10.201.0.1", down, 2000);
+        await w.tunbox!.waitFor(
+          /ended [1-9]\d* TCP and \d+ UDP socket\(s\) that used what is gone/,
+        );
+
+        // Restore the first topology, stop tunbox, and compare.
+        await w.host.ip("link", "set", "b0", "up");
+        const status = await w.tunbox!.stop("SIGTERM");
+        assert.equal(status.code, 0);
+        const after = await w.host.snapshot();
+        const before = w.before!;
+        assert.equal(after.rules4, before.rules4);
+        assert.equal(after.rules6, before.rules6);
+        assert.deepEqual(sortedLines(after.routes4), sortedLines(before.routes4));
+        assert.deepEqual(
+          sortedLines(after.routes6).filter((l) => !l.includes("tunnl0")),
+          sortedLines(before.routes6),
+        );
+        console.log(
+          `re-bound after ${rebound.toFixed(0)} ms; lost uplink: download failed after ${
+            failedAfter.toFixed(0)
+          } ms, new connection after ${back.toFixed(0)} ms`,
+        );
+      } finally {
+        await w.close();
+      }
+    },
+  });
+}

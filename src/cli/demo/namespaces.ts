@@ -27,6 +27,16 @@ function prefix(text: string): Prefix {
   return p;
 }
 
+function defaultVia(gateway: string, oif: number) {
+  return {
+    family: 4 as const,
+    dst: prefix("0.0.0.0/0"),
+    table: RT_TABLE_MAIN,
+    gateway: parseIp(gateway)!,
+    oif,
+  };
+}
+
 /** The two namespaces. Close to let them go (after their processes have ended). */
 export class DemoNamespaces implements Disposable {
   private constructor(readonly client: NetNamespace, readonly far: NetNamespace) {}
@@ -60,13 +70,17 @@ export class DemoNamespaces implements Disposable {
           nl.addAddress(link.index, prefix(`${a}/${t.linkPrefixLen}`), 0, t.clientLink);
         }
         nl.setLinkUp(link.index, true, t.clientLink);
-        nl.addRoute({
-          family: 4,
-          dst: prefix("0.0.0.0/0"),
-          table: RT_TABLE_MAIN,
-          gateway: parseIp(t.farGateway)!,
-          oif: link.index,
-        }, t.clientLink);
+        nl.addRoute(defaultVia(t.farGateway, link.index), t.clientLink);
+        nl.createVeth(t.clientLink2, t.farLink2, farFd);
+        const link2 = nl.getLink(t.clientLink2);
+        if (!link2) throw new Error(`veth "${t.clientLink2}" missing after creation`);
+        nl.addAddress(
+          link2.index,
+          prefix(`${t.clientDirect2}/${t.linkPrefixLen}`),
+          0,
+          t.clientLink2,
+        );
+        nl.setLinkUp(link2.index, true, t.clientLink2);
       })
     );
     this.far.run(() =>
@@ -76,10 +90,29 @@ export class DemoNamespaces implements Disposable {
         for (const a of [t.web, t.directServer, t.dns]) {
           nl.addAddress(lo.index, prefix(`${a}/32`), 0, "lo");
         }
-        const link = nl.getLink(t.farLink);
-        if (!link) throw new Error(`veth peer "${t.farLink}" did not arrive in the far namespace`);
-        nl.addAddress(link.index, prefix(`${t.farGateway}/${t.linkPrefixLen}`), 0, t.farLink);
-        nl.setLinkUp(link.index, true, t.farLink);
+        const peers: [string, string][] = [[t.farLink, t.farGateway], [t.farLink2, t.farGateway2]];
+        for (const [name, gw] of peers) {
+          const link = nl.getLink(name);
+          if (!link) throw new Error(`veth peer "${name}" did not arrive in the far namespace`);
+          nl.addAddress(link.index, prefix(`${gw}/${t.linkPrefixLen}`), 0, name);
+          nl.setLinkUp(link.index, true, name);
+        }
+      })
+    );
+  }
+
+  /**
+   * Moves the client's default route from the first uplink to the second (what a Wi-Fi switch
+   * does to a laptop's routing table).
+   */
+  switchUplink(): void {
+    const t = TOPOLOGY;
+    this.client.run(() =>
+      withRtNetlink((nl) => {
+        const first = nl.getLink(t.clientLink)!;
+        const second = nl.getLink(t.clientLink2)!;
+        nl.deleteRoute(defaultVia(t.farGateway, first.index), t.clientLink);
+        nl.addRoute(defaultVia(t.farGateway2, second.index), t.clientLink2);
       })
     );
   }

@@ -12,6 +12,8 @@ import { formatRoute, formatRule, tableName } from "../../platform/linux/ip_text
 import type { ClientReport, DemoCheck } from "./client.ts";
 import { findConnection } from "./client.ts";
 import type { NamespaceState } from "./namespaces.ts";
+import { TOPOLOGY } from "./topology.ts";
+import type { UplinkReport } from "./uplink.ts";
 
 const ARPHRD_NONE = 0xfffe;
 /** Tables and rules every namespace starts with (not tunbox's). */
@@ -152,4 +154,35 @@ export function formatCleanup(c: CleanupResult): string[] {
     ];
   }
   return ["cleanup FAILED:", ...c.problems.map((p) => `  - ${p}`)];
+}
+
+/**
+ * The network-change part: the default route moved to the second uplink; tunbox noticed, and
+ * new direct connections left from the second uplink's address within 2 s.
+ */
+export function formatUplinkSwitch(
+  report: UplinkReport,
+  movedAt: number,
+  noticed: boolean,
+): { lines: string[]; problems: string[] } {
+  const t = TOPOLOGY;
+  const lines = [
+    `Network change (as a Wi-Fi switch does): default route moved from ${t.clientLink} to ` +
+    `${t.clientLink2}`,
+  ];
+  const problems: string[] = [];
+  const seen =
+    `tunbox logged "network changed: default interface ${t.clientLink} -> ${t.clientLink2}"`;
+  lines.push(`  ${noticed ? "ok  " : "FAIL"}  ${seen}`);
+  if (!noticed) problems.push(`tunbox did not log the default interface change`);
+  const ms = report.at - movedAt;
+  const ok = report.at > 0 && ms <= 2000;
+  const what = report.at > 0
+    ? `new direct connections leave from ${report.after} (${t.clientLink2}) ${
+      Math.max(0, ms)
+    } ms after the move (before: ${report.before})`
+    : `new direct connections still leave from ${report.after} (expected ${t.clientDirect2})`;
+  lines.push(`  ${ok ? "ok  " : "FAIL"}  ${what}`);
+  if (!ok) problems.push(what);
+  return { lines, problems };
 }

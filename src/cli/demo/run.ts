@@ -2,7 +2,8 @@
  * `tunbox demo`: builds two throwaway network namespaces, runs tunbox with an embedded
  * config in one of them against an embedded SOCKS5 server (tunbox's own `socks` inbound),
  * sends real traffic through the TUN (an HTTP fetch checked by SHA-256, a short throughput
- * run, a DNS query over UDP, a connection a rule sends direct), prints a short report, and
+ * run, a DNS query over UDP, a connection a rule sends direct), moves the default route to a
+ * second uplink (a Wi-Fi switch) and shows new direct connections following it, prints a short report, and
  * removes everything: processes are ended by PID, and the namespaces, held only as fds,
  * disappear with them. The namespace it runs in is never changed (checked at the end).
  *
@@ -17,8 +18,15 @@ import type { ClientReport } from "./client.ts";
 import { socksConfig, tunConfig } from "./config.ts";
 import { currentLinks, DemoNamespaces } from "./namespaces.ts";
 import { DemoProcess } from "./procs.ts";
-import { type CleanupResult, formatCleanup, formatSetup, formatTraffic } from "./report.ts";
+import {
+  type CleanupResult,
+  formatCleanup,
+  formatSetup,
+  formatTraffic,
+  formatUplinkSwitch,
+} from "./report.ts";
 import { TOPOLOGY } from "./topology.ts";
+import type { UplinkReport } from "./uplink.ts";
 
 const START_TIMEOUT_MS = 30_000;
 const CLIENT_TIMEOUT_MS = 60_000;
@@ -157,6 +165,28 @@ export async function runDemo(): Promise<number> {
     const traffic = formatTraffic(report);
     for (const l of traffic.lines) console.log(l);
     problems.push(...traffic.problems);
+    console.log("");
+
+    // The network changes under tunbox: the default route moves to the second uplink.
+    const watcher = start("uplink watcher", ns.client.path, ["demo", "uplink"]);
+    await watcher.waitFor(/^ready /m, START_TIMEOUT_MS, abort.signal);
+    const movedAt = Date.now();
+    ns.switchUplink();
+    await within(watcher.status, CLIENT_TIMEOUT_MS, "the uplink watcher", abort.signal);
+    let uplink: UplinkReport;
+    try {
+      uplink = JSON.parse(watcher.stdout.trim().split("\n").pop() ?? "");
+    } catch {
+      throw new Error(`the uplink watcher printed no report${watcher.tail()}`);
+    }
+    const noticed = await tun.waitFor(
+      new RegExp(`network changed: default interface ${t.clientLink} -> ${t.clientLink2}`),
+      3000,
+      abort.signal,
+    ).then(() => true, () => false);
+    const change = formatUplinkSwitch(uplink, movedAt, noticed);
+    for (const l of change.lines) console.log(l);
+    problems.push(...change.problems);
     if (!tun.running) problems.push(`tunbox exited during the demo${tun.tail()}`);
   } catch (e) {
     problems.push(message(e));

@@ -9,9 +9,13 @@
  *  │ SOCKS5 127.0.0.1:1080 (tunbox, socks in) │ veth  │ 203.0.113.20  HTTP (direct rule)│
  *  │   egress bound to 10.200.0.2             │◀─────▶│ 203.0.113.53  DNS over UDP      │
  *  │ to-far: 10.200.0.1/24 + 10.200.0.2/24    │       │ to-client: 10.200.0.254/24      │
- *  │ default via 10.200.0.254                 │       └─────────────────────────────────┘
- *  └──────────────────────────────────────────┘
+ *  │ default via 10.200.0.254                 │       │ to-client-2: 10.201.0.254/24    │
+ *  │ to-far-2: 10.201.0.1/24 (second uplink)  │◀─────▶│                                 │
+ *  └──────────────────────────────────────────┘ veth  └─────────────────────────────────┘
  * ```
+ *
+ * The second uplink stands for another network (Wi-Fi after Ethernet): the demo moves the
+ * default route onto it while tunbox runs, and shows new direct connections leaving from it.
  *
  * The far addresses are reached only through the client's default route, which tunbox's
  * `auto_route` takes over, so the client's sockets go into the TUN. The SOCKS server's
@@ -30,6 +34,10 @@ export const TOPOLOGY = {
   clientDirect: "10.200.0.1",
   clientSocksEgress: "10.200.0.2",
   farGateway: "10.200.0.254",
+  clientLink2: "to-far-2",
+  farLink2: "to-client-2",
+  clientDirect2: "10.201.0.1",
+  farGateway2: "10.201.0.254",
   linkPrefixLen: 24,
   web: "203.0.113.10",
   directServer: "203.0.113.20",

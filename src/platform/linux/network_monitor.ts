@@ -8,9 +8,10 @@
  *
  * Monitor: a netlink socket joined to the link, address and route multicast groups. The main
  * thread must not block, so it waits with a `nonblocking: true` FFI `poll` (runs on Deno's
- * blocking pool) on that socket and an eventfd used to stop; each wake-up drains the events
- * queued so far (a burst such as `ip route replace` is one re-check), takes a new snapshot and
- * compares it with the last one (`diffNetwork`, shared with macOS). ENOBUFS (events lost) just
+ * blocking pool) on that socket and an eventfd used to stop; after an event it waits until
+ * 150 ms pass without another (at most 600 ms, so a Wi-Fi switch's "delete the old default
+ * route, add the new one" is one change, reported well within a second), takes a new snapshot
+ * and compares it with the last one (`diffNetwork`, shared with macOS). ENOBUFS (events lost) just
  * forces the same full re-check, so nothing is missed for long.
  *
  * @module
@@ -36,6 +37,11 @@ import { findDefaultInterface, firstHop } from "./default_interface.ts";
 import { RtNetlink } from "./rtnetlink.ts";
 
 const log = getLogger(["tunbox", "platform", "network"]);
+
+/** A burst of events is over after this long without one. */
+const QUIET_MS = 150;
+/** The longest a burst may delay the re-check. */
+const MAX_SETTLE_MS = 600;
 
 /** Reads links, addresses, main-table routes and the default interface (without `exclude`). */
 export function readNetworkSnapshot(nl: RtNetlink, exclude?: string): NetworkSnapshot {
@@ -147,32 +153,46 @@ export function watchNetwork(
     }
   };
 
+  /** Reads every queued event; true when there was one (or some were lost). */
+  const drain = (): boolean => {
+    let changed = false;
+    for (;;) {
+      let msgs;
+      try {
+        msgs = events.receiveEvents();
+      } catch (e) {
+        if (e instanceof SysError && e.code === "ENOBUFS") {
+          log.debug("Netlink events were lost (ENOBUFS); re-checking the network");
+          options.onEventsLost?.();
+          changed = true;
+          continue;
+        }
+        throw e;
+      }
+      if (!msgs) return changed;
+      if (msgs.length > 0) changed = true;
+    }
+  };
+  const wait = (ms: number) => {
+    pv.setInt16(6, 0, true);
+    pv.setInt16(14, 0, true);
+    return libc.poll_nonblocking(pollfds, 2n, ms);
+  };
+
   const loop = async () => {
     try {
       while (!stopped) {
-        pv.setInt16(6, 0, true);
-        pv.setInt16(14, 0, true);
-        const n = await libc.poll_nonblocking(pollfds, 2n, options.pollIntervalMs ?? 1000);
+        const n = await wait(options.pollIntervalMs ?? 1000);
         if (stopped) break;
-        if (n <= 0) continue;
-        let changed = false;
-        for (;;) {
-          let msgs;
-          try {
-            msgs = events.receiveEvents();
-          } catch (e) {
-            if (e instanceof SysError && e.code === "ENOBUFS") {
-              log.debug("Netlink events were lost (ENOBUFS); re-checking the network");
-              options.onEventsLost?.();
-              changed = true;
-              continue;
-            }
-            throw e;
-          }
-          if (!msgs) break;
-          if (msgs.length > 0) changed = true;
+        if (n <= 0 || !drain()) continue;
+        // A change often comes as several requests (delete the old default route, add the
+        // new one): wait until the burst is over, so one change is reported, not its steps.
+        const settle = performance.now() + MAX_SETTLE_MS;
+        while (!stopped && performance.now() < settle) {
+          if (await wait(QUIET_MS) <= 0 || !drain()) break;
         }
-        if (changed) recheck();
+        if (stopped) break;
+        recheck();
       }
     } catch (e) {
       log.error("Network monitor stopped: {error}", { error: String(e) });
