@@ -117,6 +117,10 @@ export const LINUX_LIBC_SYMBOLS = {
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   /** pid_t getppid(void) */
   getppid: { parameters: [], result: "i32" },
+  /** ssize_t getdents64(int fd, void *dirp, size_t count) (glibc 2.30+) */
+  getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  /** ssize_t readlink(const char *path, char *buf, size_t size) */
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LinuxLibc = Deno.DynamicLibrary<typeof LINUX_LIBC_SYMBOLS>["symbols"];

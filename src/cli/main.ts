@@ -11,6 +11,7 @@ import { demoDispatch } from "./demo.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { formatCommand } from "./format.ts";
 import { importCommand } from "./import.ts";
+import { initCommand } from "./init.ts";
 import { mergeCommand } from "./merge.ts";
 import { useColor } from "./output.ts";
 import { runCommand } from "./run.ts";
@@ -93,6 +94,14 @@ export async function main(args: readonly string[]): Promise<number> {
       return await mergeCommand(sources, cl.positionals[0]!, color);
     case "run":
       return await runCommand({ sources, color, dryRun: cl.flags.has("dry-run") });
+    case "init":
+      return await initCommand({
+        print: cl.flags.has("print"),
+        force: cl.flags.has("force"),
+        output: cl.global.configs[0] ?? "config.json",
+        ...(cl.values.has("proxy") ? { proxy: cl.values.get("proxy")! } : {}),
+        ...(cl.values.has("dns") ? { dns: cl.values.get("dns")! } : {}),
+      });
     case "import":
       return await importCommand({
         file: cl.positionals[0]!,

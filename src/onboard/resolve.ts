@@ -48,6 +48,7 @@ export async function resolveServers(
     const host = s.host.replace(/^\[|\]$/g, "");
     if (seen.has(host)) continue;
     seen.add(host);
+    if (isLoopbackText(host)) continue; // never captured by the TUN
     if (isIpLiteral(host)) {
       out.push({ host, addrs: [host], source: s.source });
       continue;
@@ -62,4 +63,8 @@ export async function resolveServers(
     out.push({ host, addrs, source: s.source });
   }
   return { servers: out, warnings };
+}
+
+function isLoopbackText(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }

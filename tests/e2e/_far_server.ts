@@ -80,25 +80,55 @@ for (const addr of values.tls ?? []) {
 
 if (values.dns) {
   const { hostname, port } = split(values.dns);
+  const answer = (msg: Uint8Array): Uint8Array => {
+    const q = dnsPacket.decode(Buffer.from(msg));
+    const question = q.questions?.[0];
+    const answers = question && question.type === "A"
+      ? [{ type: "A" as const, name: question.name, ttl: 60, data: values["dns-answer"]! }]
+      : [];
+    return dnsPacket.encode({
+      id: q.id,
+      type: "response",
+      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+      questions: q.questions ?? [],
+      answers,
+    });
+  };
   const sock = dgram.createSocket("udp4");
   sock.on("message", (msg: Buffer, rinfo: { address: string; port: number }) => {
     try {
-      const q = dnsPacket.decode(msg);
-      const question = q.questions?.[0];
-      const answers = question && question.type === "A"
-        ? [{ type: "A" as const, name: question.name, ttl: 60, data: values["dns-answer"]! }]
-        : [];
-      const reply = dnsPacket.encode({
-        id: q.id,
-        type: "response",
-        flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
-        questions: q.questions ?? [],
-        answers,
-      });
-      sock.send(reply, rinfo.port, rinfo.address);
+      sock.send(answer(msg), rinfo.port, rinfo.address);
     } catch { /* not DNS */ }
   });
   await new Promise<void>((resolve) => sock.bind(port, hostname, () => resolve()));
+  // DNS over TCP on the same address (RFC 1035 §4.2.2: two-byte length prefix).
+  const tcp = Deno.listen({ hostname, port });
+  (async () => {
+    for await (const conn of tcp) {
+      (async () => {
+        let buf = new Uint8Array(0);
+        try {
+          for await (const chunk of conn.readable) {
+            const next = new Uint8Array(buf.length + chunk.length);
+            next.set(buf);
+            next.set(chunk, buf.length);
+            buf = next;
+            while (buf.length >= 2 && buf.length >= 2 + ((buf[0]! << 8) | buf[1]!)) {
+              const len = (buf[0]! << 8) | buf[1]!;
+              const reply = answer(buf.subarray(2, 2 + len));
+              buf = buf.subarray(2 + len);
+              const framed = new Uint8Array(2 + reply.length);
+              framed.set([reply.length >> 8, reply.length & 0xff]);
+              framed.set(reply, 2);
+              const w = conn.writable.getWriter();
+              await w.write(framed);
+              w.releaseLock();
+            }
+          }
+        } catch { /* closed */ }
+      })();
+    }
+  })();
 }
 
 // Give Deno.serve a moment to bind before announcing readiness.
