@@ -10,6 +10,7 @@ import { checkCommand } from "./check.ts";
 import { demoDispatch } from "./demo.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { formatCommand } from "./format.ts";
+import { explainCommand } from "./explain.ts";
 import { importCommand } from "./import.ts";
 import { initCommand } from "./init.ts";
 import { mergeCommand } from "./merge.ts";
@@ -102,6 +103,22 @@ export async function main(args: readonly string[]): Promise<number> {
         ...(cl.values.has("proxy") ? { proxy: cl.values.get("proxy")! } : {}),
         ...(cl.values.has("dns") ? { dns: cl.values.get("dns")! } : {}),
       });
+    case "explain": {
+      const v = cl.values;
+      return await explainCommand(
+        sources,
+        {
+          destination: cl.positionals[0]!,
+          udp: cl.flags.has("udp"),
+          ...(v.has("port") ? { port: Number(v.get("port")) } : {}),
+          ...(v.has("domain") ? { domain: v.get("domain")! } : {}),
+          ...(v.has("process") ? { process: v.get("process")! } : {}),
+          ...(v.has("inbound") ? { inbound: v.get("inbound")! } : {}),
+        },
+        cl.flags.has("json"),
+        color,
+      );
+    }
     case "import":
       return await importCommand({
         file: cl.positionals[0]!,
