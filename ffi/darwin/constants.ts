@@ -33,6 +33,21 @@ export const SOCK_RAW = 3;
 
 /** bsd/sys/socket.h: the socket-level option level (Linux uses 1). */
 export const SOL_SOCKET = 0xffff;
+/** socket.h: SOL_SOCKET option names (all differ from Linux). */
+export const SO_REUSEADDR = 0x0004;
+export const SO_KEEPALIVE = 0x0008;
+/** socket.h: `struct linger` with the time in ticks (`SO_LINGER_SEC` 0x1080 takes seconds). */
+export const SO_LINGER = 0x0080;
+export const SO_REUSEPORT = 0x0200;
+export const SO_SNDBUF = 0x1001;
+export const SO_RCVBUF = 0x1002;
+export const SO_ERROR = 0x1007;
+/** socket.h: Apple's per-socket "no SIGPIPE on EPIPE" (Linux passes MSG_NOSIGNAL per call). */
+export const SO_NOSIGPIPE = 0x1022;
+/** socket.h: `shutdown(2)`'s `how`. */
+export const SHUT_RD = 0;
+export const SHUT_WR = 1;
+export const SHUT_RDWR = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Kernel control (utun) — bsd/sys/sys_domain.h, bsd/sys/kern_control.h, bsd/net/if_utun.h
@@ -176,11 +191,30 @@ export const NET_RT_DUMP = 1;
 // ---------------------------------------------------------------------------------------------
 
 export const IPPROTO_IP = 0;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
 export const IPPROTO_IPV6 = 41;
 /** netinet/in.h: int; bind the socket to an interface index (scoped routing). */
 export const IP_BOUND_IF = 25;
 /** netinet6/in6.h: int; the IPv6 form of IP_BOUND_IF. */
 export const IPV6_BOUND_IF = 125;
+/** netinet6/in6.h: bool; an AF_INET6 socket accepts IPv6 only. */
+export const IPV6_V6ONLY = 27;
+/** netinet/tcp.h: disable Nagle. */
+export const TCP_NODELAY = 0x01;
+/** netinet/tcp.h: idle seconds before keep-alive probes (Linux calls it TCP_KEEPIDLE). */
+export const TCP_KEEPALIVE = 0x10;
+/** netinet/tcp.h: seconds between keep-alive probes. */
+export const TCP_KEEPINTVL = 0x101;
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits — bsd/sys/resource.h, bsd/sys/syslimits.h
+// ---------------------------------------------------------------------------------------------
+
+/** resource.h: the open-files limit (Linux uses 7). */
+export const RLIMIT_NOFILE = 8;
+/** syslimits.h: the largest soft RLIMIT_NOFILE setrlimit accepts. */
+export const OPEN_MAX = 10240;
 
 // ---------------------------------------------------------------------------------------------
 // Files and polling — bsd/sys/fcntl.h, bsd/sys/poll.h

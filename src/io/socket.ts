@@ -29,6 +29,7 @@ import {
   IPV6_V6ONLY,
   SHUT_WR,
   SO_KEEPALIVE,
+  SO_LINGER,
   SO_REUSEADDR,
   sockAccept,
   sockBind,
@@ -134,7 +135,6 @@ function applySocketOptions(
 
 type Waiter = (() => void) | null;
 
-const SO_LINGER = Deno.build.os === "darwin" ? 0x80 : 13;
 const LINGER_ZERO = new Uint8Array(8); // struct linger { int l_onoff = 1; int l_linger = 0; }
 new DataView(LINGER_ZERO.buffer).setInt32(0, 1, true);
 

@@ -1,8 +1,10 @@
 /**
  * Thin, allocation-light wrappers over the socket and fd system calls the reactor needs, for the
  * running OS: `sys_linux.ts` (glibc, epoll, eventfd, splice) or `sys_darwin.ts` (libSystem,
- * poll, pipe). Both export the same names; this module picks one at load time. Every function
- * is synchronous; errno is read right after the call on the calling thread.
+ * poll, pipe). The socket and fd wrappers are written once in `sys_posix.ts`, parameterised by
+ * each OS's libc, errno reader and constants; the OS files hold only what differs. Both export
+ * the same names; this module picks one at load time. Every function is synchronous; errno is
+ * read right after the call on the calling thread.
  *
  * Return conventions on hot paths (no exceptions for the expected cases):
  * - `fdRead`/`fdWrite`/`sockSend`/`sockRecvFrom`/`sockSendTo`/`spliceFd`: bytes (≥ 0; read 0 =
@@ -39,7 +41,7 @@ export interface Waker {
   close(): void;
 }
 
-type Impl = Omit<typeof linux, "Poller" | "Waker"> & {
+type Impl = Omit<typeof linux, "Poller" | "Waker" | "LINUX_TARGET"> & {
   Poller: new (capacity?: number) => Poller;
   Waker: new () => Waker;
 };
@@ -56,6 +58,7 @@ export const {
   SO_RCVBUF,
   SO_KEEPALIVE,
   SO_REUSEPORT,
+  SO_LINGER,
   IPPROTO_IP,
   IPPROTO_TCP,
   IPPROTO_IPV6,

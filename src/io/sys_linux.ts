@@ -1,35 +1,21 @@
 /**
- * Linux implementation of the reactor's system calls (see `sys.ts` for the contract): glibc
- * through FFI, epoll for readiness, an eventfd to wake a loop from another thread.
- * Every function is synchronous; errno is read right after the call on this thread.
- *
- * Return conventions on hot paths (no exceptions for the expected cases):
- * - `fdRead`/`fdWrite`/`sockRecvFrom`/`sockSendTo`/`spliceFd`: bytes (≥ 0; read 0 = EOF), or
- *   {@linkcode WOULD_BLOCK}; any other failure throws {@linkcode SysError} naming the action.
+ * Linux backend of the reactor's system calls (see `sys.ts` for the contract): glibc through
+ * FFI, epoll for readiness, an eventfd to wake a loop from another thread, `splice`. The socket
+ * and fd wrappers are the shared POSIX ones (`sys_posix.ts`) with Linux's constants and
+ * `SOCK_NONBLOCK | SOCK_CLOEXEC`, `accept4`, `pipe2` and `MSG_NOSIGNAL`.
  *
  * @module
  */
 
 import { linuxErrno, linuxLibc } from "../../ffi/linux/libc.ts";
 import { E, SysError } from "../../ffi/errno.ts";
-import {
-  decodeSockaddr,
-  encodeSockaddr,
-  type SockAddr,
-  SOCKADDR_STORAGE_SIZE,
-} from "../../ffi/sockaddr.ts";
-import { formatIp } from "../net/ip.ts";
+import { posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
 
-/** Returned by non-blocking calls that would block (EAGAIN/EWOULDBLOCK). */
-export const WOULD_BLOCK: number = -1;
+export { WOULD_BLOCK };
 
 /** `splice(2)` exists (socket-to-socket relays can skip userspace copies). */
 export const HAS_SPLICE: boolean = true;
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0x800;
 const SOCK_CLOEXEC = 0x80000;
 const O_NONBLOCK = 0x800;
@@ -43,6 +29,7 @@ export const SO_SNDBUF: number = 7;
 export const SO_RCVBUF: number = 8;
 export const SO_KEEPALIVE: number = 9;
 export const SO_REUSEPORT: number = 15;
+export const SO_LINGER: number = 13;
 export const IPPROTO_IP: number = 0;
 export const IPPROTO_TCP: number = 6;
 export const IPPROTO_IPV6: number = 41;
@@ -58,189 +45,58 @@ export const SHUT_RD: number = 0;
 export const SHUT_WR: number = 1;
 export const SHUT_RDWR: number = 2;
 
-const MSG_PEEK = 2;
 const MSG_NOSIGNAL = 0x4000;
 
 const SPLICE_F_MOVE = 1;
 const SPLICE_F_NONBLOCK = 2;
 
-function libc() {
-  return linuxLibc();
-}
+const libc = linuxLibc;
 
 function fail(action: string): never {
   throw new SysError(action, linuxErrno());
 }
 
-function describe(sa: SockAddr): string {
-  return sa.addr.length === 16
-    ? `[${formatIp(sa.addr)}]:${sa.port}`
-    : `${formatIp(sa.addr)}:${sa.port}`;
-}
+/** What the shared POSIX wrappers need to know about Linux. */
+export const LINUX_TARGET: PosixTarget = {
+  os: "linux",
+  libc,
+  errno: linuxErrno,
+  AF_INET6: 10,
+  SOL_SOCKET,
+  SO_ERROR,
+  socketTypeFlags: SOCK_NONBLOCK | SOCK_CLOEXEC,
+  sendFlags: MSG_NOSIGNAL,
+  accept: (fd, addr, len) => libc().accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC),
+  pipe() {
+    const fds = new Int32Array(2);
+    if (libc().pipe2(new Uint8Array(fds.buffer), O_NONBLOCK | O_CLOEXEC) < 0) fail("create pipe");
+    return [fds[0]!, fds[1]!];
+  },
+  RLIMIT_NOFILE: 7,
+};
 
-const scratchAddr = new Uint8Array(SOCKADDR_STORAGE_SIZE);
-const scratchLen = new Uint32Array(1);
-const scratchLenBytes = new Uint8Array(scratchLen.buffer);
-const scratchInt = new Int32Array(1);
-const scratchIntBytes = new Uint8Array(scratchInt.buffer);
-
-/** Creates a non-blocking, close-on-exec TCP or UDP socket. */
-export function sockCreate(family: 4 | 6, kind: "tcp" | "udp"): number {
-  const type = (kind === "tcp" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
-  const fd = libc().socket(family === 4 ? AF_INET : AF_INET6, type, 0);
-  if (fd < 0) fail(`create ${kind} IPv${family} socket`);
-  return fd;
-}
-
-/** `setsockopt` with an int value. */
-export function sockSetInt(
-  fd: number,
-  level: number,
-  name: number,
-  value: number,
-  what: string,
-): void {
-  scratchInt[0] = value;
-  if (libc().setsockopt(fd, level, name, scratchIntBytes, 4) < 0) fail(`set ${what}=${value}`);
-}
-
-/** `setsockopt` with raw bytes. */
-export function sockSetBytes(
-  fd: number,
-  level: number,
-  name: number,
-  value: Uint8Array,
-  what: string,
-): void {
-  if (libc().setsockopt(fd, level, name, value, value.length) < 0) fail(`set ${what}`);
-}
-
-/** Reads and clears `SO_ERROR` (the result of a non-blocking connect). */
-export function sockTakeError(fd: number): number {
-  scratchInt[0] = 0;
-  scratchLen[0] = 4;
-  if (libc().getsockopt(fd, SOL_SOCKET, SO_ERROR, scratchIntBytes, scratchLenBytes) < 0) {
-    return linuxErrno();
-  }
-  return scratchInt[0]!;
-}
-
-/** Binds to an address (port 0 = any). */
-export function sockBind(fd: number, sa: SockAddr): void {
-  const len = encodeSockaddr(sa, scratchAddr);
-  if (libc().bind(fd, scratchAddr, len) < 0) fail(`bind to ${describe(sa)}`);
-}
-
-/** Starts a non-blocking connect. Returns 0 when connected at once, or the errno (EINPROGRESS...). */
-export function sockConnect(fd: number, sa: SockAddr): number {
-  const len = encodeSockaddr(sa, scratchAddr);
-  if (libc().connect(fd, scratchAddr, len) === 0) return 0;
-  return linuxErrno();
-}
-
-export function sockListen(fd: number, backlog: number): void {
-  if (libc().listen(fd, backlog) < 0) fail(`listen on fd ${fd}`);
-}
-
-/** Accepts one connection (non-blocking, close-on-exec). Returns -1 when none is pending. */
-export function sockAccept(fd: number): number {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  const c = libc().accept4(fd, scratchAddr, scratchLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (c >= 0) return c;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.ECONNABORTED || err === E.EINTR) return -1;
-  if (err === E.EMFILE || err === E.ENFILE) throw new SysError(`accept on fd ${fd}`, err);
-  throw new SysError(`accept on fd ${fd}`, err);
-}
-
-/** The address the socket is bound to. */
-export function sockLocalAddr(fd: number): SockAddr {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  if (libc().getsockname(fd, scratchAddr, scratchLenBytes) < 0) fail(`getsockname on fd ${fd}`);
-  const sa = decodeSockaddr(scratchAddr);
-  if (!sa) throw new TypeError(`getsockname on fd ${fd} returned a non-IP address`);
-  return sa;
-}
-
-/** The connected peer's address. */
-export function sockPeerAddr(fd: number): SockAddr {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  if (libc().getpeername(fd, scratchAddr, scratchLenBytes) < 0) fail(`getpeername on fd ${fd}`);
-  const sa = decodeSockaddr(scratchAddr);
-  if (!sa) throw new TypeError(`getpeername on fd ${fd} returned a non-IP address`);
-  return sa;
-}
-
-/** Reads into `buf`: bytes read, 0 at EOF, or WOULD_BLOCK. */
-export function fdRead(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().read(fd, buf, BigInt(buf.length)));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`read from fd ${fd}`, err);
-}
-
-/** Peeks at pending socket bytes without consuming them. */
-export function sockPeek(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().recv(fd, buf, BigInt(buf.length), MSG_PEEK));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`peek on fd ${fd}`, err);
-}
-
-/** Writes `buf` to a file descriptor (TUN): bytes written, or WOULD_BLOCK. */
-export function fdWrite(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().write(fd, buf, BigInt(buf.length)));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`write to fd ${fd}`, err);
-}
-
-/** Sends on a connected socket without SIGPIPE: bytes written, or WOULD_BLOCK. */
-export function sockSend(fd: number, buf: Uint8Array): number {
-  const n = Number(libc().send(fd, buf, BigInt(buf.length), MSG_NOSIGNAL));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-  throw new SysError(`send on fd ${fd}`, err);
-}
-
-/** Sends one datagram to `sa`: bytes sent, or WOULD_BLOCK. */
-export function sockSendTo(fd: number, buf: Uint8Array, sa: SockAddr): number {
-  const len = encodeSockaddr(sa, scratchAddr);
-  const n = Number(libc().sendto(fd, buf, BigInt(buf.length), MSG_NOSIGNAL, scratchAddr, len));
-  if (n >= 0) return n;
-  const err = linuxErrno();
-  if (err === E.EAGAIN || err === E.EINTR || err === E.ENOBUFS) return WOULD_BLOCK;
-  throw new SysError(`send datagram to ${describe(sa)}`, err);
-}
-
-/**
- * Receives one datagram; the sender's address is decoded into `from` (a fresh address array).
- * Returns bytes received or WOULD_BLOCK.
- */
-export function sockRecvFrom(fd: number, buf: Uint8Array, from: SockAddr): number {
-  scratchLen[0] = SOCKADDR_STORAGE_SIZE;
-  const n = Number(libc().recvfrom(fd, buf, BigInt(buf.length), 0, scratchAddr, scratchLenBytes));
-  if (n < 0) {
-    const err = linuxErrno();
-    if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
-    throw new SysError(`receive datagram on fd ${fd}`, err);
-  }
-  const sa = decodeSockaddr(scratchAddr);
-  if (sa) {
-    from.addr = sa.addr;
-    from.port = sa.port;
-  }
-  return n;
-}
-
-export function sockShutdown(fd: number, how: number): void {
-  // ENOTCONN after the peer reset is expected and harmless.
-  libc().shutdown(fd, how);
-}
+export const {
+  sockCreate,
+  sockSetInt,
+  sockSetBytes,
+  sockTakeError,
+  sockBind,
+  sockConnect,
+  sockListen,
+  sockAccept,
+  sockLocalAddr,
+  sockPeerAddr,
+  fdRead,
+  sockPeek,
+  fdWrite,
+  sockSend,
+  sockSendTo,
+  sockRecvFrom,
+  sockShutdown,
+  fdClose,
+  pipeCreate,
+  raiseOpenFilesLimit,
+} = posixSys(LINUX_TARGET);
 
 const UNSPEC_ADDR = new Uint8Array(16); // sa_family AF_UNSPEC (0)
 
@@ -252,17 +108,6 @@ const UNSPEC_ADDR = new Uint8Array(16); // sa_family AF_UNSPEC (0)
  */
 export function sockDisconnect(fd: number): void {
   libc().connect(fd, UNSPEC_ADDR, UNSPEC_ADDR.length);
-}
-
-export function fdClose(fd: number): void {
-  libc().close(fd);
-}
-
-/** Creates a non-blocking pipe for `splice`; returns [readFd, writeFd]. */
-export function pipeCreate(): [number, number] {
-  const fds = new Int32Array(2);
-  if (libc().pipe2(new Uint8Array(fds.buffer), O_NONBLOCK | O_CLOEXEC) < 0) fail("create pipe");
-  return [fds[0]!, fds[1]!];
 }
 
 /** Moves up to `len` bytes between fds in the kernel: bytes moved, 0 at EOF, or WOULD_BLOCK. */
@@ -387,21 +232,4 @@ export class Poller {
   close(): void {
     fdClose(this.fd);
   }
-}
-
-/**
- * Raises the soft open-files limit (RLIMIT_NOFILE) to the hard limit, as Go programs such as
- * sing-box do at start: every proxied connection holds descriptors. Returns the limits before
- * and after, or null when they cannot be read.
- */
-export function raiseOpenFilesLimit(): { from: number; to: number } | null {
-  const lim = new BigUint64Array(2);
-  const bytes = new Uint8Array(lim.buffer);
-  if (libc().getrlimit(7, bytes) < 0) return null;
-  const soft = lim[0]!, hard = lim[1]!;
-  const want = hard;
-  if (soft >= want) return { from: Number(soft), to: Number(soft) };
-  lim[0] = want;
-  if (libc().setrlimit(7, bytes) < 0) return { from: Number(soft), to: Number(soft) };
-  return { from: Number(soft), to: Number(want) };
 }
