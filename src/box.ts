@@ -11,13 +11,18 @@
 import { getLogger } from "@logtape/logtape";
 import { ClashApi } from "./api/clash_api.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
-import { createDns, createSharedDnsMemory } from "./dns/mod.ts";
+import { createDns, createSharedDnsMemory, type SharedDnsMemory } from "./dns/mod.ts";
+import { FakeIpPersistence } from "./dns/fakeip_persist.ts";
+import { SharedFakeIpStore, SharedRdrc } from "./dns/shared_names.ts";
+import { RdrcPersistence } from "./dns/rdrc_persist.ts";
 import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
 import { Router } from "./route/router.ts";
+import { CacheFile } from "./store/cache_file.ts";
+import { SharedState } from "./store/shared_state.ts";
 import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./tun/worker_pool.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
@@ -25,6 +30,9 @@ import { checkAddressCollisions } from "./tun/collisions.ts";
 import type { ConnectionRecord } from "./tun/worker_protocol.ts";
 
 const log = getLogger(["tunbox", "box"]);
+
+/** How often FakeIP allocations and DNS rejections are written to the cache file (and at close). */
+export const STATE_SAVE_MS = 1000;
 
 /** What {@linkcode Box.create} needs. */
 export interface BoxInit {
@@ -45,6 +53,10 @@ export class Box {
   #listeners: WorkerPool | null = null;
   #stopWatch: (() => void) | null = null;
   #api: ClashApi | null = null;
+  #cache: CacheFile | null = null;
+  #state: SharedState | null = null;
+  /** What saves worker state (FakeIP, rejected DNS responses) into the cache file. */
+  #persist: { savers: { save(): number }[]; timer: ReturnType<typeof setInterval> } | null = null;
   #started = false;
 
   private constructor(init: BoxInit) {
@@ -113,6 +125,7 @@ export class Box {
       log.info("no inbounds configured; nothing to do");
       return;
     }
+    this.#openState();
     const clash = options.experimental.clash_api;
     if (clash?.external_controller) this.#api = ClashApi.start(clash);
     const platform = await loadPlatform();
@@ -123,6 +136,7 @@ export class Box {
       baseTime: performance.timeOrigin,
     };
     const sharedDns = createSharedDnsMemory(options);
+    this.#restoreDnsState(sharedDns);
     if (tuns.length > 0) {
       // Routes go in only when the local proxies they lead to answer (bounded wait).
       const local = platform.networkSnapshot().interfaces.flatMap((i) =>
@@ -131,7 +145,14 @@ export class Box {
       await waitForLocalProxies(localProxies(options.outbounds, local), proxyReadyTimeout(options));
     }
     for (const t of tuns) {
-      const inbound = new TunInbound(t, options, platform, logInit, sharedDns);
+      const inbound = new TunInbound(
+        t,
+        options,
+        platform,
+        logInit,
+        sharedDns,
+        this.#state?.memory,
+      );
       const api = this.#api;
       if (api) inbound.onConnection = (rec) => api.state.record(rec, `tun/${t.tag}`);
       this.#tuns.push(inbound);
@@ -144,6 +165,7 @@ export class Box {
         index: 0,
         options,
         sharedDns,
+        ...(this.#state ? { state: this.#state.memory } : {}),
         log: logInit,
         defaultInterface: platform.defaultInterface(),
       }]);
@@ -152,6 +174,109 @@ export class Box {
       (change) => this.#networkChanged(change),
       this.#tuns[0]?.deviceName,
     );
+  }
+
+  /**
+   * Opens `experimental.cache_file` (when enabled) and makes the shared Clash mode and selector
+   * choices, restored from it.
+   */
+  #openState(): void {
+    const { options } = this.#init;
+    const cacheOptions = options.experimental.cache_file;
+    const cache = cacheOptions?.enabled
+      ? this.#cache = CacheFile.open(cacheOptions, this.#init.workingDirectory)
+      : null;
+    if (cache) log.info("cache file: {path}", { path: cache.path });
+    this.#state = SharedState.create(
+      options,
+      cache ? { mode: cache.loadMode(), selected: cache.allSelected() } : {},
+      cache
+        ? {
+          onMode: (mode) => cache.storeMode(mode),
+          onSelect: (group, member) => cache.storeSelected(group, member),
+        }
+        : {},
+    );
+    const state = this.#state;
+    if (state.modes.length > 0) {
+      log.info("clash mode: {mode} (modes: {modes})", {
+        mode: state.mode,
+        modes: state.modes.join(", "),
+      });
+    }
+    for (const s of state.memory.selectors) {
+      log.debug("selector[{tag}]: {selected}", { tag: s.tag, selected: state.selected(s.tag) });
+    }
+  }
+
+  /**
+   * `cache_file.store_fakeip` and `store_rdrc`: fills the shared FakeIP and rejected-response
+   * tables from the cache file before any worker starts, then saves what the workers add every
+   * {@linkcode STATE_SAVE_MS} and at close.
+   */
+  #restoreDnsState(memory: SharedDnsMemory): void {
+    const cache = this.#cache;
+    if (!cache) return;
+    const savers: { save(): number }[] = [];
+    const fake = this.#init.options.dns.servers.find((s) => s.type === "fakeip");
+    if (cache.storeFakeIp && fake && (memory.fakeip4 || memory.fakeip6)) {
+      const store = new SharedFakeIpStore(memory, fake.inet4_range, fake.inet6_range);
+      const persist = new FakeIpPersistence(store, cache, fake.inet4_range, fake.inet6_range);
+      persist.load();
+      savers.push(persist);
+    }
+    if (cache.storeRdrc && memory.rdrc) {
+      const persist = new RdrcPersistence(new SharedRdrc(memory.rdrc, cache.rdrcTimeoutMs), cache);
+      persist.load();
+      savers.push(persist);
+    }
+    if (savers.length === 0) return;
+    const timer = setInterval(() => savers.forEach((s) => s.save()), STATE_SAVE_MS);
+    this.#persist = { savers, timer };
+  }
+
+  /** The current Clash mode ("" without `experimental.clash_api`). */
+  get clashMode(): string {
+    return this.#state?.mode ?? "";
+  }
+
+  /** The Clash mode list (sing-box's `mode-list`). */
+  get clashModes(): readonly string[] {
+    return this.#state?.modes ?? [];
+  }
+
+  /**
+   * Switches the Clash mode for every worker (the Clash API's `PATCH /configs`): matched exactly,
+   * else case-insensitively; persisted in the cache file; cached DNS answers are dropped, as
+   * sing-box does. Returns the mode in force, or undefined when `mode` is not in the list.
+   */
+  setClashMode(mode: string): string | undefined {
+    const state = this.#state;
+    if (!state) return undefined;
+    const before = state.mode;
+    const now = state.setMode(mode);
+    if (now !== undefined && now !== before) {
+      for (const t of this.#tuns) t.broadcast({ type: "clear-dns-cache" });
+      this.#listeners?.broadcast({ type: "clear-dns-cache" });
+      log.info("updated mode: {mode}", { mode: now });
+    }
+    return now;
+  }
+
+  /**
+   * The member selector `group` uses, or undefined when `group` is not a selector (or the box
+   * has not started).
+   */
+  selectedOutbound(group: string): string | undefined {
+    return this.#state?.selected(group);
+  }
+
+  /**
+   * Selects `member` of selector `group` in every worker and persists it in the cache file
+   * (the Clash API's `PUT /proxies/{name}`). False when either is unknown.
+   */
+  selectOutbound(group: string, member: string): boolean {
+    return this.#state?.select(group, member) ?? false;
   }
 
   /**
@@ -188,6 +313,15 @@ export class Box {
         log.error("close inbound/tun[{tag}]: {error}", { tag: t.options.tag, error });
       }
     }
+    const persist = this.#persist;
+    this.#persist = null;
+    if (persist) {
+      clearInterval(persist.timer);
+      for (const s of persist.savers) s.save();
+    }
+    this.#state = null;
+    this.#cache?.close();
+    this.#cache = null;
     if (this.#started && !this.#init.dryRun) log.info("closed");
     this.#started = false;
   }

@@ -17,6 +17,9 @@
  * 4. The exchange, bounded by {@linkcode DNS_TIMEOUT_MS}.
  * 5. An address filter (rules with `ip_cidr`/`ip_is_private`/`ip_accept_any`) rejects failed
  *    or empty answers and answers whose addresses do not match; rejected answers are not cached.
+ *    With a rejected-response cache (`experimental.cache_file.store_rdrc`), a rejection is
+ *    remembered per server, name and type, and while it lasts that server is not asked again
+ *    for that question under an address filter (sing-box's RDRC; not when the cache is off).
  * 6. TTL: the smallest record TTL (for an answer without records: the SOA's, capped), or the
  *    rule's `rewrite_ttl`; every record (the OPT pseudo-record excepted) is given that TTL.
  *    NOERROR and NXDOMAIN answers are cached for that long (TTL 0: not cached); other RCODEs
@@ -95,6 +98,14 @@ export interface DnsClientOptions {
   cacheCapacity?: number;
   clientSubnet?: Prefix;
   timeoutMs?: number;
+  /** Rejected-response cache (`store_rdrc`); absent: rejections are not remembered. */
+  rdrc?: RejectedResponses;
+}
+
+/** Where rejections by address filters are remembered (`SharedRdrc`). */
+export interface RejectedResponses {
+  has(transport: string, name: string, qtype: number): boolean;
+  save(transport: string, name: string, qtype: number): void;
 }
 
 interface CacheEntry {
@@ -157,8 +168,10 @@ export class DnsClient {
   readonly #timeoutMs: number;
   readonly #cache: ExpiringLru<string, CacheEntry> | null;
   readonly #inflight = new Map<string, Promise<unknown>>();
+  readonly #rdrc: RejectedResponses | undefined;
 
   constructor(options: DnsClientOptions) {
+    this.#rdrc = options.rdrc;
     this.#now = options.now;
     this.#disableCache = options.disableCache === true;
     this.#disableExpire = options.disableExpire === true;
@@ -256,6 +269,11 @@ export class DnsClient {
     noCache: boolean,
     key: string,
   ): Promise<Uint8Array> {
+    const question = query.layout.questions[0]!;
+    const rdrc = check && !noCache ? this.#rdrc : undefined;
+    if (rdrc?.has(transport.tag, question.name, question.type)) {
+      throw new ResponseRejected(null, "response rejected (cached)");
+    }
     let wire = query.bytes;
     const subnet = options.clientSubnet ?? this.#clientSubnet;
     if (subnet) wire = setClientSubnet(query.bytes, query.layout, subnet).query;
@@ -274,7 +292,10 @@ export class DnsClient {
     if (check) {
       const rejected = rcode !== RCODE_NOERROR || answers.length === 0 ||
         !check(answerAddresses(answer, layout));
-      if (rejected) throw new ResponseRejected(answer, "response rejected");
+      if (rejected) {
+        rdrc?.save(transport.tag, question.name, question.type);
+        throw new ResponseRejected(answer, "response rejected");
+      }
     }
     let ttl = 0;
     let negative = false;

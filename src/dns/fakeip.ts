@@ -10,9 +10,10 @@
  * - reusing an address deletes the previous domain's entry, so that domain gets a new address
  *   next time.
  *
- * The store is in memory only: `experimental.cache_file.store_fakeip` persistence is not
- * implemented, so mappings do not survive a restart (connections to an old fake address are
- * then rejected as "missing fakeip record", as in sing-box without a cache file).
+ * This store is per process. A running instance shares its FakeIP tables between workers
+ * (`shared_names.ts`), and with `experimental.cache_file.store_fakeip` they survive a restart
+ * (`fakeip_persist.ts`); without it, connections to a fake address given out before the restart
+ * are rejected as "missing fakeip record", as in sing-box without a cache file.
  *
  * @module
  */
@@ -136,5 +137,5 @@ export class FakeIpStore {
 export function missingFakeIpRecord(addr: Uint8Array): string {
   return `missing fakeip record for ${
     formatIp(addr)
-  }: FakeIP mappings live in memory and do not survive a restart (cache_file.store_fakeip is not implemented)`;
+  }: the address was given out before a restart or reused since (FakeIP mappings survive a restart with experimental.cache_file.store_fakeip)`;
 }

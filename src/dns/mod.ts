@@ -25,7 +25,8 @@
  * @module
  */
 
-import { type SharedDnsMemory, SharedReverseMap } from "./shared_names.ts";
+import { type SharedDnsMemory, SharedRdrc, SharedReverseMap } from "./shared_names.ts";
+import { DEFAULT_RDRC_TIMEOUT_MS } from "../store/cache_file.ts";
 import { getLogger } from "@logtape/logtape";
 import type { DnsServerOptions, DomainStrategy, Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
@@ -87,6 +88,8 @@ export interface DnsModule {
   lookupFake(addr: Uint8Array): string | undefined;
   /** True when `addr` lies in the FakeIP server's ranges. */
   isFakeIp(addr: Uint8Array): boolean;
+  /** Forgets every cached answer (the Clash mode changed, as sing-box's `ClearCache`). */
+  clearCache(): void;
   /** Problems that did not stop the module (unsupported rule items, ...). */
   readonly warnings: readonly string[];
   /** The router (tests and diagnostics). */
@@ -254,6 +257,14 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     ...(dns.independent_cache !== undefined ? { independentCache: dns.independent_cache } : {}),
     ...(dns.cache_capacity !== undefined ? { cacheCapacity: dns.cache_capacity } : {}),
     ...(dns.client_subnet !== undefined ? { clientSubnet: dns.client_subnet } : {}),
+    ...(env.shared?.rdrc
+      ? {
+        rdrc: new SharedRdrc(
+          env.shared.rdrc,
+          options.experimental.cache_file?.rdrc_timeout || DEFAULT_RDRC_TIMEOUT_MS,
+        ),
+      }
+      : {}),
   });
   const r = new DnsRouter({
     servers,
@@ -288,6 +299,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     lookupReverse: (addr) => r.lookupReverse(addr),
     lookupFake: (addr) => fakeStore?.lookup(addr),
     isFakeIp: (addr) => fakeStore?.contains(addr) ?? false,
+    clearCache: () => client.clear(),
     close() {
       for (const t of transports) t.close();
     },

@@ -9,9 +9,9 @@
  * then from `dns.strategy`. When a rule with an address filter refuses the answer, evaluation
  * resumes after that rule.
  *
- * - {@linkcode DnsRouter.exchange} answers a whole query (hijacked DNS). The global cache is
- *   consulted before the rules, as sing-box does. `reject` answers REFUSED (`method: default`)
- *   or drops (`drop`: null).
+ * - {@linkcode DnsRouter.exchange} answers a whole query (hijacked DNS). The cache is consulted
+ *   after the rules picked a server, as sing-box does since 1.13 (a FakeIP rule never answers
+ *   from the cache). `reject` answers REFUSED (`method: default`) or drops (`drop`: null).
  * - {@linkcode DnsRouter.lookup} resolves a domain for tunbox itself (dialing a domain, a DNS
  *   server's own name). Its requests carry no flow metadata and no query type, so rules on
  *   `inbound`, `network`, `query_type`... do not match them, as in sing-box.
@@ -190,11 +190,12 @@ export class DnsRouter {
     const q = questions[0]!;
     const asked = describeQuestion(q.name, q.type);
     log.debug("[{id}] exchange {question}", { id: flow.id, question: asked });
-    let response = this.#client.exchangeCache(query);
+    // The cache is consulted after the rules pick a server (inside the client), never before:
+    // a FakeIP rule must answer with a fake address even when tunbox's own lookup of the same
+    // name cached the real one (sing-box 1ebff74c removed its pre-rule cache lookups too).
+    let response: Uint8Array | null = null;
     let transport: DnsTransport | null = null;
-    if (response) {
-      log.debug("[{id}] cached {question}", { id: flow.id, question: asked });
-    } else {
+    {
       const meta = dnsMetadata(flow, q.name, q.type);
       const addressQuery = q.type === TYPE_A || q.type === TYPE_AAAA || q.type === TYPE_HTTPS;
       let index = -1;
@@ -277,14 +278,6 @@ export class DnsRouter {
     strategy: DomainStrategy = "",
     server?: string,
   ): Promise<Uint8Array[]> {
-    const cached = this.#client.lookupCache(domain, strategy);
-    if (cached instanceof DnsRcodeError) throw cached;
-    if (cached) {
-      if (cached.length === 0) {
-        throw new DnsRcodeError(0, `lookup ${domain}: empty result (cached)`);
-      }
-      return cached;
-    }
     log.debug("lookup domain {domain}", { domain });
     let addrs: Uint8Array[];
     if (server !== undefined) {

@@ -17,6 +17,11 @@
  * atomically. A domain → address index (hash table, verified against the address slot) gives a
  * domain its existing address.
  *
+ * With `experimental.cache_file.store_fakeip`, the main thread restores the rings from the cache
+ * file before the workers start and saves the slots that changed since its last look
+ * (`fakeip_persist.ts`): every allocation bumps a change counter, so an idle check costs one
+ * atomic load.
+ *
  * @module
  */
 
@@ -27,6 +32,8 @@ import { bigIntToIp, formatIp, ipToBigInt, maskPrefix, prefixContains } from "..
 export const MAX_FAKEIP_SLOTS = 65536;
 /** Entries of the shared reverse mapping (direct-mapped by address hash). */
 export const REVERSE_SLOTS = 16384;
+/** Entries of the shared rejected-DNS-response cache (direct-mapped by key hash). */
+export const RDRC_SLOTS = 4096;
 
 const NAME_MAX = 253;
 // Slot: seq i32 @0, key u32 @4, expiry u32 @8, length u16 @12, name @16.
@@ -41,6 +48,8 @@ export interface SharedDnsMemory {
   fakeip4?: SharedArrayBuffer;
   fakeip6?: SharedArrayBuffer;
   reverse?: SharedArrayBuffer;
+  /** Rejected DNS responses (`experimental.cache_file.store_rdrc`). */
+  rdrc?: SharedArrayBuffer;
 }
 
 /** Slots of names under seqlocks. */
@@ -69,6 +78,11 @@ class NameSlots {
     this.view.setUint16(base + S_LEN, len);
     this.bytes.set(name.subarray(0, len), base + S_NAME);
     Atomics.add(this.i32, seq, 1); // even: done
+  }
+
+  /** The slot's sequence number (0: never written; odd: being written). */
+  seq(slot: number): number {
+    return Atomics.load(this.i32, (this.offset + slot * SLOT_SIZE + S_SEQ) >> 2);
   }
 
   /** The slot's key, expiry and name, or null when empty. */
@@ -102,9 +116,10 @@ function hashBytes(b: Uint8Array): number {
   return h >>> 0;
 }
 
-// FakeIP memory: cursor i32 @0, then the domain index (2 × slots i32: slot + 1, 0 = empty),
-// then the address slots.
+// FakeIP memory: cursor i32 @0 (allocations so far), change counter i32 @4, then the domain
+// index (2 × slots i32: slot + 1, 0 = empty), then the address slots.
 const F_CURSOR = 0;
+const F_CHANGES = 1;
 const F_INDEX = 8;
 
 function fakeLayout(slots: number): { indexLen: number; slotsOffset: number; size: number } {
@@ -133,6 +148,10 @@ export function createSharedDnsMemory(options: Options): SharedDnsMemory {
   if (options.dns.reverse_mapping) {
     out.reverse = new SharedArrayBuffer(NameSlots.bytesFor(REVERSE_SLOTS));
   }
+  const cache = options.experimental?.cache_file;
+  if (cache?.enabled && cache.store_rdrc) {
+    out.rdrc = new SharedArrayBuffer(RDRC_HEADER + NameSlots.bytesFor(RDRC_SLOTS));
+  }
   return out;
 }
 
@@ -145,6 +164,7 @@ class SharedRing {
   readonly #index: Int32Array;
   readonly #indexLen: number;
   readonly #cursor: Int32Array;
+  readonly #header: Int32Array;
 
   constructor(range: Prefix, memory: SharedArrayBuffer) {
     this.prefix = maskPrefix(range);
@@ -160,6 +180,31 @@ class SharedRing {
     this.#index = new Int32Array(memory, F_INDEX, layout.indexLen);
     this.#indexLen = layout.indexLen;
     this.#cursor = new Int32Array(memory, F_CURSOR, 1);
+    this.#header = new Int32Array(memory, 0, 2);
+  }
+
+  /** Allocations made so far (the cursor; slot `(n - 1) % slots` was the last one given). */
+  get allocations(): number {
+    return Atomics.load(this.#cursor, 0) >>> 0;
+  }
+
+  set allocations(n: number) {
+    Atomics.store(this.#cursor, 0, n | 0);
+  }
+
+  /** Bumped on every allocation. */
+  get changeCount(): number {
+    return Atomics.load(this.#header, F_CHANGES);
+  }
+
+  /** The slot's sequence number (see `NameSlots`). */
+  seq(slot: number): number {
+    return this.#names.seq(slot);
+  }
+
+  /** The domain in `slot`, or undefined when it was never given. */
+  nameAt(slot: number): string | undefined {
+    return this.#nameAt(slot);
   }
 
   /** Address offset from base for slot `s`: base + 2 + s (base and base+1 are never given out). */
@@ -195,6 +240,13 @@ class SharedRing {
     if (existing) return existing;
     // sing-box's ring: the next address after the cursor, wrapping to the first usable one.
     const slot = (Atomics.add(this.#cursor, 0, 1) >>> 0) % this.slots;
+    this.assign(slot, domain);
+    Atomics.add(this.#header, F_CHANGES, 1);
+    return this.addrOf(slot);
+  }
+
+  /** Writes `domain` into `slot` and indexes it (allocation, and restoring saved mappings). */
+  assign(slot: number, domain: string): void {
     this.#names.write(slot, 0, 0, encoder.encode(domain));
     // Index the domain in its probe window: an empty entry, or one that is stale (its slot
     // was reused by a domain that does not hash to this window). Lookups verify names, so an
@@ -218,7 +270,6 @@ class SharedRing {
       }
     }
     Atomics.store(this.#index, target, slot + 1);
-    return this.addrOf(slot);
   }
 
   #nameAt(slot: number): string | undefined {
@@ -264,7 +315,14 @@ export class SharedFakeIpStore {
   addressOf(domain: string, v6: boolean): Uint8Array | undefined {
     return (v6 ? this.#v6 : this.#v4)?.addressOf(domain);
   }
+
+  /** The ring of a family (persistence). */
+  ring(v6: boolean): SharedRing | null {
+    return v6 ? this.#v6 : this.#v4;
+  }
 }
+
+export type { SharedRing };
 
 /** The reverse mapping (address → domain of the last answer), shared by every worker. */
 export class SharedReverseMap {
@@ -298,5 +356,80 @@ export class SharedReverseMap {
     const sep = e.name.indexOf("\0");
     if (sep < 0 || e.name.slice(0, sep) !== formatIp(addr)) return undefined;
     return e.name.slice(sep + 1);
+  }
+}
+
+// RDRC memory: change counter i32 @0, then the slots.
+const RDRC_HEADER = 8;
+
+/** One rejected response: which server refused what, until when (epoch ms). */
+export interface RdrcKey {
+  transport: string;
+  name: string;
+  qtype: number;
+}
+
+/**
+ * Rejected DNS responses shared by every worker (sing-box's RDRC, `store_rdrc`): when a rule's
+ * address filter refuses a server's answer, the (server, name, type) is remembered for
+ * `rdrc_timeout`, and the server is not asked again for it meanwhile. Direct-mapped by a hash of
+ * the key, with the key stored in full so a collision only evicts. The main thread loads the
+ * entries from the cache file and saves new ones (`rdrc_persist.ts`).
+ */
+export class SharedRdrc {
+  readonly #names: NameSlots;
+  readonly #header: Int32Array;
+
+  constructor(memory: SharedArrayBuffer, readonly timeoutMs: number) {
+    this.#names = new NameSlots(memory, RDRC_HEADER, RDRC_SLOTS);
+    this.#header = new Int32Array(memory, 0, 2);
+  }
+
+  static #text(k: RdrcKey): string {
+    return `${k.qtype}\0${k.transport}\0${k.name}`;
+  }
+
+  /** Whether the server's answer for name/type was rejected and that has not expired. */
+  has(transport: string, name: string, qtype: number, now = Date.now()): boolean {
+    const text = SharedRdrc.#text({ transport, name, qtype });
+    const key = hashString(text);
+    const e = this.#names.read(key % RDRC_SLOTS);
+    return e !== null && e.key === key && e.name === text && e.expiry * 1000 > now;
+  }
+
+  /** Remembers a rejection until now + the timeout. */
+  save(transport: string, name: string, qtype: number, now = Date.now()): void {
+    this.saveUntil({ transport, name, qtype }, now + this.timeoutMs);
+  }
+
+  /** Remembers a rejection until `expiresAt` (epoch ms; restoring saved entries). */
+  saveUntil(k: RdrcKey, expiresAt: number): void {
+    const text = SharedRdrc.#text(k);
+    const key = hashString(text);
+    this.#names.write(key % RDRC_SLOTS, key, Math.ceil(expiresAt / 1000), encoder.encode(text));
+    Atomics.add(this.#header, 0, 1);
+  }
+
+  /** Bumped on every save. */
+  get changeCount(): number {
+    return Atomics.load(this.#header, 0);
+  }
+
+  get slots(): number {
+    return RDRC_SLOTS;
+  }
+
+  /** The slot's sequence number (see `NameSlots`). */
+  seq(slot: number): number {
+    return this.#names.seq(slot);
+  }
+
+  /** The entry in `slot`, or null. */
+  entryAt(slot: number): (RdrcKey & { expiresAt: number }) | null {
+    const e = this.#names.read(slot);
+    if (!e) return null;
+    const [qtype, transport, ...rest] = e.name.split("\0");
+    if (transport === undefined || rest.length === 0) return null;
+    return { transport, name: rest.join("\0"), qtype: Number(qtype), expiresAt: e.expiry * 1000 };
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The `selector` outbound: delegates every dial to its selected member (`default`, else the
  * first of `outbounds`). `select()` switches it (the Clash API's job in sing-box); connections
- * already open stay where they are.
+ * already open stay where they are. With shared choices in the dial context (`selections`), the
+ * choice is the one every worker sees, restored from the cache file at start.
  *
  * @module
  */
@@ -9,7 +10,7 @@
 import type { SelectorOutboundOptions } from "../config/types.ts";
 import type { Stream } from "../io/stream.ts";
 import type { OutboundEnv } from "./registry.ts";
-import type { Destination, DialMeta, Outbound, UdpFlow } from "./types.ts";
+import type { Destination, DialMeta, Outbound, SelectorChoices, UdpFlow } from "./types.ts";
 
 /** Uses one member, chosen by `default` or `select()`. */
 export class SelectorOutbound implements Outbound {
@@ -26,10 +27,18 @@ export class SelectorOutbound implements Outbound {
       throw new TypeError(`default "${options.default}" is not one of outbounds`);
     }
     this.#selected = options.default ?? options.outbounds[0]!;
+    const shared = env.ctx.selections;
+    if (shared?.hasSelector(tag)) this.#shared = shared;
   }
+
+  #shared: SelectorChoices | null = null;
 
   /** The selected member's tag. */
   get selected(): string {
+    if (this.#shared) {
+      const s = this.#shared.selected(this.tag);
+      if (s !== undefined && this.#get.has(s)) return s;
+    }
     return this.#selected;
   }
 
@@ -37,11 +46,12 @@ export class SelectorOutbound implements Outbound {
   select(tag: string): boolean {
     if (!this.#get.has(tag)) return false;
     this.#selected = tag;
+    this.#shared?.select(this.tag, tag);
     return true;
   }
 
   get current(): Outbound {
-    return this.#get.get(this.#selected)!();
+    return this.#get.get(this.selected)!();
   }
 
   get networks(): ReadonlySet<"tcp" | "udp"> {

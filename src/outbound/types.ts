@@ -45,6 +45,18 @@ export interface DialContext {
    * with a clear error.
    */
   resolve?: (domain: string, strategy?: DomainStrategy) => Promise<Uint8Array[]>;
+  /**
+   * Selector choices shared by every worker and persisted by the main thread
+   * (`src/store/shared_state.ts`). Absent: each selector keeps its choice to itself.
+   */
+  selections?: SelectorChoices;
+}
+
+/** Where selectors read and write their choice when it is shared. */
+export interface SelectorChoices {
+  hasSelector(tag: string): boolean;
+  selected(tag: string): string | undefined;
+  select(tag: string, member: string): boolean;
 }
 
 /** Per-connection data passed to an outbound (the connection id for logs). */

@@ -14,9 +14,11 @@ import type { NetworkChange, Platform } from "../platform/types.ts";
 import { createNatMemory } from "../stack/nat_table.ts";
 import { setupTun, type TunSetup } from "./setup.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
+import type { SharedStateMemory } from "../store/shared_state.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type {
   ConnectionRecord,
+  MainToWorker,
   TunWorkerInit,
   WorkerLogInit,
   WorkerStats,
@@ -57,6 +59,8 @@ export class TunInbound {
     readonly logInit: WorkerLogInit,
     /** DNS tables shared with every other worker of the instance (listeners included). */
     readonly sharedDns: SharedDnsMemory,
+    /** Clash mode and selector choices shared with every worker. */
+    readonly sharedState?: SharedStateMemory,
   ) {}
 
   get deviceName(): string | undefined {
@@ -107,6 +111,7 @@ export class TunInbound {
         udpTimeoutMs: this.options.udp_timeout ?? DEFAULT_UDP_TIMEOUT_MS,
         options: this.config,
         sharedDns: this.sharedDns,
+        ...(this.sharedState ? { state: this.sharedState } : {}),
         log: this.logInit,
         defaultInterface,
         ...(natTable ? { natTable } : {}),
@@ -143,7 +148,12 @@ export class TunInbound {
 
   /** Tells every worker about a network change (they re-bind and close dead sockets). */
   networkChanged(change: NetworkChange): void {
-    this.#pool?.broadcast({ type: "network", change });
+    this.broadcast({ type: "network", change });
+  }
+
+  /** Sends a message to every worker. */
+  broadcast(msg: MainToWorker): void {
+    this.#pool?.broadcast(msg);
   }
 
   async close(): Promise<void> {

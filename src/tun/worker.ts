@@ -31,6 +31,7 @@ import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import { BoundSockets } from "../outbound/bound_sockets.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
+import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
 import { TunEngine } from "./engine.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
@@ -60,14 +61,20 @@ function post(msg: WorkerToMain): void {
 }
 
 /** Builds the reactor, outbounds, DNS module and router from the config. */
-async function buildServices(options: Options, shared: SharedDnsMemory): Promise<Services> {
+async function buildServices(
+  options: Options,
+  shared: SharedDnsMemory,
+  stateMemory: SharedStateMemory | undefined,
+): Promise<Services> {
   const platform = await loadPlatform();
   const reactor = new Reactor(1024);
   const sockets = new BoundSockets();
+  const state = stateMemory ? new SharedState(stateMemory) : undefined;
   const ctx: DialContext = {
     reactor,
     platform,
     sockets,
+    ...(state ? { selections: state } : {}),
     defaultInterface: () => defaultInterface,
     ...(options.route.default_mark !== undefined
       ? { defaultMark: options.route.default_mark }
@@ -128,7 +135,7 @@ async function start(init: WorkerInit): Promise<void> {
     baseTime: init.log.baseTime,
   });
   defaultInterface = init.defaultInterface;
-  const s = services = await buildServices(init.options, init.sharedDns);
+  const s = services = await buildServices(init.options, init.sharedDns, init.state);
   const r = s.reactor;
   if (init.role === "tun") {
     const e = engine = new TunEngine(init, r, {
@@ -227,6 +234,9 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
       return;
     case "network":
       networkChanged(msg.change);
+      return;
+    case "clear-dns-cache":
+      services?.dns.clearCache();
       return;
     case "stats":
       post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });

@@ -8,6 +8,7 @@
 import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
+import type { SharedStateMemory } from "../store/shared_state.ts";
 
 /** Logging setup a worker repeats on its own thread. */
 export interface WorkerLogInit {
@@ -40,6 +41,8 @@ export interface TunWorkerInit {
   options: Options;
   /** FakeIP and reverse-mapping tables shared by every worker of the instance. */
   sharedDns: SharedDnsMemory;
+  /** Clash mode and selector choices shared by every worker (absent in tests). */
+  state?: SharedStateMemory;
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
   /** System stack: NAT port table shared by all workers. */
@@ -56,6 +59,7 @@ export interface ListenerWorkerInit {
   index: number;
   options: Options;
   sharedDns: SharedDnsMemory;
+  state?: SharedStateMemory;
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
 }
@@ -95,6 +99,8 @@ export type MainToWorker =
   | { type: "stop" }
   /** The network changed: new default interface, lost interfaces and addresses. */
   | { type: "network"; change: NetworkChange }
+  /** Forget cached DNS answers (the Clash mode changed). */
+  | { type: "clear-dns-cache" }
   | { type: "stats" };
 
 export type WorkerToMain =

@@ -13,7 +13,7 @@ import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, type TcpSocket, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import { type ConnMetadata, newConnMetadata } from "../../src/route/metadata.ts";
-import { createDns, type DnsModule } from "../../src/dns/mod.ts";
+import { createDns, type DnsModule, type SharedDnsMemory } from "../../src/dns/mod.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import type { DialContext, Outbound } from "../../src/outbound/types.ts";
 import { testContext } from "../outbound/_helpers.ts";
@@ -266,7 +266,7 @@ export class FakeClock {
 export function makeDns(
   r: Reactor,
   json: Record<string, unknown>,
-  extra: { now?: () => number; ctx?: Partial<DialContext> } = {},
+  extra: { now?: () => number; ctx?: Partial<DialContext>; shared?: SharedDnsMemory } = {},
 ): { dns: DnsModule; options: Options; outbounds: Map<string, Outbound> } {
   const options = config({ outbounds: [{ type: "direct", tag: "direct" }], ...json });
   const ctx = testContext(r, extra.ctx ?? {});
@@ -278,6 +278,7 @@ export function makeDns(
     defaultOutbound,
     ctx,
     ...(extra.now ? { now: extra.now } : {}),
+    ...(extra.shared ? { shared: extra.shared } : {}),
   });
   return { dns, options, outbounds };
 }

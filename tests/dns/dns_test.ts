@@ -401,6 +401,11 @@ Deno.test("FakeIP: A/AAAA get fake addresses that map back; lookups skip the fak
     assert.equal(a.queries.length, 0);
     // tunbox's own lookups never get fake addresses.
     assert.deepEqual((await dns.lookup("a.test", "ipv4_only")).map(formatIp), ["192.0.2.1"]);
+    // ... and the real answer they cached is not what a hijacked query for that name gets
+    // (dialing a FakeIP destination looks its domain up; the application asks again later).
+    assert.deepEqual(answersOf(await ask(dns, query("a.test", "A"))), ["A 198.18.0.4"]);
+    assert.deepEqual((await dns.lookup("a.test", "ipv4_only")).map(formatIp), ["192.0.2.1"]);
+    assert.equal(a.queries.length, 1, "the second lookup came from the cache");
   });
 });
 

@@ -7,6 +7,7 @@ import { builtinOutbounds, createOutbounds, OutboundRegistry } from "../../src/o
 import { SelectorOutbound } from "../../src/outbound/selector.ts";
 import { UrlTestOutbound } from "../../src/outbound/urltest.ts";
 import { BlockOutbound } from "../../src/outbound/block.ts";
+import { SharedState } from "../../src/store/shared_state.ts";
 import { OutboundError } from "../../src/outbound/types.ts";
 import {
   dec,
@@ -123,6 +124,35 @@ Deno.test("selector outbound delegates to default, then to the selected member",
     });
     echo.close();
   });
+});
+
+Deno.test("selector outbounds of two workers follow the shared choice (restored, then switched)", () => {
+  const options: OutboundOptions[] = [
+    { type: "block", tag: "block" },
+    { type: "direct", tag: "direct" },
+    { type: "selector", tag: "select", outbounds: ["block", "direct"], default: "direct" },
+  ];
+  const main = SharedState.create(
+    { outbounds: options, route: { rules: [] }, dns: { rules: [] }, experimental: {} } as never,
+    { selected: new Map([["select", "block"]]) },
+  );
+  const worker = (n: number) => {
+    const outs = createOutbounds(
+      options,
+      { reactor: null as never, selections: new SharedState(main.memory) },
+      {},
+      builtinOutbounds(),
+    );
+    return { n, sel: outs.get("select") as SelectorOutbound };
+  };
+  const [a, b] = [worker(1), worker(2)];
+  assert.equal(a.sel.selected, "block", "restored from the cache file, not the default");
+  assert.equal(a.sel.current.tag, "block");
+  assert.equal(b.sel.select("direct"), true);
+  assert.equal(a.sel.selected, "direct", "a switch in one worker is seen by the other");
+  assert.equal(main.selected("select"), "direct");
+  assert.equal(main.select("select", "block"), true);
+  assert.equal(b.sel.current.tag, "block");
 });
 
 /** A SOCKS5 server that waits `delayMs` before answering, then relays to `target`. */
