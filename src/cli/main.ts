@@ -10,6 +10,7 @@ import { checkCommand } from "./check.ts";
 import { demoDispatch } from "./demo.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { formatCommand } from "./format.ts";
+import { doctorCommand } from "./doctor.ts";
 import { explainCommand } from "./explain.ts";
 import { importCommand } from "./import.ts";
 import { initCommand } from "./init.ts";
@@ -103,6 +104,8 @@ export async function main(args: readonly string[]): Promise<number> {
         ...(cl.values.has("proxy") ? { proxy: cl.values.get("proxy")! } : {}),
         ...(cl.values.has("dns") ? { dns: cl.values.get("dns")! } : {}),
       });
+    case "doctor":
+      return await doctorCommand(sources, cl.flags.has("json"), color);
     case "explain": {
       const v = cl.values;
       return await explainCommand(
