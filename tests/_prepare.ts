@@ -23,6 +23,8 @@ const NEEDED: Record<string, string> = {
   zip: "zip",
   unzip: "unzip",
   tc: "iproute2",
+  ping: "iputils-ping",
+  python3: "python3",
 };
 
 /** Python modules → Debian package (checked by importing them). */

@@ -84,7 +84,8 @@ export interface SocketOptions {
   platform?: Pick<Platform, "bindToInterface" | "setMark">;
 }
 
-function applySocketOptions(
+/** Applies binding, mark and the TCP/UDP options to a fresh socket (throws on failure). */
+export function applySocketOptions(
   fd: number,
   family: 4 | 6,
   opts: SocketOptions,

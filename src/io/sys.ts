@@ -94,6 +94,7 @@ export const {
   sockSendTo,
   sockRecvFrom,
   sockShutdown,
+  sockCreateIcmp,
   sockDisconnect,
   fdClose,
   pipeCreate,

@@ -131,6 +131,7 @@ export const {
   sockSendTo,
   sockRecvFrom,
   sockShutdown,
+  sockCreateIcmp,
   fdClose,
   pipeCreate,
   raiseOpenFilesLimit,

@@ -93,6 +93,7 @@ export const {
   sockSendTo,
   sockRecvFrom,
   sockShutdown,
+  sockCreateIcmp,
   fdClose,
   pipeCreate,
   raiseOpenFilesLimit,

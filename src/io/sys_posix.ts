@@ -108,6 +108,9 @@ export function posixSys(t: PosixTarget) {
   const AF_INET = 2;
   const SOCK_STREAM = 1;
   const SOCK_DGRAM = 2;
+  const SOCK_RAW = 3;
+  const IPPROTO_ICMP = 1;
+  const IPPROTO_ICMPV6 = 58;
   let lib: PosixLibc | undefined;
   const libc = (): PosixLibc => lib ??= t.libc();
 
@@ -276,6 +279,29 @@ export function posixSys(t: PosixTarget) {
     sockShutdown(fd: number, how: number): void {
       // ENOTCONN after the peer reset is expected and harmless.
       libc().shutdown(fd, how);
+    },
+
+    /**
+     * Creates a non-blocking, close-on-exec ICMP socket for echo requests: `SOCK_DGRAM` (the
+     * unprivileged "ping socket": on Linux when the process's group is in
+     * `net.ipv4.ping_group_range`, always on macOS; the kernel fills checksums and, on Linux,
+     * the echo identifier) or `SOCK_RAW` (root / CAP_NET_RAW; IPv4 reads include the IP
+     * header). Throws `SysError` (EACCES when a ping socket is not allowed, EPERM for raw
+     * without the privilege).
+     */
+    sockCreateIcmp(family: 4 | 6, raw: boolean): number {
+      const type = (raw ? SOCK_RAW : SOCK_DGRAM) | t.socketTypeFlags;
+      const proto = family === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+      const fd = libc().socket(family === 4 ? AF_INET : AF_INET6, type, proto);
+      const what = `${raw ? "raw" : "datagram"} ICMP${family === 6 ? "v6" : ""} socket`;
+      if (fd < 0) fail(`create ${what}`);
+      try {
+        t.prepareSocket?.(fd, `${what} fd ${fd}`);
+      } catch (error) {
+        libc().close(fd);
+        throw error;
+      }
+      return fd;
     },
 
     fdClose(fd: number): void {

@@ -13,13 +13,17 @@
  * @module
  */
 
+import type { IcmpSocket } from "../io/icmp_socket.ts";
 import type { TcpSocket, UdpSocket } from "../io/socket.ts";
 import { sockDisconnect, sockLocalAddr } from "../io/sys.ts";
 import { formatIp } from "../net/ip.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 
+/** What is tracked: a reactor TCP or UDP socket, or an ICMP socket (closed like UDP). */
+type Tracked = TcpSocket | UdpSocket | IcmpSocket;
+
 interface Entry {
-  sock: TcpSocket | UdpSocket;
+  sock: Tracked;
   kind: "tcp" | "udp";
   /** The interface the socket is bound to (undefined: routed by the kernel). */
   iface: NetworkInterface | undefined;
@@ -40,7 +44,7 @@ export class BoundSockets {
   }
 
   /** Tracks a socket; `iface` is the interface it was bound to, if any. */
-  add(sock: TcpSocket | UdpSocket, kind: "tcp" | "udp", iface?: NetworkInterface): void {
+  add(sock: Tracked, kind: "tcp" | "udp", iface?: NetworkInterface): void {
     this.#entries.add({ sock, kind, iface });
     if (++this.#added % PRUNE_EVERY === 0) this.#prune();
   }

@@ -9,7 +9,17 @@
 import type { DirectOutboundOptions } from "../config/types.ts";
 import type { Stream } from "../io/stream.ts";
 import type { OutboundEnv } from "./registry.ts";
-import type { Destination, Dialer, DialMeta, Outbound, UdpFlow } from "./types.ts";
+import { DirectDialer } from "./direct_dialer.ts";
+import { DirectIcmpFlow } from "./direct_icmp.ts";
+import {
+  type Destination,
+  type Dialer,
+  type DialMeta,
+  type IcmpFlow,
+  type Outbound,
+  OutboundError,
+  type UdpFlow,
+} from "./types.ts";
 
 const BOTH: ReadonlySet<"tcp" | "udp"> = new Set(["tcp", "udp"]);
 
@@ -29,6 +39,20 @@ export class DirectOutbound implements Outbound {
 
   openUdp(meta: DialMeta): Promise<UdpFlow> {
     return this.dialer.openUdp(meta);
+  }
+
+  /**
+   * Real ICMP echo from this host (see `direct_icmp.ts`). Through a `detour` there is no host
+   * socket to send from, so the request fails as on an outbound without ICMP.
+   */
+  openIcmp(destination: Uint8Array, meta: DialMeta): IcmpFlow {
+    if (!(this.dialer instanceof DirectDialer)) {
+      throw new OutboundError(
+        "unreachable",
+        `direct outbound "${this.tag}": icmp is not supported through detour`,
+      );
+    }
+    return new DirectIcmpFlow(this.dialer, destination, meta);
   }
 
   close(): void {}

@@ -76,6 +76,29 @@ export interface Outbound {
   dialTcp(dest: Destination, meta: DialMeta): Promise<Stream>;
   /** A UDP flow whose datagrams each carry their own destination (full-cone). */
   openUdp(meta: DialMeta): Promise<UdpFlow>;
+  /**
+   * ICMP echo to `destination` (an IP address), for outbounds that can carry ICMP (sing-box:
+   * `direct`, WireGuard, Tailscale); absent on the others, which makes an echo request routed
+   * to them fail as in sing-box ("icmp is not supported by outbound"). Throws
+   * {@linkcode OutboundError} when the socket cannot be made.
+   */
+  openIcmp?(destination: Uint8Array, meta: DialMeta): IcmpFlow;
+  close(): void;
+}
+
+/**
+ * ICMP echo to one destination through an outbound (sing-box 1.13's direct-route connection):
+ * requests go out as they came, replies come back with the request's identifier restored.
+ */
+export interface IcmpFlow {
+  /** Sends an echo request: the whole ICMP message (type, code, checksum, id, seq, data). */
+  send(message: Uint8Array): void;
+  /**
+   * Receives each echo reply (the ICMP message; its checksum is not valid and must be
+   * recomputed for the packet it goes into); the bytes are valid only during the call.
+   */
+  onReply: ((message: Uint8Array) => void) | null;
+  readonly closed: boolean;
   close(): void;
 }
 

@@ -25,6 +25,7 @@ import { checksum, pseudoHeaderSumAt } from "../wire/checksum.ts";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ip.ts";
 import { newIpv6Walk, walkIpv6 } from "../wire/ipv6.ts";
 import { echoReplyInPlace } from "./icmp_echo.ts";
+import { ICMPV4_ECHO_REQUEST, ICMPV6_ECHO_REQUEST } from "../wire/icmp.ts";
 import { IpReassembler, type ReassemblyOptions } from "./ip_reassembly.ts";
 import type { TcpStack } from "./tcp/stack.ts";
 
@@ -81,6 +82,23 @@ export interface DispatcherOptions {
   emit?: ((packet: Uint8Array) => void) | null;
   /** Answer ICMP echo requests locally. Default true. */
   icmpEcho?: boolean;
+  /**
+   * Receives every ICMP echo request instead of the local answer (the TUN engine routes them:
+   * real ping for `direct`, reply/drop/unreachable per the rules). `p` is the packet (IP header
+   * at 0), the message is `p[l4Off..l4End]`, addresses at `srcOff`/`dstOff`; valid only during
+   * the call.
+   */
+  onIcmpEcho?:
+    | ((
+      p: Uint8Array,
+      version: 4 | 6,
+      l4Off: number,
+      l4End: number,
+      srcOff: number,
+      dstOff: number,
+      now: number,
+    ) => void)
+    | null;
   /** Verify IPv4 header, UDP and ICMP checksums. Default false (the local kernel wrote them). */
   verifyChecksums?: boolean;
   /** Fragment reassembly limits. */
@@ -95,6 +113,8 @@ export interface DispatcherStats {
   tcp: number;
   udp: number;
   icmpEchoReplies: number;
+  /** Echo requests handed to `onIcmpEcho`. */
+  icmpEchoRequests: number;
   /** Fragments taken in (see `reassembly.stats` for the outcome). */
   fragments: number;
   /** Dropped: bad version, lengths or headers. */
@@ -116,6 +136,7 @@ export class Dispatcher {
     tcp: 0,
     udp: 0,
     icmpEchoReplies: 0,
+    icmpEchoRequests: 0,
     fragments: 0,
     malformed: 0,
     badChecksum: 0,
@@ -131,6 +152,7 @@ export class Dispatcher {
   private readonly onUdp: ((d: UdpDatagram, now: number) => void) | null;
   private readonly emit: ((p: Uint8Array) => void) | null;
   private readonly icmpEcho: boolean;
+  private readonly onIcmpEcho: DispatcherOptions["onIcmpEcho"];
   private readonly verify: boolean;
   private readonly udp = new UdpDatagram();
   private readonly walk = newIpv6Walk();
@@ -140,6 +162,7 @@ export class Dispatcher {
     this.onUdp = options.onUdp ?? null;
     this.emit = options.emit ?? null;
     this.icmpEcho = options.icmpEcho ?? true;
+    this.onIcmpEcho = options.onIcmpEcho ?? null;
     this.verify = options.verifyChecksums ?? false;
     this.reassembly = new IpReassembler(options.reassembly);
   }
@@ -229,10 +252,10 @@ export class Dispatcher {
         return this.udpIn(p, version, srcOff, dstOff, l4Off, l4End, now);
       case IPPROTO_ICMP:
         if (version !== 4) return void this.stats.unhandled++;
-        return this.icmpIn(p, version, l4Off, l4End, srcOff, dstOff);
+        return this.icmpIn(p, version, l4Off, l4End, srcOff, dstOff, now);
       case IPPROTO_ICMPV6:
         if (version !== 6) return void this.stats.unhandled++;
-        return this.icmpIn(p, version, l4Off, l4End, srcOff, dstOff);
+        return this.icmpIn(p, version, l4Off, l4End, srcOff, dstOff, now);
       default:
         this.stats.unhandled++;
     }
@@ -285,8 +308,10 @@ export class Dispatcher {
     l4End: number,
     srcOff: number,
     dstOff: number,
+    now: number,
   ): void {
-    if (!this.icmpEcho || this.emit === null) return void this.stats.unhandled++;
+    const handler = this.onIcmpEcho;
+    if (!handler && (!this.icmpEcho || this.emit === null)) return void this.stats.unhandled++;
     if (l4End - l4Off < 8) return void this.stats.malformed++;
     if (this.verify) {
       const ps = version === 6
@@ -294,6 +319,14 @@ export class Dispatcher {
         : 0;
       if (checksum(p, l4Off, l4End, ps) !== 0) return void this.stats.badChecksum++;
     }
+    if (handler) {
+      const type = p[l4Off]!;
+      const echo = version === 4 ? ICMPV4_ECHO_REQUEST : ICMPV6_ECHO_REQUEST;
+      if (type !== echo || p[l4Off + 1] !== 0) return void this.stats.unhandled++;
+      this.stats.icmpEchoRequests++;
+      return handler(p, version === 6 ? 6 : 4, l4Off, l4End, srcOff, dstOff, now);
+    }
+    if (this.emit === null) return void this.stats.unhandled++;
     const reply = echoReplyInPlace(p, version, l4Off, l4End);
     if (reply === null) return void this.stats.unhandled++;
     this.stats.icmpEchoReplies++;

@@ -1,5 +1,10 @@
 /**
- * Local answers to ICMP echo requests (ping) for any destination, as sing-box's system stack does:
+ * Local answers to ICMP echo requests: the echo reply a `reject` with `method: "reply"` (or a
+ * ping to the TUN's own network) gets, and the "host unreachable" of a plain `reject`. Which
+ * answer a request gets is decided by the routing of ICMP flows (`src/tun/icmp_flows.ts`);
+ * requests routed `direct` are sent for real instead.
+ *
+ * The echo reply, as sing-box's system stack builds it:
  * an ICMPv4 echo request (type 8, RFC 792) or ICMPv6 echo request (type 128, RFC 4443 §4.1)
  * becomes an echo reply in place — addresses swapped, TTL/hop limit reset, type changed, IP
  * options and IPv6 extension headers removed — with checksums updated incrementally
@@ -12,8 +17,10 @@
 import { updateChecksum16 } from "../wire/checksum.ts";
 import { checksum } from "../wire/checksum.ts";
 import {
+  ICMPV4_DEST_UNREACHABLE,
   ICMPV4_ECHO_REPLY,
   ICMPV4_ECHO_REQUEST,
+  ICMPV6_DEST_UNREACHABLE,
   ICMPV6_ECHO_REPLY,
   ICMPV6_ECHO_REQUEST,
 } from "../wire/icmp.ts";
@@ -87,4 +94,32 @@ export function echoReplyInPlace(
   packet[42] = newSum >>> 8;
   packet[43] = newSum;
   return packet.subarray(0, 40 + len);
+}
+
+/** Largest ICMPv6 error that fits the IPv6 minimum MTU (RFC 4443 §2.4 (c)): 1280 - 40. */
+const ICMPV6_ERROR_MAX = 1240;
+/** What an ICMPv4 error quotes after the IP header (RFC 792: the first 64 bits of data). */
+const ICMPV4_QUOTE_DATA = 8;
+
+/**
+ * Writes "host unreachable" for the packet `request` (IP header at 0) into `out` and returns the
+ * ICMP message's length: ICMPv4 type 3 code 1 quoting the IP header and the first 8 bytes of
+ * data (RFC 792), or ICMPv6 type 1 code 3 ("address unreachable") quoting as much of the packet
+ * as fits in the IPv6 minimum MTU (RFC 4443 §3.1). The checksum is left 0 (the packet builder
+ * fills it). sing-box answers a `reject` of an echo request this way.
+ */
+export function hostUnreachable(
+  request: Uint8Array,
+  version: number,
+  l4Off: number,
+  out: Uint8Array,
+): number {
+  const quote = version === 4
+    ? request.subarray(0, Math.min(request.length, l4Off + ICMPV4_QUOTE_DATA))
+    : request.subarray(0, Math.min(request.length, ICMPV6_ERROR_MAX - 8));
+  out[0] = version === 4 ? ICMPV4_DEST_UNREACHABLE : ICMPV6_DEST_UNREACHABLE;
+  out[1] = version === 4 ? 1 : 3;
+  out.fill(0, 2, 8);
+  out.set(quote, 8);
+  return 8 + quote.length;
 }

@@ -1,7 +1,7 @@
 /**
  * The packet engine of one worker: reads its TUN queue, hands each packet to the
- * {@linkcode Dispatcher} (IP parsing, fragment reassembly, local ICMP echo), and from there to
- * the stack the inbound uses:
+ * {@linkcode Dispatcher} (IP parsing, fragment reassembly), and from there to the stack the
+ * inbound uses (ICMP echo goes to `icmp_flows.ts`, routed like any flow):
  *
  * - `system`: TCP goes through the NAT rewrite and back into the TUN (the kernel terminates it;
  *   see `system_stack.ts`); UDP in userspace sessions.
@@ -27,6 +27,7 @@ import { TcpStack } from "../stack/tcp/stack.ts";
 import { SystemStack } from "./system_stack.ts";
 import type { FlowEnv } from "./tcp_flow.ts";
 import { type DnsHijacker, UdpFlows } from "./udp_flows.ts";
+import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
 import type { ConnectionRecord, TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
@@ -70,6 +71,7 @@ export class TunEngine {
   readonly #tx: Uint8Array;
   readonly #dispatcher: Dispatcher;
   readonly #udp: UdpFlows;
+  readonly #icmp: IcmpFlows;
   #system: SystemStack | null = null;
   #tcp: TcpStack | null = null;
   #tcpTimer: { cancel(): void; deadline: number } | null = null;
@@ -136,10 +138,22 @@ export class TunEngine {
         headroom,
       });
     }
+    const icmp = this.#icmp = new IcmpFlows({
+      reactor,
+      router: services.router,
+      outbounds: services.outbounds,
+      inboundTag: init.inboundTag,
+      tunPrefixes: init.tun.addresses,
+      nextId,
+      emit: (pkt) => this.#writePacket(pkt),
+      headroom,
+    });
     this.#dispatcher = new Dispatcher({
       tcp: this.#system ?? this.#tcp,
       onUdp: (d, now) => this.#udp.input(d, now),
       emit: (pkt) => this.#writePacket(pkt),
+      onIcmpEcho: (p, v, l4Off, l4End, srcOff, dstOff, now) =>
+        icmp.input(p, v, l4Off, l4End, srcOff, dstOff, now),
     });
     const impair = Deno.env.get("TUNBOX_IMPAIR");
     if (impair) {
@@ -258,6 +272,7 @@ export class TunEngine {
     this.#sweep?.cancel();
     this.#tcpTimer?.cancel();
     this.#udp.close();
+    this.#icmp.close();
     this.#system?.close();
     this.#tcp?.destroy();
   }

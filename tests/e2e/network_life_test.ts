@@ -290,3 +290,69 @@ for (const stack of ["mixed", "gvisor"] as const) {
     },
   });
 }
+
+/** `ping` output → replies received and rtt min/avg/max (ms). */
+function parsePing(out: string): { received: number; min: number; avg: number; max: number } {
+  const received = Number(/(\d+) received/.exec(out)?.[1] ?? "0");
+  const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)\//.exec(out);
+  return {
+    received,
+    min: m ? Number(m[1]) : NaN,
+    avg: m ? Number(m[2]) : NaN,
+    max: m ? Number(m[3]) : NaN,
+  };
+}
+
+Deno.test({
+  name: "ping through the TUN: real round trips for direct routes, rules decide the rest",
+  ignore: !CAN_RUN_E2E,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const w = await SeedWorld.start("mixed", "danted", [
+      { network: ["icmp"], ip_cidr: [`${FAR.rejected}/32`], action: "reject" },
+      { network: ["icmp"], ip_cidr: [`${FAR.dns}/32`], action: "reject", method: "reply" },
+    ]);
+    try {
+      // The far host answers pings itself at first (real, sub-millisecond on a veth).
+      const fast = await w.exec(["ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", FAR.server]);
+      assert.equal(parsePing(fast.stdout).received, 3, fast.stdout + fast.stderr);
+      // Now it answers 80 ms late: tunbox must show that, not answer for it.
+      await w.far.mustExec(["sysctl", "-q", "-w", "net.ipv4.icmp_echo_ignore_all=1"]);
+      const slow = w.spawnFar("slow pinger", [
+        "python3",
+        `${ROOT}tests/e2e/_slow_pinger.py`,
+        "--delay-ms",
+        "80",
+        "--addr",
+        FAR.server,
+      ]);
+      await slow.waitFor(/ready/);
+      const delayed = await w.exec(["ping", "-n", "-c", "4", "-i", "0.2", "-W", "2", FAR.server]);
+      const d = parsePing(delayed.stdout);
+      assert.equal(d.received, 4, delayed.stdout + delayed.stderr);
+      assert.ok(d.min >= 78 && d.max < 500, `rtt ${d.min}/${d.avg}/${d.max} ms`);
+      await w.tunbox!.waitFor(
+        /icmp echo from 198\.18\.0\.1 to 203\.0\.113\.20: match\[3\] .* => direct/,
+      );
+      // The host goes down: every request is lost (no local answer).
+      await slow.stop("SIGTERM");
+      const down = await w.exec(["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", FAR.server]);
+      assert.equal(parsePing(down.stdout).received, 0, down.stdout);
+      assert.match(down.stdout, /100% packet loss/);
+      // Proxied: the SOCKS outbound cannot carry ICMP, so the requests are dropped (sing-box).
+      const proxied = await w.exec(["ping", "-n", "-c", "2", "-i", "0.2", "-W", "1", FAR.web]);
+      assert.equal(parsePing(proxied.stdout).received, 0, proxied.stdout);
+      await w.tunbox!.waitFor(
+        /icmp echo from 198\.18\.0\.1 to 203\.0\.113\.10 dropped: icmp is not supported by outbound "v2rayu-proxy"/,
+      );
+      // reject: host unreachable; reject with method reply: a local answer.
+      const rejected = await w.exec(["ping", "-n", "-c", "1", "-W", "2", FAR.rejected]);
+      assert.match(rejected.stdout, /Destination Host Unreachable/, rejected.stdout);
+      const replied = await w.exec(["ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", FAR.dns]);
+      assert.equal(parsePing(replied.stdout).received, 2, replied.stdout);
+    } finally {
+      await w.close();
+    }
+  },
+});

@@ -128,3 +128,21 @@ Deno.test("`Dispatcher` catches a throwing callback and counts it", () => {
   equal(d.stats.errors, 1);
   ok(d.lastError instanceof Error);
 });
+
+Deno.test("`Dispatcher` hands echo requests to `onIcmpEcho` instead of answering them", () => {
+  const seen: [number, number, number, number][] = [];
+  const out: Uint8Array[] = [];
+  const d = new Dispatcher({
+    emit: (p) => out.push(p),
+    onIcmpEcho: (p, v, l4Off, l4End, srcOff) => seen.push([v, l4End - l4Off, p[l4Off]!, srcOff]),
+  });
+  d.input(echo(4, new Uint8Array([5])), 0);
+  d.input(echo(6, new Uint8Array([6, 7])), 0);
+  const reply = echo(4, new Uint8Array([5]));
+  reply[20] = 0; // an echo reply from the application: not ours to route
+  d.input(reply, 0);
+  equal(out.length, 0);
+  deepEqual(seen, [[4, 9, 8, 12], [6, 10, 128, 8]]);
+  equal(d.stats.icmpEchoRequests, 2);
+  equal(d.stats.unhandled, 1);
+});

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { echoReplyInPlace } from "../../src/stack/icmp_echo.ts";
+import { echoReplyInPlace, hostUnreachable } from "../../src/stack/icmp_echo.ts";
 import { checksum, pseudoHeaderSumAt } from "../../src/wire/checksum.ts";
 import { Ipv4Packet } from "../../src/wire/ipv4.ts";
 import { C4, C6, echo, S4, S6 } from "./_packets.ts";
@@ -58,4 +58,19 @@ Deno.test("`echoReplyInPlace()` ignores other types, multicast and short message
   const v6mc = echo(6, new Uint8Array(4), C6, new Uint8Array(16).fill(0xff));
   equal(echoReplyInPlace(v6mc, 6, 40, v6mc.length), null);
   equal(echoReplyInPlace(req, 4, 20, 27), null);
+});
+
+Deno.test("`hostUnreachable()` quotes the IPv4 header and 8 bytes, and as much IPv6 as fits 1280", () => {
+  const v4 = new Uint8Array(20 + 100).map((_, i) => i);
+  v4[0] = 0x45;
+  const out = new Uint8Array(1280);
+  const n4 = hostUnreachable(v4, 4, 20, out);
+  equal(n4, 8 + 28);
+  deepEqual([...out.subarray(0, 8)], [3, 1, 0, 0, 0, 0, 0, 0]);
+  deepEqual(out.subarray(8, n4), v4.subarray(0, 28));
+  const v6 = new Uint8Array(2000).map((_, i) => i & 0xff);
+  const n6 = hostUnreachable(v6, 6, 40, out);
+  equal(n6, 1240, "40-byte IPv6 header + 1240 = the minimum MTU");
+  deepEqual([out[0], out[1]], [1, 3]);
+  deepEqual(out.subarray(8, n6), v6.subarray(0, 1232));
 });

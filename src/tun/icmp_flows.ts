@@ -1,0 +1,289 @@
+/**
+ * ICMP echo (ping) from the TUN, routed as sing-box 1.13 routes it: each echo flow (source,
+ * destination, identifier) is matched against the route rules with network `icmp`, then
+ *
+ * - routed to an outbound that carries ICMP (`direct`): the requests are sent for real from this
+ *   host (`src/outbound/direct_icmp.ts`) and the real replies come back, so `ping` shows the
+ *   real round trip, and loss when the host is down (nothing is answered locally);
+ * - routed to an outbound that does not (`socks`, `http`, groups): dropped, with one warning per
+ *   flow saying so (sing-box: "icmp is not supported by outbound"), so `ping` times out;
+ * - `reject`: `method` `default` answers "host unreachable" (or drops once the rule fired more
+ *   than 50 times in 30 s, unless `no_drop`), `drop` drops, `reply` answers with a local echo
+ *   reply (sing-box 1.13's way to make ping answer through a proxy);
+ * - `hijack-dns`: dropped.
+ *
+ * Pings to the TUN's own network (its address and gateway) are answered locally.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Reactor } from "../io/reactor.ts";
+import { formatIp, type Prefix, prefixContains } from "../net/ip.ts";
+import type { IcmpFlow, Outbound } from "../outbound/types.ts";
+import { newConnMetadata } from "../route/metadata.ts";
+import type { RouteDecision, Router } from "../route/router.ts";
+import { echoReplyInPlace, hostUnreachable } from "../stack/icmp_echo.ts";
+import { L4_CHECKSUM_OFFSET, PacketBuilder } from "../stack/packet_builder.ts";
+import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../wire/ip.ts";
+
+const log = getLogger(["tunbox", "tun", "icmp"]);
+
+/** An echo flow without a request for this long is closed. */
+export const ICMP_IDLE_MS = 30_000;
+/** How often idle flows are swept. */
+const SWEEP_MS = 10_000;
+/** Requests kept while a flow's route is being decided. */
+const MAX_QUEUED = 8;
+
+type Verdict = "pending" | "forward" | "reply" | "unreachable" | "drop";
+
+interface Flow {
+  key: string;
+  id: number;
+  version: 4 | 6;
+  /** The application's address (the replies' destination). */
+  client: Uint8Array;
+  /** The pinged address (the replies' source). */
+  target: Uint8Array;
+  verdict: Verdict;
+  upstream: IcmpFlow | null;
+  /** Requests (packet copies with their ICMP offset) that arrived while routing. */
+  queue: { p: Uint8Array; l4Off: number }[];
+  lastSeen: number;
+}
+
+/** What {@linkcode IcmpFlows} needs from the engine. */
+export interface IcmpEnv {
+  reactor: Reactor;
+  router: Router;
+  outbounds: ReadonlyMap<string, Outbound>;
+  inboundTag: string;
+  /** The TUN's own prefixes (pings inside them are answered locally). */
+  tunPrefixes: readonly Prefix[];
+  nextId(): number;
+  /** Writes one IP packet to the TUN. */
+  emit(packet: Uint8Array): void;
+  /** Bytes to keep free before each built packet (platform prefix). */
+  headroom: number;
+}
+
+/** One worker's ICMP echo flows (see the module doc). */
+export class IcmpFlows {
+  readonly #flows = new Map<string, Flow>();
+  readonly #builder: PacketBuilder;
+  readonly #scratch = new Uint8Array(1280);
+  #sweep: { cancel(): void } | null;
+  /** Counters for stats and tests. */
+  readonly stats = { forwarded: 0, replies: 0, localReplies: 0, unreachable: 0, dropped: 0 };
+
+  constructor(readonly env: IcmpEnv) {
+    this.#builder = new PacketBuilder(env.headroom, env.emit, true, false);
+    this.#sweep = this.#scheduleSweep();
+  }
+
+  /** Open flows. */
+  get size(): number {
+    return this.#flows.size;
+  }
+
+  #scheduleSweep(): { cancel(): void } {
+    return this.env.reactor.setTimeout(SWEEP_MS, () => {
+      const now = this.env.reactor.now();
+      for (const f of this.#flows.values()) {
+        if (now - f.lastSeen > ICMP_IDLE_MS) this.#close(f);
+      }
+      this.#sweep = this.#scheduleSweep();
+    });
+  }
+
+  /** Handles one echo request (the dispatcher's `onIcmpEcho`). */
+  input(
+    p: Uint8Array,
+    version: 4 | 6,
+    l4Off: number,
+    l4End: number,
+    srcOff: number,
+    dstOff: number,
+    now: number,
+  ): void {
+    const len = version === 4 ? 4 : 16;
+    const target = p.subarray(dstOff, dstOff + len);
+    if (this.env.tunPrefixes.some((t) => t.addr.length === len && prefixContains(t, target))) {
+      this.#localReply(p, version, l4Off, l4End);
+      return;
+    }
+    const id = (p[l4Off + 4]! << 8) | p[l4Off + 5]!;
+    const key = `${formatIp(p.subarray(srcOff, srcOff + len))}|${formatIp(target)}|${id}`;
+    let flow = this.#flows.get(key);
+    if (!flow) {
+      flow = {
+        key,
+        id,
+        version,
+        client: p.slice(srcOff, srcOff + len),
+        target: target.slice(),
+        verdict: "pending",
+        upstream: null,
+        queue: [],
+        lastSeen: now,
+      };
+      this.#flows.set(key, flow);
+      this.#route(flow);
+    }
+    flow.lastSeen = now;
+    switch (flow.verdict) {
+      case "pending":
+        if (flow.queue.length < MAX_QUEUED) flow.queue.push({ p: p.slice(0, l4End), l4Off });
+        return;
+      case "forward":
+        if (flow.upstream!.closed) {
+          // Ended by a network change: route again (a new socket on the new interface).
+          this.#close(flow);
+          return this.input(p, version, l4Off, l4End, srcOff, dstOff, now);
+        }
+        this.stats.forwarded++;
+        flow.upstream!.send(p.subarray(l4Off, l4End));
+        return;
+      case "reply":
+        this.#localReply(p, version, l4Off, l4End);
+        return;
+      case "unreachable":
+        this.#unreachable(flow, p, l4Off);
+        return;
+      case "drop":
+        this.stats.dropped++;
+        return;
+    }
+  }
+
+  #localReply(p: Uint8Array, version: 4 | 6, l4Off: number, l4End: number): void {
+    const reply = echoReplyInPlace(p, version, l4Off, l4End);
+    if (!reply) return;
+    this.stats.localReplies++;
+    this.env.emit(reply);
+  }
+
+  #unreachable(flow: Flow, p: Uint8Array, l4Off: number): void {
+    const n = hostUnreachable(p, flow.version, l4Off, this.#scratch);
+    this.#emitMessage(flow, this.#scratch.subarray(0, n));
+    this.stats.unreachable++;
+  }
+
+  /** Builds `target → client` around an ICMP message and writes it to the TUN. */
+  #emitMessage(flow: Flow, message: Uint8Array): void {
+    const b = this.#builder;
+    const proto = flow.version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+    const l4 = b.ipHeader(flow.version, proto, flow.target, 0, flow.client, 0, message.length);
+    b.buf.set(message, l4);
+    b.finish(flow.version, proto, l4, message.length, L4_CHECKSUM_OFFSET.icmp);
+  }
+
+  async #route(flow: Flow): Promise<void> {
+    const meta = newConnMetadata({
+      id: this.env.nextId(),
+      inbound: this.env.inboundTag,
+      inboundType: "tun",
+      network: "icmp",
+      source: { addr: flow.client, port: 0 },
+      destination: { addr: flow.target, port: 0 },
+    });
+    const from = formatIp(flow.client), to = formatIp(flow.target);
+    let decision: RouteDecision;
+    try {
+      decision = this.env.router.matchSync(meta) ?? await this.env.router.route(meta, {
+        sniff: () => Promise.resolve(),
+        resolve: () => Promise.resolve(),
+      });
+    } catch (error) {
+      log.warn("[{id}] route icmp echo from {from} to {to} failed: {error}", {
+        id: meta.id,
+        from,
+        to,
+        error: String(error),
+      });
+      return this.#settle(flow, "drop");
+    }
+    const rule = decision.ruleIndex < 0
+      ? "final"
+      : `match[${decision.ruleIndex}] ${decision.ruleText}`;
+    if (decision.action === "reject") {
+      const verdict = decision.method === "reply"
+        ? "reply"
+        : decision.method === "drop" || decision.flooded
+        ? "drop"
+        : "unreachable";
+      log.info("[{id}] icmp echo from {from} to {to}: {rule} ({verdict})", {
+        id: meta.id,
+        from,
+        to,
+        rule,
+        verdict,
+      });
+      return this.#settle(flow, verdict);
+    }
+    if (decision.action === "hijack-dns") return this.#settle(flow, "drop");
+    const outbound = this.env.outbounds.get(decision.outbound);
+    if (!outbound?.openIcmp) {
+      log.warn(
+        '[{id}] icmp echo from {from} to {to} dropped: icmp is not supported by outbound "{tag}" ({rule}); add a rule {"network": "icmp", "action": "reject", "method": "reply"} to answer pings locally',
+        { id: meta.id, from, to, tag: decision.outbound, rule },
+      );
+      return this.#settle(flow, "drop");
+    }
+    try {
+      const upstream = outbound.openIcmp(flow.target, { id: meta.id });
+      if (!this.#flows.has(flow.key)) {
+        upstream.close();
+        return;
+      }
+      upstream.onReply = (message) => {
+        this.stats.replies++;
+        this.#emitMessage(flow, message);
+      };
+      flow.upstream = upstream;
+      log.info("[{id}] icmp echo from {from} to {to}: {rule} => {tag}", {
+        id: meta.id,
+        from,
+        to,
+        rule,
+        tag: decision.outbound,
+      });
+      return this.#settle(flow, "forward");
+    } catch (error) {
+      log.warn("[{id}] icmp echo from {from} to {to} via {tag} failed: {error}", {
+        id: meta.id,
+        from,
+        to,
+        tag: decision.outbound,
+        error: String(error),
+      });
+      return this.#settle(flow, "drop");
+    }
+  }
+
+  /** Applies the verdict to the requests that arrived while routing. */
+  #settle(flow: Flow, verdict: Verdict): void {
+    flow.verdict = verdict;
+    const queued = flow.queue.splice(0);
+    if (!this.#flows.has(flow.key)) return;
+    const srcOff = flow.version === 4 ? 12 : 8;
+    const dstOff = flow.version === 4 ? 16 : 24;
+    for (const q of queued) {
+      this.input(q.p, flow.version, q.l4Off, q.p.length, srcOff, dstOff, flow.lastSeen);
+    }
+  }
+
+  #close(flow: Flow): void {
+    this.#flows.delete(flow.key);
+    flow.upstream?.close();
+    flow.upstream = null;
+  }
+
+  /** Closes every flow. */
+  close(): void {
+    this.#sweep?.cancel();
+    this.#sweep = null;
+    for (const f of [...this.#flows.values()]) this.#close(f);
+  }
+}
