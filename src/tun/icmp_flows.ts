@@ -35,6 +35,12 @@ export const ICMP_IDLE_MS = 30_000;
 const SWEEP_MS = 10_000;
 /** Requests kept while a flow's route is being decided. */
 const MAX_QUEUED = 8;
+/**
+ * Open echo flows per worker. Real use needs a handful; the cap bounds the damage when a
+ * misconfiguration (a direct outbound not bound to an interface) sends tunbox's own pings back
+ * into the TUN, where each would open another socket.
+ */
+export const MAX_ICMP_FLOWS = 256;
 
 type Verdict = "pending" | "forward" | "reply" | "unreachable" | "drop";
 
@@ -74,6 +80,7 @@ export class IcmpFlows {
   readonly #builder: PacketBuilder;
   readonly #scratch = new Uint8Array(1280);
   #sweep: { cancel(): void } | null;
+  #warnedFull = false;
   /** Counters for stats and tests. */
   readonly stats = { forwarded: 0, replies: 0, localReplies: 0, unreachable: 0, dropped: 0 };
 
@@ -116,6 +123,17 @@ export class IcmpFlows {
     const id = (p[l4Off + 4]! << 8) | p[l4Off + 5]!;
     const key = `${formatIp(p.subarray(srcOff, srcOff + len))}|${formatIp(target)}|${id}`;
     let flow = this.#flows.get(key);
+    if (!flow && this.#flows.size >= MAX_ICMP_FLOWS) {
+      this.stats.dropped++;
+      if (!this.#warnedFull) {
+        this.#warnedFull = true;
+        log.warn(
+          "{max} icmp echo flows are open: dropping new ones (do tunbox's own pings loop back into the TUN? set route.auto_detect_interface)",
+          { max: MAX_ICMP_FLOWS },
+        );
+      }
+      return;
+    }
     if (!flow) {
       flow = {
         key,

@@ -260,7 +260,8 @@ for (const stack of ["mixed", "gvisor"] as const) {
         const r2 = await d2;
         const failedAfter = performance.now() - down;
         assert.notEqual(r2.code, 0, "the download over the lost uplink cannot complete");
-        assert.ok(failedAfter < 2000, `download failed ${failedAfter.toFixed(0)} ms after down`);
+        // Fast: without the reset it would hang until TCP gives up (minutes).
+        assert.ok(failedAfter < 5000, `download failed ${failedAfter.toFixed(0)} ms after down`);
         const back = await w.untilSource("10.201.0.1", down, 2000);
         await w.tunbox!.waitFor(
           /ended [1-9]\d* TCP and \d+ UDP socket\(s\) that used what is gone/,

@@ -7,7 +7,7 @@ import { Reactor } from "../../src/io/reactor.ts";
 import { parsePrefix } from "../../src/net/ip.ts";
 import type { IcmpFlow, Outbound } from "../../src/outbound/types.ts";
 import { Router } from "../../src/route/router.ts";
-import { IcmpFlows } from "../../src/tun/icmp_flows.ts";
+import { IcmpFlows, MAX_ICMP_FLOWS } from "../../src/tun/icmp_flows.ts";
 import { checksum } from "../../src/wire/checksum.ts";
 import { prefixes, routeTo, rule } from "../route/_helpers.ts";
 
@@ -146,6 +146,20 @@ Deno.test("`IcmpFlows` drops echo routed to an outbound without ICMP (sing-box),
     assert.equal(upstreams.length, 0);
     assert.equal(flows.stats.dropped, 4);
     assert.equal(flows.size, 1);
+  } finally {
+    flows.close();
+    reactor.close();
+  }
+});
+
+Deno.test("`IcmpFlows` caps open flows, so pings looping back into the TUN cannot pile up", async () => {
+  const { reactor, flows, upstreams, send } = setup();
+  try {
+    for (let id = 0; id < MAX_ICMP_FLOWS + 10; id++) send(request([10, 0, 0, 3], id, 1));
+    await tick();
+    assert.equal(flows.size, MAX_ICMP_FLOWS);
+    assert.equal(upstreams.length, MAX_ICMP_FLOWS);
+    assert.equal(flows.stats.dropped, 10);
   } finally {
     flows.close();
     reactor.close();
