@@ -13,7 +13,7 @@ import { decodeDns } from "./decode_dns.ts";
 import { decodeInbound } from "./decode_inbound.ts";
 import { decodeOutbound } from "./decode_outbound.ts";
 import { decodeRoute } from "./decode_route.ts";
-import { unsupportedKeys } from "./decode_tls.ts";
+import { decodeSections } from "./decode_sections.ts";
 import { upgradeLegacy } from "./legacy.ts";
 import { validate, type ValidateOptions } from "./validate.ts";
 import { lintFakeIp, lintRules } from "./lint.ts";
@@ -69,6 +69,8 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     set("external_ui_download_detour", c.tagRef("external_ui_download_detour", "outbound"));
     set("secret", c.string("secret"));
     set("default_mode", c.string("default_mode"));
+    c.feature("default_mode", "experimental.clash_api.default_mode");
+    c.feature("external_ui", "experimental.clash_api.external_ui");
     set("access_control_allow_private_network", c.bool("access_control_allow_private_network"));
     for (const k of ["store_mode", "store_selected", "store_fakeip", "cache_file", "cache_id"]) {
       const p = c.node.props.find((q) => q.key === k);
@@ -99,7 +101,11 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     f.done(" in cache_file");
     ex.cache_file = cache;
   }
-  unsupportedKeys(o, ["v2ray_api", "debug"], "in experimental");
+  if (c) c.ctx.where.set(ex.clash_api!, c);
+  if (ex.cache_file?.enabled) o.feature("cache_file", "experimental.cache_file");
+  else o.known("cache_file");
+  o.feature("v2ray_api", "experimental.v2ray_api");
+  o.feature("debug", "experimental.debug");
   o.done(" in experimental");
   return ex;
 }
@@ -110,13 +116,16 @@ export function decodeRoot(
   diag: Diagnostics,
   validateOptions: ValidateOptions = {},
 ): Options {
-  const ctx = new Ctx(diag);
+  const ctx = new Ctx(diag, validateOptions.os ?? Deno.build.os);
   const options: Options = {
     log: {},
     dns: { servers: [], rules: [] },
+    endpoints: [],
     inbounds: [],
     outbounds: [],
     route: { rules: [], rule_set: [] },
+    services: [],
+    http_clients: [],
     experimental: {},
   };
   if (root.kind !== "object") {
@@ -136,12 +145,14 @@ export function decodeRoot(
     .filter((x): x is OutboundOptions => x !== undefined);
   options.route = decodeRoute(top.object("route"));
   options.experimental = decodeExperimental(top.object("experimental"));
-  unsupportedKeys(
-    top,
-    ["ntp", "certificate", "certificate_providers", "endpoints", "services"],
-    "(sing-box section)",
-  );
+  decodeSections(top, options);
   top.done();
+  if (ctx.defs.outbound.length === 0) {
+    // sing-box adds a direct outbound tagged "direct" when none is defined (box.go).
+    const direct: OutboundOptions = { type: "direct", tag: "direct" };
+    options.outbounds.push(direct);
+    ctx.define("outbound", "direct", root, "outbounds");
+  }
   upgradeLegacy(options, ctx);
   validate(options, ctx, validateOptions);
   lintRules(options, ctx);

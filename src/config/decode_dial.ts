@@ -29,7 +29,7 @@ const GUI_ONLY_DIAL_KEYS = [
   "network_type",
   "fallback_network_type",
   "protect_path",
-];
+] as const;
 
 /** `domain_resolver`: a DNS server tag, or `{server, strategy, ...}`. */
 export function domainResolver(
@@ -110,15 +110,8 @@ export function readDialFields(o: Obj, out: DialOptions): void {
         '"} instead; tunbox still honours it',
     );
   }
-  for (const k of GUI_ONLY_DIAL_KEYS) {
-    if (o.has(k)) {
-      o.ctx.warn(
-        o.keyPos(k),
-        o.p(k),
-        `"${k}" is only used by sing-box's graphical clients; tunbox ignores it`,
-      );
-    }
-  }
+  for (const k of GUI_ONLY_DIAL_KEYS) o.feature(k, `dial.${k}`);
+  for (const k of ["netns", "tcp_multi_path", "udp_fragment"] as const) o.feature(k, `dial.${k}`);
 }
 
 /** True when none of the dial fields is set (an "empty" direct outbound). */

@@ -10,6 +10,8 @@ import type { Ctx, Obj } from "./reader.ts";
 import { decodeDnsRule, type RCODES, sourceOf } from "./decode_rule.ts";
 import { domainStrategy, readDialFields } from "./decode_dial.ts";
 import { readTls, unsupportedKeys } from "./decode_tls.ts";
+import { defineTag, entryType } from "./entry.ts";
+import { featureId } from "./support.ts";
 import { Invalid, isDomainName, splitHostPort } from "./values.ts";
 import { parseIp } from "../net/ip.ts";
 import type { DnsOptions, DnsRule, DnsServerOptions, DnsServerType, Prefix } from "./types.ts";
@@ -190,6 +192,13 @@ function decodeLegacy(
       ctx.error(at, path, `unsupported DNS server scheme ${JSON.stringify(scheme)}`);
       return {};
   }
+  const id = featureId("dns.server", out.type);
+  if (rcode === undefined && id !== undefined && !ctx.support(id, at, path)) {
+    // No upgrade hint: the typed form would not run either; the verdict says what to use.
+    out.source = sourceOf(o);
+    ctx.where.set(out, o);
+    return { server: out };
+  }
   const head = "legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0";
   const tail =
     "tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true)";
@@ -322,7 +331,8 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
   o.items("servers").forEach((item, i) => {
     const s = ctx.object(item.node, item.path);
     if (!s) return;
-    const tag = s.string("tag") ?? String(i);
+    const tag = defineTag(s, "dns server", i);
+    s.known("tag");
     const typeAt = s.at("type");
     const rawType = typeAt && typeAt.node.kind === "string" ? typeAt.node.value : undefined;
     if (!typeAt || rawType === "" || rawType === "legacy") {
@@ -331,7 +341,7 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
       if (r.rcode) rcodes.set(tag, r.rcode);
       return;
     }
-    const type = s.enumOf("type", TYPED);
+    const type = entryType(s, "dns.server", TYPED);
     if (!type) {
       s.known(...ALL_DNS_SERVER_KEYS);
       s.done();

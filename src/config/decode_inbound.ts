@@ -7,7 +7,7 @@
 
 import type { Ctx, Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
-import { unsupportedKeys } from "./decode_tls.ts";
+import { defineTag, entryType } from "./entry.ts";
 import type {
   InboundOptions,
   InboundUser,
@@ -17,26 +17,8 @@ import type {
 } from "./types.ts";
 import type { JsonNode } from "./jsonc.ts";
 
-/** Inbound types tunbox implements. */
+/** Inbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
 export const INBOUND_TYPES = ["tun", "mixed", "socks", "http"] as const;
-
-/** sing-box inbound types tunbox does not implement (for a clearer error than "invalid"). */
-const OTHER_SINGBOX_INBOUNDS = [
-  "direct",
-  "redirect",
-  "tproxy",
-  "shadowsocks",
-  "vmess",
-  "trojan",
-  "naive",
-  "hysteria",
-  "shadowtls",
-  "vless",
-  "tuic",
-  "hysteria2",
-  "anytls",
-  "cloudflared",
-];
 
 /** Reads the legacy inbound fields shared by every inbound (deprecated in sing-box 1.11). */
 function legacyInboundFields(o: Obj, out: TunInboundOptions | ListenerInboundOptions): void {
@@ -205,6 +187,24 @@ function decodeTun(o: Obj, tag: string): TunInboundOptions {
       "the GSO option in tun is deprecated in sing-box 1.11.0 and removed in 1.12.0; tunbox ignores it",
     );
   }
+  // Verdicts on the fields tunbox decodes but does not act on (support.ts says why).
+  for (
+    const key of [
+      "auto_redirect",
+      "route_address_set",
+      "route_exclude_address_set",
+      "platform",
+      "include_android_user",
+      "include_package",
+      "exclude_package",
+      "include_mac_address",
+      "exclude_mac_address",
+      "loopback_address",
+    ] as const
+  ) o.feature(key, `tun.${key}`);
+  if (out.dns_mode !== undefined && out.dns_mode !== "disabled") {
+    o.feature("dns_mode", "tun.dns_mode");
+  }
   o.done(' in a "tun" inbound');
   return out;
 }
@@ -253,7 +253,23 @@ function decodeListener(
   if (type !== "socks") set("set_system_proxy", o.bool("set_system_proxy"));
   legacyInboundFields(o, out);
   set("udp_disable_domain_unmapping", o.bool("udp_disable_domain_unmapping"));
-  if (type !== "socks") unsupportedKeys(o, ["tls"], `in a "${type}" inbound`);
+  for (
+    const key of [
+      "tcp_fast_open",
+      "tcp_multi_path",
+      "udp_fragment",
+      "detour",
+      "bind_interface",
+      "routing_mark",
+      "reuse_addr",
+      "netns",
+      "disable_tcp_keep_alive",
+      "tcp_keep_alive",
+      "tcp_keep_alive_interval",
+    ] as const
+  ) o.feature(key, `listen.${key}`);
+  if (type !== "socks") o.feature("set_system_proxy", "listen.set_system_proxy");
+  if (type !== "socks") o.feature("tls", "listen.tls");
   const pp = o.node.props.find((p) => p.key === "proxy_protocol");
   if (pp) {
     o.known("proxy_protocol", "proxy_protocol_accept_no_header");
@@ -272,24 +288,9 @@ export function decodeInbound(
 ): InboundOptions | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
-  const tag = o.string("tag") ?? String(index);
-  const typeAt = o.at("type");
-  if (!typeAt) {
-    o.known("tag");
-    ctx.error(o.node, path, 'missing "type" (one of "tun", "mixed", "socks", "http")');
-    return undefined;
-  }
-  if (typeAt.node.kind === "string" && OTHER_SINGBOX_INBOUNDS.includes(typeAt.node.value)) {
-    ctx.error(
-      typeAt.node,
-      typeAt.path,
-      `inbound type ${
-        JSON.stringify(typeAt.node.value)
-      } is not supported by tunbox (supported: tun, mixed, socks, http)`,
-    );
-    return undefined;
-  }
-  const type = o.enumOf("type", INBOUND_TYPES);
+  const tag = defineTag(o, "inbound", index);
+  o.known("tag");
+  const type = entryType(o, "inbound", INBOUND_TYPES);
   if (!type) return undefined;
   const out = type === "tun" ? decodeTun(o, tag) : decodeListener(o, type, tag);
   ctx.where.set(out, o);

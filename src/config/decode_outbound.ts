@@ -11,6 +11,7 @@ import type { Ctx, Obj } from "./reader.ts";
 import { readDialFields } from "./decode_dial.ts";
 import { readTls } from "./decode_tls.ts";
 import { isDomainName } from "./values.ts";
+import { defineTag, entryType } from "./entry.ts";
 import { parseIp } from "../net/ip.ts";
 import type {
   DirectOutboundOptions,
@@ -21,7 +22,7 @@ import type {
   UrlTestOutboundOptions,
 } from "./types.ts";
 
-/** Outbound types tunbox implements. */
+/** Outbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
 export const OUTBOUND_TYPES = [
   "direct",
   "socks",
@@ -31,23 +32,6 @@ export const OUTBOUND_TYPES = [
   "selector",
   "urltest",
 ] as const;
-
-const OTHER_SINGBOX_OUTBOUNDS = [
-  "shadowsocks",
-  "vmess",
-  "trojan",
-  "wireguard",
-  "hysteria",
-  "shadowtls",
-  "vless",
-  "tuic",
-  "hysteria2",
-  "anytls",
-  "tor",
-  "ssh",
-  "shadowsocksr",
-  "naive",
-];
 
 /** Reads and checks `server` (IP address or domain name) and `server_port`. */
 function serverFields(o: Obj, out: { server: string; server_port: number }): void {
@@ -76,6 +60,9 @@ function decodeSocks(o: Obj, tag: string): SocksOutboundOptions {
   const network = o.enumOf("network", ["tcp", "udp"] as const);
   if (network !== undefined) out.network = network;
   const uot = o.at("udp_over_tcp");
+  if (uot && (uot.node.kind === "boolean" ? uot.node.value : isEnabled(uot.node))) {
+    o.feature("udp_over_tcp", "outbound.socks.udp_over_tcp");
+  }
   if (uot) {
     if (uot.node.kind === "boolean") out.udp_over_tcp = { enabled: uot.node.value };
     else {
@@ -89,8 +76,33 @@ function decodeSocks(o: Obj, tag: string): SocksOutboundOptions {
       }
     }
   }
+  if (out.version !== undefined && out.version !== "5" && network === "udp") {
+    o.ctx.error(
+      o.at("network")!.node,
+      o.p("network"),
+      `network "udp" needs SOCKS version 5 (version is "${out.version}")`,
+    );
+  }
+  authLength(o);
   readDialFields(o, out);
   return out;
+}
+
+/** True for `{"enabled": true, ...}`. */
+function isEnabled(node: JsonNode): boolean {
+  return node.kind === "object" &&
+    node.props.some((p) => p.key === "enabled" && p.value.kind === "boolean" && p.value.value);
+}
+
+/** RFC 1929 limits the SOCKS5 username and password to 255 bytes each. */
+function authLength(o: Obj): void {
+  if (!o.has("username")) return;
+  for (const key of ["username", "password"]) {
+    const at = o.at(key);
+    if (at?.node.kind === "string" && new TextEncoder().encode(at.node.value).length > 255) {
+      o.ctx.error(at.node, at.path, `${key} is longer than 255 bytes (RFC 1929)`);
+    }
+  }
 }
 
 function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
@@ -105,6 +117,7 @@ function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
   out.headers = o.map("headers", (n, p) => o.ctx.listable(n, p, (x, q) => o.ctx.string(x, q)));
   const tls = readTls(o);
   if (tls) out.tls = tls;
+  if (tls?.enabled) o.feature("tls", "outbound.http.tls");
   readDialFields(o, out);
   return out;
 }
@@ -180,29 +193,11 @@ export function decodeOutbound(
 ): OutboundOptions | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
-  const tag = o.string("tag") ?? String(index);
-  const typeAt = o.at("type");
-  if (!typeAt) {
-    o.known("tag");
-    ctx.error(
-      o.node,
-      path,
-      `missing "type" (one of ${OUTBOUND_TYPES.map((t) => `"${t}"`).join(", ")})`,
-    );
-    return undefined;
-  }
-  if (typeAt.node.kind === "string" && OTHER_SINGBOX_OUTBOUNDS.includes(typeAt.node.value)) {
-    ctx.error(
-      typeAt.node,
-      typeAt.path,
-      `outbound type ${JSON.stringify(typeAt.node.value)} is not supported by tunbox (supported: ${
-        OUTBOUND_TYPES.join(", ")
-      })`,
-    );
-    return undefined;
-  }
-  const type = o.enumOf("type", OUTBOUND_TYPES);
+  const tag = defineTag(o, "outbound", index);
+  o.known("tag");
+  const type = entryType(o, "outbound", OUTBOUND_TYPES);
   if (!type) return undefined;
+  const typeAt = o.at("type")!;
   let out: OutboundOptions;
   switch (type) {
     case "direct":

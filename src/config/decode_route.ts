@@ -7,16 +7,26 @@
 import type { Obj } from "./reader.ts";
 import { decodeHeadlessRule, decodeRouteRule } from "./decode_rule.ts";
 import { domainResolver } from "./decode_dial.ts";
-import { unsupportedKeys } from "./decode_tls.ts";
 import type { RouteOptions, Rule, RuleSetOptions } from "./types.ts";
 
 function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
   const ctx = o.ctx;
-  const type = o.enumOf("type", ["inline", "local", "remote"] as const);
-  if (!o.has("type")) ctx.error(o.node, o.path, 'missing "type" ("inline", "local" or "remote")');
+  // sing-box reads a missing or empty "type" as "inline".
+  const typeAt = o.at("type");
+  const type = typeAt?.node.kind === "string" && typeAt.node.value === ""
+    ? "inline"
+    : o.has("type")
+    ? o.enumOf("type", ["inline", "local", "remote"] as const)
+    : "inline";
+  o.known("type");
+  if (type !== undefined) {
+    ctx.support(`rule_set.${type}`, typeAt?.node ?? o.node, typeAt?.path ?? o.path);
+  }
   const tag = o.string("tag");
-  if (tag === undefined && !o.has("tag")) ctx.error(o.node, o.path, 'missing "tag"');
-  const out: RuleSetOptions = { type: type ?? "inline", tag: tag ?? String(index), rules: [] };
+  if (tag === undefined || tag === "") {
+    if (tag === "" || !o.has("tag")) ctx.error(o.node, o.path, 'missing "tag"');
+  } else ctx.define("rule-set", tag, o.at("tag")!.node, o.p("tag"));
+  const out: RuleSetOptions = { type: type ?? "inline", tag: tag || String(index), rules: [] };
   const format = o.enumOf("format", ["source", "binary"] as const);
   if (format !== undefined) out.format = format;
   const path = o.string("path");
@@ -49,8 +59,9 @@ const GUI_ONLY_ROUTE_KEYS = [
   "default_network_type",
   "default_fallback_network_type",
   "default_fallback_delay",
+  "default_network_strategy",
   "override_android_vpn",
-];
+] as const;
 
 /** Decodes the `route` section. */
 export function decodeRoute(o: Obj | undefined): RouteOptions {
@@ -75,27 +86,16 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   if (resolver) set("default_domain_resolver", domainResolver(ctx, resolver.node, resolver.path));
   set("default_network_strategy", o.string("default_network_strategy"));
   set("override_android_vpn", o.bool("override_android_vpn"));
-  for (const k of GUI_ONLY_ROUTE_KEYS) {
-    if (o.has(k) && k !== "override_android_vpn") {
-      ctx.warn(
-        o.keyPos(k),
-        o.p(k),
-        `"${k}" is only used by sing-box's graphical clients; tunbox ignores it`,
-      );
-    }
+  for (const k of GUI_ONLY_ROUTE_KEYS) o.feature(k, `route.${k}`);
+  o.feature("find_process", "route.find_process");
+  for (const k of ["geoip", "geosite"] as const) o.feature(k, `route.${k}`);
+  o.feature("find_neighbor", "route.find_neighbor");
+  o.feature("dhcp_lease_files", "route.dhcp_lease_files");
+  const client = o.at("default_http_client");
+  if (client && client.node.kind === "string" && client.node.value !== "") {
+    set("default_http_client", client.node.value);
   }
-  for (const k of ["geoip", "geosite"]) {
-    const p = o.node.props.find((q) => q.key === k);
-    o.known(k);
-    if (p) {
-      ctx.error(
-        p.keyPos,
-        o.p(k),
-        `"route.${k}" was removed in sing-box 1.12.0; use "rule_set" instead`,
-      );
-    }
-  }
-  unsupportedKeys(o, ["find_neighbor", "dhcp_lease_files"], "in route");
+  o.feature("default_http_client", "route.default_http_client");
   o.done(" in route");
   ctx.where.set(route, o);
   return route;

@@ -9,7 +9,7 @@
  */
 
 import type { JsonNode } from "./jsonc.ts";
-import type { Ctx, Obj } from "./reader.ts";
+import { type Ctx, isZero, type Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
 import type {
   DnsDefaultRule,
@@ -137,19 +137,39 @@ function networkList(o: Obj): Network[] {
   }).flat();
 }
 
-function removedGeo(o: Obj, key: string): string[] {
+/** `geoip`/`geosite`/`source_geoip`: read (for their types) and reported by their verdict. */
+function removedGeo(o: Obj, key: "geoip" | "geosite" | "source_geoip"): string[] {
   const values = o.strings(key);
-  if (o.has(key)) {
-    o.ctx.error(
-      o.keyPos(key),
-      o.p(key),
-      `"${key}" was removed in sing-box 1.12.0 and tunbox has no ${
-        key.includes("site") ? "geosite" : "geoip"
-      } database; use "rule_set" instead`,
-    );
-  }
+  o.feature(key, `rule.${key}`);
   return values;
 }
+
+/**
+ * Match fields whose verdict is not "supported" everywhere: each is reported at its key, in the
+ * words the runtime uses when it compiles the rule (`src/route/rule.ts`).
+ */
+const VERDICT_FIELDS = [
+  "auth_user",
+  "process_name",
+  "process_path",
+  "process_path_regex",
+  "package_name",
+  "user",
+  "user_id",
+  "clash_mode",
+  "network_type",
+  "network_is_expensive",
+  "network_is_constrained",
+  "wifi_ssid",
+  "wifi_bssid",
+  "interface_address",
+  "network_interface_address",
+  "default_interface_address",
+  "preferred_by",
+  "source_mac_address",
+  "source_hostname",
+  "rule_set",
+] as const;
 
 /** Reads the match fields of a default rule. */
 function readMatch(o: Obj, kind: RuleKind): RuleMatch {
@@ -228,6 +248,7 @@ function readMatch(o: Obj, kind: RuleKind): RuleMatch {
   }
   const invert = o.bool("invert");
   if (invert !== undefined) m.invert = invert;
+  for (const key of VERDICT_FIELDS) o.feature(key, `rule.${key}`);
   return m;
 }
 
@@ -245,6 +266,9 @@ function routeOptionsFields(o: Obj, out: RouteOptionsFields): void {
   set("tls_fragment", o.bool("tls_fragment"));
   set("tls_fragment_fallback_delay", o.duration("tls_fragment_fallback_delay"));
   set("tls_record_fragment", o.bool("tls_record_fragment"));
+  for (
+    const k of ["network_strategy", "udp_connect", "tls_fragment", "tls_record_fragment"] as const
+  ) o.feature(k, `action.route_options.${k}`);
 }
 
 const ROUTE_ACTIONS = [
@@ -312,7 +336,11 @@ function readRouteAction(o: Obj): RuleAction | undefined {
       return a;
     }
     case "sniff": {
-      const sniffer = o.listable("sniffer", (n, p) => ctx.enumOf(n, p, SNIFFERS));
+      const sniffer = o.listable("sniffer", (n, p) => {
+        const name = ctx.enumOf(n, p, SNIFFERS);
+        if (name !== undefined) ctx.support(`sniff.${name}`, n, p);
+        return name;
+      });
       const a: RuleAction = { action: "sniff", sniffer };
       const timeout = o.duration("timeout");
       if (timeout !== undefined) a.timeout = timeout;
@@ -520,6 +548,14 @@ export function decodeDnsRule(
       o.p("outbound"),
       'the outbound DNS rule item is deprecated in sing-box 1.12.0 and removed in 1.14.0, use "domain_resolver" in the outbound\'s dial fields instead',
     );
+  }
+  o.feature("outbound", "dns.rule.outbound");
+  if (nested) {
+    const key = ["ip_cidr", "ip_is_private", "ip_accept_any"].find((k) => {
+      const p = o.node.props.find((q) => q.key === k);
+      return p !== undefined && !isZero(p.value);
+    });
+    if (key !== undefined) o.feature(key, "dns.rule.nested_address_filter");
   }
   if (nested) rejectActionKeys(o, "a rule inside a logical rule", DNS_ACTION_KEYS);
   else action = readDnsAction(o);

@@ -6,6 +6,7 @@
  */
 
 import type { Obj } from "./reader.ts";
+import { featureId } from "./support.ts";
 
 /** Outbound TLS options tunbox understands. */
 export interface TlsOptions {
@@ -60,7 +61,11 @@ export function readTls(o: Obj): TlsOptions | undefined {
   if (sn !== undefined) out.server_name = sn;
   const insecure = t.bool("insecure");
   if (insecure !== undefined) out.insecure = insecure;
-  unsupportedKeys(t, UNSUPPORTED_TLS_KEYS, "in tls");
+  for (const k of UNSUPPORTED_TLS_KEYS) {
+    // Each key's verdict (support.ts, `tls.<key>`) says what tunbox does with it.
+    const id = featureId("tls", k);
+    if (id) t.feature(k, id);
+  }
   t.done();
   return out;
 }

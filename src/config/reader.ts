@@ -12,6 +12,7 @@ import type { Diagnostics, Pos } from "./diagnostic.ts";
 import { describe, type JsonNode, type JsonObject, type JsonProp } from "./jsonc.ts";
 import { indexPath, joinPath } from "./merge.ts";
 import { didYouMean } from "./suggest.ts";
+import { type FeatureId, verdict } from "./support.ts";
 import type { PortRange } from "./types.ts";
 import {
   Invalid,
@@ -39,13 +40,50 @@ export interface Ref {
   path: string;
 }
 
-/** Shared decoding state: where diagnostics go, and the tag references seen so far. */
+/** A tag defined by an inbound, outbound, DNS server or rule-set (whatever its type). */
+export interface TagDef {
+  tag: string;
+  pos: Pos;
+  path: string;
+}
+
+/** Shared decoding state: where diagnostics go, and the tags defined and referenced so far. */
 export class Ctx {
   readonly refs: Ref[] = [];
+  /**
+   * Every tag defined, including those of entries whose type tunbox does not implement or
+   * could not decode: one root cause gets one error, not a cascade of "unknown outbound".
+   */
+  readonly defs: Record<RefKind, TagDef[]> = {
+    inbound: [],
+    outbound: [],
+    "dns server": [],
+    "rule-set": [],
+  };
   /** The reader each decoded option object came from, for positions in later checks. */
   readonly where: WeakMap<object, Obj> = new WeakMap();
+  /** The OS whose verdicts apply (`Deno.build.os` values). */
+  readonly os: string;
 
-  constructor(readonly diag: Diagnostics) {}
+  constructor(readonly diag: Diagnostics, os: string = Deno.build.os) {
+    this.os = os;
+  }
+
+  /** Records a defined tag. */
+  define(kind: RefKind, tag: string, at: { pos: Pos }, path: string): void {
+    this.defs[kind].push({ tag, pos: at.pos, path });
+  }
+
+  /**
+   * Reports the verdict on feature `id` at `at` (nothing when it is supported; a warning or an
+   * error otherwise, worded by `support.ts`). True when the feature is supported.
+   */
+  support(id: FeatureId, at: { pos: Pos } | Pos, path: string): boolean {
+    const v = verdict(id, this.os);
+    if (v.level === "error") this.error(at, path, v.message);
+    else if (v.level === "warning") this.warn(at, path, v.message);
+    return v.level === "supported";
+  }
 
   /** Records a reference to a tag, to be checked after decoding. */
   ref(kind: RefKind, tag: string, at: { pos: Pos }, path: string): void {
@@ -211,6 +249,24 @@ export class Ctx {
     if (node.kind === "array") node.items.forEach((n, i) => one(n, indexPath(path, i)));
     else one(node, path);
     return out;
+  }
+}
+
+/** True for JSON's zero values, which sing-box's `omitempty` options read as "not set". */
+export function isZero(node: JsonNode): boolean {
+  switch (node.kind) {
+    case "null":
+      return true;
+    case "boolean":
+      return !node.value;
+    case "string":
+      return node.value === "";
+    case "number":
+      return node.value === 0;
+    case "array":
+      return node.items.length === 0;
+    case "object":
+      return node.props.length === 0;
   }
 }
 
@@ -395,6 +451,19 @@ export class Obj {
       if (s !== undefined) this.ctx.ref(kind, s, n, p);
       return s;
     });
+  }
+
+  /**
+   * When `key` is present (not null), reports the verdict on feature `id` at the key and marks
+   * the key known. True when the key is present and the feature supported; the caller decodes
+   * the value either way when it has a use for it.
+   */
+  feature(key: string, id: FeatureId): boolean {
+    this.#known.add(key);
+    const p = this.node.props.find((q) => q.key === key);
+    // sing-box reads a zero value (false, "", 0, [], {}) as "not set": nothing to report.
+    if (!p || isZero(p.value)) return false;
+    return this.ctx.support(id, p.keyPos, this.p(key));
   }
 
   /** Reports a required key that is missing. */

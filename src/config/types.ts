@@ -385,6 +385,8 @@ export interface RouteOptions {
   find_process?: boolean;
   default_domain_resolver?: DomainResolverOptions;
   default_network_strategy?: string;
+  /** sing-box 1.14: tag of the `http_clients` entry used by default. */
+  default_http_client?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -511,6 +513,52 @@ export interface CacheFileOptions {
   rdrc_timeout?: number;
 }
 
+// ---------------------------------------------------------------------------------------------
+// NTP, certificates, endpoints, services, HTTP clients (decoded; see support.ts for what runs)
+// ---------------------------------------------------------------------------------------------
+
+/** `ntp`: sing-box's SNTP client (`option/ntp.go`). */
+export interface NtpOptions extends DialOptions {
+  enabled?: boolean;
+  server?: string;
+  /** Default 123. */
+  server_port?: number;
+  /** Milliseconds; default 30 min. */
+  interval?: number;
+  write_to_system?: boolean;
+}
+
+/** `certificate`: the trust store for TLS clients (`option/certificate.go`). */
+export interface CertificateOptions {
+  /** `""` reads as `"system"`, as in sing-box. */
+  store: "system" | "mozilla" | "chrome" | "none";
+  certificate: string[];
+  certificate_path: string[];
+  certificate_directory_path: string[];
+}
+
+/** An `endpoints` entry (wireguard, tailscale): a typed, tagged outbound-like object. */
+export interface EndpointOptions {
+  type: string;
+  tag: string;
+}
+
+/** A `services` entry (derp, resolved, ssm-api, ...). */
+export interface ServiceOptions {
+  type: string;
+  tag: string;
+}
+
+/** An `http_clients` entry (sing-box 1.14), or an inline `http_client` object. */
+export interface HttpClientOptions extends DialOptions {
+  tag: string;
+  engine?: string;
+  version?: number;
+  disable_version_fallback?: boolean;
+  headers: Record<string, string[]>;
+  tls?: { enabled?: boolean; server_name?: string; insecure?: boolean };
+}
+
 export interface ExperimentalOptions {
   clash_api?: ClashApiOptions;
   cache_file?: CacheFileOptions;
@@ -523,8 +571,14 @@ export interface ExperimentalOptions {
 export interface Options {
   log: LogOptions;
   dns: DnsOptions;
+  ntp?: NtpOptions;
+  certificate?: CertificateOptions;
+  endpoints: EndpointOptions[];
   inbounds: InboundOptions[];
   outbounds: OutboundOptions[];
   route: RouteOptions;
+  services: ServiceOptions[];
+  /** sing-box 1.14 shared HTTP clients, by tag. */
+  http_clients: HttpClientOptions[];
   experimental: ExperimentalOptions;
 }

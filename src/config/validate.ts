@@ -11,6 +11,7 @@ import type { Pos } from "./diagnostic.ts";
 import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj, RefKind } from "./reader.ts";
 import { didYouMean } from "./suggest.ts";
+import { isSupported } from "./support.ts";
 import { dialFieldsEmpty } from "./decode_dial.ts";
 import { Invalid, parsePrefixText } from "./values.ts";
 import type {
@@ -33,13 +34,6 @@ interface Def {
   tag: string;
   pos: Pos;
   path: string;
-}
-
-function tagPos(ctx: Ctx, item: object, fallbackPath: string): { pos: Pos; path: string } {
-  const o = ctx.where.get(item);
-  if (!o) return { pos: { file: "", line: 0, column: 0 }, path: fallbackPath };
-  const at = o.at("tag");
-  return at ? { pos: at.node.pos, path: at.path } : { pos: o.pos, path: o.path };
 }
 
 function checkDuplicates(ctx: Ctx, kind: string, defs: Def[]): Map<string, Def> {
@@ -168,7 +162,8 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
       );
     }
   }
-  if (tun.auto_redirect) {
+  // While auto_redirect is not supported, its verdict is the one error; these follow once it is.
+  if (tun.auto_redirect && isSupported("tun.auto_redirect", os)) {
     const at = posOfKey(o, "auto_redirect")!;
     if (!tun.auto_route) ctx.error(at.pos, at.path, '"auto_redirect" requires "auto_route"');
     if (os !== "linux") ctx.error(at.pos, at.path, '"auto_redirect" is only supported on Linux');
@@ -259,30 +254,13 @@ function checkDetourLoops(outbounds: OutboundOptions[], ctx: Ctx): void {
 /** Runs every whole-config check; problems go to `ctx`. */
 export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): void {
   const os = vo.os ?? Deno.build.os;
+  // Every tag defined counts, including those of entries tunbox refused (their error is the
+  // one root cause: references to them are not reported again).
   const defs: Record<RefKind, Map<string, Def>> = {
-    inbound: checkDuplicates(
-      ctx,
-      "inbound",
-      options.inbounds.map((x, i) => ({ tag: x.tag, ...tagPos(ctx, x, `inbounds[${i}]`) })),
-    ),
-    outbound: checkDuplicates(
-      ctx,
-      "outbound",
-      options.outbounds.map((x, i) => ({ tag: x.tag, ...tagPos(ctx, x, `outbounds[${i}]`) })),
-    ),
-    "dns server": checkDuplicates(
-      ctx,
-      "DNS server",
-      options.dns.servers.map((x, i) => ({ tag: x.tag, ...tagPos(ctx, x, `dns.servers[${i}]`) })),
-    ),
-    "rule-set": checkDuplicates(
-      ctx,
-      "rule-set",
-      options.route.rule_set.map((x, i) => ({
-        tag: x.tag,
-        ...tagPos(ctx, x, `route.rule_set[${i}]`),
-      })),
-    ),
+    inbound: checkDuplicates(ctx, "inbound", ctx.defs.inbound),
+    outbound: checkDuplicates(ctx, "outbound", ctx.defs.outbound),
+    "dns server": checkDuplicates(ctx, "DNS server", ctx.defs["dns server"]),
+    "rule-set": checkDuplicates(ctx, "rule-set", ctx.defs["rule-set"]),
   };
   for (const ref of ctx.refs) {
     const known = defs[ref.kind];

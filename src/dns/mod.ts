@@ -27,7 +27,7 @@
 
 import { type SharedDnsMemory, SharedRdrc, SharedReverseMap } from "./shared_names.ts";
 import { DEFAULT_RDRC_TIMEOUT_MS } from "../store/cache_file.ts";
-import { getLogger } from "@logtape/logtape";
+import { featureId, isSupported, verdict } from "../config/support.ts";
 import type { DnsServerOptions, DomainStrategy, Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { parseIp } from "../net/ip.ts";
@@ -50,8 +50,6 @@ export { type DnsTransport } from "./transport.ts";
 export { FAKEIP_TTL, FakeIpStore, missingFakeIpRecord } from "./fakeip.ts";
 export { createSharedDnsMemory, type SharedDnsMemory } from "./shared_names.ts";
 export { frameMessage, FrameReader } from "./tcp_framing.ts";
-
-const log = getLogger(["tunbox", "dns"]);
 
 /** What the DNS module needs from the worker that runs it. */
 export interface DnsEnv {
@@ -97,12 +95,14 @@ export interface DnsModule {
   close(): void;
 }
 
-/** DNS server types tunbox does not implement. */
-const UNSUPPORTED_TYPES = new Set(["tls", "https", "h3", "quic", "dhcp", "resolved", "tailscale"]);
-
-/** The message for a server type tunbox does not implement. */
+/**
+ * The message for a server type tunbox does not implement: its verdict (`support.ts`), which
+ * `check` reports at the server's "type".
+ */
 export function unsupportedServerMessage(tag: string, type: string): string {
-  return `DNS server "${tag}": type ${type} is not supported by tunbox yet; use udp or tcp`;
+  const id = featureId("dns.server", type);
+  const why = id ? verdict(id).message : `DNS server type "${type}" is unknown`;
+  return `DNS server "${tag}": ${why}`;
 }
 
 /**
@@ -169,7 +169,8 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
   };
 
   const create = (s: DnsServerOptions): DnsTransport => {
-    if (UNSUPPORTED_TYPES.has(s.type)) return fail(unsupportedServerMessage(s.tag, s.type));
+    const id = featureId("dns.server", s.type);
+    if (!id || !isSupported(id)) return fail(unsupportedServerMessage(s.tag, s.type));
     switch (s.type) {
       case "udp": {
         const dialer = dialerFor(s);
@@ -278,7 +279,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
   });
   router = r;
   const hijacker = new DnsHijacker(r);
-  for (const w of warnings) log.warn("{warning}", { warning: w });
+  // Not logged: `run` has printed these already, at their positions (src/config/).
   const fakeStore = (fake as FakeIpTransport | null)?.store ?? null;
 
   return {

@@ -25,6 +25,7 @@ import type {
   DomainStrategy,
   Prefix,
 } from "../config/types.ts";
+import { verdict } from "../config/support.ts";
 import { formatPrefix } from "../net/ip.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { compileRuleMatch, IpSet, isPrivateAddr } from "../route/mod.ts";
@@ -146,9 +147,7 @@ function compileDefault(
   const route = compileRuleMatch({ ...rest, ip_cidr: [] }, where, warnings);
   const qtypes = rule.query_type.length > 0 ? queryTypes(rule.query_type, where) : null;
   if (rule.outbound.length > 0) {
-    warnings.push(
-      `${where}: "outbound" never matches in tunbox (lookups do not carry the requesting outbound)`,
-    );
+    warnings.push(`${where}: ${verdict("dns.rule.outbound").message}`);
   }
   const addressParts: string[] = [];
   if (ip_cidr.length > 0) addressParts.push(describe("ip_cidr", ip_cidr.map(formatPrefix)));
@@ -157,9 +156,7 @@ function compileDefault(
   let addressFilter: ((addrs: readonly Uint8Array[]) => boolean) | null = null;
   if (addressParts.length > 0) {
     if (nested) {
-      warnings.push(
-        `${where}: address filter items (ip_cidr, ip_is_private, ip_accept_any) never match inside a logical DNS rule in tunbox`,
-      );
+      warnings.push(`${where}: ${verdict("dns.rule.nested_address_filter").message}`);
       addressFilter = () => false;
     } else {
       const set = ip_cidr.length > 0 ? new IpSet(ip_cidr) : null;

@@ -28,6 +28,7 @@ import {
   toOutboundError,
   type UdpFlow,
 } from "./types.ts";
+import { isSupported, verdict } from "../config/support.ts";
 
 const TCP_ONLY: ReadonlySet<"tcp" | "udp"> = new Set(["tcp"]);
 const encoder = new TextEncoder();
@@ -65,8 +66,8 @@ export class HttpOutbound implements Outbound {
 
   constructor(readonly tag: string, options: HttpOutboundOptions, env: OutboundEnv) {
     this.name = `http outbound "${tag}"`;
-    if (options.tls?.enabled) {
-      throw new TypeError("tls is not supported yet for the http outbound (plain CONNECT only)");
+    if (options.tls?.enabled && !isSupported("outbound.http.tls")) {
+      throw new TypeError(verdict("outbound.http.tls").message);
     }
     const addr = parseIp(options.server);
     this.server = addr

@@ -58,12 +58,13 @@ import {
   type UdpFlow,
 } from "./types.ts";
 
+import { isSupported, verdict } from "../config/support.ts";
+
 const log = getLogger(["tunbox", "outbound"]);
 const encoder = new TextEncoder();
 
-/** The config-time message for `udp_over_tcp`. */
-export const UDP_OVER_TCP_UNSUPPORTED =
-  "udp_over_tcp is a sing-box protocol that Xray/V2Ray do not speak; tunbox does not implement it";
+/** The config-time message for `udp_over_tcp` (its verdict, which `check` reports). */
+export const UDP_OVER_TCP_UNSUPPORTED = verdict("outbound.socks.udp_over_tcp").message;
 
 /** A SOCKS proxy client. */
 export class SocksOutbound implements Outbound {
@@ -83,7 +84,9 @@ export class SocksOutbound implements Outbound {
 
   constructor(readonly tag: string, options: SocksOutboundOptions, env: OutboundEnv) {
     this.name = `socks outbound "${tag}"`;
-    if (options.udp_over_tcp?.enabled) throw new TypeError(UDP_OVER_TCP_UNSUPPORTED);
+    if (options.udp_over_tcp?.enabled && !isSupported("outbound.socks.udp_over_tcp")) {
+      throw new TypeError(UDP_OVER_TCP_UNSUPPORTED);
+    }
     this.version = options.version ?? "5";
     if (this.version !== "5" && options.network === "udp") {
       throw new TypeError(`network "udp" needs SOCKS version 5 (version is "${this.version}")`);

@@ -10,6 +10,7 @@
  */
 
 import type { DomainStrategy, Prefix, RouteOptionsFields, RuleAction } from "../config/types.ts";
+import { featureId, verdict } from "../config/support.ts";
 import { formatIp, formatPrefix, parseIp } from "../net/ip.ts";
 import {
   DEFAULT_SNIFF_TIMEOUT_MS,
@@ -234,11 +235,10 @@ function compileSniff(
       }
       if (!implemented) missing.push(name);
     }
-    if (missing.length > 0) {
-      warnings.push(
-        `${where}: sniffer ${missing.map((s) => `"${s}"`).join(", ")} is not implemented by ` +
-          `tunbox; those protocols are not detected`,
-      );
+    for (const name of missing) {
+      // The verdict's words, which `check` reports at the sniffer's position.
+      const id = featureId("sniff", name);
+      if (id) warnings.push(`${where}: ${verdict(id).message}`);
     }
   }
   const timeoutMs = timeout !== undefined && timeout > 0 ? timeout : DEFAULT_SNIFF_TIMEOUT_MS;

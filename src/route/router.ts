@@ -143,8 +143,9 @@ export class Router {
     this.#rules = rules;
     this.#final = final;
     this.#now = options.now ?? (() => performance.now());
+    // Not logged: `run` has printed these already, at their positions, from the same verdicts
+    // (src/config/support.ts) when it loaded the config.
     this.warnings = warnings;
-    for (const w of warnings) log.warn("{warning}", { warning: w });
   }
 
   /** The default outbound tag. */

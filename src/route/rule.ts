@@ -30,6 +30,7 @@
 
 import type { LogicalRule, Prefix, Rule, RuleMatch } from "../config/types.ts";
 import { formatPrefix } from "../net/ip.ts";
+import { featureId, verdict } from "../config/support.ts";
 import { compileAction, type CompiledAction } from "./action.ts";
 import { DomainKeywords, DomainSet } from "./domain_set.ts";
 import { DomainRegexes } from "./domain_regex.ts";
@@ -84,35 +85,6 @@ export interface CompiledRules {
   warnings: string[];
 }
 
-/** Fields tunbox cannot evaluate: they never match. Value: why. */
-const UNSUPPORTED: Record<string, string> = {
-  auth_user: "tunbox inbounds have no authenticated users",
-  geosite: "geosite databases were removed in sing-box 1.12",
-  geoip: "geoip databases were removed in sing-box 1.12",
-  source_geoip: "geoip databases were removed in sing-box 1.12",
-  process_name: "process lookup is not implemented",
-  process_path: "process lookup is not implemented",
-  process_path_regex: "process lookup is not implemented",
-  package_name: "Android packages are not supported",
-  user: "process user lookup is not implemented",
-  user_id: "process user lookup is not implemented",
-  clash_mode: "the Clash API is not implemented",
-  network_type: "network type information is only available in sing-box's graphical clients",
-  network_is_expensive:
-    "network type information is only available in sing-box's graphical clients",
-  network_is_constrained:
-    "network type information is only available in sing-box's graphical clients",
-  wifi_ssid: "Wi-Fi information is only available in sing-box's graphical clients",
-  wifi_bssid: "Wi-Fi information is only available in sing-box's graphical clients",
-  interface_address: "interface address rules are not implemented",
-  network_interface_address: "interface address rules are not implemented",
-  default_interface_address: "interface address rules are not implemented",
-  preferred_by: "preferred_by is not implemented",
-  source_mac_address: "neighbor lookup is not implemented",
-  source_hostname: "neighbor lookup is not implemented",
-  rule_set: "rule sets are not implemented",
-};
-
 /** Collects unsupported-field uses so each field is reported once. */
 class UnsupportedLog {
   readonly uses = new Map<string, string[]>();
@@ -123,9 +95,10 @@ class UnsupportedLog {
   }
   flush(warnings: string[]): void {
     for (const [field, wheres] of this.uses) {
-      warnings.push(
-        `${wheres.join(", ")}: "${field}" never matches in tunbox (${UNSUPPORTED[field]})`,
-      );
+      // The words are the verdict's, which `check` reports at each item's position.
+      const id = featureId("rule", field);
+      const message = id ? verdict(id).message : `"${field}" never matches in tunbox`;
+      warnings.push(`${wheres.join(", ")}: ${message}`);
     }
   }
 }

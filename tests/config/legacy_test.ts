@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { decodeConfigText } from "../../src/config/decode.ts";
+import { decodeConfigText, decodeRoot } from "../../src/config/decode.ts";
+import { Diagnostics } from "../../src/config/diagnostic.ts";
+import { parseJsonc } from "../../src/config/jsonc.ts";
 import { formatPrefix } from "../../src/net/ip.ts";
 import type { DnsServerOptions, Options, TunInboundOptions } from "../../src/config/types.ts";
 import { at } from "./_helpers.ts";
@@ -18,6 +20,24 @@ function legacyDns(address: string, extra = ""): { server: DnsServerOptions; war
   );
   assert.equal(options.dns.servers.length, 1);
   return { server: options.dns.servers[0]!, warnings };
+}
+
+/**
+ * Decodes a legacy DNS address whose type tunbox does not run: the upgraded server (decoded all
+ * the same) and the errors, which must be exactly the type's verdict at the address.
+ */
+function unsupportedLegacyDns(address: string): DnsServerOptions {
+  const text = `{"dns": {"servers": [{"tag": "x", "address": "${address}"}]}}`;
+  const diag = new Diagnostics();
+  const options = decodeRoot(parseJsonc(text, "t.json", diag)!, diag, { os: "linux" });
+  const type = options.dns.servers[0]!.type;
+  assert.deepEqual(diag.errors.map((e) => e.format()), [
+    `t.json:${
+      at(text, `"${address}"`)
+    }: dns.servers[0].address: DNS server type "${type}" is not implemented in tunbox yet; use a "udp" or "tcp" server (with "detour" to send it through a proxy)`,
+  ]);
+  assert.deepEqual(diag.warnings, [], "no upgrade hint to a form tunbox cannot run");
+  return options.dns.servers[0]!;
 }
 
 const LEGACY_DNS =
@@ -93,17 +113,17 @@ Deno.test("legacy DNS tcp:// drops the default port 53", () => {
   assert.deepEqual([server.type, server.server, server.server_port], ["tcp", "1.0.0.1", undefined]);
 });
 
-Deno.test("legacy DNS tls:// and quic:// default to port 853", () => {
-  const tls = legacyDns("tls://dns.google").server;
+Deno.test("legacy DNS tls:// and quic:// default to port 853 (refused by their verdict, no hint)", () => {
+  const tls = unsupportedLegacyDns("tls://dns.google");
   assert.deepEqual([tls.type, tls.server, tls.server_port], ["tls", "dns.google", undefined]);
-  const quic = legacyDns("quic://dns.adguard.com:8853").server;
+  const quic = unsupportedLegacyDns("quic://dns.adguard.com:8853");
   assert.deepEqual([quic.type, quic.server, quic.server_port], ["quic", "dns.adguard.com", 8853]);
 });
 
-Deno.test("legacy DNS https:// keeps a non-default path; h3:// too", () => {
-  const https = legacyDns("https://1.1.1.1/dns-query").server;
+Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (refused by their verdict)", () => {
+  const https = unsupportedLegacyDns("https://1.1.1.1/dns-query");
   assert.deepEqual([https.type, https.server, https.path], ["https", "1.1.1.1", undefined]);
-  const h3 = legacyDns("h3://8.8.8.8/custom").server;
+  const h3 = unsupportedLegacyDns("h3://8.8.8.8/custom");
   assert.deepEqual([h3.type, h3.server, h3.path], ["h3", "8.8.8.8", "/custom"]);
 });
 
@@ -120,7 +140,7 @@ Deno.test("legacy DNS with detour and address_resolver carries both over", () =>
   "outbounds": [{"type": "direct", "tag": "d", "bind_interface": "eth0"}],
   "dns": {"servers": [
     {"tag": "l", "address": "local"},
-    {"tag": "g", "address": "tls://dns.google", "address_resolver": "l", "address_strategy": "ipv4_only", "detour": "d"}
+    {"tag": "g", "address": "tcp://dns.google", "address_resolver": "l", "address_strategy": "ipv4_only", "detour": "d"}
   ]}}`);
   const g = options.dns.servers[1]!;
   assert.equal(g.detour, "d");
@@ -128,14 +148,14 @@ Deno.test("legacy DNS with detour and address_resolver carries both over", () =>
   assert.equal(g.address_resolver, "l");
   assert.match(
     warnings[1]!,
-    /use the typed form \{"type": "tls", "server": "dns.google", "detour": "d", "domain_resolver": "l"\} instead; tunbox upgrades it \(sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true\)$/,
+    /use the typed form \{"type": "tcp", "server": "dns.google", "detour": "d", "domain_resolver": "l"\} instead; tunbox upgrades it \(sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true\)$/,
   );
 });
 
-Deno.test("legacy DNS dhcp://auto and dhcp://en0", () => {
-  const auto = legacyDns("dhcp://auto").server;
+Deno.test("legacy DNS dhcp://auto and dhcp://en0 (refused by their verdict)", () => {
+  const auto = unsupportedLegacyDns("dhcp://auto");
   assert.deepEqual([auto.type, auto.interface], ["dhcp", undefined]);
-  const en0 = legacyDns("dhcp://en0").server;
+  const en0 = unsupportedLegacyDns("dhcp://en0");
   assert.deepEqual([en0.type, en0.interface], ["dhcp", "en0"]);
 });
 
@@ -353,9 +373,14 @@ Deno.test("legacy rule_set_ipcidr_match_source is renamed with a warning", () =>
   const rule = options.route.rules[0]!;
   assert.ok(rule.type === "default");
   assert.equal(rule.rule_set_ip_cidr_match_source, true);
-  assert.deepEqual(warnings, [
-    't.json:4:34: route.rules[0].rule_set_ipcidr_match_source: "rule_set_ipcidr_match_source" was renamed in sing-box 1.10.0 and removed in 1.11.0, use "rule_set_ip_cidr_match_source" instead; tunbox upgrades it',
-  ]);
+  assert.deepEqual(
+    warnings.filter((w) =>
+      !w.includes("rule sets are not implemented") && !w.includes("rule-sets are not implemented")
+    ),
+    [
+      't.json:4:34: route.rules[0].rule_set_ipcidr_match_source: "rule_set_ipcidr_match_source" was renamed in sing-box 1.10.0 and removed in 1.11.0, use "rule_set_ip_cidr_match_source" instead; tunbox upgrades it',
+    ],
+  );
 });
 
 Deno.test("legacy direct override_address warns and is kept", () => {

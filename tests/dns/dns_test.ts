@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
+import { createDns } from "../../src/dns/mod.ts";
+import { testContext } from "../outbound/_helpers.ts";
 import {
   answersOf,
   ask,
+  config,
   FakeClock,
   flowMeta,
   makeDns,
@@ -409,23 +412,27 @@ Deno.test("FakeIP: A/AAAA get fake addresses that map back; lookups skip the fak
   });
 });
 
-Deno.test("createDns() refuses unsupported server types with a clear message", async () => {
+Deno.test("createDns() refuses server types whose verdict is not supported, in the verdict's words", async () => {
   await withReactor((r) => {
-    for (
-      const [type, extra] of [
-        ["https", { server: "1.1.1.1" }],
-        ["tls", { server: "1.1.1.1" }],
-        ["quic", { server: "1.1.1.1" }],
-        ["h3", { server: "1.1.1.1" }],
-        ["dhcp", {}],
-      ] as const
-    ) {
+    for (const type of ["https", "tls", "quic", "h3", "dhcp"] as const) {
+      // `check` refuses these configs; here the runtime is handed one directly.
+      const options = config({
+        outbounds: [{ type: "direct", tag: "direct" }],
+        dns: { servers: [{ type: "udp", tag: "cf", server: "1.1.1.1" }] },
+      });
+      options.dns.servers[0]!.type = type;
       assert.throws(
-        () => makeDns(r, { dns: { servers: [{ type, tag: "cf", ...extra }] } }),
+        () =>
+          createDns(options, {
+            reactor: r,
+            outbounds: new Map(),
+            defaultOutbound: "direct",
+            ctx: testContext(r, {}),
+          }),
         (e: unknown) =>
           e instanceof TypeError &&
           e.message ===
-            `DNS server "cf": type ${type} is not supported by tunbox yet; use udp or tcp`,
+            `DNS server "cf": DNS server type "${type}" is not implemented in tunbox yet; use a "udp" or "tcp" server (with "detour" to send it through a proxy)`,
       );
     }
     return Promise.resolve();

@@ -463,7 +463,7 @@ Deno.test("socks outbound rejects udp_over_tcp at config time", () => {
     {
       name: "TypeError",
       message:
-        'initialize outbound[0] ("proxy"): udp_over_tcp is a sing-box protocol that Xray/V2Ray do not speak; tunbox does not implement it',
+        'initialize outbound[0] ("proxy"): "udp_over_tcp" is a sing-box protocol that Xray/V2Ray servers do not speak, and tunbox does not implement it; remove it (UDP then uses SOCKS5 UDP ASSOCIATE)',
     },
   );
 });

@@ -1,0 +1,607 @@
+/**
+ * What tunbox does with each sing-box feature: one verdict per feature, decided here and nowhere
+ * else. The decoder reports a feature's verdict at the feature's line and column (so `check`
+ * prints it), `run` prints the same diagnostics before it starts, and the runtime asks
+ * {@linkcode isSupported} where it must choose between doing the thing and not doing it (a rule
+ * item that never matches, a DNS server type it cannot build). The README's support table is
+ * generated from {@linkcode FEATURES} (`scripts/support_table.ts`).
+ *
+ * A verdict is one of:
+ * - `supported`: tunbox does what sing-box does (nothing is reported);
+ * - `warning`: the config runs, and the warning says what tunbox does instead (the feature is
+ *   ignored, a rule item never matches, ...);
+ * - `error`: the config does not run; the error says what to use instead.
+ *
+ * To declare that a feature now works, change its `level` to `"supported"` in
+ * {@linkcode FEATURES} (one line), and make the runtime do it.
+ *
+ * ```ts
+ * if (!isSupported("rule.process_name")) neverMatches();
+ * ctx.support("dns.server.https", node, path); // reports the verdict at the node
+ * ```
+ *
+ * @module
+ */
+
+/** How tunbox handles a feature. */
+export type Level = "supported" | "warning" | "error";
+
+/** One sing-box feature and tunbox's verdict on it. */
+export interface Feature {
+  /** `supported`, `warning` (runs, with the note) or `error` (refused, with the note). */
+  readonly level: Level;
+  /** What the user wrote, as the message names it: `outbound type "vmess"`, `"process_name"`. */
+  readonly name: string;
+  /**
+   * For warnings and errors: the rest of the sentence after `name`, saying what tunbox does
+   * instead (`never matches in tunbox (process lookup is not implemented)`).
+   */
+  readonly note?: string;
+  /** Operating systems where the verdict holds; elsewhere the feature is an error. */
+  readonly os?: readonly string[];
+}
+
+const PROXY_CLIENT = "run its client locally (sing-box, xray, v2ray, ss-local...) " +
+  'and point a "socks" outbound at it';
+const NEVER = "never matches in tunbox";
+const GUI_ONLY = "is only used by sing-box's graphical clients; tunbox ignores it";
+const GEO_HINT = "geoip/geosite databases were removed in sing-box 1.12.0; convert them to rule " +
+  "sets (`tunbox rule-set convert`, or sing-box's `geoip export`/`geosite export`) and use " +
+  '"rule_set" instead';
+
+/**
+ * Every sing-box feature tunbox knows, by id. Ids are `<area>.<key>`: `outbound.<type>`,
+ * `inbound.<type>`, `dns.server.<type>`, `rule_set.<type>`, `rule.<match field>`,
+ * `sniff.<protocol>`, `tls.<field>`, `tun.<field>`, `section.<top-level key>`, ...
+ *
+ * Keep one feature per line where it fits: flipping a verdict is changing `level`.
+ */
+export const FEATURES = {
+  // ── Top-level sections ────────────────────────────────────────────────────────────────────
+  "section.log": { level: "supported", name: '"log"' },
+  "section.dns": { level: "supported", name: '"dns"' },
+  "section.inbounds": { level: "supported", name: '"inbounds"' },
+  "section.outbounds": { level: "supported", name: '"outbounds"' },
+  "section.route": { level: "supported", name: '"route"' },
+  "section.experimental": { level: "supported", name: '"experimental"' },
+  "section.ntp": {
+    level: "warning",
+    name: '"ntp"',
+    note: "is not implemented in tunbox yet; the system clock is used",
+  },
+  "section.certificate": {
+    level: "warning",
+    name: '"certificate"',
+    note: "is not implemented in tunbox yet; TLS clients trust the system store",
+  },
+  "section.certificate_providers": {
+    level: "warning",
+    name: '"certificate_providers"',
+    note: "is for TLS servers, which tunbox does not run; ignored",
+  },
+  "section.endpoints": { level: "supported", name: '"endpoints"' },
+  "section.services": {
+    level: "warning",
+    name: '"services"',
+    note: "are not run by tunbox (it runs no servers); ignored",
+  },
+  "section.http_clients": {
+    level: "warning",
+    name: '"http_clients"',
+    note: "is not used by tunbox yet; downloads use a direct connection",
+  },
+
+  // ── Inbounds ──────────────────────────────────────────────────────────────────────────────
+  "inbound.tun": { level: "supported", name: 'inbound type "tun"' },
+  "inbound.mixed": { level: "supported", name: 'inbound type "mixed"' },
+  "inbound.socks": { level: "supported", name: 'inbound type "socks"' },
+  "inbound.http": { level: "supported", name: 'inbound type "http"' },
+  "inbound.direct": {
+    level: "error",
+    name: 'inbound type "direct"',
+    note: "is not implemented in tunbox yet; forward the port with your firewall, or use a tun",
+  },
+  "inbound.tproxy": {
+    level: "error",
+    name: 'inbound type "tproxy"',
+    note: "is not implemented in tunbox yet; use a tun inbound with auto_route",
+  },
+  "inbound.redirect": {
+    level: "error",
+    name: 'inbound type "redirect"',
+    note: "is not implemented in tunbox; use a tun inbound with auto_route",
+  },
+  "inbound.shadowsocks": serverInbound("shadowsocks"),
+  "inbound.vmess": serverInbound("vmess"),
+  "inbound.trojan": serverInbound("trojan"),
+  "inbound.naive": serverInbound("naive"),
+  "inbound.hysteria": serverInbound("hysteria"),
+  "inbound.shadowtls": serverInbound("shadowtls"),
+  "inbound.vless": serverInbound("vless"),
+  "inbound.tuic": serverInbound("tuic"),
+  "inbound.hysteria2": serverInbound("hysteria2"),
+  "inbound.anytls": serverInbound("anytls"),
+  "inbound.cloudflared": serverInbound("cloudflared"),
+
+  // ── TUN inbound fields ────────────────────────────────────────────────────────────────────
+  "tun.auto_redirect": {
+    level: "error",
+    os: ["linux"],
+    name: '"auto_redirect"',
+    note: 'is not implemented in tunbox yet; remove it ("auto_route" alone routes everything ' +
+      "into the TUN)",
+  },
+  "tun.route_address_set": {
+    level: "warning",
+    name: '"route_address_set"',
+    note: 'is not implemented in tunbox yet; ignored (list the prefixes in "route_address")',
+  },
+  "tun.route_exclude_address_set": {
+    level: "warning",
+    name: '"route_exclude_address_set"',
+    note: "is not implemented in tunbox yet; ignored (list the prefixes in " +
+      '"route_exclude_address")',
+  },
+  "tun.platform": { level: "warning", name: '"platform"', note: GUI_ONLY },
+  "tun.include_android_user": {
+    level: "warning",
+    name: '"include_android_user"',
+    note: "only applies on Android; tunbox ignores it",
+  },
+  "tun.include_package": {
+    level: "warning",
+    name: '"include_package"',
+    note: "only applies on Android; tunbox ignores it",
+  },
+  "tun.exclude_package": {
+    level: "warning",
+    name: '"exclude_package"',
+    note: "only applies on Android; tunbox ignores it",
+  },
+  "tun.include_mac_address": {
+    level: "warning",
+    name: '"include_mac_address"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+  "tun.exclude_mac_address": {
+    level: "warning",
+    name: '"exclude_mac_address"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+  "tun.dns_mode": {
+    level: "warning",
+    name: '"dns_mode"',
+    note: "is not implemented in tunbox yet; system DNS settings are left as they are " +
+      '(route port 53 to a "hijack-dns" rule instead)',
+  },
+  "tun.loopback_address": {
+    level: "warning",
+    name: '"loopback_address"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+
+  // ── Listener inbound fields (mixed, socks, http) ──────────────────────────────────────────
+  "listen.set_system_proxy": {
+    level: "warning",
+    name: '"set_system_proxy"',
+    note: "is not implemented in tunbox; set the system proxy yourself",
+  },
+  "listen.tcp_fast_open": listenField("tcp_fast_open"),
+  "listen.tcp_multi_path": listenField("tcp_multi_path"),
+  "listen.udp_fragment": listenField("udp_fragment"),
+  "listen.bind_interface": listenField("bind_interface"),
+  "listen.routing_mark": listenField("routing_mark"),
+  "listen.reuse_addr": listenField("reuse_addr"),
+  "listen.netns": listenField("netns"),
+  "listen.disable_tcp_keep_alive": listenField("disable_tcp_keep_alive"),
+  "listen.tcp_keep_alive": listenField("tcp_keep_alive"),
+  "listen.tcp_keep_alive_interval": listenField("tcp_keep_alive_interval"),
+  "listen.tls": {
+    level: "error",
+    name: '"tls" in a listening inbound',
+    note: "is not implemented in tunbox; listen on loopback without TLS",
+  },
+  "listen.detour": {
+    level: "warning",
+    name: 'inbound "detour"',
+    note: "is not implemented in tunbox; connections are routed by the rules",
+  },
+
+  // ── Outbounds ─────────────────────────────────────────────────────────────────────────────
+  "outbound.direct": { level: "supported", name: 'outbound type "direct"' },
+  "outbound.socks": { level: "supported", name: 'outbound type "socks"' },
+  "outbound.http": { level: "supported", name: 'outbound type "http"' },
+  "outbound.block": { level: "supported", name: 'outbound type "block"' },
+  "outbound.dns": { level: "supported", name: 'outbound type "dns"' },
+  "outbound.selector": { level: "supported", name: 'outbound type "selector"' },
+  "outbound.urltest": { level: "supported", name: 'outbound type "urltest"' },
+  "outbound.shadowsocks": proxyOutbound("shadowsocks"),
+  "outbound.vmess": proxyOutbound("vmess"),
+  "outbound.vless": proxyOutbound("vless"),
+  "outbound.trojan": proxyOutbound("trojan"),
+  "outbound.wireguard": proxyOutbound("wireguard"),
+  "outbound.hysteria": proxyOutbound("hysteria"),
+  "outbound.hysteria2": proxyOutbound("hysteria2"),
+  "outbound.tuic": proxyOutbound("tuic"),
+  "outbound.shadowtls": proxyOutbound("shadowtls"),
+  "outbound.anytls": proxyOutbound("anytls"),
+  "outbound.naive": proxyOutbound("naive"),
+  "outbound.ssh": proxyOutbound("ssh"),
+  "outbound.tor": proxyOutbound("tor"),
+  "outbound.shadowsocksr": proxyOutbound("shadowsocksr"),
+  "outbound.http.tls": {
+    level: "error",
+    name: '"tls" in an http outbound',
+    note: "is not implemented in tunbox yet (plain HTTP CONNECT only); remove it or run a " +
+      "local TLS client",
+  },
+  "outbound.socks.udp_over_tcp": {
+    level: "error",
+    name: '"udp_over_tcp"',
+    note: "is a sing-box protocol that Xray/V2Ray servers do not speak, and tunbox does not " +
+      "implement it; remove it (UDP then uses SOCKS5 UDP ASSOCIATE)",
+  },
+
+  // ── Endpoints ─────────────────────────────────────────────────────────────────────────────
+  "endpoint.wireguard": {
+    level: "error",
+    name: 'endpoint type "wireguard"',
+    note: `is not implemented in tunbox yet; ${PROXY_CLIENT}`,
+  },
+  "endpoint.tailscale": {
+    level: "error",
+    name: 'endpoint type "tailscale"',
+    note: "is not implemented in tunbox; run tailscaled and route its range direct",
+  },
+
+  // ── Dial fields ───────────────────────────────────────────────────────────────────────────
+  "dial.netns": {
+    level: "warning",
+    name: '"netns"',
+    note: "is not implemented in tunbox yet; connections are made in tunbox's own namespace",
+  },
+  "dial.tcp_multi_path": {
+    level: "warning",
+    name: '"tcp_multi_path"',
+    note: "is not implemented in tunbox yet; plain TCP is used",
+  },
+  "dial.udp_fragment": {
+    level: "warning",
+    name: '"udp_fragment"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+  "dial.network_strategy": { level: "warning", name: '"network_strategy"', note: GUI_ONLY },
+  "dial.network_type": { level: "warning", name: '"network_type"', note: GUI_ONLY },
+  "dial.fallback_network_type": {
+    level: "warning",
+    name: '"fallback_network_type"',
+    note: GUI_ONLY,
+  },
+  "dial.protect_path": { level: "warning", name: '"protect_path"', note: GUI_ONLY },
+
+  // ── TLS (outbound) ────────────────────────────────────────────────────────────────────────
+  "tls.enabled": { level: "supported", name: '"enabled" in tls' },
+  "tls.server_name": { level: "supported", name: '"server_name" in tls' },
+  "tls.insecure": { level: "supported", name: '"insecure" in tls' },
+  "tls.disable_sni": tlsField("disable_sni"),
+  "tls.alpn": tlsField("alpn"),
+  "tls.min_version": tlsField("min_version"),
+  "tls.max_version": tlsField("max_version"),
+  "tls.cipher_suites": tlsField("cipher_suites"),
+  "tls.curve_preferences": tlsField("curve_preferences"),
+  "tls.certificate": tlsField("certificate"),
+  "tls.certificate_path": tlsField("certificate_path"),
+  "tls.certificate_public_key_sha256": tlsField("certificate_public_key_sha256"),
+  "tls.client_certificate": tlsField("client_certificate"),
+  "tls.client_certificate_path": tlsField("client_certificate_path"),
+  "tls.client_key": tlsField("client_key"),
+  "tls.client_key_path": tlsField("client_key_path"),
+  "tls.fragment": tlsField("fragment"),
+  "tls.fragment_fallback_delay": tlsField("fragment_fallback_delay"),
+  "tls.record_fragment": tlsField("record_fragment"),
+  "tls.ech": tlsField("ech"),
+  "tls.utls": tlsField("utls"),
+  "tls.reality": tlsField("reality"),
+  "tls.kernel_tx": tlsField("kernel_tx"),
+  "tls.kernel_rx": tlsField("kernel_rx"),
+
+  // ── DNS servers ───────────────────────────────────────────────────────────────────────────
+  "dns.server.local": { level: "supported", name: 'DNS server type "local"' },
+  "dns.server.hosts": { level: "supported", name: 'DNS server type "hosts"' },
+  "dns.server.udp": { level: "supported", name: 'DNS server type "udp"' },
+  "dns.server.tcp": { level: "supported", name: 'DNS server type "tcp"' },
+  "dns.server.fakeip": { level: "supported", name: 'DNS server type "fakeip"' },
+  "dns.server.tls": dnsServer("tls", "yet"),
+  "dns.server.https": dnsServer("https", "yet"),
+  "dns.server.quic": dnsServer("quic", "yet"),
+  "dns.server.h3": dnsServer("h3", "yet"),
+  "dns.server.dhcp": dnsServer("dhcp", "yet"),
+  "dns.server.resolved": dnsServer("resolved", ""),
+  "dns.server.tailscale": dnsServer("tailscale", ""),
+  "dns.rule.outbound": {
+    level: "warning",
+    name: '"outbound"',
+    note: `${NEVER} (lookups do not carry the requesting outbound)`,
+  },
+  "dns.rule.nested_address_filter": {
+    level: "warning",
+    name: "address filter items (ip_cidr, ip_is_private, ip_accept_any)",
+    note: "never match inside a logical DNS rule in tunbox",
+  },
+
+  // ── Route ─────────────────────────────────────────────────────────────────────────────────
+  "route.find_process": {
+    level: "warning",
+    name: '"find_process"',
+    note: "is not implemented in tunbox yet; connections are logged without process names",
+  },
+  "route.override_android_vpn": {
+    level: "warning",
+    name: '"override_android_vpn"',
+    note: "only applies on Android; tunbox ignores it",
+  },
+  "route.default_network_strategy": {
+    level: "warning",
+    name: '"default_network_strategy"',
+    note: GUI_ONLY,
+  },
+  "route.default_network_type": {
+    level: "warning",
+    name: '"default_network_type"',
+    note: GUI_ONLY,
+  },
+  "route.default_fallback_network_type": {
+    level: "warning",
+    name: '"default_fallback_network_type"',
+    note: GUI_ONLY,
+  },
+  "route.default_fallback_delay": {
+    level: "warning",
+    name: '"default_fallback_delay"',
+    note: GUI_ONLY,
+  },
+  "route.find_neighbor": {
+    level: "warning",
+    name: '"find_neighbor"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+  "route.dhcp_lease_files": {
+    level: "warning",
+    name: '"dhcp_lease_files"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+  "route.default_http_client": {
+    level: "warning",
+    name: '"default_http_client"',
+    note: "is not used by tunbox yet; downloads use a direct connection",
+  },
+  "route.geoip": { level: "error", name: '"route.geoip"', note: `is removed: ${GEO_HINT}` },
+  "route.geosite": { level: "error", name: '"route.geosite"', note: `is removed: ${GEO_HINT}` },
+
+  // ── Rule-sets ─────────────────────────────────────────────────────────────────────────────
+  "rule_set.inline": {
+    level: "warning",
+    name: "inline rule-sets",
+    note: "are not implemented in tunbox yet; rules that use them never match",
+  },
+  "rule_set.local": {
+    level: "warning",
+    name: "local rule-sets",
+    note: "are not implemented in tunbox yet; rules that use them never match",
+  },
+  "rule_set.remote": {
+    level: "warning",
+    name: "remote rule-sets",
+    note: "are not implemented in tunbox yet; rules that use them never match",
+  },
+
+  // ── Rule items (route and DNS rules) ──────────────────────────────────────────────────────
+  "rule.auth_user": neverMatches("auth_user", "tunbox inbounds have no authenticated users"),
+  "rule.process_name": neverMatches("process_name", "process lookup is not implemented"),
+  "rule.process_path": neverMatches("process_path", "process lookup is not implemented"),
+  "rule.process_path_regex": neverMatches(
+    "process_path_regex",
+    "process lookup is not implemented",
+  ),
+  "rule.package_name": neverMatches("package_name", "Android packages are not supported"),
+  "rule.user": neverMatches("user", "process user lookup is not implemented"),
+  "rule.user_id": neverMatches("user_id", "process user lookup is not implemented"),
+  "rule.clash_mode": neverMatches("clash_mode", "the Clash mode is not implemented yet"),
+  "rule.network_type": neverMatches(
+    "network_type",
+    "network type information is only available in sing-box's graphical clients",
+  ),
+  "rule.network_is_expensive": neverMatches(
+    "network_is_expensive",
+    "network type information is only available in sing-box's graphical clients",
+  ),
+  "rule.network_is_constrained": neverMatches(
+    "network_is_constrained",
+    "network type information is only available in sing-box's graphical clients",
+  ),
+  "rule.wifi_ssid": neverMatches(
+    "wifi_ssid",
+    "Wi-Fi information is only available in sing-box's graphical clients",
+  ),
+  "rule.wifi_bssid": neverMatches(
+    "wifi_bssid",
+    "Wi-Fi information is only available in sing-box's graphical clients",
+  ),
+  "rule.interface_address": neverMatches(
+    "interface_address",
+    "interface address rules are not implemented",
+  ),
+  "rule.network_interface_address": neverMatches(
+    "network_interface_address",
+    "interface address rules are not implemented",
+  ),
+  "rule.default_interface_address": neverMatches(
+    "default_interface_address",
+    "interface address rules are not implemented",
+  ),
+  "rule.preferred_by": neverMatches("preferred_by", "preferred_by is not implemented"),
+  "rule.source_mac_address": neverMatches(
+    "source_mac_address",
+    "neighbor lookup is not implemented",
+  ),
+  "rule.source_hostname": neverMatches("source_hostname", "neighbor lookup is not implemented"),
+  "rule.rule_set": neverMatches("rule_set", "rule sets are not implemented yet"),
+  "rule.geoip": { level: "error", name: '"geoip"', note: `is removed: ${GEO_HINT}` },
+  "rule.geosite": { level: "error", name: '"geosite"', note: `is removed: ${GEO_HINT}` },
+  "rule.source_geoip": { level: "error", name: '"source_geoip"', note: `is removed: ${GEO_HINT}` },
+
+  // ── Rule actions and sniffers ─────────────────────────────────────────────────────────────
+  "action.route_options.network_strategy": {
+    level: "warning",
+    name: '"network_strategy"',
+    note: GUI_ONLY,
+  },
+  "action.route_options.udp_connect": {
+    level: "warning",
+    name: '"udp_connect"',
+    note: "is not implemented in tunbox yet; ignored",
+  },
+  "action.route_options.tls_fragment": {
+    level: "warning",
+    name: '"tls_fragment"',
+    note: "is not implemented in tunbox yet; TLS is sent unfragmented",
+  },
+  "action.route_options.tls_record_fragment": {
+    level: "warning",
+    name: '"tls_record_fragment"',
+    note: "is not implemented in tunbox yet; TLS is sent unfragmented",
+  },
+  "sniff.http": { level: "supported", name: 'sniffer "http"' },
+  "sniff.tls": { level: "supported", name: 'sniffer "tls"' },
+  "sniff.quic": { level: "supported", name: 'sniffer "quic"' },
+  "sniff.dns": { level: "supported", name: 'sniffer "dns"' },
+  "sniff.stun": sniffer("stun"),
+  "sniff.bittorrent": sniffer("bittorrent"),
+  "sniff.dtls": sniffer("dtls"),
+  "sniff.ssh": sniffer("ssh"),
+  "sniff.rdp": sniffer("rdp"),
+  "sniff.ntp": sniffer("ntp"),
+
+  // ── Experimental ──────────────────────────────────────────────────────────────────────────
+  "experimental.clash_api": { level: "supported", name: '"clash_api"' },
+  "experimental.clash_api.default_mode": {
+    level: "warning",
+    name: '"default_mode"',
+    note: 'is not implemented in tunbox yet; "clash_mode" rules never match',
+  },
+  "experimental.clash_api.external_ui": {
+    level: "warning",
+    name: '"external_ui"',
+    note: "is not served by tunbox yet; use the API without a web UI",
+  },
+  "experimental.cache_file": {
+    level: "warning",
+    name: '"cache_file"',
+    note: "is not implemented in tunbox yet; FakeIP mappings and selections start fresh on " +
+      "every start",
+  },
+  "experimental.v2ray_api": {
+    level: "warning",
+    name: '"v2ray_api"',
+    note: "is not implemented in tunbox; ignored",
+  },
+  "experimental.debug": {
+    level: "warning",
+    name: '"debug"',
+    note: "is Go runtime tuning; tunbox ignores it",
+  },
+} as const satisfies Record<string, Feature>;
+
+/** The id of a feature in {@linkcode FEATURES}. */
+export type FeatureId = keyof typeof FEATURES;
+
+function proxyOutbound(type: string): Feature {
+  return {
+    level: "error",
+    name: `outbound type "${type}"`,
+    note: `is not implemented in tunbox yet; ${PROXY_CLIENT}`,
+  };
+}
+
+function serverInbound(type: string): Feature {
+  return {
+    level: "error",
+    name: `inbound type "${type}"`,
+    note: "is a proxy server, which tunbox does not run",
+  };
+}
+
+function listenField(key: string): Feature {
+  return {
+    level: "warning",
+    name: `"${key}"`,
+    note: "is not implemented for listening inbounds in tunbox yet; ignored",
+  };
+}
+
+function tlsField(key: string): Feature {
+  return { level: "error", name: `"${key}" in tls`, note: "is not implemented in tunbox yet" };
+}
+
+function dnsServer(type: string, yet: "yet" | ""): Feature {
+  return {
+    level: "error",
+    name: `DNS server type "${type}"`,
+    note: `is not implemented in tunbox${yet ? " yet" : ""}; use a "udp" or "tcp" server ` +
+      '(with "detour" to send it through a proxy)',
+  };
+}
+
+function neverMatches(field: string, why: string): Feature {
+  return { level: "warning", name: `"${field}"`, note: `${NEVER} (${why})` };
+}
+
+function sniffer(name: string): Feature {
+  return {
+    level: "warning",
+    name: `sniffer "${name}"`,
+    note: "is not implemented by tunbox; those protocols are not detected",
+  };
+}
+
+/** The verdict on one feature for one OS. */
+export interface Verdict {
+  readonly id: string;
+  readonly level: Level;
+  /** The message for warnings and errors ("" when supported). */
+  readonly message: string;
+}
+
+function osName(os: string): string {
+  return os === "darwin" ? "macOS" : os === "linux" ? "Linux" : os;
+}
+
+/** True when `id` names a feature in {@linkcode FEATURES}. */
+export function isFeature(id: string): id is FeatureId {
+  return Object.hasOwn(FEATURES, id);
+}
+
+/** The verdict on feature `id` on `os` (default: this machine's). */
+export function verdict(id: FeatureId, os: string = Deno.build.os): Verdict {
+  const f: Feature = FEATURES[id];
+  if (f.os && !f.os.includes(os)) {
+    return {
+      id,
+      level: "error",
+      message: `${f.name} is only available on ${f.os.map(osName).join(" and ")}`,
+    };
+  }
+  if (f.level === "supported") return { id, level: "supported", message: "" };
+  return { id, level: f.level, message: f.note ? `${f.name} ${f.note}` : f.name };
+}
+
+/** True when tunbox implements feature `id` on `os`. */
+export function isSupported(id: FeatureId, os: string = Deno.build.os): boolean {
+  return verdict(id, os).level === "supported";
+}
+
+/** The feature id for `<area>.<key>` when there is one (`featureId("outbound", "vmess")`). */
+export function featureId(area: string, key: string): FeatureId | undefined {
+  const id = `${area}.${key}`;
+  return isFeature(id) ? id : undefined;
+}

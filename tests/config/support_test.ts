@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { decodeConfigText } from "../../src/config/decode.ts";
+import { emptyMatch } from "../../src/config/decode_rule.ts";
+import {
+  type Feature,
+  featureId,
+  FEATURES,
+  isSupported,
+  verdict,
+} from "../../src/config/support.ts";
+import type { RuleMatch } from "../../src/config/types.ts";
+import { compileRules } from "../../src/route/rule.ts";
+import { at } from "./_helpers.ts";
+
+Deno.test("every feature that is not supported says what tunbox does instead", () => {
+  for (const [id, f] of Object.entries(FEATURES) as [string, Feature][]) {
+    if (f.level === "supported") continue;
+    assert.ok(f.note && f.note.length > 10, `${id} needs a note`);
+    assert.equal(verdict(id as keyof typeof FEATURES, "linux").message, `${f.name} ${f.note}`);
+  }
+});
+
+Deno.test("verdict() makes an OS-limited feature an error elsewhere", () => {
+  assert.equal(verdict("tun.auto_redirect", "darwin").level, "error");
+  assert.equal(
+    verdict("tun.auto_redirect", "darwin").message,
+    '"auto_redirect" is only available on Linux',
+  );
+  assert.equal(verdict("outbound.socks", "darwin").level, "supported");
+  assert.equal(featureId("outbound", "nope"), undefined);
+  assert.equal(featureId("outbound", "vmess"), "outbound.vmess");
+});
+
+/** A rule item of `field` with a value the runtime treats as set. */
+function itemValue(field: string): unknown {
+  if (field === "network_is_expensive" || field === "network_is_constrained") return true;
+  if (field === "clash_mode") return "Direct";
+  if (field === "user_id") return [1000];
+  if (field.endsWith("interface_address") && field !== "default_interface_address") {
+    return { en0: ["10.0.0.0/8"] };
+  }
+  if (field === "default_interface_address") return ["10.0.0.0/8"];
+  return ["x"];
+}
+
+Deno.test("each rule item's verdict is what the route compiler does: never-match warnings in the same words", () => {
+  for (const id of Object.keys(FEATURES)) {
+    if (!id.startsWith("rule.")) continue;
+    const field = id.slice("rule.".length);
+    if (["geoip", "geosite", "source_geoip"].includes(field)) continue; // errors: never compiled
+    const match = emptyMatch() as unknown as Record<string, unknown>;
+    const v = itemValue(field);
+    match[field] = field.endsWith("interface_address") && field !== "default_interface_address"
+      ? { en0: [{ addr: new Uint8Array([10, 0, 0, 0]), bits: 8 }] }
+      : field === "default_interface_address"
+      ? [{ addr: new Uint8Array([10, 0, 0, 0]), bits: 8 }]
+      : v;
+    const { warnings } = compileRules([{
+      type: "default",
+      ...(match as unknown as RuleMatch),
+      action: { action: "route", outbound: "direct" },
+    }]);
+    const rid = id as keyof typeof FEATURES;
+    if (isSupported(rid)) assert.deepEqual(warnings, [], field);
+    else assert.deepEqual(warnings, [`route.rules[0]: ${verdict(rid).message}`], field);
+  }
+});
+
+Deno.test("`check` reports a never-matching rule item at its key, in the runtime's words", () => {
+  const text = `{"outbounds": [{"type": "direct", "tag": "d"}],
+  "route": {"rules": [{"process_name": ["curl"], "outbound": "d"}]}}`;
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(r.warnings.map((w) => w.format()), [
+    `t.json:${at(text, '"process_name"')}: route.rules[0].process_name: ${
+      verdict("rule.process_name").message
+    }`,
+  ]);
+});
