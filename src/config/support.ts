@@ -494,12 +494,7 @@ export const FEATURES = {
     name: '"external_ui"',
     note: "is not served by tunbox yet; use the API without a web UI",
   },
-  "experimental.cache_file": {
-    level: "warning",
-    name: '"cache_file"',
-    note: "is not implemented in tunbox yet; FakeIP mappings and selections start fresh on " +
-      "every start",
-  },
+  "experimental.cache_file": { level: "supported", name: '"cache_file"' },
   "experimental.v2ray_api": {
     level: "warning",
     name: '"v2ray_api"',
