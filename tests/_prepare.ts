@@ -15,6 +15,8 @@ const NEEDED: Record<string, string> = {
   danted: "dante-server",
   microsocks: "microsocks",
   v2ray: "v2ray",
+  "ss-local": "shadowsocks-libev",
+  "ss-server": "shadowsocks-libev",
   redsocks: "redsocks",
   iptables: "iptables",
   "systemd-analyze": "systemd",
