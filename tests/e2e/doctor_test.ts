@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { parse as parseJsonc } from "jsonc-parser";
 import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
-import { CAN_RUN_E2E, FAR, HOST_SOCKS_EGRESS, Proc, SeedWorld } from "./_world.ts";
+import { startSsLocal, startV2rayWithoutUdp } from "./_local_proxy.ts";
+import { CAN_RUN_E2E, FAR, type Proc, SeedWorld } from "./_world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -141,22 +142,8 @@ Deno.test({
       });
 
       await t.step("UDP disabled on the proxy (V2Ray udp: false)", async () => {
-        const path = `${w.dir}/v2ray-noudp.json`;
-        await Deno.writeTextFile(
-          path,
-          JSON.stringify({
-            inbounds: [{
-              listen: "127.0.0.1",
-              port: 1080,
-              protocol: "socks",
-              settings: { auth: "noauth", udp: false },
-            }],
-            outbounds: [{ protocol: "freedom", sendThrough: HOST_SOCKS_EGRESS }],
-          }),
-        );
-        const v2ray = new Proc("v2ray", w.host.spawn(["v2ray", "-config", path]));
+        const { proc: v2ray } = await startV2rayWithoutUdp(w);
         extra.push(v2ray);
-        await waitPort(w, 1080, v2ray);
         const f = find((await doctor(w, healthy)).findings, "udp:proxy");
         assert.equal(f.status, "fail");
         assert.match(f.detail, /0x07 \(command not supported\).*DNS server\(s\) "remote"/);
@@ -164,35 +151,7 @@ Deno.test({
       });
 
       await t.step("the proxy server's address not excluded (ss-local)", async () => {
-        const ss = ["-k", "doctor-pass", "-m", "chacha20-ietf-poly1305"];
-        const server = w.spawnFar("ss-server", [
-          "ss-server",
-          "-s",
-          FAR.server,
-          "-p",
-          "8388",
-          "-u",
-          ...ss,
-        ]);
-        const local = new Proc(
-          "ss-local",
-          w.host.spawn([
-            "ss-local",
-            "-s",
-            FAR.server,
-            "-p",
-            "8388",
-            "-b",
-            "127.0.0.1",
-            "-l",
-            "1080",
-            "-u",
-            ...ss,
-          ]),
-        );
-        extra.push(local);
-        await waitPort(w, 1080, local);
-        assert.ok(server.running, server.stderr);
+        extra.push(await startSsLocal(w, FAR.server));
         const good = await doctor(w, await initConfig(w));
         assert.equal(find(good.findings, "loop").status, "ok");
         assert.deepEqual(problems(good.findings), []);
@@ -214,13 +173,3 @@ Deno.test({
     }
   },
 });
-
-async function waitPort(w: SeedWorld, port: number, proc: Proc): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const r = await w.exec(["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
-    if (r.code === 0) return;
-    if (!proc.running) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${proc.name} did not listen on ${port}:\n${proc.stderr}`);
-}

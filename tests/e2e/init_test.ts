@@ -8,7 +8,15 @@
 import assert from "node:assert/strict";
 import { parse as parseJsonc } from "jsonc-parser";
 import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
-import { CAN_RUN_E2E, FAR, HOST_DIRECT, HOST_SOCKS_EGRESS, Proc, SeedWorld } from "./_world.ts";
+import { startSsLocal, startV2rayWithoutUdp } from "./_local_proxy.ts";
+import {
+  CAN_RUN_E2E,
+  FAR,
+  HOST_DIRECT,
+  HOST_SOCKS_EGRESS,
+  type Proc,
+  SeedWorld,
+} from "./_world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -39,21 +47,6 @@ async function dig(w: SeedWorld, tcp = false): Promise<string> {
   ]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.trim();
-}
-
-/** Starts a process in the host namespace; the caller stops it. */
-function spawnHost(w: SeedWorld, name: string, cmd: string[]): Proc {
-  return new Proc(name, w.host.spawn(cmd));
-}
-
-async function waitPort(w: SeedWorld, port: number, proc: Proc): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const r = await w.exec(["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
-    if (r.code === 0) return;
-    if (!proc.running) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${proc.name} did not listen on ${port}:\n${proc.stderr}`);
 }
 
 Deno.test({
@@ -99,32 +92,7 @@ Deno.test({
     try {
       await w.stopTunbox();
       await w.stopSocks();
-      const ss = ["-k", "init-test-pass", "-m", "chacha20-ietf-poly1305"];
-      const server = w.spawnFar("ss-server", [
-        "ss-server",
-        "-s",
-        FAR.server,
-        "-p",
-        "8388",
-        "-u",
-        ...ss,
-      ]);
-      await new Promise((r) => setTimeout(r, 300));
-      assert.ok(server.running, server.stderr);
-      local = spawnHost(w, "ss-local", [
-        "ss-local",
-        "-s",
-        FAR.server,
-        "-p",
-        "8388",
-        "-b",
-        "127.0.0.1",
-        "-l",
-        "1080",
-        "-u",
-        ...ss,
-      ]);
-      await waitPort(w, 1080, local);
+      local = await startSsLocal(w, FAR.server);
       const { text, stderr } = await init(w);
       assert.match(stderr, /found ss-local \(pid \d+\): ss-local arguments/);
       const config = parseJsonc(text);
@@ -160,21 +128,9 @@ Deno.test({
     try {
       await w.stopTunbox();
       await w.stopSocks();
-      const path = `${w.dir}/v2ray-noudp.json`;
-      await Deno.writeTextFile(
-        path,
-        JSON.stringify({
-          inbounds: [{
-            listen: "127.0.0.1",
-            port: 1080,
-            protocol: "socks",
-            settings: { auth: "noauth", udp: false },
-          }],
-          outbounds: [{ protocol: "freedom", sendThrough: HOST_SOCKS_EGRESS }],
-        }),
-      );
-      v2ray = spawnHost(w, "v2ray", ["v2ray", "-config", path]);
-      await waitPort(w, 1080, v2ray);
+      const started = await startV2rayWithoutUdp(w);
+      v2ray = started.proc;
+      const path = started.path;
       const { text, stderr } = await init(w);
       assert.match(stderr, new RegExp(`found v2ray \\(pid \\d+\\): ${path}`));
       assert.match(stderr, /UDP refused \(the proxy answered UDP ASSOCIATE with 0x07/);
