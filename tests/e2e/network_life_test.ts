@@ -365,3 +365,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "tunbox run refuses a TUN address inside a veth's subnet, naming it, with nothing installed",
+  ignore: !CAN_RUN_E2E,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const ns = await Netns.create("collide");
+    const dir = await Deno.makeTempDir({ prefix: "tunbox-collide-" });
+    try {
+      await ns.addVeth("lan0", "lan0p", { localAddr: ["10.77.0.1/24"] });
+      await ns.ip("route", "add", "default", "via", "10.77.0.254");
+      const before = await ns.snapshot();
+      await Deno.writeTextFile(
+        `${dir}/config.json`,
+        JSON.stringify({
+          inbounds: [{
+            type: "tun",
+            tag: "tun-in",
+            interface_name: "tunc0",
+            address: ["10.77.0.5/30"],
+            auto_route: true,
+            strict_route: true,
+          }],
+          outbounds: [{ type: "direct", tag: "direct" }],
+          route: { auto_detect_interface: true },
+        }),
+      );
+      const r = await ns.exec([
+        Deno.execPath(),
+        "run",
+        ...RUN_PERMISSIONS,
+        `${ROOT}main.ts`,
+        "run",
+        "-c",
+        `${dir}/config.json`,
+      ], { env: { ...Deno.env.toObject(), NO_COLOR: "1" } });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(
+        r.stdout + r.stderr,
+        /address 10\.77\.0\.5\/30 of tun inbound "tun-in" overlaps 10\.77\.0\.0\/24 on lan0 \(address 10\.77\.0\.1\/24\); use a free range instead, e\.g\. "address": \["198\.18\.0\.1\/30"\]/,
+      );
+      await ns.expectSnapshot(before, 0);
+    } finally {
+      await ns.delete();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
