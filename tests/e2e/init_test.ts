@@ -153,3 +153,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "`tunbox init` with V2Ray's socks inbound with UDP: found through /proc, DNS over UDP",
+  ignore: !CAN_RUN_E2E,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const w = await SeedWorld.start("system", "v2ray");
+    try {
+      await w.stopTunbox();
+      const { text, stderr } = await init(w);
+      assert.match(
+        stderr,
+        /found v2ray \(pid \d+\): .*v2ray\.json: V2Ray\/Xray JSON \(v4\), listeners socks 127\.0\.0\.1:1080/,
+      );
+      assert.match(stderr, /127\.0\.0\.1:1080: socks5, auth none, UDP works/);
+      const config = parseJsonc(text);
+      assert.equal(config.dns.servers[0].type, "udp");
+      assert.ok(!config.route.rules.some((r: Record<string, unknown>) => r.network === "udp"));
+      await w.startTunbox();
+      const ip = await w.curl([`http://${FAR.web}/ip`]);
+      assert.equal(ip.code, 0, ip.stderr);
+      assert.equal(ip.stdout, HOST_SOCKS_EGRESS);
+      assert.equal(await dig(w), FAR.web);
+    } finally {
+      await w.close();
+    }
+  },
+});
