@@ -1,14 +1,18 @@
 /**
  * Darwin (macOS) kernel constants used by the utun, interface-address, routing-socket and
  * bound-socket code. Each value is checked against the xnu headers named beside it
- * (apple-oss-distributions/xnu); `tests/platform/darwin/constants_test.ts` recomputes the ioctl
- * numbers from the `_IOW`/`_IOWR` encoding in `bsd/sys/ioccom.h`.
+ * (apple-oss-distributions/xnu); `tests/ffi/darwin/proof_table_test.ts` checks every value
+ * against the header text, naming the header and line, and the ioctl numbers are computed by
+ * the `_IOW`/`_IOWR` macros of `bsd/sys/ioccom.h` (`ioccom.ts`).
  *
  * These are Darwin's values on every architecture (arm64 and x86_64 use the same numbers);
  * several differ from Linux (AF_INET6, O_NONBLOCK, SOL_SOCKET, EAGAIN, ...).
  *
  * @module
  */
+
+import { _IOW, _IOWR } from "./ioccom.ts";
+import { CTL_INFO, IFALIASREQ, IFREQ, IN6_ALIASREQ, IN6_IFREQ } from "./layouts.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Address families and socket types — bsd/sys/socket.h
@@ -44,6 +48,8 @@ export const SO_RCVBUF = 0x1002;
 export const SO_ERROR = 0x1007;
 /** socket.h: Apple's per-socket "no SIGPIPE on EPIPE" (Linux passes MSG_NOSIGNAL per call). */
 export const SO_NOSIGPIPE = 0x1022;
+/** socket.h: `recv` flag: look at the data without consuming it. */
+export const MSG_PEEK = 0x2;
 /** socket.h: `shutdown(2)`'s `how`. */
 export const SHUT_RD = 0;
 export const SHUT_WR = 1;
@@ -67,31 +73,35 @@ export const UTUN_OPT_IFNAME = 2;
 export const UTUN_HEADER_SIZE = 4;
 
 // ---------------------------------------------------------------------------------------------
-// ioctl numbers — `_IOW(g, n, t)` = 0x80000000 | (sizeof(t) & 0x1fff) << 16 | g << 8 | n,
-// `_IOWR` uses 0xC0000000 (bsd/sys/ioccom.h).
+// ioctl numbers, computed by the `_IOW`/`_IOWR` macros of bsd/sys/ioccom.h (`ioccom.ts`) from
+// the struct sizes in `layouts.ts`, as the C headers compute them.
 // ---------------------------------------------------------------------------------------------
 
-/** kern_control.h: `_IOWR('N', 3, struct ctl_info)` (ctl_info is 100 bytes). */
-export const CTLIOCGINFO = 0xc0644e03;
-/** sockio.h: `_IOW('i', 52, struct ifreq)` (ifreq is 32 bytes). */
-export const SIOCSIFMTU = 0x80206934;
-/** sockio.h: `_IOWR('i', 51, struct ifreq)`. */
-export const SIOCGIFMTU = 0xc0206933;
-/** sockio.h: `_IOW('i', 16, struct ifreq)`. */
-export const SIOCSIFFLAGS = 0x80206910;
-/** sockio.h: `_IOWR('i', 17, struct ifreq)`. */
-export const SIOCGIFFLAGS = 0xc0206911;
-/** sockio.h: `_IOW('i', 26, struct ifaliasreq)` (ifaliasreq is 64 bytes). */
-export const SIOCAIFADDR = 0x8040691a;
-/** sockio.h: `_IOW('i', 25, struct ifreq)`. */
-export const SIOCDIFADDR = 0x80206919;
-/** netinet6/in6_var.h: `_IOW('i', 26, struct in6_aliasreq)` (in6_aliasreq is 128 bytes). */
-export const SIOCAIFADDR_IN6 = 0x8080691a;
-/** netinet6/in6_var.h: `_IOW('i', 25, struct in6_ifreq)` (in6_ifreq is 288 bytes). */
-export const SIOCDIFADDR_IN6 = 0x81206919;
+/** kern_control.h: `_IOWR('N', 3, struct ctl_info)` = 0xc0644e03. */
+export const CTLIOCGINFO: number = _IOWR("N", 3, CTL_INFO.size);
+/** sockio.h: `_IOW('i', 52, struct ifreq)` = 0x80206934. */
+export const SIOCSIFMTU: number = _IOW("i", 52, IFREQ.size);
+/** sockio.h: `_IOWR('i', 51, struct ifreq)` = 0xc0206933. */
+export const SIOCGIFMTU: number = _IOWR("i", 51, IFREQ.size);
+/** sockio.h: `_IOW('i', 16, struct ifreq)` = 0x80206910. */
+export const SIOCSIFFLAGS: number = _IOW("i", 16, IFREQ.size);
+/** sockio.h: `_IOWR('i', 17, struct ifreq)` = 0xc0206911. */
+export const SIOCGIFFLAGS: number = _IOWR("i", 17, IFREQ.size);
+/** sockio.h: `_IOW('i', 26, struct ifaliasreq)` = 0x8040691a. */
+export const SIOCAIFADDR: number = _IOW("i", 26, IFALIASREQ.size);
+/** sockio.h: `_IOW('i', 25, struct ifreq)` = 0x80206919. */
+export const SIOCDIFADDR: number = _IOW("i", 25, IFREQ.size);
+/** netinet6/in6_var.h: `_IOW('i', 26, struct in6_aliasreq)` = 0x8080691a. */
+export const SIOCAIFADDR_IN6: number = _IOW("i", 26, IN6_ALIASREQ.size);
+/** netinet6/in6_var.h: `_IOW('i', 25, struct in6_ifreq)` = 0x81206919. */
+export const SIOCDIFADDR_IN6: number = _IOW("i", 25, IN6_IFREQ.size);
 
 /** bsd/net/if.h: interface flag "up" (in `ifr_flags`, a short at offset 16 of ifreq). */
 export const IFF_UP = 0x1;
+/** bsd/net/if.h: point-to-point link (every utun). */
+export const IFF_POINTOPOINT = 0x10;
+/** bsd/net/if.h: resources allocated (the driver is ready). */
+export const IFF_RUNNING = 0x40;
 /** bsd/net/if.h: interface names are at most 15 characters plus a NUL. */
 export const IFNAMSIZ = 16;
 
@@ -185,6 +195,8 @@ export const RTF = {
 export const CTL_NET = 4;
 /** socket.h: fifth level under {CTL_NET, PF_ROUTE, 0, af}: dump the routing table. */
 export const NET_RT_DUMP = 1;
+/** socket.h: fifth level: every interface (`if_msghdr2`) followed by its addresses. */
+export const NET_RT_IFLIST2 = 6;
 
 // ---------------------------------------------------------------------------------------------
 // Socket options — bsd/netinet/in.h, bsd/netinet6/in6.h
@@ -233,6 +245,7 @@ export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
 
 export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
 export const POLLERR = 0x8;
 export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;

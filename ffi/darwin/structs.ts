@@ -1,18 +1,9 @@
 /**
  * Pure encoders and decoders for the Darwin kernel structs the platform code hands to
- * `ioctl`, `connect`, routing sockets and `sysctl`. Layouts follow the xnu headers for 64-bit
- * processes (arm64 and x86_64 are both little-endian and share them); integers are host order
- * (little-endian) unless a field is a port or address, which are network order.
- *
- * | struct | size | header |
- * |---|---|---|
- * | `ctl_info` | 100 | bsd/sys/kern_control.h |
- * | `sockaddr_ctl` | 32 | bsd/sys/kern_control.h |
- * | `ifreq` | 32 | bsd/net/if.h (16-byte name + 16-byte union, 8-aligned) |
- * | `ifaliasreq` | 64 | bsd/net/if.h |
- * | `in6_aliasreq` | 128 | bsd/netinet6/in6_var.h |
- * | `rt_msghdr` | 92 | bsd/net/route.h |
- * | `sockaddr_dl` | 20 | bsd/net/if_dl.h |
+ * `ioctl`, `connect`, routing sockets and `sysctl`. Every size and field offset comes from
+ * `layouts.ts` (proven against the xnu headers for 64-bit processes; arm64 and x86_64 are both
+ * little-endian and share them); integers are host order (little-endian) unless a field is a
+ * port or address, which are network order.
  *
  * @module
  */
@@ -33,17 +24,30 @@ import {
   RTAX_MAX,
   RTM_VERSION,
 } from "./constants.ts";
+import {
+  CTL_INFO,
+  IFALIASREQ,
+  IFREQ,
+  IN6_ADDRLIFETIME,
+  IN6_ALIASREQ,
+  RT_METRICS,
+  RT_MSGHDR,
+  SOCKADDR_CTL,
+  SOCKADDR_DL,
+  SOCKADDR_IN,
+  SOCKADDR_IN6,
+} from "./layouts.ts";
 import { fromCString } from "./libc.ts";
 
-export const CTL_INFO_SIZE = 100;
-export const SOCKADDR_CTL_SIZE = 32;
-export const IFREQ_SIZE = 32;
-export const IFALIASREQ_SIZE = 64;
-export const IN6_ALIASREQ_SIZE = 128;
-export const RT_MSGHDR_SIZE = 92;
-export const SOCKADDR_IN_SIZE = 16;
-export const SOCKADDR_IN6_SIZE = 28;
-export const SOCKADDR_DL_SIZE = 20;
+export const CTL_INFO_SIZE: number = CTL_INFO.size;
+export const SOCKADDR_CTL_SIZE: number = SOCKADDR_CTL.size;
+export const IFREQ_SIZE: number = IFREQ.size;
+export const IFALIASREQ_SIZE: number = IFALIASREQ.size;
+export const IN6_ALIASREQ_SIZE: number = IN6_ALIASREQ.size;
+export const RT_MSGHDR_SIZE: number = RT_MSGHDR.size;
+export const SOCKADDR_IN_SIZE: number = SOCKADDR_IN.size;
+export const SOCKADDR_IN6_SIZE: number = SOCKADDR_IN6.size;
+export const SOCKADDR_DL_SIZE: number = SOCKADDR_DL.size;
 
 const encoder = new TextEncoder();
 
@@ -105,16 +109,19 @@ export function encodeCtlInfo(name: string, id = 0): Uint8Array {
   if (bytes.length >= MAX_KCTL_NAME) {
     throw new RangeError(`Kernel control name "${name}" is longer than ${MAX_KCTL_NAME - 1} bytes`);
   }
-  const out = new Uint8Array(CTL_INFO_SIZE);
-  view(out).setUint32(0, id, true);
-  out.set(bytes, 4);
+  const out = new Uint8Array(CTL_INFO.size);
+  view(out).setUint32(CTL_INFO.ctl_id, id, true);
+  out.set(bytes, CTL_INFO.ctl_name);
   return out;
 }
 
 /** Reads a `ctl_info` (the kernel fills `ctl_id`). */
 export function decodeCtlInfo(buf: Uint8Array): { id: number; name: string } {
   checkSize(buf, CTL_INFO_SIZE, "ctl_info");
-  return { id: view(buf).getUint32(0, true), name: fromCString(buf.subarray(4, CTL_INFO_SIZE)) };
+  return {
+    id: view(buf).getUint32(CTL_INFO.ctl_id, true),
+    name: fromCString(buf.subarray(CTL_INFO.ctl_name, CTL_INFO.size)),
+  };
 }
 
 /**
@@ -125,11 +132,11 @@ export function decodeCtlInfo(buf: Uint8Array): { id: number; name: string } {
 export function encodeSockaddrCtl(id: number, unit: number): Uint8Array {
   const out = new Uint8Array(SOCKADDR_CTL_SIZE);
   const dv = view(out);
-  dv.setUint8(0, SOCKADDR_CTL_SIZE);
-  dv.setUint8(1, AF_SYSTEM);
-  dv.setUint16(2, AF_SYS_CONTROL, true);
-  dv.setUint32(4, id, true);
-  dv.setUint32(8, unit, true);
+  dv.setUint8(SOCKADDR_CTL.sc_len, SOCKADDR_CTL.size);
+  dv.setUint8(SOCKADDR_CTL.sc_family, AF_SYSTEM);
+  dv.setUint16(SOCKADDR_CTL.ss_sysaddr, AF_SYS_CONTROL, true);
+  dv.setUint32(SOCKADDR_CTL.sc_id, id, true);
+  dv.setUint32(SOCKADDR_CTL.sc_unit, unit, true);
   return out;
 }
 
@@ -140,11 +147,11 @@ export function decodeSockaddrCtl(
   checkSize(buf, SOCKADDR_CTL_SIZE, "sockaddr_ctl");
   const dv = view(buf);
   return {
-    len: dv.getUint8(0),
-    family: dv.getUint8(1),
-    sysaddr: dv.getUint16(2, true),
-    id: dv.getUint32(4, true),
-    unit: dv.getUint32(8, true),
+    len: dv.getUint8(SOCKADDR_CTL.sc_len),
+    family: dv.getUint8(SOCKADDR_CTL.sc_family),
+    sysaddr: dv.getUint16(SOCKADDR_CTL.ss_sysaddr, true),
+    id: dv.getUint32(SOCKADDR_CTL.sc_id, true),
+    unit: dv.getUint32(SOCKADDR_CTL.sc_unit, true),
   };
 }
 
@@ -152,27 +159,31 @@ export function decodeSockaddrCtl(
 // Interface requests: ifreq, ifaliasreq, in6_aliasreq
 // ---------------------------------------------------------------------------------------------
 
-/** `struct ifreq` with `ifr_mtu` (int @16), for SIOCSIFMTU / SIOCGIFMTU. */
+/** `struct ifreq` with `ifr_mtu` (an int in `ifr_ifru`), for SIOCSIFMTU / SIOCGIFMTU. */
 export function encodeIfreqMtu(name: string, mtu: number): Uint8Array {
-  const out = new Uint8Array(IFREQ_SIZE);
-  writeIfName(out, name);
-  view(out).setInt32(16, mtu, true);
+  const out = new Uint8Array(IFREQ.size);
+  writeIfName(out, name, IFREQ.ifr_name);
+  view(out).setInt32(IFREQ.ifr_ifru, mtu, true);
   return out;
 }
 
-/** `struct ifreq` with `ifr_flags` (short @16), for SIOCGIFFLAGS / SIOCSIFFLAGS. */
+/** `struct ifreq` with `ifr_flags` (a short in `ifr_ifru`), for SIOCGIFFLAGS / SIOCSIFFLAGS. */
 export function encodeIfreqFlags(name: string, flags: number): Uint8Array {
-  const out = new Uint8Array(IFREQ_SIZE);
-  writeIfName(out, name);
-  view(out).setInt16(16, flags, true);
+  const out = new Uint8Array(IFREQ.size);
+  writeIfName(out, name, IFREQ.ifr_name);
+  view(out).setInt16(IFREQ.ifr_ifru, flags, true);
   return out;
 }
 
 /** Reads an `ifreq`: the name and the union read as `ifr_mtu` and as `ifr_flags`. */
 export function decodeIfreq(buf: Uint8Array): { name: string; mtu: number; flags: number } {
-  checkSize(buf, IFREQ_SIZE, "ifreq");
+  checkSize(buf, IFREQ.size, "ifreq");
   const dv = view(buf);
-  return { name: readIfName(buf), mtu: dv.getInt32(16, true), flags: dv.getUint16(16, true) };
+  return {
+    name: readIfName(buf, IFREQ.ifr_name),
+    mtu: dv.getInt32(IFREQ.ifr_ifru, true),
+    flags: dv.getUint16(IFREQ.ifr_ifru, true),
+  };
 }
 
 /** A BSD `sockaddr_in` (16 bytes) or `sockaddr_in6` (28 bytes) for raw address bytes. */
@@ -199,11 +210,11 @@ export function encodeIfaliasreq(
   if (addr.length !== 4 || dst.length !== 4) {
     throw new RangeError("ifaliasreq carries IPv4 addresses only");
   }
-  const out = new Uint8Array(IFALIASREQ_SIZE);
-  writeIfName(out, name);
-  out.set(encodeSockaddrInet(addr), 16);
-  out.set(encodeSockaddrInet(dst), 32);
-  out.set(encodeSockaddrInet(prefixMask(bits, 4)), 48);
+  const out = new Uint8Array(IFALIASREQ.size);
+  writeIfName(out, name, IFALIASREQ.ifra_name);
+  out.set(encodeSockaddrInet(addr), IFALIASREQ.ifra_addr);
+  out.set(encodeSockaddrInet(dst), IFALIASREQ.ifra_broadaddr);
+  out.set(encodeSockaddrInet(prefixMask(bits, 4)), IFALIASREQ.ifra_mask);
   return out;
 }
 
@@ -211,7 +222,7 @@ export function encodeIfaliasreq(
 export function decodeIfaliasreq(
   buf: Uint8Array,
 ): { name: string; addr: Uint8Array; dst: Uint8Array; mask: Uint8Array } {
-  checkSize(buf, IFALIASREQ_SIZE, "ifaliasreq");
+  checkSize(buf, IFALIASREQ.size, "ifaliasreq");
   const inet = (off: number, what: string) => {
     const sa = decodeSockaddr(buf.subarray(off, off + SOCKADDR_IN_SIZE), "darwin");
     if (!sa || sa.addr.length !== 4 || buf[off] !== SOCKADDR_IN_SIZE) {
@@ -220,10 +231,10 @@ export function decodeIfaliasreq(
     return sa.addr;
   };
   return {
-    name: readIfName(buf),
-    addr: inet(16, "addr"),
-    dst: inet(32, "broadaddr"),
-    mask: inet(48, "mask"),
+    name: readIfName(buf, IFALIASREQ.ifra_name),
+    addr: inet(IFALIASREQ.ifra_addr, "addr"),
+    dst: inet(IFALIASREQ.ifra_broadaddr, "broadaddr"),
+    mask: inet(IFALIASREQ.ifra_mask, "mask"),
   };
 }
 
@@ -237,23 +248,24 @@ export function decodeIfaliasreq(
  */
 export function encodeIn6Aliasreq(name: string, addr: Uint8Array, bits: number): Uint8Array {
   if (addr.length !== 16) throw new RangeError("in6_aliasreq carries IPv6 addresses only");
-  const out = new Uint8Array(IN6_ALIASREQ_SIZE);
+  const out = new Uint8Array(IN6_ALIASREQ.size);
   const dv = view(out);
-  writeIfName(out, name);
-  out.set(encodeSockaddrInet(addr), 16);
+  writeIfName(out, name, IN6_ALIASREQ.ifra_name);
+  out.set(encodeSockaddrInet(addr), IN6_ALIASREQ.ifra_addr);
   if (bits === 128) {
     const next = addr.slice();
     for (let i = 15; i >= 0; i--) {
       next[i] = (next[i]! + 1) & 0xff;
       if (next[i] !== 0) break;
     }
-    out.set(encodeSockaddrInet(next), 44);
+    out.set(encodeSockaddrInet(next), IN6_ALIASREQ.ifra_dstaddr);
   }
-  out.set(encodeSockaddrInet(prefixMask(bits, 16)), 72);
-  dv.setInt32(100, IN6_IFF_NODAD | IN6_IFF_SECURED, true);
+  out.set(encodeSockaddrInet(prefixMask(bits, 16)), IN6_ALIASREQ.ifra_prefixmask);
+  dv.setInt32(IN6_ALIASREQ.ifra_flags, IN6_IFF_NODAD | IN6_IFF_SECURED, true);
   // ia6t_expire and ia6t_preferred stay 0: the kernel derives them from the lifetimes.
-  dv.setUint32(120, ND6_INFINITE_LIFETIME, true);
-  dv.setUint32(124, ND6_INFINITE_LIFETIME, true);
+  const life = IN6_ALIASREQ.ifra_lifetime;
+  dv.setUint32(life + IN6_ADDRLIFETIME.ia6t_vltime, ND6_INFINITE_LIFETIME, true);
+  dv.setUint32(life + IN6_ADDRLIFETIME.ia6t_pltime, ND6_INFINITE_LIFETIME, true);
   return out;
 }
 
@@ -269,7 +281,7 @@ export function decodeIn6Aliasreq(buf: Uint8Array): {
   vltime: number;
   pltime: number;
 } {
-  checkSize(buf, IN6_ALIASREQ_SIZE, "in6_aliasreq");
+  checkSize(buf, IN6_ALIASREQ.size, "in6_aliasreq");
   const dv = view(buf);
   const inet6 = (off: number, what: string) => {
     const sa = decodeSockaddr(buf.subarray(off, off + SOCKADDR_IN6_SIZE), "darwin");
@@ -278,17 +290,19 @@ export function decodeIn6Aliasreq(buf: Uint8Array): {
     }
     return sa.addr;
   };
-  const dstEmpty = buf.subarray(44, 72).every((b) => b === 0);
+  const R = IN6_ALIASREQ, life = IN6_ALIASREQ.ifra_lifetime;
+  const dstEmpty = buf.subarray(R.ifra_dstaddr, R.ifra_dstaddr + SOCKADDR_IN6.size)
+    .every((b) => b === 0);
   return {
-    name: readIfName(buf),
-    addr: inet6(16, "addr"),
-    dst: dstEmpty ? null : inet6(44, "dstaddr"),
-    mask: inet6(72, "prefixmask"),
-    flags: dv.getInt32(100, true),
-    expire: dv.getBigInt64(104, true),
-    preferred: dv.getBigInt64(112, true),
-    vltime: dv.getUint32(120, true),
-    pltime: dv.getUint32(124, true),
+    name: readIfName(buf, R.ifra_name),
+    addr: inet6(R.ifra_addr, "addr"),
+    dst: dstEmpty ? null : inet6(R.ifra_dstaddr, "dstaddr"),
+    mask: inet6(R.ifra_prefixmask, "prefixmask"),
+    flags: dv.getInt32(R.ifra_flags, true),
+    expire: dv.getBigInt64(life + IN6_ADDRLIFETIME.ia6t_expire, true),
+    preferred: dv.getBigInt64(life + IN6_ADDRLIFETIME.ia6t_preferred, true),
+    vltime: dv.getUint32(life + IN6_ADDRLIFETIME.ia6t_vltime, true),
+    pltime: dv.getUint32(life + IN6_ADDRLIFETIME.ia6t_pltime, true),
   };
 }
 
@@ -311,15 +325,16 @@ export function roundup32(len: number): number {
  */
 export function encodeSockaddrDl(index: number, name = "", type = 0): Uint8Array {
   const nameBytes = encoder.encode(name);
-  const len = Math.max(SOCKADDR_DL_SIZE, 8 + nameBytes.length);
+  const D = SOCKADDR_DL;
+  const len = Math.max(D.size, D.sdl_data + nameBytes.length);
   const out = new Uint8Array(len);
   const dv = view(out);
-  dv.setUint8(0, len);
-  dv.setUint8(1, AF_LINK);
-  dv.setUint16(2, index, true);
-  dv.setUint8(4, type);
-  dv.setUint8(5, nameBytes.length);
-  out.set(nameBytes, 8);
+  dv.setUint8(D.sdl_len, len);
+  dv.setUint8(D.sdl_family, AF_LINK);
+  dv.setUint16(D.sdl_index, index, true);
+  dv.setUint8(D.sdl_type, type);
+  dv.setUint8(D.sdl_nlen, nameBytes.length);
+  out.set(nameBytes, D.sdl_data);
   return out;
 }
 
@@ -380,13 +395,14 @@ export function encodeRouteMessage(msg: RouteMessageInput): Uint8Array {
   if (total > 0xffff) throw new RangeError(`Routing message of ${total} bytes is too long`);
   const out = new Uint8Array(total);
   const dv = view(out);
-  dv.setUint16(0, total, true);
-  dv.setUint8(2, RTM_VERSION);
-  dv.setUint8(3, msg.type);
-  dv.setUint16(4, msg.index ?? 0, true);
-  dv.setInt32(8, msg.flags, true);
-  dv.setInt32(12, addrBits, true);
-  dv.setInt32(20, msg.seq, true);
+  const H = RT_MSGHDR;
+  dv.setUint16(H.rtm_msglen, total, true);
+  dv.setUint8(H.rtm_version, RTM_VERSION);
+  dv.setUint8(H.rtm_type, msg.type);
+  dv.setUint16(H.rtm_index, msg.index ?? 0, true);
+  dv.setInt32(H.rtm_flags, msg.flags, true);
+  dv.setInt32(H.rtm_addrs, addrBits, true);
+  dv.setInt32(H.rtm_seq, msg.seq, true);
   let off = RT_MSGHDR_SIZE;
   for (const slot of RTAX_SLOTS) {
     const sa = msg.addrs[slot];
@@ -435,7 +451,7 @@ function inetFamily(afByte: number): 4 | 6 | null {
 
 /** Copies the address bytes present in a (possibly short) sockaddr, zero-extending. */
 function shortAddr(sa: Uint8Array, saLen: number, family: 4 | 6): Uint8Array {
-  const off = family === 4 ? 4 : 8;
+  const off = family === 4 ? SOCKADDR_IN.sin_addr : SOCKADDR_IN6.sin6_addr;
   const out = new Uint8Array(family === 4 ? 4 : 16);
   const end = Math.min(saLen, off + out.length, sa.length);
   if (end > off) out.set(sa.subarray(off, end));
@@ -464,12 +480,13 @@ export function decodeRouteSockaddr(
   if (family !== null) return { kind: "inet", family, addr: shortAddr(sa, saLen, family) };
   if (afByte === AF_LINK && saLen >= 8 && sa.length >= saLen) {
     const dv = view(sa);
-    const nlen = dv.getUint8(5), alen = dv.getUint8(6);
-    const data = sa.subarray(8, saLen);
+    const D = SOCKADDR_DL;
+    const nlen = dv.getUint8(D.sdl_nlen), alen = dv.getUint8(D.sdl_alen);
+    const data = sa.subarray(D.sdl_data, saLen);
     return {
       kind: "link",
-      index: dv.getUint16(2, true),
-      type: dv.getUint8(4),
+      index: dv.getUint16(D.sdl_index, true),
+      type: dv.getUint8(D.sdl_type),
       name: new TextDecoder().decode(data.subarray(0, Math.min(nlen, data.length))),
       lladdr: data.slice(nlen, Math.min(nlen + alen, data.length)),
     };
@@ -489,14 +506,15 @@ export function decodeRouteMessage(buf: Uint8Array, offset = 0): RouteMessage {
     );
   }
   const dv = new DataView(buf.buffer, buf.byteOffset + offset, buf.length - offset);
-  const msglen = dv.getUint16(0, true);
+  const H = RT_MSGHDR;
+  const msglen = dv.getUint16(H.rtm_msglen, true);
   if (msglen < RT_MSGHDR_SIZE || msglen > buf.length - offset) {
     throw new RangeError(
       `Routing message at offset ${offset} has length ${msglen}, ` +
         `outside ${RT_MSGHDR_SIZE}..${buf.length - offset}`,
     );
   }
-  const addrs = dv.getInt32(12, true);
+  const addrs = dv.getInt32(H.rtm_addrs, true);
   const sockaddrs: (RouteSockaddr | undefined)[] = new Array(RTAX_MAX).fill(undefined);
   const end = offset + msglen;
   let off = offset + RT_MSGHDR_SIZE;
@@ -513,17 +531,17 @@ export function decodeRouteMessage(buf: Uint8Array, offset = 0): RouteMessage {
   }
   return {
     msglen,
-    version: dv.getUint8(2),
-    type: dv.getUint8(3),
-    index: dv.getUint16(4, true),
-    flags: dv.getInt32(8, true),
+    version: dv.getUint8(H.rtm_version),
+    type: dv.getUint8(H.rtm_type),
+    index: dv.getUint16(H.rtm_index, true),
+    flags: dv.getInt32(H.rtm_flags, true),
     addrs,
-    pid: dv.getInt32(16, true),
-    seq: dv.getInt32(20, true),
-    errno: dv.getInt32(24, true),
-    use: dv.getInt32(28, true),
-    inits: dv.getUint32(32, true),
-    mtu: dv.getUint32(40, true),
+    pid: dv.getInt32(H.rtm_pid, true),
+    seq: dv.getInt32(H.rtm_seq, true),
+    errno: dv.getInt32(H.rtm_errno, true),
+    use: dv.getInt32(H.rtm_use, true),
+    inits: dv.getUint32(H.rtm_inits, true),
+    mtu: dv.getUint32(H.rtm_rmx + RT_METRICS.rmx_mtu, true),
     sockaddrs,
   };
 }

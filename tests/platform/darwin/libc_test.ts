@@ -5,62 +5,7 @@ import {
   type RawVariadicSymbols,
   variadicCalls,
 } from "../../../ffi/darwin/libc.ts";
-import {
-  CTLIOCGINFO,
-  SIOCAIFADDR,
-  SIOCAIFADDR_IN6,
-  SIOCDIFADDR,
-  SIOCDIFADDR_IN6,
-  SIOCGIFFLAGS,
-  SIOCGIFMTU,
-  SIOCSIFFLAGS,
-  SIOCSIFMTU,
-} from "../../../ffi/darwin/constants.ts";
-import {
-  CTL_INFO_SIZE,
-  IFALIASREQ_SIZE,
-  IFREQ_SIZE,
-  IN6_ALIASREQ_SIZE,
-} from "../../../ffi/darwin/structs.ts";
-
-// bsd/sys/ioccom.h: _IOW = IOC_IN (0x80000000), _IOWR = IOC_INOUT (0xC0000000),
-// | (sizeof & IOCPARM_MASK 0x1fff) << 16 | group << 8 | number.
-const IOC_IN = 0x80000000;
-const IOC_INOUT = 0xc0000000;
-const ioc = (dir: number, group: string, num: number, size: number) =>
-  (dir | ((size & 0x1fff) << 16) | (group.charCodeAt(0) << 8) | num) >>> 0;
-// sizeof(struct in6_ifreq): 16-byte name + a union whose largest member is
-// struct icmp6_ifstat (34 × u_quad_t = 272 bytes).
-const IN6_IFREQ_SIZE = 16 + 34 * 8;
-
-Deno.test("ioctl numbers match _IOW/_IOWR of the xnu struct sizes", () => {
-  assert.deepEqual(
-    [
-      CTLIOCGINFO,
-      SIOCSIFMTU,
-      SIOCGIFMTU,
-      SIOCSIFFLAGS,
-      SIOCGIFFLAGS,
-      SIOCAIFADDR,
-      SIOCDIFADDR,
-      SIOCAIFADDR_IN6,
-      SIOCDIFADDR_IN6,
-    ],
-    [
-      ioc(IOC_INOUT, "N", 3, CTL_INFO_SIZE),
-      ioc(IOC_IN, "i", 52, IFREQ_SIZE),
-      ioc(IOC_INOUT, "i", 51, IFREQ_SIZE),
-      ioc(IOC_IN, "i", 16, IFREQ_SIZE),
-      ioc(IOC_INOUT, "i", 17, IFREQ_SIZE),
-      ioc(IOC_IN, "i", 26, IFALIASREQ_SIZE),
-      ioc(IOC_IN, "i", 25, IFREQ_SIZE),
-      ioc(IOC_IN, "i", 26, IN6_ALIASREQ_SIZE),
-      ioc(IOC_IN, "i", 25, IN6_IFREQ_SIZE),
-    ],
-  );
-  assert.equal(CTLIOCGINFO, 0xc0644e03);
-  assert.equal(SIOCAIFADDR_IN6, 0x8080691a);
-});
+import { SIOCSIFMTU } from "../../../ffi/darwin/constants.ts";
 
 Deno.test("arm64 table declares ioctl/fcntl/open with six u64 fillers and the real argument 9th", () => {
   const t = darwinLibcSymbols("aarch64");
