@@ -73,7 +73,7 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     c.feature("external_ui", "experimental.clash_api.external_ui");
     set("access_control_allow_private_network", c.bool("access_control_allow_private_network"));
     for (const k of ["store_mode", "store_selected", "store_fakeip", "cache_file", "cache_id"]) {
-      const p = c.node.props.find((q) => q.key === k);
+      const p = c.find(k);
       c.known(k);
       if (p) {
         c.ctx.error(

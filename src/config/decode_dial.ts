@@ -38,10 +38,8 @@ export function domainResolver(
   path: string,
 ): DomainResolverOptions | undefined {
   if (node.kind === "string") {
-    if (node.value === "") {
-      ctx.error(node, path, "must not be empty (expected the tag of a DNS server)");
-      return undefined;
-    }
+    // sing-box reads "" as "no domain resolver".
+    if (node.value === "") return undefined;
     ctx.ref("dns server", node.value, node, path);
     return { server: node.value };
   }
@@ -74,7 +72,7 @@ export function readDialFields(o: Obj, out: DialOptions): void {
     if (v !== undefined) out[k] = v;
   };
   set("detour", o.tagRef("detour", "outbound"));
-  set("bind_interface", o.nonEmptyString("bind_interface"));
+  set("bind_interface", o.optionalString("bind_interface"));
   set("inet4_bind_address", o.address("inet4_bind_address"));
   set("inet6_bind_address", o.address("inet6_bind_address"));
   if (out.inet4_bind_address && out.inet4_bind_address.length !== 4) {

@@ -307,6 +307,7 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
   const dns: DnsOptions = { servers: [], rules: [] };
   if (!o) return dns;
   const ctx = o.ctx;
+  o.strict("fakeip");
   // The legacy fakeip block is read first: legacy `fakeip` servers take their ranges from it.
   const f = o.object("fakeip");
   if (f) {

@@ -270,7 +270,7 @@ function decodeListener(
   ) o.feature(key, `listen.${key}`);
   if (type !== "socks") o.feature("set_system_proxy", "listen.set_system_proxy");
   if (type !== "socks") o.feature("tls", "listen.tls");
-  const pp = o.node.props.find((p) => p.key === "proxy_protocol");
+  const pp = o.find("proxy_protocol");
   if (pp) {
     o.known("proxy_protocol", "proxy_protocol_accept_no_header");
     o.ctx.error(pp.keyPos, o.p("proxy_protocol"), "Proxy Protocol was removed in sing-box 1.6.0");

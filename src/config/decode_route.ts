@@ -11,6 +11,7 @@ import type { RouteOptions, Rule, RuleSetOptions } from "./types.ts";
 
 function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
   const ctx = o.ctx;
+  o.strict("type", "tag", "format");
   // sing-box reads a missing or empty "type" as "inline".
   const typeAt = o.at("type");
   const type = typeAt?.node.kind === "string" && typeAt.node.value === ""

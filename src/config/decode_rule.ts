@@ -171,10 +171,69 @@ const VERDICT_FIELDS = [
   "rule_set",
 ] as const;
 
+/**
+ * Keys of sing-box's raw rule structs (`RawDefaultRule`, `RawDefaultDNSRule`): decoded in a
+ * first pass and removed by exact name before the action is decoded strictly, so sing-box
+ * accepts them only as spelled (no case folding).
+ */
+const MATCH_KEYS = [
+  "type",
+  "action",
+  "inbound",
+  "ip_version",
+  "network",
+  "auth_user",
+  "protocol",
+  "client",
+  "domain",
+  "domain_suffix",
+  "domain_keyword",
+  "domain_regex",
+  "geosite",
+  "source_geoip",
+  "geoip",
+  "source_ip_cidr",
+  "source_ip_is_private",
+  "ip_cidr",
+  "ip_is_private",
+  "source_port",
+  "source_port_range",
+  "port",
+  "port_range",
+  "process_name",
+  "process_path",
+  "process_path_regex",
+  "package_name",
+  "user",
+  "user_id",
+  "clash_mode",
+  "network_type",
+  "network_is_expensive",
+  "network_is_constrained",
+  "wifi_ssid",
+  "wifi_bssid",
+  "interface_address",
+  "network_interface_address",
+  "default_interface_address",
+  "preferred_by",
+  "source_mac_address",
+  "source_hostname",
+  "rule_set",
+  "rule_set_ip_cidr_match_source",
+  "rule_set_ipcidr_match_source",
+  "invert",
+  "mode",
+  "rules",
+] as const;
+
+/** The DNS rule's own match keys (`RawDefaultDNSRule`), exact as {@linkcode MATCH_KEYS}. */
+const DNS_MATCH_KEYS = ["query_type", "outbound", "ip_accept_any", "rule_set_ip_cidr_accept_empty"];
+
 /** Reads the match fields of a default rule. */
 function readMatch(o: Obj, kind: RuleKind): RuleMatch {
   const m = emptyMatch();
   const ctx = o.ctx;
+
   if (kind !== "headless") {
     m.inbound = o.tagRefs("inbound", "inbound");
     m.auth_user = o.strings("auth_user");
@@ -284,11 +343,11 @@ const ROUTE_ACTIONS = [
 /** Reads a route rule's action fields (`action` absent means `route`). */
 function readRouteAction(o: Obj): RuleAction | undefined {
   const ctx = o.ctx;
-  const name = o.has("action") ? o.enumOf("action", ROUTE_ACTIONS) : "route";
+  const name = o.has("action") ? o.enumOf("action", ROUTE_ACTIONS) ?? emptyAction(o) : "route";
   if (name === undefined) return undefined;
   switch (name) {
     case "route": {
-      const outbound = o.tagRef("outbound", "outbound");
+      const outbound = o.tagRef("outbound", "outbound", true);
       const a: RuleAction = { action: "route", outbound: outbound ?? "" };
       routeOptionsFields(o, a);
       if (outbound === undefined) {
@@ -365,10 +424,16 @@ function readRouteAction(o: Obj): RuleAction | undefined {
 
 const DNS_ACTIONS = ["route", "route-options", "reject", "predefined"] as const;
 
+/** `"action": ""` is the default action, `route` (undefined when the value was invalid). */
+function emptyAction(o: Obj): "route" | undefined {
+  const at = o.at("action");
+  return at?.node.kind === "string" && at.node.value === "" ? "route" : undefined;
+}
+
 /** Reads a DNS rule's action fields (`action` absent means `route`). */
 function readDnsAction(o: Obj): DnsRuleAction | undefined {
   const ctx = o.ctx;
-  const name = o.has("action") ? o.enumOf("action", DNS_ACTIONS) : "route";
+  const name = o.has("action") ? o.enumOf("action", DNS_ACTIONS) ?? emptyAction(o) : "route";
   if (name === undefined) return undefined;
   const common = (
     a: {
@@ -386,7 +451,7 @@ function readDnsAction(o: Obj): DnsRuleAction | undefined {
   };
   switch (name) {
     case "route": {
-      const server = o.tagRef("server", "dns server");
+      const server = o.tagRef("server", "dns server", true);
       const a: DnsRuleAction = { action: "route", server: server ?? "" };
       const strategy = domainStrategy(o, "strategy");
       if (strategy !== undefined) a.strategy = strategy;
@@ -443,7 +508,7 @@ function readDnsAction(o: Obj): DnsRuleAction | undefined {
 /** Marks the action keys as "not allowed here" for nested/headless rules. */
 function rejectActionKeys(o: Obj, where: string, keys: readonly string[]): void {
   for (const k of keys) {
-    const p = o.node.props.find((q) => q.key === k);
+    const p = o.find(k);
     if (p) {
       o.known(k);
       o.ctx.error(p.keyPos, o.p(k), `"${k}" is not allowed in ${where}`);
@@ -466,6 +531,7 @@ export function decodeRouteRule(
 ): Rule | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
+  o.strict(...MATCH_KEYS);
   const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
   let action: RuleAction | undefined = NO_ACTION;
   if (type === "logical") {
@@ -505,6 +571,7 @@ export function decodeDnsRule(
 ): DnsRule | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
+  o.strict(...MATCH_KEYS, ...DNS_MATCH_KEYS);
   const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
   let action: DnsRuleAction | undefined = NO_ACTION;
   if (type === "logical") {
@@ -552,7 +619,7 @@ export function decodeDnsRule(
   o.feature("outbound", "dns.rule.outbound");
   if (nested) {
     const key = ["ip_cidr", "ip_is_private", "ip_accept_any"].find((k) => {
-      const p = o.node.props.find((q) => q.key === k);
+      const p = o.find(k);
       return p !== undefined && !isZero(p.value);
     });
     if (key !== undefined) o.feature(key, "dns.rule.nested_address_filter");
@@ -570,6 +637,7 @@ export function decodeDnsRule(
 export function decodeHeadlessRule(ctx: Ctx, node: JsonNode, path: string): Rule | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
+  o.strict("type");
   const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
   if (type === "logical") {
     const mode = o.enumOf("mode", ["and", "or"] as const);

@@ -42,7 +42,7 @@ const UNSUPPORTED_TLS_KEYS = [
 /** Reports sing-box keys present in `o` that tunbox does not implement. */
 export function unsupportedKeys(o: Obj, keys: readonly string[], what: string): void {
   for (const k of keys) {
-    const p = o.node.props.find((q) => q.key === k);
+    const p = o.find(k);
     o.known(k);
     if (p && p.value.kind !== "null") {
       o.ctx.error(p.keyPos, o.p(k), `"${k}" ${what} is not supported by tunbox`);

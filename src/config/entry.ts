@@ -5,11 +5,13 @@
  * @module
  */
 
-import type { Obj, RefKind } from "./reader.ts";
+import { foldKey, type Obj, type RefKind } from "./reader.ts";
 import { featureId, isSupported } from "./support.ts";
 
 /** Records the tag of an entry (its index when it has none), whatever its type. */
 export function defineTag(o: Obj, kind: RefKind, index: number): string {
+  // sing-box reads "type" and "tag" first and removes them by exact name: no case folding.
+  o.strict("type", "tag");
   const at = o.at("tag");
   const s = o.string("tag");
   const tag = s !== undefined && s !== "" ? s : String(index);
@@ -34,8 +36,21 @@ export function entryType<T extends string>(
 ): T | undefined {
   const ctx = o.ctx;
   const typeAt = o.at("type");
-  if (!typeAt) {
+  if (!typeAt || (typeAt.node.kind === "string" && typeAt.node.value === "")) {
     o.known("tag");
+    const other = o.node.props.find((p) => p.key !== "type" && foldKey(p.key) === "TYPE");
+    if (other) {
+      // One error for one cause: the key is there, spelled in another case.
+      for (const p of o.node.props) o.known(p.key);
+      ctx.error(
+        other.keyPos,
+        o.p(other.key),
+        `write "type" in lower case here: sing-box matches "type" and "tag" of ${
+          area.replace(".", " ")
+        }s only as spelled`,
+      );
+      return undefined;
+    }
     ctx.error(o.node, o.path, `missing "type" (one of ${knownTypes(area, decoded, ctx.os)})`);
     return undefined;
   }

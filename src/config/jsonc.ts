@@ -209,11 +209,10 @@ function syntaxMessage(e: ParseError, text: string): string {
     case "InvalidNumberFormat":
       return "invalid number";
     case "PropertyNameExpected":
-      if ((closing === "}") && prevIsComma()) return "trailing comma before '}' is not allowed";
       return "expected a property name in double quotes";
     case "ValueExpected":
-      if ((closing === "]" || closing === "}") && prevIsComma()) {
-        return `trailing comma before '${closing}' is not allowed`;
+      if (text[e.offset] === "," && prevIsComma()) {
+        return "two commas in a row (a value is missing)";
       }
       return "expected a value";
     case "ColonExpected":
@@ -268,7 +267,9 @@ export function parseJsonc(text: string, file: string, diag: Diagnostics): JsonN
   const errors: ParseError[] = [];
   const tree = parseTree(scan.text, errors, {
     disallowComments: false,
-    allowTrailingComma: false,
+    // sing-box's JSON reader (sing common/json, "trailing comma support for arrays and objects")
+    // accepts one trailing comma before ']' or '}', comments in between included.
+    allowTrailingComma: true,
     allowEmptyContent: false,
   });
   if (errors.length > 0) {

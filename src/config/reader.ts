@@ -252,6 +252,41 @@ export class Ctx {
   }
 }
 
+/**
+ * A key folded as Go's encoding/json compares field names (`bytes.EqualFold` via `foldName`):
+ * ASCII letters case-insensitively, plus the two non-ASCII runes that fold to ASCII letters
+ * (U+017F LATIN SMALL LETTER LONG S to S, U+212A KELVIN SIGN to K).
+ */
+export function foldKey(key: string): string {
+  const cached = FOLDED.get(key);
+  if (cached !== undefined) return cached;
+  const folded = foldUncached(key);
+  if (FOLDED.size < 4096) FOLDED.set(key, folded);
+  return folded;
+}
+
+const FOLDED = new Map<string, string>();
+
+function foldUncached(key: string): string {
+  let ascii = true;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) {
+      ascii = false;
+      break;
+    }
+    if (c === 0x17f || c === 0x212a) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return key;
+  return key.replace(
+    /[a-z\u017f\u212a]/g,
+    (c) => c === "\u017f" ? "S" : c === "\u212a" ? "K" : c.toUpperCase(),
+  );
+}
+
 /** True for JSON's zero values, which sing-box's `omitempty` options read as "not set". */
 export function isZero(node: JsonNode): boolean {
   switch (node.kind) {
@@ -281,10 +316,45 @@ export class Obj {
   readonly node: JsonObject;
   readonly path: string;
 
+  /** Keys that sing-box matches only as spelled here (see {@linkcode Obj.strict}). */
+  readonly #strict = new Set<string>();
+  /** Folded key → the last property with that folded key (built on first use). */
+  #byFold: Map<string, JsonProp> | undefined;
+
   constructor(ctx: Ctx, node: JsonObject, path: string) {
     this.ctx = ctx;
     this.node = node;
     this.path = path;
+  }
+
+  /**
+   * Keys sing-box matches exactly in this object: the keys its first decoding pass reads
+   * (`type`, `tag`, a rule's match fields, `action`, ...), which it then removes by exact name
+   * before decoding the rest strictly, so another spelling ends as "unknown field" there too.
+   */
+  strict(...keys: readonly string[]): void {
+    for (const k of keys) this.#strict.add(k);
+  }
+
+  /**
+   * The property for `key` as Go's encoding/json finds it: keys are matched regardless of case
+   * (except {@linkcode Obj.strict} ones), and of several matches the last one wins.
+   */
+  find(key: string): JsonProp | undefined {
+    if (this.#strict.has(key)) {
+      let hit: JsonProp | undefined;
+      for (const p of this.node.props) if (p.key === key) hit = p;
+      return hit;
+    }
+    if (this.node.props.length <= 1) {
+      const p = this.node.props[0];
+      return p && (p.key === key || foldKey(p.key) === foldKey(key)) ? p : undefined;
+    }
+    if (!this.#byFold) {
+      this.#byFold = new Map();
+      for (const p of this.node.props) this.#byFold.set(foldKey(p.key), p);
+    }
+    return this.#byFold.get(foldKey(key));
   }
 
   get pos(): Pos {
@@ -304,7 +374,7 @@ export class Obj {
   /** The property for `key` (marking it known); `null` values count as absent. */
   prop(key: string): JsonProp | undefined {
     this.#known.add(key);
-    const p = this.node.props.find((q) => q.key === key);
+    const p = this.find(key);
     if (!p || p.value.kind === "null") return undefined;
     return p;
   }
@@ -322,7 +392,7 @@ export class Obj {
 
   /** Position of the key itself, or of the object when absent. */
   keyPos(key: string): Pos {
-    return this.node.props.find((q) => q.key === key)?.keyPos ?? this.node.pos;
+    return this.find(key)?.keyPos ?? this.node.pos;
   }
 
   #read<T>(key: string, f: (n: JsonNode, path: string) => T | undefined): T | undefined {
@@ -334,16 +404,10 @@ export class Obj {
     return this.#read(key, (n, p) => this.ctx.string(n, p));
   }
 
-  /** A string that must not be empty when present. */
-  nonEmptyString(key: string): string | undefined {
-    return this.#read(key, (n, p) => {
-      const s = this.ctx.string(n, p);
-      if (s === "") {
-        this.ctx.error(n, p, "must not be empty");
-        return undefined;
-      }
-      return s;
-    });
+  /** A string where `""` means "not set", as sing-box reads it (undefined then). */
+  optionalString(key: string): string | undefined {
+    const v = this.string(key);
+    return v === "" ? undefined : v;
   }
 
   bool(key: string): boolean | undefined {
@@ -358,12 +422,21 @@ export class Obj {
     return this.int(key, 0, 65535);
   }
 
+  /**
+   * A string from a fixed set. `""` means "not set" (undefined), as sing-box documents for its
+   * optional choices, unless `""` is itself one of `values`.
+   */
   enumOf<T extends string>(
     key: string,
     values: readonly T[],
     aliases: Record<string, T> = {},
   ): T | undefined {
-    return this.#read(key, (n, p) => this.ctx.enumOf(n, p, values, aliases));
+    return this.#read(key, (n, p) => {
+      if (n.kind === "string" && n.value === "" && !(values as readonly string[]).includes("")) {
+        return undefined;
+      }
+      return this.ctx.enumOf(n, p, values, aliases);
+    });
   }
 
   duration(key: string, numberUnitMs?: number): number | undefined {
@@ -430,14 +503,24 @@ export class Obj {
     return out;
   }
 
-  /** Reads a string that names a tag of `kind`, recording the reference. */
-  tagRef(key: string, kind: RefKind): string | undefined {
+  /**
+   * Reads a string that names a tag of `kind`, recording the reference. `""` means the default
+   * (undefined), as sing-box documents for `final`, `detour`, `download_detour`, ...; with
+   * `required`, `""` is an error instead (a route action's `outbound`).
+   */
+  tagRef(key: string, kind: RefKind, required = false): string | undefined {
     const at = this.at(key);
     if (!at) return undefined;
     const s = this.ctx.string(at.node, at.path);
     if (s === undefined) return undefined;
     if (s === "") {
-      this.ctx.error(at.node, at.path, `must not be empty (expected the tag of ${article(kind)})`);
+      if (required) {
+        this.ctx.error(
+          at.node,
+          at.path,
+          `must not be empty (expected the tag of ${article(kind)})`,
+        );
+      }
       return undefined;
     }
     this.ctx.ref(kind, s, at.node, at.path);
@@ -460,7 +543,7 @@ export class Obj {
    */
   feature(key: string, id: FeatureId): boolean {
     this.#known.add(key);
-    const p = this.node.props.find((q) => q.key === key);
+    const p = this.find(key);
     // sing-box reads a zero value (false, "", 0, [], {}) as "not set": nothing to report.
     if (!p || isZero(p.value)) return false;
     return this.ctx.support(id, p.keyPos, this.p(key));
@@ -475,8 +558,24 @@ export class Obj {
 
   /** Reports every key that no accessor asked for, with a suggestion. */
   done(context = ""): void {
+    let folded: Map<string, string> | undefined;
     for (const p of this.node.props) {
       if (this.#known.has(p.key)) continue;
+      if (!folded) {
+        folded = new Map();
+        for (const k of this.#known) if (!this.#strict.has(k)) folded.set(foldKey(k), k);
+      }
+      const canonical = folded.get(foldKey(p.key));
+      if (canonical !== undefined) {
+        this.ctx.warn(
+          p.keyPos,
+          this.p(canonical),
+          `key ${JSON.stringify(p.key)} is read as ${
+            JSON.stringify(canonical)
+          } (sing-box matches keys regardless of case); write ${JSON.stringify(canonical)}`,
+        );
+        continue;
+      }
       // With a suggestion the path says enough; without one, say what kind of object this is.
       const hint = didYouMean(p.key, this.#known);
       this.ctx.error(

@@ -387,10 +387,24 @@ Deno.test("decodeConfigText() requires server_port on a socks outbound", () => {
   expectAt(text, '{"type"', "outbounds[0]", 'missing "server_port"');
 });
 
-Deno.test("decodeConfigText() reports a trailing comma at its closing bracket", () => {
-  assert.deepEqual(errors(`{\n  "outbounds": [\n    {"type": "direct"},\n  ]\n}`), [
-    "t.json:4:3: trailing comma before ']' is not allowed",
+Deno.test("decodeConfigText() accepts one trailing comma before ] and }, also before a comment, as sing-box", () => {
+  const text = `{
+  "outbounds": [
+    {"type": "direct", "tag": "d",},
+    {"type": "block", "tag": "b"}, // the last one
+  ],
+  "route": {"final": "d", /* default */},
+}`;
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.options?.outbounds.length, 2);
+});
+
+Deno.test("decodeConfigText() still refuses a comma with nothing before it", () => {
+  assert.deepEqual(errors(`{\n  "outbounds": [\n    {"type": "direct"},,\n  ]\n}`), [
+    "t.json:3:24: two commas in a row (a value is missing)",
   ]);
+  assert.deepEqual(errors(`{"outbounds": [,]}`), ["t.json:1:16: expected a value"]);
 });
 
 Deno.test("decodeConfigText() reports an unquoted key once", () => {
