@@ -27,6 +27,11 @@ const NEEDED: Record<string, string> = {
   tc: "iproute2",
   ping: "iputils-ping",
   python3: "python3",
+  openssl: "openssl",
+  stdbuf: "coreutils",
+  dnsdist: "dnsdist",
+  stunnel4: "stunnel4",
+  dnsmasq: "dnsmasq",
 };
 
 /** Python modules → Debian package (checked by importing them). */

@@ -74,6 +74,7 @@ export class Reactor {
   #stopRequested = false;
   #onWake: (() => void) | undefined;
   #stopped: Promise<void> | undefined;
+  #awake = 0;
   /** Handler exceptions caught by the loop (they are logged and the fd's handler continues). */
   handlerErrors = 0;
   /**
@@ -133,6 +134,28 @@ export class Reactor {
     return this.timers.schedule(deadline, callback);
   }
 
+  /**
+   * Keeps the loop from sleeping in `epoll_wait` until the returned function is called: it
+   * polls without blocking and yields to the JS event loop every round. For work that
+   * progresses outside the reactor's fds and timers — Node's TLS completes writes from
+   * `setImmediate`, which would otherwise wait up to {@linkcode MAX_BLOCK_MS} behind an idle
+   * `epoll_wait`. Hold it only while such work is queued, never while waiting for the network.
+   */
+  holdAwake(): () => void {
+    this.#awake++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#awake--;
+    };
+  }
+
+  /** Holds taken with {@linkcode holdAwake} and not yet released. */
+  get awakeHolds(): number {
+    return this.#awake;
+  }
+
   /** Called on the loop thread whenever another thread signals {@linkcode wakeFd}. */
   onWake(callback: () => void): void {
     this.#onWake = callback;
@@ -187,7 +210,7 @@ export class Reactor {
     try {
       while (!this.#stopRequested) {
         let timeout = 0;
-        if (!busy && this.now() - lastActive >= SPIN_MS) {
+        if (!busy && this.#awake === 0 && this.now() - lastActive >= SPIN_MS) {
           const next = this.timers.nextDeadline();
           timeout = next === Infinity
             ? MAX_BLOCK_MS
@@ -197,7 +220,7 @@ export class Reactor {
         this.#dispatch(n);
         const ran = this.timers.runDue(this.now());
         this.#afterRound();
-        busy = n > 0 || ran > 0;
+        busy = n > 0 || ran > 0 || this.#awake > 0;
         if (busy) lastActive = this.now();
         if (!busy && this.now() - lastFullTurn >= FULL_TURN_EVERY_MS) {
           await fullTurn();

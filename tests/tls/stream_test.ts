@@ -1,0 +1,196 @@
+// TlsStream as a Stream: client and server over in-memory stream pairs and over reactor
+// sockets (integrity, backpressure, half-close both ways, abort, close flushing).
+
+import assert from "node:assert/strict";
+import type { Reactor } from "../../src/io/reactor.ts";
+import { connectTcp, TcpListener } from "../../src/io/socket.ts";
+import { readExact, readSome, type Stream, writeAll } from "../../src/io/stream.ts";
+import { tlsConnect, type TlsStream } from "../../src/tls/client.ts";
+import { tlsAccept, type TlsServerContext, tlsServerContext } from "../../src/tls/server.ts";
+import { makePki, type Pki } from "../_helpers/tls_certs.ts";
+import { streamPair } from "../_helpers/stream_pair.ts";
+import { enc, LOOPBACK, pattern, withReactor } from "../outbound/_helpers.ts";
+
+let shared: { pki: Pki; server: TlsServerContext } | null = null;
+
+async function pkiAndServer(): Promise<{ pki: Pki; server: TlsServerContext }> {
+  if (shared) return shared;
+  const pki = await makePki();
+  const leaf = await pki.issue("server", ["tls.test"]);
+  const server = tlsServerContext({ certificate: leaf.certPem, key: leaf.keyPem, alpn: ["t1"] });
+  shared = { pki, server };
+  return shared;
+}
+
+/** A connected client/server TLS pair over an in-memory stream pair of `capacity`. */
+async function tlsPair(r: Reactor, capacity = 64 * 1024): Promise<[TlsStream, TlsStream]> {
+  const { pki, server } = await pkiAndServer();
+  const [a, b] = streamPair(r, capacity);
+  const accepted = tlsAccept(b, server, { what: "test server", timeoutMs: 5000 });
+  const client = await tlsConnect(a, { serverName: "tls.test", ca: [pki.caPem], alpn: ["t1"] }, {
+    what: "test client",
+    timeoutMs: 5000,
+  });
+  return [client, await accepted];
+}
+
+/** Reads to EOF, collecting the bytes. */
+async function drain(s: Stream): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await readSome(s, buf, "drain");
+    if (n === 0) break;
+    parts.push(buf.slice(0, n));
+    total += n;
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+Deno.test("`TlsStream` carries 8 MiB each way intact through a small in-memory pipe", async () => {
+  await withReactor(async (r) => {
+    const [c, s] = await tlsPair(r, 16 * 1024);
+    assert.equal(c.alpnProtocol, "t1");
+    assert.equal(s.alpnProtocol, "t1");
+    const up = pattern(8 << 20, 1);
+    const down = pattern(8 << 20, 2);
+    const send = async (from: Stream, data: Uint8Array) => {
+      for (let off = 0; off < data.length; off += 100_000) {
+        await writeAll(from, data.subarray(off, off + 100_000), "send");
+      }
+      from.shutdownWrite();
+    };
+    const [gotUp, gotDown] = await Promise.all([
+      drain(s),
+      drain(c),
+      send(c, up),
+      send(s, down),
+    ]);
+    assert.equal(gotUp.length, up.length);
+    assert.ok(gotUp.every((v, i) => v === up[i]), "upload corrupted");
+    assert.equal(gotDown.length, down.length);
+    assert.ok(gotDown.every((v, i) => v === down[i]), "download corrupted");
+    c.close();
+    s.close();
+  });
+});
+
+Deno.test("`TlsStream` stops reading its transport while the reader is behind", async () => {
+  await withReactor(async (r) => {
+    const [c, s] = await tlsPair(r, 32 * 1024);
+    // The server writes much more than the client reads: the client must hold about its
+    // high-water mark, the rest waits in the transport and in the server's writer.
+    let written = 0;
+    const chunk = pattern(64 * 1024);
+    const writer = (async () => {
+      for (let i = 0; i < 64; i++) {
+        await writeAll(s, chunk, "flood");
+        written += chunk.length;
+      }
+    })();
+    await new Promise((res) => r.setTimeout(300, () => res(null)));
+    assert.ok(c.bufferedAmount <= 512 * 1024, `client holds ${c.bufferedAmount} bytes`);
+    assert.ok(written < 64 * chunk.length, "the writer was never held back");
+    let read = 0;
+    const buf = new Uint8Array(65536);
+    while (read < 64 * chunk.length) read += await readSome(c, buf, "catch up");
+    await writer;
+    c.close();
+    s.close();
+  });
+});
+
+Deno.test("`TlsStream` half-close: each side reads the other's EOF and can still answer", async () => {
+  await withReactor(async (r) => {
+    const [c, s] = await tlsPair(r);
+    await writeAll(c, enc.encode("question"), "ask");
+    c.shutdownWrite();
+    const q = await drain(s);
+    assert.equal(new TextDecoder().decode(q), "question");
+    await writeAll(s, enc.encode("answer after your EOF"), "answer");
+    s.shutdownWrite();
+    assert.equal(new TextDecoder().decode(await drain(c)), "answer after your EOF");
+    c.close();
+    s.close();
+  });
+});
+
+Deno.test("`TlsStream.abort()` is a failure at the peer, `close()` an orderly EOF", async () => {
+  await withReactor(async (r) => {
+    const [c, s] = await tlsPair(r);
+    c.abort();
+    await assert.rejects(readSome(s, new Uint8Array(16), "after abort"), /reset|closed/i);
+    s.close();
+    const [c2, s2] = await tlsPair(r);
+    await writeAll(c2, enc.encode("last words"), "write");
+    c2.close();
+    assert.equal(new TextDecoder().decode(await drain(s2)), "last words");
+    s2.close();
+  });
+});
+
+Deno.test("`TlsStream` over reactor sockets: a server on the reactor echoes 1 MiB", async () => {
+  await withReactor(async (r) => {
+    const { pki, server } = await pkiAndServer();
+    const l = new TcpListener(r, { addr: LOOPBACK, port: 0 }, (sock) => {
+      (async () => {
+        const t = await tlsAccept(sock, server, { what: "echo", timeoutMs: 5000 });
+        const buf = new Uint8Array(65536);
+        for (;;) {
+          const n = await readSome(t, buf, "echo read");
+          if (n === 0) break;
+          await writeAll(t, buf.subarray(0, n), "echo write");
+        }
+        t.shutdownWrite();
+        t.close();
+      })().catch(() => sock.abort());
+    });
+    try {
+      const sock = await connectTcp(r, { addr: LOOPBACK, port: l.localAddr().port });
+      const t = await tlsConnect(sock, { serverName: "tls.test", ca: [pki.caPem] }, {
+        what: "client",
+        timeoutMs: 5000,
+      });
+      assert.deepEqual(t.localAddr(), sock.localAddr());
+      const data = pattern(1 << 20, 5);
+      const got = new Uint8Array(data.length);
+      await Promise.all([
+        writeAll(t, data, "send").then(() => t.shutdownWrite()),
+        readExact(t, got, "echo"),
+      ]);
+      assert.ok(got.every((v, i) => v === data[i]), "echo corrupted");
+      assert.equal(await readSome(t, new Uint8Array(8), "eof"), 0);
+      t.close();
+    } finally {
+      l.close();
+    }
+  });
+});
+
+Deno.test("`tlsAccept()` fails naming the inbound when the client does not trust it", async () => {
+  await withReactor(async (r) => {
+    const { pki, server } = await pkiAndServer();
+    const [a, b] = streamPair(r);
+    const accepted = tlsAccept(b, server, { what: 'inbound "in"', timeoutMs: 5000 });
+    await assert.rejects(
+      tlsConnect(a, { serverName: "tls.test", ca: [pki.otherCaPem] }, {
+        what: "client",
+        timeoutMs: 5000,
+      }),
+      /client: TLS handshake with tls\.test failed: certificate signed by an unknown authority/,
+    );
+    await assert.rejects(accepted, /inbound "in": TLS handshake failed: /);
+  });
+});
+
+Deno.test("cleanup: remove the test PKI", async () => {
+  await shared?.pki.remove();
+  shared = null;
+});
