@@ -24,7 +24,7 @@ const GROUPS: [prefix: string, title: string][] = [
   ["section.", "Top-level sections"],
   ["inbound.", "Inbound types"],
   ["tun.", "TUN inbound fields"],
-  ["listen.", "Listening inbound fields (mixed, socks, http)"],
+  ["listen.", "Listening inbound fields (mixed, socks, http, direct, tproxy)"],
   ["outbound.", "Outbound types and fields"],
   ["endpoint.", "Endpoints"],
   ["dial.", "Dial fields"],

@@ -32,6 +32,7 @@ const NEEDED: Record<string, string> = {
   dnsdist: "dnsdist",
   stunnel4: "stunnel4",
   dnsmasq: "dnsmasq",
+  nft: "nftables",
 };
 
 /** Python modules → Debian package (checked by importing them). */

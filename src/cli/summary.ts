@@ -38,6 +38,13 @@ function describeInbound(i: InboundOptions): string {
     }
     return parts.join("  ");
   }
+  if (i.type === "direct") {
+    const to = i.override_address || i.override_port
+      ? `  → ${i.override_address ?? "(listen address)"}:${i.override_port ?? "(listen port)"}`
+      : "";
+    return `direct ${formatIp(i.listen)}:${i.listen_port ?? 0}${to}`;
+  }
+  if (i.type === "tproxy") return `tproxy ${formatIp(i.listen)}:${i.listen_port ?? 0}`;
   return `${i.type} ${formatIp(i.listen)}:${i.listen_port ?? 0}${
     i.users.length ? `  users=${i.users.length}` : ""
   }`;

@@ -9,19 +9,22 @@ import type { Ctx, Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
 import { defineTag, entryType } from "./entry.ts";
 import type {
+  DirectInboundOptions,
   InboundOptions,
   InboundUser,
   ListenerInboundOptions,
+  ListenFields,
   PortRange,
+  TproxyInboundOptions,
   TunInboundOptions,
 } from "./types.ts";
 import type { JsonNode } from "./jsonc.ts";
 
 /** Inbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
-export const INBOUND_TYPES = ["tun", "mixed", "socks", "http"] as const;
+export const INBOUND_TYPES = ["tun", "mixed", "socks", "http", "direct", "tproxy"] as const;
 
 /** Reads the legacy inbound fields shared by every inbound (deprecated in sing-box 1.11). */
-function legacyInboundFields(o: Obj, out: TunInboundOptions | ListenerInboundOptions): void {
+function legacyInboundFields(o: Obj, out: TunInboundOptions | ListenFields): void {
   const sniff = o.bool("sniff");
   if (sniff !== undefined) out.sniff = sniff;
   const sod = o.bool("sniff_override_destination");
@@ -218,23 +221,9 @@ function decodeUser(ctx: Ctx, node: JsonNode, path: string): InboundUser | undef
   return { username, password };
 }
 
-function decodeListener(
-  o: Obj,
-  type: "mixed" | "socks" | "http",
-  tag: string,
-): ListenerInboundOptions {
-  const listen = o.address("listen");
-  const out: ListenerInboundOptions = {
-    type,
-    tag,
-    listen: listen ?? new Uint8Array([127, 0, 0, 1]),
-    users: o.items("users").map((u) => decodeUser(o.ctx, u.node, u.path))
-      .filter((u): u is InboundUser => u !== undefined),
-  };
-  const set = <K extends keyof ListenerInboundOptions>(
-    k: K,
-    v: ListenerInboundOptions[K] | undefined,
-  ) => {
+/** The listen fields every listening inbound has (into `out`). */
+function listenFields(o: Obj, out: ListenFields): void {
+  const set = <K extends keyof ListenFields>(k: K, v: ListenFields[K] | undefined) => {
     if (v !== undefined) out[k] = v;
   };
   set("listen_port", o.port("listen_port"));
@@ -250,7 +239,6 @@ function decodeListener(
   set("disable_tcp_keep_alive", o.bool("disable_tcp_keep_alive"));
   set("tcp_keep_alive", o.duration("tcp_keep_alive"));
   set("tcp_keep_alive_interval", o.duration("tcp_keep_alive_interval"));
-  if (type !== "socks") set("set_system_proxy", o.bool("set_system_proxy"));
   legacyInboundFields(o, out);
   set("udp_disable_domain_unmapping", o.bool("udp_disable_domain_unmapping"));
   for (
@@ -268,8 +256,65 @@ function decodeListener(
       "tcp_keep_alive_interval",
     ] as const
   ) o.feature(key, `listen.${key}`);
-  if (type !== "socks") o.feature("set_system_proxy", "listen.set_system_proxy");
-  if (type !== "socks") o.feature("tls", "listen.tls");
+}
+
+/** `network` of a direct/tproxy inbound: "tcp", "udp" or both (a list; empty = both). */
+function listenNetworks(o: Obj): ("tcp" | "udp")[] {
+  return o.listable("network", (n, p) => {
+    const s = o.ctx.string(n, p);
+    if (s === undefined) return undefined;
+    if (s !== "tcp" && s !== "udp") {
+      o.ctx.error(n, p, `unknown network ${JSON.stringify(s)} (one of "tcp", "udp")`);
+      return undefined;
+    }
+    return s;
+  });
+}
+
+/** `direct` and `tproxy` inbounds. */
+function decodeForwarder(
+  o: Obj,
+  type: "direct" | "tproxy",
+  tag: string,
+): DirectInboundOptions | TproxyInboundOptions {
+  const listen = o.address("listen") ?? new Uint8Array([127, 0, 0, 1]);
+  const network = listenNetworks(o);
+  if (type === "tproxy") {
+    const out: TproxyInboundOptions = { type, tag, listen, network };
+    listenFields(o, out);
+    o.done(' in a "tproxy" inbound');
+    return out;
+  }
+  const out: DirectInboundOptions = { type, tag, listen, network };
+  listenFields(o, out);
+  const address = o.string("override_address");
+  if (address !== undefined && address !== "") out.override_address = address;
+  const port = o.port("override_port");
+  if (port !== undefined && port !== 0) out.override_port = port;
+  o.done(' in a "direct" inbound');
+  return out;
+}
+
+function decodeListener(
+  o: Obj,
+  type: "mixed" | "socks" | "http",
+  tag: string,
+): ListenerInboundOptions {
+  const listen = o.address("listen");
+  const out: ListenerInboundOptions = {
+    type,
+    tag,
+    listen: listen ?? new Uint8Array([127, 0, 0, 1]),
+    users: o.items("users").map((u) => decodeUser(o.ctx, u.node, u.path))
+      .filter((u): u is InboundUser => u !== undefined),
+  };
+  listenFields(o, out);
+  if (type !== "socks") {
+    const ssp = o.bool("set_system_proxy");
+    if (ssp !== undefined) out.set_system_proxy = ssp;
+    o.feature("set_system_proxy", "listen.set_system_proxy");
+    o.feature("tls", "listen.tls");
+  }
   const pp = o.find("proxy_protocol");
   if (pp) {
     o.known("proxy_protocol", "proxy_protocol_accept_no_header");
@@ -292,7 +337,11 @@ export function decodeInbound(
   o.known("tag");
   const type = entryType(o, "inbound", INBOUND_TYPES);
   if (!type) return undefined;
-  const out = type === "tun" ? decodeTun(o, tag) : decodeListener(o, type, tag);
+  const out = type === "tun"
+    ? decodeTun(o, tag)
+    : type === "direct" || type === "tproxy"
+    ? decodeForwarder(o, type, tag)
+    : decodeListener(o, type, tag);
   ctx.where.set(out, o);
   return out;
 }

@@ -96,16 +96,8 @@ export const FEATURES = {
   "inbound.mixed": { level: "supported", name: 'inbound type "mixed"' },
   "inbound.socks": { level: "supported", name: 'inbound type "socks"' },
   "inbound.http": { level: "supported", name: 'inbound type "http"' },
-  "inbound.direct": {
-    level: "error",
-    name: 'inbound type "direct"',
-    note: "is not implemented in tunbox yet; forward the port with your firewall, or use a tun",
-  },
-  "inbound.tproxy": {
-    level: "error",
-    name: 'inbound type "tproxy"',
-    note: "is not implemented in tunbox yet; use a tun inbound with auto_route",
-  },
+  "inbound.direct": { level: "supported", name: 'inbound type "direct"' },
+  "inbound.tproxy": { level: "supported", name: 'inbound type "tproxy"', os: ["linux"] },
   "inbound.redirect": {
     level: "error",
     name: 'inbound type "redirect"',
@@ -180,7 +172,7 @@ export const FEATURES = {
     note: "is not implemented in tunbox yet; ignored",
   },
 
-  // ── Listener inbound fields (mixed, socks, http) ──────────────────────────────────────────
+  // ── Listener inbound fields (mixed, socks, http, direct, tproxy) ──────────────────────────
   "listen.set_system_proxy": {
     level: "warning",
     name: '"set_system_proxy"',

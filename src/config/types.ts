@@ -155,19 +155,17 @@ export interface InboundUser {
   password: string;
 }
 
-/** `mixed`, `socks` and `http` listeners share these fields. */
-export interface ListenerInboundOptions {
-  type: "mixed" | "socks" | "http";
+/** sing-box's listen fields (every listening inbound). */
+export interface ListenFields {
   tag: string;
   listen: Uint8Array;
   listen_port?: number;
   tcp_fast_open?: boolean;
   tcp_multi_path?: boolean;
   udp_fragment?: boolean;
+  /** Milliseconds. */
   udp_timeout?: number;
   detour?: string;
-  users: InboundUser[];
-  set_system_proxy?: boolean;
   bind_interface?: string;
   routing_mark?: number;
   reuse_addr?: boolean;
@@ -185,7 +183,40 @@ export interface ListenerInboundOptions {
   udp_disable_domain_unmapping?: boolean;
 }
 
-export type InboundOptions = TunInboundOptions | ListenerInboundOptions;
+/**
+ * `direct` inbound: a listening port whose connections (TCP) and datagrams (UDP, one session
+ * per client address) go to `override_address`/`override_port`, routed like any inbound.
+ */
+export interface DirectInboundOptions extends ListenFields {
+  type: "direct";
+  /** Empty: both. */
+  network: ("tcp" | "udp")[];
+  override_address?: string;
+  override_port?: number;
+}
+
+/**
+ * `tproxy` inbound (Linux): transparent TCP and UDP listeners (`IP_TRANSPARENT`); the original
+ * destination of each connection or datagram is the destination routed.
+ */
+export interface TproxyInboundOptions extends ListenFields {
+  type: "tproxy";
+  /** Empty: both. */
+  network: ("tcp" | "udp")[];
+}
+
+/** `mixed`, `socks` and `http` listeners. */
+export interface ListenerInboundOptions extends ListenFields {
+  type: "mixed" | "socks" | "http";
+  users: InboundUser[];
+  set_system_proxy?: boolean;
+}
+
+export type InboundOptions =
+  | TunInboundOptions
+  | ListenerInboundOptions
+  | DirectInboundOptions
+  | TproxyInboundOptions;
 
 // ---------------------------------------------------------------------------------------------
 // Outbounds

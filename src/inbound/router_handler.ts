@@ -7,6 +7,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import { natFlow } from "../outbound/nat_flow.ts";
 import { type Relay, relay } from "../outbound/relay.ts";
 import { formatDestination, type Outbound, toOutboundError } from "../outbound/types.ts";
 import { type ConnMetadata, dialDestination, newConnMetadata } from "../route/metadata.ts";
@@ -116,12 +117,17 @@ export function createRouterHandler(
     onPacketConnection(conn) {
       const req = conn.request;
       (async () => {
-        const { decision } = await decide(req);
+        const { decision, meta } = await decide(req);
         if (decision.action === "reject") {
           conn.reject("blocked");
           return;
         }
-        const flow = await outboundFor(decision, "udp").openUdp({ id: req.id });
+        // A rule that rewrote the destination applies to the session's datagrams too.
+        const flow = natFlow(
+          await outboundFor(decision, "udp").openUdp({ id: req.id }),
+          req.destination,
+          dialDestination(meta),
+        );
         flows.add(flow);
         const onClose = flow.onClose;
         flow.onClose = (reason) => {

@@ -21,15 +21,18 @@ export interface InboundRequest {
   id: number;
   /** Inbound tag. */
   inbound: string;
-  inboundType: "socks" | "http" | "mixed";
+  inboundType: "socks" | "http" | "mixed" | "direct" | "tproxy";
   network: "tcp" | "udp";
   source: SockAddr;
   /** For UDP: the first datagram's destination (later datagrams carry their own). */
   destination: Destination;
   /** The authenticated user name, "" without authentication (for `auth_user` rules). */
   user: string;
-  /** The protocol the client spoke: `socks4`, `socks4a`, `socks5`, `http-connect`, `http`. */
-  protocol: "socks4" | "socks4a" | "socks5" | "http-connect" | "http";
+  /**
+   * The protocol the client spoke: `socks4`, `socks4a`, `socks5`, `http-connect`, `http`;
+   * `none` for inbounds that take plain connections (`direct`, `tproxy`).
+   */
+  protocol: "socks4" | "socks4a" | "socks5" | "http-connect" | "http" | "none";
 }
 
 /** What `accept` gives back: the client socket, now the handler's to relay and close. */

@@ -13,7 +13,7 @@
 /// <reference lib="deno.worker" />
 
 import { getLogger } from "@logtape/logtape";
-import type { ListenerInboundOptions, Options } from "../config/types.ts";
+import type { Options } from "../config/types.ts";
 import {
   createDns,
   type DnsModule,
@@ -21,6 +21,8 @@ import {
   type SharedDnsMemory,
 } from "../dns/mod.ts";
 import { ListenerInbound } from "../inbound/listener.ts";
+import { DirectInbound } from "../inbound/direct.ts";
+import { TproxyInbound } from "../inbound/tproxy.ts";
 import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
 import { configureLogging } from "../log/mod.ts";
@@ -155,9 +157,12 @@ async function start(init: WorkerInit): Promise<void> {
     let counter = 0;
     for (const opts of init.options.inbounds) {
       if (opts.type === "tun") continue;
-      const listener = new ListenerInbound(r, opts as ListenerInboundOptions, handler, {
-        nextId: () => ++counter,
-      });
+      const settings = { nextId: () => ++counter };
+      const listener = opts.type === "direct"
+        ? new DirectInbound(r, opts, handler, settings)
+        : opts.type === "tproxy"
+        ? new TproxyInbound(r, opts, handler, settings)
+        : new ListenerInbound(r, opts, handler, settings);
       log.info("inbound/{type}[{tag}]: listening", { type: opts.type, tag: opts.tag });
       s.closers.unshift(() => listener.close());
     }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeConfigText } from "../../src/config/decode.ts";
 import type { ValidateOptions } from "../../src/config/validate.ts";
+import type { DirectInboundOptions } from "../../src/config/types.ts";
 import { at } from "./_helpers.ts";
 
 /** Every error of `text` as `file:line:col: path: message`. */
@@ -380,6 +381,38 @@ Deno.test("decodeConfigText() names sing-box inbound types tunbox does not suppo
     "inbounds[0].type",
     'inbound type "vmess" is a proxy server, which tunbox does not run',
   );
+});
+
+Deno.test("decodeConfigText() reads direct and tproxy inbounds and rejects their bad fields", () => {
+  const ok = decodeConfigText(
+    `{${OUT}, "inbounds": [
+      {"type": "direct", "tag": "d", "listen": "::", "listen_port": 5353, "network": "udp",
+       "override_address": "1.1.1.1", "override_port": 53, "udp_timeout": "1m"},
+      {"type": "tproxy", "tag": "t", "listen": "0.0.0.0", "listen_port": 7893, "network": ["tcp", "udp"]}
+    ]}`,
+    "t.json",
+    { os: "linux" },
+  );
+  assert.deepEqual(ok.errors, []);
+  const [d, t] = ok.options!.inbounds as DirectInboundOptions[];
+  assert.deepEqual({ ...d, listen: [...d!.listen] }, {
+    type: "direct",
+    tag: "d",
+    listen: new Array(16).fill(0),
+    network: ["udp"],
+    listen_port: 5353,
+    udp_timeout: 60_000,
+    override_address: "1.1.1.1",
+    override_port: 53,
+  });
+  assert.deepEqual(t && { type: t.type, network: (t as { network: string[] }).network }, {
+    type: "tproxy",
+    network: ["tcp", "udp"],
+  });
+  const bad = `{${OUT}, "inbounds": [{"type": "direct", "tag": "d", "network": "icmp"}]}`;
+  expectAt(bad, '"icmp"', "inbounds[0].network", 'unknown network "icmp" (one of "tcp", "udp")');
+  const users = `{${OUT}, "inbounds": [{"type": "tproxy", "tag": "t", "users": []}]}`;
+  expectAt(users, '"users"', "inbounds[0].users", 'unknown field "users" in a "tproxy" inbound');
 });
 
 Deno.test("decodeConfigText() requires server_port on a socks outbound", () => {
