@@ -121,6 +121,8 @@ export const LINUX_LIBC_SYMBOLS = {
   getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   /** ssize_t readlink(const char *path, char *buf, size_t size) */
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  /** int clock_settime(clockid_t clock, const struct timespec *tp) */
+  clock_settime: { parameters: ["i32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type LinuxLibc = Deno.DynamicLibrary<typeof LINUX_LIBC_SYMBOLS>["symbols"];

@@ -64,11 +64,7 @@ export const FEATURES = {
   "section.outbounds": { level: "supported", name: '"outbounds"' },
   "section.route": { level: "supported", name: '"route"' },
   "section.experimental": { level: "supported", name: '"experimental"' },
-  "section.ntp": {
-    level: "warning",
-    name: '"ntp"',
-    note: "is not implemented in tunbox yet; the system clock is used",
-  },
+  "section.ntp": { level: "supported", name: '"ntp"' },
   "section.certificate": {
     level: "warning",
     name: '"certificate"',

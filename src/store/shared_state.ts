@@ -28,6 +28,7 @@
  */
 
 import type { DnsRule, Options, Rule } from "../config/types.ts";
+import { SharedClock } from "../ntp/clock.ts";
 
 /** The structured-clone-safe part workers receive. */
 export interface SharedStateMemory {
@@ -36,6 +37,8 @@ export interface SharedStateMemory {
   modes: string[];
   /** Selectors in cell order, with their members. */
   selectors: { tag: string; members: string[] }[];
+  /** NTP time shared by every worker (`src/ntp/clock.ts`), when `ntp.enabled`. */
+  clock?: SharedArrayBuffer;
 }
 
 /** What the main thread restored from the cache file. */
@@ -135,7 +138,9 @@ export class SharedState {
       if (index < 0 && o.default !== undefined) index = members.indexOf(o.default);
       cells[CELL_SELECTORS + at] = Math.max(0, index);
     });
-    return new SharedState({ buffer, modes, selectors }, hooks);
+    const memory: SharedStateMemory = { buffer, modes, selectors };
+    if (options.ntp?.enabled) memory.clock = SharedClock.memory();
+    return new SharedState(memory, hooks);
   }
 
   /** The mode list ("" entries never). Empty without `experimental.clash_api`. */

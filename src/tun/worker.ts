@@ -34,6 +34,7 @@ import { BoundSockets } from "../outbound/bound_sockets.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
 import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
+import { startNtp } from "../ntp/mod.ts";
 import { TunEngine } from "./engine.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
@@ -91,6 +92,7 @@ async function buildServices(
     outbounds: options.outbounds,
     ...(options.route.final !== undefined ? { final: options.route.final } : {}),
   });
+  const stopNtp = startNtp(options, stateMemory?.clock, { reactor, outbounds, ctx });
   const reverse = options.dns.reverse_mapping === true;
   const usesDns = reverse || options.dns.servers.some((s) => s.type === "fakeip");
   const prepare = (meta: ConnMetadata): string | null => {
@@ -115,7 +117,11 @@ async function buildServices(
     dns,
     router,
     prepare: usesDns ? prepare : null,
-    closers: [() => dns.close(), () => outbounds.forEach((o) => o.close())],
+    closers: [
+      ...(stopNtp ? [stopNtp] : []),
+      () => dns.close(),
+      () => outbounds.forEach((o) => o.close()),
+    ],
   };
 }
 

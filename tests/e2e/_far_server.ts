@@ -7,7 +7,9 @@
  * - a recorder on `--tls addr:port`: notes each connection's source address (it does not
  *   speak TLS; clients fail the handshake, the test only checks who connected), readable at
  *   `GET /tls-log` on any HTTP address;
- * - DNS over UDP on `--dns addr:port`: answers every A query with `--dns-answer`.
+ * - DNS over UDP on `--dns addr:port`: answers every A query with `--dns-answer`;
+ * - NTP on `--ntp addr:port`: answers client requests with this host's clock plus
+ *   `--ntp-offset` milliseconds (RFC 5905 server mode, stratum 2).
  *
  * Prints "ready" on stdout when everything listens.
  */
@@ -24,6 +26,8 @@ const { values } = parseArgs({
     tls: { type: "string", multiple: true, default: [] },
     dns: { type: "string" },
     "dns-answer": { type: "string", default: "203.0.113.10" },
+    ntp: { type: "string" },
+    "ntp-offset": { type: "string", default: "0" },
   },
 });
 
@@ -129,6 +133,31 @@ if (values.dns) {
       })();
     }
   })();
+}
+
+if (values.ntp) {
+  const { hostname, port } = split(values.ntp);
+  const offset = Number(values["ntp-offset"]);
+  const stamp = (v: DataView, at: number, ms: number) => {
+    const s = Math.floor(ms / 1000);
+    v.setUint32(at, s + 2_208_988_800);
+    v.setUint32(at + 4, Math.floor(((ms - s * 1000) / 1000) * 2 ** 32));
+  };
+  const sock = dgram.createSocket("udp4");
+  sock.on("message", (msg: Buffer, rinfo: { address: string; port: number }) => {
+    if (msg.length < 48 || (msg[0]! & 7) !== 3) return;
+    const out = new Uint8Array(48);
+    const v = new DataView(out.buffer);
+    const now = Date.now() + offset;
+    out[0] = (4 << 3) | 4;
+    out[1] = 2;
+    stamp(v, 16, now - 60_000);
+    out.set(msg.subarray(40, 48), 24);
+    stamp(v, 32, now);
+    stamp(v, 40, now);
+    sock.send(out, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => sock.bind(port, hostname, () => resolve()));
 }
 
 // Give Deno.serve a moment to bind before announcing readiness.

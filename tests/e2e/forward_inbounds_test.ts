@@ -12,7 +12,8 @@
  * nftables `tproxy to :7893` with mark 1 for traffic arriving on c1, and `ip rule fwmark 1
  * lookup 100` + `local 0.0.0.0/0 dev lo table 100`. The server reports the source it saw, so a
  * connection proxied by tunbox (source 10.71.0.1) is told from a forwarded one (10.70.0.2), and
- * DNS that tunbox's rule sent to 10.71.0.3 answers differently from 10.71.0.2.
+ * DNS that tunbox's rule sent to 10.71.0.3 answers differently from 10.71.0.2. The server also
+ * runs an NTP responder 90 s ahead of the real clock, which tunbox's `ntp` client must report.
  */
 
 import assert from "node:assert/strict";
@@ -56,6 +57,8 @@ function tunboxConfig(): Record<string, unknown> {
       },
     ],
     outbounds: [{ type: "direct", tag: "direct" }, { type: "block", tag: "block" }],
+    // The server's clock runs 90 s ahead: tunbox's NTP client must see that.
+    ntp: { enabled: true, server: "10.71.0.2", server_port: 123, interval: "10m" },
     route: {
       rules: [
         { inbound: ["tp-in"], network: "tcp", port: 81, action: "reject" },
@@ -112,7 +115,18 @@ Deno.test({
         procs.push(p);
         return p.waitFor(/ready/);
       };
-      await far(["--http", "10.71.0.2:80", "--http", "10.71.0.2:81", "--dns", "10.71.0.2:53"]);
+      await far([
+        "--http",
+        "10.71.0.2:80",
+        "--http",
+        "10.71.0.2:81",
+        "--dns",
+        "10.71.0.2:53",
+        "--ntp",
+        "10.71.0.2:123",
+        "--ntp-offset",
+        "90000",
+      ]);
       await far(["--dns", "10.71.0.3:53", "--dns-answer", "198.51.100.7"]);
 
       const curl = (url: string) =>
@@ -190,6 +204,13 @@ Deno.test({
         assert.equal(await dig("10.70.0.1", 5353, "c.example"), "203.0.113.10");
         const tcp = await curl("http://10.70.0.1:5353/");
         assert.notEqual(tcp.code, 0, "network udp: no TCP listener");
+      });
+
+      await t.step("ntp: tunbox reads the server's time (90 s ahead) and warns", async () => {
+        await tunbox.waitFor(/updated time: .* \(offset 9\d{4} ms/);
+        const offset = Number(/updated time: .* \(offset (\d+) ms/.exec(tunbox.stderr)![1]);
+        assert.ok(Math.abs(offset - 90_000) < 1000, String(offset));
+        assert.match(tunbox.stderr, /the system clock is 90 s off NTP time/);
       });
 
       await t.step("tunbox stops cleanly", async () => {
