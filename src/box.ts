@@ -10,6 +10,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { ClashApi } from "./api/clash_api.ts";
+import { ConnectionHub, createConnIdMemory, type WorkerLink } from "./conn/mod.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
 import { createDns, createSharedDnsMemory, type SharedDnsMemory } from "./dns/mod.ts";
 import { FakeIpPersistence } from "./dns/fakeip_persist.ts";
@@ -27,7 +28,6 @@ import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./tun/worker_pool.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import { checkAddressCollisions } from "./tun/collisions.ts";
-import type { ConnectionRecord } from "./tun/worker_protocol.ts";
 
 const log = getLogger(["tunbox", "box"]);
 
@@ -58,6 +58,10 @@ export class Box {
   /** What saves worker state (FakeIP, rejected DNS responses) into the cache file. */
   #persist: { savers: { save(): number }[]; timer: ReturnType<typeof setInterval> } | null = null;
   #started = false;
+  /** Every connection of every worker: the live view and the closed ring. */
+  readonly connections: ConnectionHub = new ConnectionHub();
+  readonly #connIds = createConnIdMemory();
+  #listenerLink: WorkerLink | null = null;
 
   private constructor(init: BoxInit) {
     this.#init = init;
@@ -127,7 +131,7 @@ export class Box {
     }
     this.#openState();
     const clash = options.experimental.clash_api;
-    if (clash?.external_controller) this.#api = ClashApi.start(clash);
+    if (clash?.external_controller) this.#api = ClashApi.start(clash, this.connections);
     const platform = await loadPlatform();
     warnMissingInterfaces(options, platform);
     const logInit = {
@@ -152,20 +156,25 @@ export class Box {
         logInit,
         sharedDns,
         this.#state?.memory,
+        { hub: this.connections, ids: this.#connIds },
       );
-      const api = this.#api;
-      if (api) inbound.onConnection = (rec) => api.state.record(rec, `tun/${t.tag}`);
       this.#tuns.push(inbound);
       await inbound.start();
     }
     if (hasListeners) {
       const pool = this.#listeners = new WorkerPool();
+      const link = this.#listenerLink = this.connections.attach({
+        name: "listeners",
+        post: (msg) => pool.send(0, msg),
+      });
+      pool.onMessage = (_, msg) => this.connections.receive(link, msg);
       await pool.start(new URL("./tun/worker.ts", import.meta.url), [{
         role: "listeners",
         index: 0,
         options,
         sharedDns,
         ...(this.#state ? { state: this.#state.memory } : {}),
+        connIds: this.#connIds,
         log: logInit,
         defaultInterface: platform.defaultInterface(),
       }]);
@@ -289,11 +298,6 @@ export class Box {
     this.#listeners?.broadcast({ type: "network", change });
   }
 
-  /** Connections reported by the workers (newest last). */
-  connections(): ConnectionRecord[] {
-    return this.#tuns.flatMap((t) => t.connections);
-  }
-
   /** Stops the instance and releases what it holds, in reverse order. */
   async close(): Promise<void> {
     const api = this.#api;
@@ -304,6 +308,8 @@ export class Box {
     const listeners = this.#listeners;
     this.#listeners = null;
     await listeners?.stop();
+    if (this.#listenerLink) this.connections.detach(this.#listenerLink);
+    this.#listenerLink = null;
     const tuns = this.#tuns.reverse();
     this.#tuns = [];
     for (const t of tuns) {

@@ -6,13 +6,13 @@
  * |---|---|
  * | `GET /` | `{"hello":"clash"}` |
  * | `GET /version` | `{"version":"tunbox X","premium":true,"meta":true}` |
- * | `GET /connections` | `{downloadTotal, uploadTotal, connections: [], memory, closed: [...]}` |
+ * | `GET /connections` | `{downloadTotal, uploadTotal, connections: [...], memory, closed: [...]}` |
  *
  * Connection entries have sing-box's shape (`id`, `metadata{network,type,sourceIP,...}`,
- * `upload`, `download`, `start`, `chains`, `rule`, `rulePayload`). Packet workers report a
- * connection when it closes, so `connections` (open connections in sing-box) stays empty and
- * the tunbox extension `closed` lists the most recent closed ones (oldest first, with `end`
- * and `error`); the totals count closed connections since start.
+ * `upload`, `download`, `start`, `chains`, `rule`, `rulePayload`), made from the records of the
+ * {@linkcode ConnectionHub}: `connections` lists the live ones with current counters (the hub
+ * asks every worker for a report first), the tunbox extension `closed` the most recent closed
+ * ones (oldest first, with `end` and `error`); the totals count every connection since start.
  *
  * `secret` is checked as sing-box does (`Authorization: Bearer <secret>`, or `?token=`);
  * `access_control_allow_origin` sets the CORS header (default `*`). Every other path is a
@@ -24,18 +24,16 @@
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import type { ClashApiOptions } from "../config/types.ts";
-import type { ConnectionRecord } from "../tun/worker_protocol.ts";
+import type { ConnectionHub, HubSnapshot } from "../conn/hub.ts";
+import type { ConnRecord } from "../conn/record.ts";
 
 const log = getLogger(["tunbox", "api"]);
-
-/** How many closed connections `GET /connections` keeps. */
-export const MAX_CLOSED = 500;
 
 /** One connection as sing-box's Clash API reports it (plus tunbox's `end` and `error`). */
 export interface ClashConnection {
   id: string;
   metadata: {
-    network: "tcp" | "udp";
+    network: "tcp" | "udp" | "icmp";
     type: string;
     sourceIP: string;
     destinationIP: string;
@@ -67,53 +65,50 @@ export interface ClashConnections {
   closed: ClashConnection[];
 }
 
-/** Splits `addr:port` / `[v6]:port` / `?:port` (the records' endpoint form). */
-export function splitEndpoint(endpoint: string): { ip: string; port: string } {
-  const i = endpoint.lastIndexOf(":");
-  if (i < 0) return { ip: endpoint, port: "" };
-  let ip = endpoint.slice(0, i);
-  if (ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
-  if (ip === "?") ip = "";
-  return { ip, port: endpoint.slice(i + 1) };
+/** The chain a record shows: its outbounds, or what took the connection instead. */
+function chainsOf(rec: ConnRecord): string[] {
+  if (rec.chain.length > 0) return [...rec.chain];
+  if (rec.action === "reject") return ["reject"];
+  if (rec.action === "hijack-dns") return ["dns"];
+  return [];
 }
 
-/**
- * The rule as sing-box's Clash API names it: `final` for the final outbound, otherwise the
- * rule and its action (`ip_is_private=true => route(direct)`), from a record's rule text
- * (`final => route(proxy)`, `match[0] ip_is_private=true => route(direct)`).
- */
-export function clashRule(recordRule: string): string {
-  if (recordRule === "final" || recordRule.startsWith("final ")) return "final";
-  return recordRule.replace(/^match\[\d+\]\s*/, "");
-}
-
-/** Converts a connection record to its Clash API form; `type` is `<inbound type>/<tag>`. */
-export function toClashConnection(rec: ConnectionRecord, type: string): ClashConnection {
-  const src = splitEndpoint(rec.source);
-  const dst = splitEndpoint(rec.destination);
+/** Converts a connection record to its Clash API form (sing-box's `TrackerMetadata` JSON). */
+export function toClashConnection(rec: ConnRecord): ClashConnection {
   const out: ClashConnection = {
     id: String(rec.id),
     metadata: {
       network: rec.network,
-      type,
-      sourceIP: src.ip,
-      destinationIP: dst.ip,
-      sourcePort: src.port,
-      destinationPort: dst.port,
-      host: rec.domain ?? "",
+      type: rec.inbound !== "" ? `${rec.inboundType}/${rec.inbound}` : rec.inboundType,
+      sourceIP: rec.sourceIp,
+      destinationIP: rec.destinationIp,
+      sourcePort: String(rec.sourcePort),
+      destinationPort: String(rec.destinationPort),
+      host: rec.domain !== "" ? rec.domain : rec.destinationHost,
       dnsMode: "normal",
       processPath: "",
     },
     upload: rec.upload,
     download: rec.download,
     start: new Date(rec.start).toISOString(),
-    chains: rec.outbound ? [rec.outbound] : [],
-    rule: clashRule(rec.rule),
+    chains: chainsOf(rec),
+    rule: rec.rule,
     rulePayload: "",
   };
   if (rec.end !== undefined) out.end = new Date(rec.end).toISOString();
   if (rec.error !== undefined) out.error = rec.error;
   return out;
+}
+
+/** The `GET /connections` body from the hub's state. */
+export function clashConnections(snap: HubSnapshot): ClashConnections {
+  return {
+    downloadTotal: snap.downloadTotal,
+    uploadTotal: snap.uploadTotal,
+    connections: snap.live.map(toClashConnection),
+    memory: Deno.memoryUsage().rss,
+    closed: snap.closed.map(toClashConnection),
+  };
 }
 
 /** Parses `external_controller`: `host:port`, `[v6]:port` or `:port` (all addresses). */
@@ -130,31 +125,6 @@ export function parseController(value: string): { hostname: string; port: number
   return { hostname: hostname === "" ? "0.0.0.0" : hostname, port };
 }
 
-/** Connection state behind the API: totals and the closed-connection ring. */
-export class ClashState {
-  uploadTotal = 0;
-  downloadTotal = 0;
-  readonly closed: ClashConnection[] = [];
-
-  /** Adds a closed connection (from a worker report). */
-  record(rec: ConnectionRecord, type: string): void {
-    this.uploadTotal += rec.upload;
-    this.downloadTotal += rec.download;
-    this.closed.push(toClashConnection(rec, type));
-    if (this.closed.length > MAX_CLOSED) this.closed.splice(0, this.closed.length - MAX_CLOSED);
-  }
-
-  snapshot(): ClashConnections {
-    return {
-      downloadTotal: this.downloadTotal,
-      uploadTotal: this.uploadTotal,
-      connections: [],
-      memory: Deno.memoryUsage().rss,
-      closed: [...this.closed],
-    };
-  }
-}
-
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
@@ -165,12 +135,12 @@ function json(body: unknown, status = 200, headers: Record<string, string> = {})
 /** The request handler (exported for tests; {@linkcode ClashApi} serves it). */
 export function clashHandler(
   options: ClashApiOptions,
-  state: ClashState,
-): (req: Request) => Response {
+  hub: ConnectionHub,
+): (req: Request) => Promise<Response> {
   const origins = options.access_control_allow_origin.length > 0
     ? options.access_control_allow_origin
     : ["*"];
-  return (req) => {
+  return async (req) => {
     const url = new URL(req.url);
     const origin = req.headers.get("origin");
     const cors: Record<string, string> = {};
@@ -208,7 +178,8 @@ export function clashHandler(
           cors,
         );
       case "/connections":
-        return json(state.snapshot(), 200, cors);
+        await hub.refresh();
+        return json(clashConnections(hub.snapshot()), 200, cors);
     }
     return json({ message: `${url.pathname} is not served by tunbox's Clash API` }, 404, cors);
   };
@@ -216,23 +187,22 @@ export function clashHandler(
 
 /** The running API server. */
 export class ClashApi {
-  readonly state = new ClashState();
   #server: Deno.HttpServer<Deno.NetAddr> | undefined;
 
-  private constructor(readonly options: ClashApiOptions) {}
+  private constructor(readonly options: ClashApiOptions, readonly hub: ConnectionHub) {}
 
   /**
    * Listens on `external_controller`. Throws when the address cannot be parsed or bound
    * (`start clash-api: listen 127.0.0.1:9090 failed: ...`).
    */
-  static start(options: ClashApiOptions): ClashApi {
-    const api = new ClashApi(options);
+  static start(options: ClashApiOptions, hub: ConnectionHub): ClashApi {
+    const api = new ClashApi(options, hub);
     const where = options.external_controller ?? "";
     const { hostname, port } = parseController(where);
     try {
       api.#server = Deno.serve(
         { hostname, port, onListen: () => {} },
-        clashHandler(options, api.state),
+        clashHandler(options, hub),
       );
     } catch (e) {
       throw new Error(

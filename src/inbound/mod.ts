@@ -9,8 +9,8 @@ export {
   createDirectHandler,
   createOutboundHandler,
   type OutboundHandler,
-  type OutboundHandlerOptions,
 } from "./outbound_handler.ts";
+export { createRouterHandler, requestMetadata, type RouterHandler } from "./router_handler.ts";
 export { type SocksServer, type SocksServerOptions, startSocksServer } from "./serve_socks.ts";
 export { hostsResolver } from "./hosts_resolver.ts";
 export type * from "./types.ts";

@@ -1,113 +1,64 @@
 /**
  * A handler that sends every inbound request through one dialer (an outbound, or a direct
- * dialer) and relays it: what the demo's embedded SOCKS server and the tests use. The router
- * provides the real handler (rules pick the outbound).
+ * dialer): the demo's embedded SOCKS server and test peers use it. It is the
+ * {@linkcode ConnectionPath} with a router that has no rules, so these requests are dialed,
+ * relayed and recorded exactly like routed ones.
  *
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
-import type { DialOptions } from "../config/types.ts";
+import { ConnectionPath } from "../conn/mod.ts";
+import type { DialOptions, OutboundOptions } from "../config/types.ts";
+import type { Reactor } from "../io/reactor.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import { type Relay, relay, type RelayStats } from "../outbound/relay.ts";
-import {
-  type DialContext,
-  type Dialer,
-  formatDestination,
-  toOutboundError,
-} from "../outbound/types.ts";
-import type { InboundHandler, InboundRequest } from "./types.ts";
+import type { DialContext, Dialer, Outbound } from "../outbound/types.ts";
+import { Router } from "../route/router.ts";
+import { createRouterHandler, type RouterHandler } from "./router_handler.ts";
 
-const log = getLogger(["tunbox", "inbound"]);
-
-/** An {@linkcode InboundHandler} that also tracks its relays. */
-export interface OutboundHandler extends InboundHandler {
-  /** Relays running now. */
+/** An {@linkcode InboundHandler} over one dialer, with the path it uses. */
+export interface OutboundHandler extends RouterHandler {
+  /** Connections running now. */
   readonly active: number;
-  /** Closes every relay and UDP flow it started. */
-  close(): void;
+  readonly path: ConnectionPath;
 }
 
-export interface OutboundHandlerOptions {
-  /** Idle timeout of each TCP relay (default: none, as sing-box). */
-  idleTimeoutMs?: number;
-  /** Called when a TCP relay ends. */
-  onRelayClose?: (request: InboundRequest, stats: RelayStats) => void;
-}
+/** The tag the single outbound has in records and logs. */
+const TAG = "direct";
 
-/** Sends every request through `dialer`. */
-export function createOutboundHandler(
-  dialer: Dialer,
-  options: OutboundHandlerOptions = {},
-): OutboundHandler {
-  const relays = new Set<Relay>();
-  const flows = new Set<{ close(): void }>();
+/** Sends every request through `dialer` (running on `reactor`). */
+export function createOutboundHandler(reactor: Reactor, dialer: Dialer): OutboundHandler {
+  const outbound: Outbound = {
+    tag: TAG,
+    type: "direct",
+    networks: new Set(["tcp", "udp"]),
+    dialTcp: (dest, meta) => dialer.dialTcp(dest, meta),
+    openUdp: (meta) => dialer.openUdp(meta),
+    close() {},
+  };
+  const path = new ConnectionPath({
+    reactor,
+    services: {
+      router: new Router({
+        rules: [],
+        outbounds: [{ type: "direct", tag: TAG } as OutboundOptions],
+      }),
+      outbounds: new Map([[TAG, outbound]]),
+      dns: null,
+      prepare: null,
+      lookup: null,
+    },
+  });
+  const handler = createRouterHandler(path);
   return {
+    ...handler,
+    path,
     get active() {
-      return relays.size;
-    },
-    onConnection(conn) {
-      const req = conn.request;
-      dialer.dialTcp(req.destination, { id: req.id }).then(async (upstream) => {
-        let accepted;
-        try {
-          accepted = await conn.accept(upstream.localAddr() ?? undefined);
-        } catch {
-          upstream.close();
-          return;
-        }
-        let r: Relay | null = null;
-        r = relay(accepted.client, upstream, {
-          initialToB: accepted.upstreamFirst,
-          ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
-          onClose: (stats) => {
-            if (r) relays.delete(r);
-            log.debug("[{id}] relay to {dest} ended ({end}): up {up} B, down {down} B", {
-              id: req.id,
-              dest: formatDestination(req.destination),
-              end: stats.end,
-              up: stats.up,
-              down: stats.down,
-            });
-            options.onRelayClose?.(req, stats);
-          },
-        });
-        if (!r.ended) relays.add(r);
-      }, (error) => {
-        const e = toOutboundError(error, `dial ${formatDestination(req.destination)}`);
-        log.info("[{id}] {error}", { id: req.id, error: e.message });
-        conn.reject(e.kind, e);
-      });
-    },
-    onPacketConnection(conn) {
-      const req = conn.request;
-      dialer.openUdp({ id: req.id }).then((flow) => {
-        const close = flow.close.bind(flow);
-        const entry = { close };
-        flows.add(entry);
-        flow.close = () => {
-          flows.delete(entry);
-          close();
-        };
-        conn.accept(flow);
-      }, (error) => {
-        const e = toOutboundError(error, "open UDP");
-        log.info("[{id}] {error}", { id: req.id, error: e.message });
-        conn.reject(e.kind, e);
-      });
-    },
-    close() {
-      for (const r of [...relays]) r.close();
-      for (const f of [...flows]) f.close();
+      return path.tracker.size;
     },
   };
 }
 
 /** A handler that dials everything directly with the given dial fields. */
-export function createDirectHandler(
-  ctx: DialContext,
-  dial: DialOptions = {},
-  options: OutboundHandlerOptions = {},
-): OutboundHandler {
-  return createOutboundHandler(new DirectDialer("direct", dial, ctx), options);
+export function createDirectHandler(ctx: DialContext, dial: DialOptions = {}): OutboundHandler {
+  return createOutboundHandler(ctx.reactor, new DirectDialer("direct", dial, ctx));
 }

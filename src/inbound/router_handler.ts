@@ -1,27 +1,44 @@
 /**
- * The {@linkcode InboundHandler} that routes listener-inbound requests (`socks`, `http`,
- * `mixed`) by the route rules, as sing-box does for every inbound: metadata from the request,
- * the router's decision, then the chosen outbound's dial and a relay (or a UDP flow).
+ * The {@linkcode InboundHandler} of the listener inbounds (`socks`, `http`, `mixed`): each
+ * request becomes connection metadata and an inbound side handed to the
+ * {@linkcode ConnectionPath}, the same path TUN flows take (routing, reject, hijack-dns, dial,
+ * relay, the connection record).
+ *
+ * - TCP: the side answers the client only once the outbound is connected (SOCKS BND.ADDR is the
+ *   outbound socket's local address), or with the failure reply matching how the dial failed.
+ *   Listener requests name their destination, and the client sends nothing before the reply, so
+ *   `sniff` actions find no data here.
+ * - UDP (SOCKS5 UDP ASSOCIATE): the side hands the flow to the association, counting datagrams
+ *   both ways for the record.
  *
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
-import { natFlow } from "../outbound/nat_flow.ts";
+import type {
+  ConnControl,
+  ConnectionPath,
+  FlowStats,
+  TcpInboundSide,
+  UdpInboundSide,
+} from "../conn/mod.ts";
+import type { Stream } from "../io/stream.ts";
 import { type Relay, relay } from "../outbound/relay.ts";
-import { formatDestination, type Outbound, toOutboundError } from "../outbound/types.ts";
-import { type ConnMetadata, dialDestination, newConnMetadata } from "../route/metadata.ts";
-import type { RouteDecision, Router } from "../route/router.ts";
-import type { InboundHandler, InboundRequest } from "./types.ts";
-
-const log = getLogger(["tunbox", "inbound"]);
+import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/types.ts";
+import { type ConnMetadata, newConnMetadata } from "../route/metadata.ts";
+import type {
+  InboundConnection,
+  InboundHandler,
+  InboundPacketConnection,
+  InboundRequest,
+} from "./types.ts";
 
 /** A router-backed handler that can close everything it started. */
 export interface RouterHandler extends InboundHandler {
   close(): void;
 }
 
-function metadataOf(req: InboundRequest): ConnMetadata {
+/** The connection path's metadata for a listener request. */
+export function requestMetadata(req: InboundRequest): ConnMetadata {
   const d = req.destination;
   return newConnMetadata({
     id: req.id,
@@ -35,118 +52,167 @@ function metadataOf(req: InboundRequest): ConnMetadata {
   });
 }
 
-/** Routes each request with `router` and dials through `outbounds`. */
-export function createRouterHandler(
-  router: Router,
-  outbounds: ReadonlyMap<string, Outbound>,
-  resolve?: (meta: ConnMetadata) => Promise<void>,
-): RouterHandler {
-  const relays = new Set<Relay>();
-  const flows = new Set<{ close(): void }>();
+/** A TCP request as an inbound side: accept after the dial, or the failure reply. */
+class ListenerTcpSide implements TcpInboundSide, ConnControl {
+  #relay: Relay | null = null;
+  #aborted: Error | null = null;
 
-  async function decide(
-    req: InboundRequest,
-  ): Promise<{ decision: RouteDecision; meta: ConnMetadata }> {
-    const meta = metadataOf(req);
-    const decision = router.matchSync(meta) ?? await router.route(meta, {
-      // Listener inbounds do not sniff (the request already names its destination).
-      sniff: () => Promise.resolve(),
-      resolve: () => resolve ? resolve(meta) : Promise.resolve(),
+  constructor(readonly conn: InboundConnection, readonly relays: Set<Relay>) {}
+
+  peek(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(0));
+  }
+
+  get up(): number {
+    return this.#relay?.up ?? 0;
+  }
+
+  get down(): number {
+    return this.#relay?.down ?? 0;
+  }
+
+  abort(reason: Error): void {
+    if (this.#relay) this.#relay.abort(reason);
+    else this.#aborted ??= reason;
+  }
+
+  start(upstream: Stream, onDone: (stats: FlowStats) => void): ConnControl {
+    this.conn.accept(upstream.localAddr() ?? undefined).then((accepted) => {
+      if (this.#aborted) {
+        accepted.client.abort();
+        upstream.abort();
+        onDone({ up: 0, down: 0, error: this.#aborted });
+        return;
+      }
+      const r: Relay = relay(accepted.client, upstream, {
+        initialToB: accepted.upstreamFirst,
+        onClose: (stats) => {
+          this.relays.delete(r);
+          onDone(stats.error ? { up: stats.up, down: stats.down, error: stats.error } : stats);
+        },
+      });
+      this.#relay = r;
+      if (!r.ended) this.relays.add(r);
+    }, (error) => {
+      // The client went away before the reply.
+      upstream.close();
+      onDone({ up: 0, down: 0, error: error instanceof Error ? error : new Error(String(error)) });
     });
-    return { decision, meta };
+    return this;
   }
 
-  function outboundFor(decision: RouteDecision, network: "tcp" | "udp"): Outbound {
-    if (decision.action !== "route") throw new Error(`rejected by ${decision.ruleText}`);
-    const o = outbounds.get(decision.outbound);
-    if (!o) throw new Error(`outbound "${decision.outbound}" not found`);
-    if (!o.networks.has(network)) {
-      throw new Error(`${network.toUpperCase()} is not supported by outbound "${o.tag}"`);
-    }
-    return o;
+  reject(kind: OutboundErrorKind, reason?: Error): void {
+    this.conn.reject(kind, reason);
   }
 
+  drop(): void {
+    this.conn.reject("blocked");
+  }
+}
+
+/** Counts a flow's datagrams both ways and reports its end (the association owns it). */
+class CountingFlow implements UdpFlow, ConnControl {
+  up = 0;
+  down = 0;
+  #onPacket: ((payload: Uint8Array, from: Destination) => void) | null = null;
+  #closed = false;
+
+  constructor(
+    readonly inner: UdpFlow,
+    readonly onDone: (error?: string) => void,
+    readonly flows: Set<UdpFlow>,
+  ) {
+    flows.add(this);
+    inner.onPacket = (payload, from) => {
+      this.down += payload.length;
+      this.#onPacket?.(payload, from);
+    };
+  }
+
+  get onPacket(): ((payload: Uint8Array, from: Destination) => void) | null {
+    return this.#onPacket;
+  }
+  set onPacket(fn: ((payload: Uint8Array, from: Destination) => void) | null) {
+    this.#onPacket = fn;
+  }
+
+  get onClose(): ((reason?: Error) => void) | null {
+    return this.inner.onClose;
+  }
+  set onClose(fn: ((reason?: Error) => void) | null) {
+    this.inner.onClose = fn === null ? null : (reason) => {
+      fn(reason);
+      this.#end(reason?.message ?? "flow closed");
+    };
+  }
+
+  get dropped(): number {
+    return this.inner.dropped;
+  }
+
+  send(payload: Uint8Array, dest: Destination): void {
+    this.up += payload.length;
+    this.inner.send(payload, dest);
+  }
+
+  close(): void {
+    this.inner.close();
+    this.#end();
+  }
+
+  abort(reason: Error): void {
+    this.#end(reason.message);
+    // Ending the association's flow makes it end the association (its onClose).
+    const onClose = this.inner.onClose;
+    this.inner.onPacket = this.inner.onClose = null;
+    this.inner.close();
+    onClose?.(reason);
+  }
+
+  #end(error?: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.flows.delete(this);
+    this.onDone(error);
+  }
+}
+
+/** A UDP association as an inbound side. */
+class ListenerUdpSide implements UdpInboundSide {
+  closed = false;
+
+  constructor(readonly conn: InboundPacketConnection, readonly flows: Set<UdpFlow>) {}
+
+  queuedPayloads(): readonly Uint8Array[] {
+    return [];
+  }
+
+  open(flow: UdpFlow, onDone: (error?: string) => void): ConnControl {
+    const counting = new CountingFlow(flow, onDone, this.flows);
+    this.conn.accept(counting);
+    return counting;
+  }
+
+  reject(kind: OutboundErrorKind, reason?: Error): void {
+    this.closed = true;
+    this.conn.reject(kind, reason);
+  }
+}
+
+/** Hands each request to `path` (see the module description). */
+export function createRouterHandler(path: ConnectionPath): RouterHandler {
+  const relays = new Set<Relay>();
+  const flows = new Set<UdpFlow>();
   return {
     onConnection(conn) {
-      const req = conn.request;
-      const to = formatDestination(req.destination);
-      (async () => {
-        const { decision, meta } = await decide(req);
-        log.info("[{id}] inbound/{type}[{inbound}]: connection to {to}: {rule}", {
-          id: req.id,
-          type: req.inboundType,
-          inbound: req.inbound,
-          to,
-          rule: decision.ruleIndex < 0
-            ? "final"
-            : `match[${decision.ruleIndex}] ${decision.ruleText}`,
-        });
-        if (decision.action === "reject") {
-          conn.reject("blocked");
-          return;
-        }
-        const outbound = outboundFor(decision, "tcp");
-        const upstream = await outbound.dialTcp(dialDestination(meta), { id: req.id });
-        let accepted;
-        try {
-          accepted = await conn.accept(upstream.localAddr() ?? undefined);
-        } catch {
-          upstream.close();
-          return;
-        }
-        let r: Relay | null = null;
-        r = relay(accepted.client, upstream, {
-          initialToB: accepted.upstreamFirst,
-          onClose: (stats) => {
-            if (r) relays.delete(r);
-            log.debug("[{id}] connection to {to} closed: {up} B up, {down} B down", {
-              id: req.id,
-              to,
-              up: stats.up,
-              down: stats.down,
-            });
-          },
-        });
-        if (!r.ended) relays.add(r);
-      })().catch((error) => {
-        const e = toOutboundError(error, `connection to ${to}`);
-        log.error("[{id}] {error}", { id: req.id, error: e.message });
-        conn.reject(e.kind, e);
-      });
+      void path.tcp(requestMetadata(conn.request), new ListenerTcpSide(conn, relays));
     },
     onPacketConnection(conn) {
-      const req = conn.request;
-      (async () => {
-        const { decision, meta } = await decide(req);
-        if (decision.action === "reject") {
-          conn.reject("blocked");
-          return;
-        }
-        // A rule that rewrote the destination applies to the session's datagrams too.
-        const flow = natFlow(
-          await outboundFor(decision, "udp").openUdp({ id: req.id }),
-          req.destination,
-          dialDestination(meta),
-        );
-        flows.add(flow);
-        const onClose = flow.onClose;
-        flow.onClose = (reason) => {
-          flows.delete(flow);
-          onClose?.(reason);
-        };
-        conn.accept(flow);
-      })().catch((error) => {
-        const e = toOutboundError(
-          error,
-          `packet connection to ${formatDestination(req.destination)}`,
-        );
-        log.error("[{id}] {error}", { id: req.id, error: e.message });
-        conn.reject(e.kind, e);
-      });
+      void path.udp(requestMetadata(conn.request), new ListenerUdpSide(conn, flows));
     },
     close() {
-      for (const r of relays) r.close();
-      for (const f of flows) f.close();
+      for (const r of [...relays]) r.close();
+      for (const f of [...flows]) f.close();
       relays.clear();
       flows.clear();
     },

@@ -19,12 +19,10 @@ import type { InboundUser } from "../config/types.ts";
 import { Reactor } from "../io/reactor.ts";
 import { formatSockAddr } from "../io/socket.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { RelayStats } from "../outbound/relay.ts";
 import type { DialContext, Dialer } from "../outbound/types.ts";
 import { hostsResolver } from "./hosts_resolver.ts";
 import { ListenerInbound } from "./listener.ts";
 import { createOutboundHandler, type OutboundHandler } from "./outbound_handler.ts";
-import type { InboundRequest } from "./types.ts";
 import { parseIp } from "../net/ip.ts";
 
 export interface SocksServerOptions {
@@ -38,9 +36,6 @@ export interface SocksServerOptions {
   /** `mixed` also speaks HTTP proxy on the same port. Default `socks`. */
   type?: "socks" | "mixed";
   udpTimeoutMs?: number;
-  /** Idle timeout of TCP relays (default none). */
-  idleTimeoutMs?: number;
-  onRelayClose?: (request: InboundRequest, stats: RelayStats) => void;
 }
 
 /** A running server. */
@@ -58,18 +53,20 @@ export function startSocksServer(options: SocksServerOptions): SocksServer {
     ...options.context,
     reactor: options.reactor,
   });
-  const handler = createOutboundHandler(dial, {
-    ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
-    ...(options.onRelayClose ? { onRelayClose: options.onRelayClose } : {}),
-  });
-  const inbound = new ListenerInbound(options.reactor, {
-    type: options.type ?? "socks",
-    tag: options.type ?? "socks",
-    listen: options.listen.addr,
-    listen_port: options.listen.port,
-    users: options.users ?? [],
-    ...(options.udpTimeoutMs ? { udp_timeout: options.udpTimeoutMs } : {}),
-  }, handler);
+  const handler = createOutboundHandler(options.reactor, dial);
+  const inbound = new ListenerInbound(
+    options.reactor,
+    {
+      type: options.type ?? "socks",
+      tag: options.type ?? "socks",
+      listen: options.listen.addr,
+      listen_port: options.listen.port,
+      users: options.users ?? [],
+      ...(options.udpTimeoutMs ? { udp_timeout: options.udpTimeoutMs } : {}),
+    },
+    handler,
+    { nextId: () => handler.path.nextId() },
+  );
   return {
     inbound,
     handler,

@@ -295,6 +295,11 @@ export class Relay {
     this.#end("closed");
   }
 
+  /** Stops the relay and resets both sockets, so both peers see the failure (`end` "error"). */
+  abort(reason: Error = new Error("relay aborted")): void {
+    this.#end("error", reason);
+  }
+
   #end(end: RelayEnd, error?: Error): void {
     if (this.#ended) return;
     const stats: RelayStats = {

@@ -177,3 +177,16 @@ export function toOutboundError(
   const message = error instanceof Error ? error.message : String(error);
   return new OutboundError(fallback, `${prefix}: ${message}`, { cause: error });
 }
+
+/** An outbound that delegates each dial to one of its members (`selector`, `urltest`). */
+export interface OutboundGroup extends Outbound {
+  /** Member tags, in config order. */
+  readonly members: readonly string[];
+  /** The member dials go to now. */
+  readonly selected: string;
+}
+
+/** True when `o` is a group (has members and a selected one). */
+export function isOutboundGroup(o: Outbound): o is OutboundGroup {
+  return "members" in o && "selected" in o;
+}

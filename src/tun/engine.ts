@@ -18,19 +18,17 @@ import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import { EV_READ, fdRead, fdWrite, WOULD_BLOCK } from "../io/sys.ts";
 import { nextIp } from "../net/ip.ts";
-import type { Outbound } from "../outbound/types.ts";
-import type { Router } from "../route/router.ts";
+import type { ConnectionPath } from "../conn/mod.ts";
 import { Dispatcher } from "../stack/dispatch.ts";
 import type { NatFamily } from "../stack/nat.ts";
 import { NatTable } from "../stack/nat_table.ts";
 import { TcpStack } from "../stack/tcp/stack.ts";
 import { SystemStack } from "./system_stack.ts";
-import type { FlowEnv } from "./tcp_flow.ts";
-import { type DnsHijacker, UdpFlows } from "./udp_flows.ts";
+import { UdpFlows } from "./udp_flows.ts";
 import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
-import type { ConnectionRecord, TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
+import type { TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -38,16 +36,6 @@ const log = getLogger(["tunbox", "tun"]);
 const READ_BUDGET = 128;
 /** How often NAT sessions are swept. */
 const NAT_SWEEP_MS = 5_000;
-
-/** Services the engine routes flows with (built by the worker from the config). */
-export interface EngineServices {
-  router: Router;
-  outbounds: ReadonlyMap<string, Outbound>;
-  /** Answers `hijack-dns` queries (the DNS module), when one runs. */
-  hijackDns?: DnsHijacker | null;
-  /** See {@linkcode FlowEnv.prepare}. */
-  prepare?: FlowEnv["prepare"];
-}
 
 /** One worker's packet loop and stacks. */
 export class TunEngine {
@@ -61,9 +49,6 @@ export class TunEngine {
     udpOpen: 0,
     connectionsTotal: 0,
   };
-  /** Finished connections not yet reported to the main thread. */
-  readonly finished: ConnectionRecord[] = [];
-  readonly env: FlowEnv;
   readonly #fd: number;
   readonly #offset: number;
   readonly #rx: Uint8Array;
@@ -76,7 +61,6 @@ export class TunEngine {
   #tcp: TcpStack | null = null;
   #tcpTimer: { cancel(): void; deadline: number } | null = null;
   #sweep: { cancel(): void } | null = null;
-  #idCounter = 0;
   /** `TUNBOX_IMPAIR` fault injection (tests on kernels without netem). */
   #impair: Impairment | null = null;
   /** Packets the TUN did not take (counted with the dispatcher's drops in snapshots). */
@@ -85,7 +69,8 @@ export class TunEngine {
   constructor(
     readonly init: TunWorkerInit,
     readonly reactor: Reactor,
-    services: EngineServices,
+    /** Where new flows go (route, dial, relay, record). */
+    readonly path: ConnectionPath,
     /** The shared listening fds of the system stack (from the main thread). */
     listenFds: readonly number[] = [],
   ) {
@@ -94,43 +79,32 @@ export class TunEngine {
     const size = this.#offset + Math.max(init.tun.mtu, 1500) + 64;
     this.#rx = new Uint8Array(size);
     this.#tx = new Uint8Array(size);
-    this.env = {
-      reactor,
-      router: services.router,
-      outbounds: services.outbounds,
-      record: (rec) => this.#record(rec),
-      ...(services.prepare ? { prepare: services.prepare } : {}),
-    };
-    const nextId = () => this.#nextId();
     const headroom = Math.max(16, this.#offset);
     this.#udp = new UdpFlows(
       reactor,
-      this.env,
+      path,
       init.inboundTag,
-      nextId,
       (pkt) => this.#writePacket(pkt),
       init.udpTimeoutMs,
       headroom,
-      services.hijackDns ?? null,
     );
     if (init.stack === "system" || init.stack === "mixed") {
       if (!init.natTable) throw new TypeError(`stack "${init.stack}" needs a NAT table`);
       const table = new NatTable(init.natTable, init.index, init.count, init.udpTimeoutMs);
       const system = this.#system = new SystemStack(
         reactor,
-        this.env,
+        path,
         table,
         this.#natFamily(4),
         this.#natFamily(6),
         listenFds,
         init.inboundTag,
-        nextId,
       );
       system.writeBack = (pkt, worker) =>
         this.#writePacket(pkt, this.init.queueFds[worker] ?? this.#fd);
       this.#sweep = this.#scheduleSweep();
     } else {
-      const flows = new UserspaceFlows(reactor, this.env, init.inboundTag, nextId);
+      const flows = new UserspaceFlows(reactor, path, init.inboundTag);
       this.#tcp = new TcpStack({
         emit: (pkt) => this.#writePacket(pkt),
         onSyn: (flow) => flows.onSyn(flow),
@@ -140,11 +114,9 @@ export class TunEngine {
     }
     const icmp = this.#icmp = new IcmpFlows({
       reactor,
-      router: services.router,
-      outbounds: services.outbounds,
+      path,
       inboundTag: init.inboundTag,
       tunPrefixes: init.tun.addresses,
-      nextId,
       emit: (pkt) => this.#writePacket(pkt),
       headroom,
     });
@@ -172,19 +144,6 @@ export class TunEngine {
     const port = family === 4 ? this.init.natListenPorts.v4 : this.init.natListenPorts.v6;
     if (port <= 0) return null;
     return { tunAddr: prefix.addr, peerAddr: nextIp(prefix.addr), listenPort: port };
-  }
-
-  #nextId(): number {
-    this.stats.connectionsTotal++;
-    // Unique across workers: the worker index is the remainder.
-    return (++this.#idCounter) * this.init.count + this.init.index;
-  }
-
-  #record(rec: ConnectionRecord): void {
-    this.stats.bytesUp += rec.upload;
-    this.stats.bytesDown += rec.download;
-    this.finished.push(rec);
-    if (this.finished.length > 1000) this.finished.splice(0, this.finished.length - 1000);
   }
 
   #scheduleSweep(): { cancel(): void } {
@@ -263,6 +222,10 @@ export class TunEngine {
       this.#writeDrops;
     this.stats.tcpOpen = this.#tcp ? this.#tcp.connectionCount : this.#system!.nat.table.size;
     this.stats.udpOpen = this.#udp.size;
+    const tracker = this.path.tracker;
+    this.stats.connectionsTotal = tracker.total;
+    this.stats.bytesUp = tracker.uploadClosed;
+    this.stats.bytesDown = tracker.downloadClosed;
     return { ...this.stats };
   }
 

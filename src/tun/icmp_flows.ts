@@ -12,17 +12,21 @@
  *   reply (sing-box 1.13's way to make ping answer through a proxy);
  * - `hijack-dns`: dropped.
  *
+ * The decision is the {@linkcode ConnectionPath}'s, as for TCP and UDP (a router error drops
+ * the flow, fail closed); a flow is the {@linkcode IcmpInboundSide} it hands the verdict or the
+ * upstream to, and forwarded flows are recorded like any connection (network `icmp`).
+ *
  * Pings to the TUN's own network (its address and gateway) are answered locally.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
+import type { ConnControl, ConnectionPath, IcmpInboundSide, IcmpVerdict } from "../conn/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { formatIp, type Prefix, prefixContains } from "../net/ip.ts";
-import type { IcmpFlow, Outbound } from "../outbound/types.ts";
+import type { IcmpFlow } from "../outbound/types.ts";
 import { newConnMetadata } from "../route/metadata.ts";
-import type { RouteDecision, Router } from "../route/router.ts";
 import { echoReplyInPlace, hostUnreachable } from "../stack/icmp_echo.ts";
 import { L4_CHECKSUM_OFFSET, PacketBuilder } from "../stack/packet_builder.ts";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../wire/ip.ts";
@@ -42,32 +46,64 @@ const MAX_QUEUED = 8;
  */
 export const MAX_ICMP_FLOWS = 256;
 
-type Verdict = "pending" | "forward" | "reply" | "unreachable" | "drop";
+type Verdict = "pending" | "forward" | IcmpVerdict;
 
-interface Flow {
-  key: string;
-  id: number;
-  version: 4 | 6;
-  /** The application's address (the replies' destination). */
-  client: Uint8Array;
-  /** The pinged address (the replies' source). */
-  target: Uint8Array;
-  verdict: Verdict;
-  upstream: IcmpFlow | null;
+/** One echo flow: the inbound side the connection path decides for. */
+class Flow implements IcmpInboundSide, ConnControl {
+  verdict: Verdict = "pending";
+  upstream: IcmpFlow | null = null;
   /** Requests (packet copies with their ICMP offset) that arrived while routing. */
-  queue: { p: Uint8Array; l4Off: number }[];
-  lastSeen: number;
+  queue: { p: Uint8Array; l4Off: number }[] = [];
+  closed = false;
+  up = 0;
+  down = 0;
+  onDone: ((error?: string) => void) | null = null;
+
+  constructor(
+    readonly owner: IcmpFlows,
+    readonly key: string,
+    readonly version: 4 | 6,
+    /** The application's address (the replies' destination). */
+    readonly client: Uint8Array,
+    /** The pinged address (the replies' source). */
+    readonly target: Uint8Array,
+    public lastSeen: number,
+  ) {}
+
+  answer(verdict: IcmpVerdict): void {
+    this.owner.settle(this, verdict);
+  }
+
+  reject(): void {
+    this.owner.settle(this, "drop");
+  }
+
+  open(upstream: IcmpFlow, onDone: (error?: string) => void): ConnControl {
+    if (this.closed) {
+      upstream.close();
+      onDone("ended before it opened");
+      return this;
+    }
+    this.upstream = upstream;
+    this.onDone = onDone;
+    upstream.onReply = (message) => this.owner.reply(this, message);
+    this.owner.settle(this, "forward");
+    return this;
+  }
+
+  abort(reason: Error): void {
+    this.owner.end(this, reason.message);
+  }
 }
 
 /** What {@linkcode IcmpFlows} needs from the engine. */
 export interface IcmpEnv {
   reactor: Reactor;
-  router: Router;
-  outbounds: ReadonlyMap<string, Outbound>;
+  /** Where new flows are decided (route, record). */
+  path: ConnectionPath;
   inboundTag: string;
   /** The TUN's own prefixes (pings inside them are answered locally). */
   tunPrefixes: readonly Prefix[];
-  nextId(): number;
   /** Writes one IP packet to the TUN. */
   emit(packet: Uint8Array): void;
   /** Bytes to keep free before each built packet (platform prefix). */
@@ -98,7 +134,7 @@ export class IcmpFlows {
     return this.env.reactor.setTimeout(SWEEP_MS, () => {
       const now = this.env.reactor.now();
       for (const f of this.#flows.values()) {
-        if (now - f.lastSeen > ICMP_IDLE_MS) this.#close(f);
+        if (now - f.lastSeen > ICMP_IDLE_MS) this.end(f);
       }
       this.#sweep = this.#scheduleSweep();
     });
@@ -135,19 +171,20 @@ export class IcmpFlows {
       return;
     }
     if (!flow) {
-      flow = {
-        key,
-        id,
-        version,
-        client: p.slice(srcOff, srcOff + len),
-        target: target.slice(),
-        verdict: "pending",
-        upstream: null,
-        queue: [],
-        lastSeen: now,
-      };
+      flow = new Flow(this, key, version, p.slice(srcOff, srcOff + len), target.slice(), now);
       this.#flows.set(key, flow);
-      this.#route(flow);
+      const path = this.env.path;
+      void path.icmp(
+        newConnMetadata({
+          id: path.nextId(),
+          inbound: this.env.inboundTag,
+          inboundType: "tun",
+          network: "icmp",
+          source: { addr: flow.client, port: 0 },
+          destination: { addr: flow.target, port: 0 },
+        }),
+        flow,
+      );
     }
     flow.lastSeen = now;
     switch (flow.verdict) {
@@ -157,10 +194,11 @@ export class IcmpFlows {
       case "forward":
         if (flow.upstream!.closed) {
           // Ended by a network change: route again (a new socket on the new interface).
-          this.#close(flow);
+          this.end(flow, "upstream closed");
           return this.input(p, version, l4Off, l4End, srcOff, dstOff, now);
         }
         this.stats.forwarded++;
+        flow.up += l4End - l4Off;
         flow.upstream!.send(p.subarray(l4Off, l4End));
         return;
       case "reply":
@@ -197,94 +235,19 @@ export class IcmpFlows {
     b.finish(flow.version, proto, l4, message.length, L4_CHECKSUM_OFFSET.icmp);
   }
 
-  async #route(flow: Flow): Promise<void> {
-    const meta = newConnMetadata({
-      id: this.env.nextId(),
-      inbound: this.env.inboundTag,
-      inboundType: "tun",
-      network: "icmp",
-      source: { addr: flow.client, port: 0 },
-      destination: { addr: flow.target, port: 0 },
-    });
-    const from = formatIp(flow.client), to = formatIp(flow.target);
-    let decision: RouteDecision;
-    try {
-      decision = this.env.router.matchSync(meta) ?? await this.env.router.route(meta, {
-        sniff: () => Promise.resolve(),
-        resolve: () => Promise.resolve(),
-      });
-    } catch (error) {
-      log.warn("[{id}] route icmp echo from {from} to {to} failed: {error}", {
-        id: meta.id,
-        from,
-        to,
-        error: String(error),
-      });
-      return this.#settle(flow, "drop");
-    }
-    const rule = decision.ruleIndex < 0
-      ? "final"
-      : `match[${decision.ruleIndex}] ${decision.ruleText}`;
-    if (decision.action === "reject") {
-      const verdict = decision.method === "reply"
-        ? "reply"
-        : decision.method === "drop" || decision.flooded
-        ? "drop"
-        : "unreachable";
-      log.info("[{id}] icmp echo from {from} to {to}: {rule} ({verdict})", {
-        id: meta.id,
-        from,
-        to,
-        rule,
-        verdict,
-      });
-      return this.#settle(flow, verdict);
-    }
-    if (decision.action === "hijack-dns") return this.#settle(flow, "drop");
-    const outbound = this.env.outbounds.get(decision.outbound);
-    if (!outbound?.openIcmp) {
-      log.warn(
-        '[{id}] icmp echo from {from} to {to} dropped: icmp is not supported by outbound "{tag}" ({rule}); add a rule {"network": "icmp", "action": "reject", "method": "reply"} to answer pings locally',
-        { id: meta.id, from, to, tag: decision.outbound, rule },
-      );
-      return this.#settle(flow, "drop");
-    }
-    try {
-      const upstream = outbound.openIcmp(flow.target, { id: meta.id });
-      if (!this.#flows.has(flow.key)) {
-        upstream.close();
-        return;
-      }
-      upstream.onReply = (message) => {
-        this.stats.replies++;
-        this.#emitMessage(flow, message);
-      };
-      flow.upstream = upstream;
-      log.info("[{id}] icmp echo from {from} to {to}: {rule} => {tag}", {
-        id: meta.id,
-        from,
-        to,
-        rule,
-        tag: decision.outbound,
-      });
-      return this.#settle(flow, "forward");
-    } catch (error) {
-      log.warn("[{id}] icmp echo from {from} to {to} via {tag} failed: {error}", {
-        id: meta.id,
-        from,
-        to,
-        tag: decision.outbound,
-        error: String(error),
-      });
-      return this.#settle(flow, "drop");
-    }
+  /** A reply from the upstream: written to the client. */
+  reply(flow: Flow, message: Uint8Array): void {
+    if (flow.closed) return;
+    this.stats.replies++;
+    flow.down += message.length;
+    this.#emitMessage(flow, message);
   }
 
   /** Applies the verdict to the requests that arrived while routing. */
-  #settle(flow: Flow, verdict: Verdict): void {
+  settle(flow: Flow, verdict: Verdict): void {
     flow.verdict = verdict;
     const queued = flow.queue.splice(0);
-    if (!this.#flows.has(flow.key)) return;
+    if (flow.closed) return;
     const srcOff = flow.version === 4 ? 12 : 8;
     const dstOff = flow.version === 4 ? 16 : 24;
     for (const q of queued) {
@@ -292,16 +255,26 @@ export class IcmpFlows {
     }
   }
 
-  #close(flow: Flow): void {
-    this.#flows.delete(flow.key);
-    flow.upstream?.close();
+  /** Ends a flow (idle, its upstream gone, closed from the API). */
+  end(flow: Flow, error?: string): void {
+    if (flow.closed) return;
+    flow.closed = true;
+    if (this.#flows.get(flow.key) === flow) this.#flows.delete(flow.key);
+    const upstream = flow.upstream;
     flow.upstream = null;
+    if (upstream) {
+      upstream.onReply = null;
+      upstream.close();
+    }
+    const done = flow.onDone;
+    flow.onDone = null;
+    done?.(error);
   }
 
   /** Closes every flow. */
   close(): void {
     this.#sweep?.cancel();
     this.#sweep = null;
-    for (const f of [...this.#flows.values()]) this.#close(f);
+    for (const f of [...this.#flows.values()]) this.end(f);
   }
 }

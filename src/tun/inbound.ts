@@ -7,6 +7,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
+import type { ConnectionHub, WorkerLink } from "../conn/hub.ts";
 import type { Options, TunInboundOptions, TunStack } from "../config/types.ts";
 import { listenTcpFd } from "../io/socket.ts";
 import { fdClose, sockLocalAddr } from "../io/sys.ts";
@@ -16,13 +17,7 @@ import { setupTun, type TunSetup } from "./setup.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
 import { WorkerPool } from "./worker_pool.ts";
-import type {
-  ConnectionRecord,
-  MainToWorker,
-  TunWorkerInit,
-  WorkerLogInit,
-  WorkerStats,
-} from "./worker_protocol.ts";
+import type { MainToWorker, TunWorkerInit, WorkerLogInit, WorkerStats } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -47,10 +42,7 @@ export class TunInbound {
   #setup: TunSetup | undefined;
   #pool: WorkerPool | undefined;
   #listenFds: number[] = [];
-  /** Connections reported by workers (most recent last, bounded). */
-  readonly connections: ConnectionRecord[] = [];
-  /** Called for every finished connection a worker reports. */
-  onConnection: ((rec: ConnectionRecord) => void) | null = null;
+  #links: WorkerLink[] = [];
 
   constructor(
     readonly options: TunInboundOptions,
@@ -61,6 +53,8 @@ export class TunInbound {
     readonly sharedDns: SharedDnsMemory,
     /** Clash mode and selector choices shared with every worker. */
     readonly sharedState?: SharedStateMemory,
+    /** Where the workers' connection reports go (and the shared connection ids). */
+    readonly conns: { hub: ConnectionHub; ids: SharedArrayBuffer } | null = null,
   ) {}
 
   get deviceName(): string | undefined {
@@ -112,22 +106,26 @@ export class TunInbound {
         options: this.config,
         sharedDns: this.sharedDns,
         ...(this.sharedState ? { state: this.sharedState } : {}),
+        ...(this.conns ? { connIds: this.conns.ids } : {}),
         log: this.logInit,
         defaultInterface,
         ...(natTable ? { natTable } : {}),
         ...(natListenPorts ? { natListenPorts, natListenFds: this.#listenFds } : {}),
       }));
       const pool = this.#pool = new WorkerPool();
-      pool.onMessage = (_index, msg) => {
-        if (msg.type !== "connections") return;
-        for (const rec of msg.records) {
-          this.connections.push(rec);
-          this.onConnection?.(rec);
-        }
-        if (this.connections.length > 2000) {
-          this.connections.splice(0, this.connections.length - 2000);
-        }
-      };
+      const hub = this.conns?.hub;
+      if (hub) {
+        this.#links = inits.map((_, i) =>
+          hub.attach({
+            name: `inbound/tun[${this.options.tag}] worker ${i}`,
+            post: (msg) => pool.send(i, msg),
+          })
+        );
+        pool.onMessage = (index, msg) => {
+          const link = this.#links[index];
+          if (link) hub.receive(link, msg);
+        };
+      }
       await pool.start(new URL("./worker.ts", import.meta.url), inits);
       log.info("inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s)", {
         tag: this.options.tag,
@@ -160,6 +158,8 @@ export class TunInbound {
     const pool = this.#pool;
     this.#pool = undefined;
     if (pool) await pool.stop();
+    for (const link of this.#links) this.conns?.hub.detach(link);
+    this.#links = [];
     for (const fd of this.#listenFds) fdClose(fd);
     this.#listenFds = [];
     const setup = this.#setup;

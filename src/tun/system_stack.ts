@@ -2,7 +2,7 @@
  * The system stack inside a packet worker: TCP segments from the TUN are rewritten by
  * {@linkcode SystemNat} and written straight back, so the kernel's own TCP terminates every flow
  * on a listener bound to the TUN address; each accepted socket is mapped back to its original
- * 4-tuple through the shared NAT table and handed to {@linkcode handleTcpFlow}.
+ * 4-tuple through the shared NAT table and handed to the {@linkcode ConnectionPath}.
  *
  * The listening socket (one per family) is created by the main thread after the TUN address
  * exists and shared by every worker's reactor: whichever worker accepts a connection relays it.
@@ -14,18 +14,12 @@ import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import { TcpListener, type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import type { Stream } from "../io/stream.ts";
+import type { ConnControl, ConnectionPath, FlowStats, TcpInboundSide } from "../conn/mod.ts";
 import { relay } from "../outbound/relay.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import { type NatFamily, NatVerdict, SystemNat } from "../stack/nat.ts";
 import type { NatTable } from "../stack/nat_table.ts";
 import { resetInPlace } from "../stack/tcp_reset.ts";
-import {
-  type FlowEnv,
-  type FlowStats,
-  formatEndpoint,
-  handleTcpFlow,
-  type TcpInboundSide,
-} from "./tcp_flow.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -69,14 +63,14 @@ class AcceptedSide implements TcpInboundSide {
     }
   }
 
-  start(upstream: Stream, onDone: (stats: FlowStats) => void): void {
-    relay(this.sock, upstream, {
+  start(upstream: Stream, onDone: (stats: FlowStats) => void): ConnControl {
+    return relay(this.sock, upstream, {
       onClose: (s) =>
         onDone(s.error ? { up: s.up, down: s.down, error: s.error } : { up: s.up, down: s.down }),
     });
   }
 
-  reset(): void {
+  reject(): void {
     this.sock.abort();
   }
 
@@ -89,17 +83,15 @@ class AcceptedSide implements TcpInboundSide {
 export class SystemStack {
   readonly nat: SystemNat;
   #listeners: TcpListener[] = [];
-  #nextId: () => number;
 
   constructor(
     readonly reactor: Reactor,
-    readonly env: FlowEnv,
+    readonly path: ConnectionPath,
     table: NatTable,
     v4: NatFamily | null,
     v6: NatFamily | null,
     listenFds: readonly number[],
     readonly inboundTag: string,
-    nextId: () => number,
   ) {
     this.nat = new SystemNat(
       table,
@@ -107,7 +99,6 @@ export class SystemStack {
       v6,
       (pkt, l4Off, family) => this.#preMatch(pkt, l4Off, family),
     );
-    this.#nextId = nextId;
     for (const fd of listenFds) {
       const l = TcpListener.adopt(reactor, fd, (sock) => this.#onAccept(sock));
       l.onPause = (error) =>
@@ -154,10 +145,12 @@ export class SystemStack {
   /**
    * sing-box's pre-match on a new flow's SYN: a rule decidable without data that rejects the
    * flow refuses the SYN itself (RST, "connection refused") or drops it, before the kernel
-   * would accept it. Everything else is allowed and routed after accept.
+   * would accept it. A router error refuses it too (fail closed). Everything else is allowed
+   * and routed after accept.
    */
   #preMatch(pkt: Uint8Array, l4Off: number, family: 4 | 6): NatVerdict {
-    if (this.env.prepare) return NatVerdict.Forward; // FakeIP/reverse mapping: decide after accept
+    const path = this.path;
+    if (!path.canPreMatch) return NatVerdict.Forward; // FakeIP/reverse mapping: after accept
     const alen = family === 4 ? 4 : 16;
     const srcOff = family === 4 ? 12 : 8;
     const meta = newConnMetadata({
@@ -174,31 +167,9 @@ export class SystemStack {
         port: (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!,
       },
     });
-    let decision;
-    try {
-      decision = this.env.router.matchSync(meta);
-    } catch {
-      return NatVerdict.Forward;
-    }
+    const decision = path.preMatch(meta);
     if (decision?.action !== "reject") return NatVerdict.Forward;
-    meta.id = this.#nextId();
-    const where = decision.ruleIndex < 0
-      ? "final"
-      : `match[${decision.ruleIndex}] ${decision.ruleText}`;
-    const to = formatEndpoint(meta.destination.addr, meta.destination.port);
-    log.info("[{id}] rejected connection to {to} by {rule}", { id: meta.id, to, rule: where });
-    this.env.record({
-      id: meta.id,
-      network: "tcp",
-      source: formatEndpoint(meta.source.addr, meta.source.port),
-      destination: to,
-      rule: where,
-      outbound: "reject",
-      upload: 0,
-      download: 0,
-      start: Date.now(),
-      end: Date.now(),
-    });
+    path.refusedAtSyn(meta, decision);
     return decision.method === "drop" ? NatVerdict.Drop : NatVerdict.Reset;
   }
 
@@ -222,14 +193,14 @@ export class SystemStack {
       return;
     }
     const meta = newConnMetadata({
-      id: this.#nextId(),
+      id: this.path.nextId(),
       inbound: this.inboundTag,
       inboundType: "tun",
       network: "tcp",
       source: { addr: flow.src, port: flow.srcPort },
       destination: { addr: flow.dst, port: flow.dstPort },
     });
-    void handleTcpFlow(this.env, meta, new AcceptedSide(this.reactor, sock));
+    void this.path.tcp(meta, new AcceptedSide(this.reactor, sock));
   }
 
   /** Frees idle and closed NAT sessions this worker owns. */

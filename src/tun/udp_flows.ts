@@ -1,68 +1,51 @@
 /**
  * UDP captured from the TUN: one session per client address and port (endpoint-independent,
- * "full cone"), routed once on its first datagram — after sniffing it when a rule asks (QUIC
- * SNI, DNS) — then relayed through the chosen outbound's {@linkcode UdpFlow}, where every
- * datagram carries its own destination. Replies from any source are written back to the client
- * as IP packets built around the payload in place.
+ * "full cone"). A session is the {@linkcode UdpInboundSide} the {@linkcode ConnectionPath}
+ * routes on its first datagram (sniffing it when a rule asks: QUIC SNI, DNS) and then connects
+ * to the chosen outbound's {@linkcode UdpFlow} — or to the DNS module for `hijack-dns` — where
+ * every datagram carries its own destination. Replies from any source are written back to the
+ * client as IP packets built around the payload in place.
  *
- * Datagrams that arrive while a session is still being routed or its outbound is opening are
+ * Datagrams that arrive while a session is still being routed or its flow is opening are
  * queued (bounded); beyond the bound they are dropped, as a NAT would.
  *
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import type { ConnControl, ConnectionPath, UdpInboundSide } from "../conn/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { Destination, UdpFlow } from "../outbound/types.ts";
-import { type ConnMetadata, newConnMetadata } from "../route/metadata.ts";
-import type { RouteDecision } from "../route/router.ts";
-import { applySniffResult, newPacketSniffState, sniffPacket } from "../sniff/mod.ts";
+import { newConnMetadata } from "../route/metadata.ts";
 import type { UdpDatagram } from "../stack/dispatch.ts";
 import { UdpReplyBuilder, type UdpSession, UdpSessionTable } from "../stack/udp_sessions.ts";
-import { type FlowEnv, formatEndpoint } from "./tcp_flow.ts";
-import type { ConnectionRecord } from "./worker_protocol.ts";
 
-const log = getLogger(["tunbox", "tun"]);
-
-/** Datagrams held per session while it is routed and its outbound opens. */
+/** Datagrams held per session while it is routed and its flow opens. */
 const MAX_QUEUED = 64;
 const MAX_QUEUED_BYTES = 256 * 1024;
-
-/** Answers a hijacked DNS query (the DNS module); null = drop. */
-export type DnsHijacker = (query: Uint8Array, meta: ConnMetadata) => Promise<Uint8Array | null>;
 
 interface Queued {
   dest: Destination;
   payload: Uint8Array;
 }
 
-/** Per-session state. */
-class Session {
-  phase: "routing" | "open" | "hijack" | "closed" = "routing";
+/** One session: the inbound side of a UDP connection. */
+class Session implements UdpInboundSide, ConnControl {
+  phase: "routing" | "open" | "closed" = "routing";
   queue: Queued[] = [];
   queuedBytes = 0;
   flow: UdpFlow | null = null;
   dropped = 0;
-  readonly record: ConnectionRecord;
+  up = 0;
+  down = 0;
+  entry: UdpSession<Session> | null = null;
+  #onDone: ((error?: string) => void) | null = null;
 
   constructor(
-    readonly meta: ConnMetadata,
+    readonly owner: UdpFlows,
     readonly version: 4 | 6,
     readonly clientAddr: Uint8Array,
     readonly clientPort: number,
-  ) {
-    this.record = {
-      id: meta.id,
-      network: "udp",
-      source: formatEndpoint(meta.source.addr, meta.source.port),
-      destination: formatEndpoint(meta.destination.addr, meta.destination.port),
-      rule: "",
-      outbound: "",
-      upload: 0,
-      download: 0,
-      start: Date.now(),
-    };
-  }
+  ) {}
 
   enqueue(dest: Destination, payload: Uint8Array): void {
     if (this.queue.length >= MAX_QUEUED || this.queuedBytes + payload.length > MAX_QUEUED_BYTES) {
@@ -71,6 +54,54 @@ class Session {
     }
     this.queue.push({ dest, payload: payload.slice() });
     this.queuedBytes += payload.length;
+  }
+
+  get closed(): boolean {
+    return this.phase === "closed";
+  }
+
+  queuedPayloads(): readonly Uint8Array[] {
+    return this.queue.map((q) => q.payload);
+  }
+
+  open(flow: UdpFlow, onDone: (error?: string) => void): ConnControl {
+    if (this.phase === "closed") {
+      flow.close();
+      onDone("ended before it opened");
+      return this;
+    }
+    this.flow = flow;
+    this.phase = "open";
+    this.#onDone = onDone;
+    flow.onPacket = (payload, from) => this.owner.reply(this, payload, from);
+    flow.onClose = (reason) => this.owner.end(this, reason ? reason.message : "flow closed");
+    for (const q of this.queue.splice(0)) flow.send(q.payload, q.dest);
+    this.queuedBytes = 0;
+    return this;
+  }
+
+  reject(): void {
+    this.owner.end(this, "rejected");
+  }
+
+  abort(reason: Error): void {
+    this.owner.end(this, reason.message);
+  }
+
+  /** Called once by the table when the session goes. */
+  ended(why: string): void {
+    if (this.phase === "closed") return;
+    this.phase = "closed";
+    const flow = this.flow;
+    this.flow = null;
+    if (flow) {
+      flow.onPacket = flow.onClose = null;
+      flow.close();
+    }
+    this.queue = [];
+    const done = this.#onDone;
+    this.#onDone = null;
+    done?.(why === "idle timeout" ? undefined : why);
   }
 }
 
@@ -83,18 +114,19 @@ export class UdpFlows {
 
   constructor(
     readonly reactor: Reactor,
-    readonly env: FlowEnv,
+    readonly path: ConnectionPath,
     readonly inboundTag: string,
-    readonly nextId: () => number,
     /** Writes a built packet (with headroom before it) to the TUN. */
     readonly write: (packet: Uint8Array) => void,
     timeoutMs: number,
     headroom: number,
-    readonly hijackDns: DnsHijacker | null = null,
   ) {
     this.#sessions = new UdpSessionTable<Session>({
       timeoutMs,
-      onEvict: (s, reason) => this.#close(s.value, reason === "timeout" ? "idle timeout" : reason),
+      onEvict: (s, reason) => {
+        s.value.entry = null;
+        s.value.ended(reason === "timeout" ? "idle timeout" : reason);
+      },
     });
     this.#replies = new UdpReplyBuilder({ headroom });
     this.#scheduleSweep(Math.min(timeoutMs, 10_000));
@@ -118,178 +150,52 @@ export class UdpFlows {
     const entry = this.#sessions.lookup(d.buf, version, d.srcOff, d.srcPort, now);
     if (!entry) {
       // The first datagram is queued before routing starts: sniffers read it from the queue.
-      const s = this.#open(d, version, now);
-      s.value.record.upload += payload.length;
-      s.value.enqueue({ addr: d.dstAddr().slice(), port: d.dstPort }, payload);
-      void this.#route(s, s.value);
+      this.#open(d, version, payload, now);
       return;
     }
     const s = entry.value;
-    s.record.upload += payload.length;
-    switch (s.phase) {
-      case "open": {
-        // Outbounds send to an IP destination synchronously: a reused object over the
-        // packet's own address bytes, no copies on this per-datagram path.
-        const dest = this.#scratchDest;
-        dest.addr = d.dstAddr();
-        dest.port = d.dstPort;
-        s.flow!.send(payload, dest);
-        return;
-      }
-      case "hijack":
-        this.#hijack(s, { addr: d.dstAddr().slice(), port: d.dstPort }, payload.slice());
-        return;
-      case "routing":
-        s.enqueue({ addr: d.dstAddr().slice(), port: d.dstPort }, payload);
-        return;
-      case "closed":
-        s.dropped++;
-        return;
+    s.up += payload.length;
+    if (s.phase === "open") {
+      // Outbounds send to an IP destination synchronously: a reused object over the
+      // packet's own address bytes, no copies on this per-datagram path.
+      const dest = this.#scratchDest;
+      dest.addr = d.dstAddr();
+      dest.port = d.dstPort;
+      s.flow!.send(payload, dest);
+    } else if (s.phase === "routing") {
+      s.enqueue({ addr: d.dstAddr().slice(), port: d.dstPort }, payload);
+    } else {
+      s.dropped++;
     }
   }
 
-  #open(d: UdpDatagram, version: 4 | 6, now: number): UdpSession<Session> {
+  #open(d: UdpDatagram, version: 4 | 6, payload: Uint8Array, now: number): void {
     const clientAddr = d.srcAddr().slice();
+    const dstAddr = d.dstAddr().slice();
     const meta = newConnMetadata({
-      id: this.nextId(),
+      id: this.path.nextId(),
       inbound: this.inboundTag,
       inboundType: "tun",
       network: "udp",
       source: { addr: clientAddr, port: d.srcPort },
-      destination: { addr: d.dstAddr().slice(), port: d.dstPort },
+      destination: { addr: dstAddr, port: d.dstPort },
     });
-    const s = new Session(meta, version, clientAddr, d.srcPort);
-    const entry = this.#sessions.create(d.buf, version, d.srcOff, d.srcPort, s, now);
-    log.info("[{id}] inbound/tun[{inbound}]: inbound packet connection from {from} to {to}", {
-      id: meta.id,
-      inbound: meta.inbound,
-      from: s.record.source,
-      to: s.record.destination,
-    });
-    return entry;
+    const s = new Session(this, version, clientAddr, d.srcPort);
+    s.entry = this.#sessions.create(d.buf, version, d.srcOff, d.srcPort, s, now);
+    s.up += payload.length;
+    s.enqueue({ addr: dstAddr, port: d.dstPort }, payload);
+    void this.path.udp(meta, s);
   }
 
-  async #route(entry: UdpSession<Session>, s: Session): Promise<void> {
-    const { meta } = s;
-    const refusal = this.env.prepare?.(meta) ?? null;
-    if (refusal !== null) {
-      log.error("[{id}] {reason}", { id: meta.id, reason: refusal });
-      this.#sessions.delete(entry);
-      return;
-    }
-    let decision: RouteDecision;
-    try {
-      decision = this.env.router.matchSync(meta) ?? await this.env.router.route(meta, {
-        sniff: (sniffers) => this.#sniff(s, sniffers),
-        resolve: () => Promise.resolve(),
-      });
-    } catch (error) {
-      log.error("[{id}] route packet connection failed: {error}", {
-        id: meta.id,
-        error: String(error),
-      });
-      this.#sessions.delete(entry);
-      return;
-    }
-    if (s.phase === "closed") return;
-    s.record.rule = decision.ruleIndex < 0
-      ? "final"
-      : `match[${decision.ruleIndex}] ${decision.ruleText}`;
-    if (decision.action === "reject") {
-      s.record.outbound = "reject";
-      log.info("[{id}] rejected packet connection to {to} by {rule}", {
-        id: meta.id,
-        to: s.record.destination,
-        rule: s.record.rule,
-      });
-      this.#sessions.delete(entry);
-      return;
-    }
-    if (decision.action === "hijack-dns") {
-      s.record.outbound = "dns";
-      if (!this.hijackDns) {
-        log.warn("[{id}] hijack-dns: no DNS module is running; dropping queries to {to}", {
-          id: meta.id,
-          to: s.record.destination,
-        });
-        this.#sessions.delete(entry);
-        return;
-      }
-      s.phase = "hijack";
-      for (const q of s.queue.splice(0)) this.#hijack(s, q.dest, q.payload);
-      return;
-    }
-    s.record.outbound = decision.outbound;
-    const outbound = this.env.outbounds.get(decision.outbound);
-    if (!outbound || !outbound.networks.has("udp")) {
-      log.error('[{id}] outbound "{tag}": UDP is not supported by this outbound', {
-        id: meta.id,
-        tag: decision.outbound,
-      });
-      this.#sessions.delete(entry);
-      return;
-    }
-    let flow: UdpFlow;
-    try {
-      flow = await outbound.openUdp({ id: meta.id });
-    } catch (error) {
-      log.error("[{id}] outbound/{type}[{tag}]: open packet connection failed: {error}", {
-        id: meta.id,
-        type: outbound.type,
-        tag: outbound.tag,
-        error: error instanceof Error ? error.message : String(error),
-      });
-      this.#sessions.delete(entry);
-      return;
-    }
-    // The session may have expired or been evicted while the outbound was opening.
-    if ((s.phase as Session["phase"]) === "closed") {
-      flow.close();
-      return;
-    }
-    log.info("[{id}] outbound/{type}[{tag}]: outbound packet connection to {to}", {
-      id: meta.id,
-      type: outbound.type,
-      tag: outbound.tag,
-      to: s.record.destination,
-    });
-    s.flow = flow;
-    s.phase = "open";
-    flow.onPacket = (payload, from) => this.#reply(entry, s, payload, from);
-    flow.onClose = (reason) => {
-      if (reason) {
-        log.debug("[{id}] packet connection ended: {reason}", {
-          id: meta.id,
-          reason: reason.message,
-        });
-      }
-      if (s.phase !== "closed") this.#sessions.delete(entry);
-    };
-    for (const q of s.queue.splice(0)) flow.send(q.payload, q.dest);
-    s.queuedBytes = 0;
-  }
-
-  /** Sniffs queued datagrams (the first, then more while QUIC needs them), up to the timeout. */
-  async #sniff(s: Session, sniffers: readonly string[]): Promise<void> {
-    const state = newPacketSniffState();
-    for (let i = 0; i < s.queue.length && i < 8; i++) {
-      const r = await sniffPacket(s.queue[i]!.payload, sniffers, state);
-      if (r.status === "match") {
-        applySniffResult(s.meta, r);
-        return;
-      }
-      if (r.status === "no-match") return;
-    }
-  }
-
-  #reply(entry: UdpSession<Session>, s: Session, payload: Uint8Array, from: Destination): void {
+  /** A reply from the flow: written to the client as an IP packet. */
+  reply(s: Session, payload: Uint8Array, from: Destination): void {
     const src = from.addr;
-    if (!src || src.length !== s.clientAddr.length) {
+    if (!src || src.length !== s.clientAddr.length || s.entry === null || s.closed) {
       s.dropped++;
       return;
     }
-    this.#sessions.touch(entry, this.reactor.now());
-    s.record.download += payload.length;
+    this.#sessions.touch(s.entry, this.reactor.now());
+    s.down += payload.length;
     try {
       this.write(
         this.#replies.build(s.version, s.clientAddr, s.clientPort, src, from.port, payload),
@@ -299,32 +205,13 @@ export class UdpFlows {
     }
   }
 
-  #hijack(s: Session, dest: Destination, query: Uint8Array): void {
-    this.hijackDns!(query, s.meta).then((answer) => {
-      if (!answer || s.phase === "closed") return;
-      s.record.download += answer.length;
-      this.write(
-        this.#replies.build(s.version, s.clientAddr, s.clientPort, dest.addr!, dest.port, answer),
-      );
-    }, (error) => {
-      log.debug("[{id}] DNS hijack failed: {error}", { id: s.meta.id, error: String(error) });
-    });
-  }
-
-  #close(s: Session, why: string): void {
-    if (s.phase === "closed") return;
-    s.phase = "closed";
-    s.flow?.close();
-    s.queue = [];
-    s.record.end = Date.now();
-    if (s.meta.domain !== "") s.record.domain = s.meta.domain;
-    log.debug("[{id}] packet connection closed ({why}): {up} B up, {down} B down", {
-      id: s.meta.id,
-      why,
-      up: s.record.upload,
-      down: s.record.download,
-    });
-    this.env.record(s.record);
+  /** Ends a session (removes it from the table, which calls `ended`). */
+  end(s: Session, why: string): void {
+    if (s.closed) return;
+    s.ended(why);
+    const entry = s.entry;
+    s.entry = null;
+    if (entry) this.#sessions.delete(entry); // its onEvict finds the session ended
   }
 
   close(): void {

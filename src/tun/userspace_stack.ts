@@ -17,21 +17,18 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
+import type { ConnControl, ConnectionPath, FlowStats, TcpInboundSide } from "../conn/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { RouteDecision } from "../route/router.ts";
 import type { CloseReason, ConnectionHandler, TcpConnection } from "../stack/tcp/connection.ts";
 import type { PendingFlow } from "../stack/tcp/stack.ts";
-import { type FlowEnv, type FlowStats, handleTcpFlow, type TcpInboundSide } from "./tcp_flow.ts";
-
-const log = getLogger(["tunbox", "tun"]);
 
 const PEEK_RETRY_MS = 2;
 
 /** Relays one userspace connection to one outbound socket. */
-class Relay implements ConnectionHandler {
+class Relay implements ConnectionHandler, ConnControl {
   up = 0;
   down = 0;
   #upstreamEof = false;
@@ -144,7 +141,15 @@ class Relay implements ConnectionHandler {
     this.#error = error;
     this.conn.abort(); // reports onClose("aborted"), which closes the socket with RST
   }
+
+  /** Resets both sides (the tracker's abort: a connection closed from the API). */
+  abort(reason: Error): void {
+    this.#fail(reason);
+  }
 }
+
+/** The control of a relay that never started. */
+const ENDED: ConnControl = { up: 0, down: 0, abort() {} };
 
 /** Forwards handler calls to whichever handler is current (sniffing first, then the relay). */
 class SwitchableHandler implements ConnectionHandler {
@@ -203,7 +208,7 @@ class PendingSide implements TcpInboundSide {
     }
   }
 
-  start(upstream: Stream, onDone: (stats: FlowStats) => void): void {
+  start(upstream: Stream, onDone: (stats: FlowStats) => void): ConnControl {
     const conn = this.#accept();
     if (!conn || this.#closedEarly) {
       upstream.close();
@@ -212,13 +217,15 @@ class PendingSide implements TcpInboundSide {
         down: 0,
         error: new Error("the application closed before the relay started"),
       });
-      return;
+      return ENDED;
     }
-    this.#handler.target = new Relay(conn, upstream, onDone);
+    const relay = new Relay(conn, upstream, onDone);
+    this.#handler.target = relay;
     conn.pull(); // bytes buffered while sniffing go first
+    return relay;
   }
 
-  reset(): void {
+  reject(): void {
     if (this.#conn) this.#conn.abort();
     else this.flow.reject();
   }
@@ -229,35 +236,38 @@ class PendingSide implements TcpInboundSide {
   }
 }
 
-/** Per-worker glue between the userspace TCP stack and the router. */
+/** Per-worker glue between the userspace TCP stack and the connection path. */
 export class UserspaceFlows {
   constructor(
     readonly reactor: Reactor,
-    readonly env: FlowEnv,
+    readonly path: ConnectionPath,
     readonly inboundTag: string,
-    readonly nextId: () => number,
   ) {}
 
   /** The `onSyn` callback for {@linkcode TcpStack}. */
   onSyn(flow: PendingFlow): void {
+    const path = this.path;
     const meta = newConnMetadata({
-      id: this.nextId(),
+      id: path.nextId(),
       inbound: this.inboundTag,
       inboundType: "tun",
       network: "tcp",
       source: { addr: flow.srcAddr.slice(), port: flow.srcPort },
       destination: { addr: flow.dstAddr.slice(), port: flow.dstPort },
     });
+    // With a FakeIP destination or reverse mapping, the path prepares the metadata first and
+    // decides there, while the SYN-ACK is still held back.
     let pre: RouteDecision | null = null;
-    try {
-      // With a FakeIP destination or reverse mapping, `handleTcpFlow` prepares the metadata
-      // first; the pre-match then happens there, after the SYN-ACK decision is still open.
-      if (!this.env.prepare) pre = this.env.router.matchSync(meta);
-    } catch (error) {
-      log.error("[{id}] route failed: {error}", { id: meta.id, error: String(error) });
-      flow.reject();
-      return;
+    if (path.canPreMatch) {
+      pre = path.preMatch(meta);
+      if (pre?.action === "reject") {
+        // Refused at the SYN: RST ("connection refused") or nothing, before any state exists.
+        path.refusedAtSyn(meta, pre);
+        if (pre.method === "drop") flow.drop();
+        else flow.reject();
+        return;
+      }
     }
-    void handleTcpFlow(this.env, meta, new PendingSide(this.reactor, flow), pre);
+    void path.tcp(meta, new PendingSide(this.reactor, flow), pre);
   }
 }

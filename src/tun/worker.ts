@@ -13,6 +13,7 @@
 /// <reference lib="deno.worker" />
 
 import { getLogger } from "@logtape/logtape";
+import { ConnectionPath, ConnIds, type FlowServices } from "../conn/mod.ts";
 import type { Options } from "../config/types.ts";
 import {
   createDns,
@@ -39,7 +40,7 @@ import { TunEngine } from "./engine.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "worker"]);
-/** How often finished connections are reported to the main thread. */
+/** How often connection reports go to the main thread. */
 const REPORT_MS = 1000;
 
 /** What one worker runs; everything is closed in reverse order on stop. */
@@ -52,6 +53,8 @@ interface Services {
   router: Router;
   /** FakeIP and reverse-mapping preparation of flow metadata (null when unused). */
   prepare: ((meta: ConnMetadata) => string | null) | null;
+  /** Where every flow of this worker goes. */
+  path: ConnectionPath;
   closers: (() => void)[];
 }
 
@@ -68,6 +71,7 @@ async function buildServices(
   options: Options,
   shared: SharedDnsMemory,
   stateMemory: SharedStateMemory | undefined,
+  connIds: SharedArrayBuffer | undefined,
 ): Promise<Services> {
   const platform = await loadPlatform();
   const reactor = new Reactor(1024);
@@ -110,6 +114,18 @@ async function buildServices(
     }
     return null;
   };
+  const flowServices: FlowServices = {
+    router,
+    outbounds,
+    dns,
+    prepare: usesDns ? prepare : null,
+    lookup: (domain, strategy) => dns.lookup(domain, strategy),
+  };
+  const path = new ConnectionPath({
+    reactor,
+    services: flowServices,
+    ids: new ConnIds(connIds),
+  });
   return {
     reactor,
     sockets,
@@ -117,12 +133,26 @@ async function buildServices(
     dns,
     router,
     prepare: usesDns ? prepare : null,
+    path,
     closers: [
       ...(stopNtp ? [stopNtp] : []),
       () => dns.close(),
       () => outbounds.forEach((o) => o.close()),
     ],
   };
+}
+
+/** Posts this worker's connection report (when something changed, or always for a `seq`). */
+function postReport(seq?: number): void {
+  const s = services;
+  if (!s) return;
+  const report = s.path.tracker.report();
+  if (report === null && seq === undefined) return;
+  post({
+    type: "conns",
+    report: report ?? { opened: [], updates: [], closed: [] },
+    ...(seq !== undefined ? { seq } : {}),
+  });
 }
 
 const EMPTY_STATS: WorkerStats = {
@@ -143,27 +173,26 @@ async function start(init: WorkerInit): Promise<void> {
     baseTime: init.log.baseTime,
   });
   defaultInterface = init.defaultInterface;
-  const s = services = await buildServices(init.options, init.sharedDns, init.state);
+  const s = services = await buildServices(
+    init.options,
+    init.sharedDns,
+    init.state,
+    init.connIds,
+  );
   const r = s.reactor;
-  if (init.role === "tun") {
-    const e = engine = new TunEngine(init, r, {
-      router: s.router,
-      outbounds: s.outbounds,
-      hijackDns: (query, meta) => s.dns.handleQuery(query, meta),
-      ...(s.prepare ? { prepare: s.prepare } : {}),
-    }, init.natListenFds ?? []);
-    s.closers.unshift(() => e.close());
-    const report = () => {
-      if (e.finished.length > 0) post({ type: "connections", records: e.finished.splice(0) });
-      r.setTimeout(REPORT_MS, report);
-    };
+  const report = () => {
+    postReport();
     r.setTimeout(REPORT_MS, report);
+  };
+  r.setTimeout(REPORT_MS, report);
+  if (init.role === "tun") {
+    const e = engine = new TunEngine(init, r, s.path, init.natListenFds ?? []);
+    s.closers.unshift(() => e.close());
   } else {
-    const handler = createRouterHandler(s.router, s.outbounds);
-    let counter = 0;
+    const handler = createRouterHandler(s.path);
     for (const opts of init.options.inbounds) {
       if (opts.type === "tun") continue;
-      const settings = { nextId: () => ++counter };
+      const settings = { nextId: () => s.path.nextId() };
       const listener = opts.type === "direct"
         ? new DirectInbound(r, opts, handler, settings)
         : opts.type === "tproxy"
@@ -226,9 +255,7 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
   switch (msg.type) {
     case "init":
       start(msg.init).then(() => {
-        if (engine && engine.finished.length > 0) {
-          post({ type: "connections", records: engine.finished.splice(0) });
-        }
+        postReport();
         const stats = engine?.snapshot() ?? EMPTY_STATS;
         services?.reactor.close();
         post({ type: "stopped", stats });
@@ -252,5 +279,15 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
     case "stats":
       post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });
       return;
+    case "conn-report":
+      postReport(msg.seq);
+      return;
+    case "conn-abort": {
+      const tracker = services?.path.tracker;
+      if (!tracker) return;
+      if (msg.ids === null) tracker.abortAll(msg.reason);
+      else for (const id of msg.ids) tracker.abort(id, msg.reason);
+      return;
+    }
   }
 };

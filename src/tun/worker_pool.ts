@@ -106,6 +106,11 @@ export class WorkerPool {
     return this.#workers.length;
   }
 
+  /** Sends a message to worker `index` (ignored when there is none). */
+  send(index: number, msg: MainToWorker): void {
+    this.#workers[index]?.send(msg);
+  }
+
   /** Sends a message to every worker. */
   broadcast(msg: MainToWorker): void {
     for (const w of this.#workers) w.send(msg);

@@ -9,6 +9,7 @@ import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
+import type { ConnsMessage, HubToWorker } from "../conn/hub.ts";
 
 /** Logging setup a worker repeats on its own thread. */
 export interface WorkerLogInit {
@@ -43,6 +44,8 @@ export interface TunWorkerInit {
   sharedDns: SharedDnsMemory;
   /** Clash mode and selector choices shared by every worker (absent in tests). */
   state?: SharedStateMemory;
+  /** The connection id counter shared by every worker (`src/conn/ids.ts`). */
+  connIds?: SharedArrayBuffer;
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
   /** System stack: NAT port table shared by all workers. */
@@ -60,6 +63,7 @@ export interface ListenerWorkerInit {
   options: Options;
   sharedDns: SharedDnsMemory;
   state?: SharedStateMemory;
+  connIds?: SharedArrayBuffer;
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
 }
@@ -78,22 +82,6 @@ export interface WorkerStats {
   connectionsTotal: number;
 }
 
-/** One finished or live connection, for logs, the control API and the demo's report. */
-export interface ConnectionRecord {
-  id: number;
-  network: "tcp" | "udp";
-  source: string;
-  destination: string;
-  domain?: string;
-  rule: string;
-  outbound: string;
-  upload: number;
-  download: number;
-  start: number;
-  end?: number;
-  error?: string;
-}
-
 export type MainToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "stop" }
@@ -101,11 +89,14 @@ export type MainToWorker =
   | { type: "network"; change: NetworkChange }
   /** Forget cached DNS answers (the Clash mode changed). */
   | { type: "clear-dns-cache" }
-  | { type: "stats" };
+  | { type: "stats" }
+  /** Connection reports and aborts (`src/conn/hub.ts`). */
+  | HubToWorker;
 
 export type WorkerToMain =
   | { type: "ready"; wakeFd: number }
   | { type: "failed"; message: string }
   | { type: "stopped"; stats: WorkerStats }
   | { type: "stats"; stats: WorkerStats }
-  | { type: "connections"; records: ConnectionRecord[] };
+  /** The worker's connection report (`src/conn/tracker.ts`). */
+  | ConnsMessage;

@@ -5,35 +5,28 @@ import assert from "node:assert/strict";
 import {
   ClashApi,
   clashHandler,
-  clashRule,
-  ClashState,
-  MAX_CLOSED,
   parseController,
-  splitEndpoint,
   toClashConnection,
 } from "../../src/api/clash_api.ts";
 import type { ClashApiOptions } from "../../src/config/types.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { Box } from "../../src/box.ts";
-import type { ConnectionRecord } from "../../src/tun/worker_protocol.ts";
+import { ConnectionHub } from "../../src/conn/hub.ts";
+import type { ConnRecord } from "../../src/conn/record.ts";
+import { connRecord as rec } from "../_helpers/conn_record.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 const OPTS: ClashApiOptions = { access_control_allow_origin: [] };
 
-function rec(over: Partial<ConnectionRecord> = {}): ConnectionRecord {
-  return {
-    id: 17,
-    network: "tcp",
-    source: "198.18.0.1:40312",
-    destination: "203.0.113.10:80",
-    rule: "final => route(proxy)",
-    outbound: "proxy",
-    upload: 100,
-    download: 4096,
-    start: Date.UTC(2025, 0, 2, 3, 4, 5),
-    end: Date.UTC(2025, 0, 2, 3, 4, 6),
-    ...over,
-  };
+/** A hub holding `closed` as closed and `live` as live connections of one fake worker. */
+function hubWith(closed: ConnRecord[] = [], live: ConnRecord[] = []): ConnectionHub {
+  const hub = new ConnectionHub();
+  const link = hub.attach({ name: "test", post: () => {} });
+  hub.receive(link, {
+    type: "conns",
+    report: { opened: [...live, ...closed], updates: [], closed },
+  });
+  return hub;
 }
 
 function freePort(): number {
@@ -43,25 +36,14 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("`splitEndpoint()` handles IPv4, bracketed IPv6 and unknown addresses", () => {
-  assert.deepEqual(splitEndpoint("198.18.0.1:40312"), { ip: "198.18.0.1", port: "40312" });
-  assert.deepEqual(splitEndpoint("[fd00::1]:53"), { ip: "fd00::1", port: "53" });
-  assert.deepEqual(splitEndpoint("?:443"), { ip: "", port: "443" });
-});
-
-Deno.test("`clashRule()` names the final rule `final` and drops the match index", () => {
-  assert.equal(clashRule("final => route(proxy)"), "final");
-  assert.equal(clashRule("final"), "final");
-  assert.equal(
-    clashRule("match[0] ip_is_private=true => route(direct)"),
-    "ip_is_private=true => route(direct)",
-  );
-});
-
 Deno.test("`toClashConnection()` has sing-box's shape with string ports and RFC 3339 times", () => {
   const c = toClashConnection(
-    rec({ network: "udp", domain: "example.com", error: "reset" }),
-    "tun/tun-in",
+    rec({
+      network: "udp",
+      domain: "example.com",
+      error: "reset",
+      end: Date.UTC(2025, 0, 2, 3, 4, 6),
+    }),
   );
   assert.deepEqual(c, {
     id: "17",
@@ -85,7 +67,15 @@ Deno.test("`toClashConnection()` has sing-box's shape with string ports and RFC 
     end: "2025-01-02T03:04:06.000Z",
     error: "reset",
   });
-  assert.deepEqual(toClashConnection(rec({ outbound: "" }), "tun/x").chains, []);
+  assert.deepEqual(toClashConnection(rec({ outbound: "", chain: [] })).chains, []);
+  assert.deepEqual(
+    toClashConnection(rec({ action: "reject", outbound: "", chain: [] })).chains,
+    ["reject"],
+  );
+  assert.equal(
+    toClashConnection(rec({ ruleIndex: 0, rule: "ip_is_private=true => route(direct)" })).rule,
+    "ip_is_private=true => route(direct)",
+  );
 });
 
 Deno.test("`parseController()` reads host:port, [v6]:port and :port; rejects the rest", () => {
@@ -97,75 +87,75 @@ Deno.test("`parseController()` reads host:port, [v6]:port and :port; rejects the
   }
 });
 
-Deno.test("`ClashState` sums totals and keeps the last MAX_CLOSED connections", () => {
-  const s = new ClashState();
-  for (let i = 0; i < MAX_CLOSED + 5; i++) s.record(rec({ id: i, upload: 1, download: 2 }), "t");
-  const snap = s.snapshot();
-  assert.equal(snap.uploadTotal, MAX_CLOSED + 5);
-  assert.equal(snap.downloadTotal, 2 * (MAX_CLOSED + 5));
-  assert.equal(snap.closed.length, MAX_CLOSED);
-  assert.equal(snap.closed[0]!.id, "5");
-  assert.deepEqual(snap.connections, []);
-  assert.ok(snap.memory > 0);
+Deno.test("/connections lists live connections and the closed ring with totals", async () => {
+  const h = clashHandler(OPTS, hubWith([rec({ id: 1 })], [rec({ id: 2, upload: 5, download: 7 })]));
+  const body = await (await h(new Request("http://x/connections"))).json();
+  assert.deepEqual(body.connections.map((c: { id: string }) => c.id), ["2"]);
+  assert.deepEqual(body.closed.map((c: { id: string }) => c.id), ["1"]);
+  assert.equal(body.uploadTotal, 105);
+  assert.equal(body.downloadTotal, 4103);
+  assert.ok(body.memory > 0);
 });
 
 Deno.test("the handler serves /, /version and /connections; 404 and 405 otherwise", async () => {
-  const state = new ClashState();
-  state.record(rec(), "tun/tun-in");
-  const h = clashHandler(OPTS, state);
+  const h = clashHandler(OPTS, hubWith([rec()]));
   const get = (path: string, init?: RequestInit) => h(new Request(`http://x${path}`, init));
-  assert.deepEqual(await get("/").json(), { hello: "clash" });
-  assert.deepEqual(await get("/version").json(), {
+  assert.deepEqual(await (await get("/")).json(), { hello: "clash" });
+  assert.deepEqual(await (await get("/version")).json(), {
     version: `tunbox ${denoJson.version}`,
     premium: true,
     meta: true,
   });
-  const conns = await get("/connections").json();
+  const conns = await (await get("/connections")).json();
   assert.equal(conns.uploadTotal, 100);
   assert.equal(conns.downloadTotal, 4096);
   assert.equal(conns.closed[0].metadata.destinationIP, "203.0.113.10");
-  const missing = get("/proxies");
+  const missing = await get("/nothing");
   assert.equal(missing.status, 404);
-  assert.match((await missing.json()).message, /\/proxies/);
-  assert.equal(get("/connections", { method: "DELETE" }).status, 405);
-  assert.equal(get("/").headers.get("access-control-allow-origin"), "*");
+  assert.match((await missing.json()).message, /\/nothing/);
+  assert.equal((await get("/", { method: "DELETE" })).status, 405);
+  assert.equal((await get("/")).headers.get("access-control-allow-origin"), "*");
 });
 
 Deno.test("the handler checks the secret (Bearer header or ?token=)", async () => {
-  const h = clashHandler({ ...OPTS, secret: "s3" }, new ClashState());
-  const no = h(new Request("http://x/version"));
+  const h = clashHandler({ ...OPTS, secret: "s3" }, hubWith());
+  const no = await h(new Request("http://x/version"));
   assert.equal(no.status, 401);
   assert.deepEqual(await no.json(), { message: "Unauthorized" });
-  const wrong = h(new Request("http://x/version", { headers: { authorization: "Bearer x" } }));
+  const wrong = await h(
+    new Request("http://x/version", { headers: { authorization: "Bearer x" } }),
+  );
   assert.equal(wrong.status, 401);
-  const bearer = h(new Request("http://x/version", { headers: { authorization: "Bearer s3" } }));
+  const bearer = await h(
+    new Request("http://x/version", { headers: { authorization: "Bearer s3" } }),
+  );
   assert.equal(bearer.status, 200);
-  assert.equal(h(new Request("http://x/version?token=s3")).status, 200);
+  assert.equal((await h(new Request("http://x/version?token=s3"))).status, 200);
 });
 
-Deno.test("the handler answers CORS for listed origins and preflights", () => {
+Deno.test("the handler answers CORS for listed origins and preflights", async () => {
   const h = clashHandler({
     access_control_allow_origin: ["http://ui.local"],
     access_control_allow_private_network: true,
-  }, new ClashState());
-  const ok = h(new Request("http://x/", { headers: { origin: "http://ui.local" } }));
+  }, hubWith());
+  const ok = await h(new Request("http://x/", { headers: { origin: "http://ui.local" } }));
   assert.equal(ok.headers.get("access-control-allow-origin"), "http://ui.local");
-  const other = h(new Request("http://x/", { headers: { origin: "http://evil" } }));
+  const other = await h(new Request("http://x/", { headers: { origin: "http://evil" } }));
   assert.equal(other.headers.get("access-control-allow-origin"), null);
-  const pre = h(new Request("http://x/connections", { method: "OPTIONS" }));
+  const pre = await h(new Request("http://x/connections", { method: "OPTIONS" }));
   assert.equal(pre.status, 204);
   assert.equal(pre.headers.get("access-control-allow-private-network"), "true");
 });
 
 Deno.test("`ClashApi.start()` listens; a taken port names the address", async () => {
   const port = freePort();
-  const api = ClashApi.start({ ...OPTS, external_controller: `127.0.0.1:${port}` });
+  const api = ClashApi.start({ ...OPTS, external_controller: `127.0.0.1:${port}` }, hubWith());
   try {
     assert.equal(api.address, `127.0.0.1:${port}`);
     const r = await fetch(`http://127.0.0.1:${port}/version`);
     assert.equal((await r.json()).version, `tunbox ${denoJson.version}`);
     assert.throws(
-      () => ClashApi.start({ ...OPTS, external_controller: `127.0.0.1:${port}` }),
+      () => ClashApi.start({ ...OPTS, external_controller: `127.0.0.1:${port}` }, hubWith()),
       new RegExp(`^Error: start clash-api: listen 127.0.0.1:${port} failed: `),
     );
   } finally {

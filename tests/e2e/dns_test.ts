@@ -1,6 +1,6 @@
 /**
- * DNS through tunbox end to end: queries to any resolver are hijacked into the DNS module
- * (`{protocol: dns, action: hijack-dns}` after a sniff), which answers from the far DNS server
+ * DNS through tunbox end to end: queries to any resolver, over UDP or TCP, are hijacked into the
+ * DNS module (`{protocol: dns, action: hijack-dns}` after a sniff), which answers from the far DNS server
  * over the direct outbound, or with FakeIP addresses that tunbox maps back to their domain.
  */
 
@@ -34,40 +34,26 @@ Deno.test({
         };
       },
     );
+    /** `dig +short` for an A record at the system resolver, with `extra` options. */
+    const dig = (name: string, ...extra: string[]) =>
+      w.exec(["dig", ...extra, `@${SYSTEM_RESOLVER}`, "+time=3", "+tries=1", "+short", name, "A"]);
     try {
       await t.step("a query to any resolver is answered by the DNS module", async () => {
-        const r = await w.exec([
-          "dig",
-          `@${SYSTEM_RESOLVER}`,
-          "+time=3",
-          "+tries=1",
-          "+short",
-          "real.example",
-          "A",
-        ]);
+        const r = await dig("real.example");
+        assert.equal(r.stdout.trim(), FAR.web, r.stdout + r.stderr);
+      });
+
+      await t.step("a query over TCP is answered by the DNS module (DNS framing)", async () => {
+        const r = await dig("real.example", "+tcp");
         assert.equal(r.stdout.trim(), FAR.web, r.stdout + r.stderr);
       });
 
       let fake = "";
       await t.step("a FakeIP domain gets an address from the fake range", async () => {
-        const r = await w.exec([
-          "dig",
-          `@${SYSTEM_RESOLVER}`,
-          "+time=3",
-          "+tries=1",
-          "+short",
-          "web.fake.example",
-          "A",
-        ]);
+        const r = await dig("web.fake.example");
         fake = r.stdout.trim();
         assert.match(fake, /^198\.19\.\d+\.\d+$/, r.stdout + r.stderr);
-        const again = await w.exec([
-          "dig",
-          `@${SYSTEM_RESOLVER}`,
-          "+short",
-          "web.fake.example",
-          "A",
-        ]);
+        const again = await dig("web.fake.example");
         assert.equal(again.stdout.trim(), fake, "the same domain keeps its address");
       });
 

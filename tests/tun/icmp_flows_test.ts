@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import type { OutboundOptions } from "../../src/config/types.ts";
+import { ConnectionPath } from "../../src/conn/mod.ts";
 import { Reactor } from "../../src/io/reactor.ts";
 import { parsePrefix } from "../../src/net/ip.ts";
 import type { IcmpFlow, Outbound } from "../../src/outbound/types.ts";
@@ -69,25 +70,32 @@ function setup() {
     final: "proxy",
   });
   const out: Uint8Array[] = [];
-  let id = 0;
+  const path = new ConnectionPath({
+    reactor,
+    services: {
+      router,
+      outbounds: new Map([["direct", direct], ["proxy", proxy]]),
+      dns: null,
+      prepare: null,
+      lookup: null,
+    },
+  });
   const flows = new IcmpFlows({
     reactor,
-    router,
-    outbounds: new Map([["direct", direct], ["proxy", proxy]]),
+    path,
     inboundTag: "tun-in",
     tunPrefixes: [parsePrefix("198.18.0.1/30")!],
-    nextId: () => ++id,
     emit: (p) => out.push(p.slice()),
     headroom: 0,
   });
   const send = (p: Uint8Array) => flows.input(p, 4, 20, p.length, 12, 16, reactor.now());
-  return { reactor, flows, out, upstreams, send };
+  return { reactor, flows, out, upstreams, send, path };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 Deno.test("`IcmpFlows` forwards direct-routed echo and returns the real reply to the client", async () => {
-  const { reactor, flows, out, upstreams, send } = setup();
+  const { reactor, flows, out, upstreams, send, path } = setup();
   try {
     send(request([10, 0, 0, 3], 0x77, 1));
     send(request([10, 0, 0, 3], 0x77, 2)); // queued while routing, then sent
@@ -104,11 +112,18 @@ Deno.test("`IcmpFlows` forwards direct-routed echo and returns the real reply to
     assert.equal(checksum(p, 20, p.length), 0);
     assert.deepEqual([...p.subarray(20)], [0, 0, p[22], p[23], 0, 0x77, 0, 1, 1, 2, 3, 4]);
     assert.equal(flows.stats.forwarded, 2);
+    const [rec] = path.tracker.report()!.opened;
+    assert.deepEqual(
+      [rec!.network, rec!.destinationIp, rec!.ruleIndex, rec!.outbound],
+      ["icmp", "10.0.0.3", 2, "direct"],
+    );
   } finally {
     flows.close();
     reactor.close();
   }
   assert.equal(upstreams[0]!.closed, true);
+  const [closed] = path.tracker.report()!.closed;
+  assert.deepEqual([closed!.upload, closed!.download], [24, 12], "echo bytes both ways");
 });
 
 Deno.test("`IcmpFlows` answers reject(reply) and the TUN's network locally, reject with unreachable", async () => {

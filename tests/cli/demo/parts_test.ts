@@ -14,6 +14,7 @@ import { TOPOLOGY } from "../../../src/cli/demo/topology.ts";
 import { loadConfig } from "../../../src/config/load.ts";
 import { decodePacket, encodePacket } from "../../../src/dns/packet.ts";
 import { toClashConnection } from "../../../src/api/clash_api.ts";
+import { connRecord } from "../../_helpers/conn_record.ts";
 
 Deno.test("`demoRequirement()` says in one sentence what is missing", () => {
   const yes = () => true;
@@ -105,17 +106,13 @@ Deno.test("the embedded configs load without errors or warnings", async () => {
 });
 
 Deno.test("`findConnection()` matches network and client port", () => {
-  const c = toClashConnection({
+  const c = toClashConnection(connRecord({
     id: 1,
     network: "udp",
-    source: "198.18.0.1:5353",
-    destination: "203.0.113.53:53",
-    rule: "final",
-    outbound: "proxy",
-    upload: 0,
-    download: 0,
-    start: 0,
-  }, "tun/tun-in");
+    sourcePort: 5353,
+    destinationIp: "203.0.113.53",
+    destinationPort: 53,
+  }));
   assert.equal(findConnection([c], { network: "udp", localPort: 5353 }), c);
   assert.equal(findConnection([c], { network: "tcp", localPort: 5353 }), undefined);
   assert.equal(findConnection([c], { network: "udp" }), undefined);

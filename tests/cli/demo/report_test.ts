@@ -12,6 +12,7 @@ import {
 import type { ClientReport, DemoCheck } from "../../../src/cli/demo/client.ts";
 import type { NamespaceState } from "../../../src/cli/demo/namespaces.ts";
 import { toClashConnection } from "../../../src/api/clash_api.ts";
+import { connRecord } from "../../_helpers/conn_record.ts";
 import { parsePrefix } from "../../../src/net/ip.ts";
 
 const p = (s: string) => parsePrefix(s)!;
@@ -99,17 +100,18 @@ function check(id: DemoCheck["id"], ok: boolean, port: number, net: "tcp" | "udp
 
 function client(over: Partial<ClientReport> = {}): ClientReport {
   const conn = (port: number, outbound: string, net: "tcp" | "udp" = "tcp") =>
-    toClashConnection({
+    toClashConnection(connRecord({
       id: port,
       network: net,
-      source: `198.18.0.1:${port}`,
-      destination: "203.0.113.10:80",
-      rule: outbound === "direct" ? "match[1] ip_cidr=x => route(direct)" : "final",
+      sourcePort: port,
+      ruleIndex: outbound === "direct" ? 1 : -1,
+      rule: outbound === "direct" ? "ip_cidr=x => route(direct)" : "final",
       outbound,
+      chain: [outbound],
       upload: 10,
       download: 2048,
       start: 0,
-    }, "tun/tun-in");
+    }));
   return {
     checks: [check("dns", true, 1, "udp"), check("http", true, 2), check("direct", true, 3)],
     apiVersion: "tunbox 0.1.0",
