@@ -46,6 +46,7 @@ import { ConnIds } from "./ids.ts";
 import {
   type ConnRecord,
   formatEndpoint,
+  ipText,
   newConnRecord,
   recordDestination,
   updateFromMetadata,
@@ -117,6 +118,11 @@ export function outboundChain(outbounds: ReadonlyMap<string, Outbound>, tag: str
     next = o.selected;
   }
   return chain.reverse();
+}
+
+/** The matched rule as log lines name it: `match[2] ip_is_private=true => route(direct)`. */
+function ruleForLog(rec: ConnRecord): string {
+  return rec.ruleIndex < 0 ? rec.rule : `match[${rec.ruleIndex}] ${rec.rule}`;
 }
 
 /** Fills the record's decision fields. */
@@ -203,7 +209,7 @@ export class ConnectionPath {
     log.info("[{id}] rejected connection to {to} by {rule}", {
       id: meta.id,
       to: recordDestination(rec),
-      rule: rec.rule,
+      rule: ruleForLog(rec),
     });
     this.tracker.refused(rec);
   }
@@ -261,8 +267,10 @@ export class ConnectionPath {
         : meta.network === "udp"
         ? "packet connection"
         : "icmp echo",
-      from: formatEndpoint(meta.source.addr, meta.source.port),
-      to: recordDestination(rec),
+      from: meta.network === "icmp"
+        ? ipText(meta.source.addr)
+        : formatEndpoint(meta.source.addr, meta.source.port),
+      to: meta.network === "icmp" ? ipText(meta.destination.addr) : recordDestination(rec),
     });
     const refusal = services.prepare?.(meta) ?? null;
     if (refusal !== null) {
@@ -353,7 +361,7 @@ export class ConnectionPath {
         log.info("[{id}] rejected connection to {to} by {rule}", {
           id: meta.id,
           to,
-          rule: rec.rule,
+          rule: ruleForLog(rec),
         });
         if (decision.method === "drop") side.drop();
         else side.reject("blocked");
@@ -485,7 +493,7 @@ export class ConnectionPath {
         log.info("[{id}] rejected packet connection to {to} by {rule}", {
           id: meta.id,
           to,
-          rule: rec.rule,
+          rule: ruleForLog(rec),
         });
         side.reject("blocked");
         this.tracker.finish(conn);
@@ -558,8 +566,10 @@ export class ConnectionPath {
     const services = this.services;
     const routed = await this.#route(services, meta, side, null, () => Promise.resolve());
     if (routed === null) return;
-    const { decision, conn, to } = routed;
+    const { decision, conn } = routed;
     const rec = conn.record;
+    const from = ipText(meta.source.addr);
+    const to = rec.destinationIp || recordDestination(rec);
     if (decision.action !== "route") {
       const verdict: IcmpVerdict = decision.action === "hijack-dns"
         ? "drop"
@@ -568,10 +578,11 @@ export class ConnectionPath {
         : decision.method === "drop" || decision.flooded
         ? "drop"
         : "unreachable";
-      log.info("[{id}] icmp echo to {to}: {rule} ({verdict})", {
+      log.info("[{id}] icmp echo from {from} to {to}: {rule} ({verdict})", {
         id: meta.id,
+        from,
         to,
-        rule: rec.rule,
+        rule: ruleForLog(rec),
         verdict,
       });
       side.answer(verdict);
@@ -582,8 +593,8 @@ export class ConnectionPath {
     if (!outbound?.openIcmp) {
       const why = `icmp is not supported by outbound "${decision.outbound}"`;
       log.warn(
-        '[{id}] icmp echo to {to} dropped: {why} ({rule}); add a rule {"network": "icmp", "action": "reject", "method": "reply"} to answer pings locally',
-        { id: meta.id, to, why, rule: rec.rule },
+        '[{id}] icmp echo from {from} to {to} dropped: {why} ({rule}); add a rule {"network": "icmp", "action": "reject", "method": "reply"} to answer pings locally',
+        { id: meta.id, from, to, why, rule: ruleForLog(rec) },
       );
       side.answer("drop");
       this.tracker.finish(conn, why);
@@ -595,8 +606,9 @@ export class ConnectionPath {
       const target = meta.originalDestination?.addr ?? meta.destination.addr;
       upstream = outbound.openIcmp(target, { id: meta.id });
     } catch (error) {
-      log.warn("[{id}] icmp echo to {to} via outbound/{type}[{tag}] failed: {error}", {
+      log.warn("[{id}] icmp echo from {from} to {to} via {tag} failed: {error}", {
         id: meta.id,
+        from,
         to,
         type: outbound.type,
         tag: outbound.tag,
@@ -611,11 +623,12 @@ export class ConnectionPath {
       this.tracker.finish(conn, conn.aborted?.message ?? "ended while opening");
       return;
     }
-    log.info("[{id}] outbound/{type}[{tag}]: icmp echo to {to}", {
+    log.info("[{id}] icmp echo from {from} to {to}: {rule} => {tag}", {
       id: meta.id,
-      type: outbound.type,
-      tag: outbound.tag,
+      from,
       to,
+      rule: ruleForLog(rec),
+      tag: outbound.tag,
     });
     conn.control = side.open(upstream, (error) => this.tracker.finish(conn, error));
   }
