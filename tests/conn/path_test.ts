@@ -479,3 +479,31 @@ Deno.test("a UDP session that ends while it is routed is recorded and never open
     assert.equal(closedRecords(path)[0]!.error, "ended while routing");
   });
 });
+
+Deno.test("a UDP session to a FakeIP address sends to the domain; replies come from the fake address", async () => {
+  await withReactor(async (r) => {
+    const out = new FakeOutbound(r, "proxy");
+    const fake = ip("198.18.0.9");
+    const path = new ConnectionPath({
+      reactor: r,
+      services: services([out], [], {
+        prepare: (meta) => {
+          meta.originalDestination = meta.destination;
+          meta.destination = { addr: new Uint8Array(0), port: 53, fqdn: "dns.example" };
+          return null;
+        },
+      }),
+    });
+    const side = new FakeUdpSide(new Uint8Array([1]), { addr: fake, port: 53 });
+    await path.udp(flow("198.18.0.9:53", { network: "udp" }), side);
+    side.send(new Uint8Array([2]), { addr: ip("192.0.2.1"), port: 123 });
+    const f = out.flows[0]!;
+    assert.deepEqual(f.sent.map((x) => x.dest), [
+      { domain: "dns.example", port: 53 },
+      { addr: ip("192.0.2.1"), port: 123 },
+    ]);
+    f.answer(new Uint8Array([3]), { addr: ip("192.0.2.53"), port: 53 });
+    assert.deepEqual(side.replies.map((x) => x.from), [{ addr: fake, port: 53 }]);
+    assert.equal(path.tracker.report()!.opened[0]!.destinationHost, "dns.example");
+  });
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import type { DirectInboundOptions, Options } from "../../src/config/types.ts";
+import { ConnectionPath } from "../../src/conn/mod.ts";
 import { DirectInbound, overrideDestination } from "../../src/inbound/direct.ts";
 import { createRouterHandler } from "../../src/inbound/router_handler.ts";
 import type { Reactor } from "../../src/io/reactor.ts";
@@ -38,7 +39,11 @@ function routed(r: Reactor, json: Record<string, unknown>) {
     outbounds: options.outbounds,
     ...(options.route.final ? { final: options.route.final } : {}),
   });
-  const handler = createRouterHandler(router, outbounds);
+  const path = new ConnectionPath({
+    reactor: r,
+    services: { router, outbounds, dns: null, prepare: null, lookup: null },
+  });
+  const handler = createRouterHandler(path);
   const inbounds = options.inbounds.map((o) =>
     new DirectInbound(r, o as DirectInboundOptions, handler)
   );
