@@ -21,6 +21,7 @@
  * @module
  */
 
+import { Invalid, parseListenAddress } from "../config/values.ts";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import type { ClashApiOptions } from "../config/types.ts";
@@ -113,16 +114,12 @@ export function clashConnections(snap: HubSnapshot): ClashConnections {
 
 /** Parses `external_controller`: `host:port`, `[v6]:port` or `:port` (all addresses). */
 export function parseController(value: string): { hostname: string; port: number } {
-  const i = value.lastIndexOf(":");
-  const port = Number(value.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535 || value.slice(i + 1) === "") {
-    throw new RangeError(
-      `Cannot parse external_controller "${value}": expected host:port, e.g. 127.0.0.1:9090`,
-    );
+  // The same parser `check` uses (src/config/), so what it accepts listens here.
+  const r = parseListenAddress(value);
+  if (r instanceof Invalid) {
+    throw new RangeError(`Cannot parse external_controller "${value}": ${r.reason}`);
   }
-  let hostname = value.slice(0, i);
-  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
-  return { hostname: hostname === "" ? "0.0.0.0" : hostname, port };
+  return r;
 }
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {

@@ -15,6 +15,7 @@ import { decodeOutbound } from "./decode_outbound.ts";
 import { decodeRoute } from "./decode_route.ts";
 import { decodeSections } from "./decode_sections.ts";
 import { upgradeLegacy } from "./legacy.ts";
+import { Invalid, parseListenAddress } from "./values.ts";
 import { validate, type ValidateOptions } from "./validate.ts";
 import { lintFakeIp, lintRules } from "./lint.ts";
 import type {
@@ -63,7 +64,18 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     const set = <K extends keyof typeof api>(k: K, v: (typeof api)[K] | undefined) => {
       if (v !== undefined) api[k] = v;
     };
+    const controller = c.at("external_controller");
     set("external_controller", c.string("external_controller"));
+    if (controller?.node.kind === "string" && controller.node.value !== "") {
+      const parsed = parseListenAddress(controller.node.value);
+      if (parsed instanceof Invalid) {
+        c.ctx.error(
+          controller.node,
+          controller.path,
+          `invalid external_controller ${JSON.stringify(controller.node.value)}: ${parsed.reason}`,
+        );
+      }
+    }
     set("external_ui", c.string("external_ui"));
     set("external_ui_download_url", c.string("external_ui_download_url"));
     set("external_ui_download_detour", c.tagRef("external_ui_download_detour", "outbound"));

@@ -9,10 +9,12 @@ import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj } from "./reader.ts";
 import { decodeDnsRule, type RCODES, sourceOf } from "./decode_rule.ts";
 import { domainStrategy, readDialFields } from "./decode_dial.ts";
+import { readHeaders } from "./decode_outbound.ts";
 import { readTls, unsupportedKeys } from "./decode_tls.ts";
 import { defineTag, entryType } from "./entry.ts";
 import { featureId } from "./support.ts";
-import { Invalid, isDomainName, splitHostPort } from "./values.ts";
+import { fakeIpRangeProblem, Invalid, isDomainName, splitHostPort } from "./values.ts";
+import { formatPrefix } from "../net/ip.ts";
 import { parseIp } from "../net/ip.ts";
 import type { DnsOptions, DnsRule, DnsServerOptions, DnsServerType, Prefix } from "./types.ts";
 
@@ -79,7 +81,19 @@ function typedForm(s: DnsServerOptions): string {
   if (s.interface !== undefined) o.interface = s.interface;
   if (s.detour !== undefined) o.detour = s.detour;
   if (s.domain_resolver !== undefined) o.domain_resolver = s.domain_resolver.server;
+  if (s.inet4_range !== undefined) o.inet4_range = formatPrefix(s.inet4_range);
+  if (s.inet6_range !== undefined) o.inet6_range = formatPrefix(s.inet6_range);
   return JSON.stringify(o).replaceAll(",", ", ").replaceAll('":', '": ');
+}
+
+/** The ranges of the legacy `dns.fakeip` block (sing-box's defaults when it names none). */
+function fakeRanges(f: NonNullable<DnsOptions["fakeip"]>): Pick<DnsServerOptions, "inet4_range"> {
+  return f.inet4_range || f.inet6_range
+    ? {
+      ...(f.inet4_range ? { inet4_range: f.inet4_range } : {}),
+      ...(f.inet6_range ? { inet6_range: f.inet6_range } : {}),
+    }
+    : { inet4_range: { addr: new Uint8Array([198, 18, 0, 0]), bits: 15 } };
 }
 
 /** Decodes a legacy server (`address`), upgrading it as sing-box does. */
@@ -220,6 +234,23 @@ function decodeLegacy(
   return { server: out };
 }
 
+/** A FakeIP range of the given family, big enough to allocate from. */
+function fakeIpRange(o: Obj, key: string, len: 4 | 16): Prefix | undefined {
+  const r = o.prefix(key, false);
+  if (!r) return undefined;
+  const at = o.at(key)!;
+  if (r.addr.length !== len) {
+    o.ctx.error(at.node, at.path, `not an IPv${len === 4 ? 4 : 6} prefix`);
+    return undefined;
+  }
+  const problem = fakeIpRangeProblem(r);
+  if (problem) {
+    o.ctx.error(at.node, at.path, `FakeIP range ${formatPrefix(r)} ${problem}`);
+    return undefined;
+  }
+  return r;
+}
+
 /** Decodes one typed server. */
 function decodeTyped(o: Obj, type: DnsServerType, tag: string): DnsServerOptions | undefined {
   const ctx = o.ctx;
@@ -264,7 +295,7 @@ function decodeTyped(o: Obj, type: DnsServerType, tag: string): DnsServerOptions
       if (type === "https" || type === "h3") {
         const p = o.string("path");
         if (p !== undefined) out.path = p;
-        out.headers = o.map("headers", (n, q) => ctx.listable(n, q, (x, r) => ctx.string(x, r)));
+        out.headers = readHeaders(o);
         unsupportedKeys(o, ["method"], "in a DNS server");
       }
       break;
@@ -276,14 +307,10 @@ function decodeTyped(o: Obj, type: DnsServerType, tag: string): DnsServerOptions
       break;
     }
     case "fakeip": {
-      const r4 = o.prefix("inet4_range", false);
-      if (r4 && r4.addr.length !== 4) {
-        ctx.error(o.at("inet4_range")!.node, o.p("inet4_range"), "not an IPv4 prefix");
-      } else if (r4) out.inet4_range = r4;
-      const r6 = o.prefix("inet6_range", false);
-      if (r6 && r6.addr.length !== 16) {
-        ctx.error(o.at("inet6_range")!.node, o.p("inet6_range"), "not an IPv6 prefix");
-      } else if (r6) out.inet6_range = r6;
+      const r4 = fakeIpRange(o, "inet4_range", 4);
+      if (r4) out.inet4_range = r4;
+      const r6 = fakeIpRange(o, "inet6_range", 16);
+      if (r6) out.inet6_range = r6;
       break;
     }
     case "resolved":
@@ -314,9 +341,9 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
     const fake: NonNullable<DnsOptions["fakeip"]> = {};
     const enabled = f.bool("enabled");
     if (enabled !== undefined) fake.enabled = enabled;
-    const r4 = f.prefix("inet4_range", false);
+    const r4 = fakeIpRange(f, "inet4_range", 4);
     if (r4) fake.inet4_range = r4;
-    const r6 = f.prefix("inet6_range", false);
+    const r6 = fakeIpRange(f, "inet6_range", 16);
     if (r6) fake.inet6_range = r6;
     f.done();
     dns.fakeip = fake;
@@ -324,7 +351,9 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
       ctx.warn(
         o.keyPos("fakeip"),
         o.p("fakeip"),
-        'legacy DNS fakeip options are deprecated in sing-box 1.12.0 and removed in 1.14.0, use a DNS server {"type": "fakeip", "inet4_range": "198.18.0.0/15"} instead; tunbox upgrades it',
+        `legacy DNS fakeip options are deprecated in sing-box 1.12.0 and removed in 1.14.0, use a DNS server ${
+          typedForm({ ...emptyServer("fakeip", ""), ...fakeRanges(fake) })
+        } instead; tunbox upgrades it`,
       );
     }
   }
@@ -339,7 +368,10 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
     if (!typeAt || rawType === "" || rawType === "legacy") {
       const r = decodeLegacy(s, tag, dns.fakeip);
       if (r.server) dns.servers.push(r.server);
-      if (r.rcode) rcodes.set(tag, r.rcode);
+      if (r.rcode) {
+        rcodes.set(tag, r.rcode);
+        ctx.rcodeServers.add(tag);
+      }
       return;
     }
     const type = entryType(s, "dns.server", TYPED);
@@ -385,6 +417,7 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
   const cs: Prefix | undefined = o.prefix("client_subnet", true);
   set("client_subnet", cs);
   o.done(" in dns");
+  ctx.where.set(dns, o);
   return dns;
 }
 

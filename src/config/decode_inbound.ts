@@ -8,6 +8,7 @@
 import type { Ctx, Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
 import { defineTag, entryType } from "./entry.ts";
+import { UID_END } from "./tun_limits.ts";
 import type {
   DirectInboundOptions,
   InboundOptions,
@@ -35,10 +36,10 @@ function legacyInboundFields(o: Obj, out: TunInboundOptions | ListenFields): voi
   if (ds !== undefined) out.domain_strategy = ds;
 }
 
-/** `include_uid` numbers plus `include_uid_range` strings, as ranges. */
+/** `include_uid` numbers plus `include_uid_range` strings, as ranges (uid -1 means none). */
 function uidRanges(o: Obj, key: string): PortRange[] {
-  const single = o.ints(key, 0, 0xffffffff).map((v) => ({ start: v, end: v }));
-  const ranges = o.listable(`${key}_range`, (n, p) => o.ctx.portRange(n, p, 0xffffffff));
+  const single = o.ints(key, 0, UID_END).map((v) => ({ start: v, end: v }));
+  const ranges = o.listable(`${key}_range`, (n, p) => o.ctx.portRange(n, p, UID_END));
   return [...single, ...ranges];
 }
 
@@ -95,7 +96,8 @@ function decodeTun(o: Obj, tag: string): TunInboundOptions {
     if (v !== undefined) out[k] = v;
   };
   set("interface_name", o.string("interface_name"));
-  set("mtu", o.int("mtu", 0, 0xffffffff));
+  const mtu = o.int("mtu", 0, 0xffffffff);
+  if (mtu) set("mtu", mtu); // 0 is sing-box's "default"
   out.address = [
     ...o.prefixes("address", false),
     ...legacyPrefixes(o, "inet4_address", 4, "address"),

@@ -10,7 +10,7 @@ import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj } from "./reader.ts";
 import { readDialFields } from "./decode_dial.ts";
 import { readTls } from "./decode_tls.ts";
-import { isDomainName } from "./values.ts";
+import { headerNameProblem, headerValueProblem, isDomainName, testUrlProblem } from "./values.ts";
 import { defineTag, entryType } from "./entry.ts";
 import { parseIp } from "../net/ip.ts";
 import type {
@@ -88,6 +88,30 @@ function decodeSocks(o: Obj, tag: string): SocksOutboundOptions {
   return out;
 }
 
+/** `headers`: name → one value or a list, each checked as tunbox writes them into requests. */
+export function readHeaders(o: Obj): Record<string, string[]> {
+  const ctx = o.ctx;
+  const out: Record<string, string[]> = {};
+  const h = o.object("headers");
+  if (!h) return out;
+  for (const prop of h.node.props) {
+    const path = h.p(prop.key);
+    const nameProblem = headerNameProblem(prop.key);
+    if (nameProblem) {
+      ctx.error(prop.keyPos, path, nameProblem);
+      continue;
+    }
+    if (prop.value.kind === "null") continue;
+    out[prop.key] = ctx.listable(prop.value, path, (x, q) => {
+      const v = ctx.string(x, q);
+      const problem = v === undefined ? undefined : headerValueProblem(v);
+      if (problem) ctx.error(x, q, problem);
+      return problem ? undefined : v;
+    });
+  }
+  return out;
+}
+
 /** True for `{"enabled": true, ...}`. */
 function isEnabled(node: JsonNode): boolean {
   return node.kind === "object" &&
@@ -114,7 +138,7 @@ function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
   if (pass !== undefined) out.password = pass;
   const path = o.string("path");
   if (path !== undefined) out.path = path;
-  out.headers = o.map("headers", (n, p) => o.ctx.listable(n, p, (x, q) => o.ctx.string(x, q)));
+  out.headers = readHeaders(o);
   const tls = readTls(o);
   if (tls) out.tls = tls;
   if (tls?.enabled) o.feature("tls", "outbound.http.tls");
@@ -172,8 +196,12 @@ function decodeGroup<T extends "selector" | "urltest">(
     return out;
   }
   const out: UrlTestOutboundOptions = { type: "urltest", tag, outbounds };
-  const url = o.string("url");
-  if (url !== undefined) out.url = url;
+  const url = o.optionalString("url");
+  if (url !== undefined) {
+    const problem = testUrlProblem(url);
+    if (problem) o.ctx.error(o.at("url")!.node, o.p("url"), problem);
+    else out.url = url;
+  }
   const interval = o.duration("interval");
   if (interval !== undefined) out.interval = interval;
   const tolerance = o.int("tolerance", 0, 65535);

@@ -11,6 +11,9 @@
 import type { JsonNode } from "./jsonc.ts";
 import { type Ctx, isZero, type Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
+import { compileGoRegex } from "../route/domain_regex.ts";
+import { typeCode } from "../dns/packet.ts";
+import { compilePredefined } from "../dns/predefined.ts";
 import type {
   DnsDefaultRule,
   DnsRule,
@@ -96,12 +99,26 @@ function regexList(o: Obj, key: string): string[] {
     const s = o.ctx.string(n, p);
     if (s === undefined) return undefined;
     try {
-      new RegExp(s);
+      // The runtime's own translation of Go's RE2 syntax (src/route/domain_regex.ts), so what
+      // check accepts compiles at run time.
+      compileGoRegex(s);
     } catch (e) {
-      o.ctx.error(n, p, `invalid regular expression ${JSON.stringify(s)}: ${(e as Error).message}`);
+      o.ctx.error(n, p, (e as Error).message.replace("domain_regex", key));
       return undefined;
     }
     return s;
+  });
+}
+
+/** A listable of strings where an empty item is an error (the route compiler refuses it). */
+function nonEmptyItems(o: Obj, key: string): string[] {
+  return o.listable(key, (n, p) => {
+    const v = o.ctx.string(n, p);
+    if (v === "") {
+      o.ctx.error(n, p, "empty item is not allowed");
+      return undefined;
+    }
+    return v;
   });
 }
 
@@ -249,8 +266,8 @@ function readMatch(o: Obj, kind: RuleKind): RuleMatch {
   m.network = networkList(o);
   m.protocol = o.strings("protocol");
   m.client = o.strings("client");
-  m.domain = o.strings("domain");
-  m.domain_suffix = o.strings("domain_suffix");
+  m.domain = nonEmptyItems(o, "domain");
+  m.domain_suffix = nonEmptyItems(o, "domain_suffix");
   m.domain_keyword = o.strings("domain_keyword");
   m.domain_regex = regexList(o, "domain_regex");
   m.geosite = removedGeo(o, "geosite");
@@ -497,12 +514,45 @@ function readDnsAction(o: Obj): DnsRuleAction | undefined {
       return {
         action: "predefined",
         rcode,
-        answer: o.strings("answer"),
-        ns: o.strings("ns"),
-        extra: o.strings("extra"),
+        answer: records(o, "answer"),
+        ns: records(o, "ns"),
+        extra: records(o, "extra"),
       };
     }
   }
+}
+
+/** `query_type`: names (`A`, `HTTPS`, `TYPE65`) or numbers, as the DNS module reads them. */
+function queryTypes(o: Obj): (string | number)[] {
+  const ctx = o.ctx;
+  return o.listable("query_type", (n, p) => {
+    if (n.kind === "number") return ctx.int(n, p, 0, 65535);
+    const s = ctx.string(n, p);
+    if (s !== undefined && typeCode(s) === undefined) {
+      ctx.error(n, p, `unknown query type ${JSON.stringify(s)}`);
+      return undefined;
+    }
+    return s;
+  });
+}
+
+/** Records of a `predefined` action, each compiled as the DNS module will (zone-file syntax). */
+function records(o: Obj, key: "answer" | "ns" | "extra"): string[] {
+  const ctx = o.ctx;
+  return o.listable(key, (n, p) => {
+    const text = ctx.string(n, p);
+    if (text === undefined) return undefined;
+    try {
+      compilePredefined(
+        { action: "predefined", rcode: "NOERROR", answer: [], ns: [], extra: [], [key]: [text] },
+        "",
+      );
+    } catch (e) {
+      ctx.error(n, p, (e as Error).message.replace(/^\.\w+\[0\]: /, ""));
+      return undefined;
+    }
+    return text;
+  });
 }
 
 /** Marks the action keys as "not allowed here" for nested/headless rules. */
@@ -594,10 +644,7 @@ export function decodeDnsRule(
   const match = readMatch(o, "dns");
   const dnsMatch: DnsRuleMatch = {
     ...match,
-    query_type: o.listable("query_type", (n, p) => {
-      if (n.kind === "number") return ctx.int(n, p, 0, 65535);
-      return ctx.string(n, p);
-    }),
+    query_type: queryTypes(o),
     // "any" is sing-box's wildcard here, not a tag.
     outbound: o.listable("outbound", (n, p) => {
       const s = ctx.string(n, p);

@@ -10,6 +10,7 @@
 import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj } from "./reader.ts";
 import { readDialFields } from "./decode_dial.ts";
+import { readHeaders } from "./decode_outbound.ts";
 import { readTls } from "./decode_tls.ts";
 import { defineTag } from "./entry.ts";
 import { featureId } from "./support.ts";
@@ -73,7 +74,7 @@ export function decodeHttpClient(o: Obj, tag: string): HttpClientOptions {
   if (version !== undefined) out.version = version;
   const fallback = o.bool("disable_version_fallback");
   if (fallback !== undefined) out.disable_version_fallback = fallback;
-  out.headers = o.map("headers", (n, p) => o.ctx.listable(n, p, (x, q) => o.ctx.string(x, q)));
+  out.headers = readHeaders(o);
   // HTTP/2 and QUIC fields: read for their types, not used by tunbox.
   o.duration("idle_timeout");
   o.duration("keep_alive_period");

@@ -195,7 +195,6 @@ function syntaxMessage(e: ParseError, text: string): string {
     while (j >= 0 && /\s/.test(text[j]!)) j--;
     return text[j] === ",";
   };
-  const closing = text[e.offset];
   switch (printParseErrorCode(e.error)) {
     case "InvalidSymbol":
       if (/^\s*:/.test(text.slice(e.offset + e.length))) {

@@ -64,6 +64,8 @@ export class Ctx {
   readonly where: WeakMap<object, Obj> = new WeakMap();
   /** The OS whose verdicts apply (`Deno.build.os` values). */
   readonly os: string;
+  /** Tags of legacy `rcode://` DNS servers (removed from the server list by the upgrade). */
+  readonly rcodeServers: Set<string> = new Set();
 
   constructor(readonly diag: Diagnostics, os: string = Deno.build.os) {
     this.os = os;

@@ -12,6 +12,9 @@ import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj, RefKind } from "./reader.ts";
 import { didYouMean } from "./suggest.ts";
 import { isSupported } from "./support.ts";
+import { validateDns } from "./validate_dns.ts";
+import { ruleIndexProblem, tableIndexProblem } from "./tun_limits.ts";
+import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
 import { dialFieldsEmpty } from "./decode_dial.ts";
 import { Invalid, parsePrefixText } from "./values.ts";
 import type {
@@ -26,9 +29,6 @@ export interface ValidateOptions {
   /** `Deno.build.os` value; `darwin` enables the `utunN` name check. */
   os?: string;
 }
-
-/** Linux IFNAMSIZ is 16 including the terminating NUL. */
-const MAX_IFNAME_BYTES = 15;
 
 interface Def {
   tag: string;
@@ -91,21 +91,10 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
   const name = tun.interface_name;
   if (name !== undefined && name !== "") {
     const at = o.at("interface_name")!;
-    const bytes = new TextEncoder().encode(name).length;
-    if (bytes > MAX_IFNAME_BYTES) {
-      ctx.error(
-        at.node,
-        at.path,
-        `interface name ${
-          JSON.stringify(name)
-        } is ${bytes} bytes long; at most ${MAX_IFNAME_BYTES} fit (IFNAMSIZ is 16 with the terminating NUL)`,
-      );
-    } else if (/[\s/:]/.test(name)) {
-      ctx.error(
-        at.node,
-        at.path,
-        `interface name ${JSON.stringify(name)} must not contain spaces, '/' or ':'`,
-      );
+    // The kernel's rule as the TUN setup applies it (one "%d" pattern allowed on Linux).
+    const problem = interfaceNameProblem(name, os === "linux");
+    if (problem) {
+      ctx.error(at.node, at.path, `invalid interface name ${JSON.stringify(name)}: ${problem}`);
     }
     if (os === "darwin" && !/^utun[0-9]+$/.test(name)) {
       ctx.error(
@@ -115,6 +104,40 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
           JSON.stringify(name)
         }`,
       );
+    }
+  }
+  if (os === "linux") {
+    // What the Linux route planner refuses (src/config/tun_limits.ts, src/platform/linux/).
+    for (
+      const [key, problemOf] of [
+        ["iproute2_table_index", tableIndexProblem],
+        ["iproute2_rule_index", ruleIndexProblem],
+      ] as const
+    ) {
+      const v = tun[key];
+      const problem = v ? problemOf(v) : undefined;
+      if (problem) {
+        const at = o.at(key)!;
+        ctx.error(at.node, at.path, `invalid ${key} ${v}: ${problem}`);
+      }
+    }
+    for (const key of ["include_interface", "exclude_interface"] as const) {
+      const at = o.at(key);
+      if (!at) continue;
+      const nodes = at.node.kind === "array"
+        ? at.node.items.map((n, i) => ({ node: n, path: `${at.path}[${i}]` }))
+        : [{ node: at.node, path: at.path }];
+      for (const n of nodes) {
+        if (n.node.kind !== "string") continue;
+        const problem = interfaceNameProblem(n.node.value);
+        if (problem) {
+          ctx.error(
+            n.node,
+            n.path,
+            `invalid interface name ${JSON.stringify(n.node.value)}: ${problem}`,
+          );
+        }
+      }
     }
   }
   if (tun.mtu !== undefined && tun.mtu !== 0) {
@@ -151,16 +174,19 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
         );
       }
     }
-    if (
-      tun.address.length === 0 &&
-      !["address", "inet4_address", "inet6_address"].some((k) => o.has(k))
-    ) {
-      ctx.error(
-        o.node,
-        o.path,
-        `stack ${JSON.stringify(stack)} needs an "address" (for example "172.19.0.1/30")`,
-      );
-    }
+  }
+  const written = ["address", "inet4_address", "inet6_address"].map((k) => o.at(k)).filter((a) =>
+    a !== undefined && !(a.node.kind === "array" && a.node.items.length === 0)
+  );
+  if (tun.address.length === 0 && written.length === 0) {
+    // Every stack: tunbox configures the device with its address (src/tun/setup.ts). Entries
+    // that were written but invalid have their own errors.
+    const at = o.at("address");
+    ctx.error(
+      at?.node ?? o.node,
+      at?.path ?? o.path,
+      `missing "address": a tun inbound needs one (for example "172.19.0.1/30")`,
+    );
   }
   // While auto_redirect is not supported, its verdict is the one error; these follow once it is.
   if (tun.auto_redirect && isSupported("tun.auto_redirect", os)) {
@@ -207,16 +233,10 @@ function checkInterfaceName(
   name: string | undefined,
 ): void {
   if (!o || name === undefined) return;
-  const bytes = new TextEncoder().encode(name).length;
-  if (bytes > MAX_IFNAME_BYTES) {
+  const problem = interfaceNameProblem(name);
+  if (problem) {
     const at = o.at(key)!;
-    ctx.error(
-      at.node,
-      at.path,
-      `interface name ${
-        JSON.stringify(name)
-      } is ${bytes} bytes long; at most ${MAX_IFNAME_BYTES} fit`,
-    );
+    ctx.error(at.node, at.path, `invalid interface name ${JSON.stringify(name)}: ${problem}`);
   }
 }
 
@@ -248,6 +268,72 @@ function checkDetourLoops(outbounds: OutboundOptions[], ctx: Ctx): void {
       const next = byTag.get(cur);
       cur = next ? detourOf(next) : undefined;
     }
+  }
+}
+
+/**
+ * Cycles through group members (selector/urltest `outbounds`) and detours, which the outbound
+ * registry refuses at run time (a dial would recurse forever). Pure detour loops are reported by
+ * {@linkcode checkDetourLoops}; each other cycle once, at the member reference that closes it.
+ */
+function checkGroupCycles(outbounds: OutboundOptions[], ctx: Ctx): void {
+  const edges = new Map<string, { to: string; at: { pos: Pos; path: string }; group: boolean }[]>();
+  for (const out of outbounds) {
+    const o = ctx.where.get(out);
+    if (!o) continue;
+    const list: { to: string; at: { pos: Pos; path: string }; group: boolean }[] = [];
+    if ("detour" in out && out.detour) {
+      list.push({ to: out.detour, at: posOfKey(o, "detour")!, group: false });
+    }
+    if (out.type === "selector" || out.type === "urltest") {
+      const at = o.at("outbounds");
+      out.outbounds.forEach((to, i) => {
+        const node = at?.node.kind === "array" ? at.node.items[i] : at?.node;
+        const path = at?.node.kind === "array" ? `${at.path}[${i}]` : at?.path ?? o.path;
+        list.push({ to, at: { pos: (node ?? o.node).pos, path }, group: true });
+      });
+    }
+    edges.set(out.tag, list);
+  }
+  const state = new Map<string, 1 | 2>();
+  const visit = (tag: string, path: { tag: string; group: boolean }[]): void => {
+    if (state.get(tag) === 2) return;
+    state.set(tag, 1);
+    for (const e of edges.get(tag) ?? []) {
+      if (state.get(e.to) === 1) {
+        const start = path.findIndex((p) => p.tag === e.to);
+        const cycle = [...path.slice(start === -1 ? path.length : start), { tag, group: e.group }];
+        if (cycle.some((c) => c.group) || e.group) {
+          const tags = [...cycle.map((c) => c.tag), e.to].map((t) => JSON.stringify(t));
+          ctx.error(e.at.pos, e.at.path, `reference cycle: ${tags.join(" -> ")}`);
+        }
+        continue;
+      }
+      visit(e.to, [...path, { tag, group: e.group }]);
+    }
+    state.set(tag, 2);
+  };
+  for (const tag of edges.keys()) visit(tag, []);
+}
+
+/**
+ * A legacy `dns` outbound is not an outbound at run time (rules that route to it become
+ * `hijack-dns`), so nothing else may use it: a detour, a group member, `route.final`.
+ */
+function checkLegacyDnsOutboundRefs(options: Options, ctx: Ctx): void {
+  const legacy = new Set(options.outbounds.filter((o) => o.type === "dns").map((o) => o.tag));
+  if (legacy.size === 0) return;
+  for (const ref of ctx.refs) {
+    if (ref.kind !== "outbound" || !legacy.has(ref.tag)) continue;
+    if (/^route\.rules\[\d+\]\.outbound$/.test(ref.path)) continue; // rewritten to hijack-dns
+    if (/^dns\.rules\[\d+\]\.outbound/.test(ref.path)) continue; // a match item, not a use
+    ctx.error(
+      ref.pos,
+      ref.path,
+      `outbound ${
+        JSON.stringify(ref.tag)
+      } is a legacy dns outbound: only rules can use it (tunbox turns them into {"action": "hijack-dns"})`,
+    );
   }
 }
 
@@ -291,6 +377,9 @@ export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): 
     ctx.warn(at.pos, at.path, '"default_interface" is ignored while "auto_detect_interface" is on');
   }
   checkDetourLoops(options.outbounds, ctx);
+  checkGroupCycles(options.outbounds, ctx);
+  checkLegacyDnsOutboundRefs(options, ctx);
+  validateDns(options, ctx, ctx.rcodeServers);
   // A typed DNS server detouring to an empty direct outbound is fatal in sing-box (#3585).
   const outByTag = new Map(options.outbounds.map((o) => [o.tag, o]));
   for (const s of options.dns.servers) {

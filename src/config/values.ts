@@ -191,3 +191,55 @@ export function isDomainName(text: string): boolean {
   const t = text.endsWith(".") ? text.slice(0, -1) : text;
   return t.split(".").every((l) => /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l));
 }
+
+/**
+ * Parses a listen address such as Clash API's `external_controller`: `host:port`, `[v6]:port` or
+ * `:port` (all addresses).
+ */
+export function parseListenAddress(value: string): { hostname: string; port: number } | Invalid {
+  const i = value.lastIndexOf(":");
+  const portText = value.slice(i + 1);
+  const port = Number(portText);
+  if (i < 0 || portText === "" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    return new Invalid("expected host:port, e.g. 127.0.0.1:9090");
+  }
+  let hostname = value.slice(0, i);
+  if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+  return { hostname: hostname === "" ? "0.0.0.0" : hostname, port };
+}
+
+/** Why `name` cannot be an HTTP header name in a request tunbox writes, or undefined. */
+export function headerNameProblem(name: string): string | undefined {
+  if (name === "") return "empty header name";
+  if (/[\r\n:]/.test(name)) return `invalid header name ${JSON.stringify(name)}`;
+  return undefined;
+}
+
+/** Why `value` cannot be an HTTP header value in a request tunbox writes, or undefined. */
+export function headerValueProblem(value: string): string | undefined {
+  return /[\r\n]/.test(value) ? "value contains a line break" : undefined;
+}
+
+/**
+ * Why `p` cannot be a FakeIP range, or undefined: a range needs at least 4 addresses (the base,
+ * the first cursor, one usable address and the broadcast).
+ */
+export function fakeIpRangeProblem(p: Prefix): string | undefined {
+  const len = p.addr.length;
+  if (p.bits > len * 8 - 2) return "is too small: it needs at least 4 addresses";
+  return undefined;
+}
+
+/** Why `url` cannot be a urltest URL (an http or https URL), or undefined. */
+export function testUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `cannot parse ${JSON.stringify(url)}`;
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    return `${JSON.stringify(u.href)} is not an http or https URL`;
+  }
+  return undefined;
+}

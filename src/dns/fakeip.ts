@@ -18,6 +18,7 @@
  * @module
  */
 
+import { fakeIpRangeProblem } from "../config/values.ts";
 import {
   bigIntToIp,
   formatIp,
@@ -71,11 +72,8 @@ export class FakeIpStore {
         `FakeIP range ${formatIp(p.addr)}/${p.bits} is not an IPv${len === 4 ? 4 : 6} prefix`,
       );
     }
-    if (p.bits > len * 8 - 2) {
-      throw new RangeError(
-        `FakeIP range ${formatIp(p.addr)}/${p.bits} is too small: it needs at least 4 addresses`,
-      );
-    }
+    const problem = fakeIpRangeProblem(p); // the check `check` makes (src/config/values.ts)
+    if (problem) throw new RangeError(`FakeIP range ${formatIp(p.addr)}/${p.bits} ${problem}`);
     return new Ring(maskPrefix(p));
   }
 

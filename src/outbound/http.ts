@@ -29,6 +29,7 @@ import {
   type UdpFlow,
 } from "./types.ts";
 import { isSupported, verdict } from "../config/support.ts";
+import { headerNameProblem, headerValueProblem } from "../config/values.ts";
 
 const TCP_ONLY: ReadonlySet<"tcp" | "udp"> = new Set(["tcp"]);
 const encoder = new TextEncoder();
@@ -82,12 +83,13 @@ export class HttpOutbound implements Outbound {
     }
     let hostOverride = false;
     for (const [name, values] of Object.entries(options.headers ?? {})) {
-      if (/[\r\n:]/.test(name) || name === "") {
-        throw new TypeError(`headers: invalid header name ${JSON.stringify(name)}`);
-      }
+      // The same checks as `check` (src/config/values.ts).
+      const nameProblem = headerNameProblem(name);
+      if (nameProblem) throw new TypeError(`headers: ${nameProblem}`);
       if (name.toLowerCase() === "host") hostOverride = true;
       for (const v of values) {
-        if (/[\r\n]/.test(v)) throw new TypeError(`headers.${name}: value contains a line break`);
+        const valueProblem = headerValueProblem(v);
+        if (valueProblem) throw new TypeError(`headers.${name}: ${valueProblem}`);
         extra += `${name}: ${v}\r\n`;
       }
     }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { testUrlProblem } from "../config/values.ts";
 import { getLogger } from "@logtape/logtape";
 import type { UrlTestOutboundOptions } from "../config/types.ts";
 import type { Timer } from "../io/timer_queue.ts";
@@ -49,14 +50,11 @@ export class UrlTestOutbound implements Outbound {
     this.members = [...options.outbounds];
     this.#get = new Map(options.outbounds.map((t, i) => [t, env.ref(t, `outbounds[${i}]`)]));
     this.#selected = options.outbounds[0]!;
-    try {
-      this.url = new URL(options.url ?? DEFAULT_TEST_URL);
-    } catch {
-      throw new TypeError(`url: cannot parse "${options.url}"`);
-    }
-    if (this.url.protocol !== "http:" && this.url.protocol !== "https:") {
-      throw new TypeError(`url: "${this.url.href}" is not an http or https URL`);
-    }
+    // "" is the default, as in sing-box; the same check as `check` (src/config/values.ts).
+    const url = options.url || DEFAULT_TEST_URL;
+    const problem = testUrlProblem(url);
+    if (problem) throw new TypeError(`url: ${problem}`);
+    this.url = new URL(url);
     this.intervalMs = options.interval ?? DEFAULT_INTERVAL_MS;
     this.toleranceMs = options.tolerance ?? DEFAULT_TOLERANCE_MS;
     this.#ctx = env.ctx;

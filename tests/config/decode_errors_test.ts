@@ -249,7 +249,7 @@ Deno.test("decodeConfigText() rejects an interface name longer than IFNAMSIZ all
     text,
     '"tunbox-interface0"',
     "inbounds[0].interface_name",
-    'interface name "tunbox-interface0" is 17 bytes long; at most 15 fit (IFNAMSIZ is 16 with the terminating NUL)',
+    'invalid interface name "tunbox-interface0": it is 17 bytes long, the limit is 15',
   );
 });
 
@@ -482,7 +482,20 @@ Deno.test("decodeConfigText() rejects an invalid domain_regex", () => {
     text,
     '"("',
     "route.rules[0].domain_regex",
-    'invalid regular expression "(": Invalid regular expression: /(/: Unterminated group',
+    'Cannot compile domain_regex "(": Invalid regular expression: /(/: Unterminated group',
+  );
+});
+
+Deno.test("decodeConfigText() accepts Go's regex syntax the runtime translates, and refuses what it cannot", () => {
+  const ok =
+    `{${OUT}, "route": {"rules": [{"domain_regex": ["(?i)^ads\\\\.", "(?P<n>a)b", "\\\\Ax\\\\z"], "outbound": "direct"}]}}`;
+  assert.deepEqual(errors(ok), []);
+  const text = `{${OUT}, "route": {"rules": [{"domain_regex": "a(?i)b", "outbound": "direct"}]}}`;
+  expectAt(
+    text,
+    '"a(?i)b"',
+    "route.rules[0].domain_regex",
+    'Cannot use domain_regex "a(?i)b": inline flags after the start are not supported',
   );
 });
 

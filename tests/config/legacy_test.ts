@@ -162,7 +162,8 @@ Deno.test("legacy DNS dhcp://auto and dhcp://en0 (refused by their verdict)", ()
 Deno.test("legacy DNS fakeip takes its ranges from the legacy dns.fakeip block", () => {
   const text = `{"dns": {
   "fakeip": {"enabled": true, "inet4_range": "198.18.0.0/15", "inet6_range": "fc00::/18"},
-  "servers": [{"tag": "f", "address": "fakeip"}]
+  "servers": [{"tag": "f", "address": "fakeip"}, {"tag": "l", "type": "local"}],
+  "final": "l"
 }}`;
   const { options, warnings } = load(text);
   const f = options.dns.servers[0]!;
@@ -172,10 +173,10 @@ Deno.test("legacy DNS fakeip takes its ranges from the legacy dns.fakeip block",
     "fc00::/18",
   ]);
   assert.deepEqual(warnings, [
-    't.json:2:3: dns.fakeip: legacy DNS fakeip options are deprecated in sing-box 1.12.0 and removed in 1.14.0, use a DNS server {"type": "fakeip", "inet4_range": "198.18.0.0/15"} instead; tunbox upgrades it',
+    't.json:2:3: dns.fakeip: legacy DNS fakeip options are deprecated in sing-box 1.12.0 and removed in 1.14.0, use a DNS server {"type": "fakeip", "inet4_range": "198.18.0.0/15", "inet6_range": "fc00::/18"} instead; tunbox upgrades it',
     `t.json:${
       at(text, '"fakeip"}')
-    }: dns.servers[0].address: ${LEGACY_DNS}, use the typed form {"type": "fakeip"} instead; ${TAIL}`,
+    }: dns.servers[0].address: ${LEGACY_DNS}, use the typed form {"type": "fakeip", "inet4_range": "198.18.0.0/15", "inet6_range": "fc00::/18"} instead; ${TAIL}`,
   ]);
 });
 

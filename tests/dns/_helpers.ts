@@ -8,6 +8,9 @@ import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { decodeConfigText } from "../../src/config/mod.ts";
+import { decodeRoot } from "../../src/config/decode.ts";
+import { Diagnostics } from "../../src/config/diagnostic.ts";
+import { parseJsonc } from "../../src/config/jsonc.ts";
 import type { Options } from "../../src/config/types.ts";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, type TcpSocket, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
@@ -232,6 +235,23 @@ export function config(json: unknown): Options {
     throw new Error(`config errors:\n${result.errors.map((e) => e.format()).join("\n")}`);
   }
   return result.options;
+}
+
+/**
+ * Decodes `json` even when `check` refuses it (the options as far as they decode), to test the
+ * DNS module's own refusals, which stand behind `check`'s.
+ */
+export function configUnchecked(json: unknown): Options {
+  const diag = new Diagnostics();
+  return decodeRoot(parseJsonc(JSON.stringify(json), "test.json", diag)!, diag, { os: "linux" });
+}
+
+/** Builds the DNS module from options `check` may refuse (see {@linkcode configUnchecked}). */
+export function makeDnsUnchecked(r: Reactor, json: Record<string, unknown>): DnsModule {
+  const options = configUnchecked({ outbounds: [{ type: "direct", tag: "direct" }], ...json });
+  const ctx = testContext(r, {});
+  const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  return createDns(options, { reactor: r, outbounds, defaultOutbound: "direct", ctx });
 }
 
 /** Metadata of a hijacked UDP flow from 10.0.0.2:5353 to 10.0.0.1:53 on inbound `tun-in`. */

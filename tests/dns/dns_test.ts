@@ -9,6 +9,7 @@ import {
   FakeClock,
   flowMeta,
   makeDns,
+  makeDnsUnchecked,
   type Msg,
   query,
   reply,
@@ -441,11 +442,13 @@ Deno.test("createDns() refuses server types whose verdict is not supported, in t
 
 Deno.test("createDns() refuses a fakeip default server, two fakeip servers and missing tags", async () => {
   await withReactor((r) => {
+    // `check` refuses these configs first (tests/config/dns_checks_test.ts); the module's own
+    // refusals stand behind it.
     const fake = { type: "fakeip", tag: "f", inet4_range: "198.18.0.0/15" };
-    assert.throws(() => makeDns(r, { dns: { servers: [fake] } }), /cannot be fakeip/);
+    assert.throws(() => makeDnsUnchecked(r, { dns: { servers: [fake] } }), /cannot be fakeip/);
     assert.throws(
       () =>
-        makeDns(r, {
+        makeDnsUnchecked(r, {
           dns: {
             servers: [{ type: "local", tag: "l" }, fake, { ...fake, tag: "g" }],
           },
@@ -454,7 +457,7 @@ Deno.test("createDns() refuses a fakeip default server, two fakeip servers and m
     );
     assert.throws(
       () =>
-        makeDns(r, {
+        makeDnsUnchecked(r, {
           dns: { servers: [{ type: "udp", tag: "u", server: "dns.example" }] },
         }),
       /server "dns.example" is a domain name; set "domain_resolver"/,
@@ -494,7 +497,7 @@ Deno.test("createDns() refuses a domain_resolver cycle; no servers means a local
   await withReactor((r) => {
     assert.throws(
       () =>
-        makeDns(r, {
+        makeDnsUnchecked(r, {
           dns: {
             servers: [
               { type: "udp", tag: "x", server: "x.example", domain_resolver: "y" },

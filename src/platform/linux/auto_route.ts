@@ -71,6 +71,14 @@
 import { getLogger } from "@logtape/logtape";
 import type { PortRange, TunInboundOptions } from "../../config/types.ts";
 import {
+  DEFAULT_RULE_INDEX,
+  DEFAULT_TABLE_INDEX,
+  RULE_SPAN,
+  ruleIndexProblem,
+  tableIndexProblem,
+  UID_END,
+} from "../../config/tun_limits.ts";
+import {
   formatPrefix,
   maskPrefix,
   nextIp,
@@ -87,14 +95,7 @@ import { NetlinkError, type RtNetlink, type RuleSpec, withRtNetlink } from "./rt
 
 const log = getLogger(["tunbox", "platform", "auto_route"]);
 
-/** sing-tun's default routing table for auto_route. */
-export const DEFAULT_TABLE_INDEX = 2022;
-/** sing-tun's default first rule priority. */
-export const DEFAULT_RULE_INDEX = 9000;
-/** Rules occupy [index, index + RULE_SPAN]; the `nop` landing rule is at index + RULE_SPAN. */
-export const RULE_SPAN = 10;
-/** Highest uid a rule may name (uid -1 is "no uid"). */
-export const UID_END = 0xfffffffe;
+export { DEFAULT_RULE_INDEX, DEFAULT_TABLE_INDEX, RULE_SPAN, UID_END };
 
 /** A planned rule with the selector set that installs (and later removes) it. */
 export interface LinuxPlannedRule extends PlannedRule {
@@ -110,18 +111,11 @@ export function isLinuxPlannedRule(rule: PlannedRule): rule is LinuxPlannedRule 
 export function resolveIndexes(options: TunInboundOptions): { table: number; ruleIndex: number } {
   const table = options.iproute2_table_index || DEFAULT_TABLE_INDEX;
   const ruleIndex = options.iproute2_rule_index || DEFAULT_RULE_INDEX;
-  if (!Number.isInteger(table) || table < 1 || table > 0xffffffff || table >= 253 && table <= 255) {
-    throw new RangeError(
-      `Invalid iproute2_table_index ${table}: must be 1-4294967295 and not 253, 254 or 255 ` +
-        "(the default, main and local tables)",
-    );
-  }
-  if (!Number.isInteger(ruleIndex) || ruleIndex < 1 || ruleIndex + RULE_SPAN > 32765) {
-    throw new RangeError(
-      `Invalid iproute2_rule_index ${ruleIndex}: must be 1-${32765 - RULE_SPAN} so that ` +
-        `[index, index+${RULE_SPAN}] stays clear of priority 0 and the main/default rules`,
-    );
-  }
+  // The same limits `check` applies (src/config/tun_limits.ts).
+  const tableProblem = tableIndexProblem(table);
+  if (tableProblem) throw new RangeError(`Invalid iproute2_table_index ${table}: ${tableProblem}`);
+  const ruleProblem = ruleIndexProblem(ruleIndex);
+  if (ruleProblem) throw new RangeError(`Invalid iproute2_rule_index ${ruleIndex}: ${ruleProblem}`);
   return { table, ruleIndex };
 }
 
