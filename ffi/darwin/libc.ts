@@ -239,29 +239,29 @@ export function fromCString(buf: Uint8Array): string {
   return decoder.decode(end < 0 ? buf : buf.subarray(0, end));
 }
 
-let loaded: DarwinLibc | undefined;
+/**
+ * The raw symbols {@linkcode bindDarwinLibc} calls: what `Deno.dlopen` returns for
+ * {@linkcode darwinLibcSymbols} (tests hand in a recording fake with the same shape).
+ */
+export type RawDarwinSymbols =
+  & Pick<
+    Deno.DynamicLibrary<typeof DARWIN_COMMON_SYMBOLS>["symbols"],
+    Exclude<keyof typeof DARWIN_COMMON_SYMBOLS, "__error">
+  >
+  & RawVariadicSymbols;
 
 /**
- * Opens libSystem once per thread (each Worker has its own module instance) and returns the
- * {@linkcode DarwinLibc} over it, declared for the running architecture.
+ * The {@linkcode DarwinLibc} over raw symbols declared for `arch`; `errno` reads the calling
+ * thread's errno. {@linkcode loadDarwinLibc} binds libSystem with this.
  */
-export function loadDarwinLibc(path: string = LIBSYSTEM_PATH): DarwinLibc {
-  if (loaded) return loaded;
-  const arch = Deno.build.arch;
-  let lib: Deno.DynamicLibrary<typeof DARWIN_COMMON_SYMBOLS> & { symbols: RawVariadicSymbols };
-  try {
-    lib = arch === "aarch64"
-      ? Deno.dlopen(path, { ...DARWIN_COMMON_SYMBOLS, ...DARWIN_ARM64_VARIADIC_SYMBOLS })
-      : Deno.dlopen(path, { ...DARWIN_COMMON_SYMBOLS, ...DARWIN_X86_64_VARIADIC_SYMBOLS });
-  } catch (cause) {
-    throw new Error(`Cannot load ${path} with Deno.dlopen (is --allow-ffi set?)`, { cause });
-  }
-  const s = lib.symbols;
+export function bindDarwinLibc(
+  arch: DarwinArch,
+  s: RawDarwinSymbols,
+  errno: () => number,
+): DarwinLibc {
   const variadic = variadicCalls(arch, s);
-  // errno is thread-local; this location is stable for the thread that owns this module.
-  const errnoView = new Deno.UnsafePointerView(s.__error()!);
   const nameBuf = new Uint8Array(16);
-  loaded = {
+  return {
     arch,
     socket: (domain, type, protocol) => s.socket(domain, type, protocol),
     connect: (fd, addr, len) => s.connect(fd, addr, len),
@@ -284,7 +284,29 @@ export function loadDarwinLibc(path: string = LIBSYSTEM_PATH): DarwinLibc {
       return s.if_indextoname(index, nameBuf) === null ? null : fromCString(nameBuf);
     },
     geteuid: () => s.geteuid(),
-    errno: () => errnoView.getInt32(),
+    errno,
   };
+}
+
+let loaded: DarwinLibc | undefined;
+
+/**
+ * Opens libSystem once per thread (each Worker has its own module instance) and returns the
+ * {@linkcode DarwinLibc} over it, declared for the running architecture.
+ */
+export function loadDarwinLibc(path: string = LIBSYSTEM_PATH): DarwinLibc {
+  if (loaded) return loaded;
+  const arch = Deno.build.arch;
+  let lib: Deno.DynamicLibrary<typeof DARWIN_COMMON_SYMBOLS> & { symbols: RawVariadicSymbols };
+  try {
+    lib = arch === "aarch64"
+      ? Deno.dlopen(path, { ...DARWIN_COMMON_SYMBOLS, ...DARWIN_ARM64_VARIADIC_SYMBOLS })
+      : Deno.dlopen(path, { ...DARWIN_COMMON_SYMBOLS, ...DARWIN_X86_64_VARIADIC_SYMBOLS });
+  } catch (cause) {
+    throw new Error(`Cannot load ${path} with Deno.dlopen (is --allow-ffi set?)`, { cause });
+  }
+  // errno is thread-local; this location is stable for the thread that owns this module.
+  const errnoView = new Deno.UnsafePointerView(lib.symbols.__error()!);
+  loaded = bindDarwinLibc(arch, lib.symbols, () => errnoView.getInt32());
   return loaded;
 }
