@@ -74,6 +74,8 @@ export const DARWIN_COMMON_SYMBOLS = {
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   /** uid_t geteuid(void) */
   geteuid: { parameters: [], result: "u32" },
+  /** int kill(pid_t pid, int sig) — with sig 0: does the process exist? */
+  kill: { parameters: ["i32", "i32"], result: "i32" },
   /** int *__error(void) — the calling thread's errno */
   __error: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -215,6 +217,8 @@ export interface DarwinLibc {
   /** null when there is no such interface. */
   if_indextoname(index: number): string | null;
   geteuid(): number;
+  /** `kill(pid, sig)`; signal 0 only checks that the process exists. */
+  kill(pid: number, sig: number): number;
   /** The calling thread's errno; read it right after the failed call. */
   errno(): number;
 }
@@ -284,6 +288,7 @@ export function bindDarwinLibc(
       return s.if_indextoname(index, nameBuf) === null ? null : fromCString(nameBuf);
     },
     geteuid: () => s.geteuid(),
+    kill: (pid, sig) => s.kill(pid, sig),
     errno,
   };
 }

@@ -22,10 +22,16 @@ import {
   ND6_INFINITE_LIFETIME,
   RTAX,
   RTAX_MAX,
+  RTM,
   RTM_VERSION,
 } from "./constants.ts";
 import {
   CTL_INFO,
+  IF_DATA,
+  IF_DATA64,
+  IF_MSGHDR,
+  IF_MSGHDR2,
+  IFA_MSGHDR,
   IFALIASREQ,
   IFREQ,
   IN6_ADDRLIFETIME,
@@ -515,20 +521,7 @@ export function decodeRouteMessage(buf: Uint8Array, offset = 0): RouteMessage {
     );
   }
   const addrs = dv.getInt32(H.rtm_addrs, true);
-  const sockaddrs: (RouteSockaddr | undefined)[] = new Array(RTAX_MAX).fill(undefined);
-  const end = offset + msglen;
-  let off = offset + RT_MSGHDR_SIZE;
-  let dstFamily: 4 | 6 | null = null;
-  for (let i = 0; i < RTAX_MAX; i++) {
-    if ((addrs & (1 << i)) === 0) continue;
-    if (off >= end) break; // the kernel never does this; tolerate a missing tail
-    const saLen = buf[off]!;
-    const sa = buf.subarray(off, Math.min(end, off + Math.max(saLen, 4)));
-    const decoded = decodeRouteSockaddr(sa, i, dstFamily);
-    if (i === RTAX.DST && decoded.kind === "inet") dstFamily = decoded.family;
-    sockaddrs[i] = decoded;
-    off += roundup32(saLen);
-  }
+  const sockaddrs = decodeSockaddrs(buf, offset + RT_MSGHDR_SIZE, offset + msglen, addrs);
   return {
     msglen,
     version: dv.getUint8(H.rtm_version),
@@ -579,6 +572,198 @@ export function parseRouteDump(buf: Uint8Array): RouteMessage[] {
     off += msglen;
   }
   return out;
+}
+
+/**
+ * The sockaddrs of a routing message between `start` and `end`, one per bit of `addrs` in RTAX
+ * order, each taking {@linkcode roundup32} of its `sa_len`. Netmasks are read in the family of the
+ * message's destination, or of its interface address when there is no destination
+ * (RTM_NEWADDR puts the netmask before the address).
+ */
+export function decodeSockaddrs(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  addrs: number,
+): (RouteSockaddr | undefined)[] {
+  const slices: (Uint8Array | undefined)[] = new Array(RTAX_MAX).fill(undefined);
+  let off = start;
+  for (let i = 0; i < RTAX_MAX; i++) {
+    if ((addrs & (1 << i)) === 0) continue;
+    if (off >= end) break; // the kernel never does this; tolerate a missing tail
+    const saLen = buf[off]!;
+    slices[i] = buf.subarray(off, Math.min(end, off + Math.max(saLen, 4)));
+    off += roundup32(saLen);
+  }
+  const familyOf = (sa: Uint8Array | undefined) => sa && sa.length > 1 ? inetFamily(sa[1]!) : null;
+  const maskFamily = familyOf(slices[RTAX.DST]) ?? familyOf(slices[RTAX.IFA]);
+  return slices.map((sa, i) => sa && decodeRouteSockaddr(sa, i, maskFamily));
+}
+
+/** An RTM_IFINFO (`if_msghdr`) or RTM_IFINFO2 (`if_msghdr2`) message. */
+export interface InterfaceMessage {
+  type: number;
+  index: number;
+  /** `if_flags` (IFF_UP, IFF_RUNNING, ...). */
+  flags: number;
+  /** The interface name from the RTA_IFP `sockaddr_dl`, when the message carries one. */
+  name: string | null;
+  /** `ifi_mtu` of the message's `if_data`/`if_data64`. */
+  mtu: number;
+}
+
+/** Decodes an `if_msghdr` (RTM_IFINFO) or `if_msghdr2` (RTM_IFINFO2) at `offset`. */
+export function decodeInterfaceMessage(buf: Uint8Array, offset = 0): InterfaceMessage {
+  const dv = new DataView(buf.buffer, buf.byteOffset + offset, buf.length - offset);
+  const type = dv.getUint8(IF_MSGHDR.ifm_type);
+  const v2 = type === RTM.IFINFO2;
+  const size = v2 ? IF_MSGHDR2.size : IF_MSGHDR.size;
+  const msglen = checkMessage(buf, offset, size, v2 ? "if_msghdr2" : "if_msghdr");
+  const addrs = dv.getInt32(IF_MSGHDR.ifm_addrs, true);
+  const sas = decodeSockaddrs(buf, offset + size, offset + msglen, addrs);
+  const ifp = sas[RTAX.IFP];
+  const data = v2 ? IF_MSGHDR2.ifm_data : IF_MSGHDR.ifm_data;
+  return {
+    type,
+    index: dv.getUint16(IF_MSGHDR.ifm_index, true),
+    flags: dv.getInt32(IF_MSGHDR.ifm_flags, true),
+    name: ifp?.kind === "link" && ifp.name !== "" ? ifp.name : null,
+    mtu: dv.getUint32(data + (v2 ? IF_DATA64.ifi_mtu : IF_DATA.ifi_mtu), true),
+  };
+}
+
+/** An RTM_NEWADDR / RTM_DELADDR (`ifa_msghdr`) message. */
+export interface AddressMessage {
+  type: number;
+  index: number;
+  /** The address (RTA_IFA), or null when the message has none (an interface's link address). */
+  addr: Uint8Array | null;
+  /** The prefix length from RTA_NETMASK (host length when absent), null if not contiguous. */
+  bits: number | null;
+}
+
+/** Decodes an `ifa_msghdr` (RTM_NEWADDR / RTM_DELADDR) at `offset`. */
+export function decodeAddressMessage(buf: Uint8Array, offset = 0): AddressMessage {
+  const msglen = checkMessage(buf, offset, IFA_MSGHDR.size, "ifa_msghdr");
+  const dv = new DataView(buf.buffer, buf.byteOffset + offset, buf.length - offset);
+  const addrs = dv.getInt32(IFA_MSGHDR.ifam_addrs, true);
+  const sas = decodeSockaddrs(buf, offset + IFA_MSGHDR.size, offset + msglen, addrs);
+  const ifa = sas[RTAX.IFA], mask = sas[RTAX.NETMASK];
+  const addr = ifa?.kind === "inet" ? ifa.addr : null;
+  return {
+    type: dv.getUint8(IFA_MSGHDR.ifam_type),
+    index: dv.getUint16(IFA_MSGHDR.ifam_index, true),
+    addr,
+    bits: addr === null ? null : mask?.kind === "mask" ? mask.bits : addr.length * 8,
+  };
+}
+
+/** Any routing-socket message, decoded by its type. */
+export type RoutingMessage =
+  | ({ kind: "route" } & RouteMessage)
+  | ({ kind: "interface" } & InterfaceMessage)
+  | ({ kind: "address" } & AddressMessage)
+  | { kind: "other"; type: number };
+
+/** Decodes one routing-socket message at `offset` by its `rtm_type`. */
+export function decodeRoutingMessage(buf: Uint8Array, offset = 0): RoutingMessage {
+  const type = buf[offset + RT_MSGHDR.rtm_type];
+  switch (type) {
+    case RTM.ADD:
+    case RTM.DELETE:
+    case RTM.CHANGE:
+    case RTM.GET:
+      return { kind: "route", ...decodeRouteMessage(buf, offset) };
+    case RTM.IFINFO:
+    case RTM.IFINFO2:
+      return { kind: "interface", ...decodeInterfaceMessage(buf, offset) };
+    case RTM.NEWADDR:
+    case RTM.DELADDR:
+      return { kind: "address", ...decodeAddressMessage(buf, offset) };
+    default:
+      return { kind: "other", type: type ?? 0 };
+  }
+}
+
+/** One interface of a NET_RT_IFLIST2 listing with its addresses. */
+export interface ListedInterface {
+  index: number;
+  name: string;
+  flags: number;
+  mtu: number;
+  addresses: { addr: Uint8Array; bits: number }[];
+}
+
+/**
+ * Parses `sysctl({CTL_NET, PF_ROUTE, 0, 0, NET_RT_IFLIST2, 0})`: for each interface an
+ * RTM_IFINFO2 record (`if_msghdr2` + its `sockaddr_dl`), then one RTM_NEWADDR (`ifa_msghdr`) per
+ * address and RTM_NEWMADDR2 records for multicast memberships (skipped). Records of another
+ * `rtm_version` are skipped; a record that runs past the end throws a RangeError.
+ */
+export function parseInterfaceList(buf: Uint8Array): ListedInterface[] {
+  const out: ListedInterface[] = [];
+  const byIndex = new Map<number, ListedInterface>();
+  for (const rec of walkRecords(buf, "Interface list")) {
+    if (rec.version !== RTM_VERSION) continue;
+    if (rec.type === RTM.IFINFO2) {
+      const m = decodeInterfaceMessage(buf, rec.offset);
+      const iface: ListedInterface = {
+        index: m.index,
+        name: m.name ?? `if${m.index}`,
+        flags: m.flags,
+        mtu: m.mtu,
+        addresses: [],
+      };
+      out.push(iface);
+      byIndex.set(m.index, iface);
+    } else if (rec.type === RTM.NEWADDR) {
+      const a = decodeAddressMessage(buf, rec.offset);
+      if (a.addr !== null && a.bits !== null) {
+        byIndex.get(a.index)?.addresses.push({ addr: a.addr, bits: a.bits });
+      }
+    }
+  }
+  return out;
+}
+
+/** The records of a sysctl routing dump (`msglen`-chained), checked for truncation. */
+function walkRecords(
+  buf: Uint8Array,
+  what: string,
+): { offset: number; version: number; type: number }[] {
+  const out: { offset: number; version: number; type: number }[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf.length - off < 4) {
+      throw new RangeError(`${what} has ${buf.length - off} stray bytes at offset ${off}`);
+    }
+    const msglen = buf[off]! | (buf[off + 1]! << 8);
+    if (msglen === 0) throw new RangeError(`${what} record at offset ${off} has length 0`);
+    if (msglen > buf.length - off) {
+      throw new RangeError(`${what} record at offset ${off} has length ${msglen}, past the end`);
+    }
+    out.push({ offset: off, version: buf[off + 2]!, type: buf[off + 3]! });
+    off += msglen;
+  }
+  return out;
+}
+
+/** Checks a message's length against its header size and the buffer; returns `msglen`. */
+function checkMessage(buf: Uint8Array, offset: number, headerSize: number, what: string): number {
+  if (buf.length - offset < headerSize) {
+    throw new RangeError(
+      `${what} at offset ${offset} is truncated: ${buf.length - offset} of ${headerSize} bytes`,
+    );
+  }
+  const msglen = buf[offset]! | (buf[offset + 1]! << 8);
+  if (msglen < headerSize || msglen > buf.length - offset) {
+    throw new RangeError(
+      `${what} at offset ${offset} has length ${msglen}, outside ${headerSize}..${
+        buf.length - offset
+      }`,
+    );
+  }
+  return msglen;
 }
 
 function checkSize(buf: Uint8Array, size: number, what: string): void {

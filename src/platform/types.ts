@@ -61,6 +61,11 @@ export interface PlannedRule {
 export interface RoutePlan {
   routes: PlannedRoute[];
   rules: PlannedRule[];
+  /**
+   * The system resolver pointed at these addresses while the TUN runs (macOS, `dns_mode`
+   * native/hijack with auto_route); absent where the platform leaves DNS alone.
+   */
+  dns?: { servers: Uint8Array[] };
   /** Non-fatal notes (e.g. "strict_route has no effect on macOS"). */
   warnings: string[];
 }

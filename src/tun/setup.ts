@@ -19,7 +19,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Options, TunInboundOptions } from "../config/types.ts";
-import { formatPrefix } from "../net/ip.ts";
+import { formatIp, formatPrefix } from "../net/ip.ts";
 import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import { checkAddressCollisions } from "./collisions.ts";
@@ -105,6 +105,9 @@ export function describePlan(device: TunDeviceConfig, plan: RoutePlan): string[]
   }
   for (const r of plan.rules) {
     lines.push(`rule ${r.family === 6 ? "-6 " : ""}${r.text.replace("\t", " ")}`);
+  }
+  for (const s of plan.dns?.servers ?? []) {
+    lines.push(`dns ${formatIp(s)} (the system resolver while tunbox runs)`);
   }
   for (const w of plan.warnings) lines.push(`warning: ${w}`);
   if (plan.routes.length === 0 && plan.rules.length === 0) {

@@ -1,29 +1,53 @@
 /**
- * A {@linkcode NetworkSnapshot} on macOS read from the routing-table dump (`NET_RT_DUMP`): each
- * non-default route with a destination and netmask is a route through its interface, and the
- * interface address it carries (`RTAX_IFA`) with that route's prefix length is an address of the
- * interface. Interfaces are the ones that have routes (an interface without routes has nothing
- * that could collide or break). A first version for the shared collision check and change
- * monitor; reading interfaces and addresses with `NET_RT_IFLIST` would also list interfaces
- * without routes.
+ * A {@linkcode NetworkSnapshot} on macOS: interfaces, their flags and every address with its
+ * prefix length from `sysctl NET_RT_IFLIST2` (`if_msghdr2` records, each followed by one
+ * `ifa_msghdr` per address), and the routes and default interface from `sysctl NET_RT_DUMP`
+ * (each non-default route with a destination and netmask is a route through its interface).
+ * An interface counts as up when it is both IFF_UP and IFF_RUNNING (Wi-Fi that lost its network
+ * stays UP but stops RUNNING).
+ *
+ * ```ts
+ * const snap = darwinNetworkSnapshot(loadDarwinLibc(), "utun8");
+ * ```
  *
  * @module
  */
 
-import { RTAX, RTF } from "../../../ffi/darwin/constants.ts";
+import { IFF_RUNNING, IFF_UP, RTAX, RTF } from "../../../ffi/darwin/constants.ts";
 import type { DarwinLibc } from "../../../ffi/darwin/libc.ts";
-import { parseRouteDump, type RouteMessage } from "../../../ffi/darwin/structs.ts";
+import {
+  type ListedInterface,
+  parseInterfaceList,
+  parseRouteDump,
+  type RouteMessage,
+} from "../../../ffi/darwin/structs.ts";
 import { formatPrefix, maskPrefix, type Prefix } from "../../net/ip.ts";
-import type { InterfaceState, NetworkInterface, NetworkSnapshot } from "../types.ts";
-import { findDefaultInterface, readRouteDump } from "./default_interface.ts";
+import type { InterfaceState, NetworkSnapshot } from "../types.ts";
+import {
+  findDefaultInterface,
+  type InterfaceFilter,
+  keepFilter,
+  readInterfaceList,
+  readRouteDump,
+} from "./default_interface.ts";
 
-/** Builds the snapshot from decoded route records (pure; `nameOf` maps an index to a name). */
-export function snapshotFromRoutes(
+/** Builds the snapshot from a decoded interface list and route dump (pure). */
+export function buildSnapshot(
+  listed: readonly ListedInterface[],
   records: readonly RouteMessage[],
-  nameOf: (index: number) => string | null,
-  exclude?: string,
+  filter?: InterfaceFilter,
 ): NetworkSnapshot {
-  const interfaces = new Map<number, InterfaceState>();
+  const keep = keepFilter(filter);
+  const names = new Map(listed.map((i) => [i.index, i.name]));
+  const nameOf = (index: number) => names.get(index) ?? null;
+  const interfaces: InterfaceState[] = listed
+    .filter((i) => keep(i.name))
+    .map((i) => ({
+      name: i.name,
+      index: i.index,
+      up: (i.flags & (IFF_UP | IFF_RUNNING)) === (IFF_UP | IFF_RUNNING),
+      addresses: i.addresses.map((a) => ({ addr: a.addr, bits: a.bits })),
+    }));
   const routes: NetworkSnapshot["routes"] = [];
   const seen = new Set<string>();
   for (const rec of records) {
@@ -38,32 +62,22 @@ export function snapshotFromRoutes(
       : null;
     if (bits === null || bits === 0) continue;
     const name = nameOf(rec.index);
-    if (name === null || name === exclude) continue;
-    let iface = interfaces.get(rec.index);
-    if (!iface) {
-      iface = { name, index: rec.index, up: true, addresses: [] };
-      interfaces.set(rec.index, iface);
-    }
+    if (name === null || !keep(name)) continue;
     const prefix: Prefix = maskPrefix({ addr: dst.addr, bits });
     const key = `${name} ${formatPrefix(prefix)}`;
     if (seen.has(key)) continue;
     seen.add(key);
     routes.push({ interface: name, prefix });
-    const ifa = rec.sockaddrs[RTAX.IFA];
-    if (ifa?.kind === "inet" && ifa.family === dst.family && (rec.flags & RTF.HOST) === 0) {
-      if (
-        !iface.addresses.some((a) => formatPrefix(a) === formatPrefix({ addr: ifa.addr, bits }))
-      ) {
-        iface.addresses.push({ addr: ifa.addr, bits });
-      }
-    }
   }
-  const defaultInterface: NetworkInterface | null = findDefaultInterface(records, nameOf, exclude);
-  return { defaultInterface, interfaces: [...interfaces.values()], routes };
+  return { defaultInterface: findDefaultInterface(records, nameOf, keep), interfaces, routes };
 }
 
-/** Reads the routing table and builds the snapshot. */
-export function darwinNetworkSnapshot(libc: DarwinLibc, exclude?: string): NetworkSnapshot {
+/** Reads the interface list and the routing table and builds the snapshot. */
+export function darwinNetworkSnapshot(
+  libc: DarwinLibc,
+  filter?: InterfaceFilter,
+): NetworkSnapshot {
+  const listed = parseInterfaceList(readInterfaceList(libc));
   const records = parseRouteDump(readRouteDump(libc));
-  return snapshotFromRoutes(records, (i) => libc.if_indextoname(i), exclude);
+  return buildSnapshot(listed, records, filter);
 }

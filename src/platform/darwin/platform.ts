@@ -1,9 +1,15 @@
 /**
- * The macOS {@linkcode Platform}: utun devices, `PF_ROUTE` split routes, the default interface
- * from `NET_RT_DUMP`, and sockets bound with `IP_BOUND_IF` / `IPV6_BOUND_IF`.
+ * The macOS {@linkcode Platform}: utun devices, `PF_ROUTE` split routes, the system resolver
+ * through the dynamic store, the network from `NET_RT_IFLIST2`/`NET_RT_DUMP` and the routing
+ * socket, and sockets bound with `IP_BOUND_IF` / `IPV6_BOUND_IF`.
  *
- * Everything goes through a {@linkcode DarwinLibc}, loaded from libSystem on first use, or
- * handed in by tests (which run on Linux against a recording fake).
+ * Crash safety: routes and DNS changes are written to a state file before they are made
+ * (`state_file.ts`); a state file whose process is gone is undone by the next start and by
+ * `tunbox cleanup` (`cleanupStale`). Repair: while a network watch runs, the utun and its
+ * routes are checked after sleep and whenever routing messages touch them (`tun_guard.ts`).
+ *
+ * Everything goes through a {@linkcode DarwinLibc} and a {@linkcode DynamicStore}, loaded on first
+ * use, or handed in by tests (which run on Linux against recording fakes).
  *
  * @module
  */
@@ -11,15 +17,21 @@
 import { getLogger } from "@logtape/logtape";
 import { SysError } from "../../../ffi/errno.ts";
 import {
+  AF_ROUTE,
+  AF_UNSPEC,
+  DARWIN_ERRNO,
   IP_BOUND_IF,
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPV6_BOUND_IF,
+  RTM,
+  SOCK_RAW,
 } from "../../../ffi/darwin/constants.ts";
 import { type DarwinLibc, loadDarwinLibc } from "../../../ffi/darwin/libc.ts";
+import { type DynamicStore, openDynamicStore } from "../../../ffi/darwin/system_configuration.ts";
 import { parseRouteDump } from "../../../ffi/darwin/structs.ts";
 import type { TunInboundOptions } from "../../config/types.ts";
-import { diffNetwork } from "../network_change.ts";
+import { formatIp, formatPrefix, parseIp, parsePrefix } from "../../net/ip.ts";
 import type {
   NetworkChange,
   NetworkInterface,
@@ -28,10 +40,14 @@ import type {
   RoutePlan,
   TunDevice,
 } from "../types.ts";
-import { darwinDefaultInterface, readRouteDump, watchRoutingChanges } from "./default_interface.ts";
+import { darwinDefaultInterface, readRouteDump } from "./default_interface.ts";
+import { type MonitorClock, monitorDarwinNetwork } from "./network_monitor.ts";
 import { darwinNetworkSnapshot } from "./network_snapshot.ts";
 import { planDarwinRoutes } from "./route_plan.ts";
-import { deleteStaleRoutes, installDarwinRoutes } from "./route_socket.ts";
+import { deleteStaleRoutes, installDarwinRoutes, routeMessage } from "./route_socket.ts";
+import { listStates, stateDir, StateFile } from "./state_file.ts";
+import { applySystemDns, currentResolvers, restoreStore, type SystemDns } from "./system_dns.ts";
+import { UtunGuard } from "./tun_guard.ts";
 import { openUtun } from "./utun.ts";
 
 const log = getLogger(["tunbox", "platform"]);
@@ -53,6 +69,19 @@ export interface DarwinPlatformHooks {
    * so names resolved before the TUN came up are looked up again. Fire-and-forget.
    */
   flushDnsCache?: () => void;
+  /** Opens a dynamic-store session (default: SystemConfiguration over FFI). */
+  openStore?: (name: string, opts: { sessionKeys: boolean }) => DynamicStore;
+  /** Where state files live (default `stateDir()`). */
+  stateDir?: string;
+  /** The process id recorded in state files (default `Deno.pid`). */
+  pid?: number;
+  /** Clocks for the network monitor's sleep detection. */
+  clock?: MonitorClock;
+  /**
+   * Milliseconds after a DNS change before configd's result is checked (default 1000;
+   * negative: no check).
+   */
+  dnsCheckDelayMs?: number;
 }
 
 /** Runs `dscacheutil -flushcache` without waiting; failures are logged at debug level. */
@@ -82,6 +111,50 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
   let lib = libc;
   const sys = (): DarwinLibc => (lib ??= loadDarwinLibc());
   const flush = hooks.flushDnsCache ?? flushDnsCacheWithDscacheutil;
+  const openStore = hooks.openStore ?? openDynamicStore;
+  const dir = () => hooks.stateDir ?? stateDir();
+  const pid = hooks.pid ?? Deno.pid;
+  /** The utuns this process opened, by name. */
+  const guards = new Map<string, UtunGuard>();
+  /** Interfaces that are ours and never the default interface. */
+  const notOurs = (exclude?: string) => (name: string) => name !== exclude && !guards.has(name);
+
+  /** Undoes what state files of processes that are gone recorded; one line per action. */
+  const recoverState = (): string[] => {
+    const done: string[] = [];
+    for (const { path, state } of listStates(dir())) {
+      if (state.pid === pid || processAlive(sys(), state.pid)) continue;
+      log.info("undoing what tunbox (pid {pid}) left on {device}: {path}", {
+        pid: state.pid,
+        device: state.device,
+        path,
+      });
+      if (state.dns && state.dns.store.length > 0) {
+        let store: DynamicStore | undefined;
+        try {
+          store = openStore("tunbox-cleanup", { sessionKeys: false });
+          for (const line of restoreStore(store, state.dns.store)) {
+            done.push(`DNS setting of ${state.device}: ${line}`);
+          }
+        } catch (err) {
+          log.warn("restoring the DNS settings of {device} failed: {error}", {
+            device: state.device,
+            error: String(err),
+          });
+          continue; // keep the file: the next run tries again
+        } finally {
+          store?.close();
+        }
+      }
+      done.push(...deleteRecordedRoutes(sys(), state.routes, state.device));
+      try {
+        Deno.removeSync(path);
+      } catch (err) {
+        log.warn("cannot remove {path}: {error}", { path, error: String(err) });
+      }
+    }
+    return done;
+  };
 
   return {
     os: "darwin",
@@ -91,14 +164,28 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
     },
 
     openTun(config): TunDevice {
-      return openUtun(sys(), config);
+      const device = openUtun(sys(), config);
+      const guard = new UtunGuard(sys(), device.name, device.index, config.addresses);
+      guards.set(device.name, guard);
+      return {
+        ...device,
+        fds: device.fds,
+        close() {
+          if (guards.get(device.name) === guard) guards.delete(device.name);
+          device.close();
+        },
+      };
     },
 
     planRoutes(options: TunInboundOptions, deviceName: string): RoutePlan {
       return planDarwinRoutes(options, deviceName);
     },
 
-    /** `plan.warnings` are the caller's to log (src/tun/setup.ts does). */
+    /**
+     * Records the plan in the utun's state file, adds the routes, then points the system
+     * resolver at the plan's DNS addresses. `plan.warnings` are the caller's to log
+     * (src/tun/setup.ts does).
+     */
     installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void } {
       const wrong = plan.routes.find((r) => r.device !== "" && r.device !== device.name);
       if (wrong) {
@@ -107,32 +194,74 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
         );
       }
       if (plan.routes.length === 0) return { remove() {} };
-      const handle = installDarwinRoutes(sys(), plan);
+      const state = new StateFile(dir(), device.name, pid);
+      state.update((s) => {
+        s.routes = plan.routes.map((r) => ({
+          prefix: formatPrefix(r.prefix),
+          gateway: r.gateway ? formatIp(r.gateway) : "",
+        }));
+      });
+      let handle: { remove(): void };
+      try {
+        handle = installDarwinRoutes(sys(), plan);
+      } catch (err) {
+        state.remove();
+        throw err;
+      }
+      const guard = guards.get(device.name);
+      if (guard) guard.routes = plan.routes;
+      let dns: SystemDns | null = null;
+      let store: DynamicStore | null = null;
+      if (plan.dns && plan.dns.servers.length > 0) {
+        try {
+          store = openStore(`tunbox-${device.name}`, { sessionKeys: true });
+          const addresses = guard?.addresses ?? [];
+          dns = applySystemDns(store, state, device.name, addresses, plan.dns.servers);
+          const delay = hooks.dnsCheckDelayMs ?? 1000;
+          if (delay >= 0) checkResolverLater(store, dns, delay);
+        } catch (err) {
+          log.error(
+            "could not point the system resolver at {servers}: {error}. DNS queries keep going " +
+              "to the network's resolvers (they may bypass the TUN); set dns_mode to disabled " +
+              "to silence this",
+            { servers: plan.dns.servers.map(formatIp).join(", "), error: String(err) },
+          );
+          store?.close();
+          store = null;
+        }
+      }
       flush();
       let installed = true;
       return {
         remove() {
           if (!installed) return;
           installed = false;
-          handle.remove();
-          flush();
+          try {
+            dns?.restore();
+          } finally {
+            store?.close();
+            if (guard) guard.routes = [];
+            handle.remove();
+            state.remove();
+            flush();
+          }
         },
       };
     },
 
     /**
-     * On macOS a crashed run leaves no routes behind: closing the utun fd (the kernel does it
-     * when the process dies) destroys the interface, and the kernel drops every route through
-     * it. What can remain is a route of ours whose interface is gone but which the kernel kept
-     * (deleted here), or routes of a utun that another process still holds (a tunbox or
-     * sing-box still running): those are reported and left alone, and opening the same utun
+     * Undoes what killed runs left (their state files: DNS settings and routes), then deletes
+     * routes of ours whose interface is gone. On macOS the kernel drops every route through a
+     * utun when the process holding it dies, so routes are rarely left; DNS settings made
+     * without session keys would be. Routes through a utun another process still holds (a
+     * tunbox or sing-box still running) are reported and left alone, and opening the same utun
      * will then fail with "in use". `removeDevice` has nothing to do on macOS: a utun cannot
-     * outlive its descriptor, so an existing `interface_name` belongs to a running process
-     * (reported, not touched).
+     * outlive its descriptor.
      */
     cleanupStale(options: TunInboundOptions, removeDevice = false): string[] {
+      const removed = recoverState();
       const name = options.interface_name ?? "";
-      if (removeDevice && name !== "" && sys().if_nametoindex(name) !== 0) {
+      if (removeDevice && name !== "" && sys().if_nametoindex(name) !== 0 && !guards.has(name)) {
         log.warn(
           "{name} exists, so a running program holds it (a tunbox or sing-box?); " +
             "it goes away when that program exits",
@@ -140,40 +269,62 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
         );
       }
       const planned = planDarwinRoutes(options, "").routes;
-      if (planned.length === 0) return [];
+      if (planned.length === 0) return removed;
       const dump = parseRouteDump(readRouteDump(sys()));
-      return deleteStaleRoutes(sys(), dump, planned, (route, iface) =>
-        log.warn(
-          "{route} through {iface} is still installed: another program holds {iface} " +
-            "(a tunbox or sing-box still running?); left in place",
-          { route, iface },
-        ));
+      return [
+        ...removed,
+        ...deleteStaleRoutes(sys(), dump, planned, (route, iface) =>
+          log.warn(
+            "{route} through {iface} is still installed: another program holds {iface} " +
+              "(a tunbox or sing-box still running?); left in place",
+            { route, iface },
+          )),
+      ];
     },
 
     defaultInterface(exclude?: string): NetworkInterface | null {
-      return darwinDefaultInterface(sys(), exclude);
+      return darwinDefaultInterface(sys(), notOurs(exclude));
     },
 
     networkSnapshot(exclude?: string): NetworkSnapshot {
-      return darwinNetworkSnapshot(sys(), exclude);
+      return darwinNetworkSnapshot(sys(), notOurs(exclude));
     },
 
     /**
-     * The routing socket wakes a re-check after each burst of messages; each re-check takes a
-     * snapshot and reports what `diffNetwork` finds (the default interface it returns is what
-     * `watchRoutingChanges` logs).
+     * Follows the routing socket (`network_monitor.ts`): network changes are reported through
+     * `onChange`; sleep and messages about our utuns run their checks and repairs.
      */
     watchNetwork(onChange: (change: NetworkChange) => void, exclude?: string): () => void {
       const libc = sys();
-      let last = darwinNetworkSnapshot(libc, exclude);
-      const watch = watchRoutingChanges(libc, () => {}, () => {
-        const next = darwinNetworkSnapshot(libc, exclude);
-        const change = diffNetwork(last, next);
-        last = next;
-        if (change) onChange(change);
-        return next.defaultInterface;
-      });
-      return () => watch.stop();
+      const keep = notOurs(exclude);
+      const monitor = monitorDarwinNetwork(
+        libc,
+        {
+          snapshot: () => darwinNetworkSnapshot(libc, keep),
+          onChange,
+          onTunCheck: (reason) => {
+            for (const guard of guards.values()) {
+              const repairs = guard.check();
+              if (repairs.length > 0) {
+                log.warn("{name} needed repair ({reason}): {repairs}", {
+                  name: guard.name,
+                  reason,
+                  repairs: repairs.join("; "),
+                });
+                flush();
+              } else {
+                log.debug("{name} checked ({reason}): all in place", { name: guard.name, reason });
+              }
+            }
+          },
+          tunIndex: () => {
+            const g = exclude ? guards.get(exclude) : guards.values().next().value;
+            return g?.index ?? 0;
+          },
+        },
+        hooks.clock,
+      );
+      return () => monitor.stop();
     },
 
     interfaceIndex(name: string): number {
@@ -204,4 +355,74 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
       );
     },
   };
+}
+
+/** Whether process `pid` exists (`kill(pid, 0)`: EPERM means it exists but is not ours). */
+export function processAlive(libc: DarwinLibc, pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (libc.kill(pid, 0) === 0) return true;
+  return libc.errno() === DARWIN_ERRNO.EPERM;
+}
+
+/** RTM_DELETE for each recorded route (gone already is fine); one line per route deleted. */
+function deleteRecordedRoutes(
+  libc: DarwinLibc,
+  routes: readonly { prefix: string; gateway: string }[],
+  device: string,
+): string[] {
+  const done: string[] = [];
+  if (routes.length === 0) return done;
+  const fd = libc.socket(AF_ROUTE, SOCK_RAW, AF_UNSPEC);
+  if (fd < 0) {
+    log.warn("cannot open a routing socket to remove {device}'s routes: errno {errno}", {
+      device,
+      errno: libc.errno(),
+    });
+    return done;
+  }
+  try {
+    let seq = 0;
+    for (const r of [...routes].reverse()) {
+      const prefix = parsePrefix(r.prefix), gateway = parseIp(r.gateway);
+      if (!prefix || !gateway) continue;
+      const msg = routeMessage(RTM.DELETE, prefix, gateway, ++seq);
+      if (libc.write(fd, msg, msg.length) === msg.length) {
+        done.push(`route ${r.prefix} via ${r.gateway} (left by a killed run on ${device})`);
+      } else if (libc.errno() !== DARWIN_ERRNO.ESRCH) {
+        log.warn("delete route {prefix} failed: errno {errno}", {
+          prefix: r.prefix,
+          errno: libc.errno(),
+        });
+      }
+    }
+  } finally {
+    libc.close(fd);
+  }
+  return done;
+}
+
+/**
+ * After configd has had time to apply the change, logs whether the system resolver is now the
+ * TUN's (what the first-run checklist tells a user to look for).
+ */
+function checkResolverLater(store: DynamicStore, dns: SystemDns, delayMs: number): void {
+  const timer = setTimeout(() => {
+    try {
+      const now = currentResolvers(store);
+      if (dns.servers.every((s) => now.includes(s))) {
+        log.info("system DNS: macOS now resolves through {servers}", {
+          servers: now.join(", "),
+        });
+      } else {
+        log.warn(
+          "system DNS: macOS still resolves through {now}, not {servers}; another VPN or a " +
+            "configuration profile may own DNS (see `scutil --dns`)",
+          { now: now.join(", ") || "nothing", servers: dns.servers.join(", ") },
+        );
+      }
+    } catch (err) {
+      log.debug("checking the system resolver failed: {error}", { error: String(err) });
+    }
+  }, delayMs);
+  Deno.unrefTimer(timer);
 }

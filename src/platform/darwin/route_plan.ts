@@ -5,13 +5,15 @@
  * specific than the default route: `0.0.0.0/1` + `128.0.0.0/1` and `::/1` + `8000::/1` (or
  * `route_address`), minus `route_exclude_address`, each with the TUN's own address as gateway.
  * The physical default route stays in place, so default-interface detection and sockets bound
- * with `IP_BOUND_IF` keep using it.
+ * with `IP_BOUND_IF` keep using it. With `dns_mode` native or hijack (the default) the plan
+ * also names the DNS addresses the system resolver is pointed at (`system_dns.ts`).
  *
  * @module
  */
 
 import type { Prefix, TunInboundOptions } from "../../config/types.ts";
 import { formatIp, formatPrefix, maskPrefix, parsePrefix, subtractPrefixes } from "../../net/ip.ts";
+import { tunDns } from "../dns_address.ts";
 import type { PlannedRoute, RoutePlan } from "../types.ts";
 
 const DEFAULT_V4 = ["0.0.0.0/1", "128.0.0.0/1"].map((t) => parsePrefix(t)!);
@@ -90,6 +92,16 @@ export function planDarwinRoutes(options: TunInboundOptions, deviceName: string)
   }
   if (inet4 === undefined && inet6 === undefined) {
     warnings.push("auto_route is set but the TUN has no address: no routes are added");
+  }
+  const dns = tunDns(options);
+  if (dns.mode !== "disabled" && dns.servers.length > 0 && routes.length > 0) {
+    return { routes, rules: [], warnings, dns: { servers: dns.servers } };
+  }
+  if (dns.mode !== "disabled" && dns.servers.length === 0 && routes.length > 0) {
+    warnings.push(
+      `dns_mode ${dns.mode}: no DNS address (the first address prefix has no next address and ` +
+        `dns_address is empty), so the system resolver is left as it is`,
+    );
   }
   return { routes, rules: [], warnings };
 }

@@ -102,6 +102,74 @@ function deleteRoutes(sock: RouteSocket, routes: readonly PlannedRoute[]): void 
 }
 
 /**
+ * Adds `route`; one that already exists (EEXIST: left by an earlier run, or another VPN's) is
+ * deleted and added again. Throws a SysError naming the route on failure.
+ */
+function addOrReplace(sock: RouteSocket, route: PlannedRoute): void {
+  let errno = sock.send(RTM.ADD, route.prefix, route.gateway!);
+  if (errno === DARWIN_ERRNO.EEXIST) {
+    log.warn("{route} already exists (left by an earlier run or another VPN); replacing it", {
+      route: describe(route),
+    });
+    const del = sock.send(RTM.DELETE, route.prefix, route.gateway!);
+    if (del !== 0 && del !== DARWIN_ERRNO.ESRCH) {
+      throw new SysError(`replace ${describe(route)}: delete the existing route`, del, "darwin");
+    }
+    errno = sock.send(RTM.ADD, route.prefix, route.gateway!);
+  }
+  if (errno !== 0) throw new SysError(`add ${describe(route)}`, errno, "darwin");
+}
+
+/**
+ * Adds the routes of `routes` that are missing (the TUN check's repair), replacing a route of
+ * the same destination through another interface. Returns one description per route added;
+ * a failure is logged and the next route tried.
+ */
+export function restoreRoutes(libc: DarwinLibc, routes: readonly PlannedRoute[]): string[] {
+  if (routes.length === 0) return [];
+  const sock = RouteSocket.open(libc, "restore routes");
+  const done: string[] = [];
+  try {
+    for (const route of routes) {
+      try {
+        addOrReplace(sock, route);
+        done.push(`re-added ${describe(route)}`);
+      } catch (err) {
+        log.warn("{error}", { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  } finally {
+    sock.close();
+  }
+  return done;
+}
+
+/**
+ * The planned routes the route dump lacks: no record with the same destination and prefix
+ * length through `index` (the utun) or via the planned gateway.
+ */
+export function missingRoutes(
+  dump: readonly RouteMessage[],
+  planned: readonly PlannedRoute[],
+  index: number,
+): PlannedRoute[] {
+  return planned.filter((route) =>
+    !dump.some((rec) => {
+      const dst = rec.sockaddrs[0], gw = rec.sockaddrs[1], mask = rec.sockaddrs[2];
+      if (dst?.kind !== "inet" || !ipEqual(dst.addr, route.prefix.addr)) return false;
+      const bits = mask === undefined
+        ? dst.addr.length * 8
+        : mask.kind === "mask"
+        ? mask.bits
+        : null;
+      if (bits !== route.prefix.bits) return false;
+      return rec.index === index ||
+        (gw?.kind === "inet" && route.gateway !== undefined && ipEqual(gw.addr, route.gateway));
+    })
+  );
+}
+
+/**
  * Adds every route of `plan`. A route that already exists (EEXIST) is deleted and added again.
  * On any other failure the routes added so far are deleted and a SysError is thrown. The
  * returned `remove()` deletes everything that was added (once; later calls do nothing).
@@ -114,22 +182,7 @@ export function installDarwinRoutes(libc: DarwinLibc, plan: RoutePlan): { remove
   const added: PlannedRoute[] = [];
   try {
     for (const route of plan.routes) {
-      let errno = sock.send(RTM.ADD, route.prefix, route.gateway!);
-      if (errno === DARWIN_ERRNO.EEXIST) {
-        log.warn("{route} already exists (left by an earlier run or another VPN); replacing it", {
-          route: describe(route),
-        });
-        const del = sock.send(RTM.DELETE, route.prefix, route.gateway!);
-        if (del !== 0 && del !== DARWIN_ERRNO.ESRCH) {
-          throw new SysError(
-            `replace ${describe(route)}: delete the existing route`,
-            del,
-            "darwin",
-          );
-        }
-        errno = sock.send(RTM.ADD, route.prefix, route.gateway!);
-      }
-      if (errno !== 0) throw new SysError(`add ${describe(route)}`, errno, "darwin");
+      addOrReplace(sock, route);
       added.push(route);
     }
   } catch (err) {

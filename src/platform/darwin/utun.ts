@@ -52,7 +52,7 @@ import {
   encodeSockaddrCtl,
   SOCKADDR_CTL_SIZE,
 } from "../../../ffi/darwin/structs.ts";
-import { formatPrefix } from "../../net/ip.ts";
+import { formatPrefix, type Prefix } from "../../net/ip.ts";
 import type { TunDevice, TunDeviceConfig } from "../types.ts";
 
 const log = getLogger(["tunbox", "platform"]);
@@ -142,41 +142,9 @@ export function openUtun(libc: DarwinLibc, config: TunDeviceConfig): TunDevice {
     if (libc.ioctlPtr(helper, SIOCSIFMTU, encodeIfreqMtu(name, config.mtu)) < 0) {
       throw fail(libc, `set MTU ${config.mtu} on TUN device "${name}" (ioctl SIOCSIFMTU)`);
     }
-    for (const p of config.addresses) {
-      if (p.addr.length !== 4) continue;
-      if (libc.ioctlPtr(helper, SIOCAIFADDR, encodeIfaliasreq(name, p.addr, p.bits)) < 0) {
-        throw fail(libc, `add address ${formatPrefix(p)} to "${name}" (ioctl SIOCAIFADDR)`);
-      }
-    }
-    if (config.addresses.some((p) => p.addr.length === 16)) {
-      const helper6 = libc.socket(AF_INET6, SOCK_DGRAM, 0);
-      if (helper6 < 0) throw fail(libc, `configure TUN device "${name}": socket(AF_INET6)`);
-      try {
-        for (const p of config.addresses) {
-          if (p.addr.length !== 16) continue;
-          const req = encodeIn6Aliasreq(name, p.addr, p.bits);
-          if (libc.ioctlPtr(helper6, SIOCAIFADDR_IN6, req) < 0) {
-            throw fail(
-              libc,
-              `add address ${formatPrefix(p)} to "${name}" (ioctl SIOCAIFADDR_IN6)`,
-            );
-          }
-        }
-      } finally {
-        libc.close(helper6);
-      }
-    }
+    addUtunAddresses(libc, name, config.addresses, helper);
     // Assigning an address normally brings a utun up; make sure, as ifconfig would.
-    const ifr = encodeIfreqFlags(name, 0);
-    if (libc.ioctlPtr(helper, SIOCGIFFLAGS, ifr) < 0) {
-      throw fail(libc, `read flags of TUN device "${name}" (ioctl SIOCGIFFLAGS)`);
-    }
-    const ifFlags = decodeIfreq(ifr).flags;
-    if ((ifFlags & IFF_UP) === 0) {
-      if (libc.ioctlPtr(helper, SIOCSIFFLAGS, encodeIfreqFlags(name, ifFlags | IFF_UP)) < 0) {
-        throw fail(libc, `bring TUN device "${name}" up (ioctl SIOCSIFFLAGS)`);
-      }
-    }
+    bringUtunUp(libc, name, helper);
     libc.close(helper);
     helper = -1;
 
@@ -205,6 +173,65 @@ export function openUtun(libc: DarwinLibc, config: TunDeviceConfig): TunDevice {
     if (helper >= 0) libc.close(helper);
     libc.close(fd);
     throw err;
+  }
+}
+
+/**
+ * Adds `addresses` to the utun `name`: SIOCAIFADDR for IPv4 (the peer set to the address
+ * itself, as sing-tun does) on `inet` (an AF_INET datagram socket; one is opened when absent),
+ * SIOCAIFADDR_IN6 for IPv6 on an AF_INET6 socket. Throws a SysError naming the address.
+ */
+export function addUtunAddresses(
+  libc: DarwinLibc,
+  name: string,
+  addresses: readonly Prefix[],
+  inet = -1,
+): void {
+  for (const family of [4, 6] as const) {
+    const mine = addresses.filter((p) => p.addr.length === (family === 4 ? 4 : 16));
+    if (mine.length === 0) continue;
+    const own = family === 6 || inet < 0;
+    const fd = !own ? inet : libc.socket(family === 4 ? AF_INET : AF_INET6, SOCK_DGRAM, 0);
+    if (fd < 0) {
+      const domain = family === 4 ? "AF_INET" : "AF_INET6";
+      throw fail(libc, `configure TUN device "${name}": socket(${domain})`);
+    }
+    try {
+      for (const p of mine) {
+        const ok = family === 4
+          ? libc.ioctlPtr(fd, SIOCAIFADDR, encodeIfaliasreq(name, p.addr, p.bits)) >= 0
+          : libc.ioctlPtr(fd, SIOCAIFADDR_IN6, encodeIn6Aliasreq(name, p.addr, p.bits)) >= 0;
+        if (!ok) {
+          const ioctl = family === 4 ? "SIOCAIFADDR" : "SIOCAIFADDR_IN6";
+          throw fail(libc, `add address ${formatPrefix(p)} to "${name}" (ioctl ${ioctl})`);
+        }
+      }
+    } finally {
+      if (own) libc.close(fd);
+    }
+  }
+}
+
+/**
+ * Sets IFF_UP on `name` when it is not set, through `inet` (an AF_INET datagram socket; one is
+ * opened when absent); returns whether it had to.
+ */
+export function bringUtunUp(libc: DarwinLibc, name: string, inet = -1): boolean {
+  const fd = inet >= 0 ? inet : libc.socket(AF_INET, SOCK_DGRAM, 0);
+  if (fd < 0) throw fail(libc, `configure TUN device "${name}": socket(AF_INET)`);
+  try {
+    const ifr = encodeIfreqFlags(name, 0);
+    if (libc.ioctlPtr(fd, SIOCGIFFLAGS, ifr) < 0) {
+      throw fail(libc, `read flags of TUN device "${name}" (ioctl SIOCGIFFLAGS)`);
+    }
+    const flags = decodeIfreq(ifr).flags;
+    if ((flags & IFF_UP) !== 0) return false;
+    if (libc.ioctlPtr(fd, SIOCSIFFLAGS, encodeIfreqFlags(name, flags | IFF_UP)) < 0) {
+      throw fail(libc, `bring TUN device "${name}" up (ioctl SIOCSIFFLAGS)`);
+    }
+    return true;
+  } finally {
+    if (fd !== inet) libc.close(fd);
   }
 }
 

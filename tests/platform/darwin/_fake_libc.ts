@@ -57,7 +57,8 @@ import {
   maskBits,
   type RouteMessage,
 } from "../../../ffi/darwin/structs.ts";
-import { formatIp, ipEqual } from "../../../src/net/ip.ts";
+import { formatIp, ipEqual, parseIp } from "../../../src/net/ip.ts";
+import { concat, ifAddr, ifInfo2, routeRecord } from "./_route_messages.ts";
 import { ROUTE_DUMP } from "./_route_dump.ts";
 
 type FdKind = "control" | "utun" | "inet" | "inet6" | "route" | "other";
@@ -66,7 +67,7 @@ interface Iface {
   index: number;
   flags: number;
   mtu: number;
-  addrs: Uint8Array[];
+  addrs: { addr: Uint8Array; bits: number }[];
   /** The fd whose close destroys it (utun only). */
   fd?: number;
 }
@@ -108,6 +109,10 @@ export function describeRouteMessage(m: RouteMessage): string {
   return `${RTM_NAMES.get(m.type) ?? m.type} ${d} via ${g} flags ${rtfNames(m.flags)} seq ${m.seq}`;
 }
 
+function v4(a: number, b: number, c: number, d: number): Uint8Array {
+  return new Uint8Array([a, b, c, d]);
+}
+
 /** The recording fake; see the module comment. */
 export class FakeDarwinLibc implements DarwinLibc {
   readonly arch: DarwinArch = "aarch64";
@@ -124,9 +129,14 @@ export class FakeDarwinLibc implements DarwinLibc {
   readonly routes = new Map<string, FakeRoute>();
   /** Interfaces by name; utun0..utun3 exist as on a stock Mac. */
   readonly ifaces = new Map<string, Iface>([
-    ["lo0", { index: 1, flags: 0x8049, mtu: 16384, addrs: [] }],
-    ["en0", { index: 6, flags: 0x8863, mtu: 1500, addrs: [] }],
-    ["en5", { index: 12, flags: 0x8863, mtu: 1500, addrs: [] }],
+    ["lo0", { index: 1, flags: 0x8049, mtu: 16384, addrs: [{ addr: v4(127, 0, 0, 1), bits: 8 }] }],
+    ["en0", {
+      index: 6,
+      flags: 0x8863,
+      mtu: 1500,
+      addrs: [{ addr: v4(192, 168, 1, 20), bits: 24 }],
+    }],
+    ["en5", { index: 12, flags: 0x8863, mtu: 1500, addrs: [{ addr: v4(10, 0, 0, 2), bits: 24 }] }],
     ["utun0", { index: 14, flags: 0x8051, mtu: 1380, addrs: [] }],
     ["utun1", { index: 15, flags: 0x8051, mtu: 2000, addrs: [] }],
     ["utun2", { index: 16, flags: 0x8051, mtu: 1000, addrs: [] }],
@@ -345,7 +355,7 @@ export class FakeDarwinLibc implements DarwinLibc {
           const iface = this.ifaces.get(r.name);
           if (kind !== "inet") return this.#fail(DARWIN_ERRNO.EINVAL);
           if (!iface) return this.#fail(DARWIN_ERRNO.ENXIO);
-          iface.addrs.push(r.addr);
+          iface.addrs.push({ addr: r.addr, bits: maskBits(r.mask) ?? 32 });
           if (this.upOnAddress) iface.flags |= IFF_UP;
           return 0;
         });
@@ -360,7 +370,7 @@ export class FakeDarwinLibc implements DarwinLibc {
           const iface = this.ifaces.get(r.name);
           if (kind !== "inet6") return this.#fail(DARWIN_ERRNO.EINVAL);
           if (!iface) return this.#fail(DARWIN_ERRNO.ENXIO);
-          iface.addrs.push(r.addr);
+          iface.addrs.push({ addr: r.addr, bits: maskBits(r.mask) ?? 128 });
           if (this.upOnAddress) iface.flags |= IFF_UP;
           return 0;
         });
@@ -469,7 +479,7 @@ export class FakeDarwinLibc implements DarwinLibc {
     const key = `${formatIp(dst.addr)}/${mask.bits}`;
     if (msg.type === RTM.ADD) {
       if (this.routes.has(key)) return this.#fail(DARWIN_ERRNO.EEXIST);
-      const via = [...this.ifaces].find(([, i]) => i.addrs.some((a) => ipEqual(a, gw.addr)));
+      const via = [...this.ifaces].find(([, i]) => i.addrs.some((a) => ipEqual(a.addr, gw.addr)));
       if (!via) return this.#fail(DARWIN_ERRNO.ENETUNREACH);
       this.routes.set(key, { gateway: formatIp(gw.addr), iface: via[0] });
       return n;
@@ -512,32 +522,76 @@ export class FakeDarwinLibc implements DarwinLibc {
     newp: Uint8Array | null,
     newlen: number,
   ): number {
-    const isDump = mib.length === 6 && [4, 17, 0, 0, 1, 0].every((v, i) => mib[i] === v);
-    if (!isDump || newp !== null || newlen !== 0) {
+    const op = mib.length === 6 && [4, 17, 0, 0].every((v, i) => mib[i] === v) && mib[5] === 0
+      ? mib[4]
+      : undefined;
+    const name = op === 1 ? "NET_RT_DUMP" : op === 6 ? "NET_RT_IFLIST2" : undefined;
+    if (!name || newp !== null || newlen !== 0) {
       throw new Error(`fake: unexpected sysctl {${[...mib].join(", ")}}`);
     }
+    const data = op === 1 ? this.routeDump() : this.interfaceList();
     const what = oldp === null ? "size" : `${oldlen[0]} bytes`;
     return this.#call(
-      `sysctl(NET_RT_DUMP, ${what})`,
+      `sysctl(${name}, ${what})`,
       () => {
         if (oldp === null) {
-          oldlen[0] = BigInt(this.dump.length);
+          oldlen[0] = BigInt(data.length);
           return 0;
         }
-        if (this.dumpGrowsOnce) {
+        if (this.dumpGrowsOnce && op === 1) {
           this.dumpGrowsOnce = false;
           return this.#fail(DARWIN_ERRNO.ENOMEM);
         }
-        if (Number(oldlen[0]) < this.dump.length || oldp.length < Number(oldlen[0])) {
+        if (Number(oldlen[0]) < data.length || oldp.length < Number(oldlen[0])) {
           return this.#fail(DARWIN_ERRNO.ENOMEM);
         }
-        oldp.set(this.dump);
-        oldlen[0] = BigInt(this.dump.length);
+        oldp.set(data);
+        oldlen[0] = BigInt(data.length);
         return 0;
       },
       -1,
       () => `(${oldlen[0]} bytes)`,
     );
+  }
+
+  /** NET_RT_DUMP also lists the routes the route socket added (as the kernel would). */
+  routesInDump = false;
+
+  /** NET_RT_DUMP: the fixture records, then (with `routesInDump`) the model's routes. */
+  routeDump(): Uint8Array {
+    if (!this.routesInDump) return this.dump;
+    const extra = [...this.routes].map(([key, r]) => {
+      const [dst, bits] = key.split("/");
+      return routeRecord(
+        RTM.GET,
+        this.ifaces.get(r.iface)?.index ?? 0,
+        RTF.UP | RTF.GATEWAY | RTF.STATIC,
+        parseIp(dst!)!,
+        Number(bits),
+        parseIp(r.gateway)!,
+      );
+    });
+    return concat([this.dump, ...extra]);
+  }
+
+  /** NET_RT_IFLIST2 of the model: RTM_IFINFO2 per interface, RTM_NEWADDR per address. */
+  interfaceList(): Uint8Array {
+    const parts: Uint8Array[] = [];
+    for (const [name, i] of [...this.ifaces].sort((a, b) => a[1].index - b[1].index)) {
+      parts.push(ifInfo2(i.index, name, i.flags, i.mtu));
+      for (const a of i.addrs) parts.push(ifAddr(RTM.NEWADDR, i.index, a.addr, a.bits));
+    }
+    return concat(parts);
+  }
+
+  /** Processes `kill(pid, 0)` reports alive (besides this one). */
+  readonly alivePids = new Set<number>();
+
+  kill(pid: number, sig: number): number {
+    return this.#call(`kill(${pid}, ${sig})`, () => {
+      if (sig !== 0) throw new Error(`fake: unexpected kill(${pid}, ${sig})`);
+      return pid === Deno.pid || this.alivePids.has(pid) ? 0 : this.#fail(DARWIN_ERRNO.ESRCH);
+    });
   }
 
   if_nametoindex(name: string): number {

@@ -4,11 +4,8 @@
 import assert from "node:assert/strict";
 import { DARWIN_ERRNO } from "../../../ffi/darwin/constants.ts";
 import { encodeRouteMessage, encodeSockaddrInet } from "../../../ffi/darwin/structs.ts";
-import {
-  createDarwinPlatform,
-  DARWIN_PRIVILEGE_MESSAGE,
-  PrivilegeError,
-} from "../../../src/platform/darwin/platform.ts";
+import { DARWIN_PRIVILEGE_MESSAGE, PrivilegeError } from "../../../src/platform/darwin/platform.ts";
+import { testPlatform } from "./_platform.ts";
 import type { Platform, TunDevice } from "../../../src/platform/types.ts";
 import type { TunInboundOptions } from "../../../src/config/types.ts";
 import { parseIp } from "../../../src/net/ip.ts";
@@ -23,7 +20,7 @@ const DUAL = tunOptions({
 
 function setup(): { fake: FakeDarwinLibc; platform: Platform } {
   const fake = new FakeDarwinLibc();
-  const platform = createDarwinPlatform(fake, {
+  const { platform } = testPlatform(fake, {
     flushDnsCache: () => fake.calls.push("flushDnsCache()"),
   });
   return { fake, platform };
@@ -325,7 +322,10 @@ Deno.test("`defaultInterface()` retries when the table grows between the two sys
 Deno.test("`defaultInterface()` reports a failing sysctl with the action", () => {
   const { fake, platform } = setup();
   fake.failOn("sysctl(NET_RT_DUMP, size)", DARWIN_ERRNO.EPERM);
-  assert.throws(() => platform.defaultInterface(), /read the routing table size .* failed: EPERM/);
+  assert.throws(
+    () => platform.defaultInterface(),
+    /read the size of the routing table .* failed: EPERM/,
+  );
 });
 
 Deno.test("`bindToInterface()` sets IP_BOUND_IF / IPV6_BOUND_IF to the interface index", () => {
@@ -377,7 +377,7 @@ Deno.test("`cleanupStale()` deletes our routes whose interface is gone and leave
     ...rec("0.0.0.0", "128.0.0.0", 99),
     ...rec("128.0.0.0", "128.0.0.0", 15),
   ]);
-  fake.ifaces.get("utun1")!.addrs.push(parseIp("198.18.0.1")!);
+  fake.ifaces.get("utun1")!.addrs.push({ addr: parseIp("198.18.0.1")!, bits: 16 });
   fake.routes.set("0.0.0.0/1", { gateway: "198.18.0.1", iface: "gone" });
   fake.routes.set("128.0.0.0/1", { gateway: "198.18.0.1", iface: "utun1" });
   assert.deepEqual(platform.cleanupStale(SEED_TUN), ["route 0.0.0.0/1 via 198.18.0.1"]);

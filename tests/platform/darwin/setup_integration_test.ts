@@ -3,25 +3,22 @@
 
 import assert from "node:assert/strict";
 import { setupTun } from "../../../src/tun/setup.ts";
-import { createDarwinPlatform } from "../../../src/platform/darwin/platform.ts";
+import { testPlatform } from "./_platform.ts";
 import { FakeDarwinLibc } from "./_fake_libc.ts";
 import { SEED_TUN } from "./_options.ts";
 
 Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, routes; close undoes", () => {
   const fake = new FakeDarwinLibc();
-  const platform = createDarwinPlatform(fake, { flushDnsCache: () => {} });
+  const platform = testPlatform(fake).platform;
   const tun = setupTun(SEED_TUN, platform, 4);
-  const calls = fake.calls.map((c) =>
-    c.replace(/NET_RT_DUMP, \d+ bytes\)/, "NET_RT_DUMP, N bytes)")
-  );
+  const calls = fake.calls.map((c) => c.replace(/(NET_RT_\w+), \d+ bytes\)/, "$1, N bytes)"));
   assert.deepEqual(calls, [
     "geteuid() = 0",
-    // the address collision check, before anything is opened: read the routing table
+    // the address collision check, before anything is opened: interfaces, then routes
+    "sysctl(NET_RT_IFLIST2, size) = 0 (1392 bytes)",
+    "sysctl(NET_RT_IFLIST2, N bytes) = 0 (1392 bytes)",
     "sysctl(NET_RT_DUMP, size) = 0 (544 bytes)",
     "sysctl(NET_RT_DUMP, N bytes) = 0 (544 bytes)",
-    'if_indextoname(6) = "en0"',
-    'if_indextoname(12) = "en5"',
-    'if_indextoname(6) = "en0"',
     "socket(PF_SYSTEM, SOCK_DGRAM, SYSPROTO_CONTROL) = 3",
     "ioctl(3, CTLIOCGINFO, ctl_info{com.apple.net.utun_control}) = 0",
     "connect(3, sockaddr_ctl{id 42, unit 9}) = 0",
@@ -65,7 +62,7 @@ Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, route
 Deno.test("`setupTun()` as a normal user on macOS stops with the sudo sentence, touching nothing", () => {
   const fake = new FakeDarwinLibc();
   fake.euid = 501;
-  const platform = createDarwinPlatform(fake, { flushDnsCache: () => {} });
+  const platform = testPlatform(fake).platform;
   assert.throws(() => setupTun(SEED_TUN, platform, 1), /run it with sudo, or install the service/);
   assert.deepEqual(fake.calls, ["geteuid() = 501"]);
 });
