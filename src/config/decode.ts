@@ -17,7 +17,7 @@ import { decodeSections } from "./decode_sections.ts";
 import { upgradeLegacy } from "./legacy.ts";
 import { Invalid, parseListenAddress } from "./values.ts";
 import { validate, type ValidateOptions } from "./validate.ts";
-import { lintFakeIp, lintRules } from "./lint.ts";
+import { lintClashMode, lintFakeIp, lintRules } from "./lint.ts";
 import type {
   ExperimentalOptions,
   InboundOptions,
@@ -169,6 +169,7 @@ export function decodeRoot(
   validate(options, ctx, validateOptions);
   lintRules(options, ctx);
   lintFakeIp(options, ctx);
+  lintClashMode(options, ctx);
   return options;
 }
 

@@ -7,14 +7,16 @@
  *   never match (as in sing-box);
  * - `protocol` items with no earlier `sniff` action: the protocol is only known after sniffing;
  * - a FakeIP range overlapping a TUN address: fake addresses would collide with the TUN's own
- *   (the system stack uses the address after the TUN's as its NAT peer).
+ *   (the system stack uses the address after the TUN's as its NAT peer);
+ * - `clash_mode` items without `experimental.clash_api`: there is no Clash mode then, so they
+ *   never match (as in sing-box).
  *
  * @module
  */
 
 import { formatPrefix, maskPrefix, prefixContains } from "../net/ip.ts";
 import type { Ctx, Obj } from "./reader.ts";
-import type { DefaultRule, Options, Prefix, Rule } from "./types.ts";
+import type { DefaultRule, DnsRule, Options, Prefix, Rule } from "./types.ts";
 
 const DOMAIN_KEYS = ["domain", "domain_suffix", "domain_keyword", "domain_regex"] as const;
 
@@ -94,6 +96,29 @@ export function lintFakeIp(options: Options, ctx: Ctx): void {
         `FakeIP range ${formatPrefix(range)} overlaps the address ${
           formatPrefix(hit.p)
         } of inbound "${hit.tag}": fake addresses would collide with the TUN's own; give the TUN another range (sing-box's examples use 172.19.0.1/30)`,
+      );
+    }
+  }
+}
+
+/** Default rules inside a route or DNS rule. */
+function anyLeaves(rule: Rule | DnsRule): (Rule | DnsRule)[] {
+  return rule.type === "logical" ? (rule.rules as (Rule | DnsRule)[]).flatMap(anyLeaves) : [rule];
+}
+
+/** Warns about `clash_mode` items when there is no Clash API, hence no mode. */
+export function lintClashMode(options: Options, ctx: Ctx): void {
+  if (options.experimental.clash_api) return;
+  for (const rule of [...options.route.rules, ...options.dns.rules]) {
+    for (const leaf of anyLeaves(rule)) {
+      if (leaf.type === "logical" || !leaf.clash_mode) continue;
+      const o = ctx.where.get(leaf);
+      if (!o) continue;
+      warnAt(
+        ctx,
+        o,
+        "clash_mode",
+        '"clash_mode" never matches without "experimental.clash_api": the Clash mode exists only with the Clash API (as in sing-box)',
       );
     }
   }

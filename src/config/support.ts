@@ -394,7 +394,7 @@ export const FEATURES = {
   "rule.package_name": neverMatches("package_name", "Android packages are not supported"),
   "rule.user": neverMatches("user", "process user lookup is not implemented"),
   "rule.user_id": neverMatches("user_id", "process user lookup is not implemented"),
-  "rule.clash_mode": neverMatches("clash_mode", "the Clash mode is not implemented yet"),
+  "rule.clash_mode": { level: "supported", name: '"clash_mode"' },
   "rule.network_type": neverMatches(
     "network_type",
     "network type information is only available in sing-box's graphical clients",
@@ -472,11 +472,7 @@ export const FEATURES = {
 
   // ── Experimental ──────────────────────────────────────────────────────────────────────────
   "experimental.clash_api": { level: "supported", name: '"clash_api"' },
-  "experimental.clash_api.default_mode": {
-    level: "warning",
-    name: '"default_mode"',
-    note: 'is not implemented in tunbox yet; "clash_mode" rules never match',
-  },
+  "experimental.clash_api.default_mode": { level: "supported", name: '"default_mode"' },
   "experimental.clash_api.external_ui": {
     level: "warning",
     name: '"external_ui"',

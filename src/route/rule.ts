@@ -38,6 +38,7 @@ import { IpSet } from "./ip_set.ts";
 import { isPrivateAddr } from "./ip_private.ts";
 import type { ConnMetadata } from "./metadata.ts";
 import { PortSet } from "./port_set.ts";
+import { clashModeItem } from "./clash_mode.ts";
 
 /**
  * One condition evaluated while matching, recorded when a trace list is passed to `match`
@@ -379,9 +380,7 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
   for (const [field, values] of lists) {
     if (values.length > 0) unsupportedItem(all, items, field, values, where, unsupported);
   }
-  if (r.clash_mode !== undefined && r.clash_mode !== "") {
-    unsupportedItem(all, items, "clash_mode", [r.clash_mode], where, unsupported);
-  }
+  if (r.clash_mode !== undefined && r.clash_mode !== "") add(items, clashModeItem(r.clash_mode));
   if (r.network_type.length > 0) {
     unsupportedItem(all, items, "network_type", r.network_type, where, unsupported);
   }

@@ -36,6 +36,7 @@ import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
 import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
 import { startNtp } from "../ntp/mod.ts";
+import { setClashModeSource } from "../route/clash_mode.ts";
 import { TunEngine } from "./engine.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
@@ -77,6 +78,7 @@ async function buildServices(
   const reactor = new Reactor(1024);
   const sockets = new BoundSockets();
   const state = stateMemory ? new SharedState(stateMemory) : undefined;
+  if (state) setClashModeSource(() => state.mode);
   const ctx: DialContext = {
     reactor,
     platform,

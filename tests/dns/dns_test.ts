@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { setClashModeSource } from "../../src/route/clash_mode.ts";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
 import { createDns } from "../../src/dns/mod.ts";
 import { testContext } from "../outbound/_helpers.ts";
@@ -377,6 +378,23 @@ Deno.test("address filter rules: an answer outside ip_cidr falls through to the 
     await ask(dns, query("a.test", "TXT"));
     assert.equal(b.queries.length, 2);
     assert.equal(a.queries.length, 2);
+  });
+});
+
+Deno.test("DNS rules with clash_mode follow the current Clash mode", async () => {
+  await withTwo((a, b) => ({
+    servers: [udp("A", a), udp("B", b)],
+    rules: [{ clash_mode: "Direct", server: "B", disable_cache: true }],
+    final: "A",
+  }), async ({ dns }) => {
+    try {
+      setClashModeSource(() => "Rule");
+      assert.deepEqual(answersOf(await ask(dns, query("a.test"))), ["A 192.0.2.1"]);
+      setClashModeSource(() => "direct");
+      assert.deepEqual(answersOf(await ask(dns, query("b.test"))), ["A 198.51.100.2"]);
+    } finally {
+      setClashModeSource(() => "");
+    }
   });
 });
 

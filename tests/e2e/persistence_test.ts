@@ -22,6 +22,7 @@ Deno.test({
     // The stored choice the selector must start on (its default is the SOCKS proxy).
     const seed = CacheFile.open({ enabled: true, path: cachePath }, "/");
     seed.storeSelected("pick", "direct");
+    seed.storeMode("direct"); // restored case-insensitively as "Direct"
     seed.close();
     let config: Record<string, unknown> = {};
     const w = await SeedWorld.start(
@@ -31,6 +32,7 @@ Deno.test({
         { protocol: "dns", action: "hijack-dns" },
         { domain_suffix: ["fake.example"], outbound: "direct" },
         { domain: ["pick.example"], outbound: "pick" },
+        { clash_mode: "Direct", domain: ["mode.example"], outbound: "direct" },
       ],
       (c) => {
         c.dns = {
@@ -47,7 +49,10 @@ Deno.test({
           outbounds: ["v2rayu-proxy", "direct"],
           default: "v2rayu-proxy",
         });
-        c.experimental = { cache_file: { enabled: true, path: cachePath, store_fakeip: true } };
+        c.experimental = {
+          cache_file: { enabled: true, path: cachePath, store_fakeip: true },
+          clash_api: { default_mode: "Rule" },
+        };
         config = c;
       },
     ).catch(async (e) => {
@@ -79,6 +84,17 @@ Deno.test({
         const r = await viaPick();
         assert.equal(r.code, 0, r.stderr + w.tunbox!.stderr.slice(-1500));
         assert.equal(r.stdout, HOST_DIRECT, "stored choice: direct (default would be SOCKS)");
+      });
+
+      /** Where a connection to mode.example goes: direct only in the Clash mode "Direct". */
+      const viaMode = () =>
+        w.curl(["--resolve", `mode.example:80:${FAR.web}`, "http://mode.example/ip"], 10);
+
+      await t.step("the Clash mode stored in the cache file is in force at start", async () => {
+        assert.match(w.tunbox!.stderr, /clash mode: Direct \(modes: Rule, Direct\)/);
+        const r = await viaMode();
+        assert.equal(r.code, 0, r.stderr + w.tunbox!.stderr.slice(-1500));
+        assert.equal(r.stdout, HOST_DIRECT, "clash_mode Direct matched");
       });
 
       await t.step("a FakeIP domain gets a fake address and reaches its domain", async () => {
@@ -122,18 +138,23 @@ Deno.test({
         assert.equal(r.stdout, HOST_DIRECT);
       });
 
-      await t.step("without the cache file the old address is refused (control)", async () => {
-        await w.stopTunbox("SIGTERM");
-        delete config.experimental;
-        await Deno.writeTextFile(w.configPath, JSON.stringify(config, null, 2));
-        await w.startTunbox();
-        const r = await fetchVia(fake);
-        assert.notEqual(r.code, 0, "no mapping: refused");
-        assert.match(w.tunbox!.stderr, /missing fakeip record/);
-        // And the selector is back on its default: the SOCKS server's egress.
-        const via = await viaPick();
-        assert.equal(via.stdout, HOST_SOCKS_EGRESS, via.stderr);
-      });
+      await t.step(
+        "without the cache file: the old address is refused, defaults return",
+        async () => {
+          await w.stopTunbox("SIGTERM");
+          config.experimental = { clash_api: { default_mode: "Rule" } };
+          await Deno.writeTextFile(w.configPath, JSON.stringify(config, null, 2));
+          await w.startTunbox();
+          const r = await fetchVia(fake);
+          assert.notEqual(r.code, 0, "no mapping: refused");
+          assert.match(w.tunbox!.stderr, /missing fakeip record/);
+          // And the selector is back on its default, the mode on default_mode: SOCKS for both.
+          const via = await viaPick();
+          assert.equal(via.stdout, HOST_SOCKS_EGRESS, via.stderr);
+          const mode = await viaMode();
+          assert.equal(mode.stdout, HOST_SOCKS_EGRESS, mode.stderr);
+        },
+      );
     } finally {
       await w.close();
       await Deno.remove(stateDir, { recursive: true });
