@@ -6,6 +6,7 @@
  *  client ns                 router ns (tunbox)                       server ns
  *  10.70.0.2 ── c0 ─── c1 ── 10.70.0.1   10.71.0.1 ── s1 ─── s0 ── 10.71.0.2  HTTP :80 :81, DNS :53
  *  default via 10.70.0.1     ip_forward=1                               10.71.0.3  DNS :53 (other answer)
+ *  fd00:70::2 (v6 too)       fd00:70::1 / fd00:71::1                    fd00:71::2 HTTP :80
  * ```
  *
  * The test installs the TPROXY steering in the router namespace (what the README tells users):
@@ -29,6 +30,7 @@ table inet tunbox_test {
   chain prerouting {
     type filter hook prerouting priority mangle; policy accept;
     iifname "c1" ip daddr != 10.70.0.1 meta l4proto { tcp, udp } tproxy ip to :${TPROXY_PORT} meta mark set 1 accept
+    iifname "c1" ip6 daddr != fd00:70::1 meta l4proto { tcp, udp } tproxy ip6 to :${TPROXY_PORT} meta mark set 1 accept
   }
 }
 `;
@@ -37,7 +39,8 @@ function tunboxConfig(): Record<string, unknown> {
   return {
     log: { level: "debug" },
     inbounds: [
-      { type: "tproxy", tag: "tp-in", listen: "0.0.0.0", listen_port: TPROXY_PORT },
+      // "::" takes IPv4 (as mapped addresses) and IPv6.
+      { type: "tproxy", tag: "tp-in", listen: "::", listen_port: TPROXY_PORT },
       {
         type: "direct",
         tag: "web-fwd",
@@ -101,11 +104,20 @@ Deno.test({
       await client.ip("route", "add", "default", "via", "10.70.0.1");
       await server.ip("route", "add", "default", "via", "10.71.0.1");
       await router.mustExec(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+      await router.mustExec(["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+      await client.ip("-6", "addr", "add", "fd00:70::2/64", "dev", "c0", "nodad");
+      await router.ip("-6", "addr", "add", "fd00:70::1/64", "dev", "c1", "nodad");
+      await router.ip("-6", "addr", "add", "fd00:71::1/64", "dev", "s1", "nodad");
+      await server.ip("-6", "addr", "add", "fd00:71::2/64", "dev", "s0", "nodad");
+      await client.ip("-6", "route", "add", "default", "via", "fd00:70::1");
+      await server.ip("-6", "route", "add", "default", "via", "fd00:71::1");
       await router.exec(["nft", "-f", "-"], { stdin: NFT_RULES }).then((r) => {
         if (r.code !== 0) throw new Error(`nft: ${r.stderr}`);
       });
       await router.ip("rule", "add", "fwmark", "1", "lookup", "100");
       await router.ip("route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
+      await router.ip("-6", "rule", "add", "fwmark", "1", "lookup", "100");
+      await router.ip("-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100");
 
       const far = (args: string[]) => {
         const p = new Proc(
@@ -120,6 +132,8 @@ Deno.test({
         "10.71.0.2:80",
         "--http",
         "10.71.0.2:81",
+        "--http",
+        "fd00:71::2:80",
         "--dns",
         "10.71.0.2:53",
         "--ntp",
@@ -178,6 +192,12 @@ Deno.test({
           );
         },
       );
+
+      await t.step("tproxy: IPv6 TCP on the same dual-stack socket", async () => {
+        const r = await curl("http://[fd00:71::2]/ip");
+        assert.equal(r.code, 0, r.stderr + tunbox.stderr.slice(-2000));
+        assert.equal(r.out, "fd00:71::1");
+      });
 
       await t.step("tproxy: a rule rejects port 81", async () => {
         const r = await curl("http://10.71.0.2:81/small");
