@@ -28,6 +28,7 @@ import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./tun/worker_pool.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import { checkAddressCollisions } from "./tun/collisions.ts";
+import { planReload } from "./reload_plan.ts";
 
 const log = getLogger(["tunbox", "box"]);
 
@@ -48,7 +49,7 @@ export interface BoxInit {
 
 /** A tunbox instance: create, start, close (in reverse order of start). */
 export class Box {
-  readonly #init: BoxInit;
+  #init: BoxInit;
   #tuns: TunInbound[] = [];
   #listeners: WorkerPool | null = null;
   #stopWatch: (() => void) | null = null;
@@ -62,6 +63,12 @@ export class Box {
   readonly connections: ConnectionHub = new ConnectionHub();
   readonly #connIds = createConnIdMemory();
   #listenerLink: WorkerLink | null = null;
+  /** What started inbounds share, kept for a reload's listener restart. */
+  #running: {
+    platform: Platform;
+    logInit: { options: Options["log"]; color: boolean; baseTime: number };
+    sharedDns: SharedDnsMemory;
+  } | null = null;
 
   private constructor(init: BoxInit) {
     this.#init = init;
@@ -72,7 +79,12 @@ export class Box {
    * outbounds are constructed once so that their errors surface before anything is changed.
    */
   static create(init: BoxInit): Promise<Box> {
-    const { options } = init;
+    Box.#validate(init.options);
+    return Promise.resolve(new Box(init));
+  }
+
+  /** Builds the outbounds, DNS module and router once (and closes them): their errors throw. */
+  static #validate(options: Options): void {
     const reactor = new Reactor(8);
     try {
       const outbounds = createOutbounds(
@@ -92,7 +104,6 @@ export class Box {
     } finally {
       reactor.close();
     }
-    return Promise.resolve(new Box(init));
   }
 
   /** The TUN inbounds of the config. */
@@ -141,6 +152,7 @@ export class Box {
     };
     const sharedDns = createSharedDnsMemory(options);
     this.#restoreDnsState(sharedDns);
+    this.#running = { platform, logInit, sharedDns };
     if (tuns.length > 0) {
       // Routes go in only when the local proxies they lead to answer (bounded wait).
       const local = platform.networkSnapshot().interfaces.flatMap((i) =>
@@ -161,28 +173,96 @@ export class Box {
       this.#tuns.push(inbound);
       await inbound.start();
     }
-    if (hasListeners) {
-      const pool = this.#listeners = new WorkerPool();
-      const link = this.#listenerLink = this.connections.attach({
-        name: "listeners",
-        post: (msg) => pool.send(0, msg),
-      });
-      pool.onMessage = (_, msg) => this.connections.receive(link, msg);
-      await pool.start(new URL("./tun/worker.ts", import.meta.url), [{
-        role: "listeners",
-        index: 0,
-        options,
-        sharedDns,
-        ...(this.#state ? { state: this.#state.memory } : {}),
-        connIds: this.#connIds,
-        log: logInit,
-        defaultInterface: platform.defaultInterface(),
-      }]);
-    }
+    if (hasListeners) await this.#startListeners(options);
     this.#stopWatch = platform.watchNetwork(
       (change) => this.#networkChanged(change),
       this.#tuns[0]?.deviceName,
     );
+  }
+
+  /** Starts the worker that serves the listener inbounds (socks, http, mixed, direct, tproxy). */
+  async #startListeners(options: Options): Promise<void> {
+    const running = this.#running!;
+    const pool = this.#listeners = new WorkerPool();
+    const link = this.#listenerLink = this.connections.attach({
+      name: "listeners",
+      post: (msg) => pool.send(0, msg),
+    });
+    pool.onMessage = (_, msg) => this.connections.receive(link, msg);
+    await pool.start(new URL("./tun/worker.ts", import.meta.url), [{
+      role: "listeners",
+      index: 0,
+      options,
+      sharedDns: running.sharedDns,
+      ...(this.#state ? { state: this.#state.memory } : {}),
+      connIds: this.#connIds,
+      log: { ...running.logInit, options: options.log },
+      defaultInterface: running.platform.defaultInterface(),
+    }]);
+  }
+
+  async #stopListeners(): Promise<void> {
+    const listeners = this.#listeners;
+    this.#listeners = null;
+    await listeners?.stop();
+    if (this.#listenerLink) this.connections.detach(this.#listenerLink);
+    this.#listenerLink = null;
+  }
+
+  /**
+   * Applies `next` without restarting what it does not change (SIGHUP, the service's reload):
+   * TUN devices, routes and rules stay, and so do the connections through them; every worker
+   * swaps in a router, outbounds and DNS built from `next` (new connections use them, running
+   * ones keep the outbound they dialed unless it was removed); listener inbounds restart only
+   * when their sections changed; the Clash API restarts when its section changed. Logs what
+   * changed and what was kept.
+   *
+   * Returns false, having changed nothing, when the plan needs a full restart (a TUN section or
+   * the workers' shared state changed): the caller then closes this box and starts a new one.
+   * Throws, having changed nothing, when `next`'s outbounds, DNS or rules cannot be built.
+   */
+  async reload(next: Options): Promise<boolean> {
+    const plan = planReload(this.#init.options, next);
+    if (plan.restart !== null || this.#init.dryRun || !this.#started || !this.#running) {
+      if (plan.restart !== null) log.info("reload: {reason}: restarting", { reason: plan.restart });
+      return false;
+    }
+    Box.#validate(next);
+    const msg = {
+      type: "reload" as const,
+      options: next,
+      removedOutbounds: plan.removedOutbounds,
+      ...(plan.relog ? { log: next.log } : {}),
+    };
+    const counts = { kept: 0, closed: 0 };
+    const add = (r: { kept: number; closed: number }) => {
+      counts.kept += r.kept;
+      counts.closed += r.closed;
+    };
+    for (const t of this.#tuns) add(await t.reload(msg));
+    if (plan.restartListeners) {
+      await this.#stopListeners();
+      if (next.inbounds.some((i) => i.type !== "tun")) await this.#startListeners(next);
+    } else if (this.#listeners) add(await this.#listeners.reload(msg));
+    if (plan.restartApi) {
+      await this.#api?.close();
+      this.#api = null;
+      const clash = next.experimental.clash_api;
+      if (clash?.external_controller) this.#api = ClashApi.start(clash, this.connections);
+    }
+    this.#init = { ...this.#init, options: next };
+    if (plan.changed.length === 0) log.info("reload: nothing changed");
+    else {
+      log.info("reload: {changed} changed; kept {kept}", {
+        changed: plan.changed.join(", "),
+        kept: plan.kept.join(", ") || "nothing",
+      });
+    }
+    log.info(
+      "reload: {kept} live connection(s) continue; {closed} ended because their outbound was removed",
+      counts,
+    );
+    return true;
   }
 
   /**
@@ -305,11 +385,7 @@ export class Box {
     await api?.close();
     this.#stopWatch?.();
     this.#stopWatch = null;
-    const listeners = this.#listeners;
-    this.#listeners = null;
-    await listeners?.stop();
-    if (this.#listenerLink) this.connections.detach(this.#listenerLink);
-    this.#listenerLink = null;
+    await this.#stopListeners();
     const tuns = this.#tuns.reverse();
     this.#tuns = [];
     for (const t of tuns) {

@@ -3,8 +3,9 @@
  * ones: which parts can be swapped in place, which must restart, and the words for the log.
  *
  * - A TUN inbound whose section is unchanged keeps its device, addresses, routes and rules (and
- *   so every connection through it); a changed, added or removed TUN section restarts the TUN
- *   inbounds (the device is rebuilt, their connections end).
+ *   so every connection through it); a changed, added or removed TUN section restarts the
+ *   instance (the device is rebuilt, connections end), as does a change of the memory the
+ *   workers share (FakeIP ranges, reverse mapping, cache file, selectors, Clash modes, NTP).
  * - Listener inbounds (`socks`, `http`, `mixed`) restart only when their sections changed.
  * - Router rules, `final`, rule sets, outbounds, DNS and the dial defaults of `route` are
  *   swapped in place in every worker: new connections use the new ones, running connections
@@ -21,9 +22,17 @@
 
 import type { InboundOptions, Options, OutboundOptions } from "./config/types.ts";
 import { formatIp } from "./net/ip.ts";
+import { clashModeList } from "./store/shared_state.ts";
 
 /** What {@linkcode planReload} decided. */
 export interface ReloadPlan {
+  /**
+   * Why the whole instance must restart (close, then start with the new config), or null when
+   * the reload can happen in place: a TUN inbound section changed, appeared or disappeared, or
+   * the layout of the memory the workers share changed (FakeIP ranges, reverse mapping, cache
+   * file, selectors, Clash modes, NTP).
+   */
+  restart: string | null;
   /** A TUN inbound section changed, appeared or disappeared: rebuild the TUN inbounds. */
   restartTun: boolean;
   /** A listener inbound section changed, appeared or disappeared: restart the listener worker. */
@@ -103,6 +112,18 @@ function diffTagged<T extends InboundOptions | OutboundOptions>(
   return out;
 }
 
+/** What the memory shared by the workers is laid out from (`src/dns/shared_names.ts`, `src/store/shared_state.ts`). */
+function sharedLayout(o: Options): unknown {
+  return {
+    fakeip: o.dns.servers.filter((s) => s.type === "fakeip"),
+    reverse: o.dns.reverse_mapping === true,
+    cache: o.experimental.cache_file,
+    selectors: o.outbounds.filter((x) => x.type === "selector"),
+    modes: clashModeList(o),
+    ntp: o.ntp,
+  };
+}
+
 /** Plans the reload from `running` to `next` (see the module doc). */
 export function planReload(running: Options, next: Options): ReloadPlan {
   const changed: string[] = [];
@@ -151,9 +172,21 @@ export function planReload(running: Options, next: Options): ReloadPlan {
   const restartApi = !same(running.experimental.clash_api, next.experimental.clash_api);
   if (restartApi) changed.push("experimental.clash_api");
   const restartTun = tun.added.length + tun.removed.length + tun.changed.length > 0;
+  const sharedLayoutChanged = !same(sharedLayout(running), sharedLayout(next));
+  if (sharedLayoutChanged) {
+    changed.push(
+      "shared state (FakeIP, reverse mapping, cache file, selectors, Clash modes or NTP)",
+    );
+  }
+  const restart = restartTun
+    ? "a tun inbound changed"
+    : sharedLayoutChanged
+    ? "the state workers share changed (FakeIP, reverse mapping, cache file, selectors, Clash modes or NTP)"
+    : null;
   const restartListeners =
     listeners.added.length + listeners.removed.length + listeners.changed.length > 0;
   return {
+    restart,
     restartTun,
     restartListeners,
     swapServices: servicesDiffer,

@@ -58,6 +58,7 @@ Deno.test("`planReload()` swaps a changed rule in place and keeps the TUN", asyn
   });
   const plan = planReload(a, await decode(next));
   assert.deepEqual(plan.changed, ["route.rules"]);
+  assert.equal(plan.restart, null);
   assert.equal(plan.swapServices, true);
   assert.equal(plan.restartTun, false);
   assert.equal(plan.restartListeners, false);
@@ -76,6 +77,7 @@ Deno.test("`planReload()` restarts the TUN only for a changed TUN section, names
   next.log = { level: "debug" };
   const plan = planReload(a, await decode(next));
   assert.equal(plan.restartTun, true);
+  assert.equal(plan.restart, "a tun inbound changed");
   assert.equal(plan.restartListeners, false);
   assert.equal(plan.swapServices, true);
   assert.equal(plan.relog, true);
@@ -96,4 +98,23 @@ Deno.test("`canonical()` sorts keys, drops undefined and writes addresses as tex
     canonical({ b: 1, a: Uint8Array.of(10, 0, 0, 1), c: undefined, d: [Uint8Array.of(1, 2)] }),
     '{"a":"ip:10.0.0.1","b":1,"d":["hex:0102"]}',
   );
+});
+
+Deno.test("`planReload()` restarts when the state workers share is laid out differently", async () => {
+  const a = await decode(base());
+  const next = base();
+  (next.outbounds as unknown[]).push({
+    type: "selector",
+    tag: "pick",
+    outbounds: ["proxy", "direct"],
+  });
+  const plan = planReload(a, await decode(next));
+  assert.equal(plan.restartTun, false);
+  assert.match(plan.restart ?? "", /the state workers share changed/);
+  const listenerOnly = base();
+  (listenerOnly.inbounds as Record<string, unknown>[])[1]!.listen_port = 2081;
+  const p2 = planReload(a, await decode(listenerOnly));
+  assert.equal(p2.restart, null);
+  assert.equal(p2.restartListeners, true);
+  assert.deepEqual(p2.changed, ["inbound/mixed[mixed-in] changed"]);
 });

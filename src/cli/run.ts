@@ -5,7 +5,9 @@
  * - SIGINT/SIGTERM: close the box and exit 0; a second signal while closing forces exit 1; a
  *   close that takes longer than {@linkcode FATAL_STOP_TIMEOUT_MS} is fatal (exit 1);
  * - SIGHUP: reload the configuration from the same sources; on errors log them and keep the
- *   running box; on success close the old box, then create and start the new one.
+ *   running box. When the inbounds are unchanged the box applies the rest in place (router,
+ *   outbounds, DNS; connections continue: {@linkcode Box.reload}); otherwise close the old box,
+ *   then create and start the new one.
  *
  * @module
  */
@@ -184,6 +186,20 @@ export async function runCommand(init: RunInit): Promise<number> {
         if (next.errors.length > 0 || !next.options) {
           logDiagnostics(next.errors, "error", "reload service: ");
           log.error("reload failed; the running configuration is kept");
+          continue;
+        }
+        // In place when the inbounds are unchanged: connections keep running.
+        let inPlace = false;
+        try {
+          inPlace = await box.reload(next.options);
+        } catch (e) {
+          log.error("reload service: {error}", { error: e });
+          log.error("reload failed; the running configuration is kept");
+          continue;
+        }
+        if (inPlace) {
+          await configureLogging(next.options.log, { color: init.color });
+          logDiagnostics(next.warnings, "warn");
           continue;
         }
         signals.onSignal = (s) => {

@@ -16,7 +16,7 @@ import { createNatMemory } from "../stack/nat_table.ts";
 import { setupTun, type TunSetup } from "./setup.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
-import { WorkerPool } from "./worker_pool.ts";
+import { type ReloadCounts, WorkerPool } from "./worker_pool.ts";
 import type { MainToWorker, TunWorkerInit, WorkerLogInit, WorkerStats } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
@@ -147,6 +147,16 @@ export class TunInbound {
   /** Tells every worker about a network change (they re-bind and close dead sockets). */
   networkChanged(change: NetworkChange): void {
     this.broadcast({ type: "network", change });
+  }
+
+  /**
+   * Swaps the workers' router, outbounds and DNS for the new config's, keeping the device, its
+   * routes and the connections through it (see `reload` in `worker.ts`).
+   */
+  reload(msg: Extract<MainToWorker, { type: "reload" }>): Promise<ReloadCounts> {
+    const pool = this.#pool;
+    if (!pool) return Promise.reject(new Error(`inbound/tun[${this.options.tag}] is not running`));
+    return pool.reload(msg);
   }
 
   /** Sends a message to every worker. */

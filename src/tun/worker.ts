@@ -44,19 +44,40 @@ const log = getLogger(["tunbox", "worker"]);
 /** How often connection reports go to the main thread. */
 const REPORT_MS = 1000;
 
+/**
+ * What flows are routed and dialed with, built from the config: replaced as a whole by a reload
+ * (the old parts stay open while connections that started with them are live).
+ */
+interface FlowParts {
+  flow: FlowServices;
+  outbounds: Map<string, Outbound>;
+  dns: DnsModule;
+  router: Router;
+  /** Stops NTP, closes the DNS module and the outbounds. */
+  close(): void;
+}
+
 /** What one worker runs; everything is closed in reverse order on stop. */
 interface Services {
   reactor: Reactor;
   /** Sockets dialed from this host, for network changes. */
   sockets: BoundSockets;
-  outbounds: Map<string, Outbound>;
-  dns: DnsModule;
-  router: Router;
-  /** FakeIP and reverse-mapping preparation of flow metadata (null when unused). */
-  prepare: ((meta: ConnMetadata) => string | null) | null;
+  /** The current parts (`path.services` is `parts.flow`). */
+  parts: FlowParts;
+  /** Parts replaced by a reload, closed once no connection that started with them is live. */
+  retired: { parts: FlowParts; live: Set<number> }[];
   /** Where every flow of this worker goes. */
   path: ConnectionPath;
   closers: (() => void)[];
+}
+
+/** What the parts are built from besides the options (kept across reloads). */
+interface PartsBase {
+  reactor: Reactor;
+  sockets: BoundSockets;
+  platform: Awaited<ReturnType<typeof loadPlatform>>;
+  shared: SharedDnsMemory;
+  stateMemory: SharedStateMemory | undefined;
 }
 
 let services: Services | undefined;
@@ -67,16 +88,9 @@ function post(msg: WorkerToMain): void {
   self.postMessage(msg);
 }
 
-/** Builds the reactor, outbounds, DNS module and router from the config. */
-async function buildServices(
-  options: Options,
-  shared: SharedDnsMemory,
-  stateMemory: SharedStateMemory | undefined,
-  connIds: SharedArrayBuffer | undefined,
-): Promise<Services> {
-  const platform = await loadPlatform();
-  const reactor = new Reactor(1024);
-  const sockets = new BoundSockets();
+/** Builds the outbounds, DNS module and router (the flow services) from the config. */
+function buildParts(options: Options, base: PartsBase): FlowParts {
+  const { reactor, sockets, platform, shared, stateMemory } = base;
   const state = stateMemory ? new SharedState(stateMemory) : undefined;
   if (state) setClashModeSource(() => state.mode);
   const ctx: DialContext = {
@@ -116,32 +130,106 @@ async function buildServices(
     }
     return null;
   };
-  const flowServices: FlowServices = {
+  const flow: FlowServices = {
     router,
     outbounds,
     dns,
     prepare: usesDns ? prepare : null,
     lookup: (domain, strategy) => dns.lookup(domain, strategy),
   };
-  const path = new ConnectionPath({
-    reactor,
-    services: flowServices,
-    ids: new ConnIds(connIds),
-  });
   return {
-    reactor,
-    sockets,
+    flow,
     outbounds,
     dns,
     router,
-    prepare: usesDns ? prepare : null,
-    path,
-    closers: [
-      ...(stopNtp ? [stopNtp] : []),
-      () => dns.close(),
-      () => outbounds.forEach((o) => o.close()),
-    ],
+    close() {
+      stopNtp?.();
+      dns.close();
+      outbounds.forEach((o) => o.close());
+    },
   };
+}
+
+let partsBase: PartsBase | undefined;
+
+/** Builds the reactor, outbounds, DNS module, router and connection path from the config. */
+async function buildServices(
+  options: Options,
+  shared: SharedDnsMemory,
+  stateMemory: SharedStateMemory | undefined,
+  connIds: SharedArrayBuffer | undefined,
+): Promise<Services> {
+  const base: PartsBase = partsBase = {
+    reactor: new Reactor(1024),
+    sockets: new BoundSockets(),
+    platform: await loadPlatform(),
+    shared,
+    stateMemory,
+  };
+  const parts = buildParts(options, base);
+  const path = new ConnectionPath({
+    reactor: base.reactor,
+    services: parts.flow,
+    ids: new ConnIds(connIds),
+  });
+  const s: Services = {
+    reactor: base.reactor,
+    sockets: base.sockets,
+    parts,
+    retired: [],
+    path,
+    closers: [],
+  };
+  s.closers.push(() => {
+    for (const r of s.retired.splice(0)) r.parts.close();
+    s.parts.close();
+  });
+  return s;
+}
+
+/**
+ * Reload with unchanged inbounds: builds new flow services from `options` and swaps them in,
+ * so new connections use the new router, outbounds and DNS while running ones keep what they
+ * started with; connections through an outbound that is gone are ended. Returns how many live
+ * connections were kept and how many were ended.
+ */
+function reload(options: Options, removed: readonly string[]): { kept: number; closed: number } {
+  const s = services;
+  const base = partsBase;
+  if (!s || !base) throw new Error("the worker is not running");
+  const next = buildParts(options, base);
+  const old = s.parts;
+  s.parts = next;
+  s.path.services = next.flow;
+  const gone = new Set(removed);
+  let closed = 0;
+  const live = new Set<number>();
+  for (const c of [...s.path.tracker.live()]) {
+    const rec = c.record;
+    if (gone.has(rec.outbound) || rec.chain.some((t) => gone.has(t))) {
+      c.abort(new Error(`outbound "${rec.outbound}" was removed by a reload`));
+      closed++;
+    } else live.add(rec.id);
+  }
+  s.retired.push({ parts: old, live });
+  sweepRetired();
+  return { kept: live.size, closed };
+}
+
+/** Closes replaced parts whose connections have all ended. */
+function sweepRetired(): void {
+  const s = services;
+  if (!s || s.retired.length === 0) return;
+  s.retired = s.retired.filter((r) => {
+    for (const id of r.live) if (!s.path.tracker.get(id)) r.live.delete(id);
+    if (r.live.size > 0) return true;
+    try {
+      r.parts.close();
+    } catch (error) {
+      log.error("closing replaced services: {error}", { error: String(error) });
+    }
+    return false;
+  });
 }
 
 /** Posts this worker's connection report (when something changed, or always for a `seq`). */
@@ -168,12 +256,16 @@ const EMPTY_STATS: WorkerStats = {
   connectionsTotal: 0,
 };
 
+/** This worker's logging settings besides the options (for a reload's new `log`). */
+let workerLog: Parameters<typeof configureLogging>[1] | undefined;
+
 async function start(init: WorkerInit): Promise<void> {
-  await configureLogging(init.log.options, {
+  workerLog = {
     color: init.log.color,
     workerName: init.role === "tun" ? `worker-${init.index}` : "listeners",
     baseTime: init.log.baseTime,
-  });
+  };
+  await configureLogging(init.log.options, workerLog);
   defaultInterface = init.defaultInterface;
   const s = services = await buildServices(
     init.options,
@@ -184,6 +276,7 @@ async function start(init: WorkerInit): Promise<void> {
   const r = s.reactor;
   const report = () => {
     postReport();
+    sweepRetired();
     r.setTimeout(REPORT_MS, report);
   };
   r.setTimeout(REPORT_MS, report);
@@ -276,8 +369,24 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
       networkChanged(msg.change);
       return;
     case "clear-dns-cache":
-      services?.dns.clearCache();
+      services?.parts.dns.clearCache();
       return;
+    case "reload": {
+      try {
+        const r = reload(msg.options, msg.removedOutbounds);
+        if (msg.log && workerLog) {
+          configureLogging(msg.log, workerLog).catch((error) =>
+            log.error("reload logging: {error}", { error: String(error) })
+          );
+        }
+        post({ type: "reloaded", ...r });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        log.error("reload failed: {message}", { message });
+        post({ type: "reload-failed", message });
+      }
+      return;
+    }
     case "stats":
       post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });
       return;

@@ -15,6 +15,12 @@ import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./work
 
 const log = getLogger(["tunbox", "tun"]);
 
+/** What a worker's reload did: live connections kept, and ended (their outbound was removed). */
+export interface ReloadCounts {
+  kept: number;
+  closed: number;
+}
+
 /** One running worker. */
 class PooledWorker {
   readonly worker: Worker;
@@ -23,6 +29,7 @@ class PooledWorker {
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
   #stopped: PromiseWithResolvers<void> = Promise.withResolvers();
   #exited = false;
+  #reload: PromiseWithResolvers<ReloadCounts> | undefined;
 
   constructor(
     readonly index: number,
@@ -48,6 +55,14 @@ class PooledWorker {
         case "stats":
           this.stats = msg.stats;
           break;
+        case "reloaded":
+          this.#reload?.resolve({ kept: msg.kept, closed: msg.closed });
+          this.#reload = undefined;
+          break;
+        case "reload-failed":
+          this.#reload?.reject(new Error(msg.message));
+          this.#reload = undefined;
+          break;
       }
       onMessage(this.index, msg);
     };
@@ -58,6 +73,14 @@ class PooledWorker {
       this.#ready.reject(new Error(message));
       this.#stopped.resolve();
     };
+  }
+
+  /** Sends a reload and waits for the worker's answer. */
+  reload(msg: Extract<MainToWorker, { type: "reload" }>): Promise<ReloadCounts> {
+    this.#reload?.reject(new Error("superseded by another reload"));
+    const r = this.#reload = Promise.withResolvers<ReloadCounts>();
+    this.send(msg);
+    return r.promise;
   }
 
   get ready(): Promise<void> {
@@ -114,6 +137,36 @@ export class WorkerPool {
   /** Sends a message to every worker. */
   broadcast(msg: MainToWorker): void {
     for (const w of this.#workers) w.send(msg);
+  }
+
+  /**
+   * Swaps every worker's router, outbounds and DNS for ones built from `msg.options` (see the
+   * worker's `reload`); resolves with the summed counts, rejects with the first failure or after
+   * `timeoutMs`.
+   */
+  async reload(
+    msg: Extract<MainToWorker, { type: "reload" }>,
+    timeoutMs = 10_000,
+  ): Promise<ReloadCounts> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`workers did not reload within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
+    });
+    try {
+      const all = await Promise.race([
+        Promise.all(this.#workers.map((w) => w.reload(msg))),
+        timeout,
+      ]);
+      return all.reduce((a, b) => ({ kept: a.kept + b.kept, closed: a.closed + b.closed }), {
+        kept: 0,
+        closed: 0,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Latest stats reported by each worker. */

@@ -89,6 +89,11 @@ export type MainToWorker =
   | { type: "network"; change: NetworkChange }
   /** Forget cached DNS answers (the Clash mode changed). */
   | { type: "clear-dns-cache" }
+  /**
+   * A reload with unchanged inbounds: build new router, outbounds and DNS from `options` and
+   * swap them in; end connections through `removedOutbounds`; apply `log` when it changed.
+   */
+  | { type: "reload"; options: Options; removedOutbounds: string[]; log?: LogOptions }
   | { type: "stats" }
   /** Connection reports and aborts (`src/conn/hub.ts`). */
   | HubToWorker;
@@ -98,5 +103,8 @@ export type WorkerToMain =
   | { type: "failed"; message: string }
   | { type: "stopped"; stats: WorkerStats }
   | { type: "stats"; stats: WorkerStats }
+  /** The reload is done: live connections kept, and ended (their outbound was removed). */
+  | { type: "reloaded"; kept: number; closed: number }
+  | { type: "reload-failed"; message: string }
   /** The worker's connection report (`src/conn/tracker.ts`). */
   | ConnsMessage;

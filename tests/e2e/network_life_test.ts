@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
 import { type CommandResult, Netns, type NetnsSnapshot } from "../_helpers/netns.ts";
 import { payload, sha256Hex } from "./_payload.ts";
-import { CAN_RUN_E2E, FAR, HOST_SOCKS_EGRESS, Proc, SeedWorld, type Stack } from "./_world.ts";
+import {
+  CAN_RUN_E2E,
+  FAR,
+  HOST_DIRECT,
+  HOST_SOCKS_EGRESS,
+  Proc,
+  SeedWorld,
+  type Stack,
+} from "./_world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -412,6 +420,52 @@ Deno.test({
     } finally {
       await ns.delete();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+Deno.test({
+  name:
+    "SIGHUP with only a rule changed keeps 100 open connections and applies the rule to new ones",
+  ignore: !CAN_RUN_E2E,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const w = await SeedWorld.start("mixed", "danted");
+    try {
+      const before = await w.curl([`http://${FAR.web}/ip`]);
+      assert.equal(before.stdout, HOST_SOCKS_EGRESS, before.stderr);
+      // 100 downloads through the SOCKS outbound, slowed so they are all open during the reload.
+      const SIZE = 512 * 1024;
+      const args = ["-Z", "--parallel-max", "100", "--limit-rate", "128k", "-w", "%{http_code}\\n"];
+      for (let i = 1; i <= 100; i++) {
+        args.push("-o", `${w.dir}/r${i}.bin`, `http://${FAR.web}/file?size=${SIZE}&seed=${i}`);
+      }
+      const downloads = w.curl(args, 60);
+      const tunbox = w.tunbox!;
+      // Each download takes about 4 s; the reload comes while all of them are open.
+      await sleep(1500);
+      // The new config sends FAR.web direct: only a rule changes.
+      const config = JSON.parse(await Deno.readTextFile(w.configPath));
+      config.route.rules.unshift({ ip_cidr: [`${FAR.web}/32`], outbound: "direct" });
+      await Deno.writeTextFile(w.configPath, JSON.stringify(config, null, 2));
+      tunbox.child.kill("SIGHUP");
+      await tunbox.waitFor(/reload: route\.rules changed; kept .*inbound\/tun\[tun-in\]/);
+      const after = await w.curl([`http://${FAR.web}/ip`]);
+      assert.equal(after.stdout, HOST_DIRECT, "the new rule applies to new connections");
+      const r = await downloads;
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split("\n"), Array(100).fill("200"));
+      for (let i = 1; i <= 100; i++) {
+        const got = await Deno.readFile(`${w.dir}/r${i}.bin`);
+        assert.equal(got.length, SIZE, `download ${i}`);
+        assert.equal(await sha256Hex(got), await sha256Hex(payload(SIZE, i)), `download ${i}`);
+      }
+      assert.doesNotMatch(
+        tunbox.stderr + tunbox.stdout,
+        /TUN device utun8 is up[\s\S]*TUN device utun8 is up/,
+      );
+    } finally {
+      await w.close();
     }
   },
 });
