@@ -469,3 +469,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "SIGHUP that removes an outbound ends the connections through it, and only those",
+  ignore: !CAN_RUN_E2E,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const w = await SeedWorld.start("mixed", "danted");
+    try {
+      const SIZE = 2 * 1024 * 1024;
+      const slow = (url: string, out: string) =>
+        w.curl(["--limit-rate", "256k", "-o", `${w.dir}/${out}`, url], 30);
+      // One download through the proxy, one direct (FAR.server has a direct rule).
+      const proxied = slow(`http://${FAR.web}/file?size=${SIZE}&seed=5`, "p.bin");
+      const direct = slow(`http://${FAR.server}/file?size=${SIZE}&seed=6`, "d.bin");
+      await sleep(1500);
+      const config = JSON.parse(await Deno.readTextFile(w.configPath));
+      config.outbounds = config.outbounds.filter((o: { tag: string }) => o.tag !== "v2rayu-proxy");
+      for (const r of config.route.rules) if (r.outbound === "v2rayu-proxy") r.outbound = "direct";
+      await Deno.writeTextFile(w.configPath, JSON.stringify(config, null, 2));
+      const sent = performance.now();
+      w.tunbox!.child.kill("SIGHUP");
+      const p = await proxied;
+      assert.notEqual(p.code, 0, "the download through the removed outbound ends");
+      assert.ok(performance.now() - sent < 5000);
+      const d = await direct;
+      assert.equal(d.code, 0, d.stderr);
+      const got = await Deno.readFile(`${w.dir}/d.bin`);
+      assert.equal(await sha256Hex(got), await sha256Hex(payload(SIZE, 6)));
+      await w.tunbox!.waitFor(/reload: .*outbound\/socks\[v2rayu-proxy\] removed/);
+      await w.tunbox!.waitFor(
+        /reload: \d+ live connection\(s\) continue; [1-9]\d* ended because their outbound was removed/,
+      );
+      const now = await w.curl([`http://${FAR.web}/ip`]);
+      assert.equal(now.stdout, HOST_DIRECT);
+    } finally {
+      await w.close();
+    }
+  },
+});
