@@ -1,25 +1,12 @@
 // Network changes end the sockets that cannot work anymore, and only those.
 
 import assert from "node:assert/strict";
-import { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, type TcpSocket, UdpSocket } from "../../src/io/socket.ts";
 import { BoundSockets } from "../../src/outbound/bound_sockets.ts";
 import type { NetworkChange } from "../../src/platform/types.ts";
 import { SysError } from "../../ffi/errno.ts";
 
-const LOOPBACK = Uint8Array.of(127, 0, 0, 1);
-
-async function withReactor(fn: (r: Reactor) => Promise<void>): Promise<void> {
-  const r = new Reactor();
-  const loop = r.run();
-  try {
-    await fn(r);
-  } finally {
-    r.stop();
-    await loop;
-    r.close();
-  }
-}
+import { LOOPBACK, withReactor } from "./_helpers.ts";
 
 function change(partial: Partial<NetworkChange>): NetworkChange {
   return {
