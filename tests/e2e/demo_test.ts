@@ -52,17 +52,43 @@ function pids(): string[] {
   return [...Deno.readDirSync("/proc")].map((e) => e.name).filter((n) => /^\d+$/.test(n));
 }
 
+function parentOf(pid: string): string | null {
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === null) return null;
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? null;
+}
+
+/** Adds every live descendant of `root` to `into` (processes this test started). */
+function addDescendants(root: string, into: Set<string>): void {
+  into.add(root);
+  const parents = new Map<string, string>();
+  for (const pid of pids()) {
+    const pp = parentOf(pid);
+    if (pp !== null) parents.set(pid, pp);
+  }
+  for (const pid of parents.keys()) {
+    for (let p: string | undefined = pid; p !== undefined && p !== "0"; p = parents.get(p)) {
+      if (p === root) {
+        into.add(pid);
+        break;
+      }
+    }
+  }
+}
+
 /**
  * The demo's children (tunbox started with `--parent <pid> --netns /proc/<pid>/fd/<n>`; other
  * tests' `--netns` probes have no `--parent`): pid → namespace inode.
  */
-function demoChildren(evenUnswitched = false): Map<string, number> {
+function demoChildren(ours: ReadonlySet<string>, evenUnswitched = false): Map<string, number> {
   const out = new Map<string, number>();
   for (const pid of pids()) {
     const args = readText(`/proc/${pid}/cmdline`)?.split("\0") ?? [];
     const parent = args[args.indexOf("--parent") + 1];
     const ns = args[args.indexOf("--netns") + 1];
     if (!args.includes("--parent") || !ns?.startsWith(`/proc/${parent}/fd/`)) continue;
+    // Only this test's demo: other tests (or sessions) may run a demo at the same time.
+    if (parent === undefined || !ours.has(parent)) continue;
     try {
       const ino = Deno.statSync(`/proc/${pid}/ns/net`).ino!;
       // A child that has not switched yet is still here; it is recorded once it has.
@@ -151,17 +177,23 @@ async function runWatched(
   };
   const reading = Promise.all([read(child.stdout, "out"), read(child.stderr, "err")]);
   const seen = new Map<string, number>();
+  const ours = new Set<string>();
   let done = false;
   const status = child.status.finally(() => done = true);
   while (!done) {
-    for (const [pid, ino] of demoChildren()) seen.set(pid, ino);
+    addDescendants(String(child.pid), ours);
+    for (const [pid, ino] of demoChildren(ours)) seen.set(pid, ino);
     await new Promise((r) => setTimeout(r, 100));
   }
   await reading;
-  return { status: await status, stdout, stderr, seen };
+  return { status: await status, stdout, stderr, seen, ours };
 }
 
-async function assertNothingLeft(before: World, seen: Map<string, number>): Promise<void> {
+async function assertNothingLeft(
+  before: World,
+  seen: Map<string, number>,
+  ours: ReadonlySet<string>,
+): Promise<void> {
   const after = await world();
   assert.deepEqual(after.named, before.named, "ip netns list");
   assert.deepEqual(after.nsfsMounts, before.nsfsMounts, "nsfs mounts");
@@ -172,7 +204,7 @@ async function assertNothingLeft(before: World, seen: Map<string, number>): Prom
   const held = heldInodes();
   for (const ino of demoInodes) assert.ok(!held.has(ino), `namespace ${ino} is still held`);
   for (const pid of seen.keys()) assert.ok(!alive(pid), `process ${pid} still runs`);
-  const left = [...demoChildren(true).keys()].filter(alive);
+  const left = [...demoChildren(ours, true).keys()].filter(alive);
   assert.deepEqual(left, [], "no demo child left");
 }
 
@@ -236,7 +268,7 @@ Deno.test({
     // Five children, in two namespaces, none of them this one.
     assert.equal(r.seen.size, 5, `children seen: ${[...r.seen.keys()]}`);
     assert.equal(new Set(r.seen.values()).size, 2);
-    await assertNothingLeft(before, r.seen);
+    await assertNothingLeft(before, r.seen, r.ours);
   },
 });
 
@@ -264,7 +296,7 @@ Deno.test({
     assert.match(r.stdout, /^cleanup: 4 processes ended, 2 namespaces released/m);
     assert.match(r.stdout, /^demo interrupted$/m);
     assert.doesNotMatch(r.stdout, /^demo passed/m);
-    await assertNothingLeft(before, r.seen);
+    await assertNothingLeft(before, r.seen, r.ours);
   },
 });
 
@@ -291,9 +323,9 @@ Deno.test({
     assert.ok(r.seen.size >= 3, `children seen: ${[...r.seen.keys()]}`);
     // The kernel sends each child SIGTERM (PR_SET_PDEATHSIG); tunbox stops within seconds.
     const deadline = Date.now() + 15_000;
-    while ([...demoChildren(true).keys()].some(alive) && Date.now() < deadline) {
+    while ([...demoChildren(r.ours, true).keys()].some(alive) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    await assertNothingLeft(before, r.seen);
+    await assertNothingLeft(before, r.seen, r.ours);
   },
 });
