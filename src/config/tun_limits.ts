@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { TunInboundOptions } from "./types.ts";
+
 /** sing-tun's default routing table for auto_route. */
 export const DEFAULT_TABLE_INDEX = 2022;
 /** sing-tun's default first rule priority. */
@@ -30,4 +32,77 @@ export function ruleIndexProblem(index: number): string | undefined {
       "priority 0 and the main/default rules";
   }
   return undefined;
+}
+
+/** A warning about a TUN option that has no effect where it is used, and the key it is about. */
+export interface TunWarning {
+  key: string;
+  message: string;
+}
+
+/** TUN fields that only Linux's auto_route reads; macOS ignores them (as sing-box does). */
+const LINUX_ONLY = [
+  "include_interface",
+  "exclude_interface",
+  "include_uid",
+  "exclude_uid",
+] as const;
+
+/**
+ * What a TUN inbound's route options do not do on `os`: the warnings `check` reports at each key
+ * and the route planners (src/platform/) describe in `run --dry-run`, in the same words. The
+ * verdicts in support.ts cover what tunbox does not implement at all (auto_redirect, address
+ * sets, Android options).
+ */
+export function tunPlanWarnings(
+  options: Pick<
+    TunInboundOptions,
+    | "auto_route"
+    | "strict_route"
+    | "address"
+    | "route_address"
+    | "route_exclude_address"
+    | (typeof LINUX_ONLY)[number]
+  >,
+  os: string,
+): TunWarning[] {
+  const out: TunWarning[] = [];
+  if (!options.auto_route) {
+    for (
+      const key of [
+        "route_address",
+        "route_exclude_address",
+        "strict_route",
+        ...LINUX_ONLY,
+      ] as const
+    ) {
+      const v = options[key];
+      if (v === true || (Array.isArray(v) && v.length > 0)) {
+        out.push({ key, message: `"${key}" has no effect without "auto_route"` });
+      }
+    }
+    return out;
+  }
+  if (os === "darwin") {
+    if (options.strict_route) {
+      out.push({
+        key: "strict_route",
+        message: '"strict_route" has no effect on macOS: there is no policy routing to block ' +
+          "traffic that bypasses the TUN (sing-box behaves the same)",
+      });
+    }
+    for (const key of LINUX_ONLY) {
+      if (options[key].length > 0) {
+        out.push({ key, message: `"${key}" has no effect on macOS and is ignored` });
+      }
+    }
+    if (options.address.length > 0 && !options.address.some((p) => p.addr.length === 16)) {
+      out.push({
+        key: "address",
+        message: "the TUN has no IPv6 address, so no IPv6 routes are added: IPv6 traffic " +
+          'bypasses the TUN (add one such as "fdfe:dcba:9876::1/126" to capture it)',
+      });
+    }
+  }
+  return out;
 }

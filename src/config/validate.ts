@@ -13,7 +13,7 @@ import type { Ctx, Obj, RefKind } from "./reader.ts";
 import { didYouMean } from "./suggest.ts";
 import { isSupported } from "./support.ts";
 import { validateDns } from "./validate_dns.ts";
-import { ruleIndexProblem, tableIndexProblem } from "./tun_limits.ts";
+import { ruleIndexProblem, tableIndexProblem, tunPlanWarnings } from "./tun_limits.ts";
 import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
 import { dialFieldsEmpty } from "./decode_dial.ts";
 import { Invalid, parsePrefixText } from "./values.ts";
@@ -209,20 +209,22 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
     const at = posOfKey(o, o.has("exclude_uid") ? "exclude_uid" : "exclude_uid_range")!;
     ctx.error(at.pos, at.path, '"include_uid" and "exclude_uid" cannot be used together');
   }
-  if (tun.strict_route && !tun.auto_route) {
-    const at = posOfKey(o, "strict_route")!;
-    ctx.warn(at.pos, at.path, '"strict_route" has no effect without "auto_route"');
-  }
-  for (
-    const key of ["include_interface", "exclude_interface", "include_uid", "exclude_uid"] as const
-  ) {
-    if (tun[key].length > 0 && !tun.auto_route) {
-      const at = posOfKey(
-        o,
-        key === "include_uid" || key === "exclude_uid" ? (o.has(key) ? key : `${key}_range`) : key,
-      )!;
-      ctx.warn(at.pos, at.path, `"${key}" has no effect without "auto_route"`);
-    }
+  for (const w of tunPlanWarnings(tun, os)) {
+    // Point at the key the user wrote (a legacy or range spelling merged into this one).
+    const spellings: Record<string, string[]> = {
+      include_uid: ["include_uid", "include_uid_range"],
+      exclude_uid: ["exclude_uid", "exclude_uid_range"],
+      address: ["address", "inet4_address", "inet6_address"],
+      route_address: ["route_address", "inet4_route_address", "inet6_route_address"],
+      route_exclude_address: [
+        "route_exclude_address",
+        "inet4_route_exclude_address",
+        "inet6_route_exclude_address",
+      ],
+    };
+    const key = (spellings[w.key] ?? [w.key]).find((k) => o.has(k)) ?? w.key;
+    const at = posOfKey(o, key)!;
+    ctx.warn(at.pos, at.path, w.message);
   }
 }
 

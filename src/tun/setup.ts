@@ -147,7 +147,9 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
       }
     }
     plan = platform.planRoutes(options, device.name);
-    for (const w of plan.warnings) log.warn("{warning}", { warning: w });
+    // Not warned again: `run` printed these when it loaded the config, at their keys, in the
+    // same words (src/config/tun_limits.ts).
+    for (const w of plan.warnings) log.debug("{warning}", { warning: w });
     if (plan.routes.length > 0 || plan.rules.length > 0) {
       installed = platform.installRoutes(plan, device);
     }

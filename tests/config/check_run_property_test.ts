@@ -20,6 +20,7 @@ import { Router } from "../../src/route/router.ts";
 import type { Options, TunInboundOptions } from "../../src/config/types.ts";
 import { loadPlatform } from "../../src/platform/mod.ts";
 import { planTun } from "../../src/tun/setup.ts";
+import { planDarwinRoutes } from "../../src/platform/darwin/route_plan.ts";
 
 const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined, freq: 2 });
 
@@ -387,6 +388,23 @@ Deno.test("a generated config that `check` accepts always starts under `run --dr
           );
         }
       }
+      // The TUN route planners' warnings (printed by `run --dry-run`) are check's too.
+      const platform = await loadPlatform();
+      for (const t of r.options.inbounds) {
+        if (t.type !== "tun") continue;
+        let warnings: string[] = [];
+        try {
+          warnings = planTun(t as TunInboundOptions, platform).plan.warnings;
+        } catch {
+          continue; // a refusal: dryRun() below reports it
+        }
+        for (const message of warnings) {
+          assert.ok(
+            r.warnings.some((w) => w.message === message && w.path.startsWith("inbounds[")),
+            `the route planner warns "${message}" but check did not:\n${text}`,
+          );
+        }
+      }
       try {
         await dryRun(r.options);
       } catch (e) {
@@ -402,4 +420,24 @@ Deno.test("a generated config that `check` accepts always starts under `run --dr
   console.log(`${accepted} of 1500 generated configs passed check and were built`);
   // The generator must reach the interesting case often enough to mean something.
   assert.ok(accepted > 100, `only ${accepted} generated configs passed check`);
+});
+
+Deno.test("on macOS, every warning of the route planner is one `check` reported at the tun inbound", () => {
+  fc.assert(
+    fc.property(configArb, (c) => {
+      const text = JSON.stringify(c, null, 2);
+      const r = decodeConfigText(text, "gen.json", { os: "darwin" });
+      if (!r.options) return;
+      for (const t of r.options.inbounds) {
+        if (t.type !== "tun") continue;
+        for (const message of planDarwinRoutes(t as TunInboundOptions, "utun8").warnings) {
+          assert.ok(
+            r.warnings.some((w) => w.message === message && w.path.startsWith("inbounds[")),
+            `the macOS route planner warns "${message}" but check did not:\n${text}`,
+          );
+        }
+      }
+    }),
+    { numRuns: 1500 },
+  );
 });

@@ -67,14 +67,19 @@ Deno.test("legacy inet4_route_address and inet6_route_exclude_address merge into
   const tun = options.inbounds[0] as TunInboundOptions;
   assert.deepEqual(tun.route_address.map(formatPrefix), ["10.0.0.0/8", "192.168.0.0/16"]);
   assert.deepEqual(tun.route_exclude_address.map(formatPrefix), ["fc00::/7"]);
-  assert.equal(warnings.length, 2);
+  assert.equal(warnings.length, 4);
+  assert.match(warnings[0]!, /route_address: "route_address" has no effect without "auto_route"$/);
   assert.match(
-    warnings[0]!,
+    warnings[1]!,
     /inet4_route_address: .* use "route_address" instead; tunbox merges "inet4_route_address" into "route_address"$/,
   );
   assert.match(
-    warnings[1]!,
+    warnings[2]!,
     /inet6_route_exclude_address: .* use "route_exclude_address" instead; tunbox merges "inet6_route_exclude_address" into "route_exclude_address"$/,
+  );
+  assert.match(
+    warnings[3]!,
+    /route_exclude_address: "route_exclude_address" has no effect without "auto_route"$/,
   );
 });
 

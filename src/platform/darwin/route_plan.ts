@@ -15,6 +15,7 @@ import type { Prefix, TunInboundOptions } from "../../config/types.ts";
 import { formatIp, formatPrefix, maskPrefix, parsePrefix, subtractPrefixes } from "../../net/ip.ts";
 import { tunDns } from "../dns_address.ts";
 import type { PlannedRoute, RoutePlan } from "../types.ts";
+import { tunPlanWarnings } from "../../config/tun_limits.ts";
 
 const DEFAULT_V4 = ["0.0.0.0/1", "128.0.0.0/1"].map((t) => parsePrefix(t)!);
 const DEFAULT_V6 = ["::/1", "8000::/1"].map((t) => parsePrefix(t)!);
@@ -30,47 +31,16 @@ function splitDefault(p: Prefix): Prefix[] {
   return [{ addr: new Uint8Array(p.addr.length), bits: 1 }, { addr: high, bits: 1 }];
 }
 
-/** Linux-only inbound fields that tunbox, as sing-box, ignores on macOS (warned when set). */
-const LINUX_ONLY: readonly (keyof TunInboundOptions)[] = [
-  "include_interface",
-  "exclude_interface",
-  "include_uid",
-  "exclude_uid",
-  "include_android_user",
-  "include_package",
-  "exclude_package",
-  "auto_redirect",
-];
-
 /** The routes (and warnings) `auto_route` means on macOS for these options and device. */
 export function planDarwinRoutes(options: TunInboundOptions, deviceName: string): RoutePlan {
-  const warnings: string[] = [];
+  // The words `check` reports at each key (src/config/tun_limits.ts); what tunbox does not
+  // implement at all (auto_redirect, address sets) is its verdict there.
+  const warnings = tunPlanWarnings(options, "darwin").map((w) => w.message);
   const routes: PlannedRoute[] = [];
   if (!options.auto_route) return { routes, rules: [], warnings };
 
-  if (options.strict_route) {
-    warnings.push(
-      "strict_route has no effect on macOS: there is no policy routing to block traffic that " +
-        "bypasses the TUN (sing-box behaves the same)",
-    );
-  }
-  for (const key of LINUX_ONLY) {
-    const v = options[key];
-    if (v === true || (Array.isArray(v) && v.length > 0)) {
-      warnings.push(`${key} has no effect on macOS and is ignored`);
-    }
-  }
-  if (options.route_address_set.length > 0 || options.route_exclude_address_set.length > 0) {
-    warnings.push("route_address_set and route_exclude_address_set are not supported on macOS yet");
-  }
-
   const inet4 = options.address.find((p) => p.addr.length === 4);
   const inet6 = options.address.find((p) => p.addr.length === 16);
-  if (!inet6) {
-    warnings.push(
-      "the TUN has no IPv6 address, so no IPv6 routes are added: IPv6 traffic bypasses the TUN",
-    );
-  }
   for (
     const [tunAddr, defaults, length] of [[inet4, DEFAULT_V4, 4], [inet6, DEFAULT_V6, 16]] as const
   ) {

@@ -76,6 +76,7 @@ import {
   RULE_SPAN,
   ruleIndexProblem,
   tableIndexProblem,
+  tunPlanWarnings,
   UID_END,
 } from "../../config/tun_limits.ts";
 import {
@@ -224,29 +225,10 @@ export function planRoutes(options: TunInboundOptions, deviceName: string): Rout
     }
   }
 
-  if (!options.auto_route) {
-    if (options.route_address.length || options.route_exclude_address.length) {
-      warnings.push("route_address and route_exclude_address have no effect without auto_route");
-    }
-    if (options.strict_route) warnings.push("strict_route has no effect without auto_route");
-    return { routes: [], rules: [], warnings };
-  }
-  if (options.auto_redirect) {
-    warnings.push(
-      "auto_redirect is not supported by tunbox (it needs nftables); using plain auto_route",
-    );
-  }
-  if (options.route_address_set.length || options.route_exclude_address_set.length) {
-    warnings.push("route_address_set and route_exclude_address_set are not supported; ignored");
-  }
-  if (
-    options.include_android_user.length || options.include_package.length ||
-    options.exclude_package.length
-  ) {
-    warnings.push(
-      "include_android_user, include_package and exclude_package apply to Android only; ignored",
-    );
-  }
+  // The words `check` reports at each key (src/config/tun_limits.ts); what tunbox does not
+  // implement at all (auto_redirect, address sets, Android options) is its verdict there.
+  warnings.push(...tunPlanWarnings(options, "linux").map((w) => w.message));
+  if (!options.auto_route) return { routes: [], rules: [], warnings };
 
   const inet4 = options.address.filter((a) => a.addr.length === 4);
   const inet6 = options.address.filter((a) => a.addr.length === 16);

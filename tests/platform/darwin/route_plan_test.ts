@@ -26,7 +26,7 @@ Deno.test("`planDarwinRoutes()` splits the seed's IPv4 default into two /1 route
 Deno.test("`planDarwinRoutes()` warns that strict_route does nothing and IPv6 bypasses the TUN", () => {
   const { warnings } = planDarwinRoutes(SEED_TUN, "utun8");
   assert.equal(warnings.length, 2);
-  assert.match(warnings[0]!, /^strict_route has no effect on macOS/);
+  assert.match(warnings[0]!, /^"strict_route" has no effect on macOS/);
   assert.match(warnings[1]!, /no IPv6 address.*IPv6 traffic bypasses the TUN/);
 });
 
@@ -128,8 +128,7 @@ Deno.test("`planDarwinRoutes()` warns about Linux-only options", () => {
     auto_redirect: true,
   });
   assert.deepEqual(planDarwinRoutes(opts, "utun8").warnings, [
-    "include_interface has no effect on macOS and is ignored",
-    "auto_redirect has no effect on macOS and is ignored",
+    '"include_interface" has no effect on macOS and is ignored',
   ]);
 });
 
