@@ -84,6 +84,22 @@ export interface FlowServices {
   readonly prepare: ((meta: ConnMetadata) => string | null) | null;
   /** Resolves a domain for `resolve` actions; null: domain destinations stay unresolved. */
   readonly lookup: ((domain: string, strategy?: DomainStrategy) => Promise<Uint8Array[]>) | null;
+  /**
+   * Flows answered by the DNS module before any rule (a tun inbound's derived `dns_address`,
+   * sing-box 1.14): returns the reason for the log, or null. Absent: none.
+   */
+  readonly autoHijack?: ((meta: ConnMetadata) => string | null) | null;
+}
+
+/** `ruleIndex` of a decision made before the rules (the tun inbound's DNS address). */
+export const INBOUND_DNS_RULE_INDEX = -3;
+
+/** The hijack decision for a flow `services.autoHijack` claims, else null. */
+function autoHijackDecision(services: FlowServices, meta: ConnMetadata): RouteDecision | null {
+  const why = services.autoHijack?.(meta) ?? null;
+  return why === null
+    ? null
+    : { action: "hijack-dns", ruleIndex: INBOUND_DNS_RULE_INDEX, ruleText: why };
 }
 
 /** Construction options of a {@linkcode ConnectionPath}. */
@@ -133,7 +149,7 @@ function applyDecision(
 ): void {
   rec.action = decision.action;
   rec.ruleIndex = decision.ruleIndex;
-  rec.rule = decision.ruleIndex < 0 ? "final" : decision.ruleText;
+  rec.rule = decision.ruleIndex === -1 ? "final" : decision.ruleText;
   if (decision.action === "route") {
     rec.outbound = decision.outbound;
     rec.chain = outboundChain(outbounds, decision.outbound);
@@ -175,7 +191,7 @@ export class ConnectionPath {
    */
   preMatch(meta: ConnMetadata): RouteDecision | null {
     try {
-      return this.services.router.matchSync(meta);
+      return autoHijackDecision(this.services, meta) ?? this.services.router.matchSync(meta);
     } catch (error) {
       if (meta.id === 0) meta.id = this.nextId();
       const message = `route failed: ${errorText(error)}`;
@@ -224,6 +240,8 @@ export class ConnectionPath {
     if (pre !== null) {
       return pre.ruleIndex === -2 ? { action: "router-error", error: pre.ruleText } : pre;
     }
+    const hijack = autoHijackDecision(services, meta);
+    if (hijack !== null) return hijack;
     try {
       return services.router.matchSync(meta) ?? await services.router.route(meta, {
         sniff,

@@ -38,6 +38,7 @@ import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
 import { startNtp } from "../ntp/mod.ts";
 import { setClashModeSource } from "../route/clash_mode.ts";
 import { TunEngine } from "./engine.ts";
+import { inboundDnsHijack } from "./inbound_dns.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "worker"]);
@@ -136,6 +137,7 @@ function buildParts(options: Options, base: PartsBase): FlowParts {
     dns,
     prepare: usesDns ? prepare : null,
     lookup: (domain, strategy) => dns.lookup(domain, strategy),
+    autoHijack: inboundDnsHijack(options),
   };
   return {
     flow,
