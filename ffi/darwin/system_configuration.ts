@@ -219,8 +219,12 @@ export class CoreFoundation {
     const made: { ref: Deno.PointerValue; owned: boolean }[] = [];
     try {
       if (Array.isArray(value)) {
-        const items = value.map((v) => this.create(v));
-        made.push(...items);
+        const items: { ref: Deno.PointerValue; owned: boolean }[] = [];
+        for (const v of value) {
+          const item = this.create(v);
+          made.push(item);
+          items.push(item);
+        }
         const p = this.cf.CFArrayCreate(
           NULL,
           pointerArray(items.map((i) => i.ref)),
@@ -230,16 +234,21 @@ export class CoreFoundation {
         if (p === null) throw new Error("CFArrayCreate failed");
         return { ref: p, owned: true };
       }
-      const entries = Object.entries(value);
-      const keys = entries.map(([k]) => ({ ref: this.string(k), owned: true }));
-      made.push(...keys);
-      const values = entries.map(([, v]) => this.create(v));
-      made.push(...values);
+      const keys: { ref: Deno.PointerValue; owned: boolean }[] = [];
+      const values: { ref: Deno.PointerValue; owned: boolean }[] = [];
+      for (const [k, v] of Object.entries(value)) {
+        const key = { ref: this.string(k), owned: true };
+        made.push(key);
+        keys.push(key);
+        const item = this.create(v);
+        made.push(item);
+        values.push(item);
+      }
       const p = this.cf.CFDictionaryCreate(
         NULL,
         pointerArray(keys.map((x) => x.ref)),
         pointerArray(values.map((x) => x.ref)),
-        BigInt(entries.length),
+        BigInt(keys.length),
         this.k.dictionaryKeyCallBacks,
         this.k.dictionaryValueCallBacks,
       );
@@ -448,6 +457,11 @@ function loadFrameworks() {
   };
   frameworks = { cf, sc: s, errorText };
   return frameworks;
+}
+
+/** The CF ↔ plist converter over the real CoreFoundation (loaded on first use). */
+export function loadCoreFoundation(): CoreFoundation {
+  return loadFrameworks().cf;
 }
 
 /** Opens a dynamic-store session named `name` (see {@linkcode bindDynamicStore}). */

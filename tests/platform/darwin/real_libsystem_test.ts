@@ -10,6 +10,7 @@ import {
   DARWIN_ERRNO,
   F_GETFL,
   F_SETFL,
+  IFF_UP,
   O_NONBLOCK,
   O_RDONLY,
   PF_SYSTEM,
@@ -24,12 +25,20 @@ import {
   decodeIfreq,
   encodeCtlInfo,
   encodeIfreqMtu,
+  parseInterfaceList,
   parseRouteDump,
 } from "../../../ffi/darwin/structs.ts";
 import {
   darwinDefaultInterface,
+  readInterfaceList,
   readRouteDump,
 } from "../../../src/platform/darwin/default_interface.ts";
+import { darwinNetworkSnapshot } from "../../../src/platform/darwin/network_snapshot.ts";
+import { monitorDarwinNetwork } from "../../../src/platform/darwin/network_monitor.ts";
+import { processAlive } from "../../../src/platform/darwin/platform.ts";
+import { currentResolvers, GLOBAL_IPV4_KEY } from "../../../src/platform/darwin/system_dns.ts";
+import { loadCoreFoundation, openDynamicStore } from "../../../ffi/darwin/system_configuration.ts";
+import { formatIp } from "../../../src/net/ip.ts";
 
 const onMac = Deno.build.os === "darwin";
 
@@ -140,6 +149,112 @@ Deno.test({
       assert.equal(await libc.pollAsync(pfd, 1, 10), 0);
     } finally {
       libc.close(fd);
+    }
+  },
+});
+
+Deno.test({
+  name: "real libSystem: NET_RT_IFLIST2 lists lo0 with 127.0.0.1/8, UP and MTU 16384",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    const listed = parseInterfaceList(readInterfaceList(libc));
+    const lo0 = listed.find((i) => i.name === "lo0");
+    assert.ok(lo0, `interfaces: ${listed.map((i) => i.name).join(", ")}`);
+    assert.equal(lo0.index, 1);
+    assert.equal(lo0.mtu, 16384); // if_data64.ifi_mtu at the proven offset
+    assert.equal(lo0.flags & IFF_UP, IFF_UP);
+    assert.ok(lo0.addresses.some((a) => formatIp(a.addr) === "127.0.0.1" && a.bits === 8));
+    const snap = darwinNetworkSnapshot(libc);
+    console.log(
+      `interfaces up: ${snap.interfaces.filter((i) => i.up).map((i) => i.name).join(", ")}; ` +
+        `default: ${snap.defaultInterface?.name ?? "none"}`,
+    );
+  },
+});
+
+Deno.test({
+  name: "real libSystem: kill(pid, 0) tells a live process from a gone one",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    assert.equal(processAlive(libc, Deno.pid), true);
+    assert.equal(processAlive(libc, 1), true); // launchd: EPERM for a normal user, 0 for root
+    assert.equal(processAlive(libc, 99_999_999), false);
+    assert.equal(libc.errno(), DARWIN_ERRNO.ESRCH);
+  },
+});
+
+Deno.test({
+  name: "real libSystem: the routing-socket monitor opens, waits and stops cleanly",
+  ignore: !onMac,
+  async fn() {
+    const libc = loadDarwinLibc();
+    const monitor = monitorDarwinNetwork(libc, {
+      snapshot: () => darwinNetworkSnapshot(libc),
+      onChange: () => {},
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    monitor.stop();
+    await monitor.done;
+  },
+});
+
+Deno.test({
+  name: "real CoreFoundation: a property list round-trips through CF objects",
+  ignore: !onMac,
+  fn() {
+    const cf = loadCoreFoundation();
+    const value = {
+      ServerAddresses: ["198.18.0.2"],
+      OverridePrimary: 1,
+      Weight: 0.5,
+      On: true,
+      Nested: { List: [1, "two", false] },
+    };
+    const made = cf.create(value);
+    try {
+      assert.deepEqual(cf.read(made.ref), value);
+    } finally {
+      cf.release(made.ref);
+    }
+  },
+});
+
+Deno.test({
+  name: "real SystemConfiguration: the dynamic store reads the global network state",
+  ignore: !onMac,
+  fn() {
+    const store = openDynamicStore("tunbox-selftest");
+    try {
+      const keys = store.keys("^State:/Network/Global/");
+      assert.ok(keys.length > 0, "no State:/Network/Global/ keys");
+      const ipv4 = store.get(GLOBAL_IPV4_KEY);
+      console.log(`primary: ${JSON.stringify(ipv4)}; resolvers: ${currentResolvers(store)}`);
+      assert.equal(store.get("State:/Network/tunbox-selftest/none"), null);
+    } finally {
+      store.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "real SystemConfiguration (root): a session key is set, read back, and gone after close",
+  ignore: !onMac || Deno.uid() !== 0,
+  fn() {
+    const key = "State:/Network/tunbox-selftest/Probe";
+    const store = openDynamicStore("tunbox-selftest", { sessionKeys: true });
+    try {
+      store.set(key, { Probe: ["198.18.0.2"], N: 1 });
+      assert.deepEqual(store.get(key), { Probe: ["198.18.0.2"], N: 1 });
+    } finally {
+      store.close();
+    }
+    const again = openDynamicStore("tunbox-selftest-check");
+    try {
+      assert.equal(again.get(key), null, "configd keeps session keys after the session ends");
+    } finally {
+      again.close();
     }
   },
 });
