@@ -16,6 +16,7 @@ import * as IOC from "../../../ffi/darwin/ioccom.ts";
 import * as SYS from "../../../src/io/sys_darwin.ts";
 import { type ErrnoName, errnoName } from "../../../ffi/errno.ts";
 import { AF_INET as SOCKADDR_AF_INET } from "../../../ffi/sockaddr.ts";
+import * as SCF from "../../../ffi/darwin/system_configuration.ts";
 
 /** One `#define` and the value tunbox uses for it. */
 export interface ConstantRow {
@@ -376,5 +377,140 @@ export const TEXT_ROWS: { header: string; contains: string; fact: string }[] = [
     header: "bsd/net/if_utun.c",
     contains: "#define UTUN_HEADER_SIZE(_pcb) (sizeof(u_int32_t) +",
     fact: "the utun header is a u_int32_t (UTUN_HEADER_SIZE 4 without UTUN_FLAGS_ENABLE_PROC_UUID)",
+  },
+];
+
+/** Which Apple open-source repository a row quotes. */
+export type Repo = "xnu" | "configd" | "CF";
+
+/** Where each repository is mirrored for `_gen_xnu_excerpts.ts` and the quote check. */
+export const REPO_NAMES: Record<Repo, string> = {
+  xnu: "apple-oss-distributions/xnu",
+  configd: "apple-oss-distributions/configd",
+  CF: "apple-oss-distributions/CF",
+};
+
+/** A C enum constant (`NAME = value,`) and the value tunbox uses. */
+export interface EnumRow {
+  repo: Repo;
+  header: string;
+  name: string;
+  value: number;
+  ours: string;
+}
+
+export const ENUM_ROWS: EnumRow[] = [
+  {
+    repo: "CF",
+    header: "CFString.h",
+    name: "kCFStringEncodingUTF8",
+    value: SCF.kCFStringEncodingUTF8,
+    ours: "ffi/darwin/system_configuration.ts",
+  },
+  {
+    repo: "CF",
+    header: "CFNumber.h",
+    name: "kCFNumberSInt64Type",
+    value: SCF.kCFNumberSInt64Type,
+    ours: "ffi/darwin/system_configuration.ts",
+  },
+  {
+    repo: "CF",
+    header: "CFNumber.h",
+    name: "kCFNumberFloat64Type",
+    value: SCF.kCFNumberFloat64Type,
+    ours: "ffi/darwin/system_configuration.ts",
+  },
+  {
+    repo: "configd",
+    header: "SystemConfiguration.fproj/SystemConfiguration.h",
+    name: "kSCStatusNoKey",
+    value: SCF.kSCStatusNoKey,
+    ours: "ffi/darwin/system_configuration.ts",
+  },
+];
+
+/** A System Configuration string constant (`kSC... "Value"`) and where tunbox relies on it. */
+export interface StringRow {
+  repo: Repo;
+  header: string;
+  name: string;
+  value: string;
+}
+
+const schema = (
+  name: string,
+  value: string,
+  header = "SystemConfiguration.fproj/SCSchemaDefinitions.h",
+) => ({
+  repo: "configd" as const,
+  header,
+  name,
+  value,
+});
+
+/**
+ * The dynamic-store key parts and dictionary keys `src/platform/darwin/system_dns.ts` writes:
+ * the test checks each is the string SystemConfiguration defines, and that the dictionaries
+ * tunbox writes use no other key.
+ */
+export const STRING_ROWS: StringRow[] = [
+  schema("kSCDynamicStoreDomainState", "State:"),
+  schema("kSCCompNetwork", "Network"),
+  schema("kSCCompService", "Service"),
+  schema("kSCCompGlobal", "Global"),
+  schema("kSCEntNetDNS", "DNS"),
+  schema("kSCEntNetIPv4", "IPv4"),
+  schema("kSCEntNetIPv6", "IPv6"),
+  schema("kSCDynamicStorePropNetPrimaryService", "PrimaryService"),
+  schema("kSCPropInterfaceName", "InterfaceName"),
+  schema("kSCPropNetOverridePrimary", "OverridePrimary"),
+  schema("kSCPropNetIPv4Addresses", "Addresses"),
+  schema("kSCPropNetIPv4SubnetMasks", "SubnetMasks"),
+  schema("kSCPropNetIPv4Router", "Router"),
+  schema("kSCPropNetIPv6Addresses", "Addresses"),
+  schema("kSCPropNetIPv6PrefixLength", "PrefixLength"),
+  schema("kSCPropNetIPv6Router", "Router"),
+  schema("kSCPropNetDNSServerAddresses", "ServerAddresses"),
+  schema("kSCPropNetDNSSearchDomains", "SearchDomains"),
+  schema(
+    "kSCPropNetDNSConfirmedServiceID",
+    "ConfirmedServiceID",
+    "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+  ),
+  schema("kSCDynamicStoreUseSessionKeys", "UseSessionKeys", "SystemConfiguration.fproj/SCDOpen.c"),
+];
+
+/** configd behaviour tunbox's DNS design rests on, quoted. */
+export const CONFIGD_TEXT_ROWS: { repo: Repo; header: string; contains: string; fact: string }[] = [
+  {
+    repo: "configd",
+    header: "Plugins/IPMonitor/ip_plugin.c",
+    contains: "if (rank_assertion == NULL && get_override_primary(dict)) {",
+    fact: "a service with a router and OverridePrimary is ranked first (the primary service)",
+  },
+  {
+    repo: "configd",
+    header: "Plugins/IPMonitor/ip_plugin.c",
+    contains: "/* if no router is configured, demote the rank if necessary */",
+    fact: "without a Router the service is never primary, so tunbox sets Router",
+  },
+  {
+    repo: "configd",
+    header: "Plugins/IPMonitor/ip_plugin.c",
+    contains: "Here, we determine whether or not we want all queries for this DNS",
+    fact: "DNS learned from a network is bound to its interface (why Wi-Fi DNS leaks)",
+  },
+  {
+    repo: "configd",
+    header: "Plugins/IPMonitor/ip_plugin.c",
+    contains: "kSCPropNetDNSConfirmedServiceID,",
+    fact: "ConfirmedServiceID equal to the service's ID makes a State-only service's DNS trusted",
+  },
+  {
+    repo: "configd",
+    header: "configd.tproj/_configclose.c",
+    contains: "/* Remove any session keys */",
+    fact: "configd removes a session's keys when the session closes",
   },
 ];

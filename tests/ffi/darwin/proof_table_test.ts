@@ -6,9 +6,12 @@
  * from laying out the quoted structs by the LP64 rules (`_c_header.ts`), once with arm64's and
  * once with x86_64's machine typedefs.
  *
- * When an xnu checkout is at hand (`fetch github:apple-oss-distributions/xnu`, or
- * `TUNBOX_XNU_GIT=<dir>`), the last test also checks every quoted line against the header at the
- * recorded commit; regenerate with `_gen_xnu_excerpts.ts` to move to a newer xnu.
+ * The CoreFoundation and System Configuration constants and key strings the DNS code uses are
+ * checked the same way against Apple's CF and configd sources, and configd's behaviour the design
+ * relies on is quoted. When checkouts are at hand (`fetch github:apple-oss-distributions/xnu`,
+ * `.../configd`, `.../CF`, or `TUNBOX_XNU_GIT`/`TUNBOX_CONFIGD_GIT`/`TUNBOX_CF_GIT`), every quoted
+ * line is also checked against the source at the recorded commit; regenerate with
+ * `_gen_excerpts.ts` to move to newer releases.
  */
 import assert from "node:assert/strict";
 import {
@@ -20,8 +23,22 @@ import {
   sizeOf,
   structLayout,
 } from "./_c_header.ts";
-import { CONSTANT_ROWS, HELPER_STRUCTS, STRUCT_ROWS, TEXT_ROWS, TYPEDEFS } from "./_proof_table.ts";
-import { type Excerpt, EXCERPTS, XNU } from "./_xnu_excerpts.ts";
+import {
+  CONFIGD_TEXT_ROWS,
+  CONSTANT_ROWS,
+  ENUM_ROWS,
+  HELPER_STRUCTS,
+  STRING_ROWS,
+  STRUCT_ROWS,
+  TEXT_ROWS,
+  TYPEDEFS,
+} from "./_proof_table.ts";
+import { type Excerpt, EXCERPTS as ALL_EXCERPTS, SOURCES } from "./_apple_excerpts.ts";
+import { systemDnsValues } from "../../../src/platform/darwin/system_dns.ts";
+import { parsePrefix } from "../../../src/net/ip.ts";
+
+/** The xnu quotes (the C evaluation below reads only those). */
+const EXCERPTS = ALL_EXCERPTS.filter((e) => e.repo === "xnu");
 import * as IOC from "../../../ffi/darwin/ioccom.ts";
 import { roundup32 } from "../../../ffi/darwin/structs.ts";
 import { encodeSockaddr } from "../../../ffi/sockaddr.ts";
@@ -35,7 +52,7 @@ const find = (kind: Excerpt["kind"], name: string, header?: string): Excerpt => 
   if (!e) throw new Error(`no quoted ${kind} ${name}${header ? ` in ${header}` : ""}`);
   return e;
 };
-const where = (e: Excerpt) => `${e.header}:${e.line}`;
+const where = (e: Excerpt) => `${e.repo === "xnu" ? "" : `${e.repo} `}${e.header}:${e.line}`;
 
 /** The evaluation environment for one architecture's machine typedefs. */
 function environment(machine: "bsd/arm/_types.h" | "bsd/i386/_types.h"): Env {
@@ -277,41 +294,96 @@ for (const t of TEXT_ROWS) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The quotes against the headers themselves
+// CoreFoundation and System Configuration (CF, configd)
 // ---------------------------------------------------------------------------------------------
 
-const XNU_GIT = Deno.env.get("TUNBOX_XNU_GIT") ??
-  "/work/.mirror/apple-oss-distributions+xnu/repo";
-const haveXnu = (() => {
-  try {
-    return new Deno.Command("git", { args: ["-C", XNU_GIT, "cat-file", "-e", XNU.commit] })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-})();
+const other = (kind: Excerpt["kind"], name: string, header: string): Excerpt => {
+  const e = ALL_EXCERPTS.find((x) => x.kind === kind && x.name === name && x.header === header);
+  if (!e) throw new Error(`no quoted ${kind} ${name} in ${header}`);
+  return e;
+};
 
-Deno.test({
-  name: `every quoted line is the text of ${XNU.tag} (${XNU.commit.slice(0, 12)}) at that line`,
-  ignore: !haveXnu,
-  fn() {
-    const files = new Map<string, string[]>();
-    for (const e of EXCERPTS) {
-      let lines = files.get(e.header);
-      if (!lines) {
-        const out = new Deno.Command("git", {
-          args: ["-C", XNU_GIT, "show", `${XNU.commit}:${e.header}`],
-        })
-          .outputSync();
-        assert.ok(out.success, `git show ${e.header}`);
-        lines = new TextDecoder().decode(out.stdout).split("\n");
-        files.set(e.header, lines);
-      }
-      const quoted = e.text.split("\n");
-      assert.deepEqual(lines.slice(e.line - 1, e.line - 1 + quoted.length), quoted, where(e));
-    }
-  },
+for (const row of ENUM_ROWS) {
+  const e = other("enum", row.name, row.header);
+  Deno.test(`${row.name} = ${hex(row.value)} in ${row.ours} (${where(e)})`, () => {
+    const m = /^\s*\w+\s*=\s*([^,/]+)/.exec(e.text);
+    assert.ok(m, e.text);
+    assert.equal(row.value, Number(evaluate(m[1]!.trim(), env)));
+  });
+}
+
+for (const row of STRING_ROWS) {
+  const e = other("string", row.name, row.header);
+  Deno.test(`${row.name} is "${row.value}" (${where(e)})`, () => {
+    const m = new RegExp(`\\b${row.name}\\b[^"]*"([^"]*)"`).exec(e.text);
+    assert.ok(m, e.text);
+    assert.equal(m[1], row.value);
+  });
+}
+
+Deno.test("the dynamic-store keys and dictionaries tunbox writes use only proven SC strings", () => {
+  const proven = new Set(STRING_ROWS.map((r) => r.value));
+  const values = systemDnsValues(
+    "utun8",
+    [parsePrefix("198.18.0.1/16")!, parsePrefix("fdfe:dcba:9876::1/126")!],
+    [new Uint8Array(4)],
+    ["home.arpa"],
+  );
+  for (const [key, dict] of values) {
+    // State:/Network/Service/<id>/<entity>
+    const m = /^(State:)\/(Network)\/(Service)\/tunbox-utun8\/(\w+)$/.exec(key);
+    assert.ok(m, key);
+    for (const part of m.slice(1)) assert.ok(proven.has(part), `${key}: ${part}`);
+    for (const k of Object.keys(dict as object)) assert.ok(proven.has(k), `${key}: ${k}`);
+  }
+  assert.equal(values.size, 3);
 });
+
+for (const t of CONFIGD_TEXT_ROWS) {
+  const e = other("text", t.contains, t.header);
+  Deno.test(`${t.fact} (${where(e)})`, () => {
+    assert.ok(e.text.includes(t.contains));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The quotes against the sources themselves
+// ---------------------------------------------------------------------------------------------
+
+for (const [repo, source] of Object.entries(SOURCES)) {
+  const dir = Deno.env.get(`TUNBOX_${repo.toUpperCase()}_GIT`) ??
+    `/work/.mirror/${source.repository.replace("/", "+")}/repo`;
+  const have = (() => {
+    try {
+      return new Deno.Command("git", { args: ["-C", dir, "cat-file", "-e", source.commit] })
+        .outputSync().success;
+    } catch {
+      return false;
+    }
+  })();
+  Deno.test({
+    name: `every quoted line is the text of ${source.tag} (${
+      source.commit.slice(0, 12)
+    }) at that line`,
+    ignore: !have,
+    fn() {
+      const files = new Map<string, string[]>();
+      for (const e of ALL_EXCERPTS.filter((x) => x.repo === repo)) {
+        let lines = files.get(e.header);
+        if (!lines) {
+          const out = new Deno.Command("git", {
+            args: ["-C", dir, "show", `${source.commit}:${e.header}`],
+          }).outputSync();
+          assert.ok(out.success, `git show ${e.header}`);
+          lines = new TextDecoder().decode(out.stdout).split("\n");
+          files.set(e.header, lines);
+        }
+        const quoted = e.text.split("\n");
+        assert.deepEqual(lines.slice(e.line - 1, e.line - 1 + quoted.length), quoted, where(e));
+      }
+    },
+  });
+}
 
 Deno.test("the quoted struct text compiles to members only (no directive is mistaken for one)", () => {
   for (const e of EXCERPTS.filter((x) => x.kind === "struct")) {
