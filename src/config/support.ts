@@ -159,8 +159,8 @@ export const FEATURES = {
   "tun.dns_mode": {
     level: "warning",
     name: '"dns_mode"',
-    note: "is not implemented in tunbox yet; system DNS settings are left as they are " +
-      '(route port 53 to a "hijack-dns" rule instead)',
+    note: "sets the system resolver on macOS only; on Linux systemd-resolved is left as it " +
+      "is (queries to the TUN's DNS address are answered by tunbox on both)",
   },
   "tun.loopback_address": {
     level: "warning",

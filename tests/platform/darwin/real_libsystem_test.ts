@@ -258,3 +258,21 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "real SystemConfiguration (not root): a refused set names the key, SCErrorString and status",
+  ignore: !onMac || Deno.uid() === 0,
+  fn() {
+    const store = openDynamicStore("tunbox-selftest");
+    try {
+      assert.throws(
+        () => store.set("State:/Network/tunbox-selftest/Probe", { N: 1 }),
+        /set dynamic store key State:\/Network\/tunbox-selftest\/Probe failed: .+ \(\d+\)/,
+      );
+      store.remove("State:/Network/tunbox-selftest/None"); // kSCStatusNoKey is not an error
+    } finally {
+      store.close();
+    }
+  },
+});
