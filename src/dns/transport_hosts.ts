@@ -8,9 +8,9 @@
  * @module
  */
 
-import { parseHosts } from "../inbound/hosts_resolver.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { parseIp } from "../net/ip.ts";
+import { DEFAULT_HOSTS_PATH, HostsFile } from "./hosts_file.ts";
 import type { DnsTransport } from "./transport.ts";
 import {
   addressResponse,
@@ -24,51 +24,6 @@ import {
 
 /** TTL of answers from hosts (sing-box `C.DefaultDNSTTL`). */
 export const HOSTS_TTL = 600;
-/** How long a hosts file is trusted before its size and mtime are checked again. */
-export const HOSTS_RECHECK_MS = 5000;
-
-/** The default hosts file. */
-export const DEFAULT_HOSTS_PATH = "/etc/hosts";
-
-/** A hosts file, parsed lazily and reloaded when it changes. Read errors leave it empty. */
-export class HostsFile {
-  #byName = new Map<string, Uint8Array[]>();
-  #checkedAt = -Infinity;
-  #mtime: number | null = null;
-  #size = -1;
-
-  constructor(readonly path: string, readonly now: () => number) {}
-
-  /** Addresses of `name` (no trailing dot), in file order. */
-  lookup(name: string): Uint8Array[] {
-    this.#update();
-    return this.#byName.get(canonicalName(name)) ?? [];
-  }
-
-  #update(): void {
-    const now = this.now();
-    if (now - this.#checkedAt < HOSTS_RECHECK_MS) return;
-    this.#checkedAt = now;
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(this.path);
-    } catch {
-      this.#byName = new Map();
-      this.#mtime = null;
-      this.#size = -1;
-      return;
-    }
-    const mtime = info.mtime?.getTime() ?? 0;
-    if (mtime === this.#mtime && info.size === this.#size) return;
-    try {
-      this.#byName = parseHosts(Deno.readTextFileSync(this.path));
-      this.#mtime = mtime;
-      this.#size = info.size;
-    } catch {
-      this.#byName = new Map();
-    }
-  }
-}
 
 /** A `hosts` DNS server. */
 export class HostsTransport implements DnsTransport {

@@ -12,5 +12,5 @@ export {
 } from "./outbound_handler.ts";
 export { createRouterHandler, requestMetadata, type RouterHandler } from "./router_handler.ts";
 export { type SocksServer, type SocksServerOptions, startSocksServer } from "./serve_socks.ts";
-export { hostsResolver } from "./hosts_resolver.ts";
+export { hostsResolver } from "../dns/hosts_file.ts";
 export type * from "./types.ts";

@@ -20,7 +20,7 @@ import { Reactor } from "../io/reactor.ts";
 import { formatSockAddr } from "../io/socket.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
 import type { DialContext, Dialer } from "../outbound/types.ts";
-import { hostsResolver } from "./hosts_resolver.ts";
+import { hostsResolver } from "../dns/hosts_file.ts";
 import { ListenerInbound } from "./listener.ts";
 import { createOutboundHandler, type OutboundHandler } from "./outbound_handler.ts";
 import { parseIp } from "../net/ip.ts";

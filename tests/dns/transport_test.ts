@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SysError } from "../../ffi/errno.ts";
-import { HostsFile, HostsTransport } from "../../src/dns/transport_hosts.ts";
+import { HostsTransport } from "../../src/dns/transport_hosts.ts";
 import { LocalTransport, parseResolvConf } from "../../src/dns/transport_local.ts";
 import { TcpTransport } from "../../src/dns/transport_tcp.ts";
 import { UdpTransport } from "../../src/dns/transport_udp.ts";
@@ -11,7 +11,6 @@ import { DirectDialer } from "../../src/outbound/direct_dialer.ts";
 import {
   answersOf,
   decode,
-  FakeClock,
   query,
   reply,
   startDnsServer,
@@ -227,24 +226,6 @@ Deno.test("hosts transport: predefined first, then files; other families empty; 
       assert.equal((await ask("missing.test")).rcode, "NXDOMAIN");
       assert.equal((await ask("alias.test", "TXT")).rcode, "NXDOMAIN");
     });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("`HostsFile` reloads a changed file after the recheck interval", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "tunbox-dns-" });
-  try {
-    const path = `${dir}/hosts`;
-    await Deno.writeTextFile(path, "192.0.2.1 x.test\n");
-    const clock = new FakeClock();
-    const f = new HostsFile(path, clock.now);
-    assert.deepEqual(f.lookup("x.test").map(formatIp), ["192.0.2.1"]);
-    await Deno.writeTextFile(path, "192.0.2.2 x.test\n192.0.2.3 y.test\n");
-    assert.deepEqual(f.lookup("x.test").map(formatIp), ["192.0.2.1"], "within 5 s: cached");
-    clock.advance(5001);
-    assert.deepEqual(f.lookup("x.test").map(formatIp), ["192.0.2.2"]);
-    assert.deepEqual(f.lookup("Y.TEST").map(formatIp), ["192.0.2.3"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
