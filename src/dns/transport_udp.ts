@@ -16,7 +16,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import type { Timer } from "../io/timer_queue.ts";
-import { ipEqual } from "../net/ip.ts";
+import { ipEqual, isV4Mapped } from "../net/ip.ts";
 import type { Destination, Dialer, UdpFlow } from "../outbound/types.ts";
 import { dnsTimeout, type DnsTransport, IdAllocator, type ServerAddress } from "./transport.ts";
 import type { TcpTransport } from "./transport_tcp.ts";
@@ -220,7 +220,5 @@ function sameAddr(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length === b.length) return ipEqual(a, b);
   // An IPv4-mapped IPv6 source for an IPv4 server (dual-stack sockets).
   const [v4, v6] = a.length === 4 ? [a, b] : [b, a];
-  if (v6.length !== 16 || v4.length !== 4) return false;
-  for (let i = 0; i < 10; i++) if (v6[i] !== 0) return false;
-  return v6[10] === 0xff && v6[11] === 0xff && ipEqual(v6.subarray(12), v4);
+  return v4.length === 4 && isV4Mapped(v6) && ipEqual(v6.subarray(12), v4);
 }

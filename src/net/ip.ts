@@ -156,12 +156,45 @@ export function nextIp(addr: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * True when `addr` is an IPv4-mapped IPv6 address, `::ffff:a.b.c.d`.
+ *
+ * ```ts
+ * isV4Mapped(parseIp("::ffff:10.0.0.1")!); // true
+ * isV4Mapped(parseIp("10.0.0.1")!); // false: already IPv4
+ * ```
+ */
+export function isV4Mapped(addr: Uint8Array): boolean {
+  if (addr.length !== 16) return false;
+  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return false;
+  return addr[10] === 0xff && addr[11] === 0xff;
+}
+
 /** Converts `::ffff:a.b.c.d` to its 4-byte IPv4 form; other addresses are returned as they are. */
 export function unmap(addr: Uint8Array): Uint8Array {
-  if (addr.length !== 16) return addr;
-  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return addr;
-  if (addr[10] !== 0xff || addr[11] !== 0xff) return addr;
-  return addr.slice(12);
+  return isV4Mapped(addr) ? addr.slice(12) : addr;
+}
+
+/**
+ * True for loopback addresses: 127.0.0.0/8, `::1`, and IPv4-mapped 127/8 (`::ffff:127.0.0.1`).
+ *
+ * ```ts
+ * isLoopback(parseIp("127.0.0.53")!); // true
+ * isLoopback(parseIp("::2")!); // false
+ * ```
+ */
+export function isLoopback(addr: Uint8Array): boolean {
+  if (addr.length === 4) return addr[0] === 127;
+  if (addr.length !== 16) return false;
+  if (isV4Mapped(addr)) return addr[12] === 127;
+  for (let i = 0; i < 15; i++) if (addr[i] !== 0) return false;
+  return addr[15] === 1;
+}
+
+/** True for link-local unicast addresses: 169.254.0.0/16 and fe80::/10 (not unmapped). */
+export function isLinkLocal(addr: Uint8Array): boolean {
+  if (addr.length === 4) return addr[0] === 169 && addr[1] === 254;
+  return addr.length === 16 && addr[0] === 0xfe && (addr[1]! & 0xc0) === 0x80;
 }
 
 /** IPv4 bytes to an unsigned 32-bit number. */

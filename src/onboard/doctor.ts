@@ -10,7 +10,7 @@ import type { ConfigDiagnostic } from "../config/diagnostic.ts";
 import type { Options, TunInboundOptions } from "../config/types.ts";
 import { CAP_NET_ADMIN } from "../../ffi/linux/constants.ts";
 import { IFF_UP, RTN_UNICAST } from "../../ffi/linux/netlink.ts";
-import { parseIp, parsePrefix } from "../net/ip.ts";
+import { isLinkLocal, parseIp, parsePrefix } from "../net/ip.ts";
 import { hasCapability, parseCapEff, readProcText } from "../platform/linux/privileges.ts";
 import { withRtNetlink } from "../platform/linux/rtnetlink.ts";
 import { isTunLink } from "../platform/linux/tun.ts";
@@ -99,7 +99,7 @@ export function gatherHost(): HostState {
           if (r.family === 6) host.ipv6Default = true;
           continue;
         }
-        if (r.family === 6 && r.dst.addr[0] === 0xfe && (r.dst.addr[1]! & 0xc0) === 0x80) continue;
+        if (r.family === 6 && isLinkLocal(r.dst.addr)) continue;
         host.routes.push({ prefix: r.dst, dev });
       }
       host.rules = nl.listRules();
@@ -121,7 +121,7 @@ export function gatherHost(): HostState {
       const p = parsePrefix(i.cidr);
       const a = parseIp(i.address);
       if (!p || !a || i.name.startsWith("lo")) continue;
-      if (a.length === 16 && a[0] === 0xfe && (a[1]! & 0xc0) === 0x80) continue;
+      if (a.length === 16 && isLinkLocal(a)) continue;
       if (a.length === 16 && (a[0]! & 0xe0) === 0x20 && !i.name.startsWith("utun")) {
         host.ipv6Default = true; // a global address: IPv6 is in use
       }

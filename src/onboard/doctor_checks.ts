@@ -11,12 +11,12 @@
  */
 
 import type { Options, TunInboundOptions } from "../config/types.ts";
-import { formatIp, formatPrefix, parseIp, type Prefix, prefixContains } from "../net/ip.ts";
+import { formatPrefix, isLoopback, parseIp, type Prefix, prefixContains } from "../net/ip.ts";
 import { planRoutes, resolveIndexes, RULE_SPAN } from "../platform/linux/auto_route.ts";
 import { formatRule } from "../platform/linux/ip_text.ts";
 import type { RuleInfo } from "../platform/linux/rtnetlink.ts";
 import { planDarwinRoutes } from "../platform/darwin/route_plan.ts";
-import { isPrivateAddr } from "../route/ip_private.ts";
+import { isPrivateAddr } from "../net/ip_private.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { RouteDecision, Router } from "../route/router.ts";
 import type { ProbeResult } from "./probe.ts";
@@ -92,7 +92,7 @@ export function captureOf(
     }
     return { capture: "bypass", why: `the TUN has no IPv${len === 4 ? 4 : 6} address` };
   }
-  if ((addr[0] === 127 && len === 4) || (len === 16 && formatIp(addr) === "::1")) {
+  if (isLoopback(addr)) {
     return { capture: "bypass", why: "loopback never enters the TUN" };
   }
   let plan;
@@ -179,7 +179,7 @@ export function isLocalProxy(options: Options, tag: string): boolean {
   const o = options.outbounds.find((x) => x.tag === tag);
   if (!o || (o.type !== "socks" && o.type !== "http")) return false;
   const a = parseIp(o.server);
-  return o.server === "localhost" || (a !== null && (a[0] === 127 || formatIp(a) === "::1"));
+  return o.server === "localhost" || (a !== null && isLoopback(a));
 }
 
 function describe(d: RouteDecision): string {
@@ -444,7 +444,7 @@ export async function checkDns(
   for (const r of host.resolvers) {
     const a = parseIp(r);
     if (!a) continue;
-    const loop = a.length === 4 ? a[0] === 127 : r === "::1";
+    const loop = isLoopback(a);
     if (loop && r === "127.0.0.53" && host.resolvedUpstreams) {
       out.push({
         id: "dns:stub",

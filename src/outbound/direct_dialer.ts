@@ -26,7 +26,7 @@ import {
   UdpSocket,
   WOULD_BLOCK,
 } from "../io/socket.ts";
-import { formatIp, parseIp } from "../net/ip.ts";
+import { formatIp, isLoopback, parseIp } from "../net/ip.ts";
 import type { NetworkInterface } from "../platform/types.ts";
 import {
   type Destination,
@@ -54,15 +54,6 @@ export type DialRouteOptions = Pick<
   RouteOptions,
   "default_interface" | "auto_detect_interface" | "default_mark" | "default_domain_resolver"
 >;
-
-/** True for 127.0.0.0/8 and ::1 (and IPv4-mapped 127/8). */
-export function isLoopback(addr: Uint8Array): boolean {
-  if (addr.length === 4) return addr[0] === 127;
-  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return false;
-  if (addr[10] === 0xff && addr[11] === 0xff) return addr[12] === 127;
-  for (let i = 10; i < 15; i++) if (addr[i] !== 0) return false;
-  return addr[15] === 1;
-}
 
 /** Orders (and filters) resolved addresses by a sing-box domain strategy. */
 export function orderAddresses(

@@ -18,8 +18,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { Options, OutboundOptions } from "../config/types.ts";
-import { formatIp, parseIp } from "../net/ip.ts";
-import { isLoopback } from "./direct_dialer.ts";
+import { formatIp, isLoopback, parseIp } from "../net/ip.ts";
 
 const log = getLogger(["tunbox", "outbound"]);
 

@@ -19,6 +19,7 @@
  */
 
 import type { Network, RouteOptionsFields } from "../config/types.ts";
+import { isV4Mapped } from "../net/ip.ts";
 
 /** An address and port. `fqdn` is set (and `addr` empty) only for domain destinations. */
 export interface Endpoint {
@@ -96,13 +97,6 @@ export function newConnMetadata(init: ConnMetadataInit): ConnMetadata {
     routeOptions: {},
     ruleCursor: 0,
   };
-}
-
-/** True when `addr` is `::ffff:a.b.c.d`. */
-export function isV4Mapped(addr: Uint8Array): boolean {
-  if (addr.length !== 16) return false;
-  for (let i = 0; i < 10; i++) if (addr[i] !== 0) return false;
-  return addr[10] === 0xff && addr[11] === 0xff;
 }
 
 function unmapEndpoint(e: Endpoint): Endpoint {

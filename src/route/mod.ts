@@ -9,7 +9,6 @@ export {
   type ConnMetadataInit,
   dialDestination,
   type Endpoint,
-  isV4Mapped,
   newConnMetadata,
 } from "./metadata.ts";
 export {
@@ -40,7 +39,7 @@ export {
   STREAM_SNIFFERS,
 } from "./action.ts";
 export { IpSet } from "./ip_set.ts";
-export { isPrivateAddr, isPublicAddr } from "./ip_private.ts";
+export { isPrivateAddr, isPublicAddr } from "../net/ip_private.ts";
 export { DomainKeywords, DomainSet } from "./domain_set.ts";
 export { compileGoRegex, DomainRegexes } from "./domain_regex.ts";
 export { PortSet } from "./port_set.ts";

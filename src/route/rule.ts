@@ -35,7 +35,7 @@ import { compileAction, type CompiledAction } from "./action.ts";
 import { DomainKeywords, DomainSet } from "./domain_set.ts";
 import { DomainRegexes } from "./domain_regex.ts";
 import { IpSet } from "./ip_set.ts";
-import { isPrivateAddr } from "./ip_private.ts";
+import { isPrivateAddr } from "../net/ip_private.ts";
 import type { ConnMetadata } from "./metadata.ts";
 import { PortSet } from "./port_set.ts";
 import { clashModeItem } from "./clash_mode.ts";

@@ -7,7 +7,6 @@ import { fdClose, sockBind, sockCreate, sockListen, sockLocalAddr } from "../../
 import {
   DirectDialer,
   type DirectUdpFlow,
-  isLoopback,
   orderAddresses,
 } from "../../src/outbound/direct_dialer.ts";
 import { OutboundError } from "../../src/outbound/types.ts";
@@ -59,14 +58,6 @@ Deno.test("`orderAddresses()` orders and filters by domain strategy", () => {
   assert.deepEqual(orderAddresses([v4, v6], "ipv4_only"), [v4]);
   assert.deepEqual(orderAddresses([v4, v6], "ipv6_only"), [v6]);
   assert.deepEqual(orderAddresses([v6, v4], ""), [v6, v4]);
-});
-
-Deno.test("`isLoopback()` knows 127/8, ::1 and ::ffff:127.x", () => {
-  assert.ok(isLoopback(new Uint8Array([127, 9, 9, 9])));
-  assert.ok(isLoopback(LOOPBACK6));
-  assert.ok(isLoopback(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1])));
-  assert.ok(!isLoopback(new Uint8Array([10, 0, 0, 1])));
-  assert.ok(!isLoopback(new Uint8Array(16)));
 });
 
 Deno.test("`DirectDialer.dialTcp()` connects to IPv4 and IPv6 addresses and moves data", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { isPrivateAddr, isPublicAddr } from "../../src/route/ip_private.ts";
-import { ip } from "./_helpers.ts";
+import { isPrivateAddr, isPublicAddr } from "../../src/net/ip_private.ts";
+import { ip } from "../route/_helpers.ts";
 
 // Expected values follow Go's net/netip predicates as combined by sing's IsPublicAddr.
 const PRIVATE = [
