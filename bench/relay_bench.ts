@@ -11,7 +11,7 @@
 
 import { Reactor } from "../src/io/reactor.ts";
 import { connectTcp, TcpListener } from "../src/io/socket.ts";
-import { relay } from "../src/outbound/relay.ts";
+import { relay } from "../src/io/relay.ts";
 
 const LOOPBACK = new Uint8Array([127, 0, 0, 1]);
 

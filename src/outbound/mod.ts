@@ -30,4 +30,3 @@ export function builtinOutbounds(): OutboundRegistry {
 
 export { createOutbounds, type OutboundEnv, OutboundRegistry } from "./registry.ts";
 export * from "./types.ts";
-export { relay, type RelayOptions, type RelayStats } from "./relay.ts";

@@ -15,7 +15,7 @@ import type { Reactor } from "../io/reactor.ts";
 import { TcpListener, type TcpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import type { Stream } from "../io/stream.ts";
 import type { ConnControl, ConnectionPath, FlowStats, TcpInboundSide } from "../conn/mod.ts";
-import { relay } from "../outbound/relay.ts";
+import { relay } from "../io/relay.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import { type NatFamily, NatVerdict, SystemNat } from "../stack/nat.ts";
 import type { NatTable } from "../stack/nat_table.ts";

@@ -15,7 +15,7 @@
 import type { ConnControl, FlowStats, TcpInboundSide, UdpInboundSide } from "../../src/conn/mod.ts";
 import type { Reactor } from "../../src/io/reactor.ts";
 import type { Stream } from "../../src/io/stream.ts";
-import { relay } from "../../src/outbound/relay.ts";
+import { relay } from "../../src/io/relay.ts";
 import {
   type Destination,
   type DialMeta,

@@ -9,7 +9,7 @@ import {
   WOULD_BLOCK,
   writeAll,
 } from "../../src/io/stream.ts";
-import { relay, type RelayStats } from "../../src/outbound/relay.ts";
+import { relay, type RelayStats } from "../../src/io/relay.ts";
 import { streamPair } from "../_helpers/stream_pair.ts";
 import { echoServer, LOOPBACK, sleep, withReactor } from "../outbound/_helpers.ts";
 

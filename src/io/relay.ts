@@ -27,9 +27,9 @@
  */
 
 import { E, SysError } from "../../ffi/errno.ts";
-import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
-import { fdClose, HAS_SPLICE, pipeCreate, spliceFd } from "../io/sys.ts";
-import type { Timer } from "../io/timer_queue.ts";
+import { type Stream, WOULD_BLOCK } from "./stream.ts";
+import { fdClose, HAS_SPLICE, pipeCreate, spliceFd } from "./sys.ts";
+import type { Timer } from "./timer_queue.ts";
 
 /** How a relay ended. */
 export type RelayEnd = "done" | "error" | "idle" | "closed";

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, type TcpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readExact, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
-import { relay, type RelayOptions, type RelayStats } from "../../src/outbound/relay.ts";
-import { dec, enc, LOOPBACK, roundTrip, sleep, within, withReactor } from "./_helpers.ts";
+import { relay, type RelayOptions, type RelayStats } from "../../src/io/relay.ts";
+import { dec, enc, LOOPBACK, roundTrip, sleep, within, withReactor } from "../outbound/_helpers.ts";
 
 /**
  * Client ↔ [relay: accepted socket `a` ↔ upstream `b`] ↔ server. `serve` runs for each upstream
