@@ -27,6 +27,7 @@ import { SystemStack } from "./system_stack.ts";
 import { UdpFlows } from "./udp_flows.ts";
 import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
+import { frameForTun, unframe } from "./framing.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
 import type { TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
 
@@ -65,6 +66,8 @@ export class TunEngine {
   #impair: Impairment | null = null;
   /** Packets the TUN did not take (counted with the dispatcher's drops in snapshots). */
   #writeDrops = 0;
+  /** Frames read from the TUN whose prefix did not announce their packet (utun). */
+  #readDrops = 0;
 
   constructor(
     readonly init: TunWorkerInit,
@@ -165,28 +168,25 @@ export class TunEngine {
       if (n === WOULD_BLOCK) break;
       if (n <= off) continue;
       this.stats.packetsIn++;
-      if (impair === null) dispatcher.input(rx.subarray(off, n), now);
-      else impair.input(rx.subarray(off, n));
+      const ip = unframe(rx.subarray(0, n), off);
+      if (ip === null) {
+        this.#readDrops++;
+        continue;
+      }
+      if (impair === null) dispatcher.input(ip, now);
+      else impair.input(ip);
     }
   }
 
   /**
-   * Writes one IP packet to a TUN queue (this worker's unless `fd` is given). When the platform
-   * prefixes packets (macOS utun's 4-byte address family), the prefix goes in the bytes before
-   * the packet if its buffer has room there, else the packet is copied once.
+   * Writes one IP packet to a TUN queue (this worker's unless `fd` is given), framed for the
+   * device (`framing.ts`: macOS utun's 4-byte address family).
    */
   #writePacket(pkt: Uint8Array, fd = this.#fd): void {
-    const off = this.#offset;
-    let out = pkt;
-    if (off > 0) {
-      if (pkt.byteOffset >= off) {
-        out = new Uint8Array(pkt.buffer, pkt.byteOffset - off, pkt.length + off);
-      } else {
-        out = this.#tx.subarray(0, pkt.length + off);
-        out.set(pkt, off);
-      }
-      out.fill(0, 0, off);
-      if (off === 4) out[3] = (pkt[0]! >> 4) === 6 ? 30 : 2;
+    const out = frameForTun(pkt, this.#offset, this.#tx);
+    if (out === null) {
+      this.#writeDrops++;
+      return;
     }
     try {
       if (fdWrite(fd, out) === WOULD_BLOCK) {
@@ -219,7 +219,7 @@ export class TunEngine {
   snapshot(): WorkerStats {
     const d = this.#dispatcher.stats;
     this.stats.packetsDropped = d.malformed + d.badChecksum + d.unhandled + d.errors +
-      this.#writeDrops;
+      this.#writeDrops + this.#readDrops;
     this.stats.tcpOpen = this.#tcp ? this.#tcp.connectionCount : this.#system!.nat.table.size;
     this.stats.udpOpen = this.#udp.size;
     const tracker = this.path.tracker;
