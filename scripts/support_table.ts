@@ -29,6 +29,8 @@ const GROUPS: [prefix: string, title: string][] = [
   ["endpoint.", "Endpoints"],
   ["dial.", "Dial fields"],
   ["tls.", "TLS (client)"],
+  ["inbound_tls.", "TLS (server: http and mixed inbounds)"],
+  ["certificate.", "Certificate store"],
   ["dns.", "DNS"],
   ["route.", "Route"],
   ["rule_set.", "Rule-sets"],

@@ -87,14 +87,10 @@ export class Box {
   static #validate(options: Options): void {
     const reactor = new Reactor(8);
     try {
-      const outbounds = createOutbounds(
-        options.outbounds,
-        { reactor },
-        options.route,
-        builtinOutbounds(),
-      );
+      const ctx = { reactor, ...(options.certificate ? { certificate: options.certificate } : {}) };
+      const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
       const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-      createDns(options, { reactor, outbounds, defaultOutbound, ctx: { reactor } }).close();
+      createDns(options, { reactor, outbounds, defaultOutbound, ctx }).close();
       for (const o of outbounds.values()) o.close();
       new Router({
         rules: options.route.rules,

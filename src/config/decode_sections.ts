@@ -46,6 +46,7 @@ function decodeNtp(o: Obj): NtpOptions {
 function decodeCertificate(o: Obj): CertificateOptions {
   // sing-box reads an empty store as "system".
   const store = o.enumOf("store", ["", ...CERTIFICATE_STORES] as const) || "system";
+  if (store === "chrome") o.feature("store", "certificate.store_chrome");
   const out: CertificateOptions = {
     store,
     certificate: o.strings("certificate"),

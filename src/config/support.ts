@@ -65,10 +65,11 @@ export const FEATURES = {
   "section.route": { level: "supported", name: '"route"' },
   "section.experimental": { level: "supported", name: '"experimental"' },
   "section.ntp": { level: "supported", name: '"ntp"' },
-  "section.certificate": {
+  "section.certificate": { level: "supported", name: '"certificate"' },
+  "certificate.store_chrome": {
     level: "warning",
-    name: '"certificate"',
-    note: "is not implemented in tunbox yet; TLS clients trust the system store",
+    name: 'certificate store "chrome"',
+    note: "is not bundled in tunbox; Mozilla's root store (bundled) is used instead",
   },
   "section.certificate_providers": {
     level: "warning",
@@ -217,12 +218,7 @@ export const FEATURES = {
   "outbound.ssh": proxyOutbound("ssh"),
   "outbound.tor": proxyOutbound("tor"),
   "outbound.shadowsocksr": proxyOutbound("shadowsocksr"),
-  "outbound.http.tls": {
-    level: "error",
-    name: '"tls" in an http outbound',
-    note: "is not implemented in tunbox yet (plain HTTP CONNECT only); remove it or run a " +
-      "local TLS client",
-  },
+  "outbound.http.tls": { level: "supported", name: '"tls" in an http outbound' },
   "outbound.socks.udp_over_tcp": {
     level: "error",
     name: '"udp_over_tcp"',
@@ -271,27 +267,86 @@ export const FEATURES = {
   "tls.enabled": { level: "supported", name: '"enabled" in tls' },
   "tls.server_name": { level: "supported", name: '"server_name" in tls' },
   "tls.insecure": { level: "supported", name: '"insecure" in tls' },
-  "tls.disable_sni": tlsField("disable_sni"),
-  "tls.alpn": tlsField("alpn"),
-  "tls.min_version": tlsField("min_version"),
-  "tls.max_version": tlsField("max_version"),
-  "tls.cipher_suites": tlsField("cipher_suites"),
-  "tls.curve_preferences": tlsField("curve_preferences"),
-  "tls.certificate": tlsField("certificate"),
-  "tls.certificate_path": tlsField("certificate_path"),
-  "tls.certificate_public_key_sha256": tlsField("certificate_public_key_sha256"),
-  "tls.client_certificate": tlsField("client_certificate"),
-  "tls.client_certificate_path": tlsField("client_certificate_path"),
-  "tls.client_key": tlsField("client_key"),
-  "tls.client_key_path": tlsField("client_key_path"),
+  "tls.disable_sni": { level: "supported", name: '"disable_sni" in tls' },
+  "tls.alpn": { level: "supported", name: '"alpn" in tls' },
+  "tls.min_version": { level: "supported", name: '"min_version" in tls' },
+  "tls.max_version": { level: "supported", name: '"max_version" in tls' },
+  "tls.cipher_suites": tlsIgnored("cipher_suites", "rustls offers its own suites"),
+  "tls.curve_preferences": tlsIgnored("curve_preferences", "rustls offers its own groups"),
+  "tls.certificate": { level: "supported", name: '"certificate" in tls' },
+  "tls.certificate_path": { level: "supported", name: '"certificate_path" in tls' },
+  "tls.certificate_public_key_sha256": {
+    level: "supported",
+    name: '"certificate_public_key_sha256" in tls',
+  },
+  "tls.client_certificate": { level: "supported", name: '"client_certificate" in tls' },
+  "tls.client_certificate_path": { level: "supported", name: '"client_certificate_path" in tls' },
+  "tls.client_key": { level: "supported", name: '"client_key" in tls' },
+  "tls.client_key_path": { level: "supported", name: '"client_key_path" in tls' },
   "tls.fragment": tlsField("fragment"),
   "tls.fragment_fallback_delay": tlsField("fragment_fallback_delay"),
   "tls.record_fragment": tlsField("record_fragment"),
-  "tls.ech": tlsField("ech"),
-  "tls.utls": tlsField("utls"),
-  "tls.reality": tlsField("reality"),
-  "tls.kernel_tx": tlsField("kernel_tx"),
-  "tls.kernel_rx": tlsField("kernel_rx"),
+  "tls.ech": {
+    level: "error",
+    name: '"ech" in tls',
+    note: "is not implemented in tunbox (its TLS, rustls inside Deno, cannot send an encrypted " +
+      "ClientHello); remove it to connect with the server name visible, or run a local client " +
+      'that supports ECH (sing-box) and point a "socks" outbound at it',
+  },
+  "tls.utls": tlsIgnored(
+    "utls",
+    "tunbox sends rustls's ClientHello, not a browser's fingerprint",
+  ),
+  "tls.reality": {
+    level: "error",
+    name: '"reality" in tls',
+    note: "is not implemented in tunbox (REALITY needs its own handshake); " + PROXY_CLIENT,
+  },
+  "tls.kernel_tx": tlsIgnored("kernel_tx", "TLS runs in user space"),
+  "tls.kernel_rx": tlsIgnored("kernel_rx", "TLS runs in user space"),
+
+  // ── Inbound TLS fields (http and mixed inbounds) ─────────────────────────────────────────
+  "inbound_tls.enabled": { level: "supported", name: '"enabled" in an inbound\'s tls' },
+  "inbound_tls.server_name": {
+    level: "warning",
+    name: '"server_name" in an inbound\'s tls',
+    note: "is ignored by tunbox: the certificate is served whatever name the client asks for",
+  },
+  "inbound_tls.insecure": {
+    level: "warning",
+    name: '"insecure" in an inbound\'s tls',
+    note: "has no meaning for a TLS server; ignored",
+  },
+  "inbound_tls.alpn": { level: "supported", name: '"alpn" in an inbound\'s tls' },
+  "inbound_tls.min_version": { level: "supported", name: '"min_version" in an inbound\'s tls' },
+  "inbound_tls.max_version": { level: "supported", name: '"max_version" in an inbound\'s tls' },
+  "inbound_tls.cipher_suites": inboundTlsIgnored("cipher_suites", "rustls offers its own suites"),
+  "inbound_tls.curve_preferences": inboundTlsIgnored(
+    "curve_preferences",
+    "rustls offers its own groups",
+  ),
+  "inbound_tls.certificate": { level: "supported", name: '"certificate" in an inbound\'s tls' },
+  "inbound_tls.certificate_path": {
+    level: "supported",
+    name: '"certificate_path" in an inbound\'s tls',
+  },
+  "inbound_tls.key": { level: "supported", name: '"key" in an inbound\'s tls' },
+  "inbound_tls.key_path": { level: "supported", name: '"key_path" in an inbound\'s tls' },
+  "inbound_tls.client_authentication": inboundTlsMissing("client_authentication"),
+  "inbound_tls.client_certificate": inboundTlsMissing("client_certificate"),
+  "inbound_tls.client_certificate_path": inboundTlsMissing("client_certificate_path"),
+  "inbound_tls.client_certificate_public_key_sha256": inboundTlsMissing(
+    "client_certificate_public_key_sha256",
+  ),
+  "inbound_tls.kernel_tx": inboundTlsIgnored("kernel_tx", "TLS runs in user space"),
+  "inbound_tls.kernel_rx": inboundTlsIgnored("kernel_rx", "TLS runs in user space"),
+  "inbound_tls.acme": {
+    level: "error",
+    name: '"acme" in an inbound\'s tls',
+    note: 'is not implemented in tunbox; give "certificate_path" and "key_path"',
+  },
+  "inbound_tls.ech": inboundTlsMissing("ech"),
+  "inbound_tls.reality": inboundTlsMissing("reality"),
 
   // ── DNS servers ───────────────────────────────────────────────────────────────────────────
   "dns.server.local": { level: "supported", name: 'DNS server type "local"' },
@@ -515,6 +570,22 @@ function listenField(key: string): Feature {
     level: "warning",
     name: `"${key}"`,
     note: "is not implemented for listening inbounds in tunbox yet; ignored",
+  };
+}
+
+function tlsIgnored(key: string, why: string): Feature {
+  return { level: "warning", name: `"${key}" in tls`, note: `is ignored: ${why}` };
+}
+
+function inboundTlsIgnored(key: string, why: string): Feature {
+  return { level: "warning", name: `"${key}" in an inbound's tls`, note: `is ignored: ${why}` };
+}
+
+function inboundTlsMissing(key: string): Feature {
+  return {
+    level: "error",
+    name: `"${key}" in an inbound's tls`,
+    note: "is not implemented in tunbox's TLS server",
   };
 }
 

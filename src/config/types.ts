@@ -17,6 +17,7 @@
  */
 
 import type { Prefix } from "../net/ip.ts";
+import type { TlsOptions } from "./decode_tls.ts";
 
 export type { Prefix };
 
@@ -251,7 +252,7 @@ export interface HttpOutboundOptions extends DialOptions {
   password?: string;
   path?: string;
   headers: Record<string, string[]>;
-  tls?: { enabled?: boolean; server_name?: string; insecure?: boolean };
+  tls?: TlsOptions;
 }
 
 export interface BlockOutboundOptions {
@@ -452,7 +453,7 @@ export interface DnsServerOptions extends DialOptions {
   hosts_path: string[];
   predefined: Record<string, string[]>;
   prefer_go?: boolean;
-  tls?: { enabled?: boolean; server_name?: string; insecure?: boolean };
+  tls?: TlsOptions;
   /** Legacy per-server fields. */
   address_resolver?: string;
   address_strategy?: DomainStrategy;
@@ -587,7 +588,7 @@ export interface HttpClientOptions extends DialOptions {
   version?: number;
   disable_version_fallback?: boolean;
   headers: Record<string, string[]>;
-  tls?: { enabled?: boolean; server_name?: string; insecure?: boolean };
+  tls?: TlsOptions;
 }
 
 export interface ExperimentalOptions {

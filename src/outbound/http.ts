@@ -1,6 +1,7 @@
 /**
  * The `http` outbound: an HTTP/1.1 CONNECT client (RFC 9110 §9.3.6) with Basic proxy
- * authentication and custom headers. `path` does not apply to CONNECT and is ignored. TCP only.
+ * authentication and custom headers, over TLS to the proxy when `tls.enabled` (an HTTPS proxy).
+ * `path` does not apply to CONNECT and is ignored. TCP only.
  *
  * The response header is read with `peek` and consumed exactly, so bytes the proxy sends after
  * the blank line (the tunnel's first bytes) stay in the socket for the relay.
@@ -17,6 +18,8 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from "./direct_dialer.ts";
 import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
 import type { OutboundEnv } from "./registry.ts";
 import { ServerHealth } from "./server_health.ts";
+import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
+import { tlsClientConfig } from "../tls/options.ts";
 import {
   type Destination,
   type DialContext,
@@ -64,11 +67,16 @@ export class HttpOutbound implements Outbound {
   readonly #health: ServerHealth;
   readonly #extraHeaders: string;
   readonly #hostOverride: boolean;
+  /** TLS to the proxy itself (`tls.enabled`), else null. */
+  readonly #tls: TlsClientConfig | null = null;
 
   constructor(readonly tag: string, options: HttpOutboundOptions, env: OutboundEnv) {
     this.name = `http outbound "${tag}"`;
-    if (options.tls?.enabled && !isSupported("outbound.http.tls")) {
-      throw new TypeError(verdict("outbound.http.tls").message);
+    if (options.tls?.enabled) {
+      if (!isSupported("outbound.http.tls")) {
+        throw new TypeError(verdict("outbound.http.tls").message);
+      }
+      this.#tls = tlsClientConfig(options.tls, options.server, env.ctx.certificate, this.name);
     }
     const addr = parseIp(options.server);
     this.server = addr
@@ -122,6 +130,16 @@ export class HttpOutbound implements Outbound {
       );
       this.#health.failed(e);
       throw e;
+    }
+    if (this.#tls) {
+      try {
+        sock = await tlsConnect(sock, this.#tls, {
+          what: `connect to server ${formatDestination(this.server)}`,
+          timeoutMs: this.#timeoutMs,
+        });
+      } catch (error) {
+        throw toOutboundError(error, this.name);
+      }
     }
     try {
       await withDeadline(

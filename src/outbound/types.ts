@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DomainStrategy } from "../config/types.ts";
+import type { CertificateOptions, DomainStrategy } from "../config/types.ts";
 import { SysError } from "../../ffi/errno.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { Stream } from "../io/stream.ts";
@@ -38,6 +38,8 @@ export interface DialContext {
   defaultInterface?: () => NetworkInterface | null;
   /** route.default_mark. */
   defaultMark?: number;
+  /** The top-level `certificate` section: what TLS clients trust by default (absent: system). */
+  certificate?: CertificateOptions;
   /** Tracks the sockets dialed from this host so network changes can end dead ones. */
   sockets?: BoundSockets;
   /**

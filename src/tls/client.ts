@@ -28,6 +28,7 @@ import { JsStream, type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { parseIp } from "../net/ip.ts";
 import { StreamDuplex } from "./stream_duplex.ts";
+import { type TrustStore, useTrustStore } from "./trust.ts";
 
 /** A TLS protocol version tunbox can negotiate (rustls speaks 1.2 and 1.3 only). */
 export type TlsVersion = "1.2" | "1.3";
@@ -55,6 +56,14 @@ export interface TlsClientConfig {
   pins?: readonly Uint8Array[];
   minVersion?: TlsVersion;
   maxVersion?: TlsVersion;
+  /**
+   * Trust anchors installed as the thread's default list (the `certificate` section), used when
+   * `ca` is absent; absent too: Deno's bundled Mozilla roots.
+   */
+  store?: TrustStore;
+  /** A client certificate chain (PEM) for servers that ask for one, with its key. */
+  clientCertificate?: string;
+  clientKey?: string;
 }
 
 /** Per-connection parameters of {@linkcode tlsConnect}. */
@@ -180,6 +189,11 @@ function connectOptions(config: TlsClientConfig, socket: StreamDuplex): tls.Conn
   if (sendSni) options.servername = config.serverName;
   if (config.alpn && config.alpn.length > 0) options.ALPNProtocols = [...config.alpn];
   if (config.ca) options.ca = [...config.ca];
+  else if (config.store && verifyChain) useTrustStore(config.store);
+  if (config.clientCertificate && config.clientKey) {
+    options.cert = config.clientCertificate;
+    options.key = config.clientKey;
+  }
   if (config.minVersion) options.minVersion = NODE_VERSION[config.minVersion];
   if (config.maxVersion) options.maxVersion = NODE_VERSION[config.maxVersion];
   return options;

@@ -103,6 +103,7 @@ function buildParts(options: Options, base: PartsBase): FlowParts {
     ...(options.route.default_mark !== undefined
       ? { defaultMark: options.route.default_mark }
       : {}),
+    ...(options.certificate ? { certificate: options.certificate } : {}),
   };
   const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
   const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";

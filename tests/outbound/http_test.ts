@@ -6,6 +6,8 @@ import { ListenerInbound } from "../../src/inbound/listener.ts";
 import { createDirectHandler } from "../../src/inbound/outbound_handler.ts";
 import { readExact, readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import { parseStatusLine } from "../../src/outbound/http.ts";
+import { makePki } from "../_helpers/tls_certs.ts";
+import { startStunnel } from "../_helpers/stunnel.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import { type Outbound, OutboundError } from "../../src/outbound/types.ts";
 import {
@@ -169,7 +171,56 @@ Deno.test("http outbound times out on a proxy that never answers and has no UDP"
   });
 });
 
-Deno.test("http outbound rejects tls at config time", () => {
+Deno.test("http outbound with tls speaks CONNECT through stunnel to a proxy, verifying its CA", async () => {
+  const pki = await makePki();
+  try {
+    const leaf = await pki.issue("proxy", ["proxy.test"]);
+    await withReactor(async (r) => {
+      const echo = echoServer(r);
+      const handler = createDirectHandler(testContext(r));
+      const inbound = new ListenerInbound(r, {
+        type: "http",
+        tag: "http-in",
+        listen: LOOPBACK,
+        listen_port: 0,
+        users: [],
+      }, handler);
+      const tunnel = await startStunnel(r, leaf, `127.0.0.1:${inbound.localAddr().port}`);
+      try {
+        const out = httpOutbound(r, tunnel.port, {
+          tls: { enabled: true, server_name: "proxy.test", certificate_path: pki.caPath },
+        });
+        const sock = await out.dialTcp({ addr: LOOPBACK, port: echo.localAddr().port }, { id: 1 });
+        assert.equal(sock.fd, null, "a TLS stream, not the raw socket");
+        const data = pattern(300 << 10);
+        assert.deepEqual(await echoExact(sock, data), data);
+        sock.close();
+        const wrong = httpOutbound(r, tunnel.port, {
+          tls: { enabled: true, server_name: "proxy.test", certificate: [pki.otherCaPem] },
+        });
+        await assert.rejects(
+          wrong.dialTcp({ addr: LOOPBACK, port: echo.localAddr().port }, { id: 2 }),
+          {
+            name: "OutboundError",
+            kind: "protocol",
+            message: `http outbound "web": connect to server 127.0.0.1:${tunnel.port}: TLS ` +
+              "handshake with proxy.test failed: certificate signed by an unknown authority " +
+              "(UNABLE_TO_VERIFY_LEAF_SIGNATURE)",
+          },
+        );
+      } finally {
+        await tunnel.stop();
+        inbound.close();
+        handler.close();
+        echo.close();
+      }
+    });
+  } finally {
+    await pki.remove();
+  }
+});
+
+Deno.test("http outbound with tls fails at build time naming an unreadable certificate_path", () => {
   assert.throws(
     () =>
       createOutbounds(
@@ -179,7 +230,7 @@ Deno.test("http outbound rejects tls at config time", () => {
           server: "proxy.example",
           server_port: 443,
           headers: {},
-          tls: { enabled: true },
+          tls: { enabled: true, certificate_path: "/nonexistent/ca.pem" },
         }],
         { reactor: null as never },
         {},
@@ -187,8 +238,8 @@ Deno.test("http outbound rejects tls at config time", () => {
       ),
     {
       name: "TypeError",
-      message:
-        'initialize outbound[0] ("web"): "tls" in an http outbound is not implemented in tunbox yet (plain HTTP CONNECT only); remove it or run a local TLS client',
+      message: 'initialize outbound[0] ("web"): http outbound "web": cannot read certificate ' +
+        '"/nonexistent/ca.pem": no such file',
     },
   );
 });
