@@ -354,7 +354,7 @@ export const FEATURES = {
   "dns.server.udp": { level: "supported", name: 'DNS server type "udp"' },
   "dns.server.tcp": { level: "supported", name: 'DNS server type "tcp"' },
   "dns.server.fakeip": { level: "supported", name: 'DNS server type "fakeip"' },
-  "dns.server.tls": dnsServer("tls", "yet"),
+  "dns.server.tls": { level: "supported", name: 'DNS server type "tls"' },
   "dns.server.https": dnsServer("https", "yet"),
   "dns.server.quic": dnsServer("quic", "yet"),
   "dns.server.h3": dnsServer("h3", "yet"),

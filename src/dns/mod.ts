@@ -15,10 +15,11 @@
  *   or the first outbound), as sing-box does: for a `socks` default outbound a `udp` server is
  *   reached with UDP ASSOCIATE. A server given by name is resolved with its `domain_resolver`
  *   (else `route.default_domain_resolver`).
+ * - `tls` (DNS over TLS, port 853): the `tcp` transport over tunbox's TLS client, same dialers.
  * - `local`: `/etc/hosts`, then the `/etc/resolv.conf` nameservers over a direct dial.
  * - `hosts`, `fakeip`: answered in process.
- * - `tls`, `https`, `h3`, `quic`, `dhcp`, `resolved`, `tailscale`: not implemented; creating
- *   the module throws a TypeError naming the server.
+ * - `https`, `h3`, `quic`, `dhcp`, `resolved`, `tailscale`: not implemented; creating the module
+ *   throws a TypeError naming the server (its verdict in `support.ts`).
  *
  * With no servers, a `local` server (tag `local`) is the default, as in sing-box.
  *
@@ -44,9 +45,20 @@ import { FakeIpTransport } from "./transport_fakeip.ts";
 import { HostsTransport } from "./transport_hosts.ts";
 import { type LocalPaths, LocalTransport } from "./transport_local.ts";
 import { TcpTransport } from "./transport_tcp.ts";
+import { createTlsTransport, DOT_PORT } from "./transport_tls.ts";
+import type { TlsClientConfig } from "../tls/client.ts";
+import { tlsClientConfig } from "../tls/options.ts";
 import { UdpTransport } from "./transport_udp.ts";
 
 export { type DnsTransport } from "./transport.ts";
+
+/** Default server ports by type (sing-box's). */
+const DEFAULT_PORTS: Partial<Record<string, number>> = {
+  tls: DOT_PORT,
+  https: 443,
+  quic: 853,
+  h3: 443,
+};
 export { FAKEIP_TTL, FakeIpStore, missingFakeIpRecord } from "./fakeip.ts";
 export { createSharedDnsMemory, type SharedDnsMemory } from "./shared_names.ts";
 export { frameMessage, FrameReader } from "./tcp_framing.ts";
@@ -148,7 +160,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
   const addressOf = (s: DnsServerOptions): ServerAddress => {
     const name = `DNS server "${s.tag}"`;
     const host = s.server ?? "";
-    const port = s.server_port ?? 53;
+    const port = s.server_port ?? DEFAULT_PORTS[s.type] ?? 53;
     const literal = parseIp(host.startsWith("[") ? host.slice(1, -1) : host);
     if (literal) return new ServerAddress(name, { addr: literal }, port, env.reactor);
     if (host === "") return fail(`${name}: missing server address`);
@@ -168,6 +180,19 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     });
   };
 
+  const tlsFor = (s: DnsServerOptions): TlsClientConfig => {
+    try {
+      return tlsClientConfig(
+        s.tls ?? {},
+        s.server ?? "",
+        env.ctx.certificate,
+        `DNS server "${s.tag}"`,
+      );
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+  };
+
   const create = (s: DnsServerOptions): DnsTransport => {
     const id = featureId("dns.server", s.type);
     if (!id || !isSupported(id)) return fail(unsupportedServerMessage(s.tag, s.type));
@@ -180,6 +205,8 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
       }
       case "tcp":
         return new TcpTransport(s.tag, env.reactor, dialerFor(s), addressOf(s));
+      case "tls":
+        return createTlsTransport(s.tag, env.reactor, dialerFor(s), addressOf(s), tlsFor(s));
       case "local":
         return new LocalTransport(s.tag, env.reactor, dialerFor(s), env.localPaths);
       case "hosts":

@@ -112,7 +112,7 @@ class Connection {
         this.pending.delete(id);
         reject(
           dnsTimeout(
-            `${this.owner.name}: exchange with ${this.owner.server.text} over TCP`,
+            `${this.owner.name}: exchange with ${this.owner.server.text} over ${this.owner.over}`,
             timeoutMs,
           ),
         );
@@ -151,12 +151,23 @@ class Connection {
   }
 }
 
-/** A `tcp` DNS server (also the fallback of a `udp` server for truncated answers). */
+/**
+ * Turns a fresh connection into the one queries use (DNS over TLS: the TLS handshake), within
+ * `timeoutMs`; rejects with an error naming the server and the reason.
+ */
+export type ConnectionSetup = (sock: Stream, timeoutMs: number) => Promise<Stream>;
+
+/**
+ * A `tcp` DNS server (also the fallback of a `udp` server for truncated answers), and with a
+ * {@linkcode ConnectionSetup} the base of DNS over TLS.
+ */
 export class TcpTransport implements DnsTransport {
   readonly type: string;
   #conn: Connection | null = null;
   #connecting: Promise<Connection> | null = null;
   #closed = false;
+  /** Connections opened so far (tests and diagnostics: reuse means this stays small). */
+  connections = 0;
 
   constructor(
     readonly tag: string,
@@ -164,6 +175,9 @@ export class TcpTransport implements DnsTransport {
     readonly dialer: Pick<Dialer, "dialTcp">,
     readonly server: ServerAddress,
     type = "tcp",
+    readonly setup?: ConnectionSetup,
+    /** Names the protocol in messages: `over TCP`, `over TLS`. */
+    readonly over = "TCP",
   ) {
     this.type = type;
   }
@@ -178,12 +192,16 @@ export class TcpTransport implements DnsTransport {
     if (this.#conn === conn) this.#conn = null;
   }
 
-  #connection(): Promise<Connection> {
+  #connection(deadline: number): Promise<Connection> {
     if (this.#conn && !this.#conn.closed) return Promise.resolve(this.#conn);
     if (this.#connecting) return this.#connecting;
     this.#connecting = (async () => {
       const dest = await this.server.destination();
-      const sock = await this.dialer.dialTcp(dest, { id: 0 });
+      let sock = await this.dialer.dialTcp(dest, { id: 0 });
+      this.connections++;
+      if (this.setup && !this.#closed) {
+        sock = await this.setup(sock, Math.max(1, Math.ceil(deadline - this.reactor.now())));
+      }
       if (this.#closed) {
         sock.close();
         throw new ConnectionClosed(`${this.name}: transport closed`);
@@ -200,13 +218,13 @@ export class TcpTransport implements DnsTransport {
   async exchange(query: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
     const layout = parseMessage(query);
     const originalId = layout.id;
-    const what = `${this.name}: exchange with ${this.server.text} over TCP`;
+    const what = `${this.name}: exchange with ${this.server.text} over ${this.over}`;
     const deadline = this.reactor.now() + timeoutMs;
     let last: unknown = null;
     for (let attempt = 0; attempt < 2; attempt++) {
       const remaining = Math.ceil(deadline - this.reactor.now());
       if (remaining <= 0 || this.#closed) break;
-      const conn = await this.#withDeadline(this.#connection(), remaining, what);
+      const conn = await this.#withDeadline(this.#connection(deadline), remaining, what);
       const reused = conn.used;
       try {
         const answer = await conn.exchange(

@@ -13,7 +13,9 @@ import { Diagnostics } from "../../src/config/diagnostic.ts";
 import { parseJsonc } from "../../src/config/jsonc.ts";
 import type { Options } from "../../src/config/types.ts";
 import type { Reactor } from "../../src/io/reactor.ts";
-import { TcpListener, type TcpSocket, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
+import { TcpListener, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
+import type { Stream } from "../../src/io/stream.ts";
+import { tlsAccept, type TlsServerContext } from "../../src/tls/server.ts";
 import { readSome, writeAll } from "../../src/outbound/handshake_io.ts";
 import { type ConnMetadata, newConnMetadata } from "../../src/route/metadata.ts";
 import { createDns, type DnsModule, type SharedDnsMemory } from "../../src/dns/mod.ts";
@@ -135,12 +137,12 @@ export function zoneHandler(zone: Record<string, Record<string, Msg[]>>): DnsHan
 export function startDnsServer(
   r: Reactor,
   handler: DnsHandler,
-  opts: { addr?: Uint8Array; port?: number } = {},
+  opts: { addr?: Uint8Array; port?: number; tls?: TlsServerContext } = {},
 ): TestDnsServer {
   const addr = opts.addr ?? new Uint8Array([127, 0, 0, 1]);
   let udp: UdpSocket | null = null;
   let tcp: TcpListener | null = null;
-  const conns = new Set<TcpSocket>();
+  const conns = new Set<Stream>();
   const server: TestDnsServer = {
     port: 0,
     addr,
@@ -160,7 +162,15 @@ export function startDnsServer(
     udp = UdpSocket.open(r, 4, {}, { addr, port: opts.port ?? 0 });
     const port = udp.localAddr().port;
     try {
-      tcp = new TcpListener(r, { addr, port }, (sock) => serveTcp(sock));
+      tcp = new TcpListener(r, { addr, port }, (sock) => {
+        if (!opts.tls) return serveTcp(sock);
+        // DNS over TLS: the same server behind a TLS handshake.
+        server.tcpConnections++;
+        tlsAccept(sock, opts.tls, { what: "test DoT server", timeoutMs: 5000 }).then(
+          (t) => serveTcp(t, false),
+          () => {},
+        );
+      });
       server.port = port;
     } catch {
       udp.close();
@@ -189,8 +199,8 @@ export function startDnsServer(
       });
     }
   };
-  const serveTcp = (sock: TcpSocket) => {
-    server.tcpConnections++;
+  const serveTcp = (sock: Stream, count = true) => {
+    if (count) server.tcpConnections++;
     conns.add(sock);
     (async () => {
       const chunk = new Uint8Array(65536);
@@ -209,7 +219,11 @@ export function startDnsServer(
             const raw = pending.slice(2, 2 + len);
             pending = pending.slice(2 + len);
             const msg = decode(raw);
-            server.queries.push({ transport: "tcp", msg, from: sock.peerAddr() });
+            server.queries.push({
+              transport: "tcp",
+              msg,
+              from: sock.peerAddr() ?? { addr: new Uint8Array(4), port: 0 },
+            });
             const out = await handler(msg, "tcp");
             if (out === null) continue;
             const bytes = out instanceof Uint8Array ? out : encode(out);
