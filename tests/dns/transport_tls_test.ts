@@ -39,7 +39,7 @@ async function pki(): Promise<{ pki: Pki; server: TlsServerContext }> {
   return shared;
 }
 
-function dotServer(r: Reactor, port: number, tls: Record<string, unknown>) {
+function dotServer(port: number, tls: Record<string, unknown>) {
   return {
     type: "tls",
     tag: "dot",
@@ -56,7 +56,7 @@ Deno.test("tls DNS server answers over one reused, pipelined TLS connection", as
     const { dns } = makeDns(r, {
       dns: {
         servers: [
-          dotServer(r, server.port, { server_name: "dns.test", certificate_path: p.caPath }),
+          dotServer(server.port, { server_name: "dns.test", certificate_path: p.caPath }),
         ],
       },
     });
@@ -139,7 +139,7 @@ Deno.test("tls DNS server behind stunnel (OpenSSL), TLS 1.2 only, with the CA in
     const { dns } = makeDns(r, {
       dns: {
         servers: [
-          dotServer(r, tunnel.port, {
+          dotServer(tunnel.port, {
             server_name: "dot.test",
             certificate: p.caPem.trim().split("\n"),
           }),
@@ -173,7 +173,7 @@ Deno.test("tls DNS server that sends garbage after the handshake: SERVFAIL withi
     const { dns } = makeDns(r, {
       dns: {
         servers: [
-          dotServer(r, l.localAddr().port, { server_name: "dns.test", insecure: true }),
+          dotServer(l.localAddr().port, { server_name: "dns.test", insecure: true }),
         ],
       },
     });
