@@ -2,7 +2,6 @@
 // DNS server) and against stunnel (OpenSSL) in front of it; through the DNS module's config.
 
 import assert from "node:assert/strict";
-import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener } from "../../src/io/socket.ts";
 import { readSome, writeAll } from "../../src/io/stream.ts";
 import { DirectDialer } from "../../src/outbound/direct_dialer.ts";
