@@ -10,7 +10,7 @@ import type { Ctx, Obj } from "./reader.ts";
 import { decodeDnsRule, type RCODES, sourceOf } from "./decode_rule.ts";
 import { domainStrategy, readDialFields } from "./decode_dial.ts";
 import { readHeaders } from "./decode_outbound.ts";
-import { readTls, unsupportedKeys } from "./decode_tls.ts";
+import { readTls } from "./decode_tls.ts";
 import { defineTag, entryType } from "./entry.ts";
 import { featureId } from "./support.ts";
 import { fakeIpRangeProblem, Invalid, isDomainName, splitHostPort } from "./values.ts";
@@ -296,7 +296,8 @@ function decodeTyped(o: Obj, type: DnsServerType, tag: string): DnsServerOptions
         const p = o.string("path");
         if (p !== undefined) out.path = p;
         out.headers = readHeaders(o);
-        unsupportedKeys(o, ["method"], "in a DNS server");
+        const method = o.enumOf("method", ["GET", "POST"] as const, { get: "GET", post: "POST" });
+        if (method !== undefined) out.method = method;
       }
       break;
     }

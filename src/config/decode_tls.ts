@@ -1,9 +1,7 @@
 /**
  * TLS blocks: the outbound `tls` (sing-box "TLS" outbound fields, used by the http outbound and
- * the tls/https DNS servers) and the inbound `tls` (http and mixed inbounds), and a helper for
- * sing-box keys that tunbox knows but does not implement (reported as errors, not as unknown
- * fields). What tunbox does with each key is its verdict in `support.ts` (`tls.<key>`,
- * `inbound_tls.<key>`).
+ * the tls/https DNS servers) and the inbound `tls` (http and mixed inbounds). What tunbox does
+ * with each key is its verdict in `support.ts` (`tls.<key>`, `inbound_tls.<key>`).
  *
  * Values are checked here so that `check` reports them at their line: versions, pins (base64
  * SHA-256 digests), pairs that must come together or not at all, and that the files named by
@@ -105,17 +103,6 @@ const INBOUND_KEYS = [
   "ech",
   "reality",
 ];
-
-/** Reports sing-box keys present in `o` that tunbox does not implement. */
-export function unsupportedKeys(o: Obj, keys: readonly string[], what: string): void {
-  for (const k of keys) {
-    const p = o.node.props.find((q) => q.key === k);
-    o.known(k);
-    if (p && p.value.kind !== "null") {
-      o.ctx.error(p.keyPos, o.p(k), `"${k}" ${what} is not supported by tunbox`);
-    }
-  }
-}
 
 /** Reports each present key's verdict (nothing for supported ones) and marks the keys known. */
 function verdicts(t: Obj, area: "tls" | "inbound_tls", keys: readonly string[]): void {

@@ -355,9 +355,19 @@ export const FEATURES = {
   "dns.server.tcp": { level: "supported", name: 'DNS server type "tcp"' },
   "dns.server.fakeip": { level: "supported", name: 'DNS server type "fakeip"' },
   "dns.server.tls": { level: "supported", name: 'DNS server type "tls"' },
-  "dns.server.https": dnsServer("https", "yet"),
-  "dns.server.quic": dnsServer("quic", "yet"),
-  "dns.server.h3": dnsServer("h3", "yet"),
+  "dns.server.https": { level: "supported", name: 'DNS server type "https"' },
+  "dns.server.quic": {
+    level: "error",
+    name: 'DNS server type "quic"',
+    note: 'is not implemented in tunbox (it has no QUIC); use "tls" (DNS over TLS) to the same ' +
+      "server, most DNS-over-QUIC servers also serve it on port 853",
+  },
+  "dns.server.h3": {
+    level: "error",
+    name: 'DNS server type "h3"',
+    note: 'is not implemented in tunbox (it has no QUIC); use "https" to the same server, which ' +
+      "answers DNS over HTTPS on HTTP/2 too",
+  },
   "dns.server.dhcp": dnsServer("dhcp", "yet"),
   "dns.server.resolved": dnsServer("resolved", ""),
   "dns.server.tailscale": dnsServer("tailscale", ""),

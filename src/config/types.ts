@@ -446,6 +446,8 @@ export interface DnsServerOptions extends DialOptions {
   server?: string;
   server_port?: number;
   path?: string;
+  /** `https` servers: `POST` (default) or `GET`. */
+  method?: "GET" | "POST";
   headers: Record<string, string[]>;
   interface?: string;
   inet4_range?: Prefix;

@@ -16,9 +16,11 @@
  *   reached with UDP ASSOCIATE. A server given by name is resolved with its `domain_resolver`
  *   (else `route.default_domain_resolver`).
  * - `tls` (DNS over TLS, port 853): the `tcp` transport over tunbox's TLS client, same dialers.
+ * - `https` (DNS over HTTPS, port 443): POST or GET to `path` over HTTP/2 or HTTP/1.1 keep-alive,
+ *   same dialers; the `Host` header (else `tls.server_name`, else `server`) names the site.
  * - `local`: `/etc/hosts`, then the `/etc/resolv.conf` nameservers over a direct dial.
  * - `hosts`, `fakeip`: answered in process.
- * - `https`, `h3`, `quic`, `dhcp`, `resolved`, `tailscale`: not implemented; creating the module
+ * - `h3`, `quic`, `dhcp`, `resolved`, `tailscale`: not implemented; creating the module
  *   throws a TypeError naming the server (its verdict in `support.ts`).
  *
  * With no servers, a `local` server (tag `local`) is the default, as in sing-box.
@@ -46,6 +48,7 @@ import { HostsTransport } from "./transport_hosts.ts";
 import { type LocalPaths, LocalTransport } from "./transport_local.ts";
 import { TcpTransport } from "./transport_tcp.ts";
 import { createTlsTransport, DOT_PORT } from "./transport_tls.ts";
+import { type HttpsRequestOptions, HttpsTransport } from "./transport_https.ts";
 import type { TlsClientConfig } from "../tls/client.ts";
 import { tlsClientConfig } from "../tls/options.ts";
 import { UdpTransport } from "./transport_udp.ts";
@@ -180,10 +183,11 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     });
   };
 
-  const tlsFor = (s: DnsServerOptions): TlsClientConfig => {
+  const tlsFor = (s: DnsServerOptions, alpn?: string[]): TlsClientConfig => {
+    const tls = s.tls ?? {};
     try {
       return tlsClientConfig(
-        s.tls ?? {},
+        alpn && !(tls.alpn && tls.alpn.length > 0) ? { ...tls, alpn } : tls,
         s.server ?? "",
         env.ctx.certificate,
         `DNS server "${s.tag}"`,
@@ -191,6 +195,28 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     } catch (error) {
       return fail((error as Error).message);
     }
+  };
+
+  /** What an `https` server is asked: sing-box's URL (Host header, else server_name/server). */
+  const httpsRequest = (s: DnsServerOptions): HttpsRequestOptions => {
+    const headers: [string, string][] = [];
+    let host = "";
+    for (const [k, values] of Object.entries(s.headers ?? {})) {
+      for (const v of values) {
+        if (/[\r\n]/.test(k + v) || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) {
+          return fail(`DNS server "${s.tag}": invalid header ${JSON.stringify(`${k}: ${v}`)}`);
+        }
+        if (k.toLowerCase() === "host") host ||= v;
+        else headers.push([k.toLowerCase(), v]);
+      }
+    }
+    if (host === "") host = s.tls?.server_name || (s.server ?? "");
+    const bracketed = parseIp(host)?.length === 16 ? `[${host}]` : host;
+    const port = s.server_port ?? 443;
+    const authority = port === 443 ? bracketed : `${bracketed}:${port}`;
+    let path = s.path || "/dns-query";
+    if (!path.startsWith("/")) path = `/${path}`;
+    return { authority, path, method: s.method ?? "POST", headers };
   };
 
   const create = (s: DnsServerOptions): DnsTransport => {
@@ -207,6 +233,15 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
         return new TcpTransport(s.tag, env.reactor, dialerFor(s), addressOf(s));
       case "tls":
         return createTlsTransport(s.tag, env.reactor, dialerFor(s), addressOf(s), tlsFor(s));
+      case "https":
+        return new HttpsTransport(
+          s.tag,
+          env.reactor,
+          dialerFor(s),
+          addressOf(s),
+          tlsFor(s, ["h2", "http/1.1"]),
+          httpsRequest(s),
+        );
       case "local":
         return new LocalTransport(s.tag, env.reactor, dialerFor(s), env.localPaths);
       case "hosts":

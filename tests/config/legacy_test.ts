@@ -4,6 +4,7 @@ import { Diagnostics } from "../../src/config/diagnostic.ts";
 import { parseJsonc } from "../../src/config/jsonc.ts";
 import { formatPrefix } from "../../src/net/ip.ts";
 import type { DnsServerOptions, Options, TunInboundOptions } from "../../src/config/types.ts";
+import { featureId, verdict } from "../../src/config/support.ts";
 import { at } from "./_helpers.ts";
 
 function load(text: string): { options: Options; warnings: string[] } {
@@ -32,9 +33,9 @@ function unsupportedLegacyDns(address: string): DnsServerOptions {
   const options = decodeRoot(parseJsonc(text, "t.json", diag)!, diag, { os: "linux" });
   const type = options.dns.servers[0]!.type;
   assert.deepEqual(diag.errors.map((e) => e.format()), [
-    `t.json:${
-      at(text, `"${address}"`)
-    }: dns.servers[0].address: DNS server type "${type}" is not implemented in tunbox yet; use a "udp" or "tcp" server (with "detour" to send it through a proxy)`,
+    `t.json:${at(text, `"${address}"`)}: dns.servers[0].address: ${
+      verdict(featureId("dns.server", type)!).message
+    }`,
   ]);
   assert.deepEqual(diag.warnings, [], "no upgrade hint to a form tunbox cannot run");
   return options.dns.servers[0]!;
@@ -118,16 +119,20 @@ Deno.test("legacy DNS tcp:// drops the default port 53", () => {
   assert.deepEqual([server.type, server.server, server.server_port], ["tcp", "1.0.0.1", undefined]);
 });
 
-Deno.test("legacy DNS tls:// and quic:// default to port 853 (refused by their verdict, no hint)", () => {
-  const tls = unsupportedLegacyDns("tls://dns.google");
+Deno.test("legacy DNS tls:// upgrades with a hint; quic:// is refused by its verdict; both port 853", () => {
+  const { server: tls, warnings } = legacyDns("tls://dns.google");
   assert.deepEqual([tls.type, tls.server, tls.server_port], ["tls", "dns.google", undefined]);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /use the typed form \{"type": "tls", "server": "dns\.google"\}/);
   const quic = unsupportedLegacyDns("quic://dns.adguard.com:8853");
   assert.deepEqual([quic.type, quic.server, quic.server_port], ["quic", "dns.adguard.com", 8853]);
 });
 
-Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (refused by their verdict)", () => {
-  const https = unsupportedLegacyDns("https://1.1.1.1/dns-query");
+Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (refused by its verdict)", () => {
+  const { server: https } = legacyDns("https://1.1.1.1/dns-query");
   assert.deepEqual([https.type, https.server, https.path], ["https", "1.1.1.1", undefined]);
+  const { server: custom } = legacyDns("https://1.1.1.1/custom");
+  assert.equal(custom.path, "/custom");
   const h3 = unsupportedLegacyDns("h3://8.8.8.8/custom");
   assert.deepEqual([h3.type, h3.server, h3.path], ["h3", "8.8.8.8", "/custom"]);
 });
