@@ -102,6 +102,26 @@ function lruReverseMap(lru: ExpiringLru<string, string>): ReverseMap {
   };
 }
 
+/** Server types reached over the network, whose failures the next server may make up for. */
+const REMOTE_TYPES = new Set(["udp", "tcp", "tls", "https", "quic", "h3", "dhcp"]);
+
+/**
+ * Whether a failed exchange goes on to the next server the rules give: when a remote server
+ * itself failed (unreachable, TLS refused, timed out, answered garbage), not when it answered,
+ * and only from a rule (the default server is the last resort). sing-box answers SERVFAIL here;
+ * tunbox tries the next matching rule, then the default server, each server once. In-process
+ * servers (fakeip, hosts) refuse what they cannot answer: that stays a SERVFAIL, so a FakeIP
+ * rule never leaks a query to a real server.
+ */
+function fallsThrough(
+  error: unknown,
+  rule: CompiledDnsRule | null,
+  transport: DnsTransport,
+): boolean {
+  if (rule === null || !REMOTE_TYPES.has(transport.type)) return false;
+  return !(error instanceof ResponseRejected) && !(error instanceof DnsRcodeError);
+}
+
 /** Routes DNS requests to servers. */
 export class DnsRouter {
   readonly #servers: ReadonlyMap<string, ServerEntry>;
@@ -199,6 +219,8 @@ export class DnsRouter {
       const meta = dnsMetadata(flow, q.name, q.type);
       const addressQuery = q.type === TYPE_A || q.type === TYPE_AAAA || q.type === TYPE_HTTPS;
       let index = -1;
+      const tried = new Set<DnsTransport>();
+      let failure: unknown = null;
       for (;;) {
         const options: QueryOptions = { strategy: "", disableCache: false };
         const m = this.#match(meta, q.type, index, true, addressQuery, options);
@@ -221,6 +243,11 @@ export class DnsRouter {
           ? (addrs: Uint8Array[]) => rule.acceptResponse(meta, q.type, addrs)
           : undefined;
         transport = entry.transport;
+        if (tried.has(transport)) {
+          if (rule === null) throw failure;
+          continue;
+        }
+        tried.add(transport);
         try {
           response = await this.#client.exchange(entry.transport, query, options, check);
           break;
@@ -229,12 +256,15 @@ export class DnsRouter {
             log.debug("[{id}] response rejected for {question}", { id: flow.id, question: asked });
             continue;
           }
-          log.error("[{id}] exchange failed for {question}: {error}", {
+          const next = fallsThrough(error, rule, entry.transport);
+          log.error("[{id}] exchange failed for {question}: {error}{next}", {
             id: flow.id,
             question: asked,
             error: error instanceof Error ? error.message : String(error),
+            next: next ? "; trying the next server the rules give" : "",
           });
-          throw error;
+          if (!next) throw error;
+          failure = error;
         }
       }
     }
@@ -304,6 +334,8 @@ export class DnsRouter {
   async #lookupByRules(domain: string, strategy: DomainStrategy): Promise<Uint8Array[]> {
     const meta = lookupMetadata(domain);
     let index = -1;
+    const tried = new Set<DnsTransport>();
+    let failure: unknown = null;
     for (;;) {
       const options: QueryOptions = { strategy: "", disableCache: false };
       const m = this.#match(meta, 0, index, false, true, options);
@@ -332,6 +364,11 @@ export class DnsRouter {
       const check = rule && rule.addressLimited
         ? (addrs: Uint8Array[]) => rule.acceptResponse(meta, 0, addrs)
         : undefined;
+      if (tried.has(entry.transport)) {
+        if (rule === null) throw failure;
+        continue;
+      }
+      tried.add(entry.transport);
       try {
         return await this.#client.lookup(entry.transport, domain, options, strategy, check);
       } catch (error) {
@@ -339,11 +376,14 @@ export class DnsRouter {
           log.debug("response rejected for {domain}", { domain });
           continue;
         }
-        log.error("lookup failed for {domain}: {error}", {
+        const next = fallsThrough(error, rule, entry.transport);
+        log.error("lookup failed for {domain}: {error}{next}", {
           domain,
           error: error instanceof Error ? error.message : String(error),
+          next: next ? "; trying the next server the rules give" : "",
         });
-        throw error;
+        if (!next) throw error;
+        failure = error;
       }
     }
   }

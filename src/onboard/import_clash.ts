@@ -662,6 +662,23 @@ class ClashConverter {
       }
       rules.push({ query_type: ["A", "AAAA"], server: tag });
     }
+    // mihomo resolves nameservers given by name with `default-nameserver` (else the system):
+    // sing-box names that server in `domain_resolver`.
+    const byName = servers.filter((x): x is Record<string, Jsonc> =>
+      x instanceof Object && !("lines" in x) && typeof (x as O).server === "string" &&
+      cidr(String((x as O).server)) === null
+    );
+    if (byName.length > 0) {
+      const bootstrap = list(dns, "default-nameserver").map(String)
+        .map((a) => clashNameserver(a))
+        .find((b): b is Record<string, Jsonc> =>
+          typeof b !== "string" && (b.type === "udp" || b.type === "tcp") &&
+          cidr(String(b.server)) !== null
+        );
+      const tag = tags.take("bootstrap");
+      servers.push(bootstrap ? { ...bootstrap, tag } : { type: "local", tag });
+      for (const x of byName) x.domain_resolver = tag;
+    }
     if (servers.length === 0) return null;
     const out: Record<string, Jsonc> = { servers };
     if (rules.length > 0) out.rules = rules;

@@ -120,10 +120,10 @@ Deno.test("legacy DNS tcp:// drops the default port 53", () => {
 });
 
 Deno.test("legacy DNS tls:// upgrades with a hint; quic:// is refused by its verdict; both port 853", () => {
-  const { server: tls, warnings } = legacyDns("tls://dns.google");
-  assert.deepEqual([tls.type, tls.server, tls.server_port], ["tls", "dns.google", undefined]);
+  const { server: tls, warnings } = legacyDns("tls://1.1.1.1");
+  assert.deepEqual([tls.type, tls.server, tls.server_port], ["tls", "1.1.1.1", undefined]);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0]!, /use the typed form \{"type": "tls", "server": "dns\.google"\}/);
+  assert.match(warnings[0]!, /use the typed form \{"type": "tls", "server": "1\.1\.1\.1"\}/);
   const quic = unsupportedLegacyDns("quic://dns.adguard.com:8853");
   assert.deepEqual([quic.type, quic.server, quic.server_port], ["quic", "dns.adguard.com", 8853]);
 });

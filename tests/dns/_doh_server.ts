@@ -2,7 +2,7 @@
  * A DNS-over-HTTPS server for tests, run as its own process (`deno run -A _doh_server.ts`):
  * `--port`, `--cert`, `--key`, `--h1` (HTTP/1.1 only; default: HTTP/2 with HTTP/1.1 fallback),
  * `--close` (close the connection after every answer), `--status N` (answer with status
- * N). Answers A questions for `*.test` with 192.0.2.<length of the first label>, others
+ * N), `--garbage` (200 with a body that is not DNS), `--silent` (never answer). Answers A questions for `*.test` with 192.0.2.<length of the first label>, others
  * NXDOMAIN. Prints one JSON line per request: connection number (by client port), protocol,
  * method, path, and the DNS message id it saw.
  */
@@ -23,6 +23,8 @@ const { values } = parseArgs({
     h1: { type: "boolean", default: false },
     close: { type: "boolean", default: false },
     status: { type: "string", default: "200" },
+    garbage: { type: "boolean", default: false },
+    silent: { type: "boolean", default: false },
   },
 });
 const cert = Deno.readTextFileSync(values.cert!);
@@ -73,13 +75,14 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       host: req.headers.host ?? req.headers[":authority"] ?? null,
       custom: req.headers["x-test"] ?? null,
     }));
+    if (values.silent) return; // never answers
     const status = Number(values.status);
     if (!query || status !== 200) {
       res.writeHead(query ? status : 400, { "content-type": "text/plain" });
       res.end("no");
       return;
     }
-    const body = answer(query);
+    const body = values.garbage ? Buffer.from("garbage, not a DNS message") : answer(query);
     const headers: Record<string, string> = {
       "content-type": "application/dns-message",
       "content-length": String(body.length),

@@ -184,6 +184,31 @@ Deno.test("https DNS server answering 503: SERVFAIL, the status named in the err
   });
 });
 
+Deno.test("https DNS server answering garbage or nothing: the query fails within its timeout", async () => {
+  await withReactor(async (r) => {
+    for (
+      const [flag, expected] of [
+        ["--garbage", /the body is not a DNS message/],
+        ["--silent", /\(after 800 ms\) failed: ETIMEDOUT/],
+      ] as const
+    ) {
+      const doh = await startDoh(r, [flag]);
+      const { dns } = makeDns(r, { dns: { servers: [dohServer(doh.port)] } });
+      try {
+        const transport = dns.router.server("doh")!;
+        const t0 = r.now();
+        await assert.rejects(transport.exchange(query("ab.test"), 800), expected);
+        assert.ok(r.now() - t0 < 2000, `${flag}: took ${r.now() - t0} ms`);
+        // The transport still works for the next query (a new stream or connection).
+        await assert.rejects(transport.exchange(query("cd.test"), 800), expected);
+      } finally {
+        dns.close();
+        await doh.stop();
+      }
+    }
+  });
+});
+
 Deno.test("`base64Url()` is RFC 4648 §5 without padding", () => {
   assert.equal(base64Url(new Uint8Array([0xfb, 0xff, 0xfe])), "-__-");
   assert.equal(base64Url(new Uint8Array([1])), "AQ");

@@ -127,6 +127,48 @@ Deno.test("tls DNS server: an untrusted certificate or a wrong pin fails naming 
   });
 });
 
+Deno.test("a tls DNS server that fails the handshake passes the query to the next server the rules give", async () => {
+  const { pki: p, server: ctx } = await pki();
+  await withReactor(async (r) => {
+    const dot = startDnsServer(r, zoneHandler(ZONE), { tls: ctx });
+    const backup = startDnsServer(
+      r,
+      zoneHandler({ "a.test": { A: [{ ttl: 60, data: "192.0.2.99" }] } }),
+    );
+    const { dns } = makeDns(r, {
+      dns: {
+        servers: [
+          {
+            ...dotServer(dot.port, { server_name: "dns.test", certificate_path: p.otherCaPath }),
+            tag: "bad",
+          },
+          { type: "tcp", tag: "backup", server: "127.0.0.1", server_port: backup.port },
+        ],
+        rules: [
+          { domain_suffix: ["test"], server: "bad" },
+          { domain_suffix: ["a.test"], server: "bad" },
+          { domain_suffix: ["a.test"], server: "backup" },
+        ],
+        final: "bad",
+      },
+    });
+    try {
+      // bad (refused: wrong CA) → the next rule naming bad is skipped → backup answers.
+      assert.deepEqual(answersOf(await ask(dns, query("a.test"))), ["A 192.0.2.99"]);
+      assert.equal(dot.queries.length, 0);
+      assert.equal(backup.queries.length, 1);
+      // b.test: only the failing rule and the failing default server: SERVFAIL.
+      assert.equal((await ask(dns, query("b.test"))).rcode, "SERVFAIL");
+      // tunbox's own lookups fall through the same way.
+      assert.deepEqual((await dns.lookup("a.test")).map((a) => a.join(".")), ["192.0.2.99"]);
+    } finally {
+      dns.close();
+      dot.close();
+      backup.close();
+    }
+  });
+});
+
 Deno.test("tls DNS server behind stunnel (OpenSSL), TLS 1.2 only, with the CA inline", async () => {
   const { pki: p } = await pki();
   const leaf = await p.issue("stunnel", ["dot.test"]);
