@@ -214,7 +214,7 @@ Deno.test("`base64Url()` is RFC 4648 §5 without padding", () => {
   assert.equal(base64Url(new Uint8Array([1])), "AQ");
 });
 
-Deno.test("cleanup: remove the DoH test PKI", async () => {
+Deno.test.afterAll(async () => {
   await pkiP?.remove();
   pkiP = null;
 });

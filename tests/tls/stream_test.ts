@@ -190,7 +190,7 @@ Deno.test("`tlsAccept()` fails naming the inbound when the client does not trust
   });
 });
 
-Deno.test("cleanup: remove the test PKI", async () => {
+Deno.test.afterAll(async () => {
   await shared?.pki.remove();
   shared = null;
 });
