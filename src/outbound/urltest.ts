@@ -1,12 +1,13 @@
 /**
  * The `urltest` outbound: delegates to the member with the lowest measured delay.
  *
- * A test connects through each member to the URL's host and port and, for `http:` URLs, sends a
- * minimal `HEAD` request and waits for the status line; for `https:` URLs (tunbox has no TLS
- * client) the delay is the time to a connected tunnel (TCP plus the proxy handshake). Tests run
- * at start and every `interval` (default 3 min); the selection moves only when another member
- * is faster by more than `tolerance` (default 50 ms). Until the first result, the first member
- * is used.
+ * A test connects through each member to the URL's host and port, runs a TLS handshake for
+ * `https:` URLs (trusting the top-level `certificate` section, else the system's roots; the
+ * certificate must be valid for the URL's host), sends a `HEAD` request and waits for the status
+ * line, as sing-box's URL test does; the delay is the time from the dial to the status line.
+ * Tests run at start and every `interval` (default 3 min); the selection moves only when another
+ * member is faster by more than `tolerance` (default 50 ms). Until the first result, the first
+ * member is used.
  *
  * @module
  */
@@ -17,6 +18,8 @@ import type { UrlTestOutboundOptions } from "../config/types.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import type { Stream } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
+import { tlsConnect } from "../tls/client.ts";
+import { trustStore } from "../tls/trust.ts";
 import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
 import { parseStatusLine } from "./http.ts";
 import type { OutboundEnv } from "./registry.ts";
@@ -99,31 +102,35 @@ export class UrlTestOutbound implements Outbound {
     if (!member) throw new TypeError(`"${tag}" is not a member of urltest "${this.tag}"`);
     const reactor = this.#ctx.reactor;
     const start = reactor.now();
-    const sock: Stream = await member().dialTcp(this.target, { id: 0 });
+    let sock: Stream = await member().dialTcp(this.target, { id: 0 });
     try {
-      if (this.url.protocol === "http:") {
-        await withDeadline(
-          reactor,
-          sock,
-          TEST_TIMEOUT_MS,
-          `URL test ${this.url.href}`,
-          async () => {
-            const path = `${this.url.pathname}${this.url.search}`;
-            const req = `HEAD ${path} HTTP/1.1\r\nHost: ${this.url.host}\r\n` +
-              `User-Agent: tunbox\r\nConnection: close\r\n\r\n`;
-            await writeAll(sock, new TextEncoder().encode(req), "send URL test request");
-            const header = new TextDecoder().decode(
-              await readHeaderBlock(sock, "read URL test response"),
-            );
-            const line = header.slice(0, header.indexOf("\r\n"));
-            if (!parseStatusLine(line)) {
-              throw new SyntaxError(
-                `URL test got no HTTP status line: ${JSON.stringify(line.slice(0, 40))}`,
-              );
-            }
-          },
-        );
+      if (this.url.protocol === "https:") {
+        sock = await tlsConnect(sock, {
+          serverName: this.url.hostname.replace(/^\[(.*)\]$/, "$1"),
+          store: trustStore(this.#ctx.certificate),
+        }, { what: `URL test ${this.url.href} through "${tag}"`, timeoutMs: TEST_TIMEOUT_MS });
       }
+      await withDeadline(
+        reactor,
+        sock,
+        TEST_TIMEOUT_MS,
+        `URL test ${this.url.href}`,
+        async () => {
+          const path = `${this.url.pathname}${this.url.search}`;
+          const req = `HEAD ${path} HTTP/1.1\r\nHost: ${this.url.host}\r\n` +
+            `User-Agent: tunbox\r\nConnection: close\r\n\r\n`;
+          await writeAll(sock, new TextEncoder().encode(req), "send URL test request");
+          const header = new TextDecoder().decode(
+            await readHeaderBlock(sock, "read URL test response"),
+          );
+          const line = header.slice(0, header.indexOf("\r\n"));
+          if (!parseStatusLine(line)) {
+            throw new SyntaxError(
+              `URL test got no HTTP status line: ${JSON.stringify(line.slice(0, 40))}`,
+            );
+          }
+        },
+      );
       return reactor.now() - start;
     } finally {
       sock.close();
