@@ -26,6 +26,7 @@ const GROUPS: [prefix: string, title: string][] = [
   ["tun.", "TUN inbound fields"],
   ["listen.", "Listening inbound fields (mixed, socks, http, direct, tproxy)"],
   ["outbound.", "Outbound types and fields"],
+  ["transport.", "V2Ray transports (vmess, vless, trojan)"],
   ["endpoint.", "Endpoints"],
   ["dial.", "Dial fields"],
   ["tls.", "TLS (client)"],

@@ -1,5 +1,5 @@
 /**
- * Outbounds: `direct` (all dial fields), `socks`, `http`, `selector`, `urltest`, and the legacy
+ * Outbounds: `direct` (all dial fields), `socks`, `http`, `shadowsocks`, `selector`, `urltest`, and the legacy
  * special outbounds `block` and `dns` (kept, warned about; rules routing to them are rewritten to
  * rule actions in `legacy.ts`).
  *
@@ -13,17 +13,25 @@ import { readTls } from "./decode_tls.ts";
 import { headerNameProblem, headerValueProblem, isDomainName, testUrlProblem } from "./values.ts";
 import { defineTag, entryType } from "./entry.ts";
 import { parseIp } from "../net/ip.ts";
+import { type FeatureId } from "./support.ts";
 import type {
   DirectOutboundOptions,
   HttpOutboundOptions,
+  MultiplexOptions,
   OutboundOptions,
+  PacketEncoding,
   SelectorOutboundOptions,
+  ShadowsocksOutboundOptions,
   SocksOutboundOptions,
   UrlTestOutboundOptions,
+  V2rayTransportOptions,
+  VmessOutboundOptions,
 } from "./types.ts";
 
 /** Outbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
 export const OUTBOUND_TYPES = [
+  "shadowsocks",
+  "vmess",
   "direct",
   "socks",
   "http",
@@ -129,6 +137,289 @@ function authLength(o: Obj): void {
   }
 }
 
+/** Every shadowsocks method sing-box knows (`outbound/shadowsocks.md`). */
+export const SHADOWSOCKS_METHODS = [
+  "2022-blake3-aes-128-gcm",
+  "2022-blake3-aes-256-gcm",
+  "2022-blake3-chacha20-poly1305",
+  "none",
+  "aes-128-gcm",
+  "aes-192-gcm",
+  "aes-256-gcm",
+  "chacha20-ietf-poly1305",
+  "xchacha20-ietf-poly1305",
+  "aes-128-ctr",
+  "aes-192-ctr",
+  "aes-256-ctr",
+  "aes-128-cfb",
+  "aes-192-cfb",
+  "aes-256-cfb",
+  "rc4-md5",
+  "chacha20-ietf",
+  "xchacha20",
+] as const;
+
+/** The verdict on a shadowsocks method tunbox does not implement (undefined: implemented). */
+export function shadowsocksMethodFeature(method: string): FeatureId | undefined {
+  switch (method) {
+    case "aes-192-gcm":
+      return "outbound.shadowsocks.method.aes-192-gcm";
+    case "xchacha20-ietf-poly1305":
+      return "outbound.shadowsocks.method.xchacha20-ietf-poly1305";
+    case "aes-128-ctr":
+    case "aes-192-ctr":
+    case "aes-256-ctr":
+    case "aes-128-cfb":
+    case "aes-192-cfb":
+    case "aes-256-cfb":
+    case "rc4-md5":
+    case "chacha20-ietf":
+    case "xchacha20":
+      return "outbound.shadowsocks.method.stream";
+  }
+  return undefined;
+}
+
+/** Key length of the 2022 methods. */
+const SS2022_KEY_LENGTH: Record<string, number> = {
+  "2022-blake3-aes-128-gcm": 16,
+  "2022-blake3-aes-256-gcm": 32,
+  "2022-blake3-chacha20-poly1305": 32,
+};
+
+/**
+ * What is wrong with a shadowsocks `password` for `method`, or null. The 2022 methods take
+ * base64 keys of the method's length, `:`-separated (identity keys first, AES methods only);
+ * the others any non-empty password (`none`: none). The runtime refuses with the same words.
+ */
+export function shadowsocksPasswordProblem(method: string, password: string): string | null {
+  if (method === "none") return null;
+  const keyLength = SS2022_KEY_LENGTH[method];
+  if (keyLength === undefined) {
+    return password === "" ? `method "${method}" needs a password` : null;
+  }
+  const hint = `(generate one with \`openssl rand -base64 ${keyLength}\`)`;
+  if (password === "") {
+    return `method "${method}" needs a password: a base64 key of ${keyLength} bytes ${hint}`;
+  }
+  const parts = password.split(":");
+  if (parts.length > 1 && method.endsWith("chacha20-poly1305")) {
+    return `method "${method}" has no identity keys: give one key, not ${parts.length}`;
+  }
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i]!;
+    const which = parts.length > 1 ? `key ${i + 1} of the password` : "the password";
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(p) || p.length % 4 !== 0 || p === "") {
+      return `${which} is not a base64 key ${hint}`;
+    }
+    const bytes = (p.length / 4) * 3 - (p.endsWith("==") ? 2 : p.endsWith("=") ? 1 : 0);
+    if (bytes < keyLength) {
+      return `${which} is a ${bytes}-byte key; method "${method}" needs ${keyLength} ${hint}`;
+    }
+  }
+  return null;
+}
+
+/** Reads `multiplex`; an enabled one gets the verdict on multiplexing. */
+function readMultiplex(o: Obj): MultiplexOptions | undefined {
+  const m = o.object("multiplex");
+  if (!m) return undefined;
+  const out: MultiplexOptions = {};
+  const enabled = m.bool("enabled");
+  if (enabled !== undefined) out.enabled = enabled;
+  const protocol = m.enumOf("protocol", ["smux", "yamux", "h2mux"] as const);
+  if (protocol !== undefined) out.protocol = protocol;
+  const mc = m.int("max_connections", 0, 65535);
+  if (mc !== undefined) out.max_connections = mc;
+  const mins = m.int("min_streams", 0, 65535);
+  if (mins !== undefined) out.min_streams = mins;
+  const maxs = m.int("max_streams", 0, 65535);
+  if (maxs !== undefined) out.max_streams = maxs;
+  const padding = m.bool("padding");
+  if (padding !== undefined) out.padding = padding;
+  m.known("brutal");
+  m.done(" in multiplex");
+  if (enabled) o.feature("multiplex", "outbound.multiplex");
+  return out;
+}
+
+function decodeShadowsocks(o: Obj, tag: string): ShadowsocksOutboundOptions {
+  const out: ShadowsocksOutboundOptions = {
+    type: "shadowsocks",
+    tag,
+    server: "",
+    server_port: 0,
+    method: "",
+  };
+  serverFields(o, out);
+  if (o.require("method", ` (one of ${SHADOWSOCKS_METHODS.map((m) => `"${m}"`).join(", ")})`)) {
+    const method = o.enumOf("method", SHADOWSOCKS_METHODS);
+    if (method !== undefined) {
+      out.method = method;
+      const id = shadowsocksMethodFeature(method);
+      if (id) o.ctx.support(id, o.at("method")!.node, o.p("method"));
+    }
+  }
+  const password = o.string("password");
+  if (password !== undefined) out.password = password;
+  if (out.method !== "") {
+    const problem = shadowsocksPasswordProblem(out.method, password ?? "");
+    if (problem) {
+      const at = o.at("password");
+      o.ctx.error(at?.node ?? o.node, at?.path ?? o.path, problem);
+    }
+  }
+  const plugin = o.string("plugin");
+  if (plugin !== undefined) {
+    out.plugin = plugin;
+    o.feature("plugin", "outbound.shadowsocks.plugin");
+  }
+  const opts = o.string("plugin_opts");
+  if (opts !== undefined) out.plugin_opts = opts;
+  const network = o.enumOf("network", ["tcp", "udp"] as const);
+  if (network !== undefined) out.network = network;
+  const uot = o.at("udp_over_tcp");
+  if (uot) {
+    const enabled = uot.node.kind === "boolean" ? uot.node.value : isEnabled(uot.node);
+    if (enabled) o.feature("udp_over_tcp", "outbound.shadowsocks.udp_over_tcp");
+    out.udp_over_tcp = { enabled };
+  }
+  const mux = readMultiplex(o);
+  if (mux) out.multiplex = mux;
+  readDialFields(o, out);
+  return out;
+}
+
+/** Reads `transport` (V2Ray transports); its type gets its verdict. */
+function readTransport(o: Obj): V2rayTransportOptions | undefined {
+  const t = o.object("transport");
+  if (!t) return undefined;
+  const typeAt = t.at("type");
+  const types = ["ws", "http", "httpupgrade", "grpc", "quic"] as const;
+  if (!typeAt) {
+    o.ctx.error(t.node, t.path, `missing "type" (one of ${types.map((x) => `"${x}"`).join(", ")})`);
+    for (const p of t.node.props) t.known(p.key);
+    return undefined;
+  }
+  const type = t.enumOf("type", types);
+  if (type === undefined) {
+    for (const p of t.node.props) t.known(p.key);
+    return undefined;
+  }
+  o.ctx.support(`transport.${type}`, typeAt.node, typeAt.path);
+  const headers = () =>
+    t.map("headers", (n, p) => t.ctx.listable(n, p, (x, q) => t.ctx.string(x, q)));
+  const set = <T extends object, K extends keyof T>(out: T, k: K, v: T[K] | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
+  let out: V2rayTransportOptions;
+  switch (type) {
+    case "ws": {
+      const ws: Extract<V2rayTransportOptions, { type: "ws" }> = { type, headers: headers() };
+      set(ws, "path", t.string("path"));
+      set(ws, "max_early_data", t.int("max_early_data", 0, 0xffffffff));
+      set(ws, "early_data_header_name", t.string("early_data_header_name"));
+      out = ws;
+      break;
+    }
+    case "http": {
+      const h: Extract<V2rayTransportOptions, { type: "http" }> = {
+        type,
+        host: t.strings("host"),
+        headers: headers(),
+      };
+      set(h, "path", t.string("path"));
+      set(h, "method", t.string("method"));
+      set(h, "idle_timeout", t.duration("idle_timeout"));
+      set(h, "ping_timeout", t.duration("ping_timeout"));
+      out = h;
+      break;
+    }
+    case "httpupgrade": {
+      const h: Extract<V2rayTransportOptions, { type: "httpupgrade" }> = {
+        type,
+        headers: headers(),
+      };
+      set(h, "host", t.string("host"));
+      set(h, "path", t.string("path"));
+      out = h;
+      break;
+    }
+    case "grpc": {
+      const g: Extract<V2rayTransportOptions, { type: "grpc" }> = { type };
+      set(g, "service_name", t.string("service_name"));
+      set(g, "idle_timeout", t.duration("idle_timeout"));
+      set(g, "ping_timeout", t.duration("ping_timeout"));
+      set(g, "permit_without_stream", t.bool("permit_without_stream"));
+      out = g;
+      break;
+    }
+    case "quic":
+      out = { type };
+      break;
+  }
+  t.done(` in a "${type}" transport`);
+  return out;
+}
+
+/** Reads `packet_encoding`; the encodings tunbox does not implement get their verdict. */
+function readPacketEncoding(o: Obj): PacketEncoding | undefined {
+  const at = o.at("packet_encoding");
+  if (!at) return undefined;
+  const v = o.ctx.enumOf(at.node, at.path, ["", "packetaddr", "xudp"] as const, {});
+  if (v === "packetaddr" || v === "xudp") {
+    o.ctx.support(`outbound.packet_encoding.${v}`, at.node, at.path);
+  }
+  return v;
+}
+
+function decodeVmess(o: Obj, tag: string): VmessOutboundOptions {
+  const out: VmessOutboundOptions = { type: "vmess", tag, server: "", server_port: 0, uuid: "" };
+  serverFields(o, out);
+  if (o.require("uuid")) {
+    const at = o.at("uuid")!;
+    const uuid = o.string("uuid");
+    if (uuid === "") o.ctx.error(at.node, at.path, "must not be empty (the VMess user id)");
+    else if (uuid !== undefined) out.uuid = uuid;
+  }
+  const security = o.enumOf(
+    "security",
+    [
+      "auto",
+      "none",
+      "zero",
+      "aes-128-gcm",
+      "chacha20-poly1305",
+      "aes-128-ctr",
+    ] as const,
+  );
+  if (security !== undefined) {
+    out.security = security;
+    if (security === "aes-128-ctr") o.feature("security", "outbound.vmess.security.aes-128-ctr");
+  }
+  const alterId = o.int("alter_id", 0, 65535);
+  if (alterId !== undefined) {
+    out.alter_id = alterId;
+    if (alterId > 0) o.feature("alter_id", "outbound.vmess.alter_id");
+  }
+  const gp = o.bool("global_padding");
+  if (gp !== undefined) out.global_padding = gp;
+  const al = o.bool("authenticated_length");
+  if (al !== undefined) out.authenticated_length = al;
+  const network = o.enumOf("network", ["tcp", "udp"] as const);
+  if (network !== undefined) out.network = network;
+  const tls = readTls(o);
+  if (tls) out.tls = tls;
+  const pe = readPacketEncoding(o);
+  if (pe !== undefined) out.packet_encoding = pe;
+  const transport = readTransport(o);
+  if (transport) out.transport = transport;
+  const mux = readMultiplex(o);
+  if (mux) out.multiplex = mux;
+  readDialFields(o, out);
+  return out;
+}
+
 function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
   const out: HttpOutboundOptions = { type: "http", tag, server: "", server_port: 0, headers: {} };
   serverFields(o, out);
@@ -228,6 +519,12 @@ export function decodeOutbound(
   const typeAt = o.at("type")!;
   let out: OutboundOptions;
   switch (type) {
+    case "shadowsocks":
+      out = decodeShadowsocks(o, tag);
+      break;
+    case "vmess":
+      out = decodeVmess(o, tag);
+      break;
     case "direct":
       out = decodeDirect(o, tag);
       break;

@@ -204,8 +204,8 @@ export const FEATURES = {
   "outbound.dns": { level: "supported", name: 'outbound type "dns"' },
   "outbound.selector": { level: "supported", name: 'outbound type "selector"' },
   "outbound.urltest": { level: "supported", name: 'outbound type "urltest"' },
-  "outbound.shadowsocks": proxyOutbound("shadowsocks"),
-  "outbound.vmess": proxyOutbound("vmess"),
+  "outbound.shadowsocks": { level: "supported", name: 'outbound type "shadowsocks"' },
+  "outbound.vmess": { level: "supported", name: 'outbound type "vmess"' },
   "outbound.vless": proxyOutbound("vless"),
   "outbound.trojan": proxyOutbound("trojan"),
   "outbound.wireguard": proxyOutbound("wireguard"),
@@ -219,6 +219,85 @@ export const FEATURES = {
   "outbound.tor": proxyOutbound("tor"),
   "outbound.shadowsocksr": proxyOutbound("shadowsocksr"),
   "outbound.http.tls": { level: "supported", name: '"tls" in an http outbound' },
+  "outbound.shadowsocks.plugin": {
+    level: "error",
+    name: '"plugin" in a shadowsocks outbound',
+    note: "is not implemented in tunbox; run ss-local with the plugin and point a " +
+      '"socks" outbound at it',
+  },
+  "outbound.shadowsocks.udp_over_tcp": {
+    level: "error",
+    name: '"udp_over_tcp" in a shadowsocks outbound',
+    note: "is a sing-box protocol that other shadowsocks servers do not speak, and tunbox " +
+      "does not implement it; remove it (UDP then goes over shadowsocks UDP)",
+  },
+  "outbound.multiplex": {
+    level: "error",
+    name: '"multiplex"',
+    note: "(sing-box's smux/yamux/h2mux multiplexing, which needs a sing-box server) is not " +
+      "implemented in tunbox yet; remove it: each connection then uses its own server connection",
+  },
+  "outbound.shadowsocks.method.aes-192-gcm": {
+    level: "error",
+    name: 'shadowsocks method "aes-192-gcm"',
+    note: 'is not implemented in tunbox yet; use "aes-128-gcm" or "aes-256-gcm"',
+  },
+  "outbound.shadowsocks.method.xchacha20-ietf-poly1305": {
+    level: "error",
+    name: 'shadowsocks method "xchacha20-ietf-poly1305"',
+    note: 'is not implemented in tunbox yet; use "chacha20-ietf-poly1305"',
+  },
+  "outbound.shadowsocks.method.stream": {
+    level: "error",
+    name: "shadowsocks stream ciphers (aes-*-ctr, aes-*-cfb, rc4-md5, chacha20-ietf, xchacha20)",
+    note: "are insecure, deprecated by shadowsocks, and not implemented in tunbox; use " +
+      '"2022-blake3-aes-128-gcm", "aes-128-gcm" or "chacha20-ietf-poly1305"',
+  },
+  "outbound.vmess.alter_id": {
+    level: "error",
+    name: '"alter_id" above 0',
+    note: "(legacy VMess with MD5 authentication) is not implemented in tunbox; set it to 0 " +
+      "(VMess AEAD, which V2Ray 4.28+ and Xray servers accept)",
+  },
+  "outbound.vmess.security.aes-128-ctr": {
+    level: "error",
+    name: 'VMess security "aes-128-ctr"',
+    note: 'is legacy and not implemented in tunbox; use "auto", "aes-128-gcm", ' +
+      '"chacha20-poly1305" or "none"',
+  },
+  "outbound.packet_encoding.packetaddr": {
+    level: "warning",
+    name: 'packet_encoding "packetaddr"',
+    note: "is not implemented in tunbox yet; UDP uses one connection per destination, which " +
+      "V2Ray, Xray and sing-box servers accept",
+  },
+  "outbound.packet_encoding.xudp": {
+    level: "warning",
+    name: 'packet_encoding "xudp"',
+    note: "is not implemented in tunbox yet; UDP uses one connection per destination, which " +
+      "V2Ray, Xray and sing-box servers accept",
+  },
+  "transport.ws": { level: "supported", name: 'V2Ray transport "ws"' },
+  "transport.http": {
+    level: "error",
+    name: 'V2Ray transport "http"',
+    note: 'is not implemented in tunbox yet; use "ws" or no transport',
+  },
+  "transport.httpupgrade": {
+    level: "error",
+    name: 'V2Ray transport "httpupgrade"',
+    note: 'is not implemented in tunbox yet; use "ws" or no transport',
+  },
+  "transport.grpc": {
+    level: "error",
+    name: 'V2Ray transport "grpc"',
+    note: 'is not implemented in tunbox yet; use "ws" or no transport',
+  },
+  "transport.quic": {
+    level: "error",
+    name: 'V2Ray transport "quic"',
+    note: 'is not implemented in tunbox; use "ws" or no transport',
+  },
   "outbound.socks.udp_over_tcp": {
     level: "error",
     name: '"udp_over_tcp"',

@@ -285,7 +285,92 @@ export interface UrlTestOutboundOptions {
   interrupt_exist_connections?: boolean;
 }
 
+/** `multiplex` (sing-box `shared/multiplex.md`, outbound fields). */
+export interface MultiplexOptions {
+  enabled?: boolean;
+  protocol?: "smux" | "yamux" | "h2mux";
+  max_connections?: number;
+  min_streams?: number;
+  max_streams?: number;
+  padding?: boolean;
+}
+
+/** sing-box `outbound/shadowsocks.md`. */
+export interface ShadowsocksOutboundOptions extends DialOptions {
+  type: "shadowsocks";
+  tag: string;
+  server: string;
+  server_port: number;
+  method: string;
+  password?: string;
+  plugin?: string;
+  plugin_opts?: string;
+  network?: "tcp" | "udp";
+  udp_over_tcp?: { enabled: boolean; version?: number };
+  multiplex?: MultiplexOptions;
+}
+
+/** Outbound TLS (`shared/tls.md`): the fields tunbox reads (see `decode_tls.ts`). */
+export interface OutboundTlsOptions {
+  enabled?: boolean;
+  server_name?: string;
+  insecure?: boolean;
+}
+
+/** V2Ray transports (sing-box `shared/v2ray-transport.md`). */
+export type V2rayTransportOptions =
+  | {
+    type: "ws";
+    path?: string;
+    headers: Record<string, string[]>;
+    max_early_data?: number;
+    early_data_header_name?: string;
+  }
+  | {
+    type: "http";
+    host: string[];
+    path?: string;
+    method?: string;
+    headers: Record<string, string[]>;
+    /** Milliseconds. */
+    idle_timeout?: number;
+    /** Milliseconds. */
+    ping_timeout?: number;
+  }
+  | { type: "httpupgrade"; host?: string; path?: string; headers: Record<string, string[]> }
+  | {
+    type: "grpc";
+    service_name?: string;
+    idle_timeout?: number;
+    ping_timeout?: number;
+    permit_without_stream?: boolean;
+  }
+  | { type: "quic" };
+
+/** How VMess and VLESS carry UDP (`packet_encoding`). */
+export type PacketEncoding = "" | "packetaddr" | "xudp";
+
+/** sing-box `outbound/vmess.md`. */
+export interface VmessOutboundOptions extends DialOptions {
+  type: "vmess";
+  tag: string;
+  server: string;
+  server_port: number;
+  uuid: string;
+  security?: "auto" | "none" | "zero" | "aes-128-gcm" | "chacha20-poly1305" | "aes-128-ctr";
+  alter_id?: number;
+  global_padding?: boolean;
+  authenticated_length?: boolean;
+  network?: "tcp" | "udp";
+  tls?: OutboundTlsOptions;
+  packet_encoding?: PacketEncoding;
+  transport?: V2rayTransportOptions;
+  multiplex?: MultiplexOptions;
+}
+
 export type OutboundOptions =
+  | ShadowsocksOutboundOptions
+  | VmessOutboundOptions
   | DirectOutboundOptions
   | SocksOutboundOptions
   | HttpOutboundOptions

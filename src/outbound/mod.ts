@@ -14,6 +14,8 @@ import { createDirectOutbound } from "./direct.ts";
 import { createHttpOutbound } from "./http.ts";
 import { OutboundRegistry } from "./registry.ts";
 import { createSelectorOutbound } from "./selector.ts";
+import { createShadowsocksOutbound } from "./shadowsocks/outbound.ts";
+import { createVmessOutbound } from "./vmess/outbound.ts";
 import { createSocksOutbound } from "./socks.ts";
 import { createUrlTestOutbound } from "./urltest.ts";
 
@@ -24,6 +26,8 @@ export function builtinOutbounds(): OutboundRegistry {
     .register("block", createBlockOutbound)
     .register("socks", createSocksOutbound)
     .register("http", createHttpOutbound)
+    .register("shadowsocks", createShadowsocksOutbound)
+    .register("vmess", createVmessOutbound)
     .register("selector", createSelectorOutbound)
     .register("urltest", createUrlTestOutbound);
 }

@@ -9,7 +9,13 @@
 import assert from "node:assert/strict";
 import { parse as parseJsonc } from "jsonc-parser";
 import { loadConfig } from "../../src/config/load.ts";
-import { featureId, isSupported, verdict } from "../../src/config/support.ts";
+import {
+  type FeatureId,
+  featureId,
+  FEATURES,
+  isSupported,
+  verdict,
+} from "../../src/config/support.ts";
 import { importText, renderImport } from "../../src/onboard/import.ts";
 import { writeGeoData } from "./_geo_dat.ts";
 
@@ -30,6 +36,10 @@ const fixtures = [...Deno.readDirSync(DIR)]
 function explained(message: string): boolean {
   const ids = [
     ...[...PROTOCOLS].map((t) => featureId("outbound", t)),
+    // Fields of protocol outbounds tunbox does not run (a shadowsocks plugin, ...).
+    ...(Object.keys(FEATURES) as FeatureId[]).filter((id) =>
+      id.startsWith("outbound.") && !isSupported(id)
+    ),
     ...DNS_TYPES.map((t) => featureId("dns.server", t)),
   ];
   return ids.some((id) => id !== undefined && message.endsWith(`: ${verdict(id).message}`));

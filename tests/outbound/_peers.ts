@@ -79,3 +79,94 @@ export function startV2ray(r: Reactor, user?: string, pass?: string): Promise<Pe
     });
   });
 }
+
+/**
+ * shadowsocks-libev's `ss-server` on 127.0.0.1:<random> (TCP and UDP, `-v` so its log names
+ * each connection), with `method` and `password`.
+ */
+export function startSsServer(r: Reactor, method: string, password: string): Promise<Peer> {
+  const bin = tool("ss-server", "shadowsocks-libev");
+  const port = freePort();
+  return startPeer(r, bin, [
+    "-s",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "-m",
+    method,
+    "-k",
+    password,
+    "-u",
+    "-v",
+    "--no-delay",
+  ], port);
+}
+
+/** shadowsocks-libev's `ss-local` on 127.0.0.1:<random>, a SOCKS5 front for `server:port`. */
+export function startSsLocal(
+  r: Reactor,
+  serverPort: number,
+  method: string,
+  password: string,
+): Promise<Peer> {
+  const bin = tool("ss-local", "shadowsocks-libev");
+  const port = freePort();
+  return startPeer(r, bin, [
+    "-s",
+    "127.0.0.1",
+    "-p",
+    String(serverPort),
+    "-l",
+    String(port),
+    "-b",
+    "127.0.0.1",
+    "-m",
+    method,
+    "-k",
+    password,
+  ], port);
+}
+
+/** Options of {@linkcode startV2rayServer}. */
+export interface V2rayServerOptions {
+  protocol: "vmess" | "vless" | "trojan";
+  /** VMess/VLESS uuid or Trojan password. */
+  secret: string;
+  /** `streamSettings` (transport, TLS). */
+  stream?: Record<string, unknown>;
+  /** Loglevel; "info" logs each accepted connection ("accepted tcp:..."). */
+  loglevel?: string;
+}
+
+/**
+ * V2Ray 4.34 as a VMess, VLESS or Trojan server on 127.0.0.1:<random> with a freedom outbound
+ * (so it connects to loopback destinations itself).
+ */
+export function startV2rayServer(r: Reactor, o: V2rayServerOptions): Promise<Peer> {
+  const v2ray = tool("v2ray", "v2ray");
+  return withTempDir(async (dir) => {
+    const port = freePort();
+    const settings = o.protocol === "vmess"
+      ? { clients: [{ id: o.secret, alterId: 0 }] }
+      : o.protocol === "vless"
+      ? { clients: [{ id: o.secret }], decryption: "none" }
+      : { clients: [{ password: o.secret }] };
+    const config = {
+      log: { loglevel: o.loglevel ?? "info" },
+      inbounds: [{
+        listen: "127.0.0.1",
+        port,
+        protocol: o.protocol,
+        settings,
+        ...(o.stream ? { streamSettings: o.stream } : {}),
+      }],
+      outbounds: [{ protocol: "freedom" }],
+    };
+    const file = `${dir}/config.json`;
+    await Deno.writeTextFile(file, JSON.stringify(config));
+    return await startPeer(r, v2ray, ["-config", file], port, {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      V2RAY_LOCATION_ASSET: dir,
+    });
+  });
+}

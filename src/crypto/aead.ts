@@ -1,0 +1,198 @@
+/**
+ * AEAD ciphers for the proxy protocols (shadowsocks, VMess, WireGuard): AES-GCM and
+ * ChaCha20-Poly1305 with 12-byte nonces and 16-byte tags, sealed output = ciphertext ‖ tag.
+ *
+ * The primitives are the runtime's, never hand-written:
+ *
+ * - ChaCha20-Poly1305: `node:crypto` (synchronous). Measured on the 2-core VM (loaded): about
+ *   300–450 MB/s on 16 KiB, with a fixed cost of 5–20 µs per call.
+ * - AES-GCM: WebCrypto for bulk data (asynchronous; Deno's WebCrypto uses the CPU's AES
+ *   instructions: 16 KiB in 40–60 µs, 400–500 MB/s with a few calls in flight), and
+ *   `node:crypto` for the small synchronous pieces (length fields, headers), whose AES-GCM runs
+ *   in software at about 60 MB/s (too slow for bulk, fine for 18 bytes).
+ *
+ * So {@linkcode Aead.seal}/{@linkcode Aead.open} may return a promise (AES-GCM) or bytes
+ * (ChaCha20-Poly1305); callers that keep order queue either ({@linkcode FramedStream}).
+ * {@linkcode Aead.sealSync}/{@linkcode Aead.openSync} are always synchronous.
+ *
+ * ```ts
+ * const aead = await createAead("aes-128-gcm", key);
+ * const sealed = await aead.seal(nonce, plaintext);   // ciphertext ‖ 16-byte tag
+ * const plain = aead.openSync(nonce, sealed);         // throws AeadError when forged
+ * ```
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import nodeCrypto from "node:crypto";
+
+/** The AEAD algorithms tunbox's protocols use. */
+export type AeadAlgorithm = "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
+
+/** Key length in bytes of each algorithm. */
+export const AEAD_KEY_LENGTH: Record<AeadAlgorithm, number> = {
+  "aes-128-gcm": 16,
+  "aes-256-gcm": 32,
+  "chacha20-poly1305": 32,
+};
+
+/** Every algorithm here appends a 16-byte tag. */
+export const TAG_LENGTH = 16;
+/** Every algorithm here takes a 12-byte nonce. */
+export const NONCE_LENGTH = 12;
+
+/** A message failed authentication (wrong key, or forged or corrupted bytes). */
+export class AeadError extends Error {
+  override name = "AeadError";
+}
+
+/** One key of one algorithm. */
+export interface Aead {
+  readonly algorithm: AeadAlgorithm;
+  /** Encrypts `plaintext`; the result is ciphertext ‖ tag. Inputs may be reused at once. */
+  seal(
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    aad?: Uint8Array,
+  ): Uint8Array | Promise<Uint8Array>;
+  /** Decrypts ciphertext ‖ tag; throws (or rejects with) {@linkcode AeadError} when forged. */
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** Synchronous {@linkcode seal}. */
+  sealSync(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array;
+  /** Synchronous {@linkcode open}; throws {@linkcode AeadError}. */
+  openSync(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array;
+}
+
+function view(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** The synchronous half, on `node:crypto`. */
+class NodeAead {
+  readonly #cipher: "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
+  readonly #key: Buffer;
+
+  constructor(readonly algorithm: AeadAlgorithm, key: Uint8Array) {
+    this.#cipher = algorithm;
+    this.#key = Buffer.from(key);
+  }
+
+  sealSync(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    // deno-lint-ignore no-explicit-any
+    const c = nodeCrypto.createCipheriv(this.#cipher as any, this.#key, view(nonce), {
+      authTagLength: TAG_LENGTH,
+    }) as nodeCrypto.CipherGCM;
+    if (aad && aad.length > 0) c.setAAD(view(aad));
+    const body = c.update(view(plaintext));
+    c.final();
+    const tag = c.getAuthTag();
+    if (body.length === 0) return new Uint8Array(tag);
+    return concat(body, tag);
+  }
+
+  openSync(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+    if (sealed.length < TAG_LENGTH) throw new AeadError("message shorter than its tag");
+    const n = sealed.length - TAG_LENGTH;
+    // deno-lint-ignore no-explicit-any
+    const d = nodeCrypto.createDecipheriv(this.#cipher as any, this.#key, view(nonce), {
+      authTagLength: TAG_LENGTH,
+    }) as nodeCrypto.DecipherGCM;
+    d.setAuthTag(view(sealed.subarray(n)));
+    if (aad && aad.length > 0) d.setAAD(view(aad));
+    const out = n > 0 ? d.update(view(sealed.subarray(0, n))) : new Uint8Array(0);
+    try {
+      d.final();
+    } catch {
+      throw new AeadError("message authentication failed");
+    }
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  }
+}
+
+class SyncAead extends NodeAead implements Aead {
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    return this.sealSync(nonce, plaintext, aad);
+  }
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+    return this.openSync(nonce, sealed, aad);
+  }
+}
+
+/** Below this size the synchronous path is cheaper than a WebCrypto round trip. */
+const ASYNC_MIN = 1024;
+
+class AesGcmAead extends NodeAead implements Aead {
+  constructor(algorithm: AeadAlgorithm, key: Uint8Array, readonly webKey: CryptoKey) {
+    super(algorithm, key);
+  }
+
+  seal(
+    nonce: Uint8Array,
+    plaintext: Uint8Array,
+    aad?: Uint8Array,
+  ): Uint8Array | Promise<Uint8Array> {
+    if (plaintext.length < ASYNC_MIN) return this.sealSync(nonce, plaintext, aad);
+    // WebCrypto copies its inputs before returning, so the caller may reuse them.
+    const params: AesGcmParams = { name: "AES-GCM", iv: nonce as Uint8Array<ArrayBuffer> };
+    if (aad && aad.length > 0) params.additionalData = aad as Uint8Array<ArrayBuffer>;
+    return crypto.subtle.encrypt(params, this.webKey, plaintext as Uint8Array<ArrayBuffer>)
+      .then((b) => new Uint8Array(b));
+  }
+
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    if (sealed.length < ASYNC_MIN) return this.openSync(nonce, sealed, aad);
+    const params: AesGcmParams = { name: "AES-GCM", iv: nonce as Uint8Array<ArrayBuffer> };
+    if (aad && aad.length > 0) params.additionalData = aad as Uint8Array<ArrayBuffer>;
+    return crypto.subtle.decrypt(params, this.webKey, sealed as Uint8Array<ArrayBuffer>).then(
+      (b) => new Uint8Array(b),
+      () => {
+        throw new AeadError("message authentication failed");
+      },
+    );
+  }
+}
+
+/** Makes an {@linkcode Aead} for `key` (which must have the algorithm's length). */
+export async function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Promise<Aead> {
+  const want = AEAD_KEY_LENGTH[algorithm];
+  if (key.length !== want) {
+    throw new RangeError(`${algorithm} needs a ${want}-byte key, got ${key.length} bytes`);
+  }
+  if (algorithm === "chacha20-poly1305") return new SyncAead(algorithm, key);
+  const webKey = await crypto.subtle.importKey(
+    "raw",
+    key as Uint8Array<ArrayBuffer>,
+    "AES-GCM",
+    false,
+    ["encrypt", "decrypt"],
+  );
+  return new AesGcmAead(algorithm, key, webKey);
+}
+
+/** A synchronous-only {@linkcode Aead} (per-packet keys, where importing a WebCrypto key costs more than it saves). */
+export function createSyncAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead {
+  const want = AEAD_KEY_LENGTH[algorithm];
+  if (key.length !== want) {
+    throw new RangeError(`${algorithm} needs a ${want}-byte key, got ${key.length} bytes`);
+  }
+  return new SyncAead(algorithm, key);
+}
+
+/**
+ * Increments a little-endian counter nonce in place (shadowsocks AEAD, SIP004: the nonce starts
+ * at zero and counts every seal/open).
+ */
+export function incrementLe(nonce: Uint8Array): void {
+  for (let i = 0; i < nonce.length; i++) {
+    nonce[i] = (nonce[i]! + 1) & 0xff;
+    if (nonce[i] !== 0) return;
+  }
+}

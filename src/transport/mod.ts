@@ -1,0 +1,87 @@
+/**
+ * The layers between a proxy protocol and its server: TLS (`tls` options) and a V2Ray
+ * transport (`transport`: `ws`), composed over the connection `ServerConnector` makes (which
+ * applies the dial fields and `detour`). Each layer is a {@linkcode Stream}, so VMess, VLESS
+ * and Trojan run unchanged over any of them.
+ *
+ * ```ts
+ * const stream = await openTransport(connector, meta, { tls, transport }, name);
+ * const vmess = await vmessConnect(stream, { ... });
+ * ```
+ *
+ * @module
+ */
+
+import type { OutboundTlsOptions, V2rayTransportOptions } from "../config/types.ts";
+import { isSupported, verdict } from "../config/support.ts";
+import type { Stream } from "../io/stream.ts";
+import type { ServerConnector } from "../outbound/proxy_server.ts";
+import { type DialMeta, formatDestination, toOutboundError } from "../outbound/types.ts";
+import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
+import { wsConnect } from "./ws.ts";
+
+/** The layers an outbound configured. */
+export interface TransportLayers {
+  tls?: OutboundTlsOptions | undefined;
+  transport?: V2rayTransportOptions | undefined;
+}
+
+/** The TLS client configuration of `tls` for a server named `server` (null: no TLS). */
+export function tlsClientConfig(
+  tls: OutboundTlsOptions | undefined,
+  server: string,
+  alpn?: string[],
+): TlsClientConfig | null {
+  if (!tls?.enabled) return null;
+  const config: TlsClientConfig = { serverName: tls.server_name || server };
+  if (tls.insecure) config.insecure = true;
+  if (alpn) config.alpn = alpn;
+  return config;
+}
+
+/** Refuses (TypeError with its verdict) a transport tunbox does not run. */
+export function checkTransport(transport: V2rayTransportOptions | undefined): void {
+  if (!transport) return;
+  const id = `transport.${transport.type}` as const;
+  if (!isSupported(id)) throw new TypeError(verdict(id).message);
+}
+
+/**
+ * Connects to the server and stacks TLS and the transport on the connection. Failures are
+ * `OutboundError`s naming the outbound and the layer.
+ */
+export async function openTransport(
+  server: ServerConnector,
+  meta: DialMeta,
+  layers: TransportLayers,
+): Promise<Stream> {
+  let stream = await server.connect(meta);
+  const host = server.server.domain ?? formatDestination(server.server).replace(/:\d+$/, "");
+  try {
+    const transport = layers.transport;
+    const tls = tlsClientConfig(
+      layers.tls,
+      host.replace(/^\[|\]$/g, ""),
+      transport?.type === "ws" ? ["http/1.1"] : undefined,
+    );
+    if (tls) {
+      stream = await tlsConnect(stream, tls, { what: server.name, timeoutMs: server.timeoutMs });
+    }
+    if (transport?.type === "ws") {
+      stream = await wsConnect(stream, {
+        path: transport.path ?? "/",
+        headers: transport.headers,
+        host: formatDestination(server.server),
+        ...(transport.max_early_data ? { maxEarlyData: transport.max_early_data } : {}),
+        ...(transport.early_data_header_name
+          ? { earlyDataHeaderName: transport.early_data_header_name }
+          : {}),
+        what: server.name,
+      });
+    }
+    return stream;
+  } catch (error) {
+    stream.abort();
+    throw toOutboundError(error, server.name);
+  }
+}

@@ -1,0 +1,110 @@
+// Decoding the proxy-protocol outbounds (shadowsocks, ...): every field sing-box documents,
+// and each refusal reported at its token.
+
+import assert from "node:assert/strict";
+import { decodeConfigText } from "../../src/config/decode.ts";
+import type { ShadowsocksOutboundOptions, VmessOutboundOptions } from "../../src/config/types.ts";
+import { at } from "./_helpers.ts";
+
+function decode(text: string) {
+  return decodeConfigText(text, "t.json", { os: "linux" });
+}
+
+function problems(text: string): string[] {
+  const r = decode(text);
+  return [...r.errors, ...r.warnings].map((e) => e.format());
+}
+
+Deno.test("decodeConfigText() reads a shadowsocks outbound with every field", () => {
+  const text = `{"outbounds": [{
+    "type": "shadowsocks", "tag": "ss", "server": "ss.example", "server_port": 8388,
+    "method": "2022-blake3-aes-128-gcm", "password": "8JCsPssfgS8tiRwiMlhARg==",
+    "network": "tcp", "udp_over_tcp": false, "multiplex": {"enabled": false, "protocol": "smux"},
+    "plugin": "", "plugin_opts": "",
+    "detour": "", "bind_interface": "eth0", "routing_mark": 255, "connect_timeout": "3s"
+  }]}`;
+  const r = decode(text);
+  assert.deepEqual(problems(text), []);
+  const ss = r.options!.outbounds[0] as ShadowsocksOutboundOptions;
+  assert.equal(ss.method, "2022-blake3-aes-128-gcm");
+  assert.equal(ss.password, "8JCsPssfgS8tiRwiMlhARg==");
+  assert.equal(ss.network, "tcp");
+  assert.equal(ss.bind_interface, "eth0");
+  assert.equal(ss.routing_mark, 255);
+  assert.equal(ss.connect_timeout, 3000);
+  assert.deepEqual(ss.multiplex, { enabled: false, protocol: "smux" });
+});
+
+Deno.test("decodeConfigText() reports shadowsocks refusals at their tokens", () => {
+  const text = `{"outbounds": [
+    {"type": "shadowsocks", "tag": "a", "server": "1.2.3.4", "server_port": 1, "method": "rc4-md5", "password": "x"},
+    {"type": "shadowsocks", "tag": "b", "server": "1.2.3.4", "server_port": 1, "method": "2022-blake3-aes-256-gcm", "password": "AAAA"},
+    {"type": "shadowsocks", "tag": "c", "server": "1.2.3.4", "server_port": 1, "method": "aes-128-gcm", "password": "x", "plugin": "obfs-local"},
+    {"type": "shadowsocks", "tag": "d", "server": "1.2.3.4", "server_port": 1, "method": "aes-128-gcm", "password": "x", "multiplex": {"enabled": true}},
+    {"type": "shadowsocks", "tag": "e", "server": "1.2.3.4", "server_port": 1, "method": "aes-128-gcm"}
+  ]}`;
+  const got = problems(text);
+  assert.deepEqual(got, [
+    `t.json:${
+      at(text, '"rc4-md5"')
+    }: outbounds[0].method: shadowsocks stream ciphers (aes-*-ctr, aes-*-cfb, rc4-md5, chacha20-ietf, xchacha20) are insecure, deprecated by shadowsocks, and not implemented in tunbox; use "2022-blake3-aes-128-gcm", "aes-128-gcm" or "chacha20-ietf-poly1305"`,
+    `t.json:${
+      at(text, '"AAAA"')
+    }: outbounds[1].password: the password is a 3-byte key; method "2022-blake3-aes-256-gcm" needs 32 (generate one with \`openssl rand -base64 32\`)`,
+    `t.json:${
+      at(text, '"plugin"')
+    }: outbounds[2].plugin: "plugin" in a shadowsocks outbound is not implemented in tunbox; run ss-local with the plugin and point a "socks" outbound at it`,
+    `t.json:${
+      at(text, '"multiplex"')
+    }: outbounds[3].multiplex: "multiplex" (sing-box's smux/yamux/h2mux multiplexing, which needs a sing-box server) is not implemented in tunbox yet; remove it: each connection then uses its own server connection`,
+    `t.json:${
+      at(text, '{"type": "shadowsocks", "tag": "e"')
+    }: outbounds[4]: method "aes-128-gcm" needs a password`,
+  ]);
+});
+
+Deno.test("decodeConfigText() reads a vmess outbound with a ws transport", () => {
+  const text = `{"outbounds": [{
+    "type": "vmess", "tag": "vm", "server": "vm.example", "server_port": 443,
+    "uuid": "bf000d23-0752-40b4-affe-68f7707a9661", "security": "auto", "alter_id": 0,
+    "global_padding": true, "authenticated_length": true, "network": "tcp",
+    "tls": {"enabled": true, "server_name": "cdn.example", "insecure": false},
+    "packet_encoding": "",
+    "transport": {"type": "ws", "path": "/v", "headers": {"Host": "cdn.example"},
+      "max_early_data": 2048, "early_data_header_name": "Sec-WebSocket-Protocol"}
+  }]}`;
+  const r = decode(text);
+  assert.deepEqual(problems(text), []);
+  const vm = r.options!.outbounds[0] as VmessOutboundOptions;
+  assert.equal(vm.uuid, "bf000d23-0752-40b4-affe-68f7707a9661");
+  assert.equal(vm.global_padding, true);
+  assert.deepEqual(vm.tls, { enabled: true, server_name: "cdn.example", insecure: false });
+  assert.deepEqual(vm.transport, {
+    type: "ws",
+    path: "/v",
+    headers: { Host: ["cdn.example"] },
+    max_early_data: 2048,
+    early_data_header_name: "Sec-WebSocket-Protocol",
+  });
+});
+
+Deno.test("decodeConfigText() reports vmess refusals and warnings at their tokens", () => {
+  const text = `{"outbounds": [
+    {"type": "vmess", "tag": "a", "server": "1.2.3.4", "server_port": 1, "uuid": "x", "alter_id": 64},
+    {"type": "vmess", "tag": "b", "server": "1.2.3.4", "server_port": 1, "uuid": "x", "transport": {"type": "grpc", "service_name": "s"}},
+    {"type": "vmess", "tag": "c", "server": "1.2.3.4", "server_port": 1, "uuid": "x", "packet_encoding": "xudp"},
+    {"type": "vmess", "tag": "d", "server": "1.2.3.4", "server_port": 1, "uuid": ""}
+  ]}`;
+  assert.deepEqual(problems(text), [
+    `t.json:${
+      at(text, '"alter_id"')
+    }: outbounds[0].alter_id: "alter_id" above 0 (legacy VMess with MD5 authentication) is not implemented in tunbox; set it to 0 (VMess AEAD, which V2Ray 4.28+ and Xray servers accept)`,
+    `t.json:${
+      at(text, '"grpc"')
+    }: outbounds[1].transport.type: V2Ray transport "grpc" is not implemented in tunbox yet; use "ws" or no transport`,
+    `t.json:${at(text, '""')}: outbounds[3].uuid: must not be empty (the VMess user id)`,
+    `t.json:${
+      at(text, '"xudp"')
+    }: outbounds[2].packet_encoding: packet_encoding "xudp" is not implemented in tunbox yet; UDP uses one connection per destination, which V2Ray, Xray and sing-box servers accept`,
+  ]);
+});
