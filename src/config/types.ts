@@ -310,13 +310,6 @@ export interface ShadowsocksOutboundOptions extends DialOptions {
   multiplex?: MultiplexOptions;
 }
 
-/** Outbound TLS (`shared/tls.md`): the fields tunbox reads (see `decode_tls.ts`). */
-export interface OutboundTlsOptions {
-  enabled?: boolean;
-  server_name?: string;
-  insecure?: boolean;
-}
-
 /** V2Ray transports (sing-box `shared/v2ray-transport.md`). */
 export type V2rayTransportOptions =
   | {
@@ -362,7 +355,7 @@ export interface VmessOutboundOptions extends DialOptions {
   global_padding?: boolean;
   authenticated_length?: boolean;
   network?: "tcp" | "udp";
-  tls?: OutboundTlsOptions;
+  tls?: TlsOptions;
   packet_encoding?: PacketEncoding;
   transport?: V2rayTransportOptions;
   multiplex?: MultiplexOptions;

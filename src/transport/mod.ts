@@ -12,30 +12,36 @@
  * @module
  */
 
-import type { OutboundTlsOptions, V2rayTransportOptions } from "../config/types.ts";
+import type { TlsOptions } from "../config/decode_tls.ts";
+import type { CertificateOptions, V2rayTransportOptions } from "../config/types.ts";
 import { isSupported, verdict } from "../config/support.ts";
 import type { Stream } from "../io/stream.ts";
 import type { ServerConnector } from "../outbound/proxy_server.ts";
 import { type DialMeta, formatDestination, toOutboundError } from "../outbound/types.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
+import { tlsClientConfig } from "../tls/options.ts";
 import { wsConnect } from "./ws.ts";
 
 /** The layers an outbound configured. */
 export interface TransportLayers {
-  tls?: OutboundTlsOptions | undefined;
+  tls?: TlsOptions | undefined;
   transport?: V2rayTransportOptions | undefined;
 }
 
-/** The TLS client configuration of `tls` for a server named `server` (null: no TLS). */
-export function tlsClientConfig(
-  tls: OutboundTlsOptions | undefined,
+/**
+ * The TLS client configuration of an outbound's `tls` (null when TLS is off): the server's
+ * address is the default name; the WebSocket transport offers ALPN `http/1.1` unless `alpn` is
+ * set, as sing-box does. Built once, with the outbound (files are read then).
+ */
+export function transportTls(
+  layers: TransportLayers,
   server: string,
-  alpn?: string[],
+  certificate: CertificateOptions | undefined,
+  what: string,
 ): TlsClientConfig | null {
-  if (!tls?.enabled) return null;
-  const config: TlsClientConfig = { serverName: tls.server_name || server };
-  if (tls.insecure) config.insecure = true;
-  if (alpn) config.alpn = alpn;
+  if (!layers.tls?.enabled) return null;
+  const config = tlsClientConfig(layers.tls, server, certificate, what);
+  if (!config.alpn && layers.transport?.type === "ws") config.alpn = ["http/1.1"];
   return config;
 }
 
@@ -54,16 +60,11 @@ export async function openTransport(
   server: ServerConnector,
   meta: DialMeta,
   layers: TransportLayers,
+  tls: TlsClientConfig | null,
 ): Promise<Stream> {
   let stream = await server.connect(meta);
-  const host = server.server.domain ?? formatDestination(server.server).replace(/:\d+$/, "");
   try {
     const transport = layers.transport;
-    const tls = tlsClientConfig(
-      layers.tls,
-      host.replace(/^\[|\]$/g, ""),
-      transport?.type === "ws" ? ["http/1.1"] : undefined,
-    );
     if (tls) {
       stream = await tlsConnect(stream, tls, { what: server.name, timeoutMs: server.timeoutMs });
     }

@@ -11,7 +11,8 @@
 import type { VmessOutboundOptions } from "../../config/types.ts";
 import { verdict } from "../../config/support.ts";
 import type { Stream } from "../../io/stream.ts";
-import { checkTransport, openTransport } from "../../transport/mod.ts";
+import { checkTransport, openTransport, transportTls } from "../../transport/mod.ts";
+import type { TlsClientConfig } from "../../tls/client.ts";
 import { networksOf, ServerConnector } from "../proxy_server.ts";
 import type { OutboundEnv } from "../registry.ts";
 import {
@@ -42,6 +43,7 @@ export class VmessOutbound implements Outbound {
   readonly #cmdKey: Uint8Array;
   readonly #server: ServerConnector;
   readonly #options: VmessOutboundOptions;
+  readonly #tls: TlsClientConfig | null;
 
   constructor(readonly tag: string, options: VmessOutboundOptions, env: OutboundEnv) {
     this.name = `vmess outbound "${tag}"`;
@@ -77,10 +79,11 @@ export class VmessOutbound implements Outbound {
       options,
       env,
     );
+    this.#tls = transportTls(options, options.server, env.ctx.certificate, this.name);
   }
 
   async #open(dest: Destination, command: number, meta: DialMeta): Promise<Stream> {
-    const inner = await openTransport(this.#server, meta, this.#options);
+    const inner = await openTransport(this.#server, meta, this.#options, this.#tls);
     try {
       return await vmessConnect(inner, {
         cmdKey: this.#cmdKey,
