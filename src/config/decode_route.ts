@@ -5,56 +5,10 @@
  */
 
 import type { Obj } from "./reader.ts";
-import { decodeHeadlessRule, decodeRouteRule } from "./decode_rule.ts";
+import { decodeRouteRule } from "./decode_rule.ts";
+import { decodeRuleSet } from "./decode_rule_set.ts";
 import { domainResolver } from "./decode_dial.ts";
 import type { RouteOptions, Rule, RuleSetOptions } from "./types.ts";
-
-function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
-  const ctx = o.ctx;
-  o.strict("type", "tag", "format");
-  // sing-box reads a missing or empty "type" as "inline".
-  const typeAt = o.at("type");
-  const type = typeAt?.node.kind === "string" && typeAt.node.value === ""
-    ? "inline"
-    : o.has("type")
-    ? o.enumOf("type", ["inline", "local", "remote"] as const)
-    : "inline";
-  o.known("type");
-  if (type !== undefined) {
-    ctx.support(`rule_set.${type}`, typeAt?.node ?? o.node, typeAt?.path ?? o.path);
-  }
-  const tag = o.string("tag");
-  if (tag === undefined || tag === "") {
-    if (tag === "" || !o.has("tag")) ctx.error(o.node, o.path, 'missing "tag"');
-  } else ctx.define("rule-set", tag, o.at("tag")!.node, o.p("tag"));
-  const out: RuleSetOptions = { type: type ?? "inline", tag: tag || String(index), rules: [] };
-  const format = o.enumOf("format", ["source", "binary"] as const);
-  if (format !== undefined) out.format = format;
-  const path = o.string("path");
-  if (path !== undefined) out.path = path;
-  const url = o.string("url");
-  if (url !== undefined) out.url = url;
-  const detour = o.tagRef("download_detour", "outbound");
-  if (detour !== undefined) out.download_detour = detour;
-  const interval = o.duration("update_interval");
-  if (interval !== undefined) out.update_interval = interval;
-  out.rules = o.items("rules").map((r) => decodeHeadlessRule(ctx, r.node, r.path))
-    .filter((r): r is Rule => r !== undefined);
-  o.known("version");
-  o.done(` in a rule-set`);
-  if (type === "local" && path === undefined) {
-    ctx.error(o.node, o.path, 'missing "path" for a local rule-set');
-  }
-  if (type === "remote" && url === undefined) {
-    ctx.error(o.node, o.path, 'missing "url" for a remote rule-set');
-  }
-  if (type === "inline" && !o.has("rules")) {
-    ctx.error(o.node, o.path, 'missing "rules" for an inline rule-set');
-  }
-  if (!type) return undefined;
-  ctx.where.set(out, o);
-  return out;
-}
 
 const GUI_ONLY_ROUTE_KEYS = [
   "default_network_type",

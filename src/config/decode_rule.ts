@@ -679,32 +679,3 @@ export function decodeDnsRule(
   ctx.where.set(rule, o);
   return rule;
 }
-
-/** Decodes a headless rule (inline rule-set): match fields only. */
-export function decodeHeadlessRule(ctx: Ctx, node: JsonNode, path: string): Rule | undefined {
-  const o = ctx.object(node, path);
-  if (!o) return undefined;
-  o.strict("type");
-  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
-  if (type === "logical") {
-    const mode = o.enumOf("mode", ["and", "or"] as const);
-    if (!o.has("mode")) {
-      ctx.error(o.node, o.path, 'missing "mode" ("and" or "or") for a logical rule');
-    }
-    const rules = o.items("rules").map((r) => decodeHeadlessRule(ctx, r.node, r.path))
-      .filter((r): r is Rule => r !== undefined);
-    const invert = o.bool("invert");
-    o.done(" in a logical rule");
-    if (!mode) return undefined;
-    const rule: Rule = { type: "logical", mode, rules, action: NO_ACTION, source: sourceOf(o) };
-    if (invert !== undefined) rule.invert = invert;
-    return rule;
-  }
-  const match = readMatch(o, "headless");
-  o.listable(
-    "query_type",
-    (n, p) => (n.kind === "number" ? ctx.int(n, p, 0, 65535) : ctx.string(n, p)),
-  );
-  o.done(" in a rule-set rule");
-  return { type: "default", ...match, action: NO_ACTION, source: sourceOf(o) };
-}

@@ -472,16 +472,63 @@ export interface LogicalRule {
 
 export type Rule = DefaultRule | LogicalRule;
 
+/**
+ * A rule of a rule-set (sing-box `option.DefaultHeadlessRule`), values as written in the source
+ * format: CIDRs and port ranges stay strings (checked when decoded), `query_type` holds names
+ * or numbers.
+ */
+export interface HeadlessDefaultRule {
+  type: "default";
+  query_type: (string | number)[];
+  network: string[];
+  domain: string[];
+  domain_suffix: string[];
+  domain_keyword: string[];
+  domain_regex: string[];
+  source_ip_cidr: string[];
+  ip_cidr: string[];
+  source_port: number[];
+  source_port_range: string[];
+  port: number[];
+  port_range: string[];
+  process_name: string[];
+  process_path: string[];
+  process_path_regex: string[];
+  package_name: string[];
+  network_type: string[];
+  network_is_expensive?: boolean;
+  network_is_constrained?: boolean;
+  wifi_ssid: string[];
+  wifi_bssid: string[];
+  /** Interface type (`wifi`, `cellular`, `ethernet`, `other`) → prefixes, in written order. */
+  network_interface_address: [string, string[]][];
+  default_interface_address: string[];
+  invert?: boolean;
+  source?: SourceRef;
+}
+
+/** A logical rule of a rule-set (sing-box `option.LogicalHeadlessRule`). */
+export interface HeadlessLogicalRule {
+  type: "logical";
+  mode: "and" | "or";
+  rules: HeadlessRule[];
+  invert?: boolean;
+  source?: SourceRef;
+}
+
+export type HeadlessRule = HeadlessDefaultRule | HeadlessLogicalRule;
+
 export interface RuleSetOptions {
   type: "inline" | "local" | "remote";
   tag: string;
+  /** Local and remote sets: given, or taken from the path's or URL's extension. */
   format?: "source" | "binary";
   path?: string;
   url?: string;
   download_detour?: string;
   update_interval?: number;
   /** Inline rule-sets carry headless rules (match fields only). */
-  rules: Rule[];
+  rules: HeadlessRule[];
 }
 
 export interface RouteOptions {

@@ -12,7 +12,26 @@
  * @module
  */
 
-import { mergeRanges, type Prefix, prefixToRange } from "../net/ip.ts";
+import {
+  type IpRange,
+  mergeRanges,
+  type Prefix,
+  prefixToRange,
+  rangeToPrefixes,
+} from "../net/ip.ts";
+
+/** The arrays of an {@linkcode IpSet}; structured-clone safe (shared inside a SharedArrayBuffer). */
+export interface IpSetData {
+  v4First: Uint32Array;
+  v4Last: Uint32Array;
+  /** 8 words per range: first (4 big-endian words), then last. */
+  v6: Uint32Array;
+}
+
+function words(length: number, shared: boolean): Uint32Array {
+  if (!shared) return new Uint32Array(length);
+  return new Uint32Array(new SharedArrayBuffer(Math.max(1, length) * 4)).subarray(0, length);
+}
 
 /** A CIDR set with O(log n) lookups. */
 export class IpSet {
@@ -21,31 +40,82 @@ export class IpSet {
   readonly #v6: Uint32Array;
   readonly #v6Count: number;
 
-  /** Builds the set; overlapping and adjacent prefixes are merged. */
-  constructor(prefixes: readonly Prefix[]) {
-    const merged = mergeRanges(prefixes.map(prefixToRange));
+  /**
+   * Builds the set from prefixes (overlapping and adjacent ones are merged), or wraps the
+   * arrays another set's {@linkcode data} gave (for example, posted by another thread).
+   */
+  constructor(prefixes: readonly Prefix[] | IpSetData) {
+    if (Array.isArray(prefixes)) {
+      const built = IpSet.fromRanges(prefixes.map(prefixToRange)).data;
+      this.#v4First = built.v4First;
+      this.#v4Last = built.v4Last;
+      this.#v6 = built.v6;
+    } else {
+      const data = prefixes as IpSetData;
+      if (data.v4First.length !== data.v4Last.length || data.v6.length % 8 !== 0) {
+        throw new RangeError("Invalid IP set arrays");
+      }
+      this.#v4First = data.v4First;
+      this.#v4Last = data.v4Last;
+      this.#v6 = data.v6;
+    }
+    this.#v6Count = this.#v6.length / 8;
+  }
+
+  /**
+   * Builds the set from inclusive ranges (any order, overlaps allowed). With `shared` the arrays
+   * live in `SharedArrayBuffer`s, so posting {@linkcode data} to a worker shares them.
+   */
+  static fromRanges(ranges: readonly IpRange[], shared = false): IpSet {
+    const merged = mergeRanges(ranges);
     const v4 = merged.filter((r) => r.family === 4);
     const v6 = merged.filter((r) => r.family === 6);
-    this.#v4First = new Uint32Array(v4.length);
-    this.#v4Last = new Uint32Array(v4.length);
+    const v4First = words(v4.length, shared);
+    const v4Last = words(v4.length, shared);
     v4.forEach((r, i) => {
-      this.#v4First[i] = Number(r.first);
-      this.#v4Last[i] = Number(r.last);
+      v4First[i] = Number(r.first);
+      v4Last[i] = Number(r.last);
     });
-    this.#v6Count = v6.length;
-    this.#v6 = new Uint32Array(v6.length * 8);
+    const v6Words = words(v6.length * 8, shared);
     v6.forEach((r, i) => {
       for (let w = 0; w < 4; w++) {
         const shift = BigInt(96 - 32 * w);
-        this.#v6[i * 8 + w] = Number((r.first >> shift) & 0xffffffffn);
-        this.#v6[i * 8 + 4 + w] = Number((r.last >> shift) & 0xffffffffn);
+        v6Words[i * 8 + w] = Number((r.first >> shift) & 0xffffffffn);
+        v6Words[i * 8 + 4 + w] = Number((r.last >> shift) & 0xffffffffn);
       }
     });
+    return new IpSet({ v4First, v4Last, v6: v6Words });
+  }
+
+  /** The arrays, to post to another thread. */
+  get data(): IpSetData {
+    return { v4First: this.#v4First, v4Last: this.#v4Last, v6: this.#v6 };
   }
 
   /** Number of disjoint ranges (IPv4 + IPv6) after merging. */
   get rangeCount(): number {
     return this.#v4First.length + this.#v6Count;
+  }
+
+  /** The merged ranges, IPv4 first, each family in ascending order (netipx's `IPSet` order). */
+  ranges(): IpRange[] {
+    const out: IpRange[] = [];
+    for (let i = 0; i < this.#v4First.length; i++) {
+      out.push({ family: 4, first: BigInt(this.#v4First[i]!), last: BigInt(this.#v4Last[i]!) });
+    }
+    const v = this.#v6;
+    const big = (o: number) =>
+      (BigInt(v[o]!) << 96n) | (BigInt(v[o + 1]!) << 64n) | (BigInt(v[o + 2]!) << 32n) |
+      BigInt(v[o + 3]!);
+    for (let i = 0; i < this.#v6Count; i++) {
+      out.push({ family: 6, first: big(i * 8), last: big(i * 8 + 4) });
+    }
+    return out;
+  }
+
+  /** The set as the fewest prefixes (netipx `IPSet.Prefixes`). */
+  prefixes(): Prefix[] {
+    return this.ranges().flatMap(rangeToPrefixes);
   }
 
   /** True when the 4- or 16-byte address is in the set. Other lengths are never members. */

@@ -43,3 +43,15 @@ export { isPrivateAddr, isPublicAddr } from "../net/ip_private.ts";
 export { DomainKeywords, DomainSet } from "./domain_set.ts";
 export { compileGoRegex, DomainRegexes } from "./domain_regex.ts";
 export { PortSet } from "./port_set.ts";
+export { MatchState, type RuleSetLookup, type RuleSetRef } from "./match_state.ts";
+export { LiveRuleSet, type RuleSetPayload, RuleSetRegistry } from "./rule_set.ts";
+export {
+  type BinaryItems,
+  type CompiledRuleSet,
+  compileRuleSet,
+  extractIpRanges,
+  prebuildRules,
+  type RuleSetDefaultRule,
+  type RuleSetLogicalRule,
+  type RuleSetRule,
+} from "./headless.ts";

@@ -34,6 +34,7 @@ import { getLogger } from "@logtape/logtape";
 import type { OutboundOptions, RouteOptionsFields, Rule } from "../config/types.ts";
 import { applyRouteOptions, type ResolveOptions } from "./action.ts";
 import type { ConnMetadata } from "./metadata.ts";
+import type { RuleSetLookup } from "./match_state.ts";
 import { type CompiledRule, compileRules, type ItemTrace } from "./rule.ts";
 
 const log = getLogger(["tunbox", "route"]);
@@ -107,6 +108,8 @@ export interface RouterOptions {
   outbounds: readonly OutboundOptions[];
   /** Millisecond clock for reject flood counting; default `performance.now`. */
   now?: () => number;
+  /** The rule-sets `rule_set` items name (their contents may change later). */
+  ruleSets?: RuleSetLookup;
 }
 
 /** Evaluates route rules for flows. */
@@ -119,7 +122,10 @@ export class Router {
 
   /** Compiles the rules; throws `TypeError` for unknown outbounds or invalid rules. */
   constructor(options: RouterOptions) {
-    const { rules, warnings } = compileRules(options.rules);
+    const { rules, warnings } = compileRules(
+      options.rules,
+      options.ruleSets ? { ruleSets: options.ruleSets } : {},
+    );
     const tags = new Set(options.outbounds.map((o) => o.tag));
     const final = options.final !== undefined && options.final !== ""
       ? options.final

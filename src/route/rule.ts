@@ -1,64 +1,56 @@
 /**
  * Rule compilation (sing-box `route/rule/rule_default.go`, `rule_abstract.go`, `rule_item_*.go`).
  *
- * A default rule's items fall into groups. Items in one group are OR-ed, groups are AND-ed:
- *
- * ```
- * (domain ‖ domain_suffix ‖ domain_keyword ‖ domain_regex ‖ ip_cidr ‖ ip_is_private)
- *   && (port ‖ port_range)
- *   && (source_ip_cidr ‖ source_ip_is_private)
- *   && (source_port ‖ source_port_range)
- *   && every other item (inbound, ip_version, network, protocol, client, ...)
- * ```
- *
- * A group without items is not checked; a rule without any item matches every flow (and
- * `invert` has no effect on it, as in sing-box). `invert` negates the result otherwise.
+ * A default rule's items fall into groups (see `rule_items.ts`): items in one group are OR-ed,
+ * groups are AND-ed, and the rule-sets a rule includes with `rule_set` are merged into it.
  *
  * Item semantics follow sing-box:
  * - domain items match the lowercased `meta.domain`, else the FQDN destination; with neither
  *   they do not match (so on TUN flows they need a `sniff` first);
  * - `ip_cidr` and `ip_is_private` match the destination IP; for a domain destination (after
  *   `override_address` with a name) they match any of the `resolve`d `destinationAddresses`;
- * - `ip_version` matches the flow's IP version or the current destination's family.
+ * - `ip_version` matches the flow's IP version or the current destination's family;
+ * - `rule_set` matches when a rule of any named set matches, sharing the group flags; with
+ *   `rule_set_ip_cidr_match_source` the sets' `ip_cidr` items match the source address.
  *
  * Items that need data tunbox does not have (process, package, user, Wi-Fi, network type, clash
- * mode, rule sets, geoip/geosite, ...) compile to an item that never matches, and are reported
- * once per field through the `warnings` of {@linkcode compileRules}.
+ * mode, geoip/geosite, ...) compile to an item that never matches, and are reported once per
+ * field through the `warnings` of {@linkcode compileRules}.
  *
  * @module
  */
 
 import type { LogicalRule, Prefix, Rule, RuleMatch } from "../config/types.ts";
 import { formatPrefix } from "../net/ip.ts";
-import { featureId, verdict } from "../config/support.ts";
 import { compileAction, type CompiledAction } from "./action.ts";
 import { DomainKeywords, DomainSet } from "./domain_set.ts";
 import { DomainRegexes } from "./domain_regex.ts";
 import { IpSet } from "./ip_set.ts";
-import { isPrivateAddr } from "../net/ip_private.ts";
+import {
+  type ItemTrace,
+  type Matcher,
+  MatchState,
+  type RuleItem,
+  type RuleSetLookup,
+  type RuleSetRef,
+} from "./match_state.ts";
 import type { ConnMetadata } from "./metadata.ts";
 import { PortSet } from "./port_set.ts";
 import { clashModeItem } from "./clash_mode.ts";
+import {
+  DefaultMatcher,
+  describeList,
+  domainItem,
+  ipCidrItem,
+  ipIsPrivateItem,
+  ItemGroups,
+  LogicalMatcher,
+  ruleSetItem,
+  unsupportedItem,
+  UnsupportedLog,
+} from "./rule_items.ts";
 
-/**
- * One condition evaluated while matching, recorded when a trace list is passed to `match`
- * (`tunbox explain`). Items are recorded in evaluation order; evaluation stops at the first
- * item that decides the rule, so later items are absent.
- */
-export interface ItemTrace {
-  /** The item's description (`port=443`), or a sub-rule's condition inside a logical rule. */
-  text: string;
-  matched: boolean;
-  /** A logical rule's sub-rule: the items evaluated inside it. */
-  items?: ItemTrace[];
-}
-
-/** One condition of a default rule. */
-export interface RuleItem {
-  /** sing-box's description, e.g. `ip_cidr=[10.0.0.0/8 fc00::/7]`. */
-  readonly text: string;
-  match(meta: ConnMetadata): boolean;
-}
+export type { ItemTrace, RuleItem };
 
 /** A compiled rule (default or logical): a matcher plus its action. */
 export interface CompiledRule {
@@ -69,13 +61,10 @@ export interface CompiledRule {
   readonly action: CompiledAction;
   /** Index in `route.rules`. */
   readonly index: number;
-  /** Whether the rule matches; with `trace`, the items evaluated are appended to it. */
-  match(meta: ConnMetadata, trace?: ItemTrace[]): boolean;
-}
-
-/** A matcher without an action (sub-rules of logical rules). */
-interface Matcher {
-  readonly conditionText: string;
+  /**
+   * Evaluates the rule with fresh match flags (sing-box resets them before each rule); with
+   * `trace`, the items evaluated are appended to it.
+   */
   match(meta: ConnMetadata, trace?: ItemTrace[]): boolean;
 }
 
@@ -86,45 +75,43 @@ export interface CompiledRules {
   warnings: string[];
 }
 
-/** Collects unsupported-field uses so each field is reported once. */
-class UnsupportedLog {
-  readonly uses = new Map<string, string[]>();
-  add(field: string, where: string): void {
-    const list = this.uses.get(field);
-    if (list) list.push(where);
-    else this.uses.set(field, [where]);
-  }
-  flush(warnings: string[]): void {
-    for (const [field, wheres] of this.uses) {
-      // The words are the verdict's, which `check` reports at each item's position.
-      const id = featureId("rule", field);
-      const message = id ? verdict(id).message : `"${field}" never matches in tunbox`;
-      warnings.push(`${wheres.join(", ")}: ${message}`);
-    }
-  }
+/** What rules can refer to while compiling. */
+export interface CompileOptions {
+  /**
+   * The rule-sets `rule_set` names; a name it does not know is an error. Without it, `rule_set`
+   * items never match (a caller that runs no rule-sets).
+   */
+  ruleSets?: RuleSetLookup;
 }
+
+/** Flags of the evaluation in progress; evaluation is synchronous, so one per thread is enough. */
+const SHARED_STATE = new MatchState();
 
 /**
  * Compiles `route.rules`. Throws `TypeError`/`SyntaxError` naming the rule
  * (`route.rules[3].domain_regex[0]: ...`) for invalid values; returns warnings for conditions
  * tunbox cannot evaluate.
  */
-export function compileRules(rules: readonly Rule[]): CompiledRules {
+export function compileRules(rules: readonly Rule[], options: CompileOptions = {}): CompiledRules {
   const warnings: string[] = [];
   const unsupported = new UnsupportedLog();
   const compiled = rules.map((rule, index) => {
     const where = rule.source?.path ?? `route.rules[${index}]`;
-    const matcher = compileMatcher(rule, where, unsupported);
+    const matcher = compileMatcher(rule, where, unsupported, options);
     const action = compileAction(rule.action, where, warnings);
     const text = matcher.conditionText === ""
       ? action.text
       : `${matcher.conditionText} => ${action.text}`;
+    const st = SHARED_STATE;
     const out: CompiledRule = {
       conditionText: matcher.conditionText,
       text,
       action,
       index,
-      match: (meta, trace) => matcher.match(meta, trace),
+      match: (meta, trace) => {
+        st.reset();
+        return matcher.match(meta, st, trace);
+      },
     };
     return out;
   });
@@ -136,92 +123,99 @@ export function compileRules(rules: readonly Rule[]): CompiledRules {
 export interface RuleMatcher {
   /** sing-box's description of the condition, "" when the rule has no condition. */
   readonly conditionText: string;
-  /** Whether the condition holds; with `trace`, the items evaluated are appended to it. */
-  match(meta: ConnMetadata, trace?: ItemTrace[]): boolean;
+  /**
+   * Evaluates the condition. Without `state`, with fresh flags; DNS rules pass their own (with
+   * `ignoreDestinationIpCidr` before the response). With `trace`, the items evaluated are
+   * appended to it.
+   */
+  match(meta: ConnMetadata, state?: MatchState, trace?: ItemTrace[]): boolean;
+  /**
+   * sing-box `ContainsDestinationIPCIDRRule` of the `rule_set` item: an included set has a
+   * destination `ip_cidr` rule now (and the rule does not match it against the source).
+   */
+  readonly ruleSetHasIpCidr: boolean;
 }
 
 /**
  * Compiles the conditions of one default rule without its action (DNS rules reuse the route
  * matchers this way). Throws like {@linkcode compileRules}; fields tunbox cannot evaluate never
- * match and are reported in `warnings`.
+ * match and are reported in `warnings`. `acceptEmpty` is the DNS rule's
+ * `rule_set_ip_cidr_accept_empty`.
  */
-export function compileRuleMatch(match: RuleMatch, where: string, warnings: string[]): RuleMatcher {
+export function compileRuleMatch(
+  match: RuleMatch,
+  where: string,
+  warnings: string[],
+  options: CompileOptions = {},
+  acceptEmpty = false,
+): RuleMatcher {
   const unsupported = new UnsupportedLog();
-  const matcher = compileDefault(match, where, unsupported);
+  const built = buildDefault(match, where, unsupported, options, acceptEmpty);
   unsupported.flush(warnings);
-  return matcher;
-}
-
-function compileMatcher(rule: Rule, where: string, unsupported: UnsupportedLog): Matcher {
-  return rule.type === "logical"
-    ? compileLogical(rule, where, unsupported)
-    : compileDefault(rule, where, unsupported);
-}
-
-function compileLogical(rule: LogicalRule, where: string, unsupported: UnsupportedLog): Matcher {
-  if (rule.mode !== "and" && rule.mode !== "or") {
-    throw new TypeError(`${where}: unknown logical mode "${rule.mode as string}"`);
-  }
-  const subs = rule.rules.map((r, i) => compileMatcher(r, `${where}.rules[${i}]`, unsupported));
-  const invert = rule.invert === true;
-  const op = rule.mode === "and" ? " && " : " || ";
-  const joined = subs.map((s) => s.conditionText).join(op);
-  const conditionText = invert ? `!(${joined})` : joined;
-  const subMatch = (s: Matcher, meta: ConnMetadata, trace: ItemTrace[] | undefined) => {
-    if (!trace) return s.match(meta);
-    const items: ItemTrace[] = [];
-    const matched = s.match(meta, items);
-    trace.push({ text: s.conditionText, matched, items });
-    return matched;
-  };
-  if (rule.mode === "and") {
-    return {
-      conditionText,
-      match(meta, trace) {
-        for (const s of subs) if (!subMatch(s, meta, trace)) return invert;
-        return !invert;
-      },
-    };
-  }
+  const sets = built.sets;
+  const matchSource = match.rule_set_ip_cidr_match_source === true;
   return {
-    conditionText,
-    match(meta, trace) {
-      for (const s of subs) if (subMatch(s, meta, trace)) return !invert;
-      return invert;
+    conditionText: built.matcher.conditionText,
+    match: (meta, state, trace) => {
+      const st = state ?? SHARED_STATE;
+      if (!state) st.reset();
+      return built.matcher.match(meta, st, trace);
+    },
+    get ruleSetHasIpCidr() {
+      return !matchSource && sets.some((s) => s.containsIpCidr);
     },
   };
 }
 
-/** Describes a list as sing-box does: one value bare, 2–3 in brackets, more cut after three. */
-function describeList(name: string, values: readonly string[], cut = true): string {
-  if (values.length === 1) return `${name}=${values[0]}`;
-  if (cut && values.length > 3) return `${name}=[${values.slice(0, 3).join(" ")}...]`;
-  return `${name}=[${values.join(" ")}]`;
+function compileMatcher(
+  rule: Rule,
+  where: string,
+  unsupported: UnsupportedLog,
+  options: CompileOptions,
+): Matcher {
+  return rule.type === "logical"
+    ? compileLogical(rule, where, unsupported, options)
+    : buildDefault(rule, where, unsupported, options, false).matcher;
 }
 
-function domainOf(meta: ConnMetadata): string {
-  if (meta.domain !== "") return meta.domain.toLowerCase();
-  const fqdn = meta.destination.fqdn;
-  return fqdn ? fqdn.toLowerCase() : "";
+function compileLogical(
+  rule: LogicalRule,
+  where: string,
+  unsupported: UnsupportedLog,
+  options: CompileOptions,
+): Matcher {
+  if (rule.mode !== "and" && rule.mode !== "or") {
+    throw new TypeError(`${where}: unknown logical mode "${rule.mode as string}"`);
+  }
+  const subs = rule.rules.map((r, i) =>
+    compileMatcher(r, `${where}.rules[${i}]`, unsupported, options)
+  );
+  return new LogicalMatcher(rule.mode, subs, rule.invert === true);
 }
 
-function compileDefault(rule: RuleMatch, where: string, unsupported: UnsupportedLog): Matcher {
-  const r: RuleMatch = rule;
-  const items: RuleItem[] = [];
-  const destAddr: RuleItem[] = [];
-  const destPort: RuleItem[] = [];
-  const srcAddr: RuleItem[] = [];
-  const srcPort: RuleItem[] = [];
-  /** Description order: sing-box's `allItems` order. */
-  const all: RuleItem[] = [];
-  const add = (group: RuleItem[], item: RuleItem) => {
-    group.push(item);
-    all.push(item);
-  };
+/** Resolves `rule_set` tags; throws for a tag no rule-set has. */
+function lookupSets(tags: readonly string[], where: string, options: CompileOptions): RuleSetRef[] {
+  return tags.map((tag, i) => {
+    const set = options.ruleSets?.get(tag);
+    if (!set) throw new TypeError(`${where}.rule_set[${i}]: rule-set "${tag}" not found`);
+    return set;
+  });
+}
+
+function buildDefault(
+  r: RuleMatch,
+  where: string,
+  unsupported: UnsupportedLog,
+  options: CompileOptions,
+  acceptEmpty: boolean,
+): { matcher: DefaultMatcher; sets: RuleSetRef[] } {
+  const g = new ItemGroups();
+  const never = (field: string, values: readonly unknown[]) =>
+    g.add(g.items, unsupportedItem(field, values, where, unsupported));
 
   if (r.inbound.length > 0) {
     const set = new Set(r.inbound);
-    add(items, {
+    g.add(g.items, {
       text: describeList("inbound", r.inbound, false),
       match: (m) => set.has(m.inbound),
     });
@@ -229,7 +223,7 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
   if (r.ip_version !== undefined) {
     const v = r.ip_version;
     if (v !== 4 && v !== 6) throw new TypeError(`${where}: invalid ip_version ${v as number}`);
-    add(items, {
+    g.add(g.items, {
       text: `ip_version=${v}`,
       match: (m) =>
         m.ipVersion === v ||
@@ -238,24 +232,22 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
   }
   if (r.network.length > 0) {
     const set = new Set<string>(r.network);
-    add(items, {
+    g.add(g.items, {
       text: describeList("network", r.network, false),
       match: (m) => set.has(m.network),
     });
   }
-  if (r.auth_user.length > 0) {
-    unsupportedItem(all, items, "auth_user", r.auth_user, where, unsupported);
-  }
+  if (r.auth_user.length > 0) never("auth_user", r.auth_user);
   if (r.protocol.length > 0) {
     const set = new Set(r.protocol);
-    add(items, {
+    g.add(g.items, {
       text: describeList("protocol", r.protocol, false),
       match: (m) => set.has(m.protocol),
     });
   }
   if (r.client.length > 0) {
     const set = new Set(r.client);
-    add(items, {
+    g.add(g.items, {
       text: describeList("client", r.client, false),
       match: (m) => set.has(m.client),
     });
@@ -268,26 +260,17 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
       if (d === "") throw new TypeError(`${where}.domain_suffix[${i}]: empty item is not allowed`);
     });
     const set = new DomainSet(r.domain, r.domain_suffix);
-    const parts: string[] = [];
-    if (r.domain.length > 0) parts.push(describeList("domain", r.domain));
-    if (r.domain_suffix.length > 0) parts.push(describeList("domain_suffix", r.domain_suffix));
-    add(destAddr, {
-      text: parts.join(" "),
-      match: (m) => {
-        const name = domainOf(m);
-        return name !== "" && set.match(name);
-      },
-    });
+    g.add(
+      g.destinationAddress,
+      domainItem(domainText(r.domain, r.domain_suffix), (n) => set.match(n)),
+    );
   }
   if (r.domain_keyword.length > 0) {
     const kw = new DomainKeywords(r.domain_keyword);
-    add(destAddr, {
-      text: describeList("domain_keyword", r.domain_keyword),
-      match: (m) => {
-        const name = domainOf(m);
-        return name !== "" && kw.match(name);
-      },
-    });
+    g.add(
+      g.destinationAddress,
+      domainItem(describeList("domain_keyword", r.domain_keyword), (n) => kw.match(n)),
+    );
   }
   if (r.domain_regex.length > 0) {
     let re: DomainRegexes;
@@ -296,79 +279,28 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
     } catch (e) {
       throw new SyntaxError(`${where}.domain_regex: ${(e as Error).message}`, { cause: e });
     }
-    add(destAddr, {
-      text: describeList("domain_regex", r.domain_regex),
-      match: (m) => {
-        const name = domainOf(m);
-        return name !== "" && re.match(name);
-      },
-    });
+    g.add(
+      g.destinationAddress,
+      domainItem(describeList("domain_regex", r.domain_regex), (n) => re.match(n)),
+    );
   }
-  if (r.geosite.length > 0) unsupportedItem(all, items, "geosite", r.geosite, where, unsupported);
-  if (r.source_geoip.length > 0) {
-    unsupportedItem(all, items, "source_geoip", r.source_geoip, where, unsupported);
-  }
-  if (r.geoip.length > 0) unsupportedItem(all, items, "geoip", r.geoip, where, unsupported);
+  if (r.geosite.length > 0) never("geosite", r.geosite);
+  if (r.source_geoip.length > 0) never("source_geoip", r.source_geoip);
+  if (r.geoip.length > 0) never("geoip", r.geoip);
   if (r.source_ip_cidr.length > 0) {
     const set = new IpSet(r.source_ip_cidr);
-    add(srcAddr, {
-      text: describeList("source_ip_cidr", r.source_ip_cidr.map(formatPrefix)),
-      match: (m) => set.contains(m.source.addr),
-    });
+    const text = describeList("source_ip_cidr", r.source_ip_cidr.map(formatPrefix));
+    g.add(g.sourceAddress, ipCidrItem(set, true, text));
   }
-  if (r.source_ip_is_private === true) {
-    add(srcAddr, {
-      text: "source_ip_is_private=true",
-      match: (m) => isPrivateAddr(m.source.addr),
-    });
-  }
+  if (r.source_ip_is_private === true) g.add(g.sourceAddress, ipIsPrivateItem(true));
   if (r.ip_cidr.length > 0) {
     const set = new IpSet(r.ip_cidr);
-    add(destAddr, {
-      text: describeList("ip_cidr", r.ip_cidr.map(formatPrefix)),
-      match: (m) => {
-        if (m.destination.addr.length !== 0) return set.contains(m.destination.addr);
-        for (const a of m.destinationAddresses) if (set.contains(a)) return true;
-        return false;
-      },
-    });
+    const text = describeList("ip_cidr", r.ip_cidr.map(formatPrefix));
+    g.add(g.destinationIpCidr, ipCidrItem(set, false, text));
   }
-  if (r.ip_is_private === true) {
-    add(destAddr, {
-      text: "ip_is_private=true",
-      match: (m) => {
-        if (m.destination.addr.length !== 0) return isPrivateAddr(m.destination.addr);
-        for (const a of m.destinationAddresses) if (isPrivateAddr(a)) return true;
-        return false;
-      },
-    });
-  }
-  if (r.source_port.length > 0 || r.source_port_range.length > 0) {
-    const set = new PortSet(r.source_port, r.source_port_range);
-    const match = (m: ConnMetadata) => set.has(m.source.port);
-    if (r.source_port.length > 0) {
-      add(srcPort, { text: describeList("source_port", r.source_port.map(String), false), match });
-    }
-    if (r.source_port_range.length > 0) {
-      add(srcPort, {
-        text: describeList("source_port_range", r.source_port_range.map(formatRange), false),
-        match,
-      });
-    }
-  }
-  if (r.port.length > 0 || r.port_range.length > 0) {
-    const set = new PortSet(r.port, r.port_range);
-    const match = (m: ConnMetadata) => set.has(m.destination.port);
-    if (r.port.length > 0) {
-      add(destPort, { text: describeList("port", r.port.map(String), false), match });
-    }
-    if (r.port_range.length > 0) {
-      add(destPort, {
-        text: describeList("port_range", r.port_range.map(formatRange), false),
-        match,
-      });
-    }
-  }
+  if (r.ip_is_private === true) g.add(g.destinationIpCidr, ipIsPrivateItem(false));
+  addPorts(g, g.sourcePort, "source_port", r.source_port, r.source_port_range, true);
+  addPorts(g, g.destinationPort, "port", r.port, r.port_range, false);
   const lists: [keyof RuleMatch & string, unknown[]][] = [
     ["process_name", r.process_name],
     ["process_path", r.process_path],
@@ -377,97 +309,69 @@ function compileDefault(rule: RuleMatch, where: string, unsupported: Unsupported
     ["user", r.user],
     ["user_id", r.user_id],
   ];
-  for (const [field, values] of lists) {
-    if (values.length > 0) unsupportedItem(all, items, field, values, where, unsupported);
+  for (const [field, values] of lists) if (values.length > 0) never(field, values);
+  if (r.clash_mode !== undefined && r.clash_mode !== "") {
+    g.add(g.items, clashModeItem(r.clash_mode));
   }
-  if (r.clash_mode !== undefined && r.clash_mode !== "") add(items, clashModeItem(r.clash_mode));
-  if (r.network_type.length > 0) {
-    unsupportedItem(all, items, "network_type", r.network_type, where, unsupported);
-  }
-  if (r.network_is_expensive === true) {
-    unsupportedItem(all, items, "network_is_expensive", [true], where, unsupported);
-  }
-  if (r.network_is_constrained === true) {
-    unsupportedItem(all, items, "network_is_constrained", [true], where, unsupported);
-  }
-  if (r.wifi_ssid.length > 0) {
-    unsupportedItem(all, items, "wifi_ssid", r.wifi_ssid, where, unsupported);
-  }
-  if (r.wifi_bssid.length > 0) {
-    unsupportedItem(all, items, "wifi_bssid", r.wifi_bssid, where, unsupported);
-  }
+  if (r.network_type.length > 0) never("network_type", r.network_type);
+  if (r.network_is_expensive === true) never("network_is_expensive", [true]);
+  if (r.network_is_constrained === true) never("network_is_constrained", [true]);
+  if (r.wifi_ssid.length > 0) never("wifi_ssid", r.wifi_ssid);
+  if (r.wifi_bssid.length > 0) never("wifi_bssid", r.wifi_bssid);
   for (const field of ["interface_address", "network_interface_address"] as const) {
     const keys = Object.keys(r[field] ?? {});
-    if (keys.length > 0) unsupportedItem(all, items, field, keys, where, unsupported);
+    if (keys.length > 0) never(field, keys);
   }
   if (r.default_interface_address.length > 0) {
-    unsupportedItem(
-      all,
-      items,
+    never(
       "default_interface_address",
       r.default_interface_address.map((p: Prefix) => formatPrefix(p)),
-      where,
-      unsupported,
     );
   }
   const tail: [keyof RuleMatch & string, string[]][] = [
     ["source_mac_address", r.source_mac_address],
     ["source_hostname", r.source_hostname],
     ["preferred_by", r.preferred_by],
-    ["rule_set", r.rule_set],
   ];
-  for (const [field, values] of tail) {
-    if (values.length > 0) unsupportedItem(all, items, field, values, where, unsupported);
+  for (const [field, values] of tail) if (values.length > 0) never(field, values);
+  let sets: RuleSetRef[] = [];
+  if (r.rule_set.length > 0 && !options.ruleSets) never("rule_set", r.rule_set);
+  else if (r.rule_set.length > 0) {
+    sets = lookupSets(r.rule_set, where, options);
+    g.add(g.items, ruleSetItem(sets, r.rule_set_ip_cidr_match_source === true, acceptEmpty));
   }
-
-  const invert = rule.invert === true;
-  const joined = all.map((i) => i.text).join(" ");
-  const conditionText = invert ? `!(${joined})` : joined;
-  if (all.length === 0) return { conditionText: "", match: () => true };
-
-  // Cheap exact-match items first, then ports, then address groups.
-  const check = (m: ConnMetadata, t?: ItemTrace[]): boolean => {
-    for (const it of items) if (!itemMatch(it, m, t)) return false;
-    if (destPort.length > 0 && !anyMatch(destPort, m, t)) return false;
-    if (srcPort.length > 0 && !anyMatch(srcPort, m, t)) return false;
-    if (srcAddr.length > 0 && !anyMatch(srcAddr, m, t)) return false;
-    if (destAddr.length > 0 && !anyMatch(destAddr, m, t)) return false;
-    return true;
-  };
-  return {
-    conditionText,
-    match: invert ? (m, t) => !check(m, t) : check,
-  };
+  return { matcher: new DefaultMatcher(g, r.invert === true), sets };
 }
 
-function itemMatch(it: RuleItem, m: ConnMetadata, trace: ItemTrace[] | undefined): boolean {
-  const matched = it.match(m);
-  if (trace) trace.push({ text: it.text, matched });
-  return matched;
+/** sing-box's description of a domain item: `domain=... domain_suffix=...`. */
+export function domainText(domains: readonly string[], suffixes: readonly string[]): string {
+  const parts: string[] = [];
+  if (domains.length > 0) parts.push(describeList("domain", domains));
+  if (suffixes.length > 0) parts.push(describeList("domain_suffix", suffixes));
+  return parts.join(" ");
 }
 
-function anyMatch(group: readonly RuleItem[], m: ConnMetadata, t?: ItemTrace[]): boolean {
-  for (const it of group) if (itemMatch(it, m, t)) return true;
-  return false;
-}
-
-function formatRange(r: { start: number; end: number }): string {
-  return `${r.start}:${r.end}`;
-}
-
-function unsupportedItem(
-  all: RuleItem[],
-  items: RuleItem[],
-  field: string,
-  values: readonly unknown[],
-  where: string,
-  log: UnsupportedLog,
+/** `port`/`port_range` (or the source ones) as items of `group`, sharing one port set. */
+export function addPorts(
+  g: ItemGroups,
+  group: RuleItem[],
+  name: "port" | "source_port",
+  ports: readonly number[],
+  ranges: readonly { start: number; end: number }[],
+  isSource: boolean,
 ): void {
-  log.add(field, where);
-  const item: RuleItem = {
-    text: describeList(field, values.map(String)),
-    match: () => false,
-  };
-  all.push(item);
-  items.push(item);
+  if (ports.length === 0 && ranges.length === 0) return;
+  const set = new PortSet(ports, ranges);
+  const match = isSource
+    ? (m: ConnMetadata) => set.has(m.source.port)
+    : (m: ConnMetadata) => set.has(m.destination.port);
+  if (ports.length > 0) {
+    g.add(group, { text: describeList(name, ports.map(String), false), match });
+  }
+  if (ranges.length > 0) {
+    g.add(group, {
+      text: describeList(`${name}_range`, ranges.map((r) => `${r.start}:${r.end}`), false),
+      match,
+    });
+  }
 }

@@ -96,3 +96,49 @@ Deno.test("`DomainRegexes` matches when any expression matches", () => {
   assert.equal(re.match("x.b"), true);
   assert.equal(re.match("x.y"), false);
 });
+
+Deno.test("`DomainSet` built the version 1 way matches the same names", () => {
+  const domains = ["example.com", "example.org"];
+  const suffixes = [".com.cn", ".org.cn", "sagernet.org"];
+  const names: [string, boolean][] = [
+    ["example.com", true],
+    ["example.org", true],
+    ["example.cn", false],
+    ["example.com.cn", true],
+    ["example.org.cn", true],
+    ["com.cn", false],
+    ["sagernet.org", true],
+    ["sing-box.sagernet.org", true],
+    ["xsagernet.org", false],
+  ];
+  for (const legacy of [false, true]) {
+    const set = new DomainSet(domains, suffixes, legacy);
+    for (const [name, expected] of names) {
+      assert.equal(set.match(name), expected, `${name} (legacy ${legacy})`);
+    }
+    assert.deepEqual(set.dump(), { domain: domains, domain_suffix: suffixes });
+  }
+});
+
+Deno.test("`DomainSet.dump()` sorts by bytes and merges an exact name with its dotted suffix", () => {
+  const set = new DomainSet(["b.com", "x.org"], [".x.org", "a.com"]);
+  assert.deepEqual(set.dump(), { domain: ["b.com"], domain_suffix: ["a.com", "x.org"] });
+});
+
+Deno.test("`DomainSet` matches names with non-ASCII characters by their UTF-8 bytes", () => {
+  const set = new DomainSet(["bücher.de"], ["例子.中国"]);
+  assert.equal(set.match("bücher.de"), true);
+  assert.equal(set.match("www.例子.中国"), true);
+  assert.equal(set.match("例子.中国"), true);
+  assert.equal(set.match("子.中国"), false);
+  assert.equal(set.match("bucher.de"), false);
+  assert.deepEqual(set.dump(), { domain: ["bücher.de"], domain_suffix: ["例子.中国"] });
+});
+
+Deno.test("`DomainSet` wraps a trie posted from another set", () => {
+  const a = new DomainSet(["a.com"], ["b.org"], false, true);
+  const b = new DomainSet(structuredClone(a.trie.data));
+  assert.equal(b.match("x.b.org"), true);
+  assert.equal(b.match("a.com"), true);
+  assert.equal(b.match("x.a.com"), false);
+});

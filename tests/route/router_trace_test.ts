@@ -52,15 +52,19 @@ Deno.test("`Router.matchSync()` with a trace records each rule tried and the ite
       index: 1,
       text: "network=udp ip_cidr=8.8.8.0/24 => route(direct)",
       matched: false,
-      items: [{ text: "network=udp", matched: false }],
+      // sing-box's order: address and port groups first (their flags are shared with included
+      // rule-sets), then the other items.
+      items: [{ text: "ip_cidr=8.8.8.0/24", matched: true }, {
+        text: "network=udp",
+        matched: false,
+      }],
     },
     {
       index: 2,
       text: "ip_cidr=8.8.8.0/24 port=[443 80] => route(proxy)",
       matched: true,
-      // Ports are checked before addresses (cheaper first).
-      items: [{ text: "port=[443 80]", matched: true }, {
-        text: "ip_cidr=8.8.8.0/24",
+      items: [{ text: "ip_cidr=8.8.8.0/24", matched: true }, {
+        text: "port=[443 80]",
         matched: true,
       }],
     },

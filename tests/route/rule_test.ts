@@ -198,7 +198,7 @@ Deno.test("`compileRules()` compiles unsupported fields to never-match items and
   const { rules, warnings } = compileRules([
     rule({ process_name: ["curl"] }),
     rule({ process_name: ["wget"], ip_is_private: true }),
-    rule({ rule_set: ["geoip-cn"], invert: true }),
+    rule({ source_hostname: ["my-laptop"], invert: true }),
     rule({ wifi_ssid: ["home"] }),
   ]);
   assert.equal(rules[0]!.match(flow("8.8.8.8:1")), false);
@@ -207,7 +207,7 @@ Deno.test("`compileRules()` compiles unsupported fields to never-match items and
   assert.equal(rules[3]!.match(flow("8.8.8.8:1")), false);
   assert.equal(warnings.length, 3);
   assert.match(warnings[0]!, /^route\.rules\[0\], route\.rules\[1\]: "process_name" never matches/);
-  assert.match(warnings[1]!, /route\.rules\[2\]: "rule_set"/);
+  assert.match(warnings[1]!, /route\.rules\[2\]: "source_hostname"/);
   assert.match(warnings[2]!, /route\.rules\[3\]: "wifi_ssid"/);
   assert.equal(rules[0]!.text, "process_name=curl => route(out)");
 });

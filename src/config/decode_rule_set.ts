@@ -1,0 +1,343 @@
+/**
+ * Rule-sets in the config (`route.rule_set[]`) and their rules ("headless rules", sing-box
+ * `option/rule_set.go`): the fields a rule-set rule may have, checked as sing-box checks them,
+ * plus the rule-set source format (`{"version": 3, "rules": [...]}`), which `src/ruleset/` reads
+ * with the same decoder so that a local `.json` set and an inline set report the same problems.
+ *
+ * @module
+ */
+
+import type { JsonNode } from "./jsonc.ts";
+import type { Ctx, Obj } from "./reader.ts";
+import { sourceOf } from "./decode_rule.ts";
+import type {
+  HeadlessDefaultRule,
+  HeadlessLogicalRule,
+  HeadlessRule,
+  RuleSetOptions,
+} from "./types.ts";
+import { Invalid, parsePortRange, parsePrefixText } from "./values.ts";
+
+/** The newest rule-set source format version (sing-box 1.13). */
+export const RULE_SET_VERSION_CURRENT = 4;
+
+/** `network_type` values (sing-box `C.InterfaceType`), in their binary order. */
+export const INTERFACE_TYPES = ["wifi", "cellular", "ethernet", "other"] as const;
+
+/** A headless default rule with every list empty. */
+export function emptyHeadlessRule(): HeadlessDefaultRule {
+  return {
+    type: "default",
+    query_type: [],
+    network: [],
+    domain: [],
+    domain_suffix: [],
+    domain_keyword: [],
+    domain_regex: [],
+    source_ip_cidr: [],
+    ip_cidr: [],
+    source_port: [],
+    source_port_range: [],
+    port: [],
+    port_range: [],
+    process_name: [],
+    process_path: [],
+    process_path_regex: [],
+    package_name: [],
+    network_type: [],
+    wifi_ssid: [],
+    wifi_bssid: [],
+    network_interface_address: [],
+    default_interface_address: [],
+  };
+}
+
+/** True when a default rule has no condition (sing-box: "missing conditions"). */
+export function isEmptyHeadlessRule(r: HeadlessDefaultRule): boolean {
+  for (const [k, v] of Object.entries(r)) {
+    if (k === "type" || k === "invert" || k === "source") continue;
+    if (Array.isArray(v) ? v.length > 0 : v === true) return false;
+  }
+  return true;
+}
+
+function regexes(o: Obj, key: string): string[] {
+  return o.listable(key, (n, p) => {
+    const s = o.ctx.string(n, p);
+    if (s === undefined) return undefined;
+    try {
+      new RegExp(s);
+    } catch (e) {
+      o.ctx.error(n, p, `invalid regular expression ${JSON.stringify(s)}: ${(e as Error).message}`);
+      return undefined;
+    }
+    return s;
+  });
+}
+
+/** Strings that must not be empty (sing-box: "empty item is not allowed"). */
+function nonEmptyStrings(o: Obj, key: string): string[] {
+  return o.listable(key, (n, p) => {
+    const s = o.ctx.string(n, p);
+    if (s === "") {
+      o.ctx.error(n, p, "empty item is not allowed");
+      return undefined;
+    }
+    return s;
+  });
+}
+
+/** CIDR strings (a bare address means one address), checked and kept as written. */
+function cidrs(ctx: Ctx, node: JsonNode, path: string): string[] {
+  return ctx.listable(node, path, (n, p) => {
+    const s = ctx.string(n, p);
+    if (s === undefined) return undefined;
+    const v = parsePrefixText(s, true);
+    if (v instanceof Invalid) {
+      ctx.error(n, p, `invalid prefix ${JSON.stringify(s)}: ${v.reason}`);
+      return undefined;
+    }
+    return s;
+  });
+}
+
+function cidrList(o: Obj, key: string): string[] {
+  const at = o.at(key);
+  return at ? cidrs(o.ctx, at.node, at.path) : [];
+}
+
+function portRanges(o: Obj, key: string): string[] {
+  return o.listable(key, (n, p) => {
+    const s = o.ctx.string(n, p);
+    if (s === undefined) return undefined;
+    const v = parsePortRange(s);
+    if (v instanceof Invalid) {
+      o.ctx.error(n, p, `invalid range ${JSON.stringify(s)}: ${v.reason}`);
+      return undefined;
+    }
+    return s;
+  });
+}
+
+function readDefault(o: Obj): HeadlessDefaultRule {
+  const ctx = o.ctx;
+  const r = emptyHeadlessRule();
+  r.query_type = o.listable("query_type", (n, p) => {
+    if (n.kind === "number") return ctx.int(n, p, 0, 65535);
+    return ctx.string(n, p);
+  });
+  r.network = o.listable("network", (n, p) => ctx.enumOf(n, p, ["tcp", "udp", "icmp"] as const));
+  r.domain = nonEmptyStrings(o, "domain");
+  r.domain_suffix = nonEmptyStrings(o, "domain_suffix");
+  r.domain_keyword = o.strings("domain_keyword");
+  r.domain_regex = regexes(o, "domain_regex");
+  r.source_ip_cidr = cidrList(o, "source_ip_cidr");
+  r.ip_cidr = cidrList(o, "ip_cidr");
+  r.source_port = o.ints("source_port", 0, 65535);
+  r.source_port_range = portRanges(o, "source_port_range");
+  r.port = o.ints("port", 0, 65535);
+  r.port_range = portRanges(o, "port_range");
+  r.process_name = o.strings("process_name");
+  r.process_path = o.strings("process_path");
+  r.process_path_regex = regexes(o, "process_path_regex");
+  r.package_name = o.strings("package_name");
+  r.network_type = o.listable("network_type", (n, p) => ctx.enumOf(n, p, INTERFACE_TYPES));
+  const expensive = o.bool("network_is_expensive");
+  if (expensive !== undefined) r.network_is_expensive = expensive;
+  const constrained = o.bool("network_is_constrained");
+  if (constrained !== undefined) r.network_is_constrained = constrained;
+  r.wifi_ssid = o.strings("wifi_ssid");
+  r.wifi_bssid = o.strings("wifi_bssid");
+  const nia = o.object("network_interface_address");
+  if (nia) {
+    for (const prop of nia.node.props) {
+      nia.known(prop.key);
+      if (prop.value.kind === "null") continue;
+      const keyNode = { kind: "string", value: prop.key, pos: prop.keyPos } as JsonNode;
+      const type = ctx.enumOf(keyNode, nia.p(prop.key), INTERFACE_TYPES);
+      const list = cidrs(ctx, prop.value, nia.p(prop.key));
+      if (type) r.network_interface_address.push([type, list]);
+    }
+  }
+  r.default_interface_address = cidrList(o, "default_interface_address");
+  const invert = o.bool("invert");
+  if (invert !== undefined) r.invert = invert;
+  for (const key of VERDICT_FIELDS) o.feature(key, `rule.${key}`);
+  return r;
+}
+
+/** Rule-set fields whose verdict (`src/config/support.ts`) is reported where they are used. */
+const VERDICT_FIELDS = [
+  "process_name",
+  "process_path",
+  "process_path_regex",
+  "package_name",
+  "network_type",
+  "network_is_expensive",
+  "network_is_constrained",
+  "wifi_ssid",
+  "wifi_bssid",
+  "network_interface_address",
+  "default_interface_address",
+] as const;
+
+/**
+ * Decodes one rule-set rule (default or logical). Returns undefined when the rule cannot be used
+ * (the problem is reported). A rule without any condition is an error, as in sing-box.
+ */
+export function decodeHeadlessRule(
+  ctx: Ctx,
+  node: JsonNode,
+  path: string,
+): HeadlessRule | undefined {
+  const o = ctx.object(node, path);
+  if (!o) return undefined;
+  o.strict("type");
+  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  if (type === "logical") {
+    const mode = o.enumOf("mode", ["and", "or"] as const);
+    if (!o.has("mode")) {
+      ctx.error(o.node, o.path, 'missing "mode" ("and" or "or") for a logical rule');
+    }
+    const items = o.items("rules");
+    const rules = items.map((r) => decodeHeadlessRule(ctx, r.node, r.path))
+      .filter((r): r is HeadlessRule => r !== undefined);
+    if (items.length === 0) ctx.error(o.node, o.path, 'missing conditions: "rules" is empty');
+    const invert = o.bool("invert");
+    o.done(" in a logical rule-set rule");
+    if (!mode) return undefined;
+    const rule: HeadlessLogicalRule = { type: "logical", mode, rules, source: sourceOf(o) };
+    if (invert !== undefined) rule.invert = invert;
+    return rule;
+  }
+  const errorsBefore = ctx.diag.errors.length;
+  const rule = readDefault(o);
+  o.done(" in a rule-set rule");
+  if (isEmptyHeadlessRule(rule) && ctx.diag.errors.length === errorsBefore) {
+    ctx.error(o.node, o.path, "missing conditions: the rule has no match fields");
+  }
+  rule.source = sourceOf(o);
+  return rule;
+}
+
+/** The rule-set source format: `{"version": N, "rules": [...]}`. */
+export interface RuleSetSource {
+  version: number;
+  rules: HeadlessRule[];
+}
+
+/**
+ * Decodes a rule-set source file's root object (sing-box `PlainRuleSetCompat`): `version` 1 to
+ * {@linkcode RULE_SET_VERSION_CURRENT} is required; unknown fields are errors.
+ */
+export function decodeRuleSetSource(ctx: Ctx, node: JsonNode): RuleSetSource | undefined {
+  const o = ctx.object(node, "");
+  if (!o) return undefined;
+  const versionAt = o.at("version");
+  let version: number | undefined;
+  if (!versionAt) ctx.error(o.node, "(root)", 'missing rule-set version ("version": 1 to 4)');
+  else if (versionAt.node.kind !== "number" || !Number.isInteger(versionAt.node.value)) {
+    ctx.expected(versionAt.node, versionAt.path, "a version number");
+  } else {
+    const v = versionAt.node.value;
+    if (v === 0) ctx.error(versionAt.node, versionAt.path, "missing rule-set version");
+    else if (v < 1 || v > RULE_SET_VERSION_CURRENT) {
+      ctx.error(
+        versionAt.node,
+        versionAt.path,
+        `unknown rule-set version: ${v} (tunbox reads versions 1 to ${RULE_SET_VERSION_CURRENT})`,
+      );
+    } else version = v;
+  }
+  const rules = o.items("rules").map((r) => decodeHeadlessRule(ctx, r.node, r.path))
+    .filter((r): r is HeadlessRule => r !== undefined);
+  o.done(" in a rule-set file");
+  if (version === undefined) return undefined;
+  return { version, rules };
+}
+
+/** sing-box's default format for a path or URL: `.json` → source, `.srs` → binary. */
+export function ruleSetFormatOf(pathOrUrl: string): "source" | "binary" | undefined {
+  let path = pathOrUrl;
+  try {
+    path = new URL(pathOrUrl).pathname;
+  } catch {
+    // not a URL: a file path
+  }
+  if (path.endsWith(".json")) return "source";
+  if (path.endsWith(".srs")) return "binary";
+  return undefined;
+}
+
+/** Decodes one `route.rule_set[]` entry. */
+export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
+  const ctx = o.ctx;
+  o.strict("type", "tag", "format");
+  // sing-box reads a missing or empty "type" as "inline".
+  const typeAt = o.at("type");
+  const type = typeAt ? o.enumOf("type", ["", "inline", "local", "remote"] as const) : "";
+  const kind = type === "" ? "inline" : type;
+  if (kind !== undefined) {
+    ctx.support(`rule_set.${kind}`, typeAt?.node ?? o.node, typeAt?.path ?? o.path);
+  }
+  const tag = o.string("tag");
+  if (tag === undefined || tag === "") {
+    if (tag === "" || !o.has("tag")) ctx.error(o.node, o.path, 'missing "tag"');
+  } else ctx.define("rule-set", tag, o.at("tag")!.node, o.p("tag"));
+  const out: RuleSetOptions = { type: kind ?? "inline", tag: tag ?? String(index), rules: [] };
+  const format = o.enumOf("format", ["", "source", "binary"] as const);
+  const path = kind === "local" ? o.string("path") : undefined;
+  const url = kind === "remote" ? o.string("url") : undefined;
+  if (path !== undefined) out.path = path;
+  if (url !== undefined) out.url = url;
+  if (kind === "remote") {
+    const detour = o.tagRef("download_detour", "outbound");
+    if (detour !== undefined) out.download_detour = detour;
+    const interval = o.duration("update_interval");
+    if (interval !== undefined && interval > 0) out.update_interval = interval;
+  }
+  if (kind === "inline") {
+    const items = o.items("rules");
+    out.rules = items.map((r) => decodeHeadlessRule(ctx, r.node, r.path))
+      .filter((r): r is HeadlessRule => r !== undefined);
+    if (items.length === 0 && kind === "inline") {
+      ctx.error(o.node, o.path, 'empty inline rule-set: "rules" needs at least one rule');
+    }
+  }
+  o.known("version");
+  o.done(kind ? ` in a ${kind} rule-set` : " in a rule-set");
+  if (kind === "local" && !path) {
+    ctx.error(o.node, o.path, 'missing "path" for a local rule-set');
+  }
+  if (kind === "remote" && !url) {
+    ctx.error(o.node, o.path, 'missing "url" for a remote rule-set');
+  }
+  if (kind === "remote" && url) {
+    try {
+      const u = new URL(url);
+      if (u.protocol !== "http:" && u.protocol !== "https:") {
+        ctx.error(o.keyPos("url"), o.p("url"), `"${url}" is not an http or https URL`);
+      }
+    } catch {
+      ctx.error(o.keyPos("url"), o.p("url"), `invalid URL ${JSON.stringify(url)}`);
+    }
+  }
+  if (kind === "local" || kind === "remote") {
+    const given = format === "" ? undefined : format;
+    const derived = ruleSetFormatOf(path ?? url ?? "");
+    const f = given ?? derived;
+    if (f === undefined && (path || url)) {
+      ctx.error(
+        o.node,
+        o.path,
+        `missing "format" ("source" or "binary"): the ${
+          kind === "local" ? "path" : "URL"
+        } does not end in .json or .srs`,
+      );
+    }
+    if (f !== undefined) out.format = f;
+  }
+  if (!kind || tag === undefined || tag === "") return undefined;
+  ctx.where.set(out, o);
+  return out;
+}
