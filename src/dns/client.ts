@@ -290,8 +290,10 @@ export class DnsClient {
     let disableCache = noCache || (rcode !== RCODE_NOERROR && rcode !== RCODE_NXDOMAIN);
     const answers = layout.records.filter((r) => r.section === 1);
     if (check) {
-      const rejected = rcode !== RCODE_NOERROR || answers.length === 0 ||
-        !check(answerAddresses(answer, layout));
+      // sing-box: a failure is rejected; an empty or NXDOMAIN answer is checked with no
+      // addresses (a rule-set rule with `rule_set_ip_cidr_accept_empty` accepts it).
+      const rejected = (rcode !== RCODE_NOERROR && rcode !== RCODE_NXDOMAIN) ||
+        !check(answers.length === 0 ? [] : answerAddresses(answer, layout));
       if (rejected) {
         rdrc?.save(transport.tag, question.name, question.type);
         throw new ResponseRejected(answer, "response rejected");

@@ -42,6 +42,7 @@ import { DnsHijacker } from "./hijack.ts";
 import { domainProblem } from "./packet.ts";
 import { DnsRouter, type ServerEntry } from "./router.ts";
 import { compileDnsRules } from "./rule.ts";
+import type { RuleSetLookup } from "../route/match_state.ts";
 import { type DnsTransport, ServerAddress } from "./transport.ts";
 import { FakeIpTransport } from "./transport_fakeip.ts";
 import { HostsTransport } from "./transport_hosts.ts";
@@ -84,6 +85,8 @@ export interface DnsEnv {
    * thread with `createSharedDnsMemory`); without it those tables are private to this module.
    */
   shared?: SharedDnsMemory;
+  /** The rule-sets DNS rules' `rule_set` items name (shared with the router). */
+  ruleSets?: RuleSetLookup;
 }
 
 /** The running DNS module. */
@@ -304,7 +307,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
   }
   let rules;
   try {
-    rules = compileDnsRules(dns.rules, warnings);
+    rules = compileDnsRules(dns.rules, warnings, env.ruleSets);
   } catch (error) {
     return fail((error as Error).message);
   }

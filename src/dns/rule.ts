@@ -28,7 +28,13 @@ import type {
 import { verdict } from "../config/support.ts";
 import { formatPrefix } from "../net/ip.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
-import { compileRuleMatch, IpSet, isPrivateAddr } from "../route/mod.ts";
+import {
+  compileRuleMatch,
+  IpSet,
+  isPrivateAddr,
+  MatchState,
+  type RuleSetLookup,
+} from "../route/mod.ts";
 import { typeCode, typeName } from "./packet.ts";
 import { compilePredefined, type PredefinedAnswer } from "./predefined.ts";
 
@@ -60,7 +66,10 @@ export interface CompiledDnsRule {
   /** `condition => action`, for logs. */
   readonly text: string;
   readonly action: CompiledDnsAction;
-  /** True when the rule has address filter items (checked on the response). */
+  /**
+   * True when the rule has address filter items, or includes a rule-set that now has an
+   * `ip_cidr` rule (sing-box `WithAddressLimit`): it is checked on the response.
+   */
   readonly addressLimited: boolean;
   /** Whether the rule applies to the request (before any response). */
   match(meta: ConnMetadata, qtype: number): boolean;
@@ -133,18 +142,34 @@ function compileAction(a: DnsRuleAction, where: string): CompiledDnsAction {
   }
 }
 
+/** Flags for matching a request: rule-sets' destination `ip_cidr` items wait for the response. */
+const REQUEST_STATE = new MatchState();
+/** Flags for matching a response. */
+const RESPONSE_STATE = new MatchState();
+
 /** The route-matcher part of a default DNS rule (address filter items left out). */
 function compileDefault(
   rule: DnsDefaultRule,
   where: string,
   warnings: string[],
   nested: boolean,
+  ruleSets: RuleSetLookup | undefined,
 ): Matcher & {
   addressFilter: ((addrs: readonly Uint8Array[]) => boolean) | null;
   addressText: string;
+  /** sing-box `MatchAddressLimit` of the route part: rule-sets' `ip_cidr` against `addrs`. */
+  matchResponse(meta: ConnMetadata, qtype: number, addrs: Uint8Array[]): boolean;
+  /** The included rule-sets now have a destination `ip_cidr` rule. */
+  readonly ruleSetHasIpCidr: boolean;
 } {
   const { ip_cidr, ip_is_private, invert: _invert, ...rest } = rule;
-  const route = compileRuleMatch({ ...rest, ip_cidr: [] }, where, warnings);
+  const route = compileRuleMatch(
+    { ...rest, ip_cidr: [] },
+    where,
+    warnings,
+    ruleSets ? { ruleSets } : {},
+    rule.rule_set_ip_cidr_accept_empty === true,
+  );
   const qtypes = rule.query_type.length > 0 ? queryTypes(rule.query_type, where) : null;
   if (rule.outbound.length > 0) {
     warnings.push(`${where}: ${verdict("dns.rule.outbound").message}`);
@@ -184,7 +209,20 @@ function compileDefault(
     match(meta, qtype) {
       if (never) return false;
       if (qtypes && !qtypes.has(qtype)) return false;
-      return route.match(meta);
+      const st = REQUEST_STATE;
+      st.reset();
+      st.ignoreDestinationIpCidr = true;
+      return route.match(meta, st);
+    },
+    matchResponse(meta, qtype, addrs) {
+      if (never) return false;
+      if (qtypes && !qtypes.has(qtype)) return false;
+      const st = RESPONSE_STATE;
+      st.reset();
+      return route.match({ ...meta, destinationAddresses: addrs }, st);
+    },
+    get ruleSetHasIpCidr() {
+      return route.ruleSetHasIpCidr;
     },
   };
 }
@@ -194,10 +232,11 @@ function compileMatcher(
   where: string,
   warnings: string[],
   nested: boolean,
+  ruleSets: RuleSetLookup | undefined,
 ): Matcher {
   if (rule.type === "logical") {
     const subs = rule.rules.map((r, i) =>
-      compileMatcher(r, `${where}.rules[${i}]`, warnings, true)
+      compileMatcher(r, `${where}.rules[${i}]`, warnings, true, ruleSets)
     );
     const invert = rule.invert === true;
     const and = rule.mode === "and";
@@ -212,7 +251,7 @@ function compileMatcher(
       },
     };
   }
-  const d = compileDefault(rule, where, warnings, nested);
+  const d = compileDefault(rule, where, warnings, nested, ruleSets);
   const invert = rule.invert === true;
   if (d.conditionText === "") return { conditionText: "", match: () => true };
   const filter = d.addressFilter;
@@ -227,14 +266,18 @@ function compileMatcher(
 
 /**
  * Compiles `dns.rules`. Throws TypeError naming the rule for invalid values; problems that do
- * not stop compilation are appended to `warnings`.
+ * not stop compilation are appended to `warnings`. `ruleSets` resolves `rule_set` items.
  */
-export function compileDnsRules(rules: readonly DnsRule[], warnings: string[]): CompiledDnsRule[] {
+export function compileDnsRules(
+  rules: readonly DnsRule[],
+  warnings: string[],
+  ruleSets?: RuleSetLookup,
+): CompiledDnsRule[] {
   return rules.map((rule, index) => {
     const where = rule.source?.path ?? `dns.rules[${index}]`;
     const action = compileAction(rule.action, where);
     if (rule.type === "logical") {
-      const m = compileMatcher(rule, where, warnings, false);
+      const m = compileMatcher(rule, where, warnings, false, ruleSets);
       return {
         index,
         text: m.conditionText === "" ? action.text : `${m.conditionText} => ${action.text}`,
@@ -244,7 +287,7 @@ export function compileDnsRules(rules: readonly DnsRule[], warnings: string[]): 
         acceptResponse: () => true,
       };
     }
-    const d = compileDefault(rule, where, warnings, false);
+    const d = compileDefault(rule, where, warnings, false, ruleSets);
     const invert = rule.invert === true;
     const filter = d.addressFilter;
     const text = d.conditionText === ""
@@ -260,25 +303,21 @@ export function compileDnsRules(rules: readonly DnsRule[], warnings: string[]): 
         acceptResponse: () => true,
       };
     }
-    if (!filter) {
-      return {
-        index,
-        text,
-        action,
-        addressLimited: false,
-        match: (meta, qtype) => d.match(meta, qtype) !== invert,
-        acceptResponse: () => true,
-      };
-    }
     return {
       index,
       text,
       action,
-      addressLimited: true,
+      // Rule-sets can gain or lose ip_cidr rules when they are updated: decided per query.
+      get addressLimited() {
+        return filter !== null || d.ruleSetHasIpCidr;
+      },
       // Inverted: the response decides (the rule holds unless the request and response match).
-      match: (meta, qtype) => invert || d.match(meta, qtype),
+      match: (meta, qtype) => {
+        if (filter === null && !d.ruleSetHasIpCidr) return d.match(meta, qtype) !== invert;
+        return invert || d.match(meta, qtype);
+      },
       acceptResponse: (meta, qtype, addrs) => {
-        const hit = d.match(meta, qtype) && filter(addrs);
+        const hit = d.matchResponse(meta, qtype, [...addrs]) && (filter === null || filter(addrs));
         return hit !== invert;
       },
     };
