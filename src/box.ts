@@ -22,6 +22,9 @@ import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound
 import { loadPlatform } from "./platform/mod.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
 import { Router } from "./route/router.ts";
+import { RuleSetRegistry } from "./route/rule_set.ts";
+import { RuleSetManager, type RuleSetStatus } from "./ruleset/manager.ts";
+import { applyAddressSets } from "./ruleset/tun_routes.ts";
 import { CacheFile } from "./store/cache_file.ts";
 import { SharedState } from "./store/shared_state.ts";
 import { TunInbound } from "./tun/inbound.ts";
@@ -55,6 +58,7 @@ export class Box {
   #stopWatch: (() => void) | null = null;
   #api: ClashApi | null = null;
   #cache: CacheFile | null = null;
+  #ruleSets: RuleSetManager | null = null;
   #state: SharedState | null = null;
   /** What saves worker state (FakeIP, rejected DNS responses) into the cache file. */
   #persist: { savers: { save(): number }[]; timer: ReturnType<typeof setInterval> } | null = null;
@@ -90,12 +94,14 @@ export class Box {
       const ctx = { reactor, ...(options.certificate ? { certificate: options.certificate } : {}) };
       const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
       const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-      createDns(options, { reactor, outbounds, defaultOutbound, ctx }).close();
+      const ruleSets = new RuleSetRegistry(options.route.rule_set.map((s) => s.tag));
+      createDns(options, { reactor, outbounds, defaultOutbound, ctx, ruleSets }).close();
       for (const o of outbounds.values()) o.close();
       new Router({
         rules: options.route.rules,
         outbounds: options.outbounds,
         ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+        ruleSets,
       });
     } finally {
       reactor.close();
@@ -111,7 +117,20 @@ export class Box {
   async describe(): Promise<string[]> {
     const platform = await loadPlatform();
     const lines: string[] = [];
-    for (const t of this.#tunOptions) {
+    const tuns = this.#tunOptions;
+    // route_address_set reads inline and local sets (remote ones need the cache or a download).
+    let sets: RuleSetManager | null = null;
+    if (tuns.some((t) => t.route_address_set.length + t.route_exclude_address_set.length > 0)) {
+      sets = new RuleSetManager({
+        sets: this.#init.options.route.rule_set,
+        workingDirectory: this.#init.workingDirectory,
+        watch: false,
+        shared: false,
+      });
+      await sets.start();
+    }
+    for (const raw of tuns) {
+      const t = sets ? applyAddressSets(raw, sets) : raw;
       const planned = planTun(t, platform);
       lines.push(`inbound/tun[${t.tag}]:`);
       for (const l of describePlan(planned.device, planned.plan)) lines.push(`  ${l}`);
@@ -137,6 +156,8 @@ export class Box {
       return;
     }
     this.#openState();
+    // Inline and local rule-sets must load (as in sing-box); remote ones come from the cache.
+    const ruleSets = await this.#startRuleSets(options);
     const clash = options.experimental.clash_api;
     if (clash?.external_controller) this.#api = ClashApi.start(clash, this.connections);
     const platform = await loadPlatform();
@@ -165,11 +186,13 @@ export class Box {
         sharedDns,
         this.#state?.memory,
         { hub: this.connections, ids: this.#connIds },
+        { payloads: ruleSets.payloads, ranges: (tag) => ruleSets.ranges(tag) },
       );
       this.#tuns.push(inbound);
       await inbound.start();
     }
     if (hasListeners) await this.#startListeners(options);
+    this.#startRuleSetUpdates(ruleSets);
     this.#stopWatch = platform.watchNetwork(
       (change) => this.#networkChanged(change),
       this.#tuns[0]?.deviceName,
@@ -192,9 +215,44 @@ export class Box {
       sharedDns: running.sharedDns,
       ...(this.#state ? { state: this.#state.memory } : {}),
       connIds: this.#connIds,
+      ruleSets: this.#ruleSets?.payloads ?? [],
       log: { ...running.logInit, options: options.log },
       defaultInterface: running.platform.defaultInterface(),
     }]);
+  }
+
+  /** Loads the rule-sets of `options` and posts every later change to all workers. */
+  async #startRuleSets(options: Options): Promise<RuleSetManager> {
+    const manager = new RuleSetManager({
+      sets: options.route.rule_set,
+      workingDirectory: this.#init.workingDirectory,
+      cache: this.#cache ?? undefined,
+    });
+    await manager.start();
+    manager.onUpdate((payload) => {
+      for (const t of this.#tuns) t.broadcast({ type: "rule-set", payload });
+      this.#listeners?.broadcast({ type: "rule-set", payload });
+    });
+    const old = this.#ruleSets;
+    this.#ruleSets = manager;
+    old?.close();
+    return manager;
+  }
+
+  /** Remote rule-sets download through the workers' outbounds, never before the TUN is up. */
+  #startRuleSetUpdates(manager: RuleSetManager): void {
+    manager.startUpdates((request) => {
+      const { detour, ...rest } = request;
+      const t = this.#tuns[0];
+      if (t) return t.fetch(rest, detour);
+      if (this.#listeners) return this.#listeners.fetch(rest, detour);
+      return Promise.reject(new Error("no worker is running to download with"));
+    });
+  }
+
+  /** The rule-sets' state (loaded, where from, last error), for logs and the API. */
+  ruleSetStatus(): RuleSetStatus[] {
+    return this.#ruleSets?.status() ?? [];
   }
 
   async #stopListeners(): Promise<void> {
@@ -224,6 +282,16 @@ export class Box {
       return false;
     }
     Box.#validate(next);
+    // Rule-sets first (a broken local set fails the reload before anything changed), posted to
+    // every worker before the new rules that name them.
+    let sets: RuleSetManager | null = null;
+    if (canonicalSets(next) !== canonicalSets(this.#init.options)) {
+      sets = await this.#startRuleSets(next);
+      for (const payload of sets.payloads) {
+        for (const t of this.#tuns) t.broadcast({ type: "rule-set", payload });
+        this.#listeners?.broadcast({ type: "rule-set", payload });
+      }
+    }
     const msg = {
       type: "reload" as const,
       options: next,
@@ -247,6 +315,7 @@ export class Box {
       if (clash?.external_controller) this.#api = ClashApi.start(clash, this.connections);
     }
     this.#init = { ...this.#init, options: next };
+    if (sets) this.#startRuleSetUpdates(sets);
     if (plan.changed.length === 0) log.info("reload: nothing changed");
     else {
       log.info("reload: {changed} changed; kept {kept}", {
@@ -376,6 +445,8 @@ export class Box {
 
   /** Stops the instance and releases what it holds, in reverse order. */
   async close(): Promise<void> {
+    this.#ruleSets?.close();
+    this.#ruleSets = null;
     const api = this.#api;
     this.#api = null;
     await api?.close();
@@ -433,4 +504,9 @@ function warnMissingInterfaces(options: Options, platform: Platform): void {
       );
     }
   }
+}
+
+/** `route.rule_set` without source positions, to tell whether a reload changed it. */
+function canonicalSets(options: Options): string {
+  return JSON.stringify(options.route.rule_set, (k, v) => (k === "source" ? undefined : v));
 }

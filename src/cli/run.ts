@@ -16,7 +16,8 @@ import { raiseOpenFilesLimit } from "../io/sys.ts";
 import { getLogger } from "@logtape/logtape";
 import { Box } from "../box.ts";
 import type { ConfigDiagnostic } from "../config/diagnostic.ts";
-import { type ConfigSource, loadConfig } from "../config/load.ts";
+import type { ConfigSource } from "../config/load.ts";
+import { loadAndCheck } from "./check.ts";
 import type { Options } from "../config/types.ts";
 import { configureLogging } from "../log/mod.ts";
 import { printDiagnostics } from "./output.ts";
@@ -149,7 +150,7 @@ export async function runCommand(init: RunInit): Promise<number> {
     console.error(unsupported);
     return 1;
   }
-  const first = await loadConfig(init.sources);
+  const first = await loadAndCheck(init.sources, Deno.cwd());
   if (first.errors.length > 0 || !first.options) {
     printDiagnostics(first, init.color);
     return 2;
@@ -182,7 +183,7 @@ export async function runCommand(init: RunInit): Promise<number> {
       const signal = await signals.next();
       if (signal === "SIGHUP") {
         log.info("reloading configuration (SIGHUP)");
-        const next = await loadConfig(init.sources);
+        const next = await loadAndCheck(init.sources, Deno.cwd());
         if (next.errors.length > 0 || !next.options) {
           logDiagnostics(next.errors, "error", "reload service: ");
           log.error("reload failed; the running configuration is kept");

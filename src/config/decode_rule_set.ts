@@ -256,6 +256,10 @@ export function decodeRuleSetSource(ctx: Ctx, node: JsonNode): RuleSetSource | u
   return { version, rules };
 }
 
+function pick(p: { file: string; line: number; column: number }) {
+  return { file: p.file, line: p.line, column: p.column };
+}
+
 /** sing-box's default format for a path or URL: `.json` → source, `.srs` → binary. */
 export function ruleSetFormatOf(pathOrUrl: string): "source" | "binary" | undefined {
   let path = pathOrUrl;
@@ -317,6 +321,8 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
       const u = new URL(url);
       if (u.protocol !== "http:" && u.protocol !== "https:") {
         ctx.error(o.keyPos("url"), o.p("url"), `"${url}" is not an http or https URL`);
+      } else if (u.protocol === "https:") {
+        ctx.support("rule_set.remote_https", o.at("url")!.node, o.p("url"));
       }
     } catch {
       ctx.error(o.keyPos("url"), o.p("url"), `invalid URL ${JSON.stringify(url)}`);
@@ -338,6 +344,10 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
     if (f !== undefined) out.format = f;
   }
   if (!kind || tag === undefined || tag === "") return undefined;
+  const named = o.at(kind === "local" ? "path" : kind === "remote" ? "url" : "");
+  out.source = named
+    ? { ...pick(named.node.pos), path: named.path }
+    : { ...pick(o.pos), path: o.path };
   ctx.where.set(out, o);
   return out;
 }

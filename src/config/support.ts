@@ -511,20 +511,15 @@ export const FEATURES = {
   "route.geosite": { level: "error", name: '"route.geosite"', note: `is removed: ${GEO_HINT}` },
 
   // ── Rule-sets ─────────────────────────────────────────────────────────────────────────────
-  "rule_set.inline": {
+  "rule_set.inline": { level: "supported", name: "inline rule-sets" },
+  "rule_set.local": { level: "supported", name: "local rule-sets" },
+  "rule_set.remote": { level: "supported", name: "remote rule-sets" },
+  "rule_set.remote_https": {
     level: "warning",
-    name: "inline rule-sets",
-    note: "are not implemented in tunbox yet; rules that use them never match",
-  },
-  "rule_set.local": {
-    level: "warning",
-    name: "local rule-sets",
-    note: "are not implemented in tunbox yet; rules that use them never match",
-  },
-  "rule_set.remote": {
-    level: "warning",
-    name: "remote rule-sets",
-    note: "are not implemented in tunbox yet; rules that use them never match",
+    name: "https rule-set URLs",
+    note: "need a TLS client tunbox does not have yet: such a set is used from the cache " +
+      "(experimental.cache_file) only, and matches nothing without a cached copy; serve it over " +
+      "http or use a local copy",
   },
 
   // ── Rule items (route and DNS rules) ──────────────────────────────────────────────────────
@@ -577,7 +572,7 @@ export const FEATURES = {
     "neighbor lookup is not implemented",
   ),
   "rule.source_hostname": neverMatches("source_hostname", "neighbor lookup is not implemented"),
-  "rule.rule_set": neverMatches("rule_set", "rule sets are not implemented yet"),
+  "rule.rule_set": { level: "supported", name: '"rule_set"' },
   "rule.geoip": { level: "error", name: '"geoip"', note: `is removed: ${GEO_HINT}` },
   "rule.geosite": { level: "error", name: '"geosite"', note: `is removed: ${GEO_HINT}` },
   "rule.source_geoip": { level: "error", name: '"source_geoip"', note: `is removed: ${GEO_HINT}` },

@@ -529,6 +529,8 @@ export interface RuleSetOptions {
   update_interval?: number;
   /** Inline rule-sets carry headless rules (match fields only). */
   rules: HeadlessRule[];
+  /** Where the set's file is named (`path`, `url`), else the entry: problems are reported here. */
+  source?: SourceRef;
 }
 
 export interface RouteOptions {

@@ -73,6 +73,11 @@ export class RuleSetRegistry implements RuleSetLookup {
     for (const t of tags) this.#sets.set(t, new LiveRuleSet(t));
   }
 
+  /** Declares more tags (a reload may name new sets); known ones keep their rules. */
+  define(tags: Iterable<string>): void {
+    for (const t of tags) if (!this.#sets.has(t)) this.#sets.set(t, new LiveRuleSet(t));
+  }
+
   get(tag: string): LiveRuleSet | undefined {
     return this.#sets.get(tag);
   }

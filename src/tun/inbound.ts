@@ -18,6 +18,15 @@ import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
 import { type ReloadCounts, WorkerPool } from "./worker_pool.ts";
 import type { MainToWorker, TunWorkerInit, WorkerLogInit, WorkerStats } from "./worker_protocol.ts";
+import type { RuleSetPayload } from "../route/rule_set.ts";
+import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
+import { type AddressSets, applyAddressSets } from "../ruleset/tun_routes.ts";
+
+/** The rule-sets a tun inbound starts with. */
+export interface TunRuleSets extends AddressSets {
+  /** Every set loaded so far, for the workers. */
+  readonly payloads: RuleSetPayload[];
+}
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -55,6 +64,8 @@ export class TunInbound {
     readonly sharedState?: SharedStateMemory,
     /** Where the workers' connection reports go (and the shared connection ids). */
     readonly conns: { hub: ConnectionHub; ids: SharedArrayBuffer } | null = null,
+    /** The rule-sets loaded so far (workers get them; `route_address_set` reads them). */
+    readonly ruleSets?: TunRuleSets,
   ) {}
 
   get deviceName(): string | undefined {
@@ -68,7 +79,8 @@ export class TunInbound {
   async start(): Promise<void> {
     const stack = this.options.stack ?? DEFAULT_STACK;
     const queues = workerCount();
-    const setup = this.#setup = setupTun(this.options, this.platform, queues);
+    const options = this.ruleSets ? applyAddressSets(this.options, this.ruleSets) : this.options;
+    const setup = this.#setup = setupTun(options, this.platform, queues);
     try {
       const device = setup.device;
       let natListenPorts: { v4: number; v6: number } | undefined;
@@ -107,6 +119,7 @@ export class TunInbound {
         sharedDns: this.sharedDns,
         ...(this.sharedState ? { state: this.sharedState } : {}),
         ...(this.conns ? { connIds: this.conns.ids } : {}),
+        ...(this.ruleSets ? { ruleSets: this.ruleSets.payloads } : {}),
         log: this.logInit,
         defaultInterface,
         ...(natTable ? { natTable } : {}),
@@ -162,6 +175,12 @@ export class TunInbound {
   /** Sends a message to every worker. */
   broadcast(msg: MainToWorker): void {
     this.#pool?.broadcast(msg);
+  }
+
+  /** Downloads through this tun's first worker (see {@linkcode WorkerPool.fetch}). */
+  fetch(request: DownloadRequest, detour?: string): Promise<DownloadResult> {
+    if (!this.#pool) return Promise.reject(new Error("the tun inbound is not running"));
+    return this.#pool.fetch(request, detour);
   }
 
   async close(): Promise<void> {

@@ -34,6 +34,8 @@ import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import { BoundSockets } from "../outbound/bound_sockets.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
+import { RuleSetRegistry } from "../route/rule_set.ts";
+import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/worker_side.ts";
 import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
 import { startNtp } from "../ntp/mod.ts";
 import { setClashModeSource } from "../route/clash_mode.ts";
@@ -54,6 +56,8 @@ interface FlowParts {
   outbounds: Map<string, Outbound>;
   dns: DnsModule;
   router: Router;
+  /** The outbound remote rule-sets download through when they name none. */
+  defaultOutbound: string;
   /** Stops NTP, closes the DNS module and the outbounds. */
   close(): void;
 }
@@ -82,6 +86,8 @@ interface PartsBase {
 }
 
 let services: Services | undefined;
+/** The rule-sets of this worker, kept across reloads, swapped in place by `rule-set` messages. */
+let ruleSets = new RuleSetRegistry();
 let engine: TunEngine | undefined;
 let defaultInterface: NetworkInterface | null = null;
 
@@ -107,12 +113,14 @@ function buildParts(options: Options, base: PartsBase): FlowParts {
   };
   const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
   const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-  const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx, shared });
+  ruleSets.define(options.route.rule_set.map((s) => s.tag));
+  const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx, shared, ruleSets });
   ctx.resolve = (domain, strategy) => dns.lookup(domain, strategy);
   const router = new Router({
     rules: options.route.rules,
     outbounds: options.outbounds,
     ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+    ruleSets,
   });
   const stopNtp = startNtp(options, stateMemory?.clock, { reactor, outbounds, ctx });
   const reverse = options.dns.reverse_mapping === true;
@@ -145,6 +153,7 @@ function buildParts(options: Options, base: PartsBase): FlowParts {
     outbounds,
     dns,
     router,
+    defaultOutbound,
     close() {
       stopNtp?.();
       dns.close();
@@ -270,6 +279,7 @@ async function start(init: WorkerInit): Promise<void> {
   };
   await configureLogging(init.log.options, workerLog);
   defaultInterface = init.defaultInterface;
+  ruleSets = createRuleSetRegistry(init.options, init.ruleSets);
   const s = services = await buildServices(
     init.options,
     init.sharedDns,
@@ -393,6 +403,21 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
     case "stats":
       post({ type: "stats", stats: engine?.snapshot() ?? EMPTY_STATS });
       return;
+    case "rule-set":
+      updateRuleSet(ruleSets, msg.payload);
+      return;
+    case "fetch": {
+      const parts = services?.parts;
+      if (!parts) {
+        post({ type: "fetched", id: msg.id, error: "the worker is not running" });
+        return;
+      }
+      fetchForMain(parts.outbounds, parts.defaultOutbound, services!.reactor, msg).then((a) => {
+        const body = a.result?.body;
+        self.postMessage(a, body ? [body.buffer as ArrayBuffer] : []);
+      });
+      return;
+    }
     case "conn-report":
       postReport(msg.seq);
       return;

@@ -11,6 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { signalWaker } from "../io/sys.ts";
+import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
@@ -109,11 +110,16 @@ export class WorkerPool {
   #workers: PooledWorker[] = [];
   /** Messages from workers (stats, connection events) are forwarded here. */
   onMessage: ((index: number, msg: WorkerToMain) => void) | null = null;
+  #fetches = new Map<number, PromiseWithResolvers<DownloadResult>>();
+  #nextFetch = 1;
 
   /** Starts one worker per init message and waits until all report ready (or one fails). */
   async start(entry: URL, inits: WorkerInit[]): Promise<void> {
     for (let i = 0; i < inits.length; i++) {
-      const w = new PooledWorker(i, entry, (index, msg) => this.onMessage?.(index, msg));
+      const w = new PooledWorker(i, entry, (index, msg) => {
+        if (msg.type === "fetched") this.#fetched(msg);
+        else this.onMessage?.(index, msg);
+      });
       this.#workers.push(w);
       w.worker.postMessage({ type: "init", init: inits[i]! } satisfies MainToWorker);
     }
@@ -135,6 +141,36 @@ export class WorkerPool {
   }
 
   /** Sends a message to every worker. */
+  /**
+   * Downloads through the first worker's outbounds (a remote rule-set): `detour` names the
+   * outbound, else the default one. Rejects with the worker's message when the download failed,
+   * or after `timeoutMs` when no answer came.
+   */
+  fetch(request: DownloadRequest, detour?: string, timeoutMs = 120_000): Promise<DownloadResult> {
+    const worker = this.#workers[0];
+    if (!worker) return Promise.reject(new Error("no worker is running to download with"));
+    const id = this.#nextFetch++;
+    const pending = Promise.withResolvers<DownloadResult>();
+    this.#fetches.set(id, pending);
+    const timer = setTimeout(() => {
+      if (this.#fetches.delete(id)) {
+        pending.reject(new Error(`download ${request.url}: no answer from the worker`));
+      }
+    }, timeoutMs);
+    Deno.unrefTimer(timer);
+    pending.promise.finally(() => clearTimeout(timer)).catch(() => {});
+    worker.send({ type: "fetch", id, request, ...(detour ? { detour } : {}) });
+    return pending.promise;
+  }
+
+  #fetched(msg: { id: number; result?: DownloadResult; error?: string }): void {
+    const pending = this.#fetches.get(msg.id);
+    if (!pending) return;
+    this.#fetches.delete(msg.id);
+    if (msg.result) pending.resolve(msg.result);
+    else pending.reject(new Error(msg.error ?? "download failed"));
+  }
+
   broadcast(msg: MainToWorker): void {
     for (const w of this.#workers) w.send(msg);
   }
@@ -178,6 +214,8 @@ export class WorkerPool {
   async stop(timeoutMs = 5000): Promise<void> {
     const workers = this.#workers;
     this.#workers = [];
+    for (const p of this.#fetches.values()) p.reject(new Error("the workers stopped"));
+    this.#fetches.clear();
     for (const w of workers) w.send({ type: "stop" });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {

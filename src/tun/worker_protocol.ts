@@ -9,6 +9,8 @@ import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
+import type { RuleSetPayload } from "../route/rule_set.ts";
+import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import type { ConnsMessage, HubToWorker } from "../conn/hub.ts";
 
 /** Logging setup a worker repeats on its own thread. */
@@ -46,6 +48,8 @@ export interface TunWorkerInit {
   state?: SharedStateMemory;
   /** The connection id counter shared by every worker (`src/conn/ids.ts`). */
   connIds?: SharedArrayBuffer;
+  /** The rule-sets loaded so far (later ones arrive as `rule-set` messages). */
+  ruleSets?: RuleSetPayload[];
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
   /** System stack: NAT port table shared by all workers. */
@@ -64,6 +68,8 @@ export interface ListenerWorkerInit {
   sharedDns: SharedDnsMemory;
   state?: SharedStateMemory;
   connIds?: SharedArrayBuffer;
+  /** The rule-sets loaded so far (later ones arrive as `rule-set` messages). */
+  ruleSets?: RuleSetPayload[];
   log: WorkerLogInit;
   defaultInterface: NetworkInterface | null;
 }
@@ -95,6 +101,10 @@ export type MainToWorker =
    */
   | { type: "reload"; options: Options; removedOutbounds: string[]; log?: LogOptions }
   | { type: "stats" }
+  /** A rule-set was loaded or changed: swap it in. */
+  | { type: "rule-set"; payload: RuleSetPayload }
+  /** Download a remote rule-set through outbound `detour` (default: the default outbound). */
+  | { type: "fetch"; id: number; request: DownloadRequest; detour?: string }
   /** Connection reports and aborts (`src/conn/hub.ts`). */
   | HubToWorker;
 
@@ -106,5 +116,7 @@ export type WorkerToMain =
   /** The reload is done: live connections kept, and ended (their outbound was removed). */
   | { type: "reloaded"; kept: number; closed: number }
   | { type: "reload-failed"; message: string }
+  /** The answer to `fetch`: the result, or why it failed. */
+  | { type: "fetched"; id: number; result?: DownloadResult; error?: string }
   /** The worker's connection report (`src/conn/tracker.ts`). */
   | ConnsMessage;

@@ -9,6 +9,7 @@ import {
   verdict,
 } from "../../src/config/support.ts";
 import type { RuleMatch } from "../../src/config/types.ts";
+import { RuleSetRegistry } from "../../src/route/rule_set.ts";
 import { compileRules } from "../../src/route/rule.ts";
 import { at } from "./_helpers.ts";
 
@@ -59,7 +60,7 @@ Deno.test("each rule item's verdict is what the route compiler does: never-match
       type: "default",
       ...(match as unknown as RuleMatch),
       action: { action: "route", outbound: "direct" },
-    }]);
+    }], { ruleSets: new RuleSetRegistry(["x"]) });
     const rid = id as keyof typeof FEATURES;
     if (isSupported(rid)) assert.deepEqual(warnings, [], field);
     else assert.deepEqual(warnings, [`route.rules[0]: ${verdict(rid).message}`], field);

@@ -203,6 +203,8 @@ export class SeedWorld {
      * waiting for it to finish starting (the test starts the SOCKS server itself).
      */
     order: "socks-first" | "tunbox-first" = "socks-first",
+    /** Runs after the far services and the SOCKS server are up, before tunbox starts. */
+    beforeTunbox?: (world: SeedWorld) => Promise<void>,
   ): Promise<SeedWorld> {
     const host = await NetnsClass.create("e2eh");
     let far: Netns | undefined;
@@ -211,7 +213,7 @@ export class SeedWorld {
       far = await NetnsClass.create("e2ef");
       const w = new SeedWorld(host, far, dir);
       try {
-        await w.#build(stack, socks, extraRules, tweak, env, order);
+        await w.#build(stack, socks, extraRules, tweak, env, order, beforeTunbox);
       } catch (e) {
         await w.close();
         throw e;
@@ -233,6 +235,7 @@ export class SeedWorld {
     tweak?: (config: Record<string, unknown>) => void,
     env?: Record<string, string>,
     order: "socks-first" | "tunbox-first" = "socks-first",
+    beforeTunbox?: (world: SeedWorld) => Promise<void>,
   ): Promise<void> {
     const { host, far } = this;
     await host.ip("link", "set", "lo", "up");
@@ -272,6 +275,7 @@ export class SeedWorld {
     tweak?.(config);
     await Deno.writeTextFile(this.configPath, JSON.stringify(config, null, 2));
     this.#env = env;
+    await beforeTunbox?.(this);
     await this.startTunbox(order === "socks-first");
   }
 
