@@ -321,8 +321,6 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
       const u = new URL(url);
       if (u.protocol !== "http:" && u.protocol !== "https:") {
         ctx.error(o.keyPos("url"), o.p("url"), `"${url}" is not an http or https URL`);
-      } else if (u.protocol === "https:") {
-        ctx.support("rule_set.remote_https", o.at("url")!.node, o.p("url"));
       }
     } catch {
       ctx.error(o.keyPos("url"), o.p("url"), `invalid URL ${JSON.stringify(url)}`);

@@ -514,13 +514,6 @@ export const FEATURES = {
   "rule_set.inline": { level: "supported", name: "inline rule-sets" },
   "rule_set.local": { level: "supported", name: "local rule-sets" },
   "rule_set.remote": { level: "supported", name: "remote rule-sets" },
-  "rule_set.remote_https": {
-    level: "warning",
-    name: "https rule-set URLs",
-    note: "need a TLS client tunbox does not have yet: such a set is used from the cache " +
-      "(experimental.cache_file) only, and matches nothing without a cached copy; serve it over " +
-      "http or use a local copy",
-  },
 
   // ── Rule items (route and DNS rules) ──────────────────────────────────────────────────────
   "rule.auth_user": neverMatches("auth_user", "tunbox inbounds have no authenticated users"),

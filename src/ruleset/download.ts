@@ -9,7 +9,8 @@
  *   (`idleMs`), and the body may not exceed `maxBytes`; a server that hangs or sends too much
  *   fails the download with a message saying which.
  * - Bodies with `Content-Length`, `Transfer-Encoding: chunked`, or until the connection closes;
- *   up to 5 redirects. `https:` needs a TLS client tunbox does not have yet, and says so.
+ *   up to 5 redirects. `https:` runs TLS (`src/tls/`) over the outbound's stream, verifying the
+ *   certificate against the system's trust anchors as sing-box does.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import { type Stream, WOULD_BLOCK, writeAll } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { parseStatusLine } from "../outbound/http.ts";
 import type { Destination, Dialer } from "../outbound/types.ts";
+import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 
 /** What to download. */
 export interface DownloadRequest {
@@ -51,6 +53,8 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_IDLE_MS = 20_000;
 const MAX_HEADER_BYTES = 64 * 1024;
 const MAX_REDIRECTS = 5;
+/** sing-box's `C.TCPTimeout`, its rule-set downloads' TLS handshake timeout. */
+const TLS_HANDSHAKE_MS = 15_000;
 
 /** A download that failed; the message names the URL and what went wrong. */
 export class DownloadError extends Error {
@@ -342,13 +346,15 @@ function destinationOf(url: URL): Destination {
 /**
  * Downloads `request.url` through `dialer`. Resolves for any HTTP status (the caller decides
  * what 304 or 404 means); rejects with {@linkcode DownloadError} for everything else (refused,
- * timed out, too large, not HTTP). `id` numbers the connection in the outbound's logs.
+ * timed out, too large, not HTTP, a certificate that does not verify). `id` numbers the
+ * connection in the outbound's logs; `tls.ca` replaces the trust anchors (tests).
  */
 export async function download(
   dialer: Pick<Dialer, "dialTcp">,
   reactor: Reactor,
   request: DownloadRequest,
   id = 0,
+  tls: { ca?: string[] } = {},
 ): Promise<DownloadResult> {
   const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const deadline = reactor.now() + timeoutMs;
@@ -361,13 +367,8 @@ export async function download(
     } catch {
       throw new DownloadError(`download ${url}: not a valid URL`);
     }
-    if (parsed.protocol === "https:") {
-      throw new DownloadError(
-        `download ${url}: https is not supported yet (tunbox has no TLS client); serve the rule-set over http or use a local copy`,
-      );
-    }
-    if (parsed.protocol !== "http:") {
-      throw new DownloadError(`download ${url}: only http URLs can be downloaded`);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new DownloadError(`download ${url}: only http and https URLs can be downloaded`);
     }
     let stream: Stream | null = null;
     const guard = new Guard(
@@ -386,6 +387,19 @@ export async function download(
           { cause: e },
         );
       });
+      if (parsed.protocol === "https:") {
+        const inner = stream;
+        const host = parsed.hostname.replace(/^\[|\]$/g, "");
+        const config: TlsClientConfig = { serverName: host, alpn: ["http/1.1"] };
+        if (tls.ca) config.ca = tls.ca;
+        const remaining = Math.max(1, deadline - reactor.now());
+        stream = await tlsConnect(inner, config, {
+          what: `download ${url}`,
+          timeoutMs: Math.min(remaining, TLS_HANDSHAKE_MS),
+        }).catch((e) => {
+          throw new DownloadError((e as Error).message, { cause: e });
+        });
+      }
       const lines = [
         `GET ${parsed.pathname}${parsed.search} HTTP/1.1`,
         `Host: ${parsed.host}`,

@@ -4,6 +4,8 @@ import { readSome, type Stream, writeAll } from "../../src/io/stream.ts";
 import type { Destination } from "../../src/outbound/types.ts";
 import { download, DownloadError } from "../../src/ruleset/download.ts";
 import { streamPair } from "../_helpers/stream_pair.ts";
+import { makePki } from "../_helpers/tls_certs.ts";
+import { tlsAccept, tlsServerContext } from "../../src/tls/server.ts";
 import { withReactor } from "../outbound/_helpers.ts";
 
 const enc = new TextEncoder();
@@ -173,13 +175,9 @@ Deno.test("`download()` refuses bodies over the limit, by Content-Length or as t
   });
 });
 
-Deno.test("`download()` explains https, refused connections and garbage", async () => {
+Deno.test("`download()` explains refused connections and garbage", async () => {
   await withReactor(async (r) => {
     const none = { dialTcp: () => Promise.reject(new Error("connection refused")) };
-    await assert.rejects(
-      download(none, r, { url: "https://example.test/x.srs" }),
-      /https is not supported yet \(tunbox has no TLS client\)/,
-    );
     await assert.rejects(
       download(none, r, { url: "http://10.0.0.1/x.srs" }),
       /download http:\/\/10\.0\.0\.1\/x\.srs: connect failed: connection refused/,
@@ -193,4 +191,43 @@ Deno.test("`download()` explains https, refused connections and garbage", async 
       /not an HTTP answer: "SSH-2\.0-OpenSSH_9\.2"/,
     );
   });
+});
+
+Deno.test("`download()` fetches https through TLS over the outbound's stream", async () => {
+  const pki = await makePki();
+  try {
+    const leaf = await pki.issue("rules", ["rules.test"]);
+    const ctx = tlsServerContext({ certificate: leaf.certPem, key: leaf.keyPem });
+    await withReactor(async (r) => {
+      const requests: string[] = [];
+      const dialer = {
+        dialTcp(): Promise<Stream> {
+          const [client, server] = streamPair(r, 1 << 20);
+          (async () => {
+            const s = await tlsAccept(server, ctx, { what: "test server", timeoutMs: 5000 });
+            requests.push(await readRequest(s));
+            await writeAll(
+              s,
+              enc.encode("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret"),
+              "srv",
+            );
+            s.close();
+          })().catch(() => {});
+          return Promise.resolve(client);
+        },
+      };
+      const res = await download(dialer, r, { url: "https://rules.test/geo.srs" }, 1, {
+        ca: [pki.caPem],
+      });
+      assert.equal(new TextDecoder().decode(res.body), "secret");
+      assert.match(requests[0]!, /^GET \/geo\.srs HTTP\/1\.1\r\nHost: rules\.test\r\n/);
+      // The system's trust anchors do not know the test CA: the certificate is refused.
+      await assert.rejects(
+        download(dialer, r, { url: "https://rules.test/geo.srs" }),
+        /download https:\/\/rules\.test\/geo\.srs: TLS handshake with rules\.test failed: .*unknown authority/,
+      );
+    });
+  } finally {
+    await pki.remove();
+  }
 });
