@@ -148,6 +148,28 @@ export const COMMANDS: readonly CommandSpec[] = [
     readsConfig: true,
   },
   {
+    name: "rule-set",
+    summary: "Compile, decompile, format, match, merge and convert rule-sets",
+    usage: "tunbox rule-set <compile|decompile|format|match|merge|convert> [flags] <file> ...",
+    details: [
+      "  tunbox rule-set compile [-o out.srs] <source.json>     source to binary (.srs)",
+      "  tunbox rule-set decompile [-o out.json] <file.srs>     binary to source",
+      "  tunbox rule-set format [-w] <source.json>              sing-box's form, to stdout or -w",
+      "  tunbox rule-set match [-f source|binary] <rule-set> <IP|domain>",
+      "  tunbox rule-set merge <out.json> -c <a.json> [-c <b.json>] [-C <dir>]",
+      "  tunbox rule-set convert -t <type> [--category code] [-o out] <input>",
+      "      types: adguard (AdGuard DNS filter), geosite (sing-box geosite.db), geoip (MaxMind",
+      "      DB: geoip.db, GeoLite2-Country.mmdb), domains (one per line: example.com, full:x,",
+      "      .x, keyword:x, regexp:x, Clash DOMAIN-* lines), cidrs (one CIDR or address per line);",
+      "      geosite and geoip write geosite-<code>.srs/geoip-<code>.srs for every code (or",
+      "      --category's), -o ending in .json writes source, -o a directory for many sets",
+      '  "stdin" as a file reads standard input.',
+    ],
+    flags: ["output", "write", "format", "type", "category"],
+    positionals: "any",
+    readsConfig: false,
+  },
+  {
     name: "version",
     summary: "Print the version and environment",
     usage: "tunbox version [-n]",
@@ -202,6 +224,10 @@ const OPTIONS = {
   port: { type: "string" },
   process: { type: "string" },
   inbound: { type: "string" },
+  output: { type: "string", short: "o" },
+  format: { type: "string", short: "f" },
+  type: { type: "string", short: "t" },
+  category: { type: "string" },
 } as const;
 
 const GLOBAL_FLAGS = new Set(["config", "config-directory", "directory", "disable-color", "help"]);

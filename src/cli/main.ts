@@ -17,6 +17,7 @@ import { initCommand } from "./init.ts";
 import { mergeCommand } from "./merge.ts";
 import { useColor } from "./output.ts";
 import { runCommand } from "./run.ts";
+import { RULE_SET_USAGE, ruleSetCommand } from "./rule_set.ts";
 import { serviceCommand } from "./service.ts";
 import { versionCommand } from "./version.ts";
 import { loadConfig, sourcesFromFlags } from "../config/load.ts";
@@ -130,6 +131,25 @@ export async function main(args: readonly string[]): Promise<number> {
         force: cl.flags.has("force"),
         output: cl.global.configs[0] ?? "config.json",
       });
+    case "rule-set": {
+      const [sub, ...rest] = cl.positionals;
+      if (!sub) {
+        console.error(`tunbox: "rule-set" needs a subcommand: ${RULE_SET_USAGE.join("; ")}`);
+        return EXIT_USAGE;
+      }
+      const v = cl.values;
+      return await ruleSetCommand({
+        sub,
+        args: rest,
+        configs: cl.global.configs,
+        directories: cl.global.configDirectories,
+        write: cl.flags.has("write"),
+        ...(v.has("output") ? { output: v.get("output")! } : {}),
+        ...(v.has("format") ? { format: v.get("format")! } : {}),
+        ...(v.has("type") ? { type: v.get("type")! } : {}),
+        ...(v.has("category") ? { category: v.get("category")! } : {}),
+      });
+    }
     case "cleanup": {
       const result = await loadConfig(sources);
       if (result.errors.length > 0 || !result.options) {
