@@ -28,6 +28,9 @@ import { Reactor } from "../io/reactor.ts";
 import { formatIp, parseIp } from "../net/ip.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
 import { type ConnMetadata, newConnMetadata } from "../route/metadata.ts";
+import type { RuleSetRegistry } from "../route/rule_set.ts";
+import { RuleSetManager } from "../ruleset/manager.ts";
+import { createRuleSetRegistry } from "../ruleset/worker_side.ts";
 import { type RouteDecision, Router, type RouteTrace, type RuleStep } from "../route/router.ts";
 import type { ItemTrace } from "../route/rule.ts";
 
@@ -209,7 +212,10 @@ function describeDnsServer(options: Options, tag: string): string {
 }
 
 /** Builds the DNS module and router as a worker does (no sockets are opened). */
-function build(options: Options): { router: Router; dns: DnsModule; close(): void } {
+function build(
+  options: Options,
+  ruleSets: RuleSetRegistry,
+): { router: Router; dns: DnsModule; close(): void } {
   const reactor = new Reactor(8);
   const outbounds = createOutbounds(
     options.outbounds,
@@ -219,11 +225,18 @@ function build(options: Options): { router: Router; dns: DnsModule; close(): voi
   );
   const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
   try {
-    const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx: { reactor } });
+    const dns = createDns(options, {
+      reactor,
+      outbounds,
+      defaultOutbound,
+      ctx: { reactor },
+      ruleSets,
+    });
     const router = new Router({
       rules: options.route.rules,
       outbounds: options.outbounds,
       ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+      ruleSets,
     });
     return {
       router,
@@ -263,7 +276,10 @@ export async function explainConnection(
   const inboundType = inbound?.type ?? "tun";
   const literal = parseIp(parsed.host);
   const name = input.domain ?? (literal ? "" : parsed.host.toLowerCase());
-  const built = build(options);
+  // Rule-sets as `run` would have them at start (inline, local; remote ones only from a cache).
+  const loaded = await RuleSetManager.loadOnce(options.route.rule_set, Deno.cwd());
+  notes.push(...loaded.notes);
+  const built = build(options, createRuleSetRegistry(options, loaded.payloads));
   try {
     let addrs: Uint8Array[] = [];
     if (literal) addrs = [literal];

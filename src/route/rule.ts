@@ -37,6 +37,7 @@ import {
 import type { ConnMetadata } from "./metadata.ts";
 import { PortSet } from "./port_set.ts";
 import { clashModeItem } from "./clash_mode.ts";
+import { LiveRuleSet } from "./live_rule_set.ts";
 import {
   DefaultMatcher,
   describeList,
@@ -78,8 +79,8 @@ export interface CompiledRules {
 /** What rules can refer to while compiling. */
 export interface CompileOptions {
   /**
-   * The rule-sets `rule_set` names; a name it does not know is an error. Without it, `rule_set`
-   * items never match (a caller that runs no rule-sets).
+   * The rule-sets `rule_set` names; a name it does not know is an error. Without it, every
+   * named set is one that never loads (it matches nothing).
    */
   ruleSets?: RuleSetLookup;
 }
@@ -335,9 +336,10 @@ function buildDefault(
   ];
   for (const [field, values] of tail) if (values.length > 0) never(field, values);
   let sets: RuleSetRef[] = [];
-  if (r.rule_set.length > 0 && !options.ruleSets) never("rule_set", r.rule_set);
-  else if (r.rule_set.length > 0) {
-    sets = lookupSets(r.rule_set, where, options);
+  if (r.rule_set.length > 0) {
+    sets = options.ruleSets
+      ? lookupSets(r.rule_set, where, options)
+      : r.rule_set.map((tag) => new LiveRuleSet(tag));
     g.add(g.items, ruleSetItem(sets, r.rule_set_ip_cidr_match_source === true, acceptEmpty));
   }
   return { matcher: new DefaultMatcher(g, r.invert === true), sets };

@@ -140,6 +140,27 @@ export class RuleSetManager {
   }
 
   /**
+   * Loads what a tool (`explain`) can without a network: inline and local sets, and remote ones
+   * from `cache`. Returns the loaded sets and a note for each one left out.
+   */
+  static async loadOnce(
+    sets: readonly RuleSetOptions[],
+    workingDirectory: string,
+    cache?: RuleSetCache,
+  ): Promise<{ payloads: RuleSetPayload[]; notes: string[] }> {
+    const m = new RuleSetManager({ sets, workingDirectory, cache, watch: false, shared: false });
+    try {
+      await m.start();
+    } finally {
+      m.close();
+    }
+    const notes = m.status().filter((s) => !s.loaded).map((s) =>
+      `rule-set "${s.tag}" (${s.type}) is not loaded here (no cached copy): it matches nothing in this explanation`
+    );
+    return { payloads: m.payloads, notes };
+  }
+
+  /**
    * Starts downloading remote sets through `fetch` (call once the workers that run the
    * outbounds are up). Sets without a fresh cached copy are fetched now.
    */
