@@ -110,6 +110,8 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     set("cache_id", f.string("cache_id"));
     set("store_fakeip", f.bool("store_fakeip"));
     set("store_rdrc", f.bool("store_rdrc"));
+    set("store_dns", f.bool("store_dns"));
+    f.feature("store_dns", "experimental.cache_file.store_dns");
     set("rdrc_timeout", f.duration("rdrc_timeout"));
     f.done(" in cache_file");
     ex.cache_file = cache;

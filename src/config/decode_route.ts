@@ -7,9 +7,14 @@
 import type { Obj } from "./reader.ts";
 import { decodeHeadlessRule, decodeRouteRule } from "./decode_rule.ts";
 import { domainResolver } from "./decode_dial.ts";
+import { decodeHttpClient } from "./decode_sections.ts";
 import type { RouteOptions, Rule, RuleSetOptions } from "./types.ts";
 
-function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
+/**
+ * Decodes one `rule_set` entry. sing-box 1.14 accepts a list of tags (one rule-set per tag, with
+ * `{tag}` in `path`/`url`/`initial_path` replaced by each), so this returns a list.
+ */
+function decodeRuleSet(o: Obj, index: number): RuleSetOptions[] {
   const ctx = o.ctx;
   o.strict("type", "tag", "format");
   // sing-box reads a missing or empty "type" as "inline".
@@ -23,19 +28,42 @@ function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
   if (type !== undefined) {
     ctx.support(`rule_set.${type}`, typeAt?.node ?? o.node, typeAt?.path ?? o.path);
   }
-  const tag = o.string("tag");
-  if (tag === undefined || tag === "") {
-    if (tag === "" || !o.has("tag")) ctx.error(o.node, o.path, 'missing "tag"');
-  } else ctx.define("rule-set", tag, o.at("tag")!.node, o.p("tag"));
-  const out: RuleSetOptions = { type: type ?? "inline", tag: tag || String(index), rules: [] };
+  const tagAt = o.at("tag");
+  const tags = tagAt?.node.kind === "array" ? o.strings("tag") : [o.string("tag") ?? ""];
+  if (tags.length === 0 || tags.some((t) => t === "")) {
+    ctx.error(tagAt?.node ?? o.node, tagAt?.path ?? o.path, 'missing "tag"');
+  }
+  if (tagAt?.node.kind === "array") {
+    tagAt.node.items.forEach((n, i) => {
+      if (n.kind === "string" && n.value !== "") {
+        ctx.define("rule-set", n.value, n, `${tagAt.path}[${i}]`);
+      }
+    });
+  } else if (tags[0]) ctx.define("rule-set", tags[0], tagAt!.node, tagAt!.path);
+  const out: RuleSetOptions = { type: type ?? "inline", tag: tags[0] || String(index), rules: [] };
   const format = o.enumOf("format", ["source", "binary"] as const);
   if (format !== undefined) out.format = format;
   const path = o.string("path");
   if (path !== undefined) out.path = path;
   const url = o.string("url");
   if (url !== undefined) out.url = url;
+  const initial = o.optionalString("initial_path");
+  if (initial !== undefined) out.initial_path = initial;
+  o.feature("initial_path", "rule_set.initial_path");
   const detour = o.tagRef("download_detour", "outbound");
   if (detour !== undefined) out.download_detour = detour;
+  const client = o.at("http_client");
+  if (client && client.node.kind === "string") {
+    const tag = o.tagRef("http_client", "http client");
+    if (tag !== undefined) out.http_client = tag;
+  } else if (client) {
+    const c = ctx.object(client.node, client.path);
+    if (c) {
+      out.http_client = decodeHttpClient(c, "");
+      c.done(" in an HTTP client");
+    }
+  }
+  o.feature("http_client", "rule_set.http_client");
   const interval = o.duration("update_interval");
   if (interval !== undefined) out.update_interval = interval;
   out.rules = o.items("rules").map((r) => decodeHeadlessRule(ctx, r.node, r.path))
@@ -51,9 +79,32 @@ function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
   if (type === "inline" && !o.has("rules")) {
     ctx.error(o.node, o.path, 'missing "rules" for an inline rule-set');
   }
-  if (!type) return undefined;
-  ctx.where.set(out, o);
-  return out;
+  if (!type) return [];
+  if (tags.length > 1) {
+    if (type === "inline") {
+      ctx.error(tagAt!.node, tagAt!.path, "a list of tags cannot be used with an inline rule-set");
+      return [];
+    }
+    const templated = [out.path, out.url, out.initial_path].filter((x) => x !== undefined);
+    if (!templated.some((x) => x!.includes("{tag}"))) {
+      ctx.error(
+        tagAt!.node,
+        tagAt!.path,
+        'a list of tags needs "{tag}" in "path", "url" or "initial_path" (replaced by each tag)',
+      );
+      return [];
+    }
+  }
+  const sub = (x: string | undefined, tag: string) => x?.replaceAll("{tag}", tag);
+  return tags.filter((t) => t !== "").map((tag) => {
+    const one: RuleSetOptions = { ...out, tag };
+    const p = sub(out.path, tag), u = sub(out.url, tag), ip = sub(out.initial_path, tag);
+    if (p !== undefined) one.path = p;
+    if (u !== undefined) one.url = u;
+    if (ip !== undefined) one.initial_path = ip;
+    ctx.where.set(one, o);
+    return one;
+  });
 }
 
 const GUI_ONLY_ROUTE_KEYS = [
@@ -71,10 +122,10 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   const ctx = o.ctx;
   route.rules = o.items("rules").map((r) => decodeRouteRule(ctx, r.node, r.path))
     .filter((r): r is Rule => r !== undefined);
-  route.rule_set = o.items("rule_set").map((r, i) => {
+  route.rule_set = o.items("rule_set").flatMap((r, i) => {
     const s = ctx.object(r.node, r.path);
-    return s ? decodeRuleSet(s, i) : undefined;
-  }).filter((r): r is RuleSetOptions => r !== undefined);
+    return s ? decodeRuleSet(s, i) : [];
+  });
   const set = <K extends keyof RouteOptions>(k: K, v: RouteOptions[K] | undefined) => {
     if (v !== undefined) route[k] = v;
   };
@@ -92,10 +143,7 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   for (const k of ["geoip", "geosite"] as const) o.feature(k, `route.${k}`);
   o.feature("find_neighbor", "route.find_neighbor");
   o.feature("dhcp_lease_files", "route.dhcp_lease_files");
-  const client = o.at("default_http_client");
-  if (client && client.node.kind === "string" && client.node.value !== "") {
-    set("default_http_client", client.node.value);
-  }
+  set("default_http_client", o.tagRef("default_http_client", "http client"));
   o.feature("default_http_client", "route.default_http_client");
   o.done(" in route");
   ctx.where.set(route, o);

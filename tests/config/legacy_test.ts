@@ -123,7 +123,8 @@ Deno.test("the typed form hinted for a legacy server keeps its route: the defaul
 });
 
 Deno.test("every typed form hinted for a legacy server is one tunbox runs (no errors in its place)", () => {
-  const outbounds = `"outbounds": [{"type": "socks", "tag": "proxy", "server": "127.0.0.1", "server_port": 1080},
+  const outbounds =
+    `"outbounds": [{"type": "socks", "tag": "proxy", "server": "127.0.0.1", "server_port": 1080},
     {"type": "direct", "tag": "direct"}, {"type": "direct", "tag": "eth", "bind_interface": "eth0"}]`;
   for (
     const server of [
@@ -135,7 +136,8 @@ Deno.test("every typed form hinted for a legacy server is one tunbox runs (no er
       `{"tag": "x", "address": "fakeip"}`,
     ]
   ) {
-    const text = `{${outbounds}, "dns": {"fakeip": {"enabled": true, "inet4_range": "198.18.0.0/15"},
+    const text =
+      `{${outbounds}, "dns": {"fakeip": {"enabled": true, "inet4_range": "198.18.0.0/15"},
       "servers": [${server}, {"tag": "l", "type": "local"}], "final": "l"}}`;
     const hint = load(text).warnings.map((w) => /use the typed form (\{.*\}) instead/.exec(w)?.[1])
       .find((x) => x !== undefined);
