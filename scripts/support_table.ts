@@ -24,6 +24,7 @@ const GROUPS: [prefix: string, title: string][] = [
   ["section.", "Top-level sections"],
   ["inbound.", "Inbound types"],
   ["tun.", "TUN inbound fields"],
+  ["udp_nat.", "UDP NAT fields (TUN and listening inbounds)"],
   ["listen.", "Listening inbound fields (mixed, socks, http, direct, tproxy)"],
   ["outbound.", "Outbound types and fields"],
   ["transport.", "V2Ray transports (vmess, vless, trojan)"],

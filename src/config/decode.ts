@@ -9,11 +9,12 @@
 import { Diagnostics } from "./diagnostic.ts";
 import { type JsonNode, parseJsonc } from "./jsonc.ts";
 import { Ctx, Obj } from "./reader.ts";
-import { decodeDns } from "./decode_dns.ts";
+import { decodeDns, legacyDnsHints } from "./decode_dns.ts";
 import { decodeInbound } from "./decode_inbound.ts";
 import { decodeOutbound } from "./decode_outbound.ts";
 import { decodeRoute } from "./decode_route.ts";
 import { decodeSections } from "./decode_sections.ts";
+import { fragmentMessage } from "./fragment.ts";
 import { upgradeLegacy } from "./legacy.ts";
 import { Invalid, parseListenAddress } from "./values.ts";
 import { validate, type ValidateOptions } from "./validate.ts";
@@ -109,6 +110,8 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     set("cache_id", f.string("cache_id"));
     set("store_fakeip", f.bool("store_fakeip"));
     set("store_rdrc", f.bool("store_rdrc"));
+    set("store_dns", f.bool("store_dns"));
+    f.feature("store_dns", "experimental.cache_file.store_dns");
     set("rdrc_timeout", f.duration("rdrc_timeout"));
     f.done(" in cache_file");
     ex.cache_file = cache;
@@ -140,6 +143,13 @@ export function decodeRoot(
     http_clients: [],
     experimental: {},
   };
+  // A piece of a config (an inbound as the sing-box docs print it, ...): one error saying where
+  // it belongs instead of an unknown field per key.
+  const fragment = fragmentMessage(root);
+  if (fragment !== undefined) {
+    ctx.error(root, "(root)", fragment);
+    return options;
+  }
   if (root.kind !== "object") {
     ctx.expected(root, "(root)", "an object");
     return options;
@@ -167,6 +177,7 @@ export function decodeRoot(
   }
   upgradeLegacy(options, ctx);
   validate(options, ctx, validateOptions);
+  legacyDnsHints(options, ctx);
   lintRules(options, ctx);
   lintFakeIp(options, ctx);
   lintClashMode(options, ctx);

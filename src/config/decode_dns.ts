@@ -12,11 +12,19 @@ import { domainStrategy, readDialFields } from "./decode_dial.ts";
 import { readHeaders } from "./decode_outbound.ts";
 import { readTls } from "./decode_tls.ts";
 import { defineTag, entryType } from "./entry.ts";
-import { featureId } from "./support.ts";
+import { featureId, isSupported } from "./support.ts";
+import { dialFieldsEmpty } from "./decode_dial.ts";
 import { fakeIpRangeProblem, Invalid, isDomainName, splitHostPort } from "./values.ts";
 import { formatPrefix } from "../net/ip.ts";
 import { parseIp } from "../net/ip.ts";
-import type { DnsOptions, DnsRule, DnsServerOptions, DnsServerType, Prefix } from "./types.ts";
+import type {
+  DnsOptions,
+  DnsRule,
+  DnsServerOptions,
+  DnsServerType,
+  Options,
+  Prefix,
+} from "./types.ts";
 
 const TYPED = [
   "local",
@@ -80,7 +88,11 @@ function typedForm(s: DnsServerOptions): string {
   if (s.path !== undefined) o.path = s.path;
   if (s.interface !== undefined) o.interface = s.interface;
   if (s.detour !== undefined) o.detour = s.detour;
-  if (s.domain_resolver !== undefined) o.domain_resolver = s.domain_resolver.server;
+  if (s.domain_resolver !== undefined) {
+    o.domain_resolver = s.domain_resolver.strategy
+      ? { server: s.domain_resolver.server, strategy: s.domain_resolver.strategy }
+      : s.domain_resolver.server;
+  }
   if (s.inet4_range !== undefined) o.inet4_range = formatPrefix(s.inet4_range);
   if (s.inet6_range !== undefined) o.inet6_range = formatPrefix(s.inet6_range);
   return JSON.stringify(o).replaceAll(",", ", ").replaceAll('":', '": ');
@@ -224,14 +236,50 @@ function decodeLegacy(
     );
     return { rcode };
   }
-  let note = "";
-  if (detour === undefined && ["udp", "tcp", "tls", "quic", "https", "h3"].includes(out.type)) {
-    note = '; without "detour" its queries go through the default outbound, as in sing-box';
-  }
-  ctx.warn(at, path, `${head}, use the typed form ${typedForm(out)} instead; ${tail}${note}`);
+  // The upgrade hint is written after the whole config is checked (legacyDnsHints): the typed
+  // form it suggests must be one tunbox runs, the same way.
   out.source = sourceOf(o);
   ctx.where.set(out, o);
   return { server: out };
+}
+
+/** Dial types whose legacy form sends queries through the default outbound. */
+const REMOTE_TYPES = ["udp", "tcp", "tls", "quic", "https", "h3"];
+
+/**
+ * Warns about each upgraded legacy server with the typed form to write instead, chosen so that
+ * it runs, and runs the same: a legacy server without `detour` used the default outbound, so the
+ * typed form names it (a typed server dials directly); a detour to an empty direct outbound is
+ * left out (sing-box refuses it in the typed form). Servers with an error get no hint.
+ */
+export function legacyDnsHints(options: Options, ctx: Ctx): void {
+  const head = "legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0";
+  const tail =
+    "tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true)";
+  const byTag = new Map(options.outbounds.map((o) => [o.tag, o]));
+  const emptyDirect = (tag: string | undefined) => {
+    const o = tag === undefined ? undefined : byTag.get(tag);
+    return o?.type === "direct" && dialFieldsEmpty(o);
+  };
+  const defaultOutbound = options.route.final || options.outbounds[0]?.tag;
+  for (const s of options.dns.servers) {
+    if (!s.legacy) continue;
+    const o = ctx.where.get(s);
+    const at = o?.at("address");
+    if (!o || !at) continue;
+    const id = featureId("dns.server", s.type);
+    if (id === undefined || !isSupported(id, ctx.os)) continue; // the verdict is the message
+    if (ctx.diag.errors.some((e) => e.path === o.path || e.path.startsWith(`${o.path}.`))) {
+      continue;
+    }
+    const typed: DnsServerOptions = { ...s };
+    delete typed.detour;
+    if (REMOTE_TYPES.includes(s.type)) {
+      const via = s.detour ?? defaultOutbound;
+      if (via !== undefined && !emptyDirect(via)) typed.detour = via;
+    }
+    ctx.warn(at.node, at.path, `${head}, use the typed form ${typedForm(typed)} instead; ${tail}`);
+  }
 }
 
 /** A FakeIP range of the given family, big enough to allocate from. */

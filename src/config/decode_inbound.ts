@@ -18,11 +18,34 @@ import type {
   PortRange,
   TproxyInboundOptions,
   TunInboundOptions,
+  UdpNatOptions,
 } from "./types.ts";
 import type { JsonNode } from "./jsonc.ts";
 
 /** Inbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
 export const INBOUND_TYPES = ["tun", "mixed", "socks", "http", "direct", "tproxy"] as const;
+
+const UDP_NAT_BEHAVIOURS = [
+  "endpoint_independent",
+  "address_dependent",
+  "address_and_port_dependent",
+] as const;
+
+/**
+ * sing-box 1.14's UDP NAT fields (besides `udp_timeout`). tunbox's UDP sessions are
+ * endpoint-independent in mapping and filtering, so other behaviours get their verdict.
+ */
+function udpNatFields(o: Obj, out: UdpNatOptions): void {
+  for (const key of ["udp_mapping", "udp_filtering"] as const) {
+    const v = o.enumOf(key, UDP_NAT_BEHAVIOURS);
+    if (v === undefined) continue;
+    out[key] = v;
+    if (v !== "endpoint_independent") o.feature(key, `udp_nat.${key}`);
+  }
+  const max = o.int("udp_nat_max", 0, 0xffffffff);
+  if (max !== undefined) out.udp_nat_max = max;
+  o.feature("udp_nat_max", "udp_nat.udp_nat_max");
+}
 
 /** Reads the legacy inbound fields shared by every inbound (deprecated in sing-box 1.11). */
 function legacyInboundFields(o: Obj, out: TunInboundOptions | ListenFields): void {
@@ -111,6 +134,13 @@ function decodeTun(o: Obj, tag: string): TunInboundOptions {
   set("auto_redirect_output_mark", o.mark("auto_redirect_output_mark"));
   set("auto_redirect_reset_mark", o.mark("auto_redirect_reset_mark"));
   set("auto_redirect_nfqueue", o.int("auto_redirect_nfqueue", 0, 0xffff));
+  set(
+    "auto_redirect_iproute2_fallback_rule_index",
+    o.int("auto_redirect_iproute2_fallback_rule_index", 0, 0xffffffff),
+  );
+  set("netns", o.optionalString("netns"));
+  o.feature("netns", "tun.netns");
+  udpNatFields(o, out);
   set("exclude_mptcp", o.bool("exclude_mptcp"));
   const loopback = o.addresses("loopback_address");
   if (o.has("loopback_address")) out.loopback_address = loopback;
@@ -233,6 +263,7 @@ function listenFields(o: Obj, out: ListenFields): void {
   set("tcp_multi_path", o.bool("tcp_multi_path"));
   set("udp_fragment", o.bool("udp_fragment"));
   set("udp_timeout", o.duration("udp_timeout", 1000));
+  udpNatFields(o, out);
   set("detour", o.tagRef("detour", "inbound"));
   set("bind_interface", o.string("bind_interface"));
   set("routing_mark", o.mark("routing_mark"));

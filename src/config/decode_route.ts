@@ -8,7 +8,7 @@ import type { Obj } from "./reader.ts";
 import { decodeRouteRule } from "./decode_rule.ts";
 import { decodeRuleSet } from "./decode_rule_set.ts";
 import { domainResolver } from "./decode_dial.ts";
-import type { RouteOptions, Rule, RuleSetOptions } from "./types.ts";
+import type { RouteOptions, Rule } from "./types.ts";
 
 const GUI_ONLY_ROUTE_KEYS = [
   "default_network_type",
@@ -25,10 +25,10 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   const ctx = o.ctx;
   route.rules = o.items("rules").map((r) => decodeRouteRule(ctx, r.node, r.path))
     .filter((r): r is Rule => r !== undefined);
-  route.rule_set = o.items("rule_set").map((r, i) => {
+  route.rule_set = o.items("rule_set").flatMap((r, i) => {
     const s = ctx.object(r.node, r.path);
-    return s ? decodeRuleSet(s, i) : undefined;
-  }).filter((r): r is RuleSetOptions => r !== undefined);
+    return s ? decodeRuleSet(s, i) : [];
+  });
   const set = <K extends keyof RouteOptions>(k: K, v: RouteOptions[K] | undefined) => {
     if (v !== undefined) route[k] = v;
   };
@@ -46,10 +46,7 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   for (const k of ["geoip", "geosite"] as const) o.feature(k, `route.${k}`);
   o.feature("find_neighbor", "route.find_neighbor");
   o.feature("dhcp_lease_files", "route.dhcp_lease_files");
-  const client = o.at("default_http_client");
-  if (client && client.node.kind === "string" && client.node.value !== "") {
-    set("default_http_client", client.node.value);
-  }
+  set("default_http_client", o.tagRef("default_http_client", "http client"));
   o.feature("default_http_client", "route.default_http_client");
   o.done(" in route");
   ctx.where.set(route, o);

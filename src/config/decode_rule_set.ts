@@ -17,6 +17,7 @@ import type {
   RuleSetOptions,
 } from "./types.ts";
 import { Invalid, parsePortRange, parsePrefixText } from "./values.ts";
+import { decodeHttpClient } from "./decode_sections.ts";
 
 /** The newest rule-set source format version (sing-box 1.13). */
 export const RULE_SET_VERSION_CURRENT = 4;
@@ -273,8 +274,11 @@ export function ruleSetFormatOf(pathOrUrl: string): "source" | "binary" | undefi
   return undefined;
 }
 
-/** Decodes one `route.rule_set[]` entry. */
-export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined {
+/**
+ * Decodes one `route.rule_set[]` entry. sing-box 1.14 accepts a list of tags (one rule-set per
+ * tag, with `{tag}` in `path`/`url`/`initial_path` replaced by each), so this returns a list.
+ */
+export function decodeRuleSet(o: Obj, index: number): RuleSetOptions[] {
   const ctx = o.ctx;
   o.strict("type", "tag", "format");
   // sing-box reads a missing or empty "type" as "inline".
@@ -284,19 +288,42 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
   if (kind !== undefined) {
     ctx.support(`rule_set.${kind}`, typeAt?.node ?? o.node, typeAt?.path ?? o.path);
   }
-  const tag = o.string("tag");
-  if (tag === undefined || tag === "") {
-    if (tag === "" || !o.has("tag")) ctx.error(o.node, o.path, 'missing "tag"');
-  } else ctx.define("rule-set", tag, o.at("tag")!.node, o.p("tag"));
-  const out: RuleSetOptions = { type: kind ?? "inline", tag: tag ?? String(index), rules: [] };
+  const tagAt = o.at("tag");
+  const tags = tagAt?.node.kind === "array" ? o.strings("tag") : [o.string("tag") ?? ""];
+  if (tags.length === 0 || tags.some((t) => t === "")) {
+    ctx.error(tagAt?.node ?? o.node, tagAt?.path ?? o.path, 'missing "tag"');
+  }
+  if (tagAt?.node.kind === "array") {
+    tagAt.node.items.forEach((n, i) => {
+      if (n.kind === "string" && n.value !== "") {
+        ctx.define("rule-set", n.value, n, `${tagAt.path}[${i}]`);
+      }
+    });
+  } else if (tags[0]) ctx.define("rule-set", tags[0], tagAt!.node, tagAt!.path);
+  const out: RuleSetOptions = { type: kind ?? "inline", tag: tags[0] || String(index), rules: [] };
   const format = o.enumOf("format", ["", "source", "binary"] as const);
   const path = kind === "local" ? o.string("path") : undefined;
   const url = kind === "remote" ? o.string("url") : undefined;
   if (path !== undefined) out.path = path;
   if (url !== undefined) out.url = url;
   if (kind === "remote") {
+    const initial = o.optionalString("initial_path");
+    if (initial !== undefined) out.initial_path = initial;
+    o.feature("initial_path", "rule_set.initial_path");
     const detour = o.tagRef("download_detour", "outbound");
     if (detour !== undefined) out.download_detour = detour;
+    const client = o.at("http_client");
+    if (client && client.node.kind === "string") {
+      const tag = o.tagRef("http_client", "http client");
+      if (tag !== undefined) out.http_client = tag;
+    } else if (client) {
+      const c = ctx.object(client.node, client.path);
+      if (c) {
+        out.http_client = decodeHttpClient(c, "");
+        c.done(" in an HTTP client");
+      }
+    }
+    o.feature("http_client", "rule_set.http_client");
     const interval = o.duration("update_interval");
     if (interval !== undefined && interval > 0) out.update_interval = interval;
   }
@@ -304,7 +331,7 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
     const items = o.items("rules");
     out.rules = items.map((r) => decodeHeadlessRule(ctx, r.node, r.path))
       .filter((r): r is HeadlessRule => r !== undefined);
-    if (items.length === 0 && kind === "inline") {
+    if (items.length === 0) {
       ctx.error(o.node, o.path, 'empty inline rule-set: "rules" needs at least one rule');
     }
   }
@@ -318,7 +345,7 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
   }
   if (kind === "remote" && url) {
     try {
-      const u = new URL(url);
+      const u = new URL(url.replaceAll("{tag}", "tag"));
       if (u.protocol !== "http:" && u.protocol !== "https:") {
         ctx.error(o.keyPos("url"), o.p("url"), `"${url}" is not an http or https URL`);
       }
@@ -328,8 +355,7 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
   }
   if (kind === "local" || kind === "remote") {
     const given = format === "" ? undefined : format;
-    const derived = ruleSetFormatOf(path ?? url ?? "");
-    const f = given ?? derived;
+    const f = given ?? ruleSetFormatOf(path ?? url ?? "");
     if (f === undefined && (path || url)) {
       ctx.error(
         o.node,
@@ -341,11 +367,34 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions | undefined
     }
     if (f !== undefined) out.format = f;
   }
-  if (!kind || tag === undefined || tag === "") return undefined;
+  if (!kind || tags.every((t) => t === "")) return [];
   const named = o.at(kind === "local" ? "path" : kind === "remote" ? "url" : "");
   out.source = named
     ? { ...pick(named.node.pos), path: named.path }
     : { ...pick(o.pos), path: o.path };
-  ctx.where.set(out, o);
-  return out;
+  if (tags.length > 1) {
+    if (kind === "inline") {
+      ctx.error(tagAt!.node, tagAt!.path, "a list of tags cannot be used with an inline rule-set");
+      return [];
+    }
+    const templated = [out.path, out.url, out.initial_path].filter((x) => x !== undefined);
+    if (!templated.some((x) => x!.includes("{tag}"))) {
+      ctx.error(
+        tagAt!.node,
+        tagAt!.path,
+        'a list of tags needs "{tag}" in "path", "url" or "initial_path" (replaced by each tag)',
+      );
+      return [];
+    }
+  }
+  const sub = (x: string | undefined, tag: string) => x?.replaceAll("{tag}", tag);
+  return tags.filter((t) => t !== "").map((tag) => {
+    const one: RuleSetOptions = { ...out, tag };
+    const p = sub(out.path, tag), u = sub(out.url, tag), ip = sub(out.initial_path, tag);
+    if (p !== undefined) one.path = p;
+    if (u !== undefined) one.url = u;
+    if (ip !== undefined) one.initial_path = ip;
+    ctx.where.set(one, o);
+    return one;
+  });
 }

@@ -157,6 +157,7 @@ export function decodeSections(top: Obj, options: Options): void {
     if (!o) return [];
     const tag = o.string("tag");
     if (!tag) ctx.error(o.node, o.path, 'missing "tag"');
+    else ctx.define("http client", tag, o.at("tag")!.node, o.p("tag"));
     const client = decodeHttpClient(o, tag || String(i));
     o.done(" in an HTTP client");
     return [client];

@@ -30,7 +30,7 @@ export interface At {
 }
 
 /** What a tag reference points at. */
-export type RefKind = "outbound" | "inbound" | "dns server" | "rule-set";
+export type RefKind = "outbound" | "inbound" | "dns server" | "rule-set" | "http client";
 
 /** A tag used somewhere (checked against the defined tags once everything is decoded). */
 export interface Ref {
@@ -59,6 +59,7 @@ export class Ctx {
     outbound: [],
     "dns server": [],
     "rule-set": [],
+    "http client": [],
   };
   /** The reader each decoded option object came from, for positions in later checks. */
   readonly where: WeakMap<object, Obj> = new WeakMap();
@@ -308,6 +309,7 @@ export function isZero(node: JsonNode): boolean {
 }
 
 function article(kind: RefKind): string {
+  if (kind === "http client") return "an HTTP client";
   return kind === "inbound" || kind === "outbound" ? `an ${kind}` : `a ${kind}`;
 }
 

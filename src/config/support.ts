@@ -169,6 +169,31 @@ export const FEATURES = {
     note: "is not implemented in tunbox yet; ignored",
   },
 
+  "tun.netns": {
+    level: "error",
+    os: ["linux"],
+    name: '"netns"',
+    note: "is not implemented in tunbox yet; run tunbox inside the namespace instead " +
+      "(ip netns exec NAME tunbox run ...)",
+  },
+  "udp_nat.udp_mapping": {
+    level: "warning",
+    name: '"udp_mapping"',
+    note: 'other than "endpoint_independent" is not implemented in tunbox; UDP sessions use ' +
+      "endpoint-independent mapping",
+  },
+  "udp_nat.udp_filtering": {
+    level: "warning",
+    name: '"udp_filtering"',
+    note: 'other than "endpoint_independent" is not implemented in tunbox; UDP sessions ' +
+      "accept replies from any remote endpoint",
+  },
+  "udp_nat.udp_nat_max": {
+    level: "warning",
+    name: '"udp_nat_max"',
+    note: "is not implemented in tunbox yet; UDP sessions end only by udp_timeout",
+  },
+
   // ── Listener inbound fields (mixed, socks, http, direct, tproxy) ──────────────────────────
   "listen.set_system_proxy": {
     level: "warning",
@@ -515,6 +540,18 @@ export const FEATURES = {
   "rule_set.local": { level: "supported", name: "local rule-sets" },
   "rule_set.remote": { level: "supported", name: "remote rule-sets" },
 
+  "rule_set.http_client": {
+    level: "warning",
+    name: '"http_client"',
+    note: "is not used by tunbox yet; the rule-set is downloaded through download_detour or " +
+      "the default outbound",
+  },
+  "rule_set.initial_path": {
+    level: "warning",
+    name: '"initial_path"',
+    note: "is not used by tunbox yet; rules that use the rule-set wait for its first download",
+  },
+
   // ── Rule items (route and DNS rules) ──────────────────────────────────────────────────────
   "rule.auth_user": neverMatches("auth_user", "tunbox inbounds have no authenticated users"),
   "rule.process_name": neverMatches("process_name", "process lookup is not implemented"),
@@ -611,6 +648,11 @@ export const FEATURES = {
     note: "is not served by tunbox yet; use the API without a web UI",
   },
   "experimental.cache_file": { level: "supported", name: '"cache_file"' },
+  "experimental.cache_file.store_dns": {
+    level: "warning",
+    name: '"store_dns"',
+    note: "is not implemented in tunbox yet; the DNS cache starts empty on every start",
+  },
   "experimental.v2ray_api": {
     level: "warning",
     name: '"v2ray_api"',

@@ -90,7 +90,7 @@ export interface DialOptions {
 
 export type TunStack = "system" | "gvisor" | "mixed";
 
-export interface TunInboundOptions {
+export interface TunInboundOptions extends UdpNatOptions {
   type: "tun";
   tag: string;
   interface_name?: string;
@@ -105,6 +105,9 @@ export interface TunInboundOptions {
   auto_redirect_output_mark?: number;
   auto_redirect_reset_mark?: number;
   auto_redirect_nfqueue?: number;
+  auto_redirect_iproute2_fallback_rule_index?: number;
+  /** sing-box 1.14 (Linux): the network namespace to create the TUN in. */
+  netns?: string;
   exclude_mptcp?: boolean;
   loopback_address?: Uint8Array[];
   strict_route?: boolean;
@@ -151,13 +154,20 @@ export interface TunInboundOptions {
   gso?: boolean;
 }
 
+/** sing-box 1.14 UDP NAT fields (`shared/udp-nat.md`), besides `udp_timeout`. */
+export interface UdpNatOptions {
+  udp_mapping?: "endpoint_independent" | "address_dependent" | "address_and_port_dependent";
+  udp_filtering?: "endpoint_independent" | "address_dependent" | "address_and_port_dependent";
+  udp_nat_max?: number;
+}
+
 export interface InboundUser {
   username: string;
   password: string;
 }
 
 /** sing-box's listen fields (every listening inbound). */
-export interface ListenFields {
+export interface ListenFields extends UdpNatOptions {
   tag: string;
   listen: Uint8Array;
   listen_port?: number;
@@ -526,6 +536,10 @@ export interface RuleSetOptions {
   path?: string;
   url?: string;
   download_detour?: string;
+  /** sing-box 1.14: an `http_clients` tag or an inline HTTP client. */
+  http_client?: string | HttpClientOptions;
+  /** sing-box 1.14: content to start from until the first download. */
+  initial_path?: string;
   update_interval?: number;
   /** Inline rule-sets carry headless rules (match fields only). */
   rules: HeadlessRule[];
@@ -672,6 +686,8 @@ export interface CacheFileOptions {
   store_fakeip?: boolean;
   store_rdrc?: boolean;
   rdrc_timeout?: number;
+  /** sing-box 1.14: persist the DNS cache. */
+  store_dns?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

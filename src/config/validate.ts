@@ -349,6 +349,7 @@ export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): 
     outbound: checkDuplicates(ctx, "outbound", ctx.defs.outbound),
     "dns server": checkDuplicates(ctx, "DNS server", ctx.defs["dns server"]),
     "rule-set": checkDuplicates(ctx, "rule-set", ctx.defs["rule-set"]),
+    "http client": checkDuplicates(ctx, "HTTP client", ctx.defs["http client"]),
   };
   for (const ref of ctx.refs) {
     const known = defs[ref.kind];

@@ -60,7 +60,7 @@ const seedText = Deno.readTextFileSync(SEED);
 
 const SEED_WARNINGS = (file: string, text: string) => {
   const legacy = (s: string) =>
-    `legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0, use the typed form {"type": "udp", "server": "${s}"} instead; tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true); without "detour" its queries go through the default outbound, as in sing-box`;
+    `legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0, use the typed form {"type": "udp", "server": "${s}", "detour": "v2rayu-proxy"} instead; tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true)`;
   return [
     `warning: ${file}:${at(text, '"udp://8.8.8.8"')}: dns.servers[0].address: ${legacy("8.8.8.8")}`,
     `warning: ${file}:${at(text, '"udp://1.1.1.1"')}: dns.servers[1].address: ${legacy("1.1.1.1")}`,

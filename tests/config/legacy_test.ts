@@ -45,8 +45,6 @@ const LEGACY_DNS =
   "legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0";
 const TAIL =
   "tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true)";
-const VIA_DEFAULT =
-  '; without "detour" its queries go through the default outbound, as in sing-box';
 
 Deno.test("legacy inet4_address/inet6_address merge into address with warnings", () => {
   const { options, warnings } = load(
@@ -101,8 +99,58 @@ Deno.test("legacy DNS udp:// address becomes a typed udp server", () => {
   assert.equal(server.server_port, undefined);
   assert.equal(server.legacy, true);
   assert.deepEqual(warnings, [
-    `t.json:1:46: dns.servers[0].address: ${LEGACY_DNS}, use the typed form {"type": "udp", "server": "8.8.8.8"} instead; ${TAIL}${VIA_DEFAULT}`,
+    // No outbounds: the default is sing-box's implicit empty direct, which a typed server equals.
+    `t.json:1:46: dns.servers[0].address: ${LEGACY_DNS}, use the typed form {"type": "udp", "server": "8.8.8.8"} instead; ${TAIL}`,
   ]);
+});
+
+Deno.test("the typed form hinted for a legacy server keeps its route: the default outbound is named", () => {
+  const text = `{
+  "outbounds": [{"type": "socks", "tag": "proxy", "server": "127.0.0.1", "server_port": 1080},
+    {"type": "direct", "tag": "direct"}],
+  "dns": {"servers": [{"tag": "g", "address": "8.8.8.8"}, {"tag": "l", "address": "223.5.5.5", "detour": "direct"}]}}`;
+  const { warnings } = load(text);
+  assert.deepEqual(warnings, [
+    `t.json:${
+      at(text, '"8.8.8.8"')
+    }: dns.servers[0].address: ${LEGACY_DNS}, use the typed form {"type": "udp", "server": "8.8.8.8", "detour": "proxy"} instead; ${TAIL}`,
+    // detour to an empty direct outbound: sing-box refuses that in the typed form, and a typed
+    // server dials directly anyway.
+    `t.json:${
+      at(text, '"223.5.5.5"')
+    }: dns.servers[1].address: ${LEGACY_DNS}, use the typed form {"type": "udp", "server": "223.5.5.5"} instead; ${TAIL}`,
+  ]);
+});
+
+Deno.test("every typed form hinted for a legacy server is one tunbox runs (no errors in its place)", () => {
+  const outbounds =
+    `"outbounds": [{"type": "socks", "tag": "proxy", "server": "127.0.0.1", "server_port": 1080},
+    {"type": "direct", "tag": "direct"}, {"type": "direct", "tag": "eth", "bind_interface": "eth0"}]`;
+  for (
+    const server of [
+      `{"tag": "x", "address": "8.8.8.8"}`,
+      `{"tag": "x", "address": "tcp://1.1.1.1:5353", "detour": "direct"}`,
+      `{"tag": "x", "address": "udp://9.9.9.9", "detour": "eth"}`,
+      `{"tag": "x", "address": "tcp://dns.google", "address_resolver": "l", "address_strategy": "ipv4_only"}`,
+      `{"tag": "x", "address": "local"}`,
+      `{"tag": "x", "address": "fakeip"}`,
+    ]
+  ) {
+    const text =
+      `{${outbounds}, "dns": {"fakeip": {"enabled": true, "inet4_range": "198.18.0.0/15"},
+      "servers": [${server}, {"tag": "l", "type": "local"}], "final": "l"}}`;
+    const hint = load(text).warnings.map((w) => /use the typed form (\{.*\}) instead/.exec(w)?.[1])
+      .find((x) => x !== undefined);
+    assert.ok(hint, server);
+    const typed = JSON.parse(hint);
+    const again = decodeConfigText(
+      `{${outbounds}, "dns": {"servers": [${JSON.stringify({ tag: "x", ...typed })},
+      {"tag": "l", "type": "local"}], "final": "l"}}`,
+      "t.json",
+      { os: "linux" },
+    );
+    assert.deepEqual(again.errors.map((e) => e.format()), [], `${server} -> ${hint}`);
+  }
 });
 
 Deno.test("legacy DNS bare IP with a port becomes udp with server_port", () => {
@@ -158,7 +206,7 @@ Deno.test("legacy DNS with detour and address_resolver carries both over", () =>
   assert.equal(g.address_resolver, "l");
   assert.match(
     warnings[1]!,
-    /use the typed form \{"type": "tcp", "server": "dns.google", "detour": "d", "domain_resolver": "l"\} instead; tunbox upgrades it \(sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true\)$/,
+    /use the typed form \{"type": "tcp", "server": "dns.google", "detour": "d", "domain_resolver": \{"server": "l", "strategy": "ipv4_only"\}\} instead; tunbox upgrades it \(sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true\)$/,
   );
 });
 

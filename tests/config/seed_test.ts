@@ -15,7 +15,7 @@ const SEED_SHA256 = "0398eefd00ddc8d348cbc8fa37a6945bb838d10e2fe1367d9285f9ef75a
 /** The warnings sing-box's behaviour implies for the seed (reference §0), on `os`. */
 function expectedWarnings(file: string, text: string, os = "linux"): string[] {
   const legacy = (server: string) =>
-    `legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0, use the typed form {"type": "udp", "server": "${server}"} instead; tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true); without "detour" its queries go through the default outbound, as in sing-box`;
+    `legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0, use the typed form {"type": "udp", "server": "${server}", "detour": "v2rayu-proxy"} instead; tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true)`;
   return [
     `${file}:${at(text, '"udp://8.8.8.8"')}: dns.servers[0].address: ${legacy("8.8.8.8")}`,
     `${file}:${at(text, '"udp://1.1.1.1"')}: dns.servers[1].address: ${legacy("1.1.1.1")}`,

@@ -1,0 +1,102 @@
+/**
+ * sing-box 1.14's additions are decoded, and each says what tunbox does with it.
+ */
+
+import assert from "node:assert/strict";
+import { decodeConfigText } from "../../src/config/decode.ts";
+import { verdict } from "../../src/config/support.ts";
+import type { TunInboundOptions } from "../../src/config/types.ts";
+import { at } from "./_helpers.ts";
+
+function decode(text: string) {
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  return {
+    options: r.options,
+    errors: r.errors.map((e) => e.format()),
+    warnings: r.warnings.map((w) => w.format()),
+  };
+}
+
+Deno.test("http_clients, default_http_client and a rule-set's http_client and initial_path", () => {
+  const text = `{
+  "http_clients": [{"tag": "via-proxy", "detour": "proxy", "headers": {"User-Agent": "sing-box"}}],
+  "outbounds": [{"type": "socks", "tag": "proxy", "server": "127.0.0.1", "server_port": 1080}],
+  "route": {
+    "default_http_client": "via-proxy",
+    "rule_set": [{
+      "type": "remote", "tag": ["geosite-cn", "geoip-cn"], "format": "binary",
+      "url": "https://example.com/{tag}.srs", "initial_path": "/var/lib/sing-box/{tag}.srs",
+      "http_client": "via-proxy"
+    }]
+  }
+}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors, []);
+  const sets = r.options!.route.rule_set;
+  assert.deepEqual(sets.map((s) => [s.tag, s.url, s.initial_path, s.http_client]), [
+    [
+      "geosite-cn",
+      "https://example.com/geosite-cn.srs",
+      "/var/lib/sing-box/geosite-cn.srs",
+      "via-proxy",
+    ],
+    ["geoip-cn", "https://example.com/geoip-cn.srs", "/var/lib/sing-box/geoip-cn.srs", "via-proxy"],
+  ]);
+  assert.equal(r.options!.http_clients[0]?.detour, "proxy");
+  const w = (needle: string, path: string, id: Parameters<typeof verdict>[0], n = 1) =>
+    `t.json:${at(text, needle, n)}: ${path}: ${verdict(id, "linux").message}`;
+  for (
+    const expected of [
+      w('"http_clients"', "http_clients", "section.http_clients"),
+      w('"default_http_client"', "route.default_http_client", "route.default_http_client"),
+      w('"initial_path"', "route.rule_set[0].initial_path", "rule_set.initial_path"),
+      w('"http_client"', "route.rule_set[0].http_client", "rule_set.http_client"),
+    ]
+  ) assert.ok(r.warnings.includes(expected), `${expected}\n${r.warnings.join("\n")}`);
+});
+
+Deno.test("a list of rule-set tags needs {tag} and is not for inline rule-sets", () => {
+  const text = `{"route": {"rule_set": [
+  {"type": "remote", "tag": ["a", "b"], "url": "https://example.com/x.srs"}]}}`;
+  assert.deepEqual(decode(text).errors, [
+    `t.json:${
+      at(text, '["a", "b"]')
+    }: route.rule_set[0].tag: a list of tags needs "{tag}" in "path", "url" or "initial_path" (replaced by each tag)`,
+  ]);
+});
+
+Deno.test("an unknown http client tag is an unknown reference", () => {
+  const text = `{"route": {"default_http_client": "nope"}}`;
+  assert.deepEqual(decode(text).errors, [
+    `t.json:${
+      at(text, '"nope"')
+    }: route.default_http_client: unknown http client "nope" (no http clients are defined)`,
+  ]);
+});
+
+Deno.test("TUN netns, UDP NAT fields, dns_mode, cache_file store_dns", () => {
+  const text = `{
+  "inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true,
+    "dns_mode": "hijack", "udp_mapping": "endpoint_independent", "udp_filtering": "address_dependent",
+    "udp_nat_max": 4096, "netns": "proxy"}],
+  "experimental": {"cache_file": {"enabled": true, "store_dns": true}}
+}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors, [
+    `t.json:${at(text, '"netns"')}: inbounds[0].netns: ${verdict("tun.netns", "linux").message}`,
+  ]);
+  assert.deepEqual(r.warnings, [
+    `t.json:${at(text, '"dns_mode"')}: inbounds[0].dns_mode: ${verdict("tun.dns_mode").message}`,
+    `t.json:${at(text, '"udp_filtering"')}: inbounds[0].udp_filtering: ${
+      verdict("udp_nat.udp_filtering").message
+    }`,
+    `t.json:${at(text, '"udp_nat_max"')}: inbounds[0].udp_nat_max: ${
+      verdict("udp_nat.udp_nat_max").message
+    }`,
+    `t.json:${at(text, '"store_dns"')}: experimental.cache_file.store_dns: ${
+      verdict("experimental.cache_file.store_dns").message
+    }`,
+  ]);
+  const ok = decode(text.replace(', "netns": "proxy"', ""));
+  assert.equal((ok.options!.inbounds[0] as TunInboundOptions).udp_filtering, "address_dependent");
+});
