@@ -1,53 +1,18 @@
 /**
- * The {@linkcode Platform} of the running OS. Each implementation is imported lazily, so a
- * Linux process never loads macOS code (and the other way round).
+ * The OS layer: the {@linkcode Platform} interface (`types.ts`), {@linkcode loadPlatform} for the
+ * running OS (`load.ts`; Linux in `linux/`, macOS in `darwin/`, each loaded only on its OS), and
+ * what both share (`network_change.ts`, `dns_address.ts`). Everything underneath is FFI.
+ *
+ * ```ts
+ * import { loadPlatform } from "../platform/mod.ts";
+ * const platform = await loadPlatform();
+ * const device = platform.openTun({ name: "", mtu: 9000, addresses, queues: 2, vnetHdr: false });
+ * ```
  *
  * @module
  */
 
-import type { Platform } from "./types.ts";
-
 export type * from "./types.ts";
-
-let cached: Promise<Platform> | undefined;
-
-/**
- * Returns the platform for `Deno.build.os` (one instance per thread). Throws a TypeError for
- * an unsupported OS and an Error naming the module when an implementation is missing.
- */
-export function loadPlatform(): Promise<Platform> {
-  cached ??= load().catch((e) => {
-    cached = undefined;
-    throw e;
-  });
-  return cached;
-}
-
-async function load(): Promise<Platform> {
-  switch (Deno.build.os) {
-    case "linux": {
-      const mod = await import("./linux/platform.ts");
-      return mod.createPlatform();
-    }
-    case "darwin": {
-      let mod: Record<string, unknown>;
-      try {
-        mod = await import("./darwin/platform.ts");
-      } catch (cause) {
-        throw new Error(
-          "The macOS platform module (src/platform/darwin/platform.ts) is missing or failed to load",
-          { cause },
-        );
-      }
-      const create = mod.createDarwinPlatform;
-      if (typeof create !== "function") {
-        throw new Error("src/platform/darwin/platform.ts does not export createDarwinPlatform()");
-      }
-      return (create as () => Platform)();
-    }
-    default:
-      throw new TypeError(
-        `tunbox does not support ${Deno.build.os}: TUN mode needs Linux or macOS`,
-      );
-  }
-}
+export { loadPlatform } from "./load.ts";
+export { diffNetwork } from "./network_change.ts";
+export { nextAddressIn, type TunDns, tunDns } from "./dns_address.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeConfigText } from "../../src/config/mod.ts";
+import { decodeConfigText } from "../../src/config/decode.ts";
 
 function config(tunAddress: string): string {
   return JSON.stringify(

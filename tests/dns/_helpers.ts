@@ -7,7 +7,7 @@
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
-import { decodeConfigText } from "../../src/config/mod.ts";
+import { decodeConfigText } from "../../src/config/decode.ts";
 import { decodeRoot } from "../../src/config/decode.ts";
 import { Diagnostics } from "../../src/config/diagnostic.ts";
 import { parseJsonc } from "../../src/config/jsonc.ts";

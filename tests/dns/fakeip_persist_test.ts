@@ -3,7 +3,7 @@ import { formatIp, parseIp, parsePrefix } from "../../src/net/ip.ts";
 import type { Options, Prefix } from "../../src/config/types.ts";
 import { createSharedDnsMemory, SharedFakeIpStore } from "../../src/dns/shared_names.ts";
 import { FakeIpPersistence } from "../../src/dns/fakeip_persist.ts";
-import { CacheFile } from "../../src/store/mod.ts";
+import { CacheFile } from "../../src/store/cache_file.ts";
 
 /** A fresh "process": new shared memory for the ranges, as `Box.start` makes it. */
 function instance(v4: Prefix | undefined, v6: Prefix | undefined, cache: CacheFile) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createSharedDnsMemory, SharedRdrc } from "../../src/dns/shared_names.ts";
 import { RdrcPersistence } from "../../src/dns/rdrc_persist.ts";
-import { CacheFile } from "../../src/store/mod.ts";
+import { CacheFile } from "../../src/store/cache_file.ts";
 import {
   ask,
   config,

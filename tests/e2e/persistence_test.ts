@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CacheFile } from "../../src/store/mod.ts";
+import { CacheFile } from "../../src/store/cache_file.ts";
 import { CAN_RUN_E2E, FAR, HOST_DIRECT, HOST_SOCKS_EGRESS, SeedWorld } from "./_world.ts";
 
 /** A resolver address the host "uses": nothing answers there; tunbox hijacks the queries. */

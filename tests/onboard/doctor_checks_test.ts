@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import type { Options, TunInboundOptions } from "../../src/config/types.ts";
-import { decodeConfigText } from "../../src/config/mod.ts";
+import { decodeConfigText } from "../../src/config/decode.ts";
 import { parseIp, parsePrefix } from "../../src/net/ip.ts";
 import {
   captureOf,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { Options, Rule } from "../../src/config/types.ts";
-import { decodeConfigText } from "../../src/config/mod.ts";
+import { decodeConfigText } from "../../src/config/decode.ts";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
 import { explainConnection, renderExplanation } from "../../src/onboard/explain.ts";
 import { newConnMetadata } from "../../src/route/metadata.ts";

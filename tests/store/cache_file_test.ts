@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
-import { CacheFile, DEFAULT_RDRC_TIMEOUT_MS } from "../../src/store/mod.ts";
+import { CacheFile, DEFAULT_RDRC_TIMEOUT_MS } from "../../src/store/cache_file.ts";
 
 /** Runs `fn` with tunbox's store warnings captured as plain text. */
 async function withWarnings(fn: (warnings: string[]) => void | Promise<void>): Promise<void> {
