@@ -23,8 +23,10 @@ import type {
   SelectorOutboundOptions,
   ShadowsocksOutboundOptions,
   SocksOutboundOptions,
+  TrojanOutboundOptions,
   UrlTestOutboundOptions,
   V2rayTransportOptions,
+  VlessOutboundOptions,
   VmessOutboundOptions,
 } from "./types.ts";
 
@@ -32,6 +34,8 @@ import type {
 export const OUTBOUND_TYPES = [
   "shadowsocks",
   "vmess",
+  "vless",
+  "trojan",
   "direct",
   "socks",
   "http",
@@ -376,12 +380,7 @@ function readPacketEncoding(o: Obj): PacketEncoding | undefined {
 function decodeVmess(o: Obj, tag: string): VmessOutboundOptions {
   const out: VmessOutboundOptions = { type: "vmess", tag, server: "", server_port: 0, uuid: "" };
   serverFields(o, out);
-  if (o.require("uuid")) {
-    const at = o.at("uuid")!;
-    const uuid = o.string("uuid");
-    if (uuid === "") o.ctx.error(at.node, at.path, "must not be empty (the VMess user id)");
-    else if (uuid !== undefined) out.uuid = uuid;
-  }
+  readUuid(o, out, "VMess");
   const security = o.enumOf(
     "security",
     [
@@ -406,17 +405,72 @@ function decodeVmess(o: Obj, tag: string): VmessOutboundOptions {
   if (gp !== undefined) out.global_padding = gp;
   const al = o.bool("authenticated_length");
   if (al !== undefined) out.authenticated_length = al;
+  const pe = readPacketEncoding(o);
+  if (pe !== undefined) out.packet_encoding = pe;
+  readV2rayCommon(o, out);
+  return out;
+}
+
+/** `uuid` (required, non-empty) of VMess and VLESS. */
+function readUuid(o: Obj, out: { uuid: string }, protocol: string): void {
+  if (!o.require("uuid")) return;
+  const at = o.at("uuid")!;
+  const uuid = o.string("uuid");
+  if (uuid === "") o.ctx.error(at.node, at.path, `must not be empty (the ${protocol} user id)`);
+  else if (uuid !== undefined) out.uuid = uuid;
+}
+
+/** The fields VMess, VLESS and Trojan share after their own. */
+function readV2rayCommon(
+  o: Obj,
+  out: {
+    network?: "tcp" | "udp";
+    tls?: VmessOutboundOptions["tls"];
+    transport?: V2rayTransportOptions;
+    multiplex?: MultiplexOptions;
+  },
+): void {
   const network = o.enumOf("network", ["tcp", "udp"] as const);
   if (network !== undefined) out.network = network;
   const tls = readTls(o);
   if (tls) out.tls = tls;
-  const pe = readPacketEncoding(o);
-  if (pe !== undefined) out.packet_encoding = pe;
   const transport = readTransport(o);
   if (transport) out.transport = transport;
   const mux = readMultiplex(o);
   if (mux) out.multiplex = mux;
-  readDialFields(o, out);
+  readDialFields(o, out as VmessOutboundOptions);
+}
+
+function decodeVless(o: Obj, tag: string): VlessOutboundOptions {
+  const out: VlessOutboundOptions = { type: "vless", tag, server: "", server_port: 0, uuid: "" };
+  serverFields(o, out);
+  readUuid(o, out, "VLESS");
+  const flow = o.enumOf("flow", ["xtls-rprx-vision"] as const);
+  if (flow !== undefined) {
+    out.flow = flow;
+    o.feature("flow", "outbound.vless.flow");
+  }
+  // Absent, sing-box's default is xudp; tunbox carries VLESS UDP one connection per destination.
+  const pe = readPacketEncoding(o);
+  if (pe !== undefined) out.packet_encoding = pe;
+  readV2rayCommon(o, out);
+  return out;
+}
+
+function decodeTrojan(o: Obj, tag: string): TrojanOutboundOptions {
+  const out: TrojanOutboundOptions = {
+    type: "trojan",
+    tag,
+    server: "",
+    server_port: 0,
+    password: "",
+  };
+  serverFields(o, out);
+  if (o.require("password")) {
+    const password = o.string("password");
+    if (password !== undefined) out.password = password;
+  }
+  readV2rayCommon(o, out);
   return out;
 }
 
@@ -524,6 +578,12 @@ export function decodeOutbound(
       break;
     case "vmess":
       out = decodeVmess(o, tag);
+      break;
+    case "vless":
+      out = decodeVless(o, tag);
+      break;
+    case "trojan":
+      out = decodeTrojan(o, tag);
       break;
     case "direct":
       out = decodeDirect(o, tag);

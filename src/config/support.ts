@@ -231,8 +231,8 @@ export const FEATURES = {
   "outbound.urltest": { level: "supported", name: 'outbound type "urltest"' },
   "outbound.shadowsocks": { level: "supported", name: 'outbound type "shadowsocks"' },
   "outbound.vmess": { level: "supported", name: 'outbound type "vmess"' },
-  "outbound.vless": proxyOutbound("vless"),
-  "outbound.trojan": proxyOutbound("trojan"),
+  "outbound.vless": { level: "supported", name: 'outbound type "vless"' },
+  "outbound.trojan": { level: "supported", name: 'outbound type "trojan"' },
   "outbound.wireguard": proxyOutbound("wireguard"),
   "outbound.hysteria": proxyOutbound("hysteria"),
   "outbound.hysteria2": proxyOutbound("hysteria2"),
@@ -277,6 +277,12 @@ export const FEATURES = {
     name: "shadowsocks stream ciphers (aes-*-ctr, aes-*-cfb, rc4-md5, chacha20-ietf, xchacha20)",
     note: "are insecure, deprecated by shadowsocks, and not implemented in tunbox; use " +
       '"2022-blake3-aes-128-gcm", "aes-128-gcm" or "chacha20-ietf-poly1305"',
+  },
+  "outbound.vless.flow": {
+    level: "error",
+    name: 'VLESS flow "xtls-rprx-vision"',
+    note: 'is not implemented in tunbox yet; remove "flow" (the server must then accept ' +
+      'clients without a flow) or run Xray or sing-box locally and point a "socks" outbound at it',
   },
   "outbound.vmess.alter_id": {
     level: "error",

@@ -371,9 +371,39 @@ export interface VmessOutboundOptions extends DialOptions {
   multiplex?: MultiplexOptions;
 }
 
+/** sing-box `outbound/vless.md`. */
+export interface VlessOutboundOptions extends DialOptions {
+  type: "vless";
+  tag: string;
+  server: string;
+  server_port: number;
+  uuid: string;
+  flow?: string;
+  network?: "tcp" | "udp";
+  tls?: TlsOptions;
+  packet_encoding?: PacketEncoding;
+  transport?: V2rayTransportOptions;
+  multiplex?: MultiplexOptions;
+}
+
+/** sing-box `outbound/trojan.md`. */
+export interface TrojanOutboundOptions extends DialOptions {
+  type: "trojan";
+  tag: string;
+  server: string;
+  server_port: number;
+  password: string;
+  network?: "tcp" | "udp";
+  tls?: TlsOptions;
+  transport?: V2rayTransportOptions;
+  multiplex?: MultiplexOptions;
+}
+
 export type OutboundOptions =
   | ShadowsocksOutboundOptions
   | VmessOutboundOptions
+  | VlessOutboundOptions
+  | TrojanOutboundOptions
   | DirectOutboundOptions
   | SocksOutboundOptions
   | HttpOutboundOptions

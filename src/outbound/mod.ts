@@ -16,6 +16,8 @@ import { OutboundRegistry } from "./registry.ts";
 import { createSelectorOutbound } from "./selector.ts";
 import { createShadowsocksOutbound } from "./shadowsocks/outbound.ts";
 import { createVmessOutbound } from "./vmess/outbound.ts";
+import { createVlessOutbound } from "./vless/outbound.ts";
+import { createTrojanOutbound } from "./trojan/outbound.ts";
 import { createSocksOutbound } from "./socks.ts";
 import { createUrlTestOutbound } from "./urltest.ts";
 
@@ -28,6 +30,8 @@ export function builtinOutbounds(): OutboundRegistry {
     .register("http", createHttpOutbound)
     .register("shadowsocks", createShadowsocksOutbound)
     .register("vmess", createVmessOutbound)
+    .register("vless", createVlessOutbound)
+    .register("trojan", createTrojanOutbound)
     .register("selector", createSelectorOutbound)
     .register("urltest", createUrlTestOutbound);
 }

@@ -139,3 +139,43 @@ export class AnswerWatch {
     this.#timer = null;
   }
 }
+
+/** How long a request header waits for the application's first bytes before leaving alone. */
+export const HEADER_WAIT_MS = 100;
+
+/**
+ * A request header that travels with the application's first bytes (one packet, as sing-box's
+ * early connections do), or alone after {@linkcode HEADER_WAIT_MS} when the application waits
+ * for the server to speak first.
+ */
+export class EarlyHeader {
+  #sent = false;
+  #timer: Timer | null;
+
+  constructor(reactor: Reactor, send: () => void, waitMs = HEADER_WAIT_MS) {
+    this.#timer = reactor.setTimeout(waitMs, () => {
+      this.#timer = null;
+      if (!this.#sent) {
+        this.#sent = true;
+        send();
+      }
+    });
+  }
+
+  get sent(): boolean {
+    return this.#sent;
+  }
+
+  /** True exactly once: the caller sends the header now (with data). */
+  take(): boolean {
+    if (this.#sent) return false;
+    this.#sent = true;
+    this.cancel();
+    return true;
+  }
+
+  cancel(): void {
+    this.#timer?.cancel();
+    this.#timer = null;
+  }
+}

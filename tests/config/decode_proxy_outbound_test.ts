@@ -3,7 +3,12 @@
 
 import assert from "node:assert/strict";
 import { decodeConfigText } from "../../src/config/decode.ts";
-import type { ShadowsocksOutboundOptions, VmessOutboundOptions } from "../../src/config/types.ts";
+import type {
+  ShadowsocksOutboundOptions,
+  TrojanOutboundOptions,
+  VlessOutboundOptions,
+  VmessOutboundOptions,
+} from "../../src/config/types.ts";
 import { at } from "./_helpers.ts";
 
 function decode(text: string) {
@@ -106,5 +111,29 @@ Deno.test("decodeConfigText() reports vmess refusals and warnings at their token
     `t.json:${
       at(text, '"xudp"')
     }: outbounds[2].packet_encoding: packet_encoding "xudp" is not implemented in tunbox yet; UDP uses one connection per destination, which V2Ray, Xray and sing-box servers accept`,
+  ]);
+});
+
+Deno.test("decodeConfigText() reads vless and trojan outbounds and refuses a vless flow", () => {
+  const text = `{"outbounds": [
+    {"type": "vless", "tag": "v", "server": "v.example", "server_port": 443,
+     "uuid": "bf000d23-0752-40b4-affe-68f7707a9661", "network": "tcp",
+     "tls": {"enabled": true}, "transport": {"type": "ws", "path": "/x"}},
+    {"type": "trojan", "tag": "t", "server": "t.example", "server_port": 443,
+     "password": "pw", "tls": {"enabled": true, "server_name": "t.example"}}
+  ]}`;
+  const r = decode(text);
+  assert.deepEqual(problems(text), []);
+  const [v, t] = r.options!.outbounds as [VlessOutboundOptions, TrojanOutboundOptions];
+  assert.equal(v.uuid, "bf000d23-0752-40b4-affe-68f7707a9661");
+  assert.deepEqual(v.transport, { type: "ws", path: "/x", headers: {} });
+  assert.equal(t.password, "pw");
+  assert.equal(t.tls?.server_name, "t.example");
+  const flow = `{"outbounds": [{"type": "vless", "tag": "f", "server": "v.example",
+    "server_port": 443, "uuid": "x", "flow": "xtls-rprx-vision"}]}`;
+  assert.deepEqual(problems(flow), [
+    `t.json:${at(flow, '"flow"')}: outbounds[0].flow: VLESS flow "xtls-rprx-vision" is not ` +
+    'implemented in tunbox yet; remove "flow" (the server must then accept clients without a ' +
+    'flow) or run Xray or sing-box locally and point a "socks" outbound at it',
   ]);
 });

@@ -170,3 +170,34 @@ export function startV2rayServer(r: Reactor, o: V2rayServerOptions): Promise<Pee
     });
   });
 }
+
+/**
+ * trojan-gfw (`trojan`) as a server on 127.0.0.1:<random> with the certificate `cert`/`key`;
+ * unknown clients go to `fallbackPort` on 127.0.0.1 (trojan's "remote_addr").
+ */
+export function startTrojanServer(
+  r: Reactor,
+  password: string,
+  cert: string,
+  key: string,
+  fallbackPort: number,
+): Promise<Peer> {
+  const bin = tool("trojan", "trojan");
+  return withTempDir(async (dir) => {
+    const port = freePort();
+    const config = {
+      run_type: "server",
+      local_addr: "127.0.0.1",
+      local_port: port,
+      remote_addr: "127.0.0.1",
+      remote_port: fallbackPort,
+      password: [password],
+      log_level: 1,
+      ssl: { cert, key, alpn: ["http/1.1"], reuse_session: true, session_ticket: false },
+      tcp: { no_delay: true, keep_alive: true, reuse_port: false },
+    };
+    const file = `${dir}/config.json`;
+    await Deno.writeTextFile(file, JSON.stringify(config));
+    return await startPeer(r, bin, ["-c", file], port);
+  });
+}
