@@ -30,15 +30,16 @@ const fixtures = [...Deno.readDirSync(DIR)]
 
 /**
  * The only errors a converted config may have: the verdicts (src/config/support.ts) on protocol
- * outbounds and DNS server types tunbox does not run yet. Their tags stay defined, so nothing
+ * outbounds, their TLS and transport fields, and DNS server types tunbox does not run yet. Their tags stay defined, so nothing
  * else may cascade from them.
  */
 function explained(message: string): boolean {
   const ids = [
     ...[...PROTOCOLS].map((t) => featureId("outbound", t)),
-    // Fields of protocol outbounds tunbox does not run (a shadowsocks plugin, ...).
+    // Fields of protocol outbounds tunbox does not run (a shadowsocks plugin, REALITY, a
+    // transport, ...).
     ...(Object.keys(FEATURES) as FeatureId[]).filter((id) =>
-      id.startsWith("outbound.") && !isSupported(id)
+      /^(outbound|tls|transport)\./.test(id) && !isSupported(id)
     ),
     ...DNS_TYPES.map((t) => featureId("dns.server", t)),
   ];
