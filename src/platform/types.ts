@@ -65,7 +65,14 @@ export interface RoutePlan {
    * The system resolver pointed at these addresses while the TUN runs (macOS, `dns_mode`
    * native/hijack with auto_route); absent where the platform leaves DNS alone.
    */
-  dns?: { servers: Uint8Array[] };
+  dns?: {
+    servers: Uint8Array[];
+    /**
+     * Prefixes that must keep using the physical network while the resolver change makes the
+     * TUN's service primary (`route_exclude_address`).
+     */
+    bypass: Prefix[];
+  };
   /** Non-fatal notes (e.g. "strict_route has no effect on macOS"). */
   warnings: string[];
 }

@@ -216,7 +216,14 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
         try {
           store = openStore(`tunbox-${device.name}`, { sessionKeys: true });
           const addresses = guard?.addresses ?? [];
-          dns = applySystemDns(store, state, device.name, addresses, plan.dns.servers);
+          dns = applySystemDns(
+            store,
+            state,
+            device.name,
+            addresses,
+            plan.dns.servers,
+            plan.dns.bypass,
+          );
           const delay = hooks.dnsCheckDelayMs ?? 1000;
           if (delay >= 0) checkResolverLater(store, dns, delay);
         } catch (err) {

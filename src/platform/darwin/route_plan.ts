@@ -65,7 +65,17 @@ export function planDarwinRoutes(options: TunInboundOptions, deviceName: string)
   }
   const dns = tunDns(options);
   if (dns.mode !== "disabled" && dns.servers.length > 0 && routes.length > 0) {
-    return { routes, rules: [], warnings, dns: { servers: dns.servers } };
+    if (options.route_address.length > 0) {
+      // The resolver change makes the TUN's service primary, and with it the default route:
+      // traffic outside route_address would then enter the TUN too.
+      warnings.push(
+        `dns_mode ${dns.mode}: the system resolver is left as it is because route_address ` +
+          `routes only part of the traffic into the TUN (add a "hijack-dns" rule for DNS)`,
+      );
+      return { routes, rules: [], warnings };
+    }
+    const bypass = options.route_exclude_address.map(maskPrefix);
+    return { routes, rules: [], warnings, dns: { servers: dns.servers, bypass } };
   }
   if (dns.mode !== "disabled" && dns.servers.length === 0 && routes.length > 0) {
     warnings.push(

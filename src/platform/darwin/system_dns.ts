@@ -13,7 +13,11 @@
  *   `Router` its own address, `InterfaceName` utun8, `OverridePrimary` 1. IPMonitor ranks a
  *   service with `OverridePrimary` and a router first (`IPv4RouteListCreateWithDictionary`), so
  *   it becomes the primary service (VPN clients do the same); its default route is the utun,
- *   which the two /1 routes already are. `IPv6` likewise when the TUN has an IPv6 address.
+ *   which the two /1 routes already are. `route_exclude_address` goes into `ExcludedRoutes`,
+ *   which IPMonitor routes through the interface that is not the utun (and keeps doing so
+ *   across network changes), so excluded destinations still leave by the physical network.
+ *   `IPv6` likewise when the TUN has an IPv6 address. With `route_address` (part of the traffic
+ *   only) the resolver is not changed: the primary service would capture everything.
  * - `State:/Network/Service/tunbox-utun8/DNS`: `ServerAddresses` the DNS addresses,
  *   `ConfirmedServiceID` the service's own ID (so IPMonitor trusts this State-only service and
  *   binds its queries to utun8: `merge_dns_servers`), and the previous `SearchDomains`.
@@ -49,6 +53,7 @@ export function systemDnsValues(
   addresses: readonly Prefix[],
   servers: readonly Uint8Array[],
   searchDomains: readonly string[] = [],
+  bypass: readonly Prefix[] = [],
 ): Map<string, Plist> {
   const id = serviceId(device);
   const base = `State:/Network/Service/${id}`;
@@ -56,22 +61,34 @@ export function systemDnsValues(
   const v4 = addresses.find((p) => p.addr.length === 4);
   const v6 = addresses.find((p) => p.addr.length === 16);
   if (v4) {
-    out.set(`${base}/IPv4`, {
+    const ipv4: { [k: string]: Plist } = {
       Addresses: [formatIp(v4.addr)],
       SubnetMasks: [formatIp(prefixMask(v4.bits, 4))],
       Router: formatIp(v4.addr),
       InterfaceName: device,
       OverridePrimary: 1,
-    });
+    };
+    const excluded = bypass.filter((p) => p.addr.length === 4).map((p) => ({
+      DestinationAddress: formatIp(p.addr),
+      SubnetMask: formatIp(prefixMask(p.bits, 4)),
+    }));
+    if (excluded.length > 0) ipv4.ExcludedRoutes = excluded;
+    out.set(`${base}/IPv4`, ipv4);
   }
   if (v6) {
-    out.set(`${base}/IPv6`, {
+    const ipv6: { [k: string]: Plist } = {
       Addresses: [formatIp(v6.addr)],
       PrefixLength: [v6.bits],
       Router: formatIp(v6.addr),
       InterfaceName: device,
       OverridePrimary: 1,
-    });
+    };
+    const excluded = bypass.filter((p) => p.addr.length === 16).map((p) => ({
+      DestinationAddress: formatIp(p.addr),
+      PrefixLength: p.bits,
+    }));
+    if (excluded.length > 0) ipv6.ExcludedRoutes = excluded;
+    out.set(`${base}/IPv6`, ipv6);
   }
   const dns: { [k: string]: Plist } = {
     ServerAddresses: servers.map(formatIp),
@@ -129,6 +146,7 @@ export function applySystemDns(
   device: string,
   addresses: readonly Prefix[],
   servers: readonly Uint8Array[],
+  bypass: readonly Prefix[] = [],
 ): SystemDns {
   const previous = currentResolvers(store);
   const globalDns = store.get(GLOBAL_DNS_KEY);
@@ -136,7 +154,7 @@ export function applySystemDns(
       !Array.isArray(globalDns) && Array.isArray(globalDns.SearchDomains)
     ? globalDns.SearchDomains.filter((s): s is string => typeof s === "string")
     : [];
-  const values = systemDnsValues(device, addresses, servers, search);
+  const values = systemDnsValues(device, addresses, servers, search, bypass);
   const changes: StoreChange[] = [...values.keys()].map((key) => ({
     key,
     original: store.get(key),

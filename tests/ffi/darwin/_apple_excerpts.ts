@@ -78,6 +78,14 @@ export const EXCERPTS: readonly Excerpt[] = [
   {
     "repo": "configd",
     "kind": "text",
+    "name": " *   interface, search for a route that *does not* go over the excluded",
+    "header": "Plugins/IPMonitor/ip_plugin.c",
+    "line": 2081,
+    "text": " *   interface, search for a route that *does not* go over the excluded",
+  },
+  {
+    "repo": "configd",
+    "kind": "text",
     "name": "/* if no router is configured, demote the rank if necessary */",
     "header": "Plugins/IPMonitor/ip_plugin.c",
     "line": 2817,
@@ -282,6 +290,60 @@ export const EXCERPTS: readonly Excerpt[] = [
     "line": 78,
     "text":
       ' *   kSCPropNetDNSConfirmedServiceID                    "ConfirmedServiceID"           CFString',
+  },
+  {
+    "repo": "configd",
+    "kind": "string",
+    "name": "kSCPropNetIPv4ExcludedRoutes",
+    "header": "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+    "line": 134,
+    "text":
+      ' *   kSCPropNetIPv4ExcludedRoutes                       "ExcludedRoutes"               CFArray[CFDictionary]',
+  },
+  {
+    "repo": "configd",
+    "kind": "string",
+    "name": "kSCPropNetIPv4RouteDestinationAddress",
+    "header": "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+    "line": 141,
+    "text":
+      ' *   kSCPropNetIPv4RouteDestinationAddress              "DestinationAddress"           CFString',
+  },
+  {
+    "repo": "configd",
+    "kind": "string",
+    "name": "kSCPropNetIPv4RouteSubnetMask",
+    "header": "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+    "line": 142,
+    "text":
+      ' *   kSCPropNetIPv4RouteSubnetMask                      "SubnetMask"                   CFString',
+  },
+  {
+    "repo": "configd",
+    "kind": "string",
+    "name": "kSCPropNetIPv6ExcludedRoutes",
+    "header": "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+    "line": 150,
+    "text":
+      ' *   kSCPropNetIPv6ExcludedRoutes                       "ExcludedRoutes"               CFArray[CFDictionary]',
+  },
+  {
+    "repo": "configd",
+    "kind": "string",
+    "name": "kSCPropNetIPv6RouteDestinationAddress",
+    "header": "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+    "line": 156,
+    "text":
+      ' *   kSCPropNetIPv6RouteDestinationAddress              "DestinationAddress"           CFString',
+  },
+  {
+    "repo": "configd",
+    "kind": "string",
+    "name": "kSCPropNetIPv6RoutePrefixLength",
+    "header": "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
+    "line": 157,
+    "text":
+      ' *   kSCPropNetIPv6RoutePrefixLength                    "PrefixLength"                 CFNumber',
   },
   {
     "repo": "configd",

@@ -479,6 +479,16 @@ export const STRING_ROWS: StringRow[] = [
     "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h",
   ),
   schema("kSCDynamicStoreUseSessionKeys", "UseSessionKeys", "SystemConfiguration.fproj/SCDOpen.c"),
+  ...[
+    ["kSCPropNetIPv4ExcludedRoutes", "ExcludedRoutes"],
+    ["kSCPropNetIPv4RouteDestinationAddress", "DestinationAddress"],
+    ["kSCPropNetIPv4RouteSubnetMask", "SubnetMask"],
+    ["kSCPropNetIPv6ExcludedRoutes", "ExcludedRoutes"],
+    ["kSCPropNetIPv6RouteDestinationAddress", "DestinationAddress"],
+    ["kSCPropNetIPv6RoutePrefixLength", "PrefixLength"],
+  ].map(([name, value]) =>
+    schema(name!, value!, "SystemConfiguration.fproj/SCSchemaDefinitionsPrivate.h")
+  ),
 ];
 
 /** configd behaviour tunbox's DNS design rests on, quoted. */
@@ -506,6 +516,12 @@ export const CONFIGD_TEXT_ROWS: { repo: Repo; header: string; contains: string; 
     header: "Plugins/IPMonitor/ip_plugin.c",
     contains: "kSCPropNetDNSConfirmedServiceID,",
     fact: "ConfirmedServiceID equal to the service's ID makes a State-only service's DNS trusted",
+  },
+  {
+    repo: "configd",
+    header: "Plugins/IPMonitor/ip_plugin.c",
+    contains: " *   interface, search for a route that *does not* go over the excluded",
+    fact: "ExcludedRoutes are routed over an interface that is not the service's (the utun)",
   },
   {
     repo: "configd",

@@ -328,15 +328,27 @@ Deno.test("the dynamic-store keys and dictionaries tunbox writes use only proven
     [parsePrefix("198.18.0.1/16")!, parsePrefix("fdfe:dcba:9876::1/126")!],
     [new Uint8Array(4)],
     ["home.arpa"],
+    [parsePrefix("3.1.2.82/32")!, parsePrefix("fc00::/7")!],
   );
   for (const [key, dict] of values) {
     // State:/Network/Service/<id>/<entity>
     const m = /^(State:)\/(Network)\/(Service)\/tunbox-utun8\/(\w+)$/.exec(key);
     assert.ok(m, key);
     for (const part of m.slice(1)) assert.ok(proven.has(part), `${key}: ${part}`);
-    for (const k of Object.keys(dict as object)) assert.ok(proven.has(k), `${key}: ${k}`);
+    const walk = (v: unknown, at: string) => {
+      if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`));
+      else if (v !== null && typeof v === "object") {
+        for (const [k, x] of Object.entries(v)) {
+          assert.ok(proven.has(k), `${at}: ${k}`);
+          walk(x, `${at}.${k}`);
+        }
+      }
+    };
+    walk(dict, key);
   }
   assert.equal(values.size, 3);
+  // The excluded routes were there to check.
+  assert.ok(JSON.stringify([...values.values()]).includes("ExcludedRoutes"));
 });
 
 for (const t of CONFIGD_TEXT_ROWS) {

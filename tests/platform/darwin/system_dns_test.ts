@@ -273,3 +273,45 @@ Deno.test("after a kill with session keys honoured, configd already dropped the 
   assert.deepEqual(platform.cleanupStale(SEED_TUN, true), []);
   assert.deepEqual(listStates(stateDir), []);
 });
+
+Deno.test("route_exclude_address keeps leaving by the physical network: ExcludedRoutes for IPMonitor", () => {
+  const { configd, platform } = testPlatform();
+  const tun = setupTun(
+    tunOptions({
+      interface_name: "utun8",
+      address: ["198.18.0.1/16", "fdfe:dcba:9876::1/126"],
+      auto_route: true,
+      route_exclude_address: ["3.1.2.82/32", "192.168.0.0/16", "fc00::/7"],
+    }),
+    platform,
+    1,
+  );
+  assert.deepEqual(
+    (configd.values.get(`${SERVICE}/IPv4`) as { ExcludedRoutes: unknown }).ExcludedRoutes,
+    [
+      { DestinationAddress: "3.1.2.82", SubnetMask: "255.255.255.255" },
+      { DestinationAddress: "192.168.0.0", SubnetMask: "255.255.0.0" },
+    ],
+  );
+  assert.deepEqual(
+    (configd.values.get(`${SERVICE}/IPv6`) as { ExcludedRoutes: unknown }).ExcludedRoutes,
+    [{ DestinationAddress: "fc00::", PrefixLength: 7 }],
+  );
+  tun.close();
+});
+
+Deno.test("with route_address (split tunnel) the resolver is left alone, with a warning", () => {
+  const { configd, platform } = testPlatform();
+  const options = tunOptions({
+    interface_name: "utun8",
+    address: ["198.18.0.1/16"],
+    auto_route: true,
+    route_address: ["10.0.0.0/8"],
+  });
+  const plan = platform.planRoutes(options, "utun8");
+  assert.equal(plan.dns, undefined);
+  assert.ok(plan.warnings.some((w) => /resolver is left as it is because route_address/.test(w)));
+  const tun = setupTun(options, platform, 1);
+  assert.deepEqual(configd.tunboxKeys(), []);
+  tun.close();
+});
