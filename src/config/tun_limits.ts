@@ -6,6 +6,7 @@
  * @module
  */
 
+import { tunDns } from "./tun_dns.ts";
 import type { TunInboundOptions } from "./types.ts";
 
 /** sing-tun's default routing table for auto_route. */
@@ -62,6 +63,8 @@ export function tunPlanWarnings(
     | "address"
     | "route_address"
     | "route_exclude_address"
+    | "dns_mode"
+    | "dns_address"
     | (typeof LINUX_ONLY)[number]
   >,
   os: string,
@@ -102,6 +105,24 @@ export function tunPlanWarnings(
         message: "the TUN has no IPv6 address, so no IPv6 routes are added: IPv6 traffic " +
           'bypasses the TUN (add one such as "fdfe:dcba:9876::1/126" to capture it)',
       });
+    }
+    // The system resolver (src/platform/darwin/system_dns.ts) is only set for a full tunnel.
+    const dns = tunDns(options);
+    if (dns.mode !== "disabled" && options.address.length > 0) {
+      if (dns.servers.length === 0) {
+        out.push({
+          key: "address",
+          message: `dns_mode ${dns.mode}: no DNS address (the first address prefix has no next ` +
+            "address and dns_address is empty), so the system resolver is left as it is",
+        });
+      } else if (options.route_address.length > 0) {
+        out.push({
+          key: "route_address",
+          message: `dns_mode ${dns.mode}: the system resolver is left as it is because ` +
+            'route_address routes only part of the traffic into the TUN (add a "hijack-dns" ' +
+            "rule for DNS)",
+        });
+      }
     }
   }
   return out;

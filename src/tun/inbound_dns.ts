@@ -1,6 +1,6 @@
 /**
  * The tun inbound's DNS address as a flow decision: sing-box 1.14 answers flows to the derived
- * `dns_address` with the DNS module before any rule (`src/platform/dns_address.ts` derives it;
+ * `dns_address` with the DNS module before any rule (`src/config/tun_dns.ts` derives it;
  * on macOS the system resolver is pointed there).
  *
  * ```ts
@@ -13,13 +13,13 @@
 
 import type { Options } from "../config/types.ts";
 import { formatIp, ipEqual } from "../net/ip.ts";
-import { tunDns } from "../platform/dns_address.ts";
+import { tunDns } from "../config/tun_dns.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 
 /**
  * sing-box 1.14: flows from a tun inbound to its derived DNS address (the address after the
  * TUN's own, 198.18.0.2 for 198.18.0.1/16) on port 53 are answered by the DNS module, unless
- * `dns_mode` is `disabled` or `dns_address` is set (`src/platform/dns_address.ts`). This is
+ * `dns_mode` is `disabled` or `dns_address` is set (`src/config/tun_dns.ts`). This is
  * where the system resolver points on macOS. Null when no tun inbound has such an address.
  */
 export function inboundDnsHijack(options: Options): ((meta: ConnMetadata) => string | null) | null {

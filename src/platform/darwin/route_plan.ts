@@ -13,7 +13,7 @@
 
 import type { Prefix, TunInboundOptions } from "../../config/types.ts";
 import { formatIp, formatPrefix, maskPrefix, parsePrefix, subtractPrefixes } from "../../net/ip.ts";
-import { tunDns } from "../dns_address.ts";
+import { tunDns } from "../../config/tun_dns.ts";
 import type { PlannedRoute, RoutePlan } from "../types.ts";
 import { tunPlanWarnings } from "../../config/tun_limits.ts";
 
@@ -63,25 +63,15 @@ export function planDarwinRoutes(options: TunInboundOptions, deviceName: string)
   if (inet4 === undefined && inet6 === undefined) {
     warnings.push("auto_route is set but the TUN has no address: no routes are added");
   }
+  // The resolver is pointed at the TUN for a full tunnel only (tunPlanWarnings says why not
+  // otherwise): a primary utun service takes the default route with it.
   const dns = tunDns(options);
-  if (dns.mode !== "disabled" && dns.servers.length > 0 && routes.length > 0) {
-    if (options.route_address.length > 0) {
-      // The resolver change makes the TUN's service primary, and with it the default route:
-      // traffic outside route_address would then enter the TUN too.
-      warnings.push(
-        `dns_mode ${dns.mode}: the system resolver is left as it is because route_address ` +
-          `routes only part of the traffic into the TUN (add a "hijack-dns" rule for DNS)`,
-      );
-      return { routes, rules: [], warnings };
-    }
+  if (
+    dns.mode !== "disabled" && dns.servers.length > 0 && routes.length > 0 &&
+    options.route_address.length === 0
+  ) {
     const bypass = options.route_exclude_address.map(maskPrefix);
     return { routes, rules: [], warnings, dns: { servers: dns.servers, bypass } };
-  }
-  if (dns.mode !== "disabled" && dns.servers.length === 0 && routes.length > 0) {
-    warnings.push(
-      `dns_mode ${dns.mode}: no DNS address (the first address prefix has no next address and ` +
-        `dns_address is empty), so the system resolver is left as it is`,
-    );
   }
   return { routes, rules: [], warnings };
 }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { setupTun } from "../../../src/tun/setup.ts";
 import { systemDnsValues } from "../../../src/platform/darwin/system_dns.ts";
 import { listStates } from "../../../src/platform/darwin/state_file.ts";
-import { tunDns } from "../../../src/platform/dns_address.ts";
+import { tunDns } from "../../../src/config/tun_dns.ts";
 import { formatIp, parsePrefix } from "../../../src/net/ip.ts";
 import { FakeDarwinLibc } from "./_fake_libc.ts";
 import { FakeConfigd } from "./_fake_store.ts";

@@ -5,7 +5,7 @@
  *
  * - `dns_mode` `disabled`: no system DNS change and no hijack.
  * - `native` and `hijack` (the default): the system resolver is set to the DNS addresses (on
- *   macOS through the dynamic store, `darwin/system_dns.ts`).
+ *   macOS through the dynamic store, `src/platform/darwin/system_dns.ts`).
  * - `dns_address` unset: one address per family, the next address after the first IPv4/IPv6
  *   prefix of `address` (198.18.0.1/16 → 198.18.0.2), and connections to those addresses are
  *   answered by the DNS module as a `hijack-dns` rule would. Set: those addresses (per family
@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { Prefix, TunInboundOptions } from "../config/types.ts";
+import type { Prefix, TunInboundOptions } from "./types.ts";
 
 /** What `dns_mode`/`dns_address` mean for one tun inbound. */
 export interface TunDns {
