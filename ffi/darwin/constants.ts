@@ -39,6 +39,8 @@ export const SOCK_RAW = 3;
 export const SOL_SOCKET = 0xffff;
 /** socket.h: SOL_SOCKET option names (all differ from Linux). */
 export const SO_REUSEADDR = 0x0004;
+/** socket.h: permit sending to a broadcast address. */
+export const SO_BROADCAST = 0x0020;
 export const SO_KEEPALIVE = 0x0008;
 /** socket.h: `struct linger` with the time in ticks (`SO_LINGER_SEC` 0x1080 takes seconds). */
 export const SO_LINGER = 0x0080;

@@ -478,7 +478,7 @@ export const FEATURES = {
     note: 'is not implemented in tunbox (it has no QUIC); use "https" to the same server, which ' +
       "answers DNS over HTTPS on HTTP/2 too",
   },
-  "dns.server.dhcp": dnsServer("dhcp", "yet"),
+  "dns.server.dhcp": { level: "supported", name: 'DNS server type "dhcp"' },
   "dns.server.resolved": dnsServer("resolved", ""),
   "dns.server.tailscale": dnsServer("tailscale", ""),
   "dns.rule.outbound": {

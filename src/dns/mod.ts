@@ -20,7 +20,8 @@
  *   same dialers; the `Host` header (else `tls.server_name`, else `server`) names the site.
  * - `local`: `/etc/hosts`, then the `/etc/resolv.conf` nameservers over a direct dial.
  * - `hosts`, `fakeip`: answered in process.
- * - `h3`, `quic`, `dhcp`, `resolved`, `tailscale`: not implemented; creating the module
+ * - `dhcp`: the DNS servers of an interface's DHCP lease (a DISCOVER on the interface), over UDP.
+ * - `h3`, `quic`, `resolved`, `tailscale`: not implemented; creating the module
  *   throws a TypeError naming the server (its verdict in `support.ts`).
  *
  * With no servers, a `local` server (tag `local`) is the default, as in sing-box.
@@ -50,6 +51,7 @@ import { type LocalPaths, LocalTransport } from "./transport_local.ts";
 import { TcpTransport } from "./transport_tcp.ts";
 import { createTlsTransport, DOT_PORT } from "./transport_tls.ts";
 import { type HttpsRequestOptions, HttpsTransport } from "./transport_https.ts";
+import { DhcpTransport } from "./transport_dhcp.ts";
 import type { TlsClientConfig } from "../tls/client.ts";
 import { tlsClientConfig } from "../tls/options.ts";
 import { UdpTransport } from "./transport_udp.ts";
@@ -245,6 +247,11 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
           tlsFor(s, ["h2", "http/1.1"]),
           httpsRequest(s),
         );
+      case "dhcp":
+        return new DhcpTransport(s.tag, env.reactor, env.ctx, {
+          ...(s.interface ? { interface: s.interface } : {}),
+          dial: s,
+        });
       case "local":
         return new LocalTransport(s.tag, env.reactor, dialerFor(s), env.localPaths);
       case "hosts":

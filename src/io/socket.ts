@@ -28,6 +28,7 @@ import {
   IPPROTO_TCP,
   IPV6_V6ONLY,
   SHUT_WR,
+  SO_BROADCAST,
   SO_KEEPALIVE,
   SO_LINGER,
   SO_REUSEADDR,
@@ -74,6 +75,8 @@ export interface SocketOptions {
   /** Linux IP_BIND_ADDRESS_NO_PORT with `bindAddress`. */
   bindAddressNoPort?: boolean;
   reuseAddr?: boolean;
+  /** SO_BROADCAST (UDP): may send to a broadcast address (DHCP). */
+  broadcast?: boolean;
   tcpFastOpen?: boolean;
   /** TCP keepalive idle time in ms (0/undefined = off). */
   keepAliveIdleMs?: number;
@@ -100,6 +103,7 @@ export function applySocketOptions(
     opts.platform.setMark(fd, opts.mark);
   }
   if (opts.reuseAddr) sockSetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+  if (opts.broadcast) sockSetInt(fd, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
   if (kind === "tcp") {
     sockSetInt(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
     if (opts.tcpFastOpen && Deno.build.os === "linux") {

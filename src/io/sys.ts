@@ -53,6 +53,7 @@ export const {
   HAS_SPLICE,
   SOL_SOCKET,
   SO_REUSEADDR,
+  SO_BROADCAST,
   SO_ERROR,
   SO_SNDBUF,
   SO_RCVBUF,

@@ -36,6 +36,7 @@ export {
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
+  SO_BROADCAST,
   SO_ERROR,
   SO_KEEPALIVE,
   SO_LINGER,

@@ -24,6 +24,7 @@ const O_CLOEXEC = 0x80000;
 /** Socket option levels and names (Linux). */
 export const SOL_SOCKET: number = 1;
 export const SO_REUSEADDR: number = 2;
+export const SO_BROADCAST: number = 6;
 export const SO_ERROR: number = 4;
 export const SO_SNDBUF: number = 7;
 export const SO_RCVBUF: number = 8;

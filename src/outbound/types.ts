@@ -33,7 +33,7 @@ export function formatDestination(dest: Destination): string {
 export interface DialContext {
   reactor: Reactor;
   /** Socket binding (interface, mark) and interface lookup by name. */
-  platform?: Pick<Platform, "bindToInterface" | "setMark" | "interfaceIndex">;
+  platform?: Pick<Platform, "bindToInterface" | "setMark" | "interfaceIndex" | "hardwareAddress">;
   /** route.auto_detect_interface: the current default interface (null = unknown). */
   defaultInterface?: () => NetworkInterface | null;
   /** route.default_mark. */

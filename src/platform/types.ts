@@ -155,6 +155,8 @@ export interface Platform {
    */
   watchNetwork(onChange: (change: NetworkChange) => void, exclude?: string): () => void;
   interfaceIndex(name: string): number;
+  /** The interface's link-layer (MAC) address, or null when it has none or it is unknown. */
+  hardwareAddress?(name: string): Uint8Array | null;
   /** Binds a socket to an interface so its traffic bypasses the TUN routes. */
   bindToInterface(fd: number, family: 4 | 6, iface: NetworkInterface): void;
   /** Linux SO_MARK; throws on platforms without marks. */

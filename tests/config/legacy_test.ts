@@ -210,10 +210,11 @@ Deno.test("legacy DNS with detour and address_resolver carries both over", () =>
   );
 });
 
-Deno.test("legacy DNS dhcp://auto and dhcp://en0 (refused by their verdict)", () => {
-  const auto = unsupportedLegacyDns("dhcp://auto");
+Deno.test("legacy DNS dhcp://auto and dhcp://en0 upgrade with a hint", () => {
+  const { server: auto, warnings } = legacyDns("dhcp://auto");
   assert.deepEqual([auto.type, auto.interface], ["dhcp", undefined]);
-  const en0 = unsupportedLegacyDns("dhcp://en0");
+  assert.match(warnings[0]!, /use the typed form \{"type": "dhcp"\}/);
+  const { server: en0 } = legacyDns("dhcp://en0");
   assert.deepEqual([en0.type, en0.interface], ["dhcp", "en0"]);
 });
 

@@ -89,6 +89,10 @@ export class LinuxPlatform implements Platform {
     return index;
   }
 
+  hardwareAddress(name: string): Uint8Array | null {
+    return withRtNetlink((nl) => nl.getLink(name)?.address ?? null);
+  }
+
   bindToInterface(fd: number, _family: 4 | 6, iface: NetworkInterface): void {
     bindSocketToInterface(fd, iface);
   }

@@ -67,6 +67,7 @@ import {
   IFADDRMSG_SIZE,
   IFF_UP,
   IFINFOMSG_SIZE,
+  IFLA_ADDRESS,
   IFLA_IFNAME,
   IFLA_INFO_KIND,
   IFLA_LINKINFO,
@@ -147,6 +148,8 @@ export interface LinkInfo {
   type: number;
   /** IFLA_INFO_KIND ("tun", "veth", "dummy", ...), absent for kind-less devices. */
   kind?: string;
+  /** IFLA_ADDRESS: the link-layer (MAC) address, absent for devices without one. */
+  address?: Uint8Array;
 }
 
 /** An interface address. */
@@ -458,6 +461,8 @@ export function decodeLink(payload: Uint8Array): LinkInfo {
     mtu: attrs.has(IFLA_MTU) ? readU32(attrs.get(IFLA_MTU)!) : 0,
     type: h.type,
   };
+  const address = attrs.get(IFLA_ADDRESS);
+  if (address && address.length > 0) out.address = address.slice();
   const info = attrs.get(IFLA_LINKINFO);
   if (info) {
     const kind = attrMap(parseAttrs(info)).get(IFLA_INFO_KIND);
