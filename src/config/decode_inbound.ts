@@ -8,6 +8,7 @@
 import type { Ctx, Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
 import { defineTag, entryType } from "./entry.ts";
+import { readInboundTls } from "./decode_tls.ts";
 import { UID_END } from "./tun_limits.ts";
 import type {
   DirectInboundOptions,
@@ -346,7 +347,10 @@ function decodeListener(
     const ssp = o.bool("set_system_proxy");
     if (ssp !== undefined) out.set_system_proxy = ssp;
     o.feature("set_system_proxy", "listen.set_system_proxy");
-    o.feature("tls", "listen.tls");
+    const tls = readInboundTls(o);
+    if (tls) out.tls = tls;
+    if (tls?.enabled) o.feature("tls", "listen.tls");
+    else o.known("tls");
   }
   const pp = o.find("proxy_protocol");
   if (pp) {

@@ -210,11 +210,7 @@ export const FEATURES = {
   "listen.disable_tcp_keep_alive": listenField("disable_tcp_keep_alive"),
   "listen.tcp_keep_alive": listenField("tcp_keep_alive"),
   "listen.tcp_keep_alive_interval": listenField("tcp_keep_alive_interval"),
-  "listen.tls": {
-    level: "error",
-    name: '"tls" in a listening inbound',
-    note: "is not implemented in tunbox; listen on loopback without TLS",
-  },
+  "listen.tls": { level: "supported", name: '"tls" in a listening inbound' },
   "listen.detour": {
     level: "warning",
     name: 'inbound "detour"',

@@ -17,7 +17,7 @@
  */
 
 import type { Prefix } from "../net/ip.ts";
-import type { TlsOptions } from "./decode_tls.ts";
+import type { InboundTlsOptions, TlsOptions } from "./decode_tls.ts";
 
 export type { Prefix };
 
@@ -221,6 +221,8 @@ export interface ListenerInboundOptions extends ListenFields {
   type: "mixed" | "socks" | "http";
   users: InboundUser[];
   set_system_proxy?: boolean;
+  /** http and mixed: serve over TLS when `enabled`. */
+  tls?: InboundTlsOptions;
 }
 
 export type InboundOptions =

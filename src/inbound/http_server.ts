@@ -17,7 +17,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import { formatSockAddr } from "../io/socket.ts";
 import { parseIp } from "../net/ip.ts";
 import { readHeaderBlock, withDeadline, writeAll } from "../outbound/handshake_io.ts";
@@ -144,8 +144,8 @@ export function rewriteForOrigin(head: HttpRequestHead, url: URL): Uint8Array {
 }
 
 /** Serves one HTTP proxy connection. Resolves once the request was handed over or refused. */
-export async function serveHttp(sock: TcpSocket, ctx: ServerContext): Promise<void> {
-  const source = sock.peerAddr();
+export async function serveHttp(sock: Stream, ctx: ServerContext): Promise<void> {
+  const source = sock.peerAddr() ?? { addr: new Uint8Array(4), port: 0 };
   const id = ctx.nextId();
   const untrack = ctx.track(sock);
   const refuse = (bytes: Uint8Array, why: string) => {

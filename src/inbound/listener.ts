@@ -1,7 +1,9 @@
 /**
  * Listener inbounds: `socks` (SOCKS4/4a/5), `http` (HTTP proxy) and `mixed` (both on one port:
  * a first byte of 0x04 or 0x05 is SOCKS, anything else HTTP). Each accepted connection's request
- * goes to an {@linkcode InboundHandler}.
+ * goes to an {@linkcode InboundHandler}. With `tls.enabled` (http and mixed, as sing-box), every
+ * connection first completes a TLS handshake with the configured certificate, then speaks the
+ * inbound's protocol inside it.
  *
  * @module
  */
@@ -11,6 +13,10 @@ import type { SockAddr } from "../../ffi/sockaddr.ts";
 import type { ListenerInboundOptions } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { formatSockAddr, TcpListener, type TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
+import { isSupported, verdict } from "../config/support.ts";
+import { tlsServerFromOptions } from "../tls/options.ts";
+import { tlsAccept, type TlsServerContext } from "../tls/server.ts";
 import { peekSome, withDeadline } from "../outbound/handshake_io.ts";
 import { serveHttp } from "./http_server.ts";
 import type { ServerContext } from "./server_context.ts";
@@ -40,6 +46,8 @@ export class ListenerInbound {
   readonly #listener: TcpListener;
   readonly #ctx: ServerContext;
   readonly #live = new Set<{ close(): void }>();
+  /** The TLS server context when `tls.enabled` (http and mixed inbounds). */
+  readonly #tls: TlsServerContext | null = null;
   #closed = false;
 
   constructor(
@@ -66,6 +74,10 @@ export class ListenerInbound {
         return () => live.delete(item);
       },
     };
+    if (options.tls?.enabled && options.type !== "socks") {
+      if (!isSupported("listen.tls")) throw new TypeError(verdict("listen.tls").message);
+      this.#tls = tlsServerFromOptions(options.tls, `${options.type} inbound "${options.tag}"`);
+    }
     const local: SockAddr = { addr: options.listen, port: options.listen_port ?? 0 };
     try {
       this.#listener = new TcpListener(reactor, local, (sock) => this.#accept(sock));
@@ -99,6 +111,26 @@ export class ListenerInbound {
       sock.close();
       return;
     }
+    const tls = this.#tls;
+    if (!tls) return this.#serve(sock);
+    const ctx = this.#ctx;
+    const untrack = ctx.track(sock);
+    const from = formatSockAddr(sock.peerAddr());
+    tlsAccept(sock, tls, {
+      what: `inbound/${this.type}[${this.tag}]: connection from ${from}`,
+      timeoutMs: ctx.handshakeTimeoutMs,
+    }).then((secured) => {
+      untrack();
+      if (this.#closed) secured.close();
+      else this.#serve(secured);
+    }, (error) => {
+      untrack();
+      log.debug("{error}", { error: error instanceof Error ? error.message : String(error) });
+    });
+  }
+
+  /** Speaks the inbound's protocol on a connection (a TLS one when `tls` is enabled). */
+  #serve(sock: Stream): void {
     const ctx = this.#ctx;
     if (this.type === "socks") {
       serveSocks(sock, ctx);

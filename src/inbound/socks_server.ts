@@ -16,7 +16,8 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
-import { type TcpSocket, UdpSocket, WOULD_BLOCK } from "../io/socket.ts";
+import { UdpSocket, WOULD_BLOCK } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import { readExact, withDeadline, writeAll } from "../outbound/handshake_io.ts";
 import {
@@ -86,8 +87,11 @@ function socks5Reply(rep: number, bound: SockAddr): Uint8Array {
  * Serves one SOCKS connection (the first byte, 4 or 5, is still unread). Resolves when the
  * request has been handed to the handler or refused.
  */
-export async function serveSocks(sock: TcpSocket, ctx: ServerContext): Promise<void> {
-  const source = sock.peerAddr();
+/** The peer of a stream that has no socket underneath (never for listener connections). */
+const UNKNOWN_PEER = { addr: new Uint8Array(4), port: 0 };
+
+export async function serveSocks(sock: Stream, ctx: ServerContext): Promise<void> {
+  const source = sock.peerAddr() ?? UNKNOWN_PEER;
   const id = ctx.nextId();
   const untrack = ctx.track(sock);
   let parsed: { version: 4 | 5; request: InboundRequest; cmd: number } | null;
@@ -192,7 +196,7 @@ function socks4Reply(code: number, bound: SockAddr | undefined): Uint8Array {
 
 /** Reads the greeting, authentication and request; null when the client was refused. */
 async function readRequest(
-  sock: TcpSocket,
+  sock: Stream,
   ctx: ServerContext,
   id: number,
   source: SockAddr,
@@ -267,7 +271,7 @@ async function readRequest(
   };
 }
 
-async function readZeroTerminated(sock: TcpSocket, what: string): Promise<string> {
+async function readZeroTerminated(sock: Stream, what: string): Promise<string> {
   const bytes: number[] = [];
   const one = new Uint8Array(1);
   for (;;) {
@@ -279,7 +283,7 @@ async function readZeroTerminated(sock: TcpSocket, what: string): Promise<string
 }
 
 async function readSocks4(
-  sock: TcpSocket,
+  sock: Stream,
   ctx: ServerContext,
   base: Pick<InboundRequest, "id" | "inbound" | "inboundType" | "source">,
 ): Promise<{ version: 4; request: InboundRequest; cmd: number } | null> {
@@ -332,11 +336,11 @@ class UdpAssociation {
   #untrack: () => void;
 
   constructor(
-    readonly control: TcpSocket,
+    readonly control: Stream,
     readonly ctx: ServerContext,
     readonly request: InboundRequest,
   ) {
-    const local = control.localAddr();
+    const local = control.localAddr() ?? { addr: new Uint8Array(ctx.listen.length), port: 0 };
     const unspecified = ctx.listen.every((b) => b === 0);
     const bindAddr = unspecified ? local.addr : ctx.listen;
     this.#clientHost = unmapped(request.source.addr);

@@ -12,7 +12,7 @@
  */
 
 import type { SockAddr } from "../../ffi/sockaddr.ts";
-import type { TcpSocket } from "../io/socket.ts";
+import type { Stream } from "../io/stream.ts";
 import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/types.ts";
 
 /** What a client asked for, with where it came from. */
@@ -37,7 +37,7 @@ export interface InboundRequest {
 
 /** What `accept` gives back: the client socket, now the handler's to relay and close. */
 export interface AcceptedClient {
-  client: TcpSocket;
+  client: Stream;
   /**
    * Bytes that must be written to the upstream before relaying (a plain HTTP proxy request,
    * rewritten to origin form), or null.

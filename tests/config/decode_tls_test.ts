@@ -126,3 +126,34 @@ Deno.test("outbound tls: utls and kernel_tx warn with what tunbox does; reality 
   ]);
   assert.match(verdict("tls.utls").message, /rustls's ClientHello/);
 });
+
+Deno.test("inbound tls: certificate and key required when enabled; acme refused; reported at their line", () => {
+  const text = `{
+  "inbounds": [
+    {
+      "type": "http",
+      "tag": "in",
+      "listen": "127.0.0.1",
+      "listen_port": 8443,
+      "tls": { "enabled": true, "certificate_path": "/nonexistent/cert.pem", "acme": { "domain": ["x"] } }
+    },
+    { "type": "mixed", "tag": "m", "listen_port": 8444, "tls": { "enabled": false, "server_name": "x" } }
+  ]
+}`;
+  const m = messages(text);
+  assert.deepEqual(m.errors, [
+    `t.json:${
+      at(text, '{ "enabled": true')
+    }: inbounds[0].tls: missing "key" or "key_path" for a TLS server`,
+    `t.json:${
+      at(text, '"/nonexistent/cert.pem"')
+    }: inbounds[0].tls.certificate_path: cannot read ` +
+    'certificate "/nonexistent/cert.pem": no such file',
+    `t.json:${at(text, '"acme"')}: inbounds[0].tls.acme: ${verdict("inbound_tls.acme").message}`,
+  ]);
+  assert.deepEqual(m.warnings, [
+    `t.json:${at(text, '"server_name"')}: inbounds[1].tls.server_name: ${
+      verdict("inbound_tls.server_name").message
+    }`,
+  ]);
+});
