@@ -77,6 +77,37 @@ Deno.test("tls DNS server answers over one reused, pipelined TLS connection", as
   });
 });
 
+Deno.test("tls and https DNS servers given by name are found with their domain_resolver", async () => {
+  const { pki: p, server: ctx } = await pki();
+  await withReactor(async (r) => {
+    const server = startDnsServer(r, zoneHandler(ZONE), { tls: ctx });
+    const { dns } = makeDns(r, {
+      dns: {
+        servers: [
+          {
+            type: "tls",
+            tag: "dot",
+            server: "dns.test",
+            server_port: server.port,
+            domain_resolver: "hosts",
+            tls: { certificate_path: p.caPath },
+          },
+          { type: "hosts", tag: "hosts", predefined: { "dns.test": ["127.0.0.1"] } },
+        ],
+        final: "dot",
+      },
+    });
+    try {
+      // The certificate is checked against the server's name (no server_name given).
+      assert.deepEqual(answersOf(await ask(dns, query("a.test"))), ["A 192.0.2.1"]);
+      assert.equal(server.tcpConnections, 1);
+    } finally {
+      dns.close();
+      server.close();
+    }
+  });
+});
+
 Deno.test("tls DNS server: an untrusted certificate or a wrong pin fails naming the server and the reason", async () => {
   const { pki: p, server: ctx } = await pki();
   await withReactor(async (r) => {
