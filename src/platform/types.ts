@@ -131,6 +131,11 @@ export interface Platform {
   readonly os: "linux" | "darwin";
   /** Throws with one sentence (e.g. "run with sudo") when the process lacks the privilege. */
   checkPrivileges(): void;
+  /**
+   * Why `name` cannot name a TUN device on this OS, or null when it can (Linux: the kernel's
+   * interface-name rule, with one `%d` allowed; macOS: `utun` and a unit number).
+   */
+  tunNameProblem(name: string): string | null;
   openTun(config: TunDeviceConfig): TunDevice;
   /** Pure: what `installRoutes` would do for these options and device name. */
   planRoutes(options: TunInboundOptions, deviceName: string): RoutePlan;

@@ -20,7 +20,6 @@
 import { getLogger } from "@logtape/logtape";
 import type { Options, TunInboundOptions } from "../config/types.ts";
 import { formatIp, formatPrefix } from "../net/ip.ts";
-import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import { checkAddressCollisions } from "./collisions.ts";
 import type { Platform, RoutePlan, TunDevice, TunDeviceConfig } from "../platform/types.ts";
@@ -81,10 +80,8 @@ export function planTun(options: TunInboundOptions, platform: Platform): TunPlan
     queues: 1,
     vnetHdr: false,
   };
-  if (requested !== "" && platform.os === "linux") {
-    const problem = interfaceNameProblem(requested, true);
-    if (problem) throw new RangeError(`Invalid interface_name "${requested}": ${problem}`);
-  }
+  const problem = requested === "" ? null : platform.tunNameProblem(requested);
+  if (problem) throw new RangeError(`Invalid interface_name "${requested}": ${problem}`);
   let planName = requested;
   if (planName === "" && platform.os === "linux") planName = nextFreeTunName(platform);
   const plan = platform.planRoutes(options, planName || "utun");

@@ -57,7 +57,11 @@ Deno.test("`planTun()` rejects bad mtu, names and missing addresses; no auto_rou
   );
   assert.throws(
     () => planTun(tunOptions({ interface_name: "bad name" }), platform),
-    /Invalid interface_name "bad name"/,
+    /^RangeError: Invalid interface_name "bad name": it contains '\/', ':' or whitespace$/,
+  );
+  assert.throws(
+    () => planTun(tunOptions({ interface_name: "tun%d%d" }), platform),
+    /^RangeError: Invalid interface_name "tun%d%d": only one '%d' pattern is allowed$/,
   );
   assert.throws(() => planTun(tunOptions({ address: [] }), platform), /has no address/);
   const { device, plan } = planTun(

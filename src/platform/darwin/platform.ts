@@ -48,7 +48,7 @@ import { deleteStaleRoutes, installDarwinRoutes, routeMessage } from "./route_so
 import { listStates, stateDir, StateFile } from "./state_file.ts";
 import { applySystemDns, currentResolvers, restoreStore, type SystemDns } from "./system_dns.ts";
 import { UtunGuard } from "./tun_guard.ts";
-import { openUtun } from "./utun.ts";
+import { openUtun, utunNameProblem } from "./utun.ts";
 
 const log = getLogger(["tunbox", "platform"]);
 
@@ -161,6 +161,10 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
 
     checkPrivileges(): void {
       if (sys().geteuid() !== 0) throw new PrivilegeError(DARWIN_PRIVILEGE_MESSAGE);
+    },
+
+    tunNameProblem(name: string): string | null {
+      return utunNameProblem(name);
     },
 
     openTun(config): TunDevice {

@@ -63,14 +63,16 @@ const log = getLogger(["tunbox", "platform"]);
  */
 export function utunUnit(name: string): number {
   if (name === "") return 0;
-  const m = /^utun(0|[1-9][0-9]{0,8})$/.exec(name);
-  if (!m) {
-    throw new TypeError(
-      `Invalid TUN interface name "${name}": macOS only allows utunN (for example utun8), ` +
-        `or leave interface_name empty to pick a free one`,
-    );
-  }
-  return Number(m[1]) + 1;
+  const problem = utunNameProblem(name);
+  if (problem) throw new TypeError(`Invalid TUN interface name "${name}": ${problem}`);
+  return Number(name.slice(4)) + 1;
+}
+
+/** Why `name` cannot name a utun device (`utunN`), or null when it can. */
+export function utunNameProblem(name: string): string | null {
+  return /^utun(0|[1-9][0-9]{0,8})$/.test(name)
+    ? null
+    : "macOS only allows utunN (for example utun8), or leave interface_name empty to pick a free one";
 }
 
 /** A failed call, named with the action and the Darwin errno. */

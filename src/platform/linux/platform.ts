@@ -10,6 +10,7 @@
  * @module
  */
 
+import { interfaceNameProblem } from "../../../ffi/linux/ifreq.ts";
 import { linuxErrno, linuxLibc } from "../../../ffi/linux/libc.ts";
 import { SysError } from "../../../ffi/errno.ts";
 import type { TunInboundOptions } from "../../config/types.ts";
@@ -36,6 +37,10 @@ export class LinuxPlatform implements Platform {
 
   checkPrivileges(): void {
     checkLinuxPrivileges();
+  }
+
+  tunNameProblem(name: string): string | null {
+    return interfaceNameProblem(name, true);
   }
 
   openTun(config: TunDeviceConfig): TunDevice {

@@ -2,7 +2,7 @@
 // the sequence a real `sudo tunbox run -c config.json` performs on a Mac with the seed config.
 
 import assert from "node:assert/strict";
-import { setupTun } from "../../../src/tun/setup.ts";
+import { planTun, setupTun } from "../../../src/tun/setup.ts";
 import { testPlatform } from "./_platform.ts";
 import { FakeDarwinLibc } from "./_fake_libc.ts";
 import { SEED_TUN } from "./_options.ts";
@@ -65,4 +65,19 @@ Deno.test("`setupTun()` as a normal user on macOS stops with the sudo sentence, 
   const platform = testPlatform(fake).platform;
   assert.throws(() => setupTun(SEED_TUN, platform, 1), /run it with sudo, or install the service/);
   assert.deepEqual(fake.calls, ["geteuid() = 501"]);
+});
+
+Deno.test("`planTun()` on macOS refuses a name that is not utunN before anything is opened", () => {
+  const fake = new FakeDarwinLibc();
+  const { platform } = testPlatform(fake);
+  assert.throws(
+    () => planTun({ ...SEED_TUN, interface_name: "tun0" }, platform),
+    {
+      name: "RangeError",
+      message: 'Invalid interface_name "tun0": macOS only allows utunN (for example utun8), ' +
+        "or leave interface_name empty to pick a free one",
+    },
+  );
+  assert.equal(planTun({ ...SEED_TUN, interface_name: "utun8" }, platform).device.name, "utun8");
+  assert.deepEqual(fake.calls.filter((c) => c.startsWith("socket(")), []);
 });
