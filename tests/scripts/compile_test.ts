@@ -101,8 +101,8 @@ Deno.test("`scanDynamicLoads()` covers every Worker entry and dynamic import in 
     const site of [
       "src/box.ts -> src/tun/worker.ts",
       "src/cli/cleanup.ts -> src/tun/setup.ts",
-      "src/platform/mod.ts -> src/platform/darwin/platform.ts",
-      "src/platform/mod.ts -> src/platform/linux/platform.ts",
+      "src/platform/load.ts -> src/platform/darwin/platform.ts",
+      "src/platform/load.ts -> src/platform/linux/platform.ts",
       "src/tun/inbound.ts -> src/tun/worker.ts",
     ]
   ) assert.ok(sites.includes(site), `${site} in ${sites.join(", ")}`);
