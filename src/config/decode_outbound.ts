@@ -13,7 +13,7 @@ import { readTls } from "./decode_tls.ts";
 import { headerNameProblem, headerValueProblem, isDomainName, testUrlProblem } from "./values.ts";
 import { defineTag, entryType } from "./entry.ts";
 import { parseIp } from "../net/ip.ts";
-import { type FeatureId } from "./support.ts";
+import { type FeatureId, featureId, verdict } from "./support.ts";
 import type {
   DirectOutboundOptions,
   HttpOutboundOptions,
@@ -424,6 +424,7 @@ function readUuid(o: Obj, out: { uuid: string }, protocol: string): void {
 function readV2rayCommon(
   o: Obj,
   out: {
+    tag: string;
     network?: "tcp" | "udp";
     tls?: VmessOutboundOptions["tls"];
     transport?: V2rayTransportOptions;
@@ -432,8 +433,15 @@ function readV2rayCommon(
 ): void {
   const network = o.enumOf("network", ["tcp", "udp"] as const);
   if (network !== undefined) out.network = network;
-  const tls = readTls(o);
+  const tls = readTls(o, { reality: "outbound.reality" });
   if (tls) out.tls = tls;
+  const tlsNode = o.find("tls")?.value;
+  if (
+    tlsNode?.kind === "object" &&
+    tlsNode.props.some((p) => p.key === "reality" && isEnabled(p.value))
+  ) {
+    o.ctx.leftOut.set(out.tag, verdict("outbound.reality").message);
+  }
   const transport = readTransport(o);
   if (transport) out.transport = transport;
   const mux = readMultiplex(o);
@@ -449,6 +457,7 @@ function decodeVless(o: Obj, tag: string): VlessOutboundOptions {
   if (flow !== undefined) {
     out.flow = flow;
     o.feature("flow", "outbound.vless.flow");
+    o.ctx.leftOut.set(tag, verdict("outbound.vless.flow").message);
   }
   // Absent, sing-box's default is xudp; tunbox carries VLESS UDP one connection per destination.
   const pe = readPacketEncoding(o);
@@ -569,7 +578,13 @@ export function decodeOutbound(
   const tag = defineTag(o, "outbound", index);
   o.known("tag");
   const type = entryType(o, "outbound", OUTBOUND_TYPES);
-  if (!type) return undefined;
+  if (!type) {
+    // A sing-box protocol tunbox does not build: left out, with its verdict (a warning).
+    const t = o.find("type")?.value;
+    const id = t?.kind === "string" ? featureId("outbound", t.value) : undefined;
+    if (id && verdict(id, ctx.os).level === "warning") ctx.leftOut.set(tag, verdict(id).message);
+    return undefined;
+  }
   const typeAt = o.at("type")!;
   let out: OutboundOptions;
   switch (type) {
@@ -611,6 +626,7 @@ export function decodeOutbound(
       break;
   }
   o.done(` in a "${type}" outbound`);
+  if (ctx.leftOut.has(tag)) return undefined;
   ctx.where.set(out, o);
   return out;
 }

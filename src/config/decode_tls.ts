@@ -12,7 +12,7 @@
 
 import { Buffer } from "node:buffer";
 import type { Obj } from "./reader.ts";
-import { featureId } from "./support.ts";
+import { type FeatureId, featureId } from "./support.ts";
 
 /** A TLS protocol version as sing-box spells it. */
 export type TlsVersionName = "1.0" | "1.1" | "1.2" | "1.3";
@@ -105,9 +105,14 @@ const INBOUND_KEYS = [
 ];
 
 /** Reports each present key's verdict (nothing for supported ones) and marks the keys known. */
-function verdicts(t: Obj, area: "tls" | "inbound_tls", keys: readonly string[]): void {
+function verdicts(
+  t: Obj,
+  area: "tls" | "inbound_tls",
+  keys: readonly string[],
+  instead: Partial<Record<string, FeatureId>> = {},
+): void {
   for (const k of keys) {
-    const id = featureId(area, k);
+    const id = instead[k] ?? featureId(area, k);
     if (id) t.feature(k, id);
     else t.known(k);
   }
@@ -186,7 +191,11 @@ function errorText(error: unknown): string {
 }
 
 /** Reads the outbound `tls` object of `o`, if present. */
-export function readTls(o: Obj): TlsOptions | undefined {
+export function readTls(
+  o: Obj,
+  /** Keys whose verdict is another feature's in this outbound (REALITY in VLESS, ...). */
+  instead: Partial<Record<string, FeatureId>> = {},
+): TlsOptions | undefined {
   const t = o.object("tls");
   if (!t) return undefined;
   const out: TlsOptions = {};
@@ -240,7 +249,7 @@ export function readTls(o: Obj): TlsOptions | undefined {
       "client certificate and client key must be provided together",
     );
   }
-  verdicts(t, "tls", OUTBOUND_KEYS);
+  verdicts(t, "tls", OUTBOUND_KEYS, instead);
   t.done(" in tls");
   return out;
 }

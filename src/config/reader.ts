@@ -65,6 +65,11 @@ export class Ctx {
   readonly where: WeakMap<object, Obj> = new WeakMap();
   /** The OS whose verdicts apply (`Deno.build.os` values). */
   readonly os: string;
+  /**
+   * Outbounds tunbox cannot build and leaves out (tag → the verdict's message): uses of them
+   * are checked after decoding (`validate.ts`).
+   */
+  readonly leftOut: Map<string, string> = new Map();
   /** Tags of legacy `rcode://` DNS servers (removed from the server list by the upgrade). */
   readonly rcodeServers: Set<string> = new Set();
 

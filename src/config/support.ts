@@ -41,6 +41,13 @@ export interface Feature {
   readonly os?: readonly string[];
 }
 
+/**
+ * What tunbox does with an outbound it cannot build: leaves it out (so the rest of the config
+ * runs); a rule, `final` or `detour` that uses it is an error, groups skip it with a warning.
+ */
+export const LEFT_OUT = "the outbound is left out (rules and detours must not use it; groups " +
+  "skip it)";
+
 const PROXY_CLIENT = "run its client locally (sing-box, xray, v2ray, ss-local...) " +
   'and point a "socks" outbound at it';
 const NEVER = "never matches in tunbox";
@@ -274,11 +281,17 @@ export const FEATURES = {
     note: "are insecure, deprecated by shadowsocks, and not implemented in tunbox; use " +
       '"2022-blake3-aes-128-gcm", "aes-128-gcm" or "chacha20-ietf-poly1305"',
   },
+  "outbound.reality": {
+    level: "warning",
+    name: '"reality" in tls',
+    note: `is not implemented in tunbox (REALITY needs its own handshake); ${LEFT_OUT}. To use ` +
+      `it, ${PROXY_CLIENT}`,
+  },
   "outbound.vless.flow": {
-    level: "error",
+    level: "warning",
     name: 'VLESS flow "xtls-rprx-vision"',
-    note: 'is not implemented in tunbox yet; remove "flow" (the server must then accept ' +
-      'clients without a flow) or run Xray or sing-box locally and point a "socks" outbound at it',
+    note: `is not implemented in tunbox yet; ${LEFT_OUT}. Remove "flow" if the server accepts ` +
+      `clients without one, or ${PROXY_CLIENT}`,
   },
   "outbound.vmess.alter_id": {
     level: "error",
@@ -672,9 +685,9 @@ export type FeatureId = keyof typeof FEATURES;
 
 function proxyOutbound(type: string): Feature {
   return {
-    level: "error",
+    level: "warning",
     name: `outbound type "${type}"`,
-    note: `is not implemented in tunbox yet; ${PROXY_CLIENT}`,
+    note: `is not implemented in tunbox yet; ${LEFT_OUT}. To use it, ${PROXY_CLIENT}`,
   };
 }
 

@@ -21,7 +21,9 @@ import type {
   DirectOutboundOptions,
   Options,
   OutboundOptions,
+  SelectorOutboundOptions,
   TunInboundOptions,
+  UrlTestOutboundOptions,
 } from "./types.ts";
 
 /** Platform facts the checks depend on (defaults: the running system). */
@@ -339,6 +341,58 @@ function checkLegacyDnsOutboundRefs(options: Options, ctx: Ctx): void {
   }
 }
 
+/**
+ * Uses of outbounds tunbox leaves out (a protocol it does not build, REALITY, a VLESS flow):
+ * a group (selector, urltest) skips them with a warning and loses them from its members; any
+ * other use (a rule, `final`, a `detour`, a DNS server's `detour`) is an error, since the
+ * traffic would have nowhere to go.
+ */
+function checkLeftOutRefs(options: Options, ctx: Ctx): void {
+  if (ctx.leftOut.size === 0) return;
+  const groups = new Map<number, SelectorOutboundOptions | UrlTestOutboundOptions>();
+  options.outbounds.forEach((o) => {
+    if (o.type !== "selector" && o.type !== "urltest") return;
+    const at = ctx.where.get(o)?.path;
+    const m = at ? /^outbounds\[(\d+)\]$/.exec(at) : null;
+    if (m) groups.set(Number(m[1]), o);
+  });
+  // A group whose every member is left out is left out too (until nothing changes).
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const g of groups.values()) {
+      if (ctx.leftOut.has(g.tag) || g.outbounds.length === 0) continue;
+      if (g.outbounds.every((t) => ctx.leftOut.has(t))) {
+        ctx.leftOut.set(g.tag, `every member of the group is left out, so is the group`);
+        const at = ctx.where.get(g)!;
+        ctx.warn(at.node, at.path, `group ${JSON.stringify(g.tag)} is left out: every member is`);
+        changed = true;
+      }
+    }
+  }
+  for (const ref of ctx.refs) {
+    if (ref.kind !== "outbound") continue;
+    const why = ctx.leftOut.get(ref.tag);
+    if (why === undefined) continue;
+    if (/^dns\.rules\[\d+\]\.outbound/.test(ref.path)) continue; // a match item, not a use
+    const m = /^outbounds\[(\d+)\]\.(outbounds|default)/.exec(ref.path);
+    const group = m ? groups.get(Number(m[1])) : undefined;
+    if (group) {
+      if (!ctx.leftOut.has(group.tag)) {
+        ctx.warn(ref.pos, ref.path, `${JSON.stringify(ref.tag)} is skipped: ${why}`);
+      }
+      continue;
+    }
+    ctx.error(ref.pos, ref.path, `outbound ${JSON.stringify(ref.tag)} cannot be used: ${why}`);
+  }
+  for (const g of groups.values()) {
+    g.outbounds = g.outbounds.filter((t) => !ctx.leftOut.has(t));
+    if (g.type === "selector" && g.default !== undefined && ctx.leftOut.has(g.default)) {
+      delete g.default;
+    }
+  }
+  options.outbounds = options.outbounds.filter((o) => !ctx.leftOut.has(o.tag));
+}
+
 /** Runs every whole-config check; problems go to `ctx`. */
 export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): void {
   const os = vo.os ?? Deno.build.os;
@@ -382,6 +436,7 @@ export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): 
   checkDetourLoops(options.outbounds, ctx);
   checkGroupCycles(options.outbounds, ctx);
   checkLegacyDnsOutboundRefs(options, ctx);
+  checkLeftOutRefs(options, ctx);
   validateDns(options, ctx, ctx.rcodeServers);
   // A typed DNS server detouring to an empty direct outbound is fatal in sing-box (#3585).
   const outByTag = new Map(options.outbounds.map((o) => [o.tag, o]));

@@ -10,6 +10,7 @@ import type {
   VmessOutboundOptions,
 } from "../../src/config/types.ts";
 import { at } from "./_helpers.ts";
+import { verdict } from "../../src/config/support.ts";
 
 function decode(text: string) {
   return decodeConfigText(text, "t.json", { os: "linux" });
@@ -130,10 +131,51 @@ Deno.test("decodeConfigText() reads vless and trojan outbounds and refuses a vle
   assert.equal(t.password, "pw");
   assert.equal(t.tls?.server_name, "t.example");
   const flow = `{"outbounds": [{"type": "vless", "tag": "f", "server": "v.example",
-    "server_port": 443, "uuid": "x", "flow": "xtls-rprx-vision"}]}`;
+    "server_port": 443, "uuid": "x", "flow": "xtls-rprx-vision"}, {"type": "direct", "tag": "d"}]}`;
   assert.deepEqual(problems(flow), [
-    `t.json:${at(flow, '"flow"')}: outbounds[0].flow: VLESS flow "xtls-rprx-vision" is not ` +
-    'implemented in tunbox yet; remove "flow" (the server must then accept clients without a ' +
-    'flow) or run Xray or sing-box locally and point a "socks" outbound at it',
+    `t.json:${at(flow, '"flow"')}: outbounds[0].flow: ${verdict("outbound.vless.flow").message}`,
+  ]);
+  assert.match(verdict("outbound.vless.flow").message, /left out/);
+  assert.deepEqual(decode(flow).options!.outbounds.map((o) => o.tag), ["d"]);
+});
+
+Deno.test("outbounds tunbox does not build are left out: groups skip them, rules may not use them", () => {
+  const text = `{"outbounds": [
+    {"type": "hysteria2", "tag": "h", "server": "1.2.3.4", "server_port": 443, "password": "x"},
+    {"type": "vless", "tag": "r", "server": "1.2.3.4", "server_port": 443, "uuid": "x",
+     "tls": {"enabled": true, "server_name": "a.example", "reality": {"enabled": true}}},
+    {"type": "direct", "tag": "d"},
+    {"type": "selector", "tag": "s", "outbounds": ["h", "r", "d"], "default": "h"},
+    {"type": "urltest", "tag": "u", "outbounds": ["h", "r"]}
+  ], "route": {"final": "s"}}`;
+  const r = decode(text);
+  const hy = verdict("outbound.hysteria2").message;
+  const re = verdict("outbound.reality").message;
+  assert.deepEqual(r.errors.map((e) => e.format()), []);
+  assert.deepEqual(r.warnings.map((e) => e.format()), [
+    `t.json:${at(text, '"hysteria2"')}: outbounds[0].type: ${hy}`,
+    `t.json:${at(text, '"reality"')}: outbounds[1].tls.reality: ${re}`,
+    `t.json:${
+      at(text, '{"type": "urltest"')
+    }: outbounds[4]: group "u" is left out: every member is`,
+    `t.json:${at(text, '"h"', 2)}: outbounds[3].outbounds[0]: "h" is skipped: ${hy}`,
+    `t.json:${at(text, '"r"', 2)}: outbounds[3].outbounds[1]: "r" is skipped: ${re}`,
+    `t.json:${at(text, '"h"', 3)}: outbounds[3].default: "h" is skipped: ${hy}`,
+    `t.json:${
+      at(text, '{"type": "urltest"')
+    }: outbounds[4]: group "u" is left out: every member is`,
+  ]);
+  const outs = r.options!.outbounds;
+  assert.deepEqual(outs.map((o) => o.tag), ["d", "s"]);
+  assert.deepEqual(outs[1], { type: "selector", tag: "s", outbounds: ["d"] });
+  // A rule (or final, or detour) that uses one is an error.
+  const used = `{"outbounds": [
+    {"type": "tuic", "tag": "t", "server": "1.2.3.4", "server_port": 443, "uuid": "x"},
+    {"type": "direct", "tag": "d", "detour": "t"}
+  ], "route": {"final": "t"}}`;
+  const tu = verdict("outbound.tuic").message;
+  assert.deepEqual(decode(used).errors.map((e) => e.format()), [
+    `t.json:${at(used, '"t"', 2)}: outbounds[1].detour: outbound "t" cannot be used: ${tu}`,
+    `t.json:${at(used, '"t"', 3)}: route.final: outbound "t" cannot be used: ${tu}`,
   ]);
 });
