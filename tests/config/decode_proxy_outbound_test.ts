@@ -155,9 +155,6 @@ Deno.test("outbounds tunbox does not build are left out: groups skip them, rules
   assert.deepEqual(r.warnings.map((e) => e.format()), [
     `t.json:${at(text, '"hysteria2"')}: outbounds[0].type: ${hy}`,
     `t.json:${at(text, '"reality"')}: outbounds[1].tls.reality: ${re}`,
-    `t.json:${
-      at(text, '{"type": "urltest"')
-    }: outbounds[4]: group "u" is left out: every member is`,
     `t.json:${at(text, '"h"', 2)}: outbounds[3].outbounds[0]: "h" is skipped: ${hy}`,
     `t.json:${at(text, '"r"', 2)}: outbounds[3].outbounds[1]: "r" is skipped: ${re}`,
     `t.json:${at(text, '"h"', 3)}: outbounds[3].default: "h" is skipped: ${hy}`,
