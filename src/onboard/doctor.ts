@@ -12,7 +12,7 @@ import { CAP_NET_ADMIN } from "../../ffi/linux/constants.ts";
 import { IFF_UP, RTN_UNICAST } from "../../ffi/linux/netlink.ts";
 import { isLinkLocal, parseIp, parsePrefix } from "../net/ip.ts";
 import { hasCapability, parseCapEff, readProcText } from "../platform/linux/privileges.ts";
-import { withRtNetlink } from "../platform/linux/rtnetlink.ts";
+import { withRtNetlink } from "../platform/linux/rtnetlink/mod.ts";
 import { isTunLink } from "../platform/linux/tun.ts";
 import { Router } from "../route/router.ts";
 import { findClients, type FoundClient } from "./discover.ts";

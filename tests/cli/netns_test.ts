@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { parsePrefix } from "../../src/net/ip.ts";
 import { NetNamespace, threadNetnsInode } from "../../src/platform/linux/netns.ts";
-import { withRtNetlink } from "../../src/platform/linux/rtnetlink.ts";
+import { withRtNetlink } from "../../src/platform/linux/rtnetlink/mod.ts";
 import type { ProbeReport } from "../../src/cli/demo/probe.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;

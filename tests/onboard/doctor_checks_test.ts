@@ -17,7 +17,7 @@ import {
   type HostState,
 } from "../../src/onboard/doctor_checks.ts";
 import { planRoutes } from "../../src/platform/linux/auto_route.ts";
-import type { RuleInfo } from "../../src/platform/linux/rtnetlink.ts";
+import type { RuleInfo } from "../../src/platform/linux/rtnetlink/mod.ts";
 import { Router } from "../../src/route/router.ts";
 
 function options(json: Record<string, unknown>): Options {

@@ -16,7 +16,7 @@ import {
   type RtNetlink,
   type RuleInfo,
   withRtNetlink,
-} from "../../platform/linux/rtnetlink.ts";
+} from "../../platform/linux/rtnetlink/mod.ts";
 import { TOPOLOGY } from "./topology.ts";
 
 const RT_TABLE_MAIN = 254;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RtNetlink } from "../../platform/linux/rtnetlink.ts";
+import { RtNetlink } from "../../platform/linux/rtnetlink/mod.ts";
 import { threadNetnsInode } from "../../platform/linux/netns.ts";
 
 /** What the probe prints. */

@@ -92,7 +92,7 @@ import { RT_TABLE_MAIN } from "../../../ffi/linux/netlink.ts";
 import { interfaceNameProblem } from "../../../ffi/linux/ifreq.ts";
 import type { PlannedRoute, PlannedRule, RoutePlan, TunDevice } from "../types.ts";
 import { formatRoute, formatRule } from "./ip_text.ts";
-import { NetlinkError, type RtNetlink, type RuleSpec, withRtNetlink } from "./rtnetlink.ts";
+import { NetlinkError, type RtNetlink, type RuleSpec, withRtNetlink } from "./rtnetlink/mod.ts";
 
 const log = getLogger(["tunbox", "platform", "auto_route"]);
 

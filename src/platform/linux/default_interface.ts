@@ -10,7 +10,7 @@
 
 import { IFF_UP, RT_TABLE_MAIN, RTN_UNICAST } from "../../../ffi/linux/netlink.ts";
 import type { NetworkInterface } from "../types.ts";
-import type { RouteInfo, RtNetlink } from "./rtnetlink.ts";
+import type { RouteInfo, RtNetlink } from "./rtnetlink/mod.ts";
 
 /** The default route chosen by {@linkcode findDefaultRoute}. */
 export interface DefaultRoute {

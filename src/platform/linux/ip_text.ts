@@ -22,7 +22,7 @@ import {
   RTN_UNICAST,
   RTPROT_BOOT,
 } from "../../../ffi/linux/netlink.ts";
-import type { RouteInfo, RouteSpec, RuleSpec } from "./rtnetlink.ts";
+import type { RouteInfo, RouteSpec, RuleSpec } from "./rtnetlink/mod.ts";
 
 /** Metric the kernel gives an IPv6 route added without RTA_PRIORITY (IP6_RT_PRIO_USER). */
 export const IPV6_DEFAULT_METRIC = 1024;

@@ -34,7 +34,7 @@ import {
 import { diffNetwork } from "../network_change.ts";
 import type { InterfaceState, NetworkChange, NetworkSnapshot } from "../types.ts";
 import { findDefaultInterface, firstHop } from "./default_interface.ts";
-import { RtNetlink } from "./rtnetlink.ts";
+import { RtNetlink } from "./rtnetlink/mod.ts";
 
 const log = getLogger(["tunbox", "platform", "network"]);
 

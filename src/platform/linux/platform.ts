@@ -27,7 +27,7 @@ import { cleanupStaleState, installRoutes, planRoutes } from "./auto_route.ts";
 import { findDefaultInterface } from "./default_interface.ts";
 import { readNetworkSnapshot, watchNetwork } from "./network_monitor.ts";
 import { checkLinuxPrivileges } from "./privileges.ts";
-import { withRtNetlink } from "./rtnetlink.ts";
+import { withRtNetlink } from "./rtnetlink/mod.ts";
 import { bindSocketToInterface, setSocketMark } from "./socket_options.ts";
 import { isTunLink, openTun } from "./tun.ts";
 

@@ -35,7 +35,7 @@ import {
 import { ARPHRD_NONE, IFA_F_NODAD } from "../../../ffi/linux/netlink.ts";
 import { formatPrefix, type Prefix } from "../../net/ip.ts";
 import type { TunDevice, TunDeviceConfig } from "../types.ts";
-import { NetlinkError, type RtNetlink, withRtNetlink } from "./rtnetlink.ts";
+import { NetlinkError, type RtNetlink, withRtNetlink } from "./rtnetlink/mod.ts";
 import { getLogger } from "@logtape/logtape";
 
 const log = getLogger(["tunbox", "platform", "tun"]);

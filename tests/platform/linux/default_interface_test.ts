@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { findDefaultRoute } from "../../../src/platform/linux/default_interface.ts";
 import { LinuxPlatform } from "../../../src/platform/linux/platform.ts";
-import { RtNetlink } from "../../../src/platform/linux/rtnetlink.ts";
+import { RtNetlink } from "../../../src/platform/linux/rtnetlink/mod.ts";
 import { type Netns, withNetns } from "../../_helpers/netns.ts";
 
 async function twoUplinks(ns: Netns): Promise<void> {

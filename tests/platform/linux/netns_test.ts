@@ -7,7 +7,7 @@ import {
   processNetnsInodes,
   threadNetnsInode,
 } from "../../../src/platform/linux/netns.ts";
-import { withRtNetlink } from "../../../src/platform/linux/rtnetlink.ts";
+import { withRtNetlink } from "../../../src/platform/linux/rtnetlink/mod.ts";
 
 const CAN_RUN = Deno.build.os === "linux" && Deno.uid?.() === 0;
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readNetworkSnapshot, watchNetwork } from "../../../src/platform/linux/network_monitor.ts";
 import { LinuxPlatform } from "../../../src/platform/linux/platform.ts";
-import { RtNetlink } from "../../../src/platform/linux/rtnetlink.ts";
+import { RtNetlink } from "../../../src/platform/linux/rtnetlink/mod.ts";
 import { formatIp, formatPrefix } from "../../../src/net/ip.ts";
 import type { NetworkChange } from "../../../src/platform/types.ts";
 import { type Netns, runCommand, withNetns } from "../../_helpers/netns.ts";

@@ -2,14 +2,14 @@
 // kernel in namespaces this test creates and holds only as fds.
 
 import assert from "node:assert/strict";
-import { concatBytes } from "../../../ffi/linux/netlink.ts";
-import { NetNamespace } from "../../../src/platform/linux/netns.ts";
+import { concatBytes } from "../../../../ffi/linux/netlink.ts";
+import { NetNamespace } from "../../../../src/platform/linux/netns.ts";
 import {
   encodeLinkNamespace,
   encodeVethCreate,
   NetlinkError,
   withRtNetlink,
-} from "../../../src/platform/linux/rtnetlink.ts";
+} from "../../../../src/platform/linux/rtnetlink/mod.ts";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 const zeros = (n: number) => new Array<number>(n).fill(0);

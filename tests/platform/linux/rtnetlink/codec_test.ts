@@ -13,15 +13,15 @@ import {
   encodeRule,
   encodeRuleDeleteByPriority,
   NetlinkError,
-} from "../../../src/platform/linux/rtnetlink.ts";
+} from "../../../../src/platform/linux/rtnetlink/mod.ts";
 import {
   attrNested,
   attrString,
   attrU32,
   concatBytes,
   encodeAttr,
-} from "../../../ffi/linux/netlink.ts";
-import { parsePrefix } from "../../../src/net/ip.ts";
+} from "../../../../ffi/linux/netlink.ts";
+import { parsePrefix } from "../../../../src/net/ip.ts";
 
 const bytes = (...b: number[]) => Uint8Array.from(b);
 const flat = (r: { body: Uint8Array; attrs: Uint8Array[] }) => concatBytes([r.body, ...r.attrs]);

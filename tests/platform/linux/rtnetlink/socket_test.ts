@@ -2,10 +2,10 @@
 // independent witness of what was added or removed.
 
 import assert from "node:assert/strict";
-import { NetlinkError, RtNetlink } from "../../../src/platform/linux/rtnetlink.ts";
-import { formatRoute, formatRule } from "../../../src/platform/linux/ip_text.ts";
-import { parsePrefix } from "../../../src/net/ip.ts";
-import { runCommand, withNetns } from "../../_helpers/netns.ts";
+import { NetlinkError, RtNetlink } from "../../../../src/platform/linux/rtnetlink/mod.ts";
+import { formatRoute, formatRule } from "../../../../src/platform/linux/ip_text.ts";
+import { parsePrefix } from "../../../../src/net/ip.ts";
+import { runCommand, withNetns } from "../../../_helpers/netns.ts";
 
 const p = (s: string) => parsePrefix(s)!;
 
