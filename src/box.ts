@@ -9,8 +9,8 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { ClashApi } from "./api/clash_api.ts";
-import { ConnectionHub, createConnIdMemory, type WorkerLink } from "./conn/mod.ts";
+import { type ApiBackend, ClashApi } from "./api/clash_api.ts";
+import type { ConnectionHub } from "./conn/mod.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
 import { createDns, createSharedDnsMemory, type SharedDnsMemory } from "./dns/mod.ts";
 import { FakeIpPersistence } from "./dns/fakeip_persist.ts";
@@ -21,6 +21,7 @@ import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
+import { setClashModeSource } from "./route/clash_mode.ts";
 import { Router } from "./route/router.ts";
 import { RuleSetRegistry } from "./route/rule_set.ts";
 import { RuleSetManager, type RuleSetStatus } from "./ruleset/manager.ts";
@@ -29,6 +30,7 @@ import { CacheFile } from "./store/cache_file.ts";
 import { SharedState } from "./store/shared_state.ts";
 import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./tun/worker_pool.ts";
+import { type WorkerHandle, WorkerSet } from "./tun/worker_set.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import { checkAddressCollisions } from "./tun/collisions.ts";
 import { planReload } from "./reload_plan.ts";
@@ -63,10 +65,12 @@ export class Box {
   /** What saves worker state (FakeIP, rejected DNS responses) into the cache file. */
   #persist: { savers: { save(): number }[]; timer: ReturnType<typeof setInterval> } | null = null;
   #started = false;
-  /** Every connection of every worker: the live view and the closed ring. */
-  readonly connections: ConnectionHub = new ConnectionHub();
-  readonly #connIds = createConnIdMemory();
-  #listenerLink: WorkerLink | null = null;
+  /** Every worker of the instance (connection reports, API requests, log forwarding). */
+  readonly workers: WorkerSet = new WorkerSet();
+  #listenerHandle: WorkerHandle | null = null;
+  #sharedDns: SharedDnsMemory | null = null;
+  #fakeIp: FakeIpPersistence | null = null;
+  #router: { options: Options; router: Router } | null = null;
   /** What started inbounds share, kept for a reload's listener restart. */
   #running: {
     platform: Platform;
@@ -106,6 +110,11 @@ export class Box {
     } finally {
       reactor.close();
     }
+  }
+
+  /** Every connection of every worker: the live view and the closed ring. */
+  get connections(): ConnectionHub {
+    return this.workers.hub;
   }
 
   /** The TUN inbounds of the config. */
@@ -159,7 +168,7 @@ export class Box {
     // Inline and local rule-sets must load (as in sing-box); remote ones come from the cache.
     const ruleSets = await this.#startRuleSets(options);
     const clash = options.experimental.clash_api;
-    if (clash?.external_controller) this.#api = ClashApi.start(clash, this.connections);
+    if (clash?.external_controller) this.#api = ClashApi.start(clash, this.#apiBackend());
     const platform = await loadPlatform();
     warnMissingInterfaces(options, platform);
     const logInit = {
@@ -167,7 +176,7 @@ export class Box {
       color: this.#init.color ?? false,
       baseTime: performance.timeOrigin,
     };
-    const sharedDns = createSharedDnsMemory(options);
+    const sharedDns = this.#sharedDns = createSharedDnsMemory(options);
     this.#restoreDnsState(sharedDns);
     this.#running = { platform, logInit, sharedDns };
     if (tuns.length > 0) {
@@ -185,7 +194,7 @@ export class Box {
         logInit,
         sharedDns,
         this.#state?.memory,
-        { hub: this.connections, ids: this.#connIds },
+        this.workers,
         { payloads: ruleSets.payloads, ranges: (tag) => ruleSets.ranges(tag) },
       );
       this.#tuns.push(inbound);
@@ -203,18 +212,18 @@ export class Box {
   async #startListeners(options: Options): Promise<void> {
     const running = this.#running!;
     const pool = this.#listeners = new WorkerPool();
-    const link = this.#listenerLink = this.connections.attach({
-      name: "listeners",
-      post: (msg) => pool.send(0, msg),
-    });
-    pool.onMessage = (_, msg) => this.connections.receive(link, msg);
+    const handle = this.#listenerHandle = this.workers.attach(
+      "listeners",
+      (msg) => pool.send(0, msg),
+    );
+    pool.onMessage = (_, msg) => this.workers.receive(handle, msg);
     await pool.start(new URL("./tun/worker.ts", import.meta.url), [{
       role: "listeners",
       index: 0,
       options,
       sharedDns: running.sharedDns,
       ...(this.#state ? { state: this.#state.memory } : {}),
-      connIds: this.#connIds,
+      connIds: this.workers.ids,
       ruleSets: this.#ruleSets?.payloads ?? [],
       log: { ...running.logInit, options: options.log },
       defaultInterface: running.platform.defaultInterface(),
@@ -259,8 +268,8 @@ export class Box {
     const listeners = this.#listeners;
     this.#listeners = null;
     await listeners?.stop();
-    if (this.#listenerLink) this.connections.detach(this.#listenerLink);
-    this.#listenerLink = null;
+    if (this.#listenerHandle) this.workers.detach(this.#listenerHandle);
+    this.#listenerHandle = null;
   }
 
   /**
@@ -312,7 +321,7 @@ export class Box {
       await this.#api?.close();
       this.#api = null;
       const clash = next.experimental.clash_api;
-      if (clash?.external_controller) this.#api = ClashApi.start(clash, this.connections);
+      if (clash?.external_controller) this.#api = ClashApi.start(clash, this.#apiBackend());
     }
     this.#init = { ...this.#init, options: next };
     if (sets) this.#startRuleSetUpdates(sets);
@@ -352,6 +361,8 @@ export class Box {
         : {},
     );
     const state = this.#state;
+    // This thread's router (the API's /rules/explain) sees the mode too.
+    setClashModeSource(() => state.mode);
     if (state.modes.length > 0) {
       log.info("clash mode: {mode} (modes: {modes})", {
         mode: state.mode,
@@ -378,6 +389,7 @@ export class Box {
       const persist = new FakeIpPersistence(store, cache, fake.inet4_range, fake.inet6_range);
       persist.load();
       savers.push(persist);
+      this.#fakeIp = persist;
     }
     if (cache.storeRdrc && memory.rdrc) {
       const persist = new RdrcPersistence(new SharedRdrc(memory.rdrc, cache.rdrcTimeoutMs), cache);
@@ -434,6 +446,70 @@ export class Box {
   }
 
   /**
+   * Forgets every FakeIP mapping (the Clash API's `POST /cache/fakeip/flush`): the tables every
+   * worker shares, and the cache file's copy when `store_fakeip` keeps one.
+   */
+  flushFakeIp(): void {
+    const fake = this.#init.options.dns.servers.find((s) => s.type === "fakeip");
+    const memory = this.#sharedDns;
+    if (!fake || !memory || (!memory.fakeip4 && !memory.fakeip6)) return;
+    new SharedFakeIpStore(memory, fake.inet4_range, fake.inet6_range).clear();
+    this.#fakeIp?.reset();
+    // Cached answers may hold fake addresses that no longer stand for anything.
+    this.workers.broadcast({ type: "clear-dns-cache" });
+    log.info("FakeIP mappings flushed");
+  }
+
+  /** What the Clash API reads and changes. */
+  #apiBackend(): ApiBackend {
+    // The getters read the options in force (a reload replaces them).
+    // deno-lint-ignore no-this-alias
+    const box = this;
+    return {
+      get options() {
+        return box.#init.options;
+      },
+      workingDirectory: this.#init.workingDirectory,
+      connections: this.workers.hub,
+      logs: this.workers.logs,
+      get router() {
+        return box.#mainRouter();
+      },
+      mode: () => this.clashMode,
+      modes: () => this.clashModes,
+      setMode: (mode) => this.setClashMode(mode),
+      selected: (group) => this.selectedOutbound(group),
+      select: (group, member) => this.selectOutbound(group, member),
+      workerCall: (call) =>
+        this.workers.call(
+          call,
+          call.kind === "delay" || call.kind === "group-delay" ? call.timeoutMs + 2000 : undefined,
+        ),
+      flushDns: () => this.workers.broadcast({ type: "clear-dns-cache" }),
+      flushFakeIp: () => this.flushFakeIp(),
+    };
+  }
+
+  /**
+   * A router on this thread for the options in force: the API's `/rules` and `/rules/explain`
+   * (the workers route the flows).
+   */
+  #mainRouter(): Router {
+    const options = this.#init.options;
+    if (this.#router?.options !== options) {
+      this.#router = {
+        options,
+        router: new Router({
+          rules: options.route.rules,
+          outbounds: options.outbounds,
+          ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+        }),
+      };
+    }
+    return this.#router.router;
+  }
+
+  /**
    * A network change (new default interface, interface down, address gone): logged, and passed
    * to every worker, which re-binds new direct dials and closes sockets that cannot work anymore.
    */
@@ -468,6 +544,8 @@ export class Box {
       clearInterval(persist.timer);
       for (const s of persist.savers) s.save();
     }
+    this.workers.close();
+    this.#fakeIp = null;
     this.#state = null;
     this.#cache?.close();
     this.#cache = null;

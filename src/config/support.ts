@@ -657,11 +657,7 @@ export const FEATURES = {
   // ── Experimental ──────────────────────────────────────────────────────────────────────────
   "experimental.clash_api": { level: "supported", name: '"clash_api"' },
   "experimental.clash_api.default_mode": { level: "supported", name: '"default_mode"' },
-  "experimental.clash_api.external_ui": {
-    level: "warning",
-    name: '"external_ui"',
-    note: "is not served by tunbox yet; use the API without a web UI",
-  },
+  "experimental.clash_api.external_ui": { level: "supported", name: '"external_ui"' },
   "experimental.cache_file": { level: "supported", name: '"cache_file"' },
   "experimental.cache_file.store_dns": {
     level: "warning",

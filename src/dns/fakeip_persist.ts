@@ -105,6 +105,22 @@ export class FakeIpPersistence {
     return restored;
   }
 
+  /**
+   * Empties the file's FakeIP mappings after the shared tables were cleared (a flush): the
+   * metadata records the reset cursor, and nothing written before counts as saved.
+   */
+  reset(): void {
+    this.#cache.transaction("reset FakeIP mappings", () => {
+      this.#cache.fakeIpReset();
+      this.#cache.saveFakeIpMetadata(this.#metadata());
+    });
+    for (const f of this.#families) {
+      f.seqs.fill(0);
+      f.allocations = f.ring.allocations;
+      f.changeCount = f.ring.changeCount;
+    }
+  }
+
   /** Writes what changed since the last save (nothing when no worker allocated). */
   save(): number {
     let written = 0;

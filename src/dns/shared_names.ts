@@ -85,6 +85,11 @@ class NameSlots {
     return Atomics.load(this.i32, (this.offset + slot * SLOT_SIZE + S_SEQ) >> 2);
   }
 
+  /** Empties `slot` (readers see it as never written). */
+  clear(slot: number): void {
+    Atomics.store(this.i32, (this.offset + slot * SLOT_SIZE + S_SEQ) >> 2, 0);
+  }
+
   /** The slot's key, expiry and name, or null when empty. */
   read(slot: number): { key: number; expiry: number; name: string } | null {
     const base = this.offset + slot * SLOT_SIZE;
@@ -275,6 +280,17 @@ class SharedRing {
   #nameAt(slot: number): string | undefined {
     return this.#names.read(slot)?.name;
   }
+
+  /**
+   * Forgets every mapping and starts allocating from the first address again (the Clash API's
+   * FakeIP flush). A worker allocating at the same moment may keep its new address.
+   */
+  clear(): void {
+    for (let i = 0; i < this.#indexLen; i++) Atomics.store(this.#index, i, 0);
+    for (let slot = 0; slot < this.slots; slot++) this.#names.clear(slot);
+    Atomics.store(this.#cursor, 0, 0);
+    Atomics.add(this.#header, F_CHANGES, 1);
+  }
 }
 
 /**
@@ -319,6 +335,12 @@ export class SharedFakeIpStore {
   /** The ring of a family (persistence). */
   ring(v6: boolean): SharedRing | null {
     return v6 ? this.#v6 : this.#v4;
+  }
+
+  /** Forgets every mapping of both families (see `SharedRing.clear`). */
+  clear(): void {
+    this.#v4?.clear();
+    this.#v6?.clear();
   }
 }
 

@@ -21,6 +21,7 @@ import {
 } from "@logtape/logtape";
 import type { LogLevel, LogOptions } from "../config/types.ts";
 import { formatLine, type LineFormat } from "./format.ts";
+import { tapSink } from "./tap.ts";
 
 /** Options that do not come from the config file. */
 export interface LoggingSetup {
@@ -126,11 +127,11 @@ export async function configureLogging(options: LogOptions, setup: LoggingSetup)
   threshold = disabled ? Infinity : RANK[level];
   await configure({
     reset: true,
-    sinks: { out: lineSink(format, target) },
+    sinks: { out: lineSink(format, target), tap: tapSink },
     loggers: [
       {
         category: ["tunbox"],
-        sinks: disabled ? [] : ["out"],
+        sinks: disabled ? [] : ["out", "tap"],
         lowestLevel: disabled ? null : level,
       },
       { category: ["logtape", "meta"], sinks: disabled ? [] : ["out"], lowestLevel: "warning" },

@@ -15,6 +15,7 @@
 import { testUrlProblem } from "../config/values.ts";
 import { getLogger } from "@logtape/logtape";
 import type { UrlTestOutboundOptions } from "../config/types.ts";
+import type { Reactor } from "../io/reactor.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import type { Stream } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
@@ -31,6 +32,73 @@ export const DEFAULT_TEST_URL = "https://www.gstatic.com/generate_204";
 export const DEFAULT_INTERVAL_MS = 180_000;
 export const DEFAULT_TOLERANCE_MS = 50;
 const TEST_TIMEOUT_MS = 5000;
+
+/**
+ * The delay of one URL test through `dialer`, in milliseconds, as sing-box measures it: connect
+ * to the URL's host and port, for `https:` URLs complete a TLS handshake (the certificate checked
+ * against `certificate`, else the system's roots), send a `HEAD` request and wait for the status
+ * line. Throws when any step fails, or after `timeoutMs`.
+ *
+ * ```ts
+ * const ms = await urlTestDelay(reactor, outbound, "https://www.gstatic.com/generate_204");
+ * ```
+ */
+export async function urlTestDelay(
+  reactor: Reactor,
+  dialer: Pick<Outbound, "dialTcp">,
+  url: string | URL,
+  timeoutMs = TEST_TIMEOUT_MS,
+  options: { certificate?: DialContext["certificate"]; via?: string } = {},
+): Promise<number> {
+  const u = typeof url === "string" ? parseTestUrl(url) : url;
+  const start = reactor.now();
+  let sock: Stream = await dialer.dialTcp(urlTarget(u), { id: 0 });
+  try {
+    if (u.protocol === "https:") {
+      sock = await tlsConnect(sock, {
+        serverName: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+        store: trustStore(options.certificate),
+      }, {
+        what: `URL test ${u.href}${options.via ? ` through "${options.via}"` : ""}`,
+        timeoutMs,
+      });
+    }
+    await withDeadline(reactor, sock, timeoutMs, `URL test ${u.href}`, async () => {
+      const path = `${u.pathname}${u.search}`;
+      const req = `HEAD ${path} HTTP/1.1\r\nHost: ${u.host}\r\n` +
+        `User-Agent: tunbox\r\nConnection: close\r\n\r\n`;
+      await writeAll(sock, new TextEncoder().encode(req), "send URL test request");
+      const header = new TextDecoder().decode(
+        await readHeaderBlock(sock, "read URL test response"),
+      );
+      const line = header.slice(0, header.indexOf("\r\n"));
+      if (!parseStatusLine(line)) {
+        throw new SyntaxError(
+          `URL test got no HTTP status line: ${JSON.stringify(line.slice(0, 40))}`,
+        );
+      }
+    });
+    return reactor.now() - start;
+  } finally {
+    sock.close();
+  }
+}
+
+/** Parses a test URL: http or https only. */
+export function parseTestUrl(text: string): URL {
+  // The same check as `check` (src/config/values.ts).
+  const problem = testUrlProblem(text);
+  if (problem) throw new TypeError(`url: ${problem}`);
+  return new URL(text);
+}
+
+/** A test URL's host and port as a destination. */
+export function urlTarget(u: URL): Destination {
+  const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = u.port !== "" ? Number(u.port) : u.protocol === "https:" ? 443 : 80;
+  const addr = parseIp(host);
+  return addr ? { addr, port } : { domain: host, port };
+}
 
 /** Picks the fastest member by periodic tests. */
 export class UrlTestOutbound implements Outbound {
@@ -55,9 +123,7 @@ export class UrlTestOutbound implements Outbound {
     this.#selected = options.outbounds[0]!;
     // "" is the default, as in sing-box; the same check as `check` (src/config/values.ts).
     const url = options.url || DEFAULT_TEST_URL;
-    const problem = testUrlProblem(url);
-    if (problem) throw new TypeError(`url: ${problem}`);
-    this.url = new URL(url);
+    this.url = parseTestUrl(url);
     this.intervalMs = options.interval ?? DEFAULT_INTERVAL_MS;
     this.toleranceMs = options.tolerance ?? DEFAULT_TOLERANCE_MS;
     this.#ctx = env.ctx;
@@ -86,55 +152,17 @@ export class UrlTestOutbound implements Outbound {
 
   /** The URL's host and port as a destination. */
   get target(): Destination {
-    const host = this.url.hostname.replace(/^\[(.*)\]$/, "$1");
-    const port = this.url.port !== ""
-      ? Number(this.url.port)
-      : this.url.protocol === "https:"
-      ? 443
-      : 80;
-    const addr = parseIp(host);
-    return addr ? { addr, port } : { domain: host, port };
+    return urlTarget(this.url);
   }
 
   /** Measures one member: milliseconds, or throws. */
-  async measure(tag: string): Promise<number> {
+  measure(tag: string): Promise<number> {
     const member = this.#get.get(tag);
     if (!member) throw new TypeError(`"${tag}" is not a member of urltest "${this.tag}"`);
-    const reactor = this.#ctx.reactor;
-    const start = reactor.now();
-    let sock: Stream = await member().dialTcp(this.target, { id: 0 });
-    try {
-      if (this.url.protocol === "https:") {
-        sock = await tlsConnect(sock, {
-          serverName: this.url.hostname.replace(/^\[(.*)\]$/, "$1"),
-          store: trustStore(this.#ctx.certificate),
-        }, { what: `URL test ${this.url.href} through "${tag}"`, timeoutMs: TEST_TIMEOUT_MS });
-      }
-      await withDeadline(
-        reactor,
-        sock,
-        TEST_TIMEOUT_MS,
-        `URL test ${this.url.href}`,
-        async () => {
-          const path = `${this.url.pathname}${this.url.search}`;
-          const req = `HEAD ${path} HTTP/1.1\r\nHost: ${this.url.host}\r\n` +
-            `User-Agent: tunbox\r\nConnection: close\r\n\r\n`;
-          await writeAll(sock, new TextEncoder().encode(req), "send URL test request");
-          const header = new TextDecoder().decode(
-            await readHeaderBlock(sock, "read URL test response"),
-          );
-          const line = header.slice(0, header.indexOf("\r\n"));
-          if (!parseStatusLine(line)) {
-            throw new SyntaxError(
-              `URL test got no HTTP status line: ${JSON.stringify(line.slice(0, 40))}`,
-            );
-          }
-        },
-      );
-      return reactor.now() - start;
-    } finally {
-      sock.close();
-    }
+    return urlTestDelay(this.#ctx.reactor, member(), this.url, TEST_TIMEOUT_MS, {
+      ...(this.#ctx.certificate ? { certificate: this.#ctx.certificate } : {}),
+      via: tag,
+    });
   }
 
   /** Tests every member now and updates the selection; returns the delays (null = failed). */

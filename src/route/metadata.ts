@@ -56,6 +56,7 @@ export interface ConnMetadata {
   destinationAddresses: Uint8Array[];
   /** Route options accumulated from `route-options` and `route` actions. */
   routeOptions: RouteOptionsFields;
+
   /**
    * Router-internal: index of the next rule to evaluate. 0 for a fresh flow; after
    * `Router.matchSync` returns `null` it points at the rule whose `sniff`/`resolve` action must

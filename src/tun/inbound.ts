@@ -7,7 +7,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { ConnectionHub, WorkerLink } from "../conn/hub.ts";
+import type { WorkerHandle, WorkerSet } from "./worker_set.ts";
 import type { Options, TunInboundOptions, TunStack } from "../config/types.ts";
 import { listenTcpFd } from "../io/socket.ts";
 import { fdClose, sockLocalAddr } from "../io/sys.ts";
@@ -51,7 +51,7 @@ export class TunInbound {
   #setup: TunSetup | undefined;
   #pool: WorkerPool | undefined;
   #listenFds: number[] = [];
-  #links: WorkerLink[] = [];
+  #handles: WorkerHandle[] = [];
 
   constructor(
     readonly options: TunInboundOptions,
@@ -62,8 +62,8 @@ export class TunInbound {
     readonly sharedDns: SharedDnsMemory,
     /** Clash mode and selector choices shared with every worker. */
     readonly sharedState?: SharedStateMemory,
-    /** Where the workers' connection reports go (and the shared connection ids). */
-    readonly conns: { hub: ConnectionHub; ids: SharedArrayBuffer } | null = null,
+    /** The instance's workers: connection reports, API requests, logs, shared ids. */
+    readonly workers: WorkerSet | null = null,
     /** The rule-sets loaded so far (workers get them; `route_address_set` reads them). */
     readonly ruleSets?: TunRuleSets,
   ) {}
@@ -118,7 +118,7 @@ export class TunInbound {
         options: this.config,
         sharedDns: this.sharedDns,
         ...(this.sharedState ? { state: this.sharedState } : {}),
-        ...(this.conns ? { connIds: this.conns.ids } : {}),
+        ...(this.workers ? { connIds: this.workers.ids } : {}),
         ...(this.ruleSets ? { ruleSets: this.ruleSets.payloads } : {}),
         log: this.logInit,
         defaultInterface,
@@ -126,17 +126,17 @@ export class TunInbound {
         ...(natListenPorts ? { natListenPorts, natListenFds: this.#listenFds } : {}),
       }));
       const pool = this.#pool = new WorkerPool();
-      const hub = this.conns?.hub;
-      if (hub) {
-        this.#links = inits.map((_, i) =>
-          hub.attach({
-            name: `inbound/tun[${this.options.tag}] worker ${i}`,
-            post: (msg) => pool.send(i, msg),
-          })
+      const workers = this.workers;
+      if (workers) {
+        this.#handles = inits.map((_, i) =>
+          workers.attach(
+            `inbound/tun[${this.options.tag}] worker ${i}`,
+            (msg) => pool.send(i, msg),
+          )
         );
         pool.onMessage = (index, msg) => {
-          const link = this.#links[index];
-          if (link) hub.receive(link, msg);
+          const handle = this.#handles[index];
+          if (handle) workers.receive(handle, msg);
         };
       }
       await pool.start(new URL("./worker.ts", import.meta.url), inits);
@@ -187,8 +187,8 @@ export class TunInbound {
     const pool = this.#pool;
     this.#pool = undefined;
     if (pool) await pool.stop();
-    for (const link of this.#links) this.conns?.hub.detach(link);
-    this.#links = [];
+    for (const handle of this.#handles) this.workers?.detach(handle);
+    this.#handles = [];
     for (const fd of this.#listenFds) fdClose(fd);
     this.#listenFds = [];
     const setup = this.#setup;

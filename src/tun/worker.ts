@@ -27,6 +27,8 @@ import { TproxyInbound } from "../inbound/tproxy.ts";
 import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
 import { configureLogging } from "../log/mod.ts";
+import { addLogTap, type LogEntry } from "../log/tap.ts";
+import { DelayTimeoutError, runWorkerCall, type WorkerCall } from "../api/worker_calls.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
 import type { DialContext, Outbound } from "../outbound/types.ts";
 import { loadPlatform } from "../platform/mod.ts";
@@ -58,6 +60,8 @@ interface FlowParts {
   router: Router;
   /** The outbound remote rule-sets download through when they name none. */
   defaultOutbound: string;
+  /** What TLS clients trust (the top-level `certificate`), for the Clash API's URL tests. */
+  certificate: Options["certificate"];
   /** Stops NTP, closes the DNS module and the outbounds. */
   close(): void;
 }
@@ -154,6 +158,7 @@ function buildParts(options: Options, base: PartsBase): FlowParts {
     dns,
     router,
     defaultOutbound,
+    certificate: options.certificate,
     close() {
       stopNtp?.();
       dns.close();
@@ -287,6 +292,7 @@ async function start(init: WorkerInit): Promise<void> {
     init.connIds,
   );
   const r = s.reactor;
+  if (logTapWanted) setLogTap(true);
   const report = () => {
     postReport();
     sweepRetired();
@@ -315,6 +321,70 @@ async function start(init: WorkerInit): Promise<void> {
   await r.run();
 }
 
+/** How often forwarded log records are posted (and at most how many per message). */
+const LOG_FLUSH_MS = 100;
+const LOG_BATCH = 500;
+interface LogTap {
+  stop: () => void;
+  entries: LogEntry[];
+  timer: { cancel(): void } | null;
+}
+let logTap: LogTap | null = null;
+
+/** Whether the main thread wants log records (it may ask before the services exist). */
+let logTapWanted = false;
+
+/** Starts or stops forwarding log records to the main thread (for the Clash API's `/logs`). */
+function setLogTap(on: boolean): void {
+  logTapWanted = on;
+  const r = services?.reactor;
+  if (!on || !r) {
+    logTap?.stop();
+    logTap?.timer?.cancel();
+    logTap = null;
+    return;
+  }
+  if (logTap) return;
+  const tap: LogTap = { stop: () => {}, entries: [], timer: null };
+  const flush = () => {
+    tap.timer = null;
+    if (tap.entries.length > 0) post({ type: "logs", entries: tap.entries.splice(0) });
+  };
+  tap.stop = addLogTap((entry) => {
+    if (tap.entries.length >= LOG_BATCH) return; // the main thread is not keeping up: drop
+    tap.entries.push(entry);
+    tap.timer ??= r.setTimeout(LOG_FLUSH_MS, flush);
+  });
+  logTap = tap;
+}
+
+/** Answers a Clash API request. */
+function rpc(seq: number, call: WorkerCall): void {
+  const s = services;
+  if (!s) {
+    post({ type: "rpc-result", seq, ok: false, error: "the worker is not running" });
+    return;
+  }
+  // The current parts: a reload replaces them.
+  const { outbounds, dns, certificate } = s.parts;
+  runWorkerCall(call, {
+    reactor: s.reactor,
+    outbounds,
+    dns,
+    ...(certificate ? { certificate } : {}),
+  }).then(
+    (value) => post({ type: "rpc-result", seq, ok: true, value }),
+    (error) =>
+      post({
+        type: "rpc-result",
+        seq,
+        ok: false,
+        error: error instanceof Error ? error.message : String(error),
+        ...(error instanceof DelayTimeoutError ? { timeout: true } : {}),
+      }),
+  );
+}
+
 /**
  * A network change: new dials bind to the new default interface (auto_detect_interface reads
  * `defaultInterface`), and sockets on a lost interface or address are ended now.
@@ -333,6 +403,7 @@ function networkChanged(change: NetworkChange): void {
 }
 
 function stop(): void {
+  setLogTap(false);
   const s = services;
   if (!s) {
     self.close();
@@ -420,6 +491,12 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
     }
     case "conn-report":
       postReport(msg.seq);
+      return;
+    case "log-tap":
+      setLogTap(msg.on);
+      return;
+    case "rpc":
+      rpc(msg.seq, msg.call);
       return;
     case "conn-abort": {
       const tracker = services?.path.tracker;

@@ -12,6 +12,8 @@ import type { SharedStateMemory } from "../store/shared_state.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import type { ConnsMessage, HubToWorker } from "../conn/hub.ts";
+import type { WorkerCall } from "../api/worker_calls.ts";
+import type { LogEntry } from "../log/tap.ts";
 
 /** Logging setup a worker repeats on its own thread. */
 export interface WorkerLogInit {
@@ -106,7 +108,11 @@ export type MainToWorker =
   /** Download a remote rule-set through outbound `detour` (default: the default outbound). */
   | { type: "fetch"; id: number; request: DownloadRequest; detour?: string }
   /** Connection reports and aborts (`src/conn/hub.ts`). */
-  | HubToWorker;
+  | HubToWorker
+  /** Forward log records to the main thread (the Clash API's `/logs` has listeners) or stop. */
+  | { type: "log-tap"; on: boolean }
+  /** A request of the Clash API, answered with `rpc-result` (`src/api/worker_calls.ts`). */
+  | { type: "rpc"; seq: number; call: WorkerCall };
 
 export type WorkerToMain =
   | { type: "ready"; wakeFd: number }
@@ -119,4 +125,8 @@ export type WorkerToMain =
   /** The answer to `fetch`: the result, or why it failed. */
   | { type: "fetched"; id: number; result?: DownloadResult; error?: string }
   /** The worker's connection report (`src/conn/tracker.ts`). */
-  | ConnsMessage;
+  | ConnsMessage
+  /** Log records while the tap is on. */
+  | { type: "logs"; entries: LogEntry[] }
+  | { type: "rpc-result"; seq: number; ok: true; value: unknown }
+  | { type: "rpc-result"; seq: number; ok: false; error: string; timeout?: boolean };
