@@ -33,6 +33,7 @@ const NEEDED: Record<string, string> = {
   stunnel4: "stunnel4",
   dnsmasq: "dnsmasq",
   nft: "nftables",
+  chromium: "chromium",
 };
 
 /** Python modules → Debian package (checked by importing them). */

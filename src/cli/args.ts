@@ -170,6 +170,23 @@ export const COMMANDS: readonly CommandSpec[] = [
     readsConfig: false,
   },
   {
+    name: "connections",
+    summary: "Show a running tunbox's live connections, like top",
+    usage: "tunbox connections [--api host:port] [--secret s] [--once] [--json] [-c config.json]",
+    details: [
+      "Reads the Clash API of the running instance (experimental.clash_api in the config, or",
+      "--api); one line per connection with its rule, outbound chain, speeds and totals, the",
+      "busiest first, redrawn every second. q quits.",
+      "      --api <h:p>       the API address (default: external_controller of the config)",
+      "      --secret <s>      the API secret (default: the config's)",
+      "      --once            print one table and exit (also when stdout is not a terminal)",
+      "      --json            print the /connections snapshot as JSON",
+    ],
+    flags: ["api", "secret", "once", "json"],
+    positionals: 0,
+    readsConfig: true,
+  },
+  {
     name: "version",
     summary: "Print the version and environment",
     usage: "tunbox version [-n]",
@@ -228,6 +245,9 @@ const OPTIONS = {
   format: { type: "string", short: "f" },
   type: { type: "string", short: "t" },
   category: { type: "string" },
+  api: { type: "string" },
+  secret: { type: "string" },
+  once: { type: "boolean" },
 } as const;
 
 const GLOBAL_FLAGS = new Set(["config", "config-directory", "directory", "disable-color", "help"]);

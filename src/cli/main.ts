@@ -7,6 +7,7 @@
 
 import { commandHelp, mainHelp, parseCommandLine, UsageError } from "./args.ts";
 import { checkCommand } from "./check.ts";
+import { connectionsCommand } from "./connections.ts";
 import { demoDispatch } from "./demo.ts";
 import { cleanupCommand } from "./cleanup.ts";
 import { formatCommand } from "./format.ts";
@@ -107,6 +108,13 @@ export async function main(args: readonly string[]): Promise<number> {
       });
     case "doctor":
       return await doctorCommand(sources, cl.flags.has("json"), color);
+    case "connections":
+      return await connectionsCommand(sources, {
+        once: cl.flags.has("once"),
+        json: cl.flags.has("json"),
+        ...(cl.values.has("api") ? { api: cl.values.get("api")! } : {}),
+        ...(cl.values.has("secret") ? { secret: cl.values.get("secret")! } : {}),
+      });
     case "explain": {
       const v = cl.values;
       return await explainCommand(

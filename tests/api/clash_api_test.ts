@@ -12,6 +12,8 @@ import {
   toClashConnection,
 } from "../../src/api/clash_api.ts";
 import { LogFeed } from "../../src/api/logs.ts";
+import { DASHBOARD_FILES } from "../../src/api/ui.ts";
+import { scanDynamicLoads } from "../../scripts/compile.ts";
 import { type WorkerCall, WorkerCallFailed } from "../../src/api/worker_calls.ts";
 import type { ClashApiOptions, Options } from "../../src/config/types.ts";
 import { ConnectionHub, type HubToWorker } from "../../src/conn/hub.ts";
@@ -591,5 +593,13 @@ Deno.test("`ClashApi.start()` names a taken address; close() ends open streams",
     await closed;
   } finally {
     await api.close();
+  }
+});
+
+Deno.test("the built-in dashboard's files are in the compile's include list (embedded)", async () => {
+  const scan = await scanDynamicLoads();
+  const root = new URL("../../", import.meta.url).pathname;
+  for (const url of Object.values(DASHBOARD_FILES)) {
+    assert.ok(scan.includes.includes(url.pathname.slice(root.length)), url.pathname);
   }
 });

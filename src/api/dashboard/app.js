@@ -20,7 +20,8 @@ const state = {
   conns: new Map(), // id -> {c, upSpeed, downSpeed}
   closed: [],
   lastSnapshotAt: 0,
-  traffic: { up: [], down: [] },
+  // Charts start from a flat line rather than from nothing.
+  traffic: { up: Array(90).fill(0), down: Array(90).fill(0) },
   memory: [],
   sockets: new Map(),
   logPaused: false,
