@@ -19,6 +19,7 @@ import type { ClashApiOptions, Options } from "../../src/config/types.ts";
 import { ConnectionHub, type HubToWorker } from "../../src/conn/hub.ts";
 import type { ConnRecord } from "../../src/conn/record.ts";
 import { encodePacket } from "../../src/dns/packet.ts";
+import { setClashModeSource } from "../../src/route/clash_mode.ts";
 import { Router } from "../../src/route/router.ts";
 import { connRecord as rec } from "../_helpers/conn_record.ts";
 import { config } from "../dns/_helpers.ts";
@@ -354,10 +355,13 @@ Deno.test("GET /rules has {type, payload, proxy}; /rules/explain shows the decis
     rule: "port=81 || port=82 => reject",
   });
   assert.deepEqual(ex.steps.map((s) => [s.index, s.matched]), [[0, false], [1, true]]);
+  // Rules read this thread's mode (the Box points it at the shared state).
   b.currentMode = "Global";
+  setClashModeSource(() => b.currentMode);
   const global = await bodyOf(await get("/rules/explain?destination=example.com:443")) as {
     decision: Record<string, unknown>;
   };
+  setClashModeSource(() => "");
   assert.deepEqual(global.decision, {
     action: "route",
     ruleIndex: 2,
