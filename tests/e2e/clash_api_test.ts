@@ -40,9 +40,9 @@ async function api(w: SeedWorld, method: string, path: string, body?: unknown) {
   return { status: Number(r.stdout.slice(nl + 1)), body: r.stdout.slice(0, nl), stderr: r.stderr };
 }
 
-/** Polls `/connections` until `pick` finds a live connection (10 s). */
+/** Polls `/connections` until `pick` finds a live connection (20 s). */
 async function waitForConn(w: SeedWorld, pick: (c: Conn) => boolean): Promise<Conn> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   for (;;) {
     const r = await api(w, "GET", "/connections");
     assert.equal(r.status, 200, r.body + r.stderr);
@@ -108,7 +108,7 @@ for (const stack of ["mixed", "gvisor"] as Stack[]) {
                 "/dev/null",
                 "--limit-rate",
                 "5M",
-                `http://${FAR.web}/file?size=400000000`,
+                `http://${FAR.web}/file?size=60000000`,
               ]),
             );
             const c = await waitForConn(
