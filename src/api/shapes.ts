@@ -18,6 +18,7 @@ import type { HubSnapshot } from "../conn/hub.ts";
 import type { ConnRecord } from "../conn/record.ts";
 import type { LogLevel, Options, OutboundOptions } from "../config/types.ts";
 import { decodePacket, type PacketRecord, typeCode } from "../dns/packet.ts";
+import { messageFlags, messageRcode } from "../dns/wire.ts";
 import type { CompiledRule } from "../route/rule.ts";
 
 /** One connection as sing-box's Clash API reports it (plus tunbox's `end` and `error`). */
@@ -387,26 +388,11 @@ function recordData(r: PacketRecord): string {
   return "";
 }
 
-const RCODE_NUMBERS: Record<string, number> = {
-  NOERROR: 0,
-  FORMERR: 1,
-  SERVFAIL: 2,
-  NXDOMAIN: 3,
-  NOTIMP: 4,
-  REFUSED: 5,
-};
-
 /** Converts a DNS response message to the `/dns/query` JSON. */
 export function clashDnsAnswer(response: Uint8Array): ClashDnsAnswer {
-  const p = decodePacket(response) as ReturnType<typeof decodePacket> & {
-    rcode?: string;
-    flag_tc?: boolean;
-    flag_rd?: boolean;
-    flag_ra?: boolean;
-    flag_ad?: boolean;
-    flag_cd?: boolean;
-  };
-  const flags = p.flags ?? 0;
+  const p = decodePacket(response);
+  // The header's flags and RCODE as they are on the wire.
+  const flags = messageFlags(response);
   const rr = (r: PacketRecord): ClashDnsRecord => ({
     name: fqdn(r.name),
     type: typeCode(r.type) ?? 0,
@@ -414,7 +400,7 @@ export function clashDnsAnswer(response: Uint8Array): ClashDnsAnswer {
     data: recordData(r),
   });
   const out: ClashDnsAnswer = {
-    Status: RCODE_NUMBERS[p.rcode ?? ""] ?? (flags & 0xf),
+    Status: messageRcode(response),
     Question: (p.questions ?? []).map((q) => ({
       Name: fqdn(q.name),
       Qtype: typeCode(q.type) ?? 0,
