@@ -20,6 +20,7 @@ import {
   OPEN_MAX,
   RLIMIT_NOFILE,
 } from "../../ffi/darwin/constants.ts";
+import { POLLFD } from "../../ffi/darwin/layouts.ts";
 import { E, SysError } from "../../ffi/errno.ts";
 import { posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
 
@@ -185,6 +186,9 @@ export const EV_HUP: number = 0x010;
 /** No POLLRDHUP on macOS: EOF is seen as readability. */
 export const EV_RDHUP: number = 0;
 
+/** `struct pollfd` (proven against bsd/sys/poll.h; Linux's is the same). */
+const { size: SIZE, fd: FD, events: EVENTS, revents: REVENTS } = POLLFD;
+
 /** A `poll(2)` set with the same interface as the Linux epoll `Poller`. */
 export class Poller {
   /** poll(2) has no set fd (epoll's is closed by `close()` on Linux). */
@@ -207,13 +211,13 @@ export class Poller {
   ) {
     this.readyFds = new Int32Array(capacity);
     this.readyEvents = new Uint32Array(capacity);
-    this.#fds = new Uint8Array(8 * 64);
+    this.#fds = new Uint8Array(SIZE * 64);
     this.#view = new DataView(this.#fds.buffer);
   }
 
   add(fd: number, events: number): void {
     if (this.#slot.has(fd)) throw new SysError(`add fd ${fd} in poll set`, E.EEXIST);
-    if ((this.#count + 1) * 8 > this.#fds.length) {
+    if ((this.#count + 1) * SIZE > this.#fds.length) {
       const bigger = new Uint8Array(this.#fds.length * 2);
       bigger.set(this.#fds);
       this.#fds = bigger;
@@ -221,15 +225,15 @@ export class Poller {
     }
     const i = this.#count++;
     this.#slot.set(fd, i);
-    this.#view.setInt32(i * 8, fd, true);
-    this.#view.setInt16(i * 8 + 4, events & 0xffff, true);
-    this.#view.setInt16(i * 8 + 6, 0, true);
+    this.#view.setInt32(i * SIZE + FD, fd, true);
+    this.#view.setInt16(i * SIZE + EVENTS, events & 0xffff, true);
+    this.#view.setInt16(i * SIZE + REVENTS, 0, true);
   }
 
   modify(fd: number, events: number): void {
     const i = this.#slot.get(fd);
     if (i === undefined) throw new SysError(`modify fd ${fd} in poll set`, E.ENOENT);
-    this.#view.setInt16(i * 8 + 4, events & 0xffff, true);
+    this.#view.setInt16(i * SIZE + EVENTS, events & 0xffff, true);
   }
 
   remove(fd: number): void {
@@ -238,8 +242,8 @@ export class Poller {
     this.#slot.delete(fd);
     const last = --this.#count;
     if (i !== last) {
-      this.#fds.copyWithin(i * 8, last * 8, last * 8 + 8);
-      this.#slot.set(this.#view.getInt32(i * 8, true), i);
+      this.#fds.copyWithin(i * SIZE, last * SIZE, last * SIZE + SIZE);
+      this.#slot.set(this.#view.getInt32(i * SIZE + FD, true), i);
     }
   }
 
@@ -252,9 +256,9 @@ export class Poller {
     }
     let ready = 0;
     for (let i = 0; i < this.#count && ready < n && ready < this.capacity; i++) {
-      const revents = this.#view.getInt16(i * 8 + 6, true) & 0xffff;
+      const revents = this.#view.getInt16(i * SIZE + REVENTS, true) & 0xffff;
       if (revents === 0) continue;
-      this.readyFds[ready] = this.#view.getInt32(i * 8, true);
+      this.readyFds[ready] = this.#view.getInt32(i * SIZE + FD, true);
       this.readyEvents[ready] = revents;
       ready++;
     }
