@@ -294,13 +294,14 @@ export function awaitHandshake(
   });
 }
 
-/** How long a gracefully closed TLS stream may take to flush before its transport is reset. */
+/** How long a gracefully closed TLS stream may take to flush before its transport is closed. */
 const CLOSE_FLUSH_MS = 5_000;
 
 /**
- * An established TLS connection as a {@linkcode Stream}. `shutdownWrite` sends close_notify and
- * half-closes the transport; a peer's close_notify or EOF reads as end of stream; `close` flushes
- * and closes, `abort` resets the transport.
+ * An established TLS connection as a {@linkcode Stream}. `shutdownWrite` sends close_notify (TLS's
+ * end of stream; the transport stays open for the answer); a peer's close_notify or EOF reads as
+ * end of stream; `close` sends close_notify after what was written, then closes the transport;
+ * `abort` resets it.
  */
 export class TlsStream extends JsStream {
   /** The negotiated ALPN protocol, or null. */
@@ -405,16 +406,22 @@ export class TlsStream extends JsStream {
       socket.destroy();
       return;
     }
-    // Graceful: close_notify after what was written, then FIN; the transport is released when
-    // the duplex has flushed, or reset if that takes too long.
-    const timer = this.reactor.setTimeout(CLOSE_FLUSH_MS, () => {
-      socket.destroy();
-      this.#duplex.destroy(new SysError("TLS close timed out", E.ETIMEDOUT));
-    });
-    this.#duplex.once("finish", () => {
+    // Graceful: close_notify after what was written, then the transport is closed (FIN) once
+    // Node's TLS has handed it every byte; if that takes too long, closed anyway.
+    const release = () => {
       timer.cancel();
       socket.destroy();
       this.#duplex.destroy();
+    };
+    const timer = this.reactor.setTimeout(CLOSE_FLUSH_MS, release);
+    socket.once("finish", () => {
+      // close_notify reaches the duplex from a microtask: look one loop round later.
+      this.reactor.setTimeout(0, () => {
+        if (!this.#duplex.waitingForTransport) return release();
+        this.#duplex.onTransportWait = (waiting) => {
+          if (!waiting) release();
+        };
+      });
     });
     socket.end();
   }

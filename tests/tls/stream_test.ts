@@ -8,7 +8,7 @@ import { readExact, readSome, type Stream, writeAll } from "../../src/io/stream.
 import { tlsConnect, type TlsStream } from "../../src/tls/client.ts";
 import { tlsAccept, type TlsServerContext, tlsServerContext } from "../../src/tls/server.ts";
 import { makePki, type Pki } from "../_helpers/tls_certs.ts";
-import { streamPair } from "../_helpers/stream_pair.ts";
+import { type PairStream, streamPair } from "../_helpers/stream_pair.ts";
 import { enc, LOOPBACK, pattern, withReactor } from "../outbound/_helpers.ts";
 
 let shared: { pki: Pki; server: TlsServerContext } | null = null;
@@ -23,9 +23,14 @@ async function pkiAndServer(): Promise<{ pki: Pki; server: TlsServerContext }> {
 }
 
 /** A connected client/server TLS pair over an in-memory stream pair of `capacity`. */
-async function tlsPair(r: Reactor, capacity = 64 * 1024): Promise<[TlsStream, TlsStream]> {
+async function tlsPair(
+  r: Reactor,
+  capacity = 64 * 1024,
+  transports?: PairStream[],
+): Promise<[TlsStream, TlsStream]> {
   const { pki, server } = await pkiAndServer();
   const [a, b] = streamPair(r, capacity);
+  transports?.push(a, b);
   const accepted = tlsAccept(b, server, { what: "test server", timeoutMs: 5000 });
   const client = await tlsConnect(a, { serverName: "tls.test", ca: [pki.caPem], alpn: ["t1"] }, {
     what: "test client",
@@ -128,10 +133,19 @@ Deno.test("`TlsStream.abort()` is a failure at the peer, `close()` an orderly EO
     c.abort();
     await assert.rejects(readSome(s, new Uint8Array(16), "after abort"), /reset|closed/i);
     s.close();
-    const [c2, s2] = await tlsPair(r);
+    const transports: PairStream[] = [];
+    const [c2, s2] = await tlsPair(r, 64 * 1024, transports);
     await writeAll(c2, enc.encode("last words"), "write");
+    const t0 = r.now();
     c2.close();
     assert.equal(new TextDecoder().decode(await drain(s2)), "last words");
+    // The client's transport is closed once close_notify is out, not after the 5 s fallback,
+    // while the server has not closed yet.
+    while (!transports[0]!.closed && r.now() - t0 < 3000) {
+      await new Promise((res) => r.setTimeout(10, () => res(null)));
+    }
+    assert.ok(transports[0]!.closed, "client transport still open");
+    assert.ok(r.now() - t0 < 1000, `closed after ${r.now() - t0} ms`);
     s2.close();
   });
 });
