@@ -34,6 +34,9 @@ const NEEDED: Record<string, string> = {
   dnsmasq: "dnsmasq",
   nft: "nftables",
   chromium: "chromium",
+  trojan: "trojan",
+  wg: "wireguard-tools",
+  "wireguard-go": "wireguard-go",
 };
 
 /** Python modules → Debian package (checked by importing them). */

@@ -28,11 +28,14 @@ import type {
   V2rayTransportOptions,
   VlessOutboundOptions,
   VmessOutboundOptions,
+  WireguardOutboundOptions,
+  WireguardPeerOptions,
 } from "./types.ts";
 
 /** Outbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
 export const OUTBOUND_TYPES = [
   "shadowsocks",
+  "wireguard",
   "vmess",
   "vless",
   "trojan",
@@ -483,6 +486,171 @@ function decodeTrojan(o: Obj, tag: string): TrojanOutboundOptions {
   return out;
 }
 
+/** A base64 WireGuard key (32 bytes); reports a bad one at its value. */
+function wgKey(o: Obj, key: string, required: boolean): string | undefined {
+  const at = o.at(key);
+  if (!at) {
+    if (required) {
+      o.ctx.error(o.node, o.path, `missing ${JSON.stringify(key)} (a base64 WireGuard key)`);
+    }
+    return undefined;
+  }
+  const v = o.string(key);
+  if (v === undefined) return undefined;
+  if (v === "" && !required) return undefined;
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(v)) {
+    o.ctx.error(
+      at.node,
+      at.path,
+      `${
+        JSON.stringify(v)
+      } is not a WireGuard key (44 base64 characters, 32 bytes; \`wg genkey\` makes one)`,
+    );
+    return undefined;
+  }
+  return v;
+}
+
+/** `reserved`: three bytes, as a list of numbers or a base64 string. */
+function wgReserved(o: Obj): number[] | undefined {
+  const at = o.at("reserved");
+  if (!at) return undefined;
+  let bytes: number[] | undefined;
+  if (at.node.kind === "string") {
+    const raw = at.node.value;
+    if (/^[A-Za-z0-9+/]*={0,2}$/.test(raw) && raw.length % 4 === 0) {
+      bytes = [...Uint8Array.from(atob(raw), (c) => c.charCodeAt(0))];
+    }
+  } else bytes = o.ints("reserved", 0, 255);
+  if (!bytes || bytes.length !== 3) {
+    if (bytes && bytes.length === 0) return undefined;
+    o.ctx.error(at.node, at.path, "must be three bytes (a list of three numbers, or base64)");
+    return undefined;
+  }
+  return bytes;
+}
+
+function wgPeer(p: Obj, legacy: boolean): WireguardPeerOptions | undefined {
+  const addrKey = legacy ? "server" : "address";
+  const portKey = legacy ? "server_port" : "port";
+  const peer: WireguardPeerOptions = { address: "", port: 0, public_key: "", allowed_ips: [] };
+  const address = p.string(addrKey);
+  if (address !== undefined) peer.address = address;
+  const port = p.port(portKey);
+  if (port !== undefined) peer.port = port;
+  const pub = wgKey(p, "public_key", true);
+  if (pub) peer.public_key = pub;
+  const psk = wgKey(p, "pre_shared_key", false);
+  if (psk) peer.pre_shared_key = psk;
+  peer.allowed_ips = p.prefixes("allowed_ips", true);
+  const ka = p.int("persistent_keepalive_interval", 0, 65535);
+  if (ka !== undefined) peer.persistent_keepalive_interval = ka;
+  const reserved = wgReserved(p);
+  if (reserved) peer.reserved = reserved;
+  if (!legacy && peer.allowed_ips.length === 0) {
+    p.ctx.error(p.node, p.path, 'missing "allowed_ips" (the addresses this peer carries)');
+  }
+  if (peer.address === "" || peer.port === 0) {
+    p.ctx.error(
+      p.node,
+      p.path,
+      `missing ${JSON.stringify(addrKey)} and ${JSON.stringify(portKey)}: tunbox only connects ` +
+        "to peers (it does not listen for them)",
+    );
+  }
+  p.done(" in a WireGuard peer");
+  return peer;
+}
+
+/**
+ * A WireGuard endpoint (sing-box 1.11) or the legacy outbound (deprecated in 1.11, removed in
+ * 1.13), read into one shape.
+ */
+export function decodeWireguard(o: Obj, tag: string, legacy: boolean): WireguardOutboundOptions {
+  const out: WireguardOutboundOptions = {
+    type: "wireguard",
+    tag,
+    address: [],
+    private_key: "",
+    peers: [],
+  };
+  if (legacy) out.legacy = true;
+  out.address = o.prefixes(legacy ? "local_address" : "address", true);
+  if (out.address.length === 0) {
+    o.ctx.error(
+      o.node,
+      o.path,
+      `missing ${legacy ? '"local_address"' : '"address"'} (the interface's addresses)`,
+    );
+  }
+  const key = wgKey(o, "private_key", true);
+  if (key) out.private_key = key;
+  const mtu = o.int("mtu", 576, 65535);
+  if (mtu !== undefined) out.mtu = mtu;
+  const system = o.bool(legacy ? "system_interface" : "system");
+  if (system !== undefined) out.system = system;
+  if (system) o.feature(legacy ? "system_interface" : "system", "endpoint.wireguard.system");
+  const name = o.string(legacy ? "interface_name" : "name");
+  if (name !== undefined) out.name = name;
+  const workers = o.int("workers", 0, 1024);
+  if (workers !== undefined) out.workers = workers;
+  if (!legacy) {
+    const lp = o.port("listen_port");
+    if (lp !== undefined) out.listen_port = lp;
+    const ut = o.duration("udp_timeout");
+    if (ut !== undefined) out.udp_timeout = ut;
+  } else {
+    const network = o.enumOf("network", ["tcp", "udp"] as const);
+    if (network !== undefined) out.network = network;
+    o.known("gso");
+  }
+  const peers = o.items("peers");
+  for (const it of peers) {
+    const p = o.ctx.object(it.node, it.path);
+    if (!p) continue;
+    const peer = wgPeer(p, legacy);
+    if (peer) out.peers.push(peer);
+  }
+  if (legacy && peers.length === 0) {
+    // The single-peer form: server, server_port, peer_public_key, pre_shared_key, reserved.
+    const peer: WireguardPeerOptions = {
+      address: o.string("server") ?? "",
+      port: o.port("server_port") ?? 0,
+      public_key: wgKey(o, "peer_public_key", true) ?? "",
+      allowed_ips: [
+        { addr: new Uint8Array(4), bits: 0 },
+        { addr: new Uint8Array(16), bits: 0 },
+      ],
+    };
+    const psk = wgKey(o, "pre_shared_key", false);
+    if (psk) peer.pre_shared_key = psk;
+    const reserved = wgReserved(o);
+    if (reserved) peer.reserved = reserved;
+    if (peer.address === "" || peer.port === 0) {
+      o.ctx.error(o.node, o.path, 'missing "server" and "server_port" (the peer to connect to)');
+    }
+    out.peers.push(peer);
+  } else if (legacy) {
+    // Per-peer reserved defaults to the outbound's.
+    const reserved = wgReserved(o);
+    for (const p of out.peers) if (!p.reserved && reserved) p.reserved = reserved;
+    o.known("server", "server_port", "peer_public_key", "pre_shared_key");
+  } else if (peers.length === 0) {
+    o.ctx.error(o.node, o.path, 'missing "peers"');
+  }
+  readDialFields(o, out);
+  if (legacy) {
+    const at = o.at("type")!;
+    o.ctx.warn(
+      at.node,
+      at.path,
+      "the wireguard outbound is deprecated in sing-box 1.11.0 and removed in 1.13.0, use an " +
+        'endpoint instead ({"endpoints": [{"type": "wireguard", ...}]}); tunbox still runs it',
+    );
+  }
+  return out;
+}
+
 function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
   const out: HttpOutboundOptions = { type: "http", tag, server: "", server_port: 0, headers: {} };
   serverFields(o, out);
@@ -590,6 +758,9 @@ export function decodeOutbound(
   switch (type) {
     case "shadowsocks":
       out = decodeShadowsocks(o, tag);
+      break;
+    case "wireguard":
+      out = decodeWireguard(o, tag, true);
       break;
     case "vmess":
       out = decodeVmess(o, tag);

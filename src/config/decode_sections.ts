@@ -10,7 +10,7 @@
 import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj } from "./reader.ts";
 import { readDialFields } from "./decode_dial.ts";
-import { readHeaders } from "./decode_outbound.ts";
+import { decodeWireguard, readHeaders } from "./decode_outbound.ts";
 import { readTls } from "./decode_tls.ts";
 import { defineTag } from "./entry.ts";
 import { featureId } from "./support.ts";
@@ -110,10 +110,16 @@ function decodeEndpoint(ctx: Ctx, node: JsonNode, path: string, index: number) {
     );
     return undefined;
   }
-  ctx.support(id, typeAt.node, typeAt.path);
-  // The endpoint's own fields are the verdict's business once it is supported.
-  for (const p of o.node.props) o.known(p.key);
+  const supported = ctx.support(id, typeAt.node, typeAt.path);
   const out: EndpointOptions = { type, tag };
+  if (supported && type === "wireguard") {
+    o.known("type", "tag");
+    out.outbound = decodeWireguard(o, tag, false);
+    o.done(' in a "wireguard" endpoint');
+    ctx.where.set(out.outbound, o);
+    return out;
+  }
+  for (const p of o.node.props) o.known(p.key);
   return out;
 }
 
@@ -149,6 +155,8 @@ export function decodeSections(top: Obj, options: Options): void {
   options.endpoints = top.items("endpoints").map((it, i) =>
     decodeEndpoint(ctx, it.node, it.path, i)
   ).filter((x): x is EndpointOptions => x !== undefined);
+  // An endpoint is an outbound to everything that routes (its tag is an outbound tag).
+  for (const e of options.endpoints) if (e.outbound) options.outbounds.push(e.outbound);
   options.services = top.items("services").map((it, i) => decodeService(ctx, it.node, it.path, i))
     .filter((x): x is ServiceOptions => x !== undefined);
   if (options.services.length > 0) top.feature("services", "section.services");

@@ -236,7 +236,7 @@ export const FEATURES = {
   "outbound.vmess": { level: "supported", name: 'outbound type "vmess"' },
   "outbound.vless": { level: "supported", name: 'outbound type "vless"' },
   "outbound.trojan": { level: "supported", name: 'outbound type "trojan"' },
-  "outbound.wireguard": proxyOutbound("wireguard"),
+  "outbound.wireguard": { level: "supported", name: 'outbound type "wireguard"' },
   "outbound.hysteria": proxyOutbound("hysteria"),
   "outbound.hysteria2": proxyOutbound("hysteria2"),
   "outbound.tuic": proxyOutbound("tuic"),
@@ -346,10 +346,12 @@ export const FEATURES = {
   },
 
   // ── Endpoints ─────────────────────────────────────────────────────────────────────────────
-  "endpoint.wireguard": {
-    level: "error",
-    name: 'endpoint type "wireguard"',
-    note: `is not implemented in tunbox yet; ${PROXY_CLIENT}`,
+  "endpoint.wireguard": { level: "supported", name: 'endpoint type "wireguard"' },
+  "endpoint.wireguard.system": {
+    level: "warning",
+    name: '"system" in a WireGuard endpoint',
+    note: "is ignored: tunbox runs WireGuard in user space through its own TCP/IP stack (no " +
+      "kernel interface is created)",
   },
   "endpoint.tailscale": {
     level: "error",

@@ -401,8 +401,46 @@ export interface TrojanOutboundOptions extends DialOptions {
   multiplex?: MultiplexOptions;
 }
 
+/** One WireGuard peer (endpoint `peers[]`; the legacy outbound's single peer is one too). */
+export interface WireguardPeerOptions {
+  /** Endpoint address (IP or domain); the endpoint form's `address`, the legacy `server`. */
+  address: string;
+  port: number;
+  /** Base64, 32 bytes. */
+  public_key: string;
+  pre_shared_key?: string;
+  allowed_ips: Prefix[];
+  /** Seconds. */
+  persistent_keepalive_interval?: number;
+  /** Three bytes. */
+  reserved?: number[];
+}
+
+/**
+ * A WireGuard endpoint (sing-box 1.11 `endpoints`) or legacy `wireguard` outbound, in one shape:
+ * the endpoint's field names; `legacy` tells which form it was written in.
+ */
+export interface WireguardOutboundOptions extends DialOptions {
+  type: "wireguard";
+  tag: string;
+  /** Interface addresses (the legacy `local_address`). */
+  address: Prefix[];
+  private_key: string;
+  peers: WireguardPeerOptions[];
+  mtu?: number;
+  system?: boolean;
+  name?: string;
+  listen_port?: number;
+  /** Milliseconds. */
+  udp_timeout?: number;
+  workers?: number;
+  network?: "tcp" | "udp";
+  legacy?: boolean;
+}
+
 export type OutboundOptions =
   | ShadowsocksOutboundOptions
+  | WireguardOutboundOptions
   | VmessOutboundOptions
   | VlessOutboundOptions
   | TrojanOutboundOptions
@@ -750,6 +788,8 @@ export interface CertificateOptions {
 export interface EndpointOptions {
   type: string;
   tag: string;
+  /** A WireGuard endpoint as the outbound it is at run time (also in `outbounds`). */
+  outbound?: WireguardOutboundOptions;
 }
 
 /** A `services` entry (derp, resolved, ssm-api, ...). */

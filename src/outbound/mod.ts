@@ -18,6 +18,7 @@ import { createShadowsocksOutbound } from "./shadowsocks/outbound.ts";
 import { createVmessOutbound } from "./vmess/outbound.ts";
 import { createVlessOutbound } from "./vless/outbound.ts";
 import { createTrojanOutbound } from "./trojan/outbound.ts";
+import { createWireGuardOutbound } from "./wireguard/outbound.ts";
 import { createSocksOutbound } from "./socks.ts";
 import { createUrlTestOutbound } from "./urltest.ts";
 
@@ -32,6 +33,7 @@ export function builtinOutbounds(): OutboundRegistry {
     .register("vmess", createVmessOutbound)
     .register("vless", createVlessOutbound)
     .register("trojan", createTrojanOutbound)
+    .register("wireguard", createWireGuardOutbound)
     .register("selector", createSelectorOutbound)
     .register("urltest", createUrlTestOutbound);
 }

@@ -78,7 +78,9 @@ export class TunInbound {
 
   async start(): Promise<void> {
     const stack = this.options.stack ?? DEFAULT_STACK;
-    const queues = workerCount();
+    // A WireGuard peer knows one endpoint per key: two workers each with their own device
+    // would take the session from each other. One worker carries everything then.
+    const queues = this.config.outbounds.some((o) => o.type === "wireguard") ? 1 : workerCount();
     const options = this.ruleSets ? applyAddressSets(this.options, this.ruleSets) : this.options;
     const setup = this.#setup = setupTun(options, this.platform, queues);
     try {

@@ -8,6 +8,7 @@ import type {
   TrojanOutboundOptions,
   VlessOutboundOptions,
   VmessOutboundOptions,
+  WireguardOutboundOptions,
 } from "../../src/config/types.ts";
 import { at } from "./_helpers.ts";
 import { verdict } from "../../src/config/support.ts";
@@ -174,5 +175,58 @@ Deno.test("outbounds tunbox does not build are left out: groups skip them, rules
   assert.deepEqual(decode(used).errors.map((e) => e.format()), [
     `t.json:${at(used, '"t"', 2)}: outbounds[1].detour: outbound "t" cannot be used: ${tu}`,
     `t.json:${at(used, '"t"', 3)}: route.final: outbound "t" cannot be used: ${tu}`,
+  ]);
+});
+
+const WG_KEY = "YNXtAzepDqRv9H52osJVDQnznT5AM11eCK3ESpwSt04=";
+const WG_PEER = "Z1XXLsKYkYxuiYjJIkRvtIKFepCYHTgON+GwPq7SOV4=";
+
+Deno.test("decodeConfigText() reads a wireguard endpoint as an outbound", () => {
+  const text = `{"endpoints": [{
+    "type": "wireguard", "tag": "wg", "mtu": 1380, "address": ["10.0.0.2/32", "fd00::2/128"],
+    "private_key": "${WG_KEY}", "listen_port": 0,
+    "peers": [{"address": "wg.example", "port": 51820, "public_key": "${WG_PEER}",
+      "allowed_ips": ["0.0.0.0/0", "::/0"], "persistent_keepalive_interval": 25,
+      "reserved": [1, 2, 3]}],
+    "detour": "", "routing_mark": 7
+  }], "route": {"final": "wg"}}`;
+  const r = decode(text);
+  assert.deepEqual(problems(text), []);
+  const wg = r.options!.outbounds.find((o) => o.tag === "wg") as WireguardOutboundOptions;
+  assert.equal(wg.type, "wireguard");
+  assert.equal(wg.mtu, 1380);
+  assert.equal(wg.routing_mark, 7);
+  assert.deepEqual(wg.address.map((a) => a.bits), [32, 128]);
+  assert.equal(wg.peers[0]!.address, "wg.example");
+  assert.equal(wg.peers[0]!.persistent_keepalive_interval, 25);
+  assert.deepEqual(wg.peers[0]!.reserved, [1, 2, 3]);
+});
+
+Deno.test("decodeConfigText() reads the legacy wireguard outbound with a warning", () => {
+  const text = `{"outbounds": [{
+    "type": "wireguard", "tag": "wg", "server": "1.2.3.4", "server_port": 51820,
+    "local_address": ["10.0.0.2/32"], "private_key": "${WG_KEY}",
+    "peer_public_key": "${WG_PEER}", "reserved": "AQID", "mtu": 1408
+  }]}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors.map((e) => e.format()), []);
+  assert.deepEqual(r.warnings.map((e) => e.format()), [
+    `t.json:${at(text, '"wireguard"')}: outbounds[0].type: the wireguard outbound is deprecated ` +
+    'in sing-box 1.11.0 and removed in 1.13.0, use an endpoint instead ({"endpoints": [{"type": ' +
+    '"wireguard", ...}]}); tunbox still runs it',
+  ]);
+  const wg = r.options!.outbounds[0] as WireguardOutboundOptions;
+  assert.equal(wg.legacy, true);
+  assert.deepEqual(wg.peers.map((p) => [p.address, p.port, p.public_key, p.reserved]), [
+    ["1.2.3.4", 51820, WG_PEER, [1, 2, 3]],
+  ]);
+  assert.deepEqual(wg.peers[0]!.allowed_ips.map((a) => a.bits), [0, 0]);
+  const bad = `{"endpoints": [{"type": "wireguard", "tag": "w", "address": "10.0.0.2/32",
+    "private_key": "short", "peers": [{"public_key": "${WG_PEER}", "allowed_ips": "0.0.0.0/0"}]}]}`;
+  assert.deepEqual(decode(bad).errors.map((e) => e.format()), [
+    `t.json:${at(bad, '"short"')}: endpoints[0].private_key: "short" is not a WireGuard key (44 ` +
+    "base64 characters, 32 bytes; `wg genkey` makes one)",
+    `t.json:${at(bad, '{"public_key"')}: endpoints[0].peers[0]: missing "address" and "port": ` +
+    "tunbox only connects to peers (it does not listen for them)",
   ]);
 });

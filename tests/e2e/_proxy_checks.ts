@@ -22,9 +22,11 @@ export function startProxyWorld(
   outbounds: Record<string, unknown>[],
   extraRules: unknown[] = [],
   stack: Stack = "mixed",
+  endpoints: Record<string, unknown>[] = [],
 ): Promise<SeedWorld> {
   return SeedWorld.start(stack, "danted", extraRules, (config) => {
     (config.outbounds as unknown[]).push(...outbounds);
+    if (endpoints.length > 0) config.endpoints = endpoints;
     const route = config.route as {
       rules: Record<string, unknown>[];
       auto_detect_interface?: boolean;

@@ -1,0 +1,284 @@
+/**
+ * tunbox's own TCP/IP stack run as a client towards a tunnel (WireGuard): connections are
+ * opened here (an active open of `src/stack/`'s {@linkcode TcpStack}, from one of the
+ * interface's addresses and an ephemeral port) and their IP packets go to `output`; packets
+ * from the tunnel come back through {@linkcode ClientNetstack.input}. UDP datagrams are built
+ * and demultiplexed by local port. `src/stack/` stays what it is (it depends only on
+ * `src/wire/`); this module adapts it to streams and flows.
+ *
+ * @module
+ */
+
+import type { Reactor } from "../../io/reactor.ts";
+import { JsStream, type Stream, WOULD_BLOCK } from "../../io/stream.ts";
+import type { Timer } from "../../io/timer_queue.ts";
+import { PacketBuilder } from "../../stack/packet_builder.ts";
+import type { CloseReason, ConnectionHandler, TcpConnection } from "../../stack/tcp/connection.ts";
+import { TcpStack } from "../../stack/tcp/stack.ts";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../../wire/ip.ts";
+import { E, SysError } from "../../../ffi/errno.ts";
+import type { Destination, UdpFlow } from "../types.ts";
+
+const EPHEMERAL_LOW = 32768;
+const EPHEMERAL_SPAN = 28232;
+
+/** A {@linkcode TcpConnection} of the client stack as a {@linkcode Stream}. */
+export class NetstackTcpStream extends JsStream {
+  conn: TcpConnection | null = null;
+  /** The connection's callbacks (the stack calls these). */
+  readonly handler: ConnectionHandler = {
+    onData: (view) => this.#onData(view),
+    onEstablished: () => this.#onEstablished(),
+    onWritable: () => this.sendReady(),
+    onFin: () => this.pushEof(),
+    onClose: (reason) => this.#onClose(reason),
+  };
+  #established: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  #held = false;
+
+  constructor(reactor: Reactor, readonly stack: ClientNetstack) {
+    super(reactor);
+  }
+
+  /** Resolves when the handshake completes; rejects when it is refused or times out. */
+  established(): Promise<void> {
+    return new Promise((resolve, reject) => this.#established = { resolve, reject });
+  }
+
+  #onData(view: Uint8Array): number {
+    if (this.bufferedAmount >= this.highWaterMark) {
+      this.#held = true;
+      return 0;
+    }
+    this.push(view.slice());
+    return view.length;
+  }
+
+  #onEstablished(): void {
+    this.#established?.resolve();
+    this.#established = null;
+  }
+
+  #onClose(reason: CloseReason): void {
+    const e = this.#established;
+    this.#established = null;
+    if (e) {
+      e.reject(
+        new SysError(
+          `connection through the tunnel ${reason === "timeout" ? "timed out" : reason}`,
+          reason === "timeout" ? E.ETIMEDOUT : E.ECONNREFUSED,
+        ),
+      );
+      return;
+    }
+    if (reason === "closed") this.pushEof();
+    else this.fail(new SysError(`connection through the tunnel ${reason}`, E.ECONNRESET));
+    this.stack.kick();
+  }
+
+  protected sendBytes(buf: Uint8Array): number {
+    const c = this.conn;
+    if (!c) throw new SysError("write before connect", E.ENOTCONN);
+    const n = c.write(buf);
+    this.stack.kick();
+    return n === 0 && buf.length > 0 ? WOULD_BLOCK : n;
+  }
+
+  protected sendEof(): void {
+    this.conn?.shutdownWrite();
+    this.stack.kick();
+  }
+
+  protected override resumeSource(): void {
+    if (!this.#held || !this.conn) return;
+    this.#held = false;
+    this.conn.pull((v) => this.#onData(v));
+    this.stack.kick();
+  }
+
+  protected destroy(reset: boolean): void {
+    if (reset) this.conn?.abort();
+    else this.conn?.close();
+    this.stack.kick();
+  }
+}
+
+/** UDP through the client stack: one local port, datagrams to any destination. */
+class NetstackUdpFlow implements UdpFlow {
+  onPacket: ((payload: Uint8Array, from: Destination) => void) | null = null;
+  onClose: ((reason?: Error) => void) | null = null;
+  dropped = 0;
+  #closed = false;
+
+  constructor(readonly stack: ClientNetstack, readonly port: number) {}
+
+  send(payload: Uint8Array, dest: Destination): void {
+    if (this.#closed || !dest.addr) {
+      this.dropped++;
+      return;
+    }
+    if (!this.stack.sendUdp(this.port, dest.addr, dest.port, payload)) this.dropped++;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.stack.releaseUdp(this.port);
+  }
+}
+
+/** See the module documentation. */
+export class ClientNetstack {
+  readonly tcp: TcpStack;
+  readonly #udp = new Map<number, NetstackUdpFlow>();
+  readonly #out: PacketBuilder;
+  #timer: Timer | null = null;
+  #kickPending = false;
+
+  constructor(
+    readonly reactor: Reactor,
+    /** The interface's addresses (4 and/or 16 bytes). */
+    readonly addresses: Uint8Array[],
+    readonly mtu: number,
+    /** Sends one IP packet into the tunnel (must finish with the bytes before returning). */
+    readonly output: (packet: Uint8Array) => void,
+  ) {
+    this.tcp = new TcpStack({
+      mtu,
+      emit: (p) => output(p),
+      onSyn: (flow) => flow.reject(),
+    });
+    this.#out = new PacketBuilder(16, (p) => output(p), true, false);
+  }
+
+  #source(version: 4 | 6): Uint8Array | null {
+    return this.addresses.find((a) => a.length === (version === 4 ? 4 : 16)) ?? null;
+  }
+
+  #port(inUse: (p: number) => boolean): number {
+    for (let i = 0; i < 64; i++) {
+      const p = EPHEMERAL_LOW + Math.floor(Math.random() * EPHEMERAL_SPAN);
+      if (!inUse(p)) return p;
+    }
+    throw new SysError("no free local port in the tunnel", E.EADDRINUSE);
+  }
+
+  /** Opens a TCP connection through the tunnel to `addr:port`. */
+  async connect(addr: Uint8Array, port: number, timeoutMs: number): Promise<Stream> {
+    const src = this.#source(addr.length === 4 ? 4 : 6);
+    if (!src) {
+      throw new SysError(
+        `the tunnel has no IPv${addr.length === 4 ? 4 : 6} address to connect from`,
+        E.ENETUNREACH,
+      );
+    }
+    const stream = new NetstackTcpStream(this.reactor, this);
+    const done = stream.established();
+    let conn: TcpConnection | null = null;
+    for (let i = 0; i < 8 && !conn; i++) {
+      const localPort = this.#port(() => false);
+      try {
+        conn = this.tcp.connect(
+          { localAddr: src, localPort, remoteAddr: addr, remotePort: port },
+          stream.handler,
+          this.reactor.now(),
+        );
+      } catch { /* port in use: next */ }
+    }
+    if (!conn) throw new SysError("no free local port in the tunnel", E.EADDRINUSE);
+    stream.conn = conn;
+    this.kick();
+    const timer = this.reactor.setTimeout(timeoutMs, () => conn!.abort());
+    try {
+      await done;
+    } catch (error) {
+      stream.close();
+      throw error;
+    } finally {
+      timer.cancel();
+    }
+    return stream;
+  }
+
+  /** A UDP flow on a fresh local port. */
+  openUdp(): UdpFlow {
+    const port = this.#port((p) => this.#udp.has(p));
+    const flow = new NetstackUdpFlow(this, port);
+    this.#udp.set(port, flow);
+    return flow;
+  }
+
+  /** @internal */
+  releaseUdp(port: number): void {
+    this.#udp.delete(port);
+  }
+
+  /** @internal Builds and sends one datagram; false when it cannot be sent. */
+  sendUdp(srcPort: number, dst: Uint8Array, dstPort: number, payload: Uint8Array): boolean {
+    const version = dst.length === 4 ? 4 : 6;
+    const src = this.#source(version);
+    const len = 8 + payload.length;
+    if (!src || len + PacketBuilder.ipHeaderLen(version) > this.mtu) return false;
+    const b = this.#out.buf;
+    const off = this.#out.ipHeader(version, IPPROTO_UDP, src, 0, dst, 0, len);
+    b[off] = srcPort >> 8;
+    b[off + 1] = srcPort & 0xff;
+    b[off + 2] = dstPort >> 8;
+    b[off + 3] = dstPort & 0xff;
+    b[off + 4] = len >> 8;
+    b[off + 5] = len & 0xff;
+    b.set(payload, off + 8);
+    this.#out.finish(version, IPPROTO_UDP, off, len, 6);
+    return true;
+  }
+
+  /** One IP packet from the tunnel. */
+  input(packet: Uint8Array): void {
+    const v = packet[0]! >> 4;
+    const hl = v === 4 ? (packet[0]! & 0x0f) * 4 : 40;
+    const proto = v === 4 ? packet[9] : packet[6];
+    if (proto === IPPROTO_TCP) {
+      this.tcp.input(packet, this.reactor.now());
+      this.kick();
+      return;
+    }
+    if (proto !== IPPROTO_UDP || packet.length < hl + 8) return;
+    const dstPort = (packet[hl + 2]! << 8) | packet[hl + 3]!;
+    const flow = this.#udp.get(dstPort);
+    if (!flow) return;
+    const srcPort = (packet[hl]! << 8) | packet[hl + 1]!;
+    const ulen = (packet[hl + 4]! << 8) | packet[hl + 5]!;
+    const end = Math.min(packet.length, hl + ulen);
+    const from = v === 4 ? packet.slice(12, 16) : packet.slice(8, 24);
+    flow.onPacket?.(packet.subarray(hl + 8, end), { addr: from, port: srcPort });
+  }
+
+  /** Runs the stack's timers soon (after any call that may have queued segments or timers). */
+  kick(): void {
+    if (this.#kickPending) return;
+    this.#kickPending = true;
+    this.reactor.setTimeout(0, () => {
+      this.#kickPending = false;
+      this.#arm();
+    });
+  }
+
+  #arm(): void {
+    const now = this.reactor.now();
+    const next = this.tcp.poll(now);
+    this.#timer?.cancel();
+    this.#timer = null;
+    if (next !== Infinity) {
+      this.#timer = this.reactor.setTimeout(Math.max(1, next - now), () => {
+        this.#timer = null;
+        this.#arm();
+      });
+    }
+  }
+
+  close(): void {
+    this.#timer?.cancel();
+    this.tcp.destroy();
+    for (const f of this.#udp.values()) f.close();
+  }
+}
