@@ -98,7 +98,7 @@ export function readDialFields(o: Obj, out: DialOptions): void {
   if (resolver) set("domain_resolver", domainResolver(o.ctx, resolver.node, resolver.path));
   set("fallback_delay", o.duration("fallback_delay"));
   const legacyStrategy = domainStrategy(o, "domain_strategy");
-  if (legacyStrategy !== undefined) {
+  if (legacyStrategy !== undefined && legacyStrategy !== "") {
     out.domain_strategy = legacyStrategy;
     o.ctx.warn(
       o.keyPos("domain_strategy"),

@@ -278,7 +278,19 @@ export function legacyDnsHints(options: Options, ctx: Ctx): void {
       const via = s.detour ?? defaultOutbound;
       if (via !== undefined && !emptyDirect(via)) typed.detour = via;
     }
-    ctx.warn(at.node, at.path, `${head}, use the typed form ${typedForm(typed)} instead; ${tail}`);
+    // Per-server "strategy" and "client_subnet" have no place in the typed form.
+    const moved = [
+      s.strategy ? `"strategy": "${s.strategy}"` : "",
+      s.client_subnet ? `"client_subnet": "${formatPrefix(s.client_subnet)}"` : "",
+    ].filter((x) => x !== "");
+    const move = moved.length === 0
+      ? ""
+      : ` and move ${moved.join(", ")} to the DNS rules that route to it (or to "dns")`;
+    ctx.warn(
+      at.node,
+      at.path,
+      `${head}, use the typed form ${typedForm(typed)} instead${move}; ${tail}`,
+    );
   }
 }
 

@@ -34,7 +34,7 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   };
   set("final", o.tagRef("final", "outbound"));
   set("auto_detect_interface", o.bool("auto_detect_interface"));
-  set("default_interface", o.string("default_interface"));
+  set("default_interface", o.optionalString("default_interface"));
   set("default_mark", o.mark("default_mark"));
   set("find_process", o.bool("find_process"));
   const resolver = o.at("default_domain_resolver");

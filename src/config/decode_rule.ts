@@ -656,13 +656,6 @@ export function decodeDnsRule(
   if (any !== undefined) dnsMatch.ip_accept_any = any;
   const acceptEmpty = o.bool("rule_set_ip_cidr_accept_empty");
   if (acceptEmpty !== undefined) dnsMatch.rule_set_ip_cidr_accept_empty = acceptEmpty;
-  if (o.has("outbound")) {
-    ctx.warn(
-      o.keyPos("outbound"),
-      o.p("outbound"),
-      'the outbound DNS rule item is deprecated in sing-box 1.12.0 and removed in 1.14.0, use "domain_resolver" in the outbound\'s dial fields instead',
-    );
-  }
   o.feature("outbound", "dns.rule.outbound");
   if (nested) {
     const key = ["ip_cidr", "ip_is_private", "ip_accept_any"].find((k) => {

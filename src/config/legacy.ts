@@ -29,9 +29,14 @@ function actionJson(a: Record<string, unknown>): string {
 }
 
 /** Rules that replace the legacy fields of one inbound, with warnings. */
-function upgradeInbound(inb: InboundOptions, ctx: Ctx): Rule[] {
+function upgradeInbound(inb: InboundOptions, ctx: Ctx, only: boolean): Rule[] {
   const o = ctx.where.get(inb);
   if (!o) return [];
+  // The hinted rule names the inbound by the tag the user gave it; an untagged inbound that is
+  // the only one needs no "inbound" at all (its implicit tag is not one sing-box lets rules use).
+  const named = o.string("tag") !== undefined && o.string("tag") !== "";
+  const scope = (rule: Record<string, unknown>) =>
+    named || !only ? { inbound: inb.tag, ...rule } : rule;
   const at = (key: string): SourceRef => {
     const pos = o.keyPos(key);
     return { file: pos.file, line: pos.line, column: pos.column, path: o.p(key) };
@@ -40,7 +45,7 @@ function upgradeInbound(inb: InboundOptions, ctx: Ctx): Rule[] {
   const tag = inb.tag;
   if (inb.sniff === true) {
     const action: RuleAction = { action: "sniff", sniffer: [] };
-    const shown: Record<string, unknown> = { inbound: tag, action: "sniff" };
+    const shown: Record<string, unknown> = scope({ action: "sniff" });
     if (inb.sniff_timeout !== undefined) {
       action.timeout = inb.sniff_timeout;
       shown.timeout = `${inb.sniff_timeout}ms`;
@@ -85,7 +90,7 @@ function upgradeInbound(inb: InboundOptions, ctx: Ctx): Rule[] {
       o.keyPos("domain_strategy"),
       o.p("domain_strategy"),
       `legacy inbound field "domain_strategy" ${HEAD}, use the route rule ${
-        actionJson({ inbound: tag, action: "resolve", strategy })
+        actionJson(scope({ action: "resolve", strategy }))
       } instead; tunbox upgrades it`,
     );
   }
@@ -99,7 +104,7 @@ function upgradeInbound(inb: InboundOptions, ctx: Ctx): Rule[] {
       o.keyPos("udp_disable_domain_unmapping"),
       o.p("udp_disable_domain_unmapping"),
       `legacy inbound field "udp_disable_domain_unmapping" ${HEAD}, use the route rule ${
-        actionJson({ inbound: tag, action: "route-options", udp_disable_domain_unmapping: true })
+        actionJson(scope({ action: "route-options", udp_disable_domain_unmapping: true }))
       } instead; tunbox upgrades it`,
     );
   }
@@ -108,7 +113,8 @@ function upgradeInbound(inb: InboundOptions, ctx: Ctx): Rule[] {
 
 /** Applies the upgrades to `options` in place. */
 export function upgradeLegacy(options: Options, ctx: Ctx): void {
-  const prepended = options.inbounds.flatMap((inb) => upgradeInbound(inb, ctx));
+  const only = options.inbounds.length === 1;
+  const prepended = options.inbounds.flatMap((inb) => upgradeInbound(inb, ctx, only));
   const special = new Map<string, "dns" | "block">();
   for (const out of options.outbounds) {
     if (out.type === "dns" || out.type === "block") special.set(out.tag, out.type);

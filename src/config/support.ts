@@ -92,7 +92,8 @@ export const FEATURES = {
   "section.http_clients": {
     level: "warning",
     name: '"http_clients"',
-    note: "is not used by tunbox yet; downloads use a direct connection",
+    note: "is not used by tunbox yet; rule-sets are downloaded through their download_detour " +
+      "or the default outbound",
   },
 
   // ── Inbounds ──────────────────────────────────────────────────────────────────────────────
@@ -495,7 +496,9 @@ export const FEATURES = {
   "dns.rule.outbound": {
     level: "warning",
     name: '"outbound"',
-    note: `${NEVER} (lookups do not carry the requesting outbound)`,
+    note: `${NEVER} (lookups do not carry the requesting outbound); it is deprecated in ` +
+      'sing-box 1.12.0 and removed in 1.14.0: set "domain_resolver" in the dial fields of the ' +
+      "outbounds it meant instead",
   },
   "dns.rule.nested_address_filter": {
     level: "warning",
@@ -547,7 +550,8 @@ export const FEATURES = {
   "route.default_http_client": {
     level: "warning",
     name: '"default_http_client"',
-    note: "is not used by tunbox yet; downloads use a direct connection",
+    note: "is not used by tunbox yet; rule-sets are downloaded through their download_detour " +
+      "or the default outbound",
   },
   "route.geoip": { level: "error", name: '"route.geoip"', note: `is removed: ${GEO_HINT}` },
   "route.geosite": { level: "error", name: '"route.geosite"', note: `is removed: ${GEO_HINT}` },

@@ -10,7 +10,7 @@ import { formatIp, nextIp, prefixContains } from "../net/ip.ts";
 import type { Pos } from "./diagnostic.ts";
 import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj, RefKind } from "./reader.ts";
-import { didYouMean } from "./suggest.ts";
+import { closest, didYouMean } from "./suggest.ts";
 import { isSupported } from "./support.ts";
 import { validateDns } from "./validate_dns.ts";
 import { ruleIndexProblem, tableIndexProblem, tunPlanWarnings } from "./tun_limits.ts";
@@ -180,7 +180,9 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
   const written = ["address", "inet4_address", "inet6_address"].map((k) => o.at(k)).filter((a) =>
     a !== undefined && !(a.node.kind === "array" && a.node.items.length === 0)
   );
-  if (tun.address.length === 0 && written.length === 0) {
+  // A misspelt "address" has its own "unknown field" error, with the suggestion.
+  const misspelt = o.node.props.some((p) => p.key !== "address" && closest(p.key, ["address"]));
+  if (tun.address.length === 0 && written.length === 0 && !misspelt) {
     // Every stack: tunbox configures the device with its address (src/tun/setup.ts). Entries
     // that were written but invalid have their own errors.
     const at = o.at("address");
@@ -207,10 +209,7 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
       '"include_interface" and "exclude_interface" cannot be used together',
     );
   }
-  if (tun.include_uid.length > 0 && tun.exclude_uid.length > 0) {
-    const at = posOfKey(o, o.has("exclude_uid") ? "exclude_uid" : "exclude_uid_range")!;
-    ctx.error(at.pos, at.path, '"include_uid" and "exclude_uid" cannot be used together');
-  }
+  // include_uid with exclude_uid is fine: sing-tun routes include minus exclude (as tunbox).
   for (const w of tunPlanWarnings(tun, os)) {
     // Point at the key the user wrote (a legacy or range spelling merged into this one).
     const spellings: Record<string, string[]> = {

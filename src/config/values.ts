@@ -32,7 +32,9 @@ const DURATION_UNITS: Record<string, number> = {
  */
 export function parseDuration(text: string): number | Invalid {
   let s = text.trim();
-  if (s === "") return new Invalid("empty duration");
+  if (s === "") {
+    return new Invalid('empty (sing-box refuses "" too; leave the key out for the default)');
+  }
   let sign = 1;
   if (s[0] === "-" || s[0] === "+") {
     if (s[0] === "-") sign = -1;
