@@ -246,6 +246,10 @@ const MATCH_KEYS = [
 /** The DNS rule's own match keys (`RawDefaultDNSRule`), exact as {@linkcode MATCH_KEYS}. */
 const DNS_MATCH_KEYS = ["query_type", "outbound", "ip_accept_any", "rule_set_ip_cidr_accept_empty"];
 
+/** {@linkcode MATCH_KEYS} as one shared set (a rule object uses it as its exact keys). */
+const ROUTE_STRICT: ReadonlySet<string> = new Set(MATCH_KEYS);
+const DNS_STRICT: ReadonlySet<string> = new Set([...MATCH_KEYS, ...DNS_MATCH_KEYS]);
+
 /** Reads the match fields of a default rule. */
 function readMatch(o: Obj, kind: RuleKind): RuleMatch {
   const m = emptyMatch();
@@ -581,7 +585,7 @@ export function decodeRouteRule(
 ): Rule | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
-  o.strict(...MATCH_KEYS);
+  o.strict(ROUTE_STRICT);
   const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
   let action: RuleAction | undefined = NO_ACTION;
   if (type === "logical") {
@@ -621,7 +625,7 @@ export function decodeDnsRule(
 ): DnsRule | undefined {
   const o = ctx.object(node, path);
   if (!o) return undefined;
-  o.strict(...MATCH_KEYS, ...DNS_MATCH_KEYS);
+  o.strict(DNS_STRICT);
   const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
   let action: DnsRuleAction | undefined = NO_ACTION;
   if (type === "logical") {

@@ -318,17 +318,23 @@ function article(kind: RefKind): string {
   return kind === "inbound" || kind === "outbound" ? `an ${kind}` : `a ${kind}`;
 }
 
+const NO_KEYS: ReadonlySet<string> = new Set();
+
 /** Strict reader over one JSON object. */
 export class Obj {
-  readonly #known = new Set<string>();
   readonly ctx: Ctx;
   readonly node: JsonObject;
   readonly path: string;
-
+  /** Every key an accessor asked for (for "did you mean" suggestions). */
+  readonly #asked: string[] = [];
+  /** Per property: read by some accessor (1) or not yet (0). */
+  #seen: Uint8Array | undefined;
+  /** Properties matched only by another spelling: [index, the key that read them]. */
+  #folded: [number, string][] | undefined;
+  /** Whether any key here could match another spelling (has upper case, ſ or K). */
+  #mayFold: boolean | undefined;
   /** Keys that sing-box matches only as spelled here (see {@linkcode Obj.strict}). */
-  readonly #strict = new Set<string>();
-  /** Folded key → the last property with that folded key (built on first use). */
-  #byFold: Map<string, JsonProp> | undefined;
+  #strict: ReadonlySet<string> = NO_KEYS;
 
   constructor(ctx: Ctx, node: JsonObject, path: string) {
     this.ctx = ctx;
@@ -340,9 +346,52 @@ export class Obj {
    * Keys sing-box matches exactly in this object: the keys its first decoding pass reads
    * (`type`, `tag`, a rule's match fields, `action`, ...), which it then removes by exact name
    * before decoding the rest strictly, so another spelling ends as "unknown field" there too.
+   * A `ReadonlySet` is used as given (share one across many objects).
    */
-  strict(...keys: readonly string[]): void {
-    for (const k of keys) this.#strict.add(k);
+  strict(...keys: readonly string[]): void;
+  strict(keys: ReadonlySet<string>): void;
+  strict(...args: unknown[]): void {
+    const more = args[0] instanceof Set ? args[0] as ReadonlySet<string> : args as string[];
+    if (this.#strict === NO_KEYS && more instanceof Set) {
+      this.#strict = more;
+      return;
+    }
+    this.#strict = new Set([...this.#strict, ...more]);
+  }
+
+  /**
+   * Index of the property for `key` as Go's encoding/json finds it: keys match regardless of
+   * case (except {@linkcode Obj.strict} ones), and of several matches the last one wins. Every
+   * match is marked as read; -1 when there is none.
+   */
+  #index(key: string): number {
+    const props = this.node.props;
+    let hit = -1;
+    for (let i = 0; i < props.length; i++) if (props[i]!.key === key) hit = i;
+    this.#mayFold ??= props.some((p) => /[A-Z\u017f\u212a]/.test(p.key));
+    if (this.#mayFold && !this.#strict.has(key)) {
+      const folded = foldKey(key);
+      for (let i = 0; i < props.length; i++) {
+        const k = props[i]!.key;
+        if (k === key || foldKey(k) !== folded) continue;
+        if (i > hit) hit = i;
+        this.#markFolded(i, key);
+      }
+    }
+    if (hit >= 0) {
+      this.#seen ??= new Uint8Array(props.length);
+      this.#seen[hit] = 1;
+      // An exact spelling that a later one overrode was read too (Go assigns both).
+      for (let i = 0; i < hit; i++) if (props[i]!.key === key) this.#seen[i] = 1;
+    }
+    return hit;
+  }
+
+  #markFolded(i: number, key: string): void {
+    this.#seen ??= new Uint8Array(this.node.props.length);
+    if (this.#seen[i]) return;
+    this.#seen[i] = 1;
+    (this.#folded ??= []).push([i, key]);
   }
 
   /**
@@ -350,20 +399,8 @@ export class Obj {
    * (except {@linkcode Obj.strict} ones), and of several matches the last one wins.
    */
   find(key: string): JsonProp | undefined {
-    if (this.#strict.has(key)) {
-      let hit: JsonProp | undefined;
-      for (const p of this.node.props) if (p.key === key) hit = p;
-      return hit;
-    }
-    if (this.node.props.length <= 1) {
-      const p = this.node.props[0];
-      return p && (p.key === key || foldKey(p.key) === foldKey(key)) ? p : undefined;
-    }
-    if (!this.#byFold) {
-      this.#byFold = new Map();
-      for (const p of this.node.props) this.#byFold.set(foldKey(p.key), p);
-    }
-    return this.#byFold.get(foldKey(key));
+    const i = this.#index(key);
+    return i < 0 ? undefined : this.node.props[i];
   }
 
   get pos(): Pos {
@@ -377,12 +414,15 @@ export class Obj {
 
   /** Marks keys as known without reading them. */
   known(...keys: string[]): void {
-    for (const k of keys) this.#known.add(k);
+    for (const k of keys) {
+      this.#asked.push(k);
+      this.#index(k);
+    }
   }
 
   /** The property for `key` (marking it known); `null` values count as absent. */
   prop(key: string): JsonProp | undefined {
-    this.#known.add(key);
+    this.#asked.push(key);
     const p = this.find(key);
     if (!p || p.value.kind === "null") return undefined;
     return p;
@@ -551,7 +591,7 @@ export class Obj {
    * the value either way when it has a use for it.
    */
   feature(key: string, id: FeatureId): boolean {
-    this.#known.add(key);
+    this.#asked.push(key);
     const p = this.find(key);
     // sing-box reads a zero value (false, "", 0, [], {}) as "not set": nothing to report.
     if (!p || isZero(p.value)) return false;
@@ -567,26 +607,24 @@ export class Obj {
 
   /** Reports every key that no accessor asked for, with a suggestion. */
   done(context = ""): void {
-    let folded: Map<string, string> | undefined;
-    for (const p of this.node.props) {
-      if (this.#known.has(p.key)) continue;
-      if (!folded) {
-        folded = new Map();
-        for (const k of this.#known) if (!this.#strict.has(k)) folded.set(foldKey(k), k);
-      }
-      const canonical = folded.get(foldKey(p.key));
-      if (canonical !== undefined) {
-        this.ctx.warn(
-          p.keyPos,
-          this.p(canonical),
-          `key ${JSON.stringify(p.key)} is read as ${
-            JSON.stringify(canonical)
-          } (sing-box matches keys regardless of case); write ${JSON.stringify(canonical)}`,
-        );
-        continue;
-      }
+    const props = this.node.props;
+    for (const [i, canonical] of this.#folded ?? []) {
+      const p = props[i]!;
+      this.ctx.warn(
+        p.keyPos,
+        this.p(canonical),
+        `key ${JSON.stringify(p.key)} is read as ${
+          JSON.stringify(canonical)
+        } (sing-box matches keys regardless of case); write ${JSON.stringify(canonical)}`,
+      );
+    }
+    let asked: Set<string> | undefined;
+    for (let i = 0; i < props.length; i++) {
+      if (this.#seen?.[i]) continue;
+      const p = props[i]!;
+      asked ??= new Set(this.#asked);
       // With a suggestion the path says enough; without one, say what kind of object this is.
-      const hint = didYouMean(p.key, this.#known);
+      const hint = didYouMean(p.key, asked);
       this.ctx.error(
         p.keyPos,
         this.p(p.key),
