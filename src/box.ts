@@ -238,10 +238,7 @@ export class Box {
       cache: this.#cache ?? undefined,
     });
     await manager.start();
-    manager.onUpdate((payload) => {
-      for (const t of this.#tuns) t.broadcast({ type: "rule-set", payload });
-      this.#listeners?.broadcast({ type: "rule-set", payload });
-    });
+    manager.onUpdate((payload) => this.workers.applyRuleSet(payload));
     const old = this.#ruleSets;
     this.#ruleSets = manager;
     old?.close();

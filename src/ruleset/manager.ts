@@ -108,7 +108,7 @@ interface SetState {
 export class RuleSetManager {
   readonly #options: RuleSetManagerOptions;
   readonly #sets = new Map<string, SetState>();
-  readonly #listeners = new Set<(p: RuleSetPayload) => void>();
+  readonly #listeners = new Set<(p: RuleSetPayload) => unknown>();
   readonly #now: () => number;
   #fetch: RuleSetFetch | null = null;
   #watchers: Deno.FsWatcher[] = [];
@@ -173,8 +173,12 @@ export class RuleSetManager {
     }
   }
 
-  /** Calls `listener` with every set loaded or changed from now on; returns an unsubscribe. */
-  onUpdate(listener: (p: RuleSetPayload) => void): () => void {
+  /**
+   * Calls `listener` with every set loaded or changed from now on; returns an unsubscribe. A
+   * listener may return a promise (the workers taking the set in): the change is logged once
+   * every listener's promise settled.
+   */
+  onUpdate(listener: (p: RuleSetPayload) => unknown): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -251,19 +255,25 @@ export class RuleSetManager {
     return v !== undefined && v > 0 ? v : DEFAULT_UPDATE_INTERVAL_MS;
   }
 
-  #publish(s: SetState, loaded: LoadedRuleSet, origin: RuleSetOrigin): void {
+  /** Swaps the set in and tells the listeners; resolves when every listener is done with it. */
+  #publish(s: SetState, loaded: LoadedRuleSet, origin: RuleSetOrigin): Promise<void> {
     s.payload = { tag: s.options.tag, rules: loaded.rules };
     s.origin = origin;
     s.updatedAt = this.#now();
     delete s.error;
     for (const w of loaded.warnings) log.warn("{warning}", { warning: w });
+    const failed = (e: unknown) =>
+      log.error("rule-set update listener failed: {error}", { error: String(e) });
+    const pending: Promise<void>[] = [];
     for (const l of this.#listeners) {
       try {
-        l(s.payload);
+        const r = l(s.payload);
+        if (r instanceof Promise) pending.push(r.catch(failed));
       } catch (e) {
-        log.error("rule-set update listener failed: {error}", { error: String(e) });
+        failed(e);
       }
     }
+    return Promise.all(pending).then(() => {});
   }
 
   #parseInline(o: RuleSetOptions): LoadedRuleSet {
@@ -347,8 +357,12 @@ export class RuleSetManager {
       this.#readLocal(s).then(
         (loaded) => {
           if (this.#closed) return;
-          this.#publish(s, loaded, "file");
-          log.info("reloaded {name} ({n} rules)", { name: this.#name(s), n: loaded.rules.length });
+          return this.#publish(s, loaded, "file").then(() =>
+            log.info("reloaded {name} ({n} rules)", {
+              name: this.#name(s),
+              n: loaded.rules.length,
+            })
+          );
         },
         (e) => {
           s.error = (e as Error).message;
@@ -410,8 +424,9 @@ export class RuleSetManager {
         else delete s.etag;
         if (res.lastModified) s.lastModified = res.lastModified;
         else delete s.lastModified;
-        this.#publish(s, loaded, "download");
+        const applied = this.#publish(s, loaded, "download");
         this.#save(s, res.body);
+        await applied;
         log.info("updated {name} ({n} rules)", { name: this.#name(s), n: loaded.rules.length });
       } else {
         throw new Error(`download ${res.url}: unexpected status ${res.status}`);

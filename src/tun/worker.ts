@@ -476,6 +476,7 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
       return;
     case "rule-set":
       updateRuleSet(ruleSets, msg.payload);
+      if (msg.seq !== undefined) post({ type: "rule-set-applied", seq: msg.seq });
       return;
     case "fetch": {
       const parts = services?.parts;

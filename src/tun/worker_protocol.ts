@@ -103,8 +103,8 @@ export type MainToWorker =
    */
   | { type: "reload"; options: Options; removedOutbounds: string[]; log?: LogOptions }
   | { type: "stats" }
-  /** A rule-set was loaded or changed: swap it in. */
-  | { type: "rule-set"; payload: RuleSetPayload }
+  /** A rule-set was loaded or changed: swap it in (and answer `rule-set-applied` with `seq`). */
+  | { type: "rule-set"; payload: RuleSetPayload; seq?: number }
   /** Download a remote rule-set through outbound `detour` (default: the default outbound). */
   | { type: "fetch"; id: number; request: DownloadRequest; detour?: string }
   /** Connection reports and aborts (`src/conn/hub.ts`). */
@@ -129,4 +129,6 @@ export type WorkerToMain =
   /** Log records while the tap is on. */
   | { type: "logs"; entries: LogEntry[] }
   | { type: "rpc-result"; seq: number; ok: true; value: unknown }
-  | { type: "rpc-result"; seq: number; ok: false; error: string; timeout?: boolean };
+  | { type: "rpc-result"; seq: number; ok: false; error: string; timeout?: boolean }
+  /** The rule-set sent with `seq` is in use by this worker's router and DNS. */
+  | { type: "rule-set-applied"; seq: number };

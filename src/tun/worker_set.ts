@@ -20,6 +20,7 @@ import { LogFeed } from "../api/logs.ts";
 import { type WorkerCall, WorkerCallFailed } from "../api/worker_calls.ts";
 import { ConnectionHub } from "../conn/hub.ts";
 import { createConnIdMemory } from "../conn/ids.ts";
+import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { MainToWorker, WorkerToMain } from "./worker_protocol.ts";
 
 /** How long a request to a worker may take before it fails (latency tests set their own). */
@@ -45,6 +46,7 @@ export class WorkerSet {
   readonly logs: LogFeed = new LogFeed((on) => this.#setLogTap(on));
   readonly #handles: WorkerHandle[] = [];
   readonly #pending = new Map<number, Pending>();
+  readonly #ruleSetAcks = new Map<number, { left: number; done: () => void }>();
   #seq = 0;
   #logTap = false;
 
@@ -78,6 +80,11 @@ export class WorkerSet {
       case "logs":
         this.logs.push(...msg.entries);
         return;
+      case "rule-set-applied": {
+        const ack = this.#ruleSetAcks.get(msg.seq);
+        if (ack && --ack.left === 0) ack.done();
+        return;
+      }
       case "rpc-result": {
         const p = this.#pending.get(msg.seq);
         if (!p) return;
@@ -88,6 +95,33 @@ export class WorkerSet {
         return;
       }
     }
+  }
+
+  /**
+   * Sends a loaded or changed rule-set to every worker and resolves once each has it in use,
+   * so that what the main thread logs next ("updated ...") is true for every connection that
+   * starts after it. A worker that does not answer within `timeoutMs` (busy or stopping) is
+   * not waited for longer.
+   *
+   * ```ts
+   * await workers.applyRuleSet({ tag: "geosite-cn", rules });
+   * ```
+   */
+  applyRuleSet(payload: RuleSetPayload, timeoutMs = CALL_TIMEOUT_MS): Promise<void> {
+    const handles = [...this.#handles];
+    if (handles.length === 0) return Promise.resolve();
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const acks = this.#ruleSetAcks;
+      function done(): void {
+        clearTimeout(timer);
+        acks.delete(seq);
+        resolve();
+      }
+      acks.set(seq, { left: handles.length, done });
+      for (const h of handles) h.post({ type: "rule-set", payload, seq });
+    });
   }
 
   /** Sends `msg` to every worker. */
