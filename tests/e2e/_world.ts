@@ -319,6 +319,11 @@ export class SeedWorld {
     return this.#track(name, this.far.spawn(cmd));
   }
 
+  /** Starts a process in the host namespace; it is ended by PID in `close()`. */
+  spawnHost(name: string, cmd: string[]): Proc {
+    return this.#track(name, this.host.spawn(cmd));
+  }
+
   /** Starts a SOCKS5 server on the host's 127.0.0.1:1080. */
   async startSocks(kind: SocksKind | "garbage"): Promise<void> {
     let cmd: string[];

@@ -1,0 +1,525 @@
+/**
+ * `deno run -A bench/protocols_bench.ts`: each proxy protocol's download throughput through
+ * tunbox's TUN against the same server reached with the protocol's own client, in the same run
+ * (issue 14). Runs in the e2e test world (`tests/e2e/_world.ts`: two throwaway namespaces; the
+ * servers in the far one); needs root.
+ *
+ * For each protocol: the server starts in the far namespace; tunbox runs with the final rule
+ * sent to the protocol's outbound and `curl` downloads `--size` MB through the TUN (`--runs`
+ * times, median); then tunbox stops and the native client runs in the host namespace (ss-local
+ * or V2Ray as a SOCKS5 front that `curl --socks5-hostname` uses; wireguard-go with a route for
+ * WireGuard) for the same downloads. The ratio is tunbox / native (aim: at least 1.0).
+ *
+ * ```sh
+ * deno run -A bench/protocols_bench.ts                       # all, 200 MB x 3
+ * deno run -A bench/protocols_bench.ts --smoke               # 5 MB x 1, to check it works
+ * deno run -A bench/protocols_bench.ts --only ss-aes,vmess --size 100 --runs 5
+ * ```
+ *
+ * Writes `bench/results/protocols-<date>.{md,json}` (not with `--smoke`). Figures are only
+ * meaningful on a quiet machine; the load average at start is recorded.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { makePki } from "../tests/_helpers/tls_certs.ts";
+import { FAR, SeedWorld } from "../tests/e2e/_world.ts";
+import { FAR_PROXY, waitForPort } from "../tests/e2e/_proxy_checks.ts";
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: "200" },
+    runs: { type: "string", default: "3" },
+    only: { type: "string" },
+    smoke: { type: "boolean", default: false },
+    out: { type: "string", default: new URL("./results/", import.meta.url).pathname },
+  },
+});
+const SIZE_MB = values.smoke ? 5 : Number(values.size);
+const RUNS = values.smoke ? 1 : Number(values.runs);
+const SIZE = SIZE_MB * 1024 * 1024;
+const UUID = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+const PASSWORD = "bench password";
+const SOCKS_PORT = 1090;
+
+interface Ctx {
+  w: SeedWorld;
+  cert: string;
+  key: string;
+  caPem: string;
+  wg: { serverPriv: string; serverPub: string; clientPriv: string; clientPub: string };
+}
+
+/** One protocol under test. */
+interface Protocol {
+  id: string;
+  label: string;
+  /** tunbox's outbound (tag "proxy") or endpoint. */
+  outbound(c: Ctx): { outbound?: Record<string, unknown>; endpoint?: Record<string, unknown> };
+  /** Starts the server in the far namespace. */
+  server(c: Ctx): Promise<void>;
+  /** Starts the native client in the host namespace; returns how curl reaches through it. */
+  native(c: Ctx): Promise<string[]>;
+}
+
+function v2rayServerConfig(
+  protocol: string,
+  settings: unknown,
+  stream?: Record<string, unknown>,
+) {
+  return {
+    log: { loglevel: "warning" },
+    inbounds: [{
+      listen: FAR_PROXY,
+      port: 8443,
+      protocol,
+      settings,
+      ...(stream ? { streamSettings: stream } : {}),
+    }],
+    outbounds: [{ protocol: "freedom" }],
+  };
+}
+
+async function startFarV2ray(c: Ctx, config: unknown): Promise<void> {
+  await Deno.writeTextFile(`${c.w.dir}/v2ray-server.json`, JSON.stringify(config));
+  const p = c.w.spawnFar("v2ray server", ["v2ray", "-config", `${c.w.dir}/v2ray-server.json`]);
+  await waitForPort(c.w, FAR_PROXY, 8443, p);
+}
+
+/** V2Ray as the native client: a SOCKS5 inbound on the host, the protocol as its outbound. */
+async function startHostV2ray(c: Ctx, outbound: unknown): Promise<string[]> {
+  const config = {
+    log: { loglevel: "warning" },
+    inbounds: [{
+      listen: "127.0.0.1",
+      port: SOCKS_PORT,
+      protocol: "socks",
+      settings: { auth: "noauth", udp: false },
+    }],
+    outbounds: [outbound],
+  };
+  await Deno.writeTextFile(`${c.w.dir}/v2ray-client.json`, JSON.stringify(config));
+  const p = c.w.spawnHost("v2ray client", ["v2ray", "-config", `${c.w.dir}/v2ray-client.json`]);
+  await waitForHostPort(c.w, SOCKS_PORT, p);
+  return ["--socks5-hostname", `127.0.0.1:${SOCKS_PORT}`];
+}
+
+async function waitForHostPort(
+  w: SeedWorld,
+  port: number,
+  p: { running: boolean; name: string; stderr: string },
+) {
+  for (let i = 0; i < 100; i++) {
+    const r = await w.exec(["bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
+    if (r.code === 0) return;
+    if (!p.running) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${p.name} did not listen on 127.0.0.1:${port}: ${p.stderr.slice(-1000)}`);
+}
+
+const tlsStream = (c: Ctx, extra: Record<string, unknown> = {}) => ({
+  ...extra,
+  security: "tls",
+  tlsSettings: { certificates: [{ certificateFile: c.cert, keyFile: c.key }] },
+});
+const clientTls = (_c: Ctx, extra: Record<string, unknown> = {}) => ({
+  ...extra,
+  security: "tls",
+  tlsSettings: { serverName: "proxy.test", allowInsecure: true },
+});
+const tunboxTls = (c: Ctx) => ({
+  enabled: true,
+  server_name: "proxy.test",
+  certificate: [c.caPem],
+});
+
+function shadowsocks(id: string, method: string): Protocol {
+  return {
+    id,
+    label: `shadowsocks ${method}`,
+    outbound: () => ({
+      outbound: {
+        type: "shadowsocks",
+        server: FAR_PROXY,
+        server_port: 8443,
+        method,
+        password: PASSWORD,
+      },
+    }),
+    async server(c) {
+      const p = c.w.spawnFar("ss-server", [
+        "ss-server",
+        "-s",
+        FAR_PROXY,
+        "-p",
+        "8443",
+        "-m",
+        method,
+        "-k",
+        PASSWORD,
+        "--no-delay",
+      ]);
+      await waitForPort(c.w, FAR_PROXY, 8443, p);
+    },
+    async native(c) {
+      const p = c.w.spawnHost("ss-local", [
+        "ss-local",
+        "-s",
+        FAR_PROXY,
+        "-p",
+        "8443",
+        "-l",
+        String(SOCKS_PORT),
+        "-b",
+        "127.0.0.1",
+        "-m",
+        method,
+        "-k",
+        PASSWORD,
+        "--no-delay",
+      ]);
+      await waitForHostPort(c.w, SOCKS_PORT, p);
+      return ["--socks5-hostname", `127.0.0.1:${SOCKS_PORT}`];
+    },
+  };
+}
+
+const PROTOCOLS: Protocol[] = [
+  shadowsocks("ss-aes", "aes-128-gcm"),
+  shadowsocks("ss-chacha", "chacha20-ietf-poly1305"),
+  {
+    id: "vmess",
+    label: "vmess (aes-128-gcm, TCP)",
+    outbound: () => ({
+      outbound: {
+        type: "vmess",
+        server: FAR_PROXY,
+        server_port: 8443,
+        uuid: UUID,
+        security: "aes-128-gcm",
+      },
+    }),
+    server: (c) => startFarV2ray(c, v2rayServerConfig("vmess", { clients: [{ id: UUID }] })),
+    native: (c) =>
+      startHostV2ray(c, {
+        protocol: "vmess",
+        settings: {
+          vnext: [{
+            address: FAR_PROXY,
+            port: 8443,
+            users: [{ id: UUID, alterId: 0, security: "aes-128-gcm" }],
+          }],
+        },
+      }),
+  },
+  {
+    id: "vmess-ws",
+    label: "vmess (chacha20-poly1305, ws)",
+    outbound: () => ({
+      outbound: {
+        type: "vmess",
+        server: FAR_PROXY,
+        server_port: 8443,
+        uuid: UUID,
+        security: "chacha20-poly1305",
+        transport: { type: "ws", path: "/ws" },
+      },
+    }),
+    server: (c) =>
+      startFarV2ray(
+        c,
+        v2rayServerConfig("vmess", { clients: [{ id: UUID }] }, {
+          network: "ws",
+          wsSettings: { path: "/ws" },
+        }),
+      ),
+    native: (c) =>
+      startHostV2ray(c, {
+        protocol: "vmess",
+        settings: {
+          vnext: [{
+            address: FAR_PROXY,
+            port: 8443,
+            users: [{ id: UUID, alterId: 0, security: "chacha20-poly1305" }],
+          }],
+        },
+        streamSettings: { network: "ws", wsSettings: { path: "/ws" } },
+      }),
+  },
+  {
+    id: "vless",
+    label: "vless (TLS)",
+    outbound: (c) => ({
+      outbound: {
+        type: "vless",
+        server: FAR_PROXY,
+        server_port: 8443,
+        uuid: UUID,
+        tls: tunboxTls(c),
+      },
+    }),
+    server: (c) =>
+      startFarV2ray(
+        c,
+        v2rayServerConfig("vless", { clients: [{ id: UUID }], decryption: "none" }, tlsStream(c)),
+      ),
+    native: (c) =>
+      startHostV2ray(c, {
+        protocol: "vless",
+        settings: {
+          vnext: [{ address: FAR_PROXY, port: 8443, users: [{ id: UUID, encryption: "none" }] }],
+        },
+        streamSettings: clientTls(c),
+      }),
+  },
+  {
+    id: "trojan",
+    label: "trojan (TLS)",
+    outbound: (c) => ({
+      outbound: {
+        type: "trojan",
+        server: FAR_PROXY,
+        server_port: 8443,
+        password: PASSWORD,
+        tls: tunboxTls(c),
+      },
+    }),
+    server: (c) =>
+      startFarV2ray(
+        c,
+        v2rayServerConfig("trojan", { clients: [{ password: PASSWORD }] }, tlsStream(c)),
+      ),
+    native: (c) =>
+      startHostV2ray(c, {
+        protocol: "trojan",
+        settings: { servers: [{ address: FAR_PROXY, port: 8443, password: PASSWORD }] },
+        streamSettings: clientTls(c),
+      }),
+  },
+  {
+    id: "wireguard",
+    label: "wireguard",
+    outbound: (c) => ({
+      endpoint: {
+        type: "wireguard",
+        address: ["10.99.0.2/32"],
+        private_key: c.wg.clientPriv,
+        peers: [{
+          address: FAR_PROXY,
+          port: 51820,
+          public_key: c.wg.serverPub,
+          allowed_ips: ["0.0.0.0/0"],
+        }],
+      },
+    }),
+    async server(c) {
+      await Deno.writeTextFile(`${c.w.dir}/wg-server.key`, c.wg.serverPriv + "\n");
+      c.w.spawnFar("wireguard-go server", ["wireguard-go", "-f", "wgs"]);
+      await waitLink(c.w.far.exec.bind(c.w.far), "wgs");
+      await mustRun(c.w.far.exec.bind(c.w.far), [
+        "wg",
+        "set",
+        "wgs",
+        "private-key",
+        `${c.w.dir}/wg-server.key`,
+        "listen-port",
+        "51820",
+        "peer",
+        c.wg.clientPub,
+        "allowed-ips",
+        "10.99.0.2/32",
+      ]);
+      await c.w.far.ip("addr", "add", "10.99.0.1/24", "dev", "wgs");
+      await c.w.far.ip("link", "set", "wgs", "up");
+    },
+    async native(c) {
+      // The peer's own client: wireguard-go with an interface and a route in the host namespace.
+      await Deno.writeTextFile(`${c.w.dir}/wg-client.key`, c.wg.clientPriv + "\n");
+      c.w.spawnHost("wireguard-go client", ["wireguard-go", "-f", "wgc"]);
+      await waitLink(c.w.exec.bind(c.w), "wgc");
+      await mustRun(c.w.exec.bind(c.w), [
+        "wg",
+        "set",
+        "wgc",
+        "private-key",
+        `${c.w.dir}/wg-client.key`,
+        "peer",
+        c.wg.serverPub,
+        "endpoint",
+        `${FAR_PROXY}:51820`,
+        "allowed-ips",
+        "0.0.0.0/0",
+      ]);
+      await c.w.host.ip("addr", "add", "10.99.0.2/32", "dev", "wgc");
+      await c.w.host.ip("link", "set", "wgc", "mtu", "1408", "up");
+      await c.w.host.ip("route", "add", `${FAR.web}/32`, "dev", "wgc");
+      return [];
+    },
+  },
+];
+
+type Exec = (cmd: string[]) => Promise<{ code: number; stdout: string; stderr: string }>;
+
+async function mustRun(exec: Exec, cmd: string[]): Promise<string> {
+  const r = await exec(cmd);
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function waitLink(exec: Exec, name: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if ((await exec(["ip", "link", "show", name])).code === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`interface ${name} did not appear`);
+}
+
+async function local(cmd: string[], stdin?: string): Promise<string> {
+  const p = new Deno.Command(cmd[0]!, {
+    args: cmd.slice(1),
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const wr = p.stdin.getWriter();
+    await wr.write(new TextEncoder().encode(stdin));
+    await wr.close();
+  }
+  return new TextDecoder().decode((await p.output()).stdout).trim();
+}
+
+/** Downloads `SIZE` bytes `RUNS` times; returns each run's Mbit/s. */
+async function downloads(w: SeedWorld, via: string[], seed: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await w.curl([
+      ...via,
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{size_download} %{speed_download}",
+      `http://${FAR.web}/file?size=${SIZE}&seed=${seed}`,
+    ], 600);
+    const [bytes, speed] = r.stdout.split(" ").map(Number);
+    if (r.code !== 0 || bytes !== SIZE) {
+      throw new Error(`curl ${via.join(" ")}: exit ${r.code}, ${bytes} bytes: ${r.stderr}`);
+    }
+    out.push((speed! * 8) / 1e6);
+  }
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Row {
+  id: string;
+  label: string;
+  tunboxMbps: number[];
+  nativeMbps: number[];
+  ratio: number;
+}
+
+async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): Promise<Row> {
+  const leaf = await pki.issue("proxy", ["proxy.test"], [FAR_PROXY]);
+  const wg = await (async () => {
+    const serverPriv = await local(["wg", "genkey"]);
+    const clientPriv = await local(["wg", "genkey"]);
+    return {
+      serverPriv,
+      clientPriv,
+      serverPub: await local(["wg", "pubkey"], serverPriv + "\n"),
+      clientPub: await local(["wg", "pubkey"], clientPriv + "\n"),
+    };
+  })();
+  let ctx: Ctx | null = null;
+  const partial = { cert: leaf.certPath, key: leaf.keyPath, caPem: pki.caPem, wg };
+  const shape = p.outbound({ w: undefined as unknown as SeedWorld, ...partial });
+  const w = await SeedWorld.start("mixed", "danted", [], (config) => {
+    const route = config.route as {
+      rules: Record<string, unknown>[];
+      auto_detect_interface?: boolean;
+    };
+    route.auto_detect_interface = true;
+    route.rules[route.rules.length - 1]!.outbound = "proxy";
+    (config.log as Record<string, unknown>).level = "info";
+    if (shape.outbound) (config.outbounds as unknown[]).push({ tag: "proxy", ...shape.outbound });
+    if (shape.endpoint) config.endpoints = [{ tag: "proxy", ...shape.endpoint }];
+  });
+  try {
+    ctx = { w, ...partial };
+    await p.server(ctx);
+    // Warm up (first connection, handshakes), then measure through the TUN.
+    await downloads(w, [], 1).catch(() => {});
+    const tunboxMbps = await downloads(w, [], 2);
+    await w.stopTunbox();
+    const via = await p.native(ctx);
+    const nativeMbps = await downloads(w, via, 2);
+    return {
+      id: p.id,
+      label: p.label,
+      tunboxMbps,
+      nativeMbps,
+      ratio: median(tunboxMbps) / median(nativeMbps),
+    };
+  } finally {
+    await w.close();
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.uid?.() !== 0) {
+    console.error("protocols_bench: needs root (it builds network namespaces)");
+    Deno.exit(2);
+  }
+  const only = values.only ? new Set(values.only.split(",")) : null;
+  const selected = PROTOCOLS.filter((p) => !only || only.has(p.id));
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(`» ${selected.length} protocols, ${SIZE_MB} MB x ${RUNS}, load average ${load}`);
+  const pki = await makePki();
+  const rows: Row[] = [];
+  try {
+    for (const p of selected) {
+      console.log(`» ${p.label}`);
+      try {
+        rows.push(await measure(p, pki));
+        const r = rows[rows.length - 1]!;
+        console.log(
+          `  tunbox ${median(r.tunboxMbps).toFixed(0)} Mbit/s, native ${
+            median(r.nativeMbps).toFixed(0)
+          } Mbit/s, ratio ${r.ratio.toFixed(2)}`,
+        );
+      } catch (error) {
+        console.log(`  failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+  } finally {
+    await pki.remove();
+  }
+  const md = [
+    `# Proxy protocols: tunbox through the TUN vs the protocol's own client`,
+    "",
+    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; load average at start ${load}.`,
+    "",
+    "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native |",
+    "| --- | ---: | ---: | ---: |",
+    ...rows.map((r) =>
+      `| ${r.label} | ${median(r.tunboxMbps).toFixed(0)} | ${median(r.nativeMbps).toFixed(0)} | ${
+        r.ratio.toFixed(2)
+      } |`
+    ),
+    "",
+  ].join("\n");
+  console.log("\n" + md);
+  if (!values.smoke) {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+    await Deno.mkdir(values.out!, { recursive: true });
+    await Deno.writeTextFile(`${values.out}protocols-${stamp}.md`, md);
+    await Deno.writeTextFile(
+      `${values.out}protocols-${stamp}.json`,
+      JSON.stringify({ sizeMb: SIZE_MB, runs: RUNS, load, rows }, null, 2),
+    );
+  }
+  if (rows.length < selected.length) Deno.exit(1);
+}
