@@ -217,8 +217,10 @@ Deno.test({
       // Logs stream while the tab is open (the workers start forwarding when the stream opens:
       // make connections until one is logged).
       await page.click("[data-testid=tab-logs]");
-      for (let i = 0; (await page.$$("#log-lines li")).length === 0; i++) {
-        if (i > 20) throw new Error("no log line reached the dashboard");
+      // The tap may turn on between a connection's inbound and outbound lines: wait for an
+      // inbound line, not just any line.
+      for (let i = 0; !/inbound connection/.test(await page.textContent("#log-lines") ?? ""); i++) {
+        if (i > 20) throw new Error("no inbound connection log line reached the dashboard");
         await httpGet(socksPort, far.port, "/ip");
         await new Promise((r) => setTimeout(r, 500));
       }
