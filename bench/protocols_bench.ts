@@ -275,6 +275,40 @@ const PROTOCOLS: Protocol[] = [
       }),
   },
   {
+    id: "vless-h2",
+    label: "vless (TLS + http, HTTP/2)",
+    outbound: (c) => ({
+      outbound: {
+        type: "vless",
+        server: FAR_PROXY,
+        server_port: 8443,
+        uuid: UUID,
+        tls: tunboxTls(c),
+        transport: { type: "http", host: ["h2.test"], path: "/h2" },
+      },
+    }),
+    server: (c) =>
+      startFarV2ray(
+        c,
+        v2rayServerConfig(
+          "vless",
+          { clients: [{ id: UUID }], decryption: "none" },
+          tlsStream(c, { network: "http", httpSettings: { host: ["h2.test"], path: "/h2" } }),
+        ),
+      ),
+    native: (c) =>
+      startHostV2ray(c, {
+        protocol: "vless",
+        settings: {
+          vnext: [{ address: FAR_PROXY, port: 8443, users: [{ id: UUID, encryption: "none" }] }],
+        },
+        streamSettings: clientTls(c, {
+          network: "http",
+          httpSettings: { host: ["h2.test"], path: "/h2" },
+        }),
+      }),
+  },
+  {
     id: "trojan",
     label: "trojan (TLS)",
     outbound: (c) => ({

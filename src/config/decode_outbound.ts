@@ -447,6 +447,9 @@ function readV2rayCommon(
   }
   const transport = readTransport(o);
   if (transport) out.transport = transport;
+  if (transport?.type === "http" && !tls?.enabled) {
+    o.ctx.support("transport.http.plain", o.at("transport")!.node, o.p("transport"));
+  }
   const mux = readMultiplex(o);
   if (mux) out.multiplex = mux;
   readDialFields(o, out as VmessOutboundOptions);

@@ -319,10 +319,13 @@ export const FEATURES = {
       "V2Ray, Xray and sing-box servers accept",
   },
   "transport.ws": { level: "supported", name: 'V2Ray transport "ws"' },
-  "transport.http": {
+  "transport.http": { level: "supported", name: 'V2Ray transport "http"' },
+  "transport.http.plain": {
     level: "error",
-    name: 'V2Ray transport "http"',
-    note: 'is not implemented in tunbox yet; use "ws" or no transport',
+    name: 'V2Ray transport "http" without "tls"',
+    note: "(sing-box's plain HTTP/1.1 form, which only sing-box servers speak) is not " +
+      'implemented in tunbox; enable "tls" (V2Ray and Xray serve the http transport as HTTP/2 ' +
+      'over TLS) or use "ws"',
   },
   "transport.httpupgrade": {
     level: "error",

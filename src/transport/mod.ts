@@ -1,6 +1,6 @@
 /**
  * The layers between a proxy protocol and its server: TLS (`tls` options) and a V2Ray
- * transport (`transport`: `ws`), composed over the connection `ServerConnector` makes (which
+ * transport (`transport`: `ws`, `http` over TLS), composed over the connection `ServerConnector` makes (which
  * applies the dial fields and `detour`). Each layer is a {@linkcode Stream}, so VMess, VLESS
  * and Trojan run unchanged over any of them.
  *
@@ -20,6 +20,7 @@ import type { ServerConnector } from "../outbound/proxy_server.ts";
 import { type DialMeta, formatDestination, toOutboundError } from "../outbound/types.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 import { tlsClientConfig } from "../tls/options.ts";
+import { httpConnect } from "./http.ts";
 import { wsConnect } from "./ws.ts";
 
 /** The layers an outbound configured. */
@@ -42,14 +43,19 @@ export function transportTls(
   if (!layers.tls?.enabled) return null;
   const config = tlsClientConfig(layers.tls, server, certificate, what);
   if (!config.alpn && layers.transport?.type === "ws") config.alpn = ["http/1.1"];
+  if (!config.alpn && layers.transport?.type === "http") config.alpn = ["h2"];
   return config;
 }
 
 /** Refuses (TypeError with its verdict) a transport tunbox does not run. */
-export function checkTransport(transport: V2rayTransportOptions | undefined): void {
+export function checkTransport(layers: TransportLayers): void {
+  const transport = layers.transport;
   if (!transport) return;
   const id = `transport.${transport.type}` as const;
   if (!isSupported(id)) throw new TypeError(verdict(id).message);
+  if (transport.type === "http" && !layers.tls?.enabled) {
+    throw new TypeError(verdict("transport.http.plain").message);
+  }
 }
 
 /**
@@ -77,6 +83,16 @@ export async function openTransport(
         ...(transport.early_data_header_name
           ? { earlyDataHeaderName: transport.early_data_header_name }
           : {}),
+        what: server.name,
+      });
+    }
+    if (transport?.type === "http") {
+      stream = await httpConnect(stream, {
+        host: transport.host,
+        ...(transport.path !== undefined ? { path: transport.path } : {}),
+        ...(transport.method ? { method: transport.method } : {}),
+        headers: transport.headers,
+        timeoutMs: server.timeoutMs,
         what: server.name,
       });
     }

@@ -230,3 +230,25 @@ Deno.test("decodeConfigText() reads the legacy wireguard outbound with a warning
     "tunbox only connects to peers (it does not listen for them)",
   ]);
 });
+
+Deno.test("decodeConfigText() reads the http transport over TLS and refuses it without TLS", () => {
+  const text = `{"outbounds": [
+    {"type": "vless", "tag": "a", "server": "1.2.3.4", "server_port": 1, "uuid": "x",
+     "tls": {"enabled": true}, "transport": {"type": "http", "host": ["h.example"], "path": "/p", "method": "PUT"}},
+    {"type": "trojan", "tag": "b", "server": "1.2.3.4", "server_port": 1, "password": "x",
+     "transport": {"type": "http"}}
+  ]}`;
+  assert.deepEqual(problems(text), [
+    `t.json:${
+      at(text, '{"type": "http"}')
+    }: outbounds[1].transport: V2Ray transport "http" without "tls" (sing-box's plain HTTP/1.1 form, which only sing-box servers speak) is not implemented in tunbox; enable "tls" (V2Ray and Xray serve the http transport as HTTP/2 over TLS) or use "ws"`,
+  ]);
+  const ok = decode(text.replace('"transport": {"type": "http"}', '"tls": {"enabled": true}'));
+  assert.deepEqual((ok.options!.outbounds[0] as VlessOutboundOptions).transport, {
+    type: "http",
+    host: ["h.example"],
+    path: "/p",
+    method: "PUT",
+    headers: {},
+  });
+});

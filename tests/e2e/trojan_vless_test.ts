@@ -1,7 +1,7 @@
 /**
  * The trojan and vless outbounds through a real TUN (issue 14): Trojan to trojan-gfw over TLS,
- * VLESS to V2Ray 4.34 over TLS and over WebSocket + TLS, Trojan to V2Ray over WebSocket + TLS.
- * Each: 20 MB with sha256, 100 parallel fetches, dig over the protocol's UDP, iperf3 10 s each
+ * VLESS to V2Ray 4.34 over TLS, WebSocket + TLS and HTTP/2 + TLS (the http transport), Trojan
+ * to V2Ray over WebSocket + TLS. Each: 20 MB with sha256, 100 parallel fetches, dig over the protocol's UDP, iperf3 10 s each
  * way, the server's log naming the destinations; a wrong password or uuid is refused and
  * tunbox says so once per connection.
  */
@@ -36,7 +36,7 @@ interface Case {
   line: string;
 }
 
-function v2rayServer(protocol: "vless" | "trojan", ws: boolean) {
+function v2rayServer(protocol: "vless" | "trojan", via: "tcp" | "ws" | "http") {
   return async (w: SeedWorld, cert: string, key: string) => {
     const config = {
       log: { loglevel: "info" },
@@ -48,7 +48,10 @@ function v2rayServer(protocol: "vless" | "trojan", ws: boolean) {
           ? { clients: [{ id: UUID }], decryption: "none" }
           : { clients: [{ password: PASSWORD }] },
         streamSettings: {
-          ...(ws ? { network: "ws", wsSettings: { path: "/tunnel" } } : {}),
+          ...(via === "ws" ? { network: "ws", wsSettings: { path: "/tunnel" } } : {}),
+          ...(via === "http"
+            ? { network: "http", httpSettings: { host: ["h2.test"], path: "/tunnel" } }
+            : {}),
           security: "tls",
           tlsSettings: { certificates: [{ certificateFile: cert, keyFile: key }] },
         },
@@ -93,7 +96,7 @@ const CASES: Case[] = [
     name: "vless to V2Ray over TLS",
     outbound: { type: "vless", uuid: UUID },
     wrong: { type: "vless", uuid: "00000000-1111-4222-8333-444444444444" },
-    start: v2rayServer("vless", false),
+    start: v2rayServer("vless", "tcp"),
     tcpLog: /accepted tcp:203\.0\.113\.10:80/,
     udpLog: /accepted udp:203\.0\.113\.53:53/,
     refusal: /invalid request user id|not a valid user|invalid user/,
@@ -107,7 +110,25 @@ const CASES: Case[] = [
       uuid: "00000000-1111-4222-8333-444444444444",
       transport: { type: "ws", path: "/tunnel" },
     },
-    start: v2rayServer("vless", true),
+    start: v2rayServer("vless", "ws"),
+    tcpLog: /accepted tcp:203\.0\.113\.10:80/,
+    udpLog: /accepted udp:203\.0\.113\.53:53/,
+    refusal: /invalid request user id|not a valid user|invalid user/,
+    line: "the server closed the connection without answering: wrong uuid",
+  },
+  {
+    name: "vless to V2Ray over HTTP/2 + TLS",
+    outbound: {
+      type: "vless",
+      uuid: UUID,
+      transport: { type: "http", host: ["h2.test"], path: "/tunnel" },
+    },
+    wrong: {
+      type: "vless",
+      uuid: "00000000-1111-4222-8333-444444444444",
+      transport: { type: "http", host: ["h2.test"], path: "/tunnel" },
+    },
+    start: v2rayServer("vless", "http"),
     tcpLog: /accepted tcp:203\.0\.113\.10:80/,
     udpLog: /accepted udp:203\.0\.113\.53:53/,
     refusal: /invalid request user id|not a valid user|invalid user/,
@@ -117,7 +138,7 @@ const CASES: Case[] = [
     name: "trojan to V2Ray over WebSocket + TLS",
     outbound: { type: "trojan", password: PASSWORD, transport: { type: "ws", path: "/tunnel" } },
     wrong: { type: "trojan", password: "not it", transport: { type: "ws", path: "/tunnel" } },
-    start: v2rayServer("trojan", true),
+    start: v2rayServer("trojan", "ws"),
     tcpLog: /accepted tcp:203\.0\.113\.10:80/,
     udpLog: /203\.0\.113\.53:53/,
     refusal: /invalid user|not a valid user|failed to create request/,

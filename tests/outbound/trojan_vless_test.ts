@@ -91,15 +91,19 @@ async function tcpAndUdp(r: Reactor, out: Outbound, udp: boolean) {
 }
 
 for (const protocol of ["trojan", "vless"] as const) {
-  for (const ws of [false, true]) {
-    Deno.test(`${protocol} outbound over TLS${ws ? " + ws" : ""} against V2Ray`, async () => {
+  for (const via of ["tcp", "ws", "http"] as const) {
+    const name = via === "tcp" ? "TLS" : via === "ws" ? "TLS + ws" : "TLS + http (HTTP/2)";
+    Deno.test(`${protocol} outbound over ${name} against V2Ray`, async () => {
       const { pki, leaf } = await certs();
       await withReactor(async (r) => {
         const v2 = await startV2rayServer(r, {
           protocol,
           secret: protocol === "trojan" ? PASSWORD : UUID,
           stream: {
-            ...(ws ? { network: "ws", wsSettings: { path: "/p" } } : {}),
+            ...(via === "ws" ? { network: "ws", wsSettings: { path: "/p" } } : {}),
+            ...(via === "http"
+              ? { network: "http", httpSettings: { host: ["h2.test"], path: "/h2" } }
+              : {}),
             security: "tls",
             tlsSettings: {
               certificates: [{ certificateFile: leaf.certPath, keyFile: leaf.keyPath }],
@@ -111,9 +115,15 @@ for (const protocol of ["trojan", "vless"] as const) {
             type: protocol,
             server_port: v2.port,
             ...(protocol === "trojan" ? { password: PASSWORD } : { uuid: UUID }),
-            ...(ws ? { transport: { type: "ws", path: "/p", headers: {} } } : {}),
+            ...(via === "ws" ? { transport: { type: "ws", path: "/p", headers: {} } } : {}),
+            ...(via === "http"
+              ? { transport: { type: "http", host: ["h2.test"], path: "/h2", headers: {} } }
+              : {}),
           }, pki.caPem);
-          await tcpAndUdp(r, out, true);
+          // V2Ray 4.34's Trojan server over its HTTP/2 transport now and then answers a UDP
+          // packet twice (seen in its replies, each request written once): UDP over http is
+          // tested with VLESS.
+          await tcpAndUdp(r, out, !(protocol === "trojan" && via === "http"));
           assert.match(v2.output(), /accepted tcp:127\.0\.0\.1:\d+/);
         } finally {
           await v2.stop();

@@ -38,7 +38,7 @@ export class TrojanOutbound implements Outbound {
   constructor(readonly tag: string, options: TrojanOutboundOptions, env: OutboundEnv) {
     this.name = `trojan outbound "${tag}"`;
     if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
-    checkTransport(options.transport);
+    checkTransport(options);
     this.#key = trojanKey(options.password);
     this.networks = networksOf(options.network);
     this.#options = options;

@@ -39,7 +39,7 @@ export class VlessOutbound implements Outbound {
     this.name = `vless outbound "${tag}"`;
     if (options.flow) throw new TypeError(verdict("outbound.vless.flow").message);
     if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
-    checkTransport(options.transport);
+    checkTransport(options);
     this.#uuid = parseUserId(options.uuid);
     this.networks = networksOf(options.network);
     this.#options = options;

@@ -51,7 +51,7 @@ export class VmessOutbound implements Outbound {
       throw new TypeError(verdict("outbound.vmess.alter_id").message);
     }
     if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
-    checkTransport(options.transport);
+    checkTransport(options);
     let security = options.security || "auto";
     if (security === "auto" && options.tls?.enabled) security = "zero";
     switch (security) {
