@@ -27,6 +27,10 @@ export interface BenchArgs {
   conns: number[];
   /** Round trips in the request/response test. */
   rrCount: number;
+  /** Seconds after a load (held connections, wrk) before the "after" RSS reading. */
+  settleSeconds: number;
+  /** wrk connections: the keep-alive run and the connection-per-request run. */
+  wrkConns: [number, number];
   /** Directory for the JSON, markdown and SVG files. */
   outDir: string;
 }
@@ -39,8 +43,10 @@ export const USAGE = `Usage: deno task bench:e2e [options]
   --stacks LIST           tunbox stacks: system,gvisor,mixed (default all; "none" for baselines only)
   --mtus LIST             tunbox TUN MTUs (default 65535,9000)
   --baselines LIST        direct,socks-direct,redsocks (default) and the extra row microsocks
-  --only LIST             throughput,latency,crr,rss (default all)
+  --only LIST             throughput,latency,crr,rss,wrk (default all)
   --conns LIST            open connections for the RSS test (default 1000,10000)
+  --settle S              seconds after a load before the "after" RSS reading (default 60; --quick 20)
+  --wrk-conns A,B         wrk connections, keep-alive and connection-per-request (default 1000,100)
   --rr-count N            request/response round trips (default 5000; --quick 2000)
   --out DIR               output directory (default bench/results)
   -h, --help              this text
@@ -89,10 +95,13 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
     only: [...METRIC_GROUPS],
     conns: [1000, 10000],
     rrCount: 5000,
+    settleSeconds: 60,
+    wrkConns: [1000, 100],
     outDir: "bench/results",
   };
   let duration: number | undefined;
   let rrCount: number | undefined;
+  let settle: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const [name, inline] = flag.includes("=") ? flag.split(/=(.*)/s, 2) : [flag, undefined];
@@ -131,6 +140,17 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
       case "--rr-count":
         rrCount = positiveInts(value(), name, 10, 10_000_000)[0];
         break;
+      case "--settle":
+        settle = positiveInts(value(), name, 0, 3600)[0];
+        break;
+      case "--wrk-conns": {
+        const [k, c] = positiveInts(value(), name, 1, 100_000);
+        if (k === undefined || c === undefined) {
+          throw new TypeError(`${name} needs two counts: keep-alive,connection-per-request`);
+        }
+        a.wrkConns = [k, c];
+        break;
+      }
       case "--out":
         a.outDir = value();
         break;
@@ -140,6 +160,7 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   }
   a.durationSeconds = duration ?? (a.quick ? 3 : 10);
   a.rrCount = rrCount ?? (a.quick ? 2000 : 5000);
+  a.settleSeconds = settle ?? (a.quick ? 20 : 60);
   return a;
 }
 
@@ -177,7 +198,8 @@ export function selectPaths(args: BenchArgs): PathSpec[] {
       kind: "socks-direct",
       socks: "danted",
       throughputTool: "deno-bulk",
-      metrics: [...only],
+      // wrk cannot speak SOCKS.
+      metrics: only.filter((m) => m !== "wrk"),
     });
   }
   if (has("microsocks")) {
@@ -187,7 +209,7 @@ export function selectPaths(args: BenchArgs): PathSpec[] {
       kind: "socks-direct",
       socks: "microsocks",
       throughputTool: "deno-bulk",
-      metrics: [...only],
+      metrics: only.filter((m) => m !== "wrk"),
     });
   }
   if (has("redsocks")) {

@@ -24,6 +24,7 @@ import { renderSvg } from "./render_svg.ts";
 import { NET, Topology } from "./topology.ts";
 import { type RunningTunbox, startTunbox } from "./tunbox.ts";
 import type { MachineInfo, PathResult, PathSpec, Report } from "./types.ts";
+import { measureWrk, startNginx } from "./wrk.ts";
 
 const repoRoot = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -46,6 +47,10 @@ async function requireTools(paths: PathSpec[]): Promise<void> {
   ]);
   if (paths.some((p) => p.socks === "danted")) need.set("danted", "dante-server");
   if (paths.some((p) => p.socks === "microsocks")) need.set("microsocks", "microsocks");
+  if (paths.some((p) => p.metrics.includes("wrk"))) {
+    need.set("wrk", "wrk");
+    need.set("nginx", "nginx");
+  }
   if (paths.some((p) => p.kind === "redsocks")) {
     need.set("redsocks", "redsocks");
     need.set("iptables", "iptables");
@@ -87,6 +92,8 @@ async function machineInfo(loadAvgAtStart: number[]): Promise<MachineInfo> {
     danted: (await firstLine(["danted", "-v"])).replace(/\s+Copyright.*/, ""),
     redsocks: await firstLine(["dpkg-query", "-W", "-f", "redsocks ${Version}", "redsocks"]),
     gitCommit: await firstLine(["git", "-C", repoRoot, "describe", "--always", "--dirty"]),
+    wrk: (await firstLine(["wrk", "--version"])).replace(/\s+Copyright.*/, ""),
+    nginx: (await firstLine(["nginx", "-v"])).replace(/^nginx version:\s*/, ""),
     loadAvgAtStart,
     nofileLimit: maxNofile(),
   };
@@ -227,7 +234,12 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
       log(`${spec.label}: RSS with ${args.conns.join(", ")} open connections`);
       if (gone) result.rss.push({ target: args.conns[0] ?? 0, opened: 0, error: gone });
       else {
-        const points = await measureLoadedRss(active, args.conns, args.quick ? 60_000 : 180_000);
+        const points = await measureLoadedRss(
+          active,
+          args.conns,
+          args.quick ? 60_000 : 180_000,
+          args.settleSeconds,
+        );
         const said = tail((tunbox?.proc ?? redsocks?.proc)?.stderr ?? "", 3, 300);
         for (const p of points) if (p.error && said) p.error += `; proxy stderr: ${said}`;
         result.rss.push(...points);
@@ -235,9 +247,25 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
           log(
             `  ${p.opened}/${p.target}: proxy RSS ${p.proxyRssKiB ?? "–"} KiB, SOCKS PSS ${
               p.socksPssKiB ?? "–"
-            } KiB in ${p.socksProcesses ?? "–"} processes${p.error ? ` (${p.error})` : ""}`,
+            } KiB in ${p.socksProcesses ?? "–"} processes${
+              p.settledSeconds !== undefined ? `, ${p.settledSeconds} s after closing` : ""
+            }${p.error ? ` (${p.error})` : ""}`,
           );
         }
+      }
+    }
+    if (m.includes("wrk")) {
+      result.tools.wrk = "wrk --latency against nginx (Debian)";
+      const gone = proxyGone();
+      if (gone) result.wrk = { runs: [{ ok: false, error: gone }], settleSeconds: 0 };
+      else {
+        result.wrk = await measureWrk(topo.client, active.proxyPid, {
+          keepAliveConns: args.wrkConns[0],
+          closeConns: args.wrkConns[1],
+          seconds: args.durationSeconds,
+          settleSeconds: args.settleSeconds,
+          log: (line) => log(`${spec.label}: ${line.trimStart()}`),
+        });
       }
     }
     const gone = proxyGone();
@@ -323,6 +351,7 @@ async function main(): Promise<number> {
     log(`namespaces ${topo.client.name} (client) and ${topo.server.name} (server)`);
     const services = new Services(topo.server, repoRoot);
     await services.start();
+    if (paths.some((p) => p.metrics.includes("wrk"))) await startNginx(topo.server, dir);
     for (const spec of paths) results.push(await measurePath({ args, topo, services, dir }, spec));
   } finally {
     await cleanup();
@@ -339,6 +368,8 @@ async function main(): Promise<number> {
       only: args.only,
       conns: args.conns,
       rrCount: args.rrCount,
+      settleSeconds: args.settleSeconds,
+      wrkConns: args.wrkConns,
     },
     machine,
     paths: results,

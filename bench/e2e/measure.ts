@@ -302,12 +302,14 @@ export function measureIdleRss(p: ActivePath): RssPoint {
 
 /**
  * Opens connections through the path to the hold service, reading RSS at each of `steps`
- * open connections; reports how far it got when a step cannot be reached.
+ * open connections; reports how far it got when a step cannot be reached. Then closes them all
+ * and, when `settleSeconds` is given, reads RSS once more that long after (target 0).
  */
 export async function measureLoadedRss(
   p: ActivePath,
   steps: number[],
   stepTimeoutMs: number,
+  settleSeconds?: number,
 ): Promise<RssPoint[]> {
   const socks = p.clientSocks ? ["--socks", `${p.clientSocks.hostname}:${p.clientSocks.port}`] : [];
   const holder = p.topo.client.spawn("hold client", [
@@ -363,6 +365,10 @@ export async function measureLoadedRss(
     }
   } finally {
     await holder.stop(10_000);
+  }
+  if (settleSeconds !== undefined && points.length > 0) {
+    await new Promise((r) => setTimeout(r, settleSeconds * 1000));
+    points.push({ ...rssPoint(p, 0, 0), settledSeconds: settleSeconds });
   }
   return points;
 }

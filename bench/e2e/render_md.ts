@@ -6,7 +6,15 @@
  */
 
 import { AIMS, HEV_DANTED, REFERENCES } from "./reference.ts";
-import type { Measured, PathResult, Report, RssPoint, ThroughputRun } from "./types.ts";
+import type {
+  Measured,
+  PathResult,
+  Report,
+  RssPoint,
+  ThroughputRun,
+  WrkMode,
+  WrkRun,
+} from "./types.ts";
 
 /** The four throughput cells of a row, in column order. */
 export const THROUGHPUT_SERIES = [
@@ -78,8 +86,13 @@ function measuredCell<T>(m: Measured<T> | undefined, pick: (v: T) => string): st
   return m.ok ? pick(m.value) : "✗";
 }
 
-function rssCell(points: RssPoint[], target: number, which: "proxyRssKiB" | "socksPssKiB"): string {
-  const p = points.find((x) => x.target === target);
+function rssCell(
+  points: RssPoint[],
+  target: number,
+  which: "proxyRssKiB" | "socksPssKiB",
+  settled = false,
+): string {
+  const p = points.find((x) => x.target === target && (x.settledSeconds !== undefined) === settled);
   if (!p) return "–";
   const kib = p[which];
   let text = kib === undefined ? "–" : (kib / 1024).toFixed(1);
@@ -95,6 +108,97 @@ function directFor(report: Report, row: PathResult): PathResult | undefined {
     r.spec.kind === "direct" && r.spec.throughputTool === row.spec.throughputTool &&
     r.status === "ok"
   );
+}
+
+function wrkRun(row: PathResult | undefined, mode: WrkMode): WrkRun | undefined {
+  for (const r of row?.wrk?.runs ?? []) if (r.ok && r.value.mode === mode) return r.value;
+  return undefined;
+}
+
+function wrkErrors(r: WrkRun): number {
+  const e = r.errors;
+  return e.connect + e.read + e.write + e.timeout + e.non2xx;
+}
+
+const mib = (kib: number | undefined): string => kib === undefined ? "–" : (kib / 1024).toFixed(1);
+
+/** The wrk/nginx section: req/s with ratios to redsocks and direct, p50/p99, RSS around the load. */
+function wrkSection(report: Report): string[] {
+  const rows = report.paths.filter((r) => r.spec.metrics.includes("wrk"));
+  if (rows.length === 0) return [];
+  const direct = report.paths.find((r) => r.spec.id === "direct");
+  const redsocks = report.paths.find((r) => r.spec.id === "redsocks");
+  const [ka, cl] = report.options.wrkConns ?? [1000, 100];
+  const settle = report.options.settleSeconds ?? 0;
+  const out: string[] = [];
+  out.push(
+    `## HTTP through many connections: wrk → nginx (${fmtInt(ka)} keep-alive connections; ${
+      fmtInt(cl)
+    } loops of a connection per request)`,
+  );
+  out.push("");
+  const head = [
+    "path",
+    "keep-alive req/s",
+    "vs redsocks",
+    "vs direct",
+    "p50 µs",
+    "p99 µs",
+    "p99/p50",
+    "conn-per-req req/s",
+    "vs redsocks",
+    "vs direct",
+    "p50 µs",
+    "p99 µs",
+    "proxy CPU µs/req (keep-alive, per-conn)",
+    "RSS idle MiB",
+    "RSS peak keep-alive",
+    "RSS peak conn-per-req",
+    `RSS ${settle} s after`,
+    "after − idle",
+  ];
+  const body: string[][] = [];
+  for (const row of rows) {
+    const k = wrkRun(row, "keepalive");
+    const c = wrkRun(row, "close");
+    const failed = (mode: WrkMode) =>
+      row.wrk?.runs.some((r) => !r.ok) && !wrkRun(row, mode) ? "✗" : "–";
+    const w = row.wrk;
+    const grew = w?.afterRssKiB !== undefined && w.idleRssKiB !== undefined
+      ? `${((w.afterRssKiB - w.idleRssKiB) / 1024).toFixed(1)}`
+      : "–";
+    body.push([
+      cell(row.spec.label),
+      k ? fmtInt(k.perSecond) + (wrkErrors(k) ? " (errors)" : "") : failed("keepalive"),
+      ratio(k?.perSecond, wrkRun(redsocks, "keepalive")?.perSecond),
+      ratio(k?.perSecond, wrkRun(direct, "keepalive")?.perSecond),
+      fmt(k?.p50Us, 0),
+      fmt(k?.p99Us, 0),
+      k ? `${(k.p99Us / k.p50Us).toFixed(1)}×` : "–",
+      c ? fmtInt(c.perSecond) + (wrkErrors(c) ? " (errors)" : "") : failed("close"),
+      ratio(c?.perSecond, wrkRun(redsocks, "close")?.perSecond),
+      ratio(c?.perSecond, wrkRun(direct, "close")?.perSecond),
+      fmt(c?.p50Us, 0),
+      fmt(c?.p99Us, 0),
+      `${fmt(k?.proxyCpuUsPerRequest, 1)}, ${fmt(c?.proxyCpuUsPerRequest, 1)}`,
+      mib(w?.idleRssKiB),
+      mib(k?.proxyPeakRssKiB),
+      mib(c?.proxyPeakRssKiB),
+      mib(w?.afterRssKiB),
+      grew,
+    ]);
+  }
+  out.push(table(head, body));
+  out.push("");
+  out.push(
+    `${report.machine.wrk ?? "wrk"} with 2 threads and \`--latency\` against nginx ${
+      report.machine.nginx ?? ""
+    } (2 workers, a 3-byte 200) in the server namespace; connection-per-request sends ` +
+      "`Connection: close`. RSS is the proxy's VmRSS (tunbox or redsocks; danted not counted), " +
+      "peaks sampled every 250 ms during each run.",
+  );
+  out.push("");
+  return out;
 }
 
 /** Renders the whole report as markdown. */
@@ -214,6 +318,7 @@ export function renderMarkdown(report: Report): string {
     "path",
     "proxy idle",
     ...conns.map((c) => `proxy ${fmtInt(c)} conns`),
+    `proxy ${report.options.settleSeconds ?? "–"} s after closing`,
     "SOCKS PSS idle",
     ...conns.map((c) => `SOCKS PSS ${fmtInt(c)} conns`),
     "status",
@@ -225,6 +330,7 @@ export function renderMarkdown(report: Report): string {
       cell(row.spec.label),
       rssCell(row.rss, 0, "proxyRssKiB"),
       ...conns.map((c) => rssCell(row.rss, c, "proxyRssKiB")),
+      rssCell(row.rss, 0, "proxyRssKiB", true),
       rssCell(row.rss, 0, "socksPssKiB"),
       ...conns.map((c) => rssCell(row.rss, c, "socksPssKiB")),
       statusCell(row, row.spec.metrics.includes("throughput")),
@@ -232,6 +338,8 @@ export function renderMarkdown(report: Report): string {
   }
   out.push(table(mHead, mRows));
   out.push("");
+
+  out.push(...wrkSection(report));
 
   // Problems.
   const problems: string[] = [];
@@ -262,6 +370,16 @@ export function renderMarkdown(report: Report): string {
         problems.push(`- ${row.spec.label}, RSS at ${p.target} connections: ${p.error}`);
       }
     }
+    row.wrk?.runs.forEach((r, i) => {
+      if (!r.ok) {
+        problems.push(`- ${row.spec.label}, wrk ${i === 0 ? "keep-alive" : "close"}: ${r.error}`);
+      } else if (wrkErrors(r.value) > 0) {
+        const e = r.value.errors;
+        problems.push(
+          `- ${row.spec.label}, wrk ${r.value.mode}: socket errors connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}; non-2xx ${e.non2xx}`,
+        );
+      }
+    });
     for (const v of row.violations) problems.push(`- **VIOLATION** ${row.spec.label}: ${v}`);
   }
   if (problems.length > 0) {

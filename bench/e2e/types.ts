@@ -8,10 +8,10 @@
 export type Measured<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /** Which metric groups to run. */
-export type MetricGroup = "throughput" | "latency" | "crr" | "rss";
+export type MetricGroup = "throughput" | "latency" | "crr" | "rss" | "wrk";
 
 /** All metric groups, in run order. */
-export const METRIC_GROUPS: readonly MetricGroup[] = ["throughput", "latency", "crr", "rss"];
+export const METRIC_GROUPS: readonly MetricGroup[] = ["throughput", "latency", "crr", "rss", "wrk"];
 
 /** The TUN stacks tunbox offers. */
 export type Stack = "system" | "gvisor" | "mixed";
@@ -99,7 +99,42 @@ export interface RssPoint {
   socksRssKiB?: number;
   /** How many processes the SOCKS server had. */
   socksProcesses?: number;
+  /** Set on the reading taken this many seconds after the connections closed (target 0). */
+  settledSeconds?: number;
   error?: string;
+}
+
+/** wrk's two modes: keep-alive connections, or `Connection: close` (a connection per request). */
+export type WrkMode = "keepalive" | "close";
+
+/** One wrk run against nginx. */
+export interface WrkRun {
+  mode: WrkMode;
+  connections: number;
+  requests: number;
+  seconds: number;
+  perSecond: number;
+  p50Us: number;
+  p90Us: number;
+  p99Us: number;
+  errors: { connect: number; read: number; write: number; timeout: number; non2xx: number };
+  /** Highest proxy VmRSS sampled every 250 ms during the run. */
+  proxyPeakRssKiB?: number;
+  proxyCpuSeconds?: number;
+  proxyCpuUsPerRequest?: number;
+}
+
+/** The wrk group of one row. */
+export interface WrkResult {
+  /** Proxy VmRSS before the load. */
+  idleRssKiB?: number;
+  /** Keep-alive run, then connection-per-request run. */
+  runs: Measured<WrkRun>[];
+  /** Proxy VmRSS `settleSeconds` after the load stopped. */
+  afterRssKiB?: number;
+  settleSeconds: number;
+  /** [seconds after the load, VmRSS KiB] every 10 s while settling. */
+  settled?: [number, number][];
 }
 
 /** Everything measured on one row. */
@@ -112,6 +147,7 @@ export interface PathResult {
   latency?: Measured<LatencyResult>;
   crr: Measured<CrrResult>[];
   rss: RssPoint[];
+  wrk?: WrkResult;
   /** Problems found after the row, e.g. ip rules left behind. */
   violations: string[];
   /** What produced each metric on this row. */
@@ -129,6 +165,8 @@ export interface MachineInfo {
   danted: string;
   redsocks: string;
   gitCommit: string;
+  wrk?: string;
+  nginx?: string;
   /** 1-, 5- and 15-minute load averages when the run started (other work skews results). */
   loadAvgAtStart: number[];
   /** Open-files hard limit the proxies and tools ran with. */
@@ -146,6 +184,10 @@ export interface Report {
     only: MetricGroup[];
     conns: number[];
     rrCount: number;
+    /** Seconds waited after a load before the "after" RSS reading. */
+    settleSeconds?: number;
+    /** wrk connections: keep-alive run, connection-per-request run. */
+    wrkConns?: [number, number];
   };
   machine: MachineInfo;
   paths: PathResult[];

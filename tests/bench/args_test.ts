@@ -6,7 +6,9 @@ Deno.test("`parseArgs()` defaults to 10 s, every stack, both MTUs and all metric
   assert.equal(a.durationSeconds, 10);
   assert.deepEqual(a.stacks, ["system", "gvisor", "mixed"]);
   assert.deepEqual(a.mtus, [65535, 9000]);
-  assert.deepEqual(a.only, ["throughput", "latency", "crr", "rss"]);
+  assert.deepEqual(a.only, ["throughput", "latency", "crr", "rss", "wrk"]);
+  assert.equal(a.settleSeconds, 60);
+  assert.deepEqual(a.wrkConns, [1000, 100]);
   assert.deepEqual(a.baselines, ["direct", "socks-direct", "redsocks"]);
   assert.deepEqual(a.conns, [1000, 10000]);
 });
@@ -68,4 +70,17 @@ Deno.test("`selectPaths()` measures SOCKS rows with the Deno bulk tool and no RS
 Deno.test("`selectPaths()` leaves out the Deno direct row when throughput is not measured", () => {
   const ids = selectPaths(parseArgs(["--only", "latency", "--stacks", "none"])).map((p) => p.id);
   assert.ok(!ids.includes("direct-deno"));
+});
+
+Deno.test("`parseArgs()` reads --settle and --wrk-conns; --quick settles 20 s", () => {
+  assert.equal(parseArgs(["--quick"]).settleSeconds, 20);
+  assert.equal(parseArgs(["--quick", "--settle", "0"]).settleSeconds, 0);
+  assert.deepEqual(parseArgs(["--wrk-conns", "500,50"]).wrkConns, [500, 50]);
+  assert.throws(() => parseArgs(["--wrk-conns", "500"]), /needs two counts/);
+});
+
+Deno.test("`selectPaths()` runs wrk on direct, redsocks and tunbox rows, not on SOCKS rows", () => {
+  const paths = selectPaths(parseArgs(["--only", "wrk", "--mtus", "65535", "--stacks", "gvisor"]));
+  const withWrk = paths.filter((p) => p.metrics.includes("wrk")).map((p) => p.id);
+  assert.deepEqual(withWrk, ["direct", "redsocks", "tunbox-gvisor-65535"]);
 });

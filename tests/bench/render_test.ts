@@ -238,3 +238,54 @@ Deno.test("`niceMax()` rounds up to 1, 2, 2.5 or 5 times a power of ten", () => 
 Deno.test("`xmlEscape()` escapes markup characters", () => {
   assert.equal(xmlEscape(`a<b>&"c"`), "a&lt;b&gt;&amp;&quot;c&quot;");
 });
+
+Deno.test("`renderMarkdown()` shows wrk req/s as ratios to redsocks and direct, and RSS after", () => {
+  const r = report();
+  r.options.settleSeconds = 60;
+  r.options.wrkConns = [1000, 100];
+  const wrk = (mode: "keepalive" | "close", perSecond: number, peak?: number) => ({
+    ok: true as const,
+    value: {
+      mode,
+      connections: mode === "keepalive" ? 1000 : 100,
+      requests: perSecond * 3,
+      seconds: 3,
+      perSecond,
+      p50Us: 100,
+      p90Us: 200,
+      p99Us: 300,
+      errors: { connect: 0, read: 0, write: 0, timeout: 0, non2xx: 0 },
+      ...(peak === undefined ? {} : { proxyPeakRssKiB: peak }),
+    },
+  });
+  const w = (ids: string[]) => r.paths.filter((p) => ids.includes(p.spec.id));
+  for (const p of r.paths) p.spec.metrics = [...p.spec.metrics, "wrk"];
+  w(["direct"])[0]!.wrk = {
+    runs: [wrk("keepalive", 10000), wrk("close", 4000)],
+    settleSeconds: 60,
+  };
+  w(["redsocks"])[0]!.wrk = {
+    runs: [wrk("keepalive", 2000), wrk("close", 400)],
+    settleSeconds: 60,
+    idleRssKiB: 2048,
+    afterRssKiB: 3072,
+  };
+  const tunboxRow = r.paths.find((p) => p.spec.kind === "tunbox")!;
+  tunboxRow.wrk = {
+    runs: [wrk("keepalive", 3000, 204800), { ok: false, error: "wrk exited with 1: boom" }],
+    settleSeconds: 60,
+    idleRssKiB: 102400,
+    afterRssKiB: 112640,
+  };
+  const md = renderMarkdown(r);
+  const line = md.split("\n").find((l) =>
+    l.startsWith(`| ${tunboxRow.spec.label}`) && l.includes("1.50×")
+  );
+  assert.ok(line, md);
+  const cells = line.split("|").map((c) => c.trim());
+  // keep-alive req/s, vs redsocks, vs direct, p50, p99, p99/p50, close req/s.
+  assert.deepEqual(cells.slice(2, 9), ["3,000", "1.50×", "0.30×", "100", "300", "3.0×", "✗"]);
+  // RSS idle, peak keep-alive, peak close, after, after − idle.
+  assert.deepEqual(cells.slice(-6, -1), ["100.0", "200.0", "–", "110.0", "10.0"]);
+  assert.match(md, /wrk close: wrk exited with 1: boom/);
+});
