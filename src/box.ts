@@ -195,7 +195,8 @@ export class Box {
         sharedDns,
         this.#state?.memory,
         this.workers,
-        { payloads: ruleSets.payloads, ranges: (tag) => ruleSets.ranges(tag) },
+        // The current manager's ranges: a reload may replace the manager (#startRuleSets).
+        { payloads: ruleSets.payloads, ranges: (tag) => this.#ruleSets?.ranges(tag) },
       );
       this.#tuns.push(inbound);
       await inbound.start();
@@ -238,7 +239,10 @@ export class Box {
       cache: this.#cache ?? undefined,
     });
     await manager.start();
-    manager.onUpdate((payload) => this.workers.applyRuleSet(payload));
+    manager.onUpdate((payload) => {
+      for (const t of this.#tuns) t.ruleSetChanged(payload.tag);
+      return this.workers.applyRuleSet(payload);
+    });
     const old = this.#ruleSets;
     this.#ruleSets = manager;
     old?.close();
@@ -297,6 +301,7 @@ export class Box {
         for (const t of this.#tuns) t.broadcast({ type: "rule-set", payload });
         this.#listeners?.broadcast({ type: "rule-set", payload });
       }
+      for (const t of this.#tuns) t.ruleSetChanged();
     }
     const msg = {
       type: "reload" as const,

@@ -128,17 +128,10 @@ export const FEATURES = {
     note: 'is not implemented in tunbox yet; remove it ("auto_route" alone routes everything ' +
       "into the TUN)",
   },
-  "tun.route_address_set": {
-    level: "warning",
-    name: '"route_address_set"',
-    note: 'is not implemented in tunbox yet; ignored (list the prefixes in "route_address")',
-  },
-  "tun.route_exclude_address_set": {
-    level: "warning",
-    name: '"route_exclude_address_set"',
-    note: "is not implemented in tunbox yet; ignored (list the prefixes in " +
-      '"route_exclude_address")',
-  },
+  // The sets' ip_cidr rules become routes (src/ruleset/tun_routes.ts), changed in place when a
+  // set changes.
+  "tun.route_address_set": { level: "supported", name: '"route_address_set"' },
+  "tun.route_exclude_address_set": { level: "supported", name: '"route_exclude_address_set"' },
   "tun.platform": { level: "warning", name: '"platform"', note: GUI_ONLY },
   "tun.include_android_user": {
     level: "warning",

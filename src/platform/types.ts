@@ -77,6 +77,18 @@ export interface RoutePlan {
   warnings: string[];
 }
 
+/** What {@linkcode Platform.installRoutes} installed, to change or remove exactly that. */
+export interface InstalledRoutes {
+  /** Removes what was installed (rules, routes, DNS settings). Idempotent. */
+  remove(): void;
+  /**
+   * Makes the installed routes equal `routes` (a new plan's routes; rules unchanged): adds the
+   * missing ones first, then deletes those no longer planned, so no destination is without a
+   * route in between. Absent where the platform cannot change routes in place.
+   */
+  replaceRoutes?(routes: readonly PlannedRoute[]): { added: number; removed: number };
+}
+
 export interface NetworkInterface {
   name: string;
   index: number;
@@ -140,7 +152,7 @@ export interface Platform {
   /** Pure: what `installRoutes` would do for these options and device name. */
   planRoutes(options: TunInboundOptions, deviceName: string): RoutePlan;
   /** Installs the plan; on failure undoes what it did and throws. Returns an undo handle. */
-  installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void };
+  installRoutes(plan: RoutePlan, device: TunDevice): InstalledRoutes;
   /**
    * Removes leftovers of a crashed run for these options (stale rules, routes) and returns one
    * description per removal. With `removeDevice` (the `cleanup` command) it also deletes a

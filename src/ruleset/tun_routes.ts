@@ -2,8 +2,9 @@
  * A tun inbound's `route_address_set` / `route_exclude_address_set` (sing-box 1.11 without
  * `auto_redirect`): the destination IP CIDRs of the named rule-sets are added to `route_address`
  * / `route_exclude_address`, so auto_route installs them as routes in the kernel (Linux) or the
- * routing table (macOS). Sets are read when the tun starts; a remote set that has not been
- * downloaded yet and has no cached copy adds nothing (said in the log).
+ * routing table (macOS). Sets are read when the tun starts and again whenever one of them
+ * changes (`TunInbound.ruleSetChanged`); a remote set that has not been downloaded yet and has
+ * no cached copy adds nothing until it is.
  *
  * @module
  */
@@ -37,7 +38,7 @@ export function applyAddressSets(
       const r = sets.ranges(tag);
       if (r === undefined) {
         log.warn(
-          "{key}: rule-set {tag} is not loaded yet (no cached copy); its addresses are routed after a restart once it is",
+          "{key}: rule-set {tag} is not loaded yet (no cached copy); its addresses are routed once it is",
           { key, tag },
         );
       } else if (r.length === 0) {

@@ -159,6 +159,38 @@ export class TunInbound {
     return this.#pool?.stats() ?? [];
   }
 
+  /**
+   * A rule-set changed (downloaded, reloaded, or replaced by a config reload): when this tun
+   * names it in `route_address_set` / `route_exclude_address_set` (or `tag` is undefined: any
+   * set may have changed), its routes are re-planned and changed in place, as sing-tun's
+   * `UpdateRouteAddressSet` does. A failure is logged; the routes stay as they were.
+   */
+  ruleSetChanged(tag?: string): void {
+    const o = this.options;
+    const named = [...o.route_address_set, ...o.route_exclude_address_set];
+    const setup = this.#setup;
+    if (!setup || !this.ruleSets || named.length === 0) return;
+    if (tag !== undefined && !named.includes(tag)) return;
+    try {
+      const change = setup.updateRoutes(applyAddressSets(o, this.ruleSets));
+      if (change.added + change.removed === 0) return;
+      log.info(
+        "inbound/tun[{tag}]: rule-set {set} changed: {added} route(s) added, {removed} removed",
+        {
+          tag: o.tag,
+          set: tag ?? named.join(", "),
+          ...change,
+        },
+      );
+    } catch (e) {
+      log.error("inbound/tun[{tag}]: rule-set {set} changed, but its routes were not: {error}", {
+        tag: o.tag,
+        set: tag ?? named.join(", "),
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+  }
+
   /** Tells every worker about a network change (they re-bind and close dead sockets). */
   networkChanged(change: NetworkChange): void {
     this.broadcast({ type: "network", change });

@@ -22,7 +22,13 @@ import type { Options, TunInboundOptions } from "../config/types.ts";
 import { formatIp, formatPrefix } from "../net/ip.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import { checkAddressCollisions } from "./collisions.ts";
-import type { Platform, RoutePlan, TunDevice, TunDeviceConfig } from "../platform/types.ts";
+import type {
+  InstalledRoutes,
+  Platform,
+  RoutePlan,
+  TunDevice,
+  TunDeviceConfig,
+} from "../platform/types.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -118,6 +124,12 @@ export interface TunSetup {
   device: TunDevice;
   /** What was installed (empty without auto_route). */
   plan: RoutePlan;
+  /**
+   * Re-plans the routes for `options` (the same tun section with new `route_address` /
+   * `route_exclude_address`, e.g. after a `route_address_set` rule-set changed) and changes the
+   * installed routes to match; rules stay. Returns the number of routes added and removed.
+   */
+  updateRoutes(options: TunInboundOptions): { added: number; removed: number };
   /** Removes the rules, routes and addresses that were added, then closes the fds. Idempotent. */
   close(): void;
 }
@@ -135,7 +147,7 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
     name: options.interface_name ?? "",
     queues,
   });
-  let installed: { remove(): void } | undefined;
+  let installed: InstalledRoutes | undefined;
   let plan: RoutePlan;
   try {
     if (options.auto_route) {
@@ -160,9 +172,23 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
     rules: plan.rules.length,
   });
   let closed = false;
-  return {
+  const setup: TunSetup = {
     device,
     plan,
+    updateRoutes(next) {
+      if (closed) throw new Error(`TUN device ${device.name} is closed`);
+      const planned = platform.planRoutes(next, device.name);
+      if (!installed) {
+        if (planned.routes.length === 0) return { added: 0, removed: 0 };
+        throw new Error(`TUN device ${device.name} has no auto_route to change`);
+      }
+      if (!installed.replaceRoutes) {
+        throw new Error(`routes cannot be changed in place on ${platform.os}; restart tunbox`);
+      }
+      const change = installed.replaceRoutes(planned.routes);
+      setup.plan = { ...setup.plan, routes: planned.routes };
+      return change;
+    },
     close() {
       if (closed) return;
       closed = true;
@@ -178,6 +204,7 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
       }
     },
   };
+  return setup;
 }
 
 /**

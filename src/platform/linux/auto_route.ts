@@ -50,10 +50,12 @@
  *    or a duplicate with EINVAL/EEXIST).
  * 4. `include_uid` minus `exclude_uid` being empty excludes every uid (sing-tun's `Revert` of an
  *    empty list excludes none).
- * 5. Not supported and warned about: `auto_redirect` (needs nftables), `route_address_set` /
- *    `route_exclude_address_set` (need rule-sets), Android-only `include_android_user`,
- *    `include_package`, `exclude_package`. The Android rules and systemd-resolved setup are
- *    not installed.
+ * 5. Not supported and warned about: `auto_redirect` (needs nftables), Android-only
+ *    `include_android_user`, `include_package`, `exclude_package`. The Android rules and
+ *    systemd-resolved setup are not installed. `route_address_set` /
+ *    `route_exclude_address_set` arrive here already expanded into `route_address` /
+ *    `route_exclude_address` (src/ruleset/tun_routes.ts); when a set changes, the routes are
+ *    changed in place (`replaceRoutes`), as sing-tun's `UpdateRouteAddressSet` does.
  * 6. The sweep of stale rules (every priority in [index, index+10], both families) also removes
  *    every route left in our table, and runs after the device is opened but before our routes
  *    are added (sing-tun sweeps rules after adding its routes). Each removal is logged.
@@ -90,7 +92,7 @@ import {
 import { E } from "../../../ffi/errno.ts";
 import { RT_TABLE_MAIN } from "../../../ffi/linux/netlink.ts";
 import { interfaceNameProblem } from "../../../ffi/linux/ifreq.ts";
-import type { PlannedRoute, PlannedRule, RoutePlan, TunDevice } from "../types.ts";
+import type { InstalledRoutes, PlannedRoute, PlannedRule, RoutePlan, TunDevice } from "../types.ts";
 import { formatRoute, formatRule } from "./ip_text.ts";
 import { NetlinkError, type RtNetlink, type RuleSpec, withRtNetlink } from "./rtnetlink/mod.ts";
 
@@ -449,12 +451,34 @@ function removeInstalled(
   }
 }
 
+function addRoute(nl: RtNetlink, r: PlannedRoute, index: number): void {
+  if (r.table === undefined) throw new TypeError(`Route "${r.text}" has no table`);
+  nl.addRoute(
+    {
+      family: familyOf(r.prefix),
+      dst: r.prefix,
+      table: r.table,
+      oif: index,
+      ...(r.gateway ? { gateway: r.gateway } : {}),
+    },
+    r.device,
+  );
+}
+
+/** Identity of a planned route: its table and `ip route` text (destination, gateway, device). */
+function routeKey(r: PlannedRoute): string {
+  return `${r.table ?? ""}\t${r.text}`;
+}
+
 /**
  * Installs a plan made by {@linkcode planRoutes}: routes (through `device`), then rules, each in
  * plan order. On failure removes what it added and throws. The handle's `remove()` deletes
  * exactly what was added (rules newest first, then routes); entries already gone are skipped.
+ * `replaceRoutes()` changes the routes to a new plan's (a tun's `route_address_set` after its
+ * rule-set changed): new routes are added before old ones are deleted, and `remove()` then
+ * deletes the routes installed at that point.
  */
-export function installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void } {
+export function installRoutes(plan: RoutePlan, device: TunDevice): InstalledRoutes {
   const rules = plan.rules.map((r) => {
     if (!isLinuxPlannedRule(r)) throw new TypeError(`Rule "${r.text}" was not planned for Linux`);
     return r;
@@ -464,17 +488,7 @@ export function installRoutes(plan: RoutePlan, device: TunDevice): { remove(): v
     const addedRules: LinuxPlannedRule[] = [];
     try {
       for (const r of plan.routes) {
-        if (r.table === undefined) throw new TypeError(`Route "${r.text}" has no table`);
-        nl.addRoute(
-          {
-            family: familyOf(r.prefix),
-            dst: r.prefix,
-            table: r.table,
-            oif: device.index,
-            ...(r.gateway ? { gateway: r.gateway } : {}),
-          },
-          r.device,
-        );
+        addRoute(nl, r, device.index);
         addedRoutes.push(r);
       }
       for (const r of rules) {
@@ -499,6 +513,44 @@ export function installRoutes(plan: RoutePlan, device: TunDevice): { remove(): v
         if (removed) return;
         removed = true;
         withRtNetlink((nl2) => removeInstalled(nl2, addedRules, addedRoutes, device.index));
+      },
+      replaceRoutes(routes) {
+        if (removed) throw new Error(`the routes of ${device.name} were removed`);
+        const want = new Set(routes.map(routeKey));
+        const have = new Set(addedRoutes.map(routeKey));
+        const toAdd = routes.filter((r) => {
+          const key = routeKey(r);
+          if (have.has(key)) return false;
+          have.add(key);
+          return true;
+        });
+        const toRemove = addedRoutes.filter((r) => !want.has(routeKey(r)));
+        if (toAdd.length === 0 && toRemove.length === 0) return { added: 0, removed: 0 };
+        withRtNetlink((nl2) => {
+          const added: PlannedRoute[] = [];
+          try {
+            for (const r of toAdd) {
+              addRoute(nl2, r, device.index);
+              added.push(r);
+            }
+          } catch (e) {
+            try {
+              removeInstalled(nl2, [], added, device.index);
+            } catch (undo) {
+              log.error("Undo after a failed route change: {error}", { error: String(undo) });
+            }
+            throw e;
+          }
+          addedRoutes.push(...added);
+          try {
+            removeInstalled(nl2, [], toRemove, device.index);
+          } finally {
+            const gone = new Set(toRemove.map(routeKey));
+            const kept = addedRoutes.filter((r) => !gone.has(routeKey(r)));
+            addedRoutes.splice(0, addedRoutes.length, ...kept);
+          }
+        });
+        return { added: toAdd.length, removed: toRemove.length };
       },
     };
   });

@@ -15,6 +15,7 @@ import { linuxErrno, linuxLibc } from "../../../ffi/linux/libc.ts";
 import { SysError } from "../../../ffi/errno.ts";
 import type { TunInboundOptions } from "../../config/types.ts";
 import type {
+  InstalledRoutes,
   NetworkChange,
   NetworkInterface,
   NetworkSnapshot,
@@ -51,7 +52,7 @@ export class LinuxPlatform implements Platform {
     return planRoutes(options, deviceName);
   }
 
-  installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void } {
+  installRoutes(plan: RoutePlan, device: TunDevice): InstalledRoutes {
     return installRoutes(plan, device);
   }
 
