@@ -149,12 +149,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: "rule-set",
-    summary: "Compile, decompile, format, match, merge and convert rule-sets",
-    usage: "tunbox rule-set <compile|decompile|format|match|merge|convert> [flags] <file> ...",
+    summary: "Compile, decompile, format, upgrade, match, merge and convert rule-sets",
+    usage:
+      "tunbox rule-set <compile|decompile|format|upgrade|match|merge|convert> [flags] <file> ...",
     details: [
       "  tunbox rule-set compile [-o out.srs] <source.json>     source to binary (.srs)",
       "  tunbox rule-set decompile [-o out.json] <file.srs>     binary to source",
       "  tunbox rule-set format [-w] <source.json>              sing-box's form, to stdout or -w",
+      "  tunbox rule-set upgrade [-w] <source.json>             version 1 source to the current",
       "  tunbox rule-set match [-f source|binary] <rule-set> <IP|domain>",
       "  tunbox rule-set merge <out.json> -c <a.json> [-c <b.json>] [-C <dir>]",
       "  tunbox rule-set convert -t <type> [--category code] [-o out] <input>",

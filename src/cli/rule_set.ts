@@ -5,6 +5,9 @@
  *   the source's, lowered to the oldest that holds its items);
  * - `decompile [-o out.json] <file.srs>`: binary → source;
  * - `format [-w] <source.json>`: rewrite a source file in sing-box's encoder form;
+ * - `upgrade [-w] <source.json>`: a version 1 source set as the current version (the rules are
+ *   the same; version 2 only changed how binary sets store `domain_suffix`), in the encoder
+ *   form; a newer set is "already up-to-date" and left alone;
  * - `match [-f source|binary] <rule-set> <IP|domain>`: print each rule that matches;
  * - `merge <output.json> -c a.json [-c b.json] [-C dir]`: merge source files as sing-box does;
  * - `convert -t <type> [-o out] [--category code] <input>`: from an AdGuard filter (`adguard`),
@@ -17,6 +20,7 @@
  * @module
  */
 
+import { RULE_SET_VERSION_CURRENT } from "../config/decode_rule_set.ts";
 import { parseIp } from "../net/ip.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import { compileRuleSet, type RuleSetRule } from "../route/headless.ts";
@@ -46,6 +50,7 @@ export const RULE_SET_USAGE = [
   "tunbox rule-set compile [-o out.srs] <source.json>",
   "tunbox rule-set decompile [-o out.json] <file.srs>",
   "tunbox rule-set format [-w] <source.json>",
+  "tunbox rule-set upgrade [-w] <source.json>",
   "tunbox rule-set match [-f source|binary] <rule-set> <IP|domain>",
   "tunbox rule-set merge <output.json> -c <a.json> [-c <b.json>] [-C <dir>]",
   `tunbox rule-set convert -t ${CONVERT_TYPES.join("|")} [--category code] [-o out] <input>`,
@@ -87,6 +92,8 @@ export async function ruleSetCommand(c: RuleSetCommand): Promise<number> {
         return await decompile(c);
       case "format":
         return await format(c);
+      case "upgrade":
+        return await upgrade(c);
       case "match":
         return await match(c);
       case "merge":
@@ -136,6 +143,25 @@ async function format(c: RuleSetCommand): Promise<number> {
     return 0;
   }
   if (new TextDecoder().decode(original) === text) return 0;
+  await Deno.writeTextFile(path, text);
+  console.error(await Deno.realPath(path));
+  return 0;
+}
+
+async function upgrade(c: RuleSetCommand): Promise<number> {
+  const [path] = c.args;
+  if (!path) return fail("upgrade needs a source file");
+  const original = await readInput(path);
+  const set = parseSource(original, path);
+  if (set.version !== 1) {
+    console.error(`${path}: already up-to-date (version ${set.version})`);
+    return 0;
+  }
+  const text = formatRuleSetSource({ version: RULE_SET_VERSION_CURRENT, rules: set.rules });
+  if (!c.write || path === "stdin") {
+    console.log(text);
+    return 0;
+  }
   await Deno.writeTextFile(path, text);
   console.error(await Deno.realPath(path));
   return 0;

@@ -101,6 +101,34 @@ Deno.test("`tunbox rule-set format` and `merge` write sing-box's form", async ()
   });
 });
 
+Deno.test("`tunbox rule-set upgrade` writes a version 1 set as the current version", async () => {
+  await inTemp(async (dir) => {
+    await Deno.writeTextFile(
+      `${dir}/old.json`,
+      '{"version": 1, "rules": [{"domain_suffix": [".cn"], "ip_cidr": "10.0.0.0/8"}]}',
+    );
+    await Deno.writeTextFile(`${dir}/new.json`, '{"version": 3, "rules": [{"port": 443}]}');
+    const expected = '{\n  "version": 4,\n  "rules": [\n    {\n      "domain_suffix": ".cn",\n' +
+      '      "ip_cidr": "10.0.0.0/8"\n    }\n  ]\n}\n';
+    const printed = await tunbox(["rule-set", "upgrade", "old.json"], dir);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stdout, expected + "\n");
+    const written = await tunbox(["rule-set", "upgrade", "-w", "old.json"], dir);
+    assert.equal(written.code, 0, written.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/old.json`), expected);
+    const current = await tunbox(["rule-set", "upgrade", "-w", "new.json"], dir);
+    assert.equal(current.code, 0, current.stderr);
+    assert.match(current.stderr, /new\.json: already up-to-date \(version 3\)/);
+    assert.equal(
+      await Deno.readTextFile(`${dir}/new.json`),
+      '{"version": 3, "rules": [{"port": 443}]}',
+    );
+    const broken = await tunbox(["rule-set", "upgrade", "missing.json"], dir);
+    assert.equal(broken.code, 1);
+    assert.match(broken.stderr, /^tunbox rule-set: .*missing\.json/);
+  });
+});
+
 Deno.test("`tunbox rule-set convert` turns a domain list into a binary set", async () => {
   await inTemp(async (dir) => {
     await Deno.writeTextFile(`${dir}/list.txt`, "example.com\nfull:exact.org\n");
