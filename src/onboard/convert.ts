@@ -146,10 +146,18 @@ export class RuleSets {
     return tag;
   }
 
+  /** Registers an inline set (a converted Clash rule provider) under `tag`. */
+  inline(tag: string, rules: Jsonc[]): string {
+    this.#sets.set(tag, { type: "inline", tag, rules });
+    return tag;
+  }
+
   /** The `route.rule_set` list (empty when no list was referenced). */
   list(): Record<string, Jsonc>[] {
     return [...this.#sets.values()].map((s) =>
-      this.downloadDetour ? { ...s, download_detour: this.downloadDetour } : s
+      this.downloadDetour && s.type === "remote"
+        ? { ...s, download_detour: this.downloadDetour }
+        : s
     );
   }
 }

@@ -14,7 +14,12 @@
  *   `fake-ip-filter` → DNS rules; `hosts` → a `hosts` server; `tun.enable` → a tun inbound;
  *   `external-controller` → `experimental.clash_api`.
  *
- * Rule providers, `IN-PORT`, `IP-ASN`, scripts, proxy providers and relay groups become
+ * Inline rule providers (`type: inline` with a `payload`) become inline rule sets that
+ * `RULE-SET` rules name: `domain` behaviour (`+.x` → `domain_suffix`, `.x` → a dotted suffix,
+ * `*.x` → a one-label `domain_regex`, else `domain`), `ipcidr` (`ip_cidr`) and `classical` (each
+ * line a rule as above). Downloaded (`http`) and `file` providers are Clash lists sing-box cannot
+ * read: a comment says how to convert them (`tunbox rule-set convert`), and their `RULE-SET`
+ * rules become comments. `IN-PORT`, `IP-ASN`, scripts, proxy providers and relay groups become
  * comments saying why.
  *
  * @module
@@ -71,6 +76,8 @@ class ClashConverter {
   readonly drops = new Drops();
   readonly tags = new Tags();
   readonly ruleSets = new RuleSets();
+  /** Rule providers by name: the inline set's tag, or null when not converted. */
+  readonly providers = new Map<string, string | null>();
   readonly listeners: LocalListener[] = [];
   readonly servers: RemoteServer[] = [];
   /** Clash proxy/group name → outbound tag. */
@@ -100,16 +107,12 @@ class ClashConverter {
     const outbounds: Jsonc[] = [];
     list(root, "proxies").forEach((p, i) => outbounds.push(this.proxy(p as O, i)));
     outbounds.push(...this.groups(list(root, "proxy-groups")));
-    for (const key of ["proxy-providers", "rule-providers", "script", "sub-rules", "listeners"]) {
+    for (const key of ["proxy-providers", "script", "sub-rules", "listeners"]) {
       if (key in root) {
-        outbounds.push(this.drops.drop(
-          `"${key}"`,
-          key === "rule-providers"
-            ? "Clash rule providers are YAML/text lists; sing-box rule sets need its own format (sing-box rule-set convert)"
-            : "no sing-box equivalent tunbox can write",
-        ));
+        outbounds.push(this.drops.drop(`"${key}"`, "no sing-box equivalent tunbox can write"));
       }
     }
+    outbounds.push(...this.ruleProviders(obj(root, "rule-providers")));
     const inbounds = this.inbounds();
     const tun = this.tun(obj(root, "tun"));
     if (tun) inbounds.unshift(tun);
@@ -459,6 +462,76 @@ class ClashConverter {
   // Rules
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * Converts inline rule providers into inline rule sets (remembered in `providers` for
+   * `RULE-SET`); returns a comment for each provider that cannot be converted.
+   */
+  ruleProviders(providers: O): Jsonc[] {
+    const notes: Jsonc[] = [];
+    for (const [name, raw] of Object.entries(providers)) {
+      const p = (raw ?? {}) as O;
+      const type = str(p, "type").toLowerCase();
+      const behavior = str(p, "behavior").toLowerCase();
+      const where = `rule-providers.${name}`;
+      let why = "";
+      if (type !== "inline") {
+        const kind = behavior === "ipcidr" ? "cidrs" : "domains";
+        const format = str(p, "format") || "yaml";
+        why = `its list (type "${type}", format "${format}") is in Clash's form, which sing-box ` +
+          `cannot read; download it and run \`tunbox rule-set convert -t ${kind} <file>\`` +
+          (behavior === "classical" ? " (classical lists: only their DOMAIN-* lines)" : "") +
+          `, then name the result as a local rule set "${name}"`;
+      } else if (!["domain", "ipcidr", "classical"].includes(behavior)) {
+        why = `unknown behavior "${behavior}"`;
+      } else {
+        const rules = this.providerRules(behavior, list(p, "payload").map(String), where, notes);
+        if (rules.length === 0) why = "its payload has nothing sing-box can match";
+        else this.providers.set(name, this.ruleSets.inline(name, rules));
+      }
+      if (why) {
+        this.providers.set(name, null);
+        notes.push(this.drops.drop(where, why));
+      }
+    }
+    return notes;
+  }
+
+  /** The headless rules of an inline provider's payload. */
+  providerRules(behavior: string, payload: string[], where: string, notes: Jsonc[]): Jsonc[] {
+    if (behavior === "classical") {
+      const rules: Jsonc[] = [];
+      payload.forEach((line, i) => {
+        const parts = splitRule(line);
+        const cond = this.condition(parts.slice(0, 2), parts.slice(2));
+        if (typeof cond === "string") {
+          notes.push(this.drops.drop(`${where}.payload[${i}] "${line}"`, cond));
+        } else rules.push(cond);
+      });
+      return rules;
+    }
+    if (behavior === "ipcidr") {
+      const cidrs: string[] = [];
+      payload.forEach((v, i) => {
+        const c = cidr(v.trim());
+        if (c) cidrs.push(c);
+        else notes.push(this.drops.drop(`${where}.payload[${i}] "${v}"`, "not an address or CIDR"));
+      });
+      return cidrs.length > 0 ? [{ ip_cidr: cidrs }] : [];
+    }
+    const rule: Record<string, string[]> = {};
+    const add = (key: string, v: string) => (rule[key] ??= []).push(v);
+    for (const raw of payload) {
+      const v = raw.trim();
+      if (v === "" || v.startsWith("#")) continue;
+      if (v.startsWith("+.")) add("domain_suffix", v.slice(2));
+      else if (v.startsWith(".")) add("domain_suffix", v);
+      else if (v.startsWith("*.")) {
+        add("domain_regex", `^[^.]+\\.${v.slice(2).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+      } else add("domain", v);
+    }
+    return Object.keys(rule).length > 0 ? [rule] : [];
+  }
+
   rules(raw: unknown[]): { rules: Jsonc[]; final: string } {
     const rules: Jsonc[] = [];
     let final = "";
@@ -522,6 +595,13 @@ class ClashConverter {
         return { domain_regex: [value] };
       case "GEOSITE":
         return { rule_set: [this.ruleSets.ref("geosite", value)] };
+      case "RULE-SET": {
+        const tag = this.providers.get(value);
+        if (tag) return { rule_set: [tag] };
+        return tag === null
+          ? `rule provider "${value}" was not converted (see rule-providers.${value})`
+          : `no rule provider "${value}"`;
+      }
       case "GEOIP": {
         const v = value.toLowerCase();
         if (v === "lan" || v === "private") return { ip_is_private: true };
@@ -577,7 +657,6 @@ class ClashConverter {
       case "IN-TYPE":
       case "IN-USER":
       case "IN-NAME":
-      case "RULE-SET":
       case "SUB-RULE":
       case "SCRIPT":
       case "UID":
