@@ -33,9 +33,11 @@ import { parseRouteDump } from "../../../ffi/darwin/structs.ts";
 import type { TunInboundOptions } from "../../config/types.ts";
 import { formatIp, formatPrefix, parseIp, parsePrefix } from "../../net/ip.ts";
 import type {
+  InstalledRoutes,
   NetworkChange,
   NetworkInterface,
   NetworkSnapshot,
+  PlannedRoute,
   Platform,
   RoutePlan,
   TunDevice,
@@ -44,7 +46,12 @@ import { darwinDefaultInterface, readRouteDump } from "./default_interface.ts";
 import { type MonitorClock, monitorDarwinNetwork } from "./network_monitor.ts";
 import { darwinNetworkSnapshot } from "./network_snapshot.ts";
 import { planDarwinRoutes } from "./route_plan.ts";
-import { deleteStaleRoutes, installDarwinRoutes, routeMessage } from "./route_socket.ts";
+import {
+  deleteDarwinRoutes,
+  deleteStaleRoutes,
+  installDarwinRoutes,
+  routeMessage,
+} from "./route_socket.ts";
 import { listStates, stateDir, StateFile } from "./state_file.ts";
 import { applySystemDns, currentResolvers, restoreStore, type SystemDns } from "./system_dns.ts";
 import { UtunGuard } from "./tun_guard.ts";
@@ -190,7 +197,7 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
      * resolver at the plan's DNS addresses. `plan.warnings` are the caller's to log
      * (src/tun/setup.ts does).
      */
-    installRoutes(plan: RoutePlan, device: TunDevice): { remove(): void } {
+    installRoutes(plan: RoutePlan, device: TunDevice): InstalledRoutes {
       const wrong = plan.routes.find((r) => r.device !== "" && r.device !== device.name);
       if (wrong) {
         throw new TypeError(
@@ -199,12 +206,14 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
       }
       if (plan.routes.length === 0) return { remove() {} };
       const state = new StateFile(dir(), device.name, pid);
-      state.update((s) => {
-        s.routes = plan.routes.map((r) => ({
-          prefix: formatPrefix(r.prefix),
-          gateway: r.gateway ? formatIp(r.gateway) : "",
-        }));
-      });
+      const record = (routes: readonly PlannedRoute[]) =>
+        state.update((s) => {
+          s.routes = routes.map((r) => ({
+            prefix: formatPrefix(r.prefix),
+            gateway: r.gateway ? formatIp(r.gateway) : "",
+          }));
+        });
+      record(plan.routes);
       let handle: { remove(): void };
       try {
         handle = installDarwinRoutes(sys(), plan);
@@ -212,6 +221,9 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
         state.remove();
         throw err;
       }
+      // The routes installed now (replaceRoutes changes them); `remove()` deletes these.
+      let current: PlannedRoute[] = [...plan.routes];
+      let replaced = false;
       const guard = guards.get(device.name);
       if (guard) guard.routes = plan.routes;
       let dns: SystemDns | null = null;
@@ -252,10 +264,47 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
           } finally {
             store?.close();
             if (guard) guard.routes = [];
-            handle.remove();
+            if (replaced) deleteDarwinRoutes(sys(), current);
+            else handle.remove();
             state.remove();
             flush();
           }
+        },
+        /**
+         * New routes are recorded in the state file, then added; then the old ones are deleted
+         * and the record shrinks to what is installed. The resolver's ExcludedRoutes keep the
+         * `route_exclude_address` of the start.
+         */
+        replaceRoutes(routes) {
+          if (!installed) throw new Error(`the routes of ${device.name} were removed`);
+          const key = (r: PlannedRoute) =>
+            `${formatPrefix(r.prefix)} ${r.gateway ? formatIp(r.gateway) : ""}`;
+          const want = new Set(routes.map(key));
+          const have = new Set(current.map(key));
+          const toAdd = routes.filter((r) => {
+            const k = key(r);
+            if (have.has(k)) return false;
+            have.add(k);
+            return true;
+          });
+          const toRemove = current.filter((r) => !want.has(key(r)));
+          if (toAdd.length === 0 && toRemove.length === 0) return { added: 0, removed: 0 };
+          replaced = true;
+          record([...current, ...toAdd]);
+          try {
+            installDarwinRoutes(sys(), { routes: toAdd, rules: [], warnings: [] });
+          } catch (err) {
+            record(current);
+            throw err;
+          }
+          current = [...current, ...toAdd];
+          deleteDarwinRoutes(sys(), toRemove);
+          const gone = new Set(toRemove.map(key));
+          current = current.filter((r) => !gone.has(key(r)));
+          record(current);
+          if (guard) guard.routes = current;
+          flush();
+          return { added: toAdd.length, removed: toRemove.length };
         },
       };
     },

@@ -211,6 +211,18 @@ export function installDarwinRoutes(libc: DarwinLibc, plan: RoutePlan): { remove
   };
 }
 
+/** Deletes `routes` (newest first); routes already gone are fine, other failures are logged. */
+export function deleteDarwinRoutes(libc: DarwinLibc, routes: readonly PlannedRoute[]): void {
+  if (routes.length === 0) return;
+  const sock = RouteSocket.open(libc, "remove routes");
+  try {
+    deleteRoutes(sock, routes);
+  } finally {
+    sock.close();
+  }
+  log.info("removed {count} routes", { count: routes.length });
+}
+
 /**
  * Deletes the records of a route dump that are planned routes of ours (same destination and
  * mask, an inet gateway equal to one of the TUN addresses) and whose interface no longer

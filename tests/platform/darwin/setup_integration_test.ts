@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { planTun, setupTun } from "../../../src/tun/setup.ts";
 import { testPlatform } from "./_platform.ts";
 import { FakeDarwinLibc } from "./_fake_libc.ts";
-import { SEED_TUN } from "./_options.ts";
+import { SEED_TUN, tunOptions } from "./_options.ts";
+import { listStates } from "../../../src/platform/darwin/state_file.ts";
 
 Deno.test("`setupTun()` with the seed config on macOS: stale check, utun8, routes; close undoes", () => {
   const fake = new FakeDarwinLibc();
@@ -80,4 +81,40 @@ Deno.test("`planTun()` on macOS refuses a name that is not utunN before anything
   );
   assert.equal(planTun({ ...SEED_TUN, interface_name: "utun8" }, platform).device.name, "utun8");
   assert.deepEqual(fake.calls.filter((c) => c.startsWith("socket(")), []);
+});
+
+Deno.test("`TunSetup.updateRoutes()` on macOS adds the new routes, then deletes the old; state file follows", () => {
+  const fake = new FakeDarwinLibc();
+  const { platform, stateDir } = testPlatform(fake);
+  const split = (route_address: string[]) =>
+    tunOptions({ address: ["172.19.0.1/30"], auto_route: true, route_address });
+  const tun = setupTun(split(["10.0.0.0/8", "192.0.2.0/24"]), platform, 1);
+  assert.deepEqual(fake.routeLines(), ["10.0.0.0/8 via 172.19.0.1", "192.0.2.0/24 via 172.19.0.1"]);
+  const from = fake.calls.length;
+  const change = tun.updateRoutes(split(["10.0.0.0/8", "198.51.100.0/24"]));
+  assert.deepEqual(change, { added: 1, removed: 1 });
+  assert.deepEqual(
+    fake.calls.slice(from).filter((c) => c.startsWith("write(")).map((c) =>
+      c.replace(/ seq \d+/, "")
+    ),
+    [
+      "write(4, RTM_ADD 198.51.100.0/24 via 172.19.0.1 flags UP|GATEWAY|STATIC) = 140",
+      "write(4, RTM_DELETE 192.0.2.0/24 via 172.19.0.1 flags GATEWAY|STATIC) = 140",
+    ],
+  );
+  assert.deepEqual(fake.routeLines(), [
+    "10.0.0.0/8 via 172.19.0.1",
+    "198.51.100.0/24 via 172.19.0.1",
+  ]);
+  assert.deepEqual(listStates(stateDir)[0]?.state.routes, [
+    { prefix: "10.0.0.0/8", gateway: "172.19.0.1" },
+    { prefix: "198.51.100.0/24", gateway: "172.19.0.1" },
+  ]);
+  assert.deepEqual(tun.updateRoutes(split(["10.0.0.0/8", "198.51.100.0/24"])), {
+    added: 0,
+    removed: 0,
+  });
+  tun.close();
+  assert.deepEqual(fake.routeLines(), []);
+  assert.deepEqual(listStates(stateDir), []);
 });
