@@ -31,6 +31,10 @@ export interface BenchArgs {
   settleSeconds: number;
   /** wrk connections: the keep-alive run and the connection-per-request run. */
   wrkConns: [number, number];
+  /** tunbox V8 flag sets to compare ("" = none); undefined = tunbox's own. */
+  v8Flags?: string[];
+  /** tunbox worker counts to compare; undefined = tunbox's default. */
+  workers?: number[];
   /** Directory for the JSON, markdown and SVG files. */
   outDir: string;
 }
@@ -48,6 +52,9 @@ export const USAGE = `Usage: deno task bench:e2e [options]
   --settle S              seconds after a load before the "after" RSS reading (default 60; --quick 20)
   --wrk-conns A,B         wrk connections, keep-alive and connection-per-request (default 1000,100)
   --rr-count N            request/response round trips (default 5000; --quick 2000)
+  --v8-flags "A;B"        tunbox rows once per V8 flag set, ";"-separated ("none" = no flags;
+                          default: the flags tunbox ships with, TUNBOX_V8_FLAGS)
+  --workers LIST          tunbox rows once per TUNBOX_WORKERS value (default: tunbox's default)
   --out DIR               output directory (default bench/results)
   -h, --help              this text
 `;
@@ -151,6 +158,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
         a.wrkConns = [k, c];
         break;
       }
+      case "--v8-flags":
+        a.v8Flags = value().split(";").map((f) => f.trim() === "none" ? "" : f.trim());
+        break;
+      case "--workers":
+        a.workers = positiveInts(value(), name, 1, 64);
+        break;
       case "--out":
         a.outDir = value();
         break;
@@ -222,18 +235,39 @@ export function selectPaths(args: BenchArgs): PathSpec[] {
       metrics: [...only],
     });
   }
+  const flagSets: (string | undefined)[] = args.v8Flags ?? [undefined];
+  const workerCounts: (number | undefined)[] = args.workers ?? [undefined];
   for (const mtu of args.mtus) {
     for (const stack of args.stacks) {
-      paths.push({
-        id: `tunbox-${stack}-${mtu}`,
-        label: `tunbox ${stack}, MTU ${mtu}`,
-        kind: "tunbox",
-        socks: "danted",
-        stack,
-        mtu,
-        throughputTool: "iperf3",
-        metrics: [...only],
-      });
+      for (const flags of flagSets) {
+        for (const workers of workerCounts) {
+          let id = `tunbox-${stack}-${mtu}`;
+          let label = `tunbox ${stack}, MTU ${mtu}`;
+          const spec: PathSpec = {
+            id,
+            label,
+            kind: "tunbox",
+            socks: "danted",
+            stack,
+            mtu,
+            throughputTool: "iperf3",
+            metrics: [...only],
+          };
+          if (flags !== undefined) {
+            spec.v8Flags = flags;
+            if (flagSets.length > 1) {
+              id += `-v8[${flags}]`;
+              label += `, V8 ${flags || "no flags"}`;
+            }
+          }
+          if (workers !== undefined) {
+            spec.workers = workers;
+            id += `-w${workers}`;
+            label += `, ${workers} worker${workers === 1 ? "" : "s"}`;
+          }
+          paths.push({ ...spec, id, label });
+        }
+      }
     }
   }
   return paths;

@@ -153,6 +153,8 @@ async function measurePath(ctx: Ctx, spec: PathSpec): Promise<PathResult> {
           repoRoot,
           dir: ctx.dir,
           probeAddr: NET.serviceAddr,
+          ...(spec.v8Flags === undefined ? {} : { v8Flags: spec.v8Flags }),
+          ...(spec.workers === undefined ? {} : { workers: spec.workers }),
         });
         active.proxyPid = tunbox.proc.pid;
         active.tun = true;

@@ -7,6 +7,7 @@
 import { type Netns, type NsProcess, tail } from "./netns.ts";
 import { diffLines, routingSnapshot } from "./topology.ts";
 import type { Stack } from "./types.ts";
+import { TUNBOX_V8_FLAGS } from "../../src/service/permissions.ts";
 
 /** Name of the TUN device the suite asks tunbox to create. */
 export const TUN_NAME = "tunbox0";
@@ -65,14 +66,29 @@ export async function startTunbox(
     repoRoot: string;
     dir: string;
     probeAddr: string;
+    /** `--v8-flags=` value ("" = none); default: the flags tunbox ships with. */
+    v8Flags?: string;
+    /** `TUNBOX_WORKERS`; default: tunbox's own choice. */
+    workers?: number;
+    /** A config to run instead of {@linkcode tunboxConfig}'s (same TUN device name). */
+    config?: unknown;
   },
 ): Promise<RunningTunbox> {
   const before = await routingSnapshot(ns);
   const conf = `${opts.dir}/tunbox-${opts.stack}-${opts.mtu}.json`;
-  await Deno.writeTextFile(conf, JSON.stringify(tunboxConfig(opts), null, 2));
-  const proc = ns.spawn("tunbox", ["deno", "run", "-A", "main.ts", "run", "-c", conf], {
-    cwd: opts.repoRoot,
-  });
+  await Deno.writeTextFile(conf, JSON.stringify(opts.config ?? tunboxConfig(opts), null, 2));
+  const flags = opts.v8Flags ?? TUNBOX_V8_FLAGS.join(",");
+  const proc = ns.spawn("tunbox", [
+    ...(opts.workers === undefined ? [] : ["env", `TUNBOX_WORKERS=${opts.workers}`]),
+    "deno",
+    "run",
+    "-A",
+    ...(flags ? [`--v8-flags=${flags}`] : []),
+    "main.ts",
+    "run",
+    "-c",
+    conf,
+  ], { cwd: opts.repoRoot });
   const stop = async (): Promise<string[]> => {
     await proc.stop(10_000);
     const problems: string[] = [];

@@ -31,6 +31,10 @@ export interface PathSpec {
   socks?: SocksServer;
   stack?: Stack;
   mtu?: number;
+  /** tunbox rows: `--v8-flags=` value ("" for none); undefined = tunbox's own flags. */
+  v8Flags?: string;
+  /** tunbox rows: `TUNBOX_WORKERS`; undefined = tunbox's default. */
+  workers?: number;
   /** Tool that measures throughput on this row. */
   throughputTool: "iperf3" | "deno-bulk";
   /** Metric groups measured on this row (a subset of the run's). */

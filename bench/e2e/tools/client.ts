@@ -9,12 +9,19 @@
  * - `hold --target H:P [--socks H:P] --steps 1000,10000 [--concurrency C] [--step-timeout MS]`:
  *   opens connections (each exchanges 1 byte, then stays open) up to each step's total, prints
  *   a line per step and waits for a line on stdin before the next step; closes all at the end.
+ *   With `--trickle MS`, after the last step every connection writes one byte each MS
+ *   (staggered) until the line on stdin: long flows that carry data.
  * - `bulk --target H:P [--socks H:P] --mode up|down --duration MS --streams N`: bulk transfer
  *   against the bulk service; Gbps as seen by the receiving side.
+ * - `udp --target H:P --sessions N --interval MS --duration MS [--churn MS]`: N UDP sessions
+ *   (a socket each) send 32 bytes every MS to an echo service; every `--churn` MS the oldest
+ *   session is closed and a new one opened (a new source port); prints a line every 10 s and
+ *   a result with datagrams sent and echoed.
  *
  * @module
  */
 
+import { createSocket, type Socket } from "node:dgram";
 import { summarize } from "../stats.ts";
 import { readExact, socks5Connect, writeAll } from "./socket_io.ts";
 
@@ -208,7 +215,22 @@ async function hold(): Promise<void> {
       seconds: (performance.now() - t0) / 1000,
       ...(firstError === undefined ? {} : { firstError }),
     });
+    const trickle = num("--trickle", 0);
+    let timer: ReturnType<typeof setInterval> | undefined;
+    if (trickle > 0 && !stopped && total === steps[steps.length - 1]) {
+      // One byte per connection per `trickle` ms, spread over the interval in 10 slices.
+      const one = new Uint8Array([0x74]);
+      let next = 0;
+      timer = setInterval(() => {
+        const slice = Math.ceil(conns.length / 10);
+        for (let i = 0; i < slice && conns.length > 0; i++) {
+          const c = conns[next++ % conns.length]!;
+          c.write(one).catch(() => {});
+        }
+      }, Math.max(1, Math.floor(trickle / 10)));
+    }
     await readLine(stdin);
+    if (timer !== undefined) clearInterval(timer);
     if (stopped) break;
   }
   for (const c of conns) {
@@ -264,6 +286,60 @@ async function bulk(): Promise<void> {
   emit({ tool: "deno-bulk", mode, streams, bytes, seconds, gbps: (bytes * 8) / seconds / 1e9 });
 }
 
+async function udp(): Promise<void> {
+  const sessions = num("--sessions", 100);
+  const interval = num("--interval", 1000);
+  const duration = num("--duration", 10_000);
+  const churn = num("--churn", 0);
+  let sent = 0;
+  let echoed = 0;
+  let opened = 0;
+  const payload = new Uint8Array(32).fill(0x75);
+  const open = async (): Promise<Socket> => {
+    const s = createSocket("udp4");
+    s.on("message", () => echoed++);
+    s.on("error", () => {});
+    await new Promise<void>((ok) => s.bind(0, ok));
+    opened++;
+    return s;
+  };
+  const live: Socket[] = [];
+  for (let i = 0; i < sessions; i++) live.push(await open());
+  const t0 = performance.now();
+  let slot = 0;
+  const tick = setInterval(() => {
+    // Each session sends once per interval, spread over 10 slices.
+    const slice = Math.ceil(live.length / 10);
+    for (let i = 0; i < slice; i++) {
+      const s = live[slot++ % live.length];
+      if (!s) break;
+      s.send(payload, target.port, target.hostname);
+      sent++;
+    }
+  }, Math.max(1, Math.floor(interval / 10)));
+  const churner = churn > 0
+    ? setInterval(async () => {
+      live.shift()?.close();
+      live.push(await open());
+    }, churn)
+    : undefined;
+  const report = setInterval(() => emit({ tool: "deno-udp", sent, echoed, opened }), 10_000);
+  await new Promise((r) => setTimeout(r, duration));
+  clearInterval(tick);
+  clearInterval(report);
+  if (churner !== undefined) clearInterval(churner);
+  await new Promise((r) => setTimeout(r, 500));
+  for (const s of live) s.close();
+  emit({
+    tool: "deno-udp",
+    sessions,
+    opened,
+    sent,
+    echoed,
+    seconds: (performance.now() - t0) / 1000,
+  });
+}
+
 try {
   switch (command) {
     case "rr":
@@ -278,8 +354,11 @@ try {
     case "bulk":
       await bulk();
       break;
+    case "udp":
+      await udp();
+      break;
     default:
-      throw new TypeError(`Unknown subcommand "${command}" (rr, crr, hold, bulk)`);
+      throw new TypeError(`Unknown subcommand "${command}" (rr, crr, hold, bulk, udp)`);
   }
 } catch (e) {
   console.error(errText(e));

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { createSocket } from "node:dgram";
 import { readExact } from "./socket_io.ts";
 
 const args = new Map<string, string>();
@@ -90,6 +91,13 @@ for (const [flag, handler] of handlers) {
   loops.push((async () => {
     for await (const conn of listener) handler(conn);
   })());
+}
+const udpPort = args.get("--udp-echo");
+if (udpPort !== undefined) {
+  // Echoes every datagram to its sender (the soak test's UDP sessions).
+  const sock = createSocket("udp4");
+  sock.on("message", (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
+  await new Promise<void>((ok) => sock.bind(Number(udpPort), hostname, ok));
 }
 console.log("ready");
 await Promise.all(loops);
