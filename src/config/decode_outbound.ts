@@ -443,7 +443,7 @@ function readV2rayCommon(
     tlsNode?.kind === "object" &&
     tlsNode.props.some((p) => p.key === "reality" && isEnabled(p.value))
   ) {
-    o.ctx.leftOut.set(out.tag, verdict("outbound.reality").message);
+    o.ctx.leftOut.set(out.tag, { message: verdict("outbound.reality").message, path: o.path });
   }
   const transport = readTransport(o);
   if (transport) out.transport = transport;
@@ -463,7 +463,7 @@ function decodeVless(o: Obj, tag: string): VlessOutboundOptions {
   if (flow !== undefined) {
     out.flow = flow;
     o.feature("flow", "outbound.vless.flow");
-    o.ctx.leftOut.set(tag, verdict("outbound.vless.flow").message);
+    o.ctx.leftOut.set(tag, { message: verdict("outbound.vless.flow").message, path: o.path });
   }
   // Absent, sing-box's default is xudp; tunbox carries VLESS UDP one connection per destination.
   const pe = readPacketEncoding(o);
@@ -753,7 +753,9 @@ export function decodeOutbound(
     // A sing-box protocol tunbox does not build: left out, with its verdict (a warning).
     const t = o.find("type")?.value;
     const id = t?.kind === "string" ? featureId("outbound", t.value) : undefined;
-    if (id && verdict(id, ctx.os).level === "warning") ctx.leftOut.set(tag, verdict(id).message);
+    if (id && verdict(id, ctx.os).level === "warning") {
+      ctx.leftOut.set(tag, { message: verdict(id).message, path: o.path });
+    }
     return undefined;
   }
   const typeAt = o.at("type")!;

@@ -40,6 +40,15 @@ export interface Ref {
   path: string;
 }
 
+/** Why an outbound is left out: the verdict's message, and the outbound's path (`outbounds[2]`). */
+export interface LeftOut {
+  message: string;
+  /** The outbound the reason belongs to; for a group left out with its members, the group. */
+  path: string;
+  /** For a group left out because every member is: the members' tags. */
+  members?: string[];
+}
+
 /** A tag defined by an inbound, outbound, DNS server or rule-set (whatever its type). */
 export interface TagDef {
   tag: string;
@@ -66,10 +75,10 @@ export class Ctx {
   /** The OS whose verdicts apply (`Deno.build.os` values). */
   readonly os: string;
   /**
-   * Outbounds tunbox cannot build and leaves out (tag → the verdict's message): uses of them
-   * are checked after decoding (`validate.ts`).
+   * Outbounds tunbox cannot build and leaves out (tag → the verdict's message and the path of the
+   * outbound whose warning says so): uses of them are checked after decoding (`validate.ts`).
    */
-  readonly leftOut: Map<string, string> = new Map();
+  readonly leftOut: Map<string, LeftOut> = new Map();
   /** Tags of legacy `rcode://` DNS servers (removed from the server list by the upgrade). */
   readonly rcodeServers: Set<string> = new Set();
 

@@ -342,9 +342,11 @@ function checkLegacyDnsOutboundRefs(options: Options, ctx: Ctx): void {
 
 /**
  * Uses of outbounds tunbox leaves out (a protocol it does not build, REALITY, a VLESS flow):
- * a group (selector, urltest) skips them with a warning and loses them from its members; any
- * other use (a rule, `final`, a `detour`, a DNS server's `detour`) is an error, since the
- * traffic would have nowhere to go.
+ * a group (selector, urltest) skips them with a warning and loses them from its members; a group
+ * whose every member is left out is left out too. Any other use (a rule, `final`, a `detour`, a
+ * DNS server's `detour`) leaves the traffic nowhere to go: one root cause, one error, so the
+ * outbound's own warning becomes the error and lists every such use (through groups too) instead
+ * of an error per use.
  */
 function checkLeftOutRefs(options: Options, ctx: Ctx): void {
   if (ctx.leftOut.size === 0) return;
@@ -361,27 +363,67 @@ function checkLeftOutRefs(options: Options, ctx: Ctx): void {
     for (const g of groups.values()) {
       if (ctx.leftOut.has(g.tag) || g.outbounds.length === 0) continue;
       if (g.outbounds.every((t) => ctx.leftOut.has(t))) {
-        ctx.leftOut.set(g.tag, `every member of the group is left out, so is the group`);
         const at = ctx.where.get(g)!;
-        ctx.warn(at.node, at.path, `group ${JSON.stringify(g.tag)} is left out: every member is`);
+        const message = `group ${JSON.stringify(g.tag)} is left out: every member is`;
+        ctx.leftOut.set(g.tag, { message, path: at.path, members: [...g.outbounds] });
+        ctx.warn(at.node, at.path, message);
         changed = true;
       }
     }
   }
+  // The outbounds at the root of a left-out tag (a group's: its members', recursively).
+  const roots = (tag: string, seen = new Set<string>()): string[] => {
+    const lo = ctx.leftOut.get(tag);
+    if (!lo || seen.has(tag)) return [];
+    seen.add(tag);
+    return lo.members ? lo.members.flatMap((m) => roots(m, seen)) : [tag];
+  };
+  const uses = new Map<string, { ref: (typeof ctx.refs)[number]; via?: string }[]>();
   for (const ref of ctx.refs) {
     if (ref.kind !== "outbound") continue;
-    const why = ctx.leftOut.get(ref.tag);
-    if (why === undefined) continue;
+    const lo = ctx.leftOut.get(ref.tag);
+    if (lo === undefined) continue;
     if (/^dns\.rules\[\d+\]\.outbound/.test(ref.path)) continue; // a match item, not a use
     const m = /^outbounds\[(\d+)\]\.(outbounds|default)/.exec(ref.path);
     const group = m ? groups.get(Number(m[1])) : undefined;
     if (group) {
       if (!ctx.leftOut.has(group.tag)) {
-        ctx.warn(ref.pos, ref.path, `${JSON.stringify(ref.tag)} is skipped: ${why}`);
+        ctx.warn(ref.pos, ref.path, `${JSON.stringify(ref.tag)} is skipped: ${lo.message}`);
       }
       continue;
     }
-    ctx.error(ref.pos, ref.path, `outbound ${JSON.stringify(ref.tag)} cannot be used: ${why}`);
+    for (const root of new Set(roots(ref.tag))) {
+      const list = uses.get(root) ?? [];
+      list.push(lo.members ? { ref, via: ref.tag } : { ref });
+      uses.set(root, list);
+    }
+  }
+  for (const [tag, list] of uses) {
+    const lo = ctx.leftOut.get(tag)!;
+    const i = ctx.diag.warnings.findIndex((w) =>
+      w.message === lo.message && (w.path === lo.path || w.path.startsWith(`${lo.path}.`))
+    );
+    const where = (p: Pos, file: string | undefined) =>
+      `${p.file === file ? "" : `${p.file}:`}${p.line}:${p.column}`;
+    const warning = i < 0 ? undefined : ctx.diag.warnings.splice(i, 1)[0]!;
+    const at: Pos = warning ?? list[0]!.ref.pos;
+    list.sort((a, b) =>
+      a.ref.pos.file !== b.ref.pos.file ? 0 : a.ref.pos.line - b.ref.pos.line ||
+        a.ref.pos.column - b.ref.pos.column
+    );
+    const named = list.map(({ ref, via }) =>
+      `${ref.path} (${where(ref.pos, at.file)}${
+        via ? `, through group ${JSON.stringify(via)}` : ""
+      })`
+    );
+    ctx.error(
+      at,
+      warning?.path ?? list[0]!.ref.path,
+      `${warning ? "" : `outbound ${JSON.stringify(tag)} cannot be used: `}${lo.message}. ` +
+        `It is used by ${named.join(", ")}: point ${
+          list.length === 1 ? "that" : "those"
+        } at another outbound, or remove ${list.length === 1 ? "it" : "them"}`,
+    );
   }
   for (const g of groups.values()) {
     g.outbounds = g.outbounds.filter((t) => !ctx.leftOut.has(t));

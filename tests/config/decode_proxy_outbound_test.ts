@@ -172,10 +172,39 @@ Deno.test("outbounds tunbox does not build are left out: groups skip them, rules
     {"type": "direct", "tag": "d", "detour": "t"}
   ], "route": {"final": "t"}}`;
   const tu = verdict("outbound.tuic").message;
-  assert.deepEqual(decode(used).errors.map((e) => e.format()), [
-    `t.json:${at(used, '"t"', 2)}: outbounds[1].detour: outbound "t" cannot be used: ${tu}`,
-    `t.json:${at(used, '"t"', 3)}: route.final: outbound "t" cannot be used: ${tu}`,
+  // One root cause, one error: the outbound's own warning becomes the error, naming each use.
+  const r2 = decode(used);
+  assert.deepEqual(r2.errors.map((e) => e.format()), [
+    `t.json:${at(used, '"tuic"')}: outbounds[0].type: ${tu}. It is used by outbounds[1].detour (${
+      at(used, '"t"', 2)
+    }), route.final (${at(used, '"t"', 3)}): point those at another outbound, or remove them`,
   ]);
+  assert.deepEqual(r2.warnings, []);
+});
+
+Deno.test("a rule that uses a group left out with its members is one error, at the member", () => {
+  const text = `{"outbounds": [
+    {"type": "hysteria2", "tag": "h", "server": "1.2.3.4", "server_port": 443, "password": "x"},
+    {"type": "selector", "tag": "s", "outbounds": ["h"]},
+    {"type": "urltest", "tag": "u", "outbounds": ["s"]}
+  ], "route": {"rules": [{"ip_is_private": true, "outbound": "u"}], "final": "h"}}`;
+  const r = decode(text);
+  const hy = verdict("outbound.hysteria2").message;
+  assert.deepEqual(r.errors.map((e) => e.format()), [
+    `t.json:${at(text, '"hysteria2"')}: outbounds[0].type: ${hy}. It is used by ` +
+    `route.rules[0].outbound (${at(text, '"u"', 2)}, through group "u"), route.final (${
+      at(text, '"h"', 3)
+    }): point those at another outbound, or remove them`,
+  ]);
+  assert.deepEqual(r.warnings.map((e) => e.format()), [
+    `t.json:${
+      at(text, '{"type": "selector"')
+    }: outbounds[1]: group "s" is left out: every member is`,
+    `t.json:${
+      at(text, '{"type": "urltest"')
+    }: outbounds[2]: group "u" is left out: every member is`,
+  ]);
+  assert.equal(r.errors.some((e) => /unknown outbound|no outbounds/i.test(e.message)), false);
 });
 
 const WG_KEY = "YNXtAzepDqRv9H52osJVDQnznT5AM11eCK3ESpwSt04=";
