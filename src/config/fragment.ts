@@ -51,6 +51,86 @@ const DNS_ONLY_TYPES = new Set([
   "fakeip",
   "hosts",
 ]);
+/** sing-box outbound types (1.8 to 1.14), for a piece with a type and no listening fields. */
+const OUTBOUND_TYPES = new Set([
+  "direct",
+  "block",
+  "socks",
+  "http",
+  "shadowsocks",
+  "vmess",
+  "trojan",
+  "naive",
+  "hysteria",
+  "shadowtls",
+  "tuic",
+  "hysteria2",
+  "vless",
+  "anytls",
+  "tor",
+  "ssh",
+  "selector",
+  "urltest",
+  "wireguard",
+  "shadowsocksr",
+]);
+/** Keys of sections (no "type"): a root with only these is that section. */
+const SECTIONS: { what: string; where: string; keys: Set<string>; needs: string[] }[] = [
+  {
+    what: "the dns section",
+    where: '"dns": { … }',
+    needs: ["servers"],
+    keys: new Set([
+      "servers",
+      "rules",
+      "final",
+      "reverse_mapping",
+      "fakeip",
+      "strategy",
+      "disable_cache",
+      "disable_expire",
+      "independent_cache",
+      "cache_capacity",
+      "client_subnet",
+      "optimistic",
+    ]),
+  },
+  {
+    what: "the route section",
+    where: '"route": { … }',
+    needs: ["rules", "rule_set", "final", "auto_detect_interface"],
+    keys: new Set([
+      "geoip",
+      "geosite",
+      "rules",
+      "rule_set",
+      "final",
+      "find_process",
+      "auto_detect_interface",
+      "override_android_vpn",
+      "default_interface",
+      "default_mark",
+      "default_domain_resolver",
+      "default_network_strategy",
+      "default_network_type",
+      "default_fallback_network_type",
+      "default_fallback_delay",
+      "default_http_client",
+    ]),
+  },
+  {
+    what: "the log section",
+    where: '"log": { … }',
+    needs: ["level", "timestamp", "output"],
+    keys: new Set(["disabled", "level", "output", "timestamp"]),
+  },
+  {
+    what: "the experimental section",
+    where: '"experimental": { … }',
+    needs: ["cache_file", "clash_api", "v2ray_api"],
+    keys: new Set(["cache_file", "clash_api", "v2ray_api", "debug"]),
+  },
+];
 const INBOUND_KEYS = ["listen", "listen_port", "users", "auto_route", "address", "interface_name"];
 const OUTBOUND_KEYS = ["server_port", "outbounds", "detour", "bind_interface", "password", "uuid"];
 const RULE_KEYS = [
@@ -77,6 +157,13 @@ function stringAt(o: JsonObject, key: string): string | undefined {
   return v?.kind === "string" ? v.value : undefined;
 }
 
+/** True when the first rule of `o.rules` names a DNS "server" (a DNS section without servers). */
+function dnsRules(o: JsonObject): boolean {
+  const rules = o.props.find((p) => p.key === "rules")?.value;
+  const first = rules?.kind === "array" ? rules.items[0] : undefined;
+  return first?.kind === "object" && first.props.some((p) => p.key === "server");
+}
+
 /** What one object is, when it is clearly a piece rather than a whole config. */
 function placeOf(o: JsonObject): Place | undefined {
   const keys = keysOf(o);
@@ -99,7 +186,20 @@ function placeOf(o: JsonObject): Place | undefined {
     if (type === "local" || type === "remote" || type === "inline") {
       return { what: "one rule-set", where: '"route": {"rule_set": [ … ]}' };
     }
+    if (OUTBOUND_TYPES.has(type) && !has(INBOUND_KEYS)) {
+      return { what: "one outbound", where: '"outbounds": [ … ]' };
+    }
     return undefined;
+  }
+  for (const section of SECTIONS) {
+    if (!section.needs.some((k) => keys.has(k)) || ![...keys].every((k) => section.keys.has(k))) {
+      continue;
+    }
+    // DNS rules name a "server", route rules an "outbound": a route-like piece may be DNS's.
+    if (section.what === "the route section" && !keys.has("rule_set") && dnsRules(o)) {
+      return SECTIONS[0];
+    }
+    return section;
   }
   if (keys.has("address") && keys.has("tag") && !keys.has("listen_port")) {
     return { what: "one DNS server", where: '"dns": {"servers": [ … ]}' };
@@ -125,7 +225,7 @@ export function fragmentMessage(root: JsonNode): string | undefined {
   if (root.kind === "array" && root.items.length > 0) {
     const places = root.items.map((n) => (n.kind === "object" ? placeOf(n) : undefined));
     const first = places[0];
-    if (first && places.every((p) => p?.where === first.where)) {
+    if (first?.what.startsWith("one ") && places.every((p) => p?.where === first.where)) {
       const what = first.what.replace(/^one /, "a list of ").replace(
         /(rule|server|bound|set)$/,
         "$1s",

@@ -248,6 +248,11 @@ export class Ctx {
 
   /** The items of a JSON list (a single non-list value reports an error). */
   items(node: JsonNode, path: string): At[] {
+    if (node.kind === "object") {
+      // sing-box's lists of entries take no single object (unlike its Listable values).
+      this.error(node, path, "expected a list, got an object (a list of one is written [ { … } ])");
+      return [];
+    }
     if (node.kind !== "array") {
       this.expected(node, path, "a list");
       return [];

@@ -26,6 +26,9 @@ const DURATION_UNITS: Record<string, number> = {
   d: 86_400_000,
 };
 
+/** Why "" is refused where sing-box parses a duration, address or prefix (it refuses "" too). */
+const EMPTY_REFUSED = 'empty (sing-box refuses "" too; leave the key out for the default)';
+
 /**
  * Parses a Go-style duration ("300ms", "1h30m", "1.5s", "1d") into milliseconds. As Go, "0" alone
  * is accepted and every other number needs a unit.
@@ -33,7 +36,7 @@ const DURATION_UNITS: Record<string, number> = {
 export function parseDuration(text: string): number | Invalid {
   let s = text.trim();
   if (s === "") {
-    return new Invalid('empty (sing-box refuses "" too; leave the key out for the default)');
+    return new Invalid(EMPTY_REFUSED);
   }
   let sign = 1;
   if (s[0] === "-" || s[0] === "+") {
@@ -115,6 +118,7 @@ const PLACEHOLDER_HINT =
   "it looks like a redacted placeholder (letters x or * in place of digits); put the real address here";
 
 function addressReason(text: string): string {
+  if (text === "") return EMPTY_REFUSED;
   if (looksLikePlaceholder(text)) return PLACEHOLDER_HINT;
   if (/^[0-9]+(\.[0-9]+){3}$/.test(text)) {
     return "an IPv4 octet is out of range or has a leading zero";

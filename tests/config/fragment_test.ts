@@ -56,3 +56,45 @@ Deno.test("a whole config with an odd key is not a fragment", () => {
     't.json:1:49: type: unknown field "type"',
   ]);
 });
+
+Deno.test("an outbound with only a type and tag, alone or in a list: put it in outbounds", () => {
+  assert.deepEqual(errors(`{"type": "direct", "tag": "direct"}`), [
+    't.json:1:1: (root): this looks like one outbound: put it in "outbounds": [ … ]',
+  ]);
+  assert.deepEqual(errors(`[{"type": "direct", "tag": "direct"}, {"type": "block"}]`), [
+    't.json:1:1: (root): this looks like a list of outbounds: put it in "outbounds": [ … ]',
+  ]);
+});
+
+Deno.test("a section on its own (dns, route, log, experimental): put it under its key", () => {
+  const put = (what: string, key: string) =>
+    `t.json:1:1: (root): this looks like the ${what} section: put it in "${key}": { … }`;
+  assert.deepEqual(
+    errors(`{"servers": [{"type": "udp", "tag": "g", "server": "8.8.8.8"}], "final": "g"}`),
+    [put("dns", "dns")],
+  );
+  // Rules naming a DNS "server" make a piece without servers DNS's, not route's.
+  assert.deepEqual(errors(`{"rules": [{"domain": ["a.cn"], "server": "l"}], "final": "r"}`), [
+    put("dns", "dns"),
+  ]);
+  assert.deepEqual(
+    errors(`{"rules": [{"domain": ["a.cn"], "outbound": "direct"}], "final": "proxy",
+      "auto_detect_interface": true}`),
+    [put("route", "route")],
+  );
+  assert.deepEqual(errors(`{"level": "info", "timestamp": true}`), [put("log", "log")]);
+  assert.deepEqual(errors(`{"clash_api": {"external_controller": "127.0.0.1:9090"}}`), [
+    put("experimental", "experimental"),
+  ]);
+  // A key of another section: not a section piece, each unknown key is reported.
+  assert.deepEqual(errors(`{"level": "info", "servers": []}`), [
+    't.json:1:2: level: unknown field "level"',
+    't.json:1:19: servers: unknown field "servers"',
+  ]);
+});
+
+Deno.test("one entry where a list of entries goes: a list of one is written [ { … } ]", () => {
+  assert.deepEqual(errors(`{"inbounds": {"type": "mixed", "listen_port": 1080}}`), [
+    "t.json:1:14: inbounds: expected a list, got an object (a list of one is written [ { … } ])",
+  ]);
+});

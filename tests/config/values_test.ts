@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   Invalid,
   looksLikePlaceholder,
+  parseAddress,
   parseDuration,
   parsePortRange,
   parsePrefixText,
@@ -101,4 +102,12 @@ Deno.test("editDistance() and closest() find plausible typos only", () => {
   assert.equal(closest("strict_rout", ["auto_route", "strict_route", "stack"]), "strict_route");
   assert.equal(closest("Outbounds", ["outbounds"]), "outbounds");
   assert.equal(closest("server", ["tag", "type", "detour"]), undefined);
+});
+
+Deno.test('parseAddress() and parsePrefixText() say "" is refused as sing-box refuses it', () => {
+  const empty = 'empty (sing-box refuses "" too; leave the key out for the default)';
+  assert.equal((parseAddress("") as Invalid).reason, empty);
+  assert.equal((parsePrefixText("", true) as Invalid).reason, empty);
+  assert.equal((parsePrefixText("", false) as Invalid).reason, empty);
+  assert.equal((parseDuration("") as Invalid).reason, empty);
 });
