@@ -169,10 +169,14 @@ export function decodeRoot(
   options.experimental = decodeExperimental(top.object("experimental"));
   decodeSections(top, options);
   top.done();
-  if (ctx.defs.outbound.length === 0) {
-    // sing-box adds a direct outbound tagged "direct" when none is defined (box.go).
+  if (
+    !ctx.defs.outbound.some((d) => d.path.startsWith("outbounds[")) &&
+    (ctx.defs.outbound.length === 0 || options.route.final === undefined)
+  ) {
+    // sing-box's default outbound is route.final, else the first of "outbounds" (endpoints are
+    // not considered), else a direct outbound tagged "direct" it adds (outbound manager).
     const direct: OutboundOptions = { type: "direct", tag: "direct" };
-    options.outbounds.push(direct);
+    options.outbounds.unshift(direct);
     ctx.define("outbound", "direct", root, "outbounds");
   }
   upgradeLegacy(options, ctx);

@@ -378,7 +378,10 @@ function checkLeftOutRefs(options: Options, ctx: Ctx): void {
     seen.add(tag);
     return lo.members ? lo.members.flatMap((m) => roots(m, seen)) : [tag];
   };
-  const uses = new Map<string, { ref: (typeof ctx.refs)[number]; via?: string }[]>();
+  const uses = new Map<
+    string,
+    { ref: (typeof ctx.refs)[number]; via?: string; unset?: boolean }[]
+  >();
   for (const ref of ctx.refs) {
     if (ref.kind !== "outbound") continue;
     const lo = ctx.leftOut.get(ref.tag);
@@ -398,6 +401,18 @@ function checkLeftOutRefs(options: Options, ctx: Ctx): void {
       uses.set(root, list);
     }
   }
+  // Without route.final, sing-box's default is the first outbound of "outbounds": when tunbox
+  // leaves that one out, the default must not silently become the next one (a proxy's traffic
+  // would go elsewhere, perhaps direct).
+  const first = ctx.defs.outbound.find((d) => d.path.startsWith("outbounds["));
+  if (options.route.final === undefined && first && ctx.leftOut.has(first.tag)) {
+    const ref = { kind: "outbound" as const, tag: first.tag, pos: first.pos, path: "route.final" };
+    for (const root of new Set(roots(first.tag))) {
+      const list = uses.get(root) ?? [];
+      list.push({ ref, unset: true, ...(root === first.tag ? {} : { via: first.tag }) });
+      uses.set(root, list);
+    }
+  }
   for (const [tag, list] of uses) {
     const lo = ctx.leftOut.get(tag)!;
     const i = ctx.diag.warnings.findIndex((w) =>
@@ -411,18 +426,22 @@ function checkLeftOutRefs(options: Options, ctx: Ctx): void {
       a.ref.pos.file !== b.ref.pos.file ? 0 : a.ref.pos.line - b.ref.pos.line ||
         a.ref.pos.column - b.ref.pos.column
     );
-    const named = list.map(({ ref, via }) =>
-      `${ref.path} (${where(ref.pos, at.file)}${
-        via ? `, through group ${JSON.stringify(via)}` : ""
-      })`
+    const named = list.map(({ ref, via, unset }) =>
+      unset
+        ? `the default route (route.final is not set, so the first outbound${
+          via ? `, group ${JSON.stringify(via)},` : ""
+        } is the default)`
+        : `${ref.path} (${where(ref.pos, at.file)}${
+          via ? `, through group ${JSON.stringify(via)}` : ""
+        })`
     );
     ctx.error(
       at,
       warning?.path ?? list[0]!.ref.path,
       `${warning ? "" : `outbound ${JSON.stringify(tag)} cannot be used: `}${lo.message}. ` +
-        `It is used by ${named.join(", ")}: point ${
-          list.length === 1 ? "that" : "those"
-        } at another outbound, or remove ${list.length === 1 ? "it" : "them"}`,
+        `It is used by ${named.join(", ")}: ${
+          fixes(list.filter((u) => !u.unset).length, list.some((u) => u.unset))
+        }`,
     );
   }
   for (const g of groups.values()) {
@@ -432,6 +451,20 @@ function checkLeftOutRefs(options: Options, ctx: Ctx): void {
     }
   }
   options.outbounds = options.outbounds.filter((o) => !ctx.leftOut.has(o.tag));
+}
+
+/** How to fix `n` uses of a left-out outbound, plus the default route when `unset`. */
+function fixes(n: number, unset: boolean): string {
+  const out: string[] = [];
+  if (n > 0) {
+    out.push(
+      `point ${n === 1 ? "that" : "those"} at another outbound, or remove ${
+        n === 1 ? "it" : "them"
+      }`,
+    );
+  }
+  if (unset) out.push('set "route.final" to another outbound, or put another outbound first');
+  return out.join("; ");
 }
 
 /** Runs every whole-config check; problems go to `ctx`. */

@@ -131,10 +131,10 @@ Deno.test("decodeConfigText() reads vless and trojan outbounds and refuses a vle
   assert.deepEqual(v.transport, { type: "ws", path: "/x", headers: {} });
   assert.equal(t.password, "pw");
   assert.equal(t.tls?.server_name, "t.example");
-  const flow = `{"outbounds": [{"type": "vless", "tag": "f", "server": "v.example",
-    "server_port": 443, "uuid": "x", "flow": "xtls-rprx-vision"}, {"type": "direct", "tag": "d"}]}`;
+  const flow = `{"outbounds": [{"type": "direct", "tag": "d"}, {"type": "vless", "tag": "f",
+    "server": "v.example", "server_port": 443, "uuid": "x", "flow": "xtls-rprx-vision"}]}`;
   assert.deepEqual(problems(flow), [
-    `t.json:${at(flow, '"flow"')}: outbounds[0].flow: ${verdict("outbound.vless.flow").message}`,
+    `t.json:${at(flow, '"flow"')}: outbounds[1].flow: ${verdict("outbound.vless.flow").message}`,
   ]);
   assert.match(verdict("outbound.vless.flow").message, /left out/);
   assert.deepEqual(decode(flow).options!.outbounds.map((o) => o.tag), ["d"]);
@@ -280,4 +280,38 @@ Deno.test("decodeConfigText() reads the http transport over TLS and refuses it w
     method: "PUT",
     headers: {},
   });
+});
+
+Deno.test("the first outbound left out without route.final is one error: the default would move", () => {
+  // sing-box's default is the first outbound; tunbox must not quietly make it "direct".
+  const text = `{"outbounds": [
+    {"type": "tuic", "tag": "t", "server": "1.2.3.4", "server_port": 443, "uuid": "x"},
+    {"type": "direct", "tag": "d"}
+  ]}`;
+  const tu = verdict("outbound.tuic").message;
+  const r = decode(text);
+  assert.deepEqual(r.errors.map((e) => e.format()), [
+    `t.json:${at(text, '"tuic"')}: outbounds[0].type: ${tu}. It is used by the default route ` +
+    `(route.final is not set, so the first outbound is the default): set "route.final" to ` +
+    `another outbound, or put another outbound first`,
+  ]);
+  // With route.final naming another outbound, the left-out one is only a warning.
+  const final = text.replace(/\]\}$/, '], "route": {"final": "d"}}');
+  assert.deepEqual(decode(final).errors, []);
+  assert.deepEqual(decode(final).options!.outbounds.map((o) => o.tag), ["d"]);
+});
+
+Deno.test("only endpoints and no route.final: sing-box's fallback direct is the default", () => {
+  const text = `{"endpoints": [{"type": "wireguard", "tag": "wg", "address": ["10.0.0.2/32"],
+    "private_key": "${WG_KEY}", "peers": [{"address": "10.9.0.1", "port": 51820,
+    "public_key": "${WG_PEER}", "allowed_ips": ["0.0.0.0/0"]}]}]}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.options!.outbounds.map((o) => [o.type, o.tag]), [
+    ["direct", "direct"],
+    ["wireguard", "wg"],
+  ]);
+  // route.final naming the endpoint: no fallback is added.
+  const named = text.replace(/\}$/, ', "route": {"final": "wg"}}');
+  assert.deepEqual(decode(named).options!.outbounds.map((o) => o.tag), ["wg"]);
 });
