@@ -105,6 +105,16 @@ const outbounds = fc.tuple(
         arbitrary: fc.record({ type: fc.constantFrom("vmess", "wireguard"), tag: defTag }),
         weight: 1,
       },
+      // Protocols tunbox leaves out (a warning unless something, maybe the default, uses them).
+      {
+        arbitrary: fc.record({
+          type: fc.constantFrom("hysteria2", "tuic", "anytls"),
+          tag: defTag,
+          server: fc.constant("1.2.3.4"),
+          server_port: fc.constant(443),
+        }),
+        weight: 2,
+      },
     ),
     { maxLength: 4, selector: (o) => (o as { tag: string }).tag },
   ),
