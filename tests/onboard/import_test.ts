@@ -43,7 +43,12 @@ function explained(message: string): boolean {
     ),
     ...DNS_TYPES.map((t) => featureId("dns.server", t)),
   ];
-  return ids.some((id) => id !== undefined && message.endsWith(`: ${verdict(id).message}`));
+  // A left-out outbound that is used: its verdict, then the uses ("... It is used by ...").
+  return ids.some((id) =>
+    id !== undefined &&
+    (message.endsWith(`: ${verdict(id).message}`) ||
+      message.includes(`: ${verdict(id).message}. It is used by `))
+  );
 }
 
 /** DNS server types a conversion may produce that tunbox may not run yet. */
