@@ -1,8 +1,9 @@
 /**
  * The acceptance checks every proxy-protocol outbound runs through a real TUN (issue 14):
- * a 20 MB download with sha256, 100 parallel fetches, DNS over UDP with dig, iperf3 for 10 s
- * each way. The world is `_world.ts`'s seed scenario with the final rule pointed at the
- * outbound under test and its server in the far namespace at {@linkcode FAR_PROXY}.
+ * a 20 MB download with sha256 (and its connection record counting the bytes), 100 parallel
+ * fetches, DNS over UDP with dig, iperf3 for 10 s each way. The world is `_world.ts`'s seed
+ * scenario with the final rule pointed at the outbound under test and its server in the far
+ * namespace at {@linkcode FAR_PROXY}.
  */
 
 import assert from "node:assert/strict";
@@ -65,9 +66,49 @@ export async function download20MB(w: SeedWorld, seed: number): Promise<string> 
   assert.equal(got.length, SIZE);
   assert.equal(await sha256Hex(got), await sha256Hex(payload(SIZE, seed)));
   await Deno.remove(out);
+  await recordedDownload(w, SIZE);
   const ip = await w.curl([`http://${FAR.web}/ip`]);
   assert.equal(ip.code, 0, ip.stderr);
   return ip.stdout;
+}
+
+/**
+ * Waits for the connection record of a download through the outbound tagged `proxy` to close
+ * with at least `bytes` counted down (the records count every protocol's bytes the same way);
+ * returns its byte counts.
+ */
+export async function recordedDownload(
+  w: SeedWorld,
+  bytes: number,
+): Promise<{ type: string; up: number; down: number }> {
+  const start = Date.now();
+  for (;;) {
+    const log = w.tunbox!.stdout + w.tunbox!.stderr;
+    const via = new Map<string, string>();
+    for (
+      const m of log.matchAll(
+        / (\S+)\/conn: \[(\d+)\] outbound\/(\w+)\[proxy\]: outbound connection to 203\.0\.113\.10:80 /g,
+      )
+    ) {
+      via.set(`${m[1]} ${m[2]}`, m[3]!);
+    }
+    for (
+      const m of log.matchAll(
+        / (\S+)\/conn: \[(\d+)\] connection to 203\.0\.113\.10:80 closed: (\d+) B up, (\d+) B down/g,
+      )
+    ) {
+      const type = via.get(`${m[1]} ${m[2]}`);
+      const up = Number(m[3]), down = Number(m[4]);
+      if (type && down >= bytes) {
+        assert.ok(up > 0, `the record counts the request (${up} B up)`);
+        return { type, up, down };
+      }
+    }
+    if (Date.now() - start > 10_000) {
+      assert.fail(`no record of a ${bytes}-byte download through "proxy":\n${log.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** 100 parallel fetches of 64 KiB, each answered in full. */
