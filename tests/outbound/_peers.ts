@@ -81,6 +81,33 @@ export function startV2ray(r: Reactor, user?: string, pass?: string): Promise<Pe
 }
 
 /**
+ * V2Ray 4.34 as a client: a SOCKS5 inbound on 127.0.0.1:<random> (no auth) whose traffic goes
+ * out through `outbound` (a V2Ray outbound object: vmess, vless, trojan...).
+ */
+export function startV2rayClient(r: Reactor, outbound: Record<string, unknown>): Promise<Peer> {
+  const v2ray = tool("v2ray", "v2ray");
+  return withTempDir(async (dir) => {
+    const port = freePort();
+    const config = {
+      log: { loglevel: "warning" },
+      inbounds: [{
+        listen: "127.0.0.1",
+        port,
+        protocol: "socks",
+        settings: { auth: "noauth", udp: false },
+      }],
+      outbounds: [outbound],
+    };
+    const file = `${dir}/config.json`;
+    await Deno.writeTextFile(file, JSON.stringify(config));
+    return await startPeer(r, v2ray, ["-config", file], port, {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      V2RAY_LOCATION_ASSET: dir,
+    });
+  });
+}
+
+/**
  * shadowsocks-libev's `ss-server` on 127.0.0.1:<random> (TCP and UDP, `-v` so its log names
  * each connection), with `method` and `password`.
  */

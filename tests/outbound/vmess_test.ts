@@ -20,12 +20,17 @@ import {
   within,
   withReactor,
 } from "./_helpers.ts";
-import { startV2rayServer } from "./_peers.ts";
-import { connectTcp } from "../../src/io/socket.ts";
-import { vmessConnect } from "../../src/outbound/vmess/stream.ts";
+import { startV2rayClient, startV2rayServer } from "./_peers.ts";
+import { connectTcp, TcpListener } from "../../src/io/socket.ts";
+import { Body, bodyCipher, vmessConnect } from "../../src/outbound/vmess/stream.ts";
 import {
   COMMAND_TCP,
   commandKey,
+  type OpenedRequest,
+  openRequest,
+  OPTION_CHUNK_MASKING,
+  OPTION_CHUNK_STREAM,
+  OPTION_GLOBAL_PADDING,
   parseUserId,
   SECURITY_AES_128_GCM,
 } from "../../src/outbound/vmess/protocol.ts";
@@ -194,3 +199,93 @@ Deno.test("vmess with a wrong uuid: V2Ray refuses it, one clear line per connect
     await reset();
   }
 });
+
+/** Opens the first body chunk after a request V2Ray's client sent; null while incomplete. */
+async function firstChunk(req: OpenedRequest, body: Uint8Array): Promise<string | null> {
+  const aead = await bodyCipher(req.security, req.bodyKey);
+  const b = new Body(aead, null, req.bodyIv, req.bodyIv, req.option);
+  if (body.length < 2) return null;
+  // Padding length first, then the mask, from the same SHAKE128 stream (as VmessStream reads).
+  const pad = b.padding ? b.padding.next() % 64 : 0;
+  let v = (body[0]! << 8) | body[1]!;
+  if (b.masking) v ^= b.masking.next();
+  if (body.length < 2 + v) return null;
+  const plain = await aead!.open(b.nextNonce(), body.subarray(2, 2 + v - pad));
+  return dec.decode(plain);
+}
+
+for (const [security, id] of [["aes-128-gcm", 3], ["chacha20-poly1305", 4]] as const) {
+  Deno.test(`the vmess decoder reads a request captured from V2Ray's client (${security})`, async () => {
+    await withReactor(async (r) => {
+      const captured: Uint8Array[] = [];
+      const fake = new TcpListener(r, { addr: LOOPBACK, port: 0 }, (sock) => {
+        sock.onReadable = () => {
+          const buf = new Uint8Array(65536);
+          for (;;) {
+            let n: number;
+            try {
+              n = sock.read(buf);
+            } catch {
+              return;
+            }
+            if (n <= 0) return;
+            captured.push(buf.slice(0, n));
+          }
+        };
+        sock.wantRead(true);
+      });
+      const client = await startV2rayClient(r, {
+        protocol: "vmess",
+        settings: {
+          vnext: [{
+            address: "127.0.0.1",
+            port: fake.localAddr().port,
+            users: [{ id: UUID, alterId: 0, security }],
+          }],
+        },
+      });
+      try {
+        const socks = createOutbounds(
+          [{ type: "socks", tag: "s", server: "127.0.0.1", server_port: client.port }],
+          testContext(r),
+          {},
+          builtinOutbounds(),
+        ).get("s")!;
+        const conn = await socks.dialTcp({ domain: "example.test", port: 80 }, { id: 1 });
+        await writeAll(conn, enc.encode("hello from v2ray"), "write");
+        const cmdKey = commandKey(parseUserId(UUID));
+        let req: OpenedRequest | null = null, text: string | null = null, bytes = new Uint8Array();
+        const start = Date.now();
+        while (text === null && Date.now() - start < 5000) {
+          await sleep(r, 20);
+          bytes = new Uint8Array(captured.reduce((n, c) => n + c.length, 0));
+          let off = 0;
+          for (const c of captured) {
+            bytes.set(c, off);
+            off += c.length;
+          }
+          req = openRequest(cmdKey, bytes);
+          if (req) text = await firstChunk(req, bytes.subarray(req.length));
+        }
+        conn.close();
+        assert.ok(req, `a whole request among ${bytes.length} captured bytes`);
+        assert.ok(Math.abs(req.time - Date.now() / 1000) < 120, "the auth id's time is now");
+        assert.deepEqual(req.dest, { domain: "example.test", port: 80 });
+        assert.equal(req.command, COMMAND_TCP);
+        assert.equal(req.security, id);
+        // V2Ray's client chunks, masks and pads (global padding) with the AEAD securities.
+        assert.equal(
+          req.option,
+          OPTION_CHUNK_STREAM | OPTION_CHUNK_MASKING | OPTION_GLOBAL_PADDING,
+        );
+        assert.equal(text, "hello from v2ray");
+        // Another user's key does not open it.
+        const other = commandKey(parseUserId("11111111-2222-4333-8444-555555555555"));
+        assert.throws(() => openRequest(other, bytes), /auth id/);
+      } finally {
+        fake.close();
+        await client.stop();
+      }
+    });
+  });
+}

@@ -1,6 +1,7 @@
 /**
  * VMess (AEAD header, `alter_id` 0) wire pieces: the user key, the nested-HMAC KDF, the auth
- * id, request header encoding and response header keys, as V2Ray and sing-vmess define them.
+ * id, request header encoding (and reading, as a server: {@linkcode openRequest}) and response
+ * header keys, as V2Ray and sing-vmess define them.
  *
  * ```
  * request  = authId(16) ‖ seal(len) (18) ‖ connection nonce (8) ‖ seal(header)
@@ -13,6 +14,7 @@
  */
 
 import nodeCrypto from "node:crypto";
+import { AeadError, createSyncAead, TAG_LENGTH } from "../../crypto/aead.ts";
 import type { Destination } from "../types.ts";
 
 export const VERSION = 1;
@@ -190,6 +192,89 @@ export function encodeRequestHeader(h: {
   o += h.padding.length;
   new DataView(out.buffer).setUint32(o, fnv1a32(out.subarray(0, o)));
   return out;
+}
+
+/** A request header as the server reads it ({@linkcode openRequest}). */
+export interface OpenedRequest {
+  /** Unix seconds from the auth id. */
+  time: number;
+  bodyIv: Uint8Array;
+  bodyKey: Uint8Array;
+  responseCheck: number;
+  option: number;
+  security: number;
+  command: number;
+  dest: Destination;
+  paddingLength: number;
+  /** Bytes of `buf` the request took (the body follows). */
+  length: number;
+}
+
+/**
+ * Reads an AEAD request as a VMess server does (the inverse of what the client sends; tests
+ * check real clients' requests with it): the auth id's CRC, the sealed length and header under
+ * the KDF keys of `cmdKey`, the header's FNV-1a. Returns null while `buf` is too short; throws
+ * `AeadError` or `RangeError` naming what does not check out.
+ */
+export function openRequest(cmdKey: Uint8Array, buf: Uint8Array): OpenedRequest | null {
+  const lenEnd = 16 + 2 + TAG_LENGTH;
+  if (buf.length < lenEnd + 8) return null;
+  const id = buf.subarray(0, 16);
+  const time = openAuthId(cmdKey, id);
+  if (time === null) throw new AeadError("the auth id does not decrypt under this user's key");
+  const connNonce = buf.subarray(lenEnd, lenEnd + 8);
+  const headerKey = (salt: string) => kdf(cmdKey, salt, id, connNonce);
+  const lenAead = createSyncAead(
+    "aes-128-gcm",
+    headerKey("VMess Header AEAD Key_Length").subarray(0, 16),
+  );
+  const len = lenAead.openSync(
+    headerKey("VMess Header AEAD Nonce_Length").subarray(0, 12),
+    buf.subarray(16, lenEnd),
+    id,
+  );
+  const headerLength = (len[0]! << 8) | len[1]!;
+  const end = lenEnd + 8 + headerLength + TAG_LENGTH;
+  if (buf.length < end) return null;
+  const h = createSyncAead("aes-128-gcm", headerKey("VMess Header AEAD Key").subarray(0, 16))
+    .openSync(
+      headerKey("VMess Header AEAD Nonce").subarray(0, 12),
+      buf.subarray(lenEnd + 8, end),
+      id,
+    );
+  const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
+  if (h.length < 42 || dv.getUint32(h.length - 4) !== fnv1a32(h.subarray(0, h.length - 4))) {
+    throw new RangeError("the request header's FNV-1a checksum does not match");
+  }
+  if (h[0] !== VERSION) throw new RangeError(`request header version ${h[0]}`);
+  const port = (h[38]! << 8) | h[39]!;
+  const type = h[40]!;
+  let dest: Destination, off: number;
+  if (type === 1 || type === 3) {
+    const n = type === 1 ? 4 : 16;
+    dest = { addr: h.slice(41, 41 + n), port };
+    off = 41 + n;
+  } else if (type === 2) {
+    const n = h[41]!;
+    dest = { domain: new TextDecoder().decode(h.subarray(42, 42 + n)), port };
+    off = 42 + n;
+  } else throw new RangeError(`request address type ${type}`);
+  const paddingLength = h[35]! >> 4;
+  if (off + paddingLength + 4 !== h.length) {
+    throw new RangeError(`request header of ${h.length} bytes does not end after its padding`);
+  }
+  return {
+    time,
+    bodyIv: h.slice(1, 17),
+    bodyKey: h.slice(17, 33),
+    responseCheck: h[33]!,
+    option: h[34]!,
+    security: h[35]! & 0x0f,
+    command: h[37]!,
+    dest,
+    paddingLength,
+    length: end,
+  };
 }
 
 /** The body key and IV of responses: the first 16 bytes of SHA-256 of the request's. */

@@ -85,8 +85,11 @@ class ShakeStream {
   }
 }
 
-/** A body direction's ciphers and counters. */
-class Body {
+/**
+ * @internal A body direction's ciphers and counters (exported for the tests that read real
+ * clients' chunks).
+ */
+export class Body {
   readonly nonce = new Uint8Array(12);
   readonly lenNonce = new Uint8Array(12);
   count = 0;
@@ -144,7 +147,8 @@ function bodyAlgorithm(security: number) {
   return security === SECURITY_CHACHA20_POLY1305 ? "chacha20-poly1305" as const : "aes-128-gcm";
 }
 
-async function bodyCipher(security: number, key: Uint8Array): Promise<Aead | null> {
+/** @internal The body cipher of a security (null for `none`). */
+export async function bodyCipher(security: number, key: Uint8Array): Promise<Aead | null> {
   if (security === SECURITY_NONE) return null;
   return await createAead(
     bodyAlgorithm(security),
@@ -459,7 +463,8 @@ export class VmessStream extends FramedStream implements DatagramStream {
   }
 }
 
-async function lengthCipher(security: number, key: Uint8Array): Promise<Aead> {
+/** @internal The chunk length cipher (`authenticated_length`). */
+export async function lengthCipher(security: number, key: Uint8Array): Promise<Aead> {
   return await createAead(
     bodyAlgorithm(security),
     security === SECURITY_CHACHA20_POLY1305 ? chachaBodyKey(key) : key,
