@@ -1,7 +1,7 @@
 /**
  * The trojan and vless outbounds through a real TUN (issue 14): Trojan to trojan-gfw over TLS,
  * VLESS to V2Ray 4.34 over TLS, WebSocket + TLS and HTTP/2 + TLS (the http transport), Trojan
- * to V2Ray over WebSocket + TLS. Each: 20 MB with sha256, 100 parallel fetches, dig over the protocol's UDP, iperf3 10 s each
+ * to V2Ray over WebSocket + TLS and HTTP/2 + TLS. Each: 20 MB with sha256, 100 parallel fetches, dig over the protocol's UDP, iperf3 10 s each
  * way, the server's log naming the destinations; a wrong password or uuid is refused and
  * tunbox says so once per connection.
  */
@@ -133,6 +133,24 @@ const CASES: Case[] = [
     udpLog: /accepted udp:203\.0\.113\.53:53/,
     refusal: /invalid request user id|not a valid user|invalid user/,
     line: "the server closed the connection without answering: wrong uuid",
+  },
+  {
+    name: "trojan to V2Ray over HTTP/2 + TLS",
+    outbound: {
+      type: "trojan",
+      password: PASSWORD,
+      transport: { type: "http", host: ["h2.test"], path: "/tunnel" },
+    },
+    wrong: {
+      type: "trojan",
+      password: "not it",
+      transport: { type: "http", host: ["h2.test"], path: "/tunnel" },
+    },
+    start: v2rayServer("trojan", "http"),
+    tcpLog: /accepted tcp:203\.0\.113\.10:80/,
+    udpLog: /203\.0\.113\.53:53/,
+    refusal: /invalid user|not a valid user|failed to create request/,
+    line: "the server closed the connection without answering (wrong password?",
   },
   {
     name: "trojan to V2Ray over WebSocket + TLS",

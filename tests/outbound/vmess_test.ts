@@ -21,6 +21,7 @@ import {
   withReactor,
 } from "./_helpers.ts";
 import { startV2rayClient, startV2rayServer } from "./_peers.ts";
+import { makePki } from "../_helpers/tls_certs.ts";
 import { connectTcp, TcpListener } from "../../src/io/socket.ts";
 import { Body, bodyCipher, vmessConnect } from "../../src/outbound/vmess/stream.ts";
 import {
@@ -58,6 +59,8 @@ const CASES: {
   name: string;
   extra: Partial<VmessOutboundOptions>;
   stream?: Record<string, unknown>;
+  /** Over TLS (a fresh certificate for 127.0.0.1). */
+  tls?: boolean;
 }[] = [
   { name: "security auto", extra: {} },
   { name: "chacha20-poly1305", extra: { security: "chacha20-poly1305" } },
@@ -75,19 +78,44 @@ const CASES: {
     },
     stream: { network: "ws", wsSettings: { path: "/vm" } },
   },
+  {
+    name: "aes-128-gcm over http (HTTP/2 + TLS)",
+    extra: {
+      security: "aes-128-gcm",
+      transport: { type: "http", host: ["h2.test"], path: "/vm", headers: {} },
+    },
+    stream: { network: "http", httpSettings: { host: ["h2.test"], path: "/vm" } },
+    tls: true,
+  },
 ];
 
 for (const c of CASES) {
   Deno.test(`vmess outbound (${c.name}) carries 4 MiB through V2Ray`, async () => {
+    const pki = c.tls ? await makePki() : null;
+    const leaf = pki ? await pki.issue("proxy", ["proxy.test"], ["127.0.0.1"]) : null;
     await withReactor(async (r) => {
+      const stream = leaf
+        ? {
+          ...c.stream,
+          security: "tls",
+          tlsSettings: {
+            certificates: [{ certificateFile: leaf.certPath, keyFile: leaf.keyPath }],
+          },
+        }
+        : c.stream;
       const v2 = await startV2rayServer(r, {
         protocol: "vmess",
         secret: UUID,
-        ...(c.stream ? { stream: c.stream } : {}),
+        ...(stream ? { stream } : {}),
       });
       const echo = echoServer(r);
       try {
-        const out = vmessOutbound(r, v2.port, c.extra);
+        const out = vmessOutbound(r, v2.port, {
+          ...c.extra,
+          ...(pki
+            ? { tls: { enabled: true, server_name: "proxy.test", certificate: [pki.caPem] } }
+            : {}),
+        });
         const dest: Destination = { addr: LOOPBACK, port: echo.localAddr().port };
         const data = pattern(4 * 1024 * 1024, 9);
         const s = await out.dialTcp(dest, { id: 1 });
@@ -111,6 +139,7 @@ for (const c of CASES) {
         await v2.stop();
       }
     });
+    await pki?.remove();
   });
 }
 
