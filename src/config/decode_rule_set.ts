@@ -327,6 +327,20 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions[] {
     const interval = o.duration("update_interval");
     if (interval !== undefined && interval > 0) out.update_interval = interval;
   }
+  // No "type" but a "path" or "url" and no "rules": sing-box reads it as inline and refuses the
+  // path; one error that says which type was meant instead of "empty" plus an unknown field.
+  const meant = type === "" && !o.has("rules")
+    ? (o.has("path") ? "local" : o.has("url") ? "remote" : undefined)
+    : undefined;
+  if (meant !== undefined) {
+    const key = meant === "local" ? "path" : "url";
+    ctx.error(
+      typeAt?.node ?? o.node,
+      typeAt?.path ?? o.path,
+      `a rule-set without "type" is inline (sing-box reads it so) and takes no "${key}": add "type": "${meant}"`,
+    );
+    return [];
+  }
   if (kind === "inline") {
     const items = o.items("rules");
     out.rules = items.map((r) => decodeHeadlessRule(ctx, r.node, r.path))
@@ -336,7 +350,8 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions[] {
     }
   }
   o.known("version");
-  o.done(kind ? ` in a ${kind} rule-set` : " in a rule-set");
+  // An unknown type is the one error: its other keys are not reported as unknown too.
+  if (kind !== undefined) o.done(` in a ${kind} rule-set`);
   if (kind === "local" && !path) {
     ctx.error(o.node, o.path, 'missing "path" for a local rule-set');
   }

@@ -135,3 +135,28 @@ Deno.test('without outbounds, the implicit "direct" of sing-box is there and can
   assert.deepEqual(r.errors, []);
   assert.deepEqual(r.options?.outbounds, [{ type: "direct", tag: "direct" }]);
 });
+
+Deno.test('a rule-set without "type" but with a path or url says which type was meant (one error)', () => {
+  const text = `{"route": {"rule_set": [
+    {"tag": "a", "format": "binary", "path": "/etc/a.srs"},
+    {"tag": "b", "url": "https://example.com/b.srs"}
+  ], "rules": [{"rule_set": ["a", "b"], "outbound": "direct"}]}}`;
+  assert.deepEqual(decode(text).errors, [
+    `t.json:${
+      at(text, '{"tag": "a"')
+    }: route.rule_set[0]: a rule-set without "type" is inline (sing-box reads it so) and takes no "path": add "type": "local"`,
+    `t.json:${
+      at(text, '{"tag": "b"')
+    }: route.rule_set[1]: a rule-set without "type" is inline (sing-box reads it so) and takes no "url": add "type": "remote"`,
+  ]);
+});
+
+Deno.test("a rule-set of an unknown type is one error, its other keys are not also unknown", () => {
+  const text = `{"route": {"rule_set": [{"tag": "a", "type": "weird", "path": "x.srs"}],
+    "rules": [{"rule_set": "a", "outbound": "direct"}]}}`;
+  assert.deepEqual(decode(text).errors, [
+    `t.json:${
+      at(text, '"weird"')
+    }: route.rule_set[0].type: invalid value "weird"; expected one of "inline", "local", "remote"`,
+  ]);
+});
