@@ -586,7 +586,10 @@ export function decodeRouteRule(
   const o = ctx.object(node, path);
   if (!o) return undefined;
   o.strict(ROUTE_STRICT);
-  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  const typed = o.enumOf("type", ["", "default", "logical"] as const);
+  // An unknown type is the one error: the rule's keys are not also reported as unknown.
+  if (typed === undefined && o.has("type")) return undefined;
+  const type = typed ?? "default";
   let action: RuleAction | undefined = NO_ACTION;
   if (type === "logical") {
     const mode = o.enumOf("mode", ["and", "or"] as const);
@@ -626,7 +629,10 @@ export function decodeDnsRule(
   const o = ctx.object(node, path);
   if (!o) return undefined;
   o.strict(DNS_STRICT);
-  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  const typed = o.enumOf("type", ["", "default", "logical"] as const);
+  // An unknown type is the one error: the rule's keys are not also reported as unknown.
+  if (typed === undefined && o.has("type")) return undefined;
+  const type = typed ?? "default";
   let action: DnsRuleAction | undefined = NO_ACTION;
   if (type === "logical") {
     const mode = o.enumOf("mode", ["and", "or"] as const);

@@ -194,7 +194,10 @@ export function decodeHeadlessRule(
   const o = ctx.object(node, path);
   if (!o) return undefined;
   o.strict("type");
-  const type = o.enumOf("type", ["", "default", "logical"] as const) ?? "default";
+  const typed = o.enumOf("type", ["", "default", "logical"] as const);
+  // An unknown type is the one error: the rule's keys are not also reported as unknown.
+  if (typed === undefined && o.has("type")) return undefined;
+  const type = typed ?? "default";
   if (type === "logical") {
     const mode = o.enumOf("mode", ["and", "or"] as const);
     if (!o.has("mode")) {

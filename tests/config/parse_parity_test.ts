@@ -160,3 +160,17 @@ Deno.test("a rule-set of an unknown type is one error, its other keys are not al
     }: route.rule_set[0].type: invalid value "weird"; expected one of "inline", "local", "remote"`,
   ]);
 });
+
+Deno.test("a rule of an unknown type is one error (route, DNS and rule-set rules)", () => {
+  const text = `{"dns": {"servers": [{"type": "local", "tag": "l"}],
+    "rules": [{"type": "logicall", "mode": "and", "rules": [{"domain": "a"}], "server": "l"}]},
+  "route": {"rule_set": [{"tag": "s", "rules": [{"type": "logicall", "mode": "or", "rules": []}]}],
+    "rules": [{"type": "logicall", "mode": "and", "rules": [{"domain": "a"}], "outbound": "x"}]}}`;
+  const msg =
+    'invalid value "logicall"; expected one of "default", "logical"; did you mean "logical"?';
+  assert.deepEqual(decode(text).errors, [
+    `t.json:${at(text, '"logicall"')}: dns.rules[0].type: ${msg}`,
+    `t.json:${at(text, '"logicall"', 2)}: route.rule_set[0].rules[0].type: ${msg}`,
+    `t.json:${at(text, '"logicall"', 3)}: route.rules[0].type: ${msg}`,
+  ]);
+});
