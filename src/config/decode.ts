@@ -13,7 +13,7 @@ import { decodeDns, legacyDnsHints } from "./decode_dns.ts";
 import { decodeInbound } from "./decode_inbound.ts";
 import { decodeOutbound } from "./decode_outbound.ts";
 import { decodeRoute } from "./decode_route.ts";
-import { decodeSections } from "./decode_sections.ts";
+import { applyHttpClients, decodeSections } from "./decode_sections.ts";
 import { fragmentMessage } from "./fragment.ts";
 import { upgradeLegacy } from "./legacy.ts";
 import { Invalid, parseListenAddress } from "./values.ts";
@@ -168,6 +168,7 @@ export function decodeRoot(
   options.route = decodeRoute(top.object("route"));
   options.experimental = decodeExperimental(top.object("experimental"));
   decodeSections(top, options);
+  applyHttpClients(options);
   top.done();
   if (
     !ctx.defs.outbound.some((d) => d.path.startsWith("outbounds[")) &&

@@ -47,7 +47,6 @@ export function decodeRoute(o: Obj | undefined): RouteOptions {
   o.feature("find_neighbor", "route.find_neighbor");
   o.feature("dhcp_lease_files", "route.dhcp_lease_files");
   set("default_http_client", o.tagRef("default_http_client", "http client"));
-  o.feature("default_http_client", "route.default_http_client");
   o.done(" in route");
   ctx.where.set(route, o);
   return route;

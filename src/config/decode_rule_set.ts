@@ -17,7 +17,7 @@ import type {
   RuleSetOptions,
 } from "./types.ts";
 import { Invalid, parsePortRange, parsePrefixText } from "./values.ts";
-import { decodeHttpClient } from "./decode_sections.ts";
+import { decodeHttpClient, httpClientExtras } from "./decode_sections.ts";
 
 /** The newest rule-set source format version (sing-box 1.13). */
 export const RULE_SET_VERSION_CURRENT = 4;
@@ -324,9 +324,11 @@ export function decodeRuleSet(o: Obj, index: number): RuleSetOptions[] {
       if (c) {
         out.http_client = decodeHttpClient(c, "");
         c.done(" in an HTTP client");
+        if (httpClientExtras(out.http_client)) {
+          ctx.support("rule_set.http_client", o.keyPos("http_client"), o.p("http_client"));
+        }
       }
     }
-    o.feature("http_client", "rule_set.http_client");
     const interval = o.duration("update_interval");
     if (interval !== undefined && interval > 0) out.update_interval = interval;
   }

@@ -168,7 +168,35 @@ export function decodeSections(top: Obj, options: Options): void {
     else ctx.define("http client", tag, o.at("tag")!.node, o.p("tag"));
     const client = decodeHttpClient(o, tag || String(i));
     o.done(" in an HTTP client");
+    if (httpClientExtras(client)) ctx.support("section.http_clients", o.node, o.path);
     return [client];
   });
-  if (options.http_clients.length > 0) top.feature("http_clients", "section.http_clients");
+}
+
+/**
+ * True when an HTTP client sets more than tunbox uses of it (its `detour`): TLS, headers,
+ * version, engine, other dial fields.
+ */
+export function httpClientExtras(c: HttpClientOptions): boolean {
+  return Object.entries(c).some(([k, v]) =>
+    k !== "tag" && k !== "detour" && !(k === "headers" && Object.keys(v as object).length === 0)
+  );
+}
+
+/**
+ * sing-box 1.14's HTTP clients as far as tunbox has them: a remote rule-set without
+ * `download_detour` is downloaded through the `detour` of its `http_client` (a tag or inline),
+ * else of `route.default_http_client`'s client.
+ */
+export function applyHttpClients(options: Options): void {
+  const byTag = new Map(options.http_clients.map((c) => [c.tag, c]));
+  const fallback = options.route.default_http_client !== undefined
+    ? byTag.get(options.route.default_http_client)
+    : undefined;
+  for (const rs of options.route.rule_set) {
+    if (rs.type !== "remote" || rs.download_detour !== undefined) continue;
+    const own = typeof rs.http_client === "string" ? byTag.get(rs.http_client) : rs.http_client;
+    const detour = (rs.http_client !== undefined ? own : fallback)?.detour;
+    if (detour !== undefined) rs.download_detour = detour;
+  }
 }

@@ -91,9 +91,8 @@ export const FEATURES = {
   },
   "section.http_clients": {
     level: "warning",
-    name: '"http_clients"',
-    note: "is not used by tunbox yet; rule-sets are downloaded through their download_detour " +
-      "or the default outbound",
+    name: "an HTTP client's TLS, headers, version, engine and dial fields other than detour",
+    note: 'are ignored by tunbox: rule-set downloads use only its "detour"',
   },
 
   // ── Inbounds ──────────────────────────────────────────────────────────────────────────────
@@ -544,10 +543,10 @@ export const FEATURES = {
     note: "is not implemented in tunbox yet; ignored",
   },
   "route.default_http_client": {
-    level: "warning",
+    level: "supported",
     name: '"default_http_client"',
-    note: "is not used by tunbox yet; rule-sets are downloaded through their download_detour " +
-      "or the default outbound",
+    note: 'its client\'s "detour" carries downloads of remote rule-sets without http_client or ' +
+      "download_detour",
   },
   "route.geoip": { level: "error", name: '"route.geoip"', note: `is removed: ${GEO_HINT}` },
   "route.geosite": { level: "error", name: '"route.geosite"', note: `is removed: ${GEO_HINT}` },
@@ -559,9 +558,8 @@ export const FEATURES = {
 
   "rule_set.http_client": {
     level: "warning",
-    name: '"http_client"',
-    note: "is not used by tunbox yet; the rule-set is downloaded through download_detour or " +
-      "the default outbound",
+    name: "an inline http_client's TLS, headers, version, engine and dial fields other than detour",
+    note: 'are ignored by tunbox: the rule-set is downloaded through its "detour" only',
   },
   "rule_set.initial_path": {
     level: "warning",

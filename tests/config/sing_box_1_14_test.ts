@@ -43,16 +43,47 @@ Deno.test("http_clients, default_http_client and a rule-set's http_client and in
     ["geoip-cn", "https://example.com/geoip-cn.srs", "/var/lib/sing-box/geoip-cn.srs", "via-proxy"],
   ]);
   assert.equal(r.options!.http_clients[0]?.detour, "proxy");
+  // The client's detour carries the downloads; its headers are what tunbox ignores.
+  assert.deepEqual(sets.map((s) => s.download_detour), ["proxy", "proxy"]);
   const w = (needle: string, path: string, id: Parameters<typeof verdict>[0], n = 1) =>
     `t.json:${at(text, needle, n)}: ${path}: ${verdict(id, "linux").message}`;
-  for (
-    const expected of [
-      w('"http_clients"', "http_clients", "section.http_clients"),
-      w('"default_http_client"', "route.default_http_client", "route.default_http_client"),
-      w('"initial_path"', "route.rule_set[0].initial_path", "rule_set.initial_path"),
-      w('"http_client"', "route.rule_set[0].http_client", "rule_set.http_client"),
+  assert.deepEqual(r.warnings, [
+    w('{"tag": "via-proxy"', "http_clients[0]", "section.http_clients"),
+    w('"initial_path"', "route.rule_set[0].initial_path", "rule_set.initial_path"),
+  ]);
+});
+
+Deno.test("a remote rule-set downloads through its http_client's detour, else the default client's", () => {
+  const text = `{
+  "http_clients": [{"tag": "a", "detour": "proxy"}, {"tag": "b", "detour": "direct"}],
+  "outbounds": [{"type": "socks", "tag": "proxy", "server": "127.0.0.1", "server_port": 1080},
+    {"type": "direct", "tag": "direct"}],
+  "route": {
+    "default_http_client": "b",
+    "rule_set": [
+      {"type": "remote", "tag": "own", "url": "https://example.com/a.srs", "http_client": "a"},
+      {"type": "remote", "tag": "inline", "url": "https://example.com/b.srs",
+       "http_client": {"detour": "proxy", "version": 2}},
+      {"type": "remote", "tag": "default", "url": "https://example.com/c.srs"},
+      {"type": "remote", "tag": "explicit", "url": "https://example.com/d.srs",
+       "http_client": "a", "download_detour": "direct"}
     ]
-  ) assert.ok(r.warnings.includes(expected), `${expected}\n${r.warnings.join("\n")}`);
+  }
+}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors, []);
+  assert.deepEqual(r.options!.route.rule_set.map((s) => [s.tag, s.download_detour]), [
+    ["own", "proxy"],
+    ["inline", "proxy"],
+    ["default", "direct"],
+    ["explicit", "direct"],
+  ]);
+  // Only the inline client sets a field tunbox ignores ("version").
+  assert.deepEqual(r.warnings, [
+    `t.json:${at(text, '"http_client"', 2)}: route.rule_set[1].http_client: ${
+      verdict("rule_set.http_client", "linux").message
+    }`,
+  ]);
 });
 
 Deno.test("a list of rule-set tags needs {tag} and is not for inline rule-sets", () => {
