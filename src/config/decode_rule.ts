@@ -11,6 +11,7 @@
 import type { JsonNode } from "./jsonc.ts";
 import { type Ctx, isZero, type Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
+import { verdict } from "./support.ts";
 import { compileGoRegex } from "../route/domain_regex.ts";
 import { typeCode } from "../dns/packet.ts";
 import { compilePredefined } from "../dns/predefined.ts";
@@ -154,11 +155,47 @@ function networkList(o: Obj): Network[] {
   }).flat();
 }
 
-/** `geoip`/`geosite`/`source_geoip`: read (for their types) and reported by their verdict. */
+/**
+ * `geoip`/`geosite`/`source_geoip`: read (for their types) and reported by their verdict, with
+ * the command that converts this rule's codes and the rule-sets to use instead.
+ */
 function removedGeo(o: Obj, key: "geoip" | "geosite" | "source_geoip"): string[] {
   const values = o.strings(key);
-  o.feature(key, `rule.${key}`);
+  o.known(key);
+  const p = o.find(key);
+  if (!p || isZero(p.value)) return values;
+  const v = verdict(`rule.${key}`, o.ctx.os);
+  if (v.level === "supported") return values;
+  const codes = [...new Set(values.map((c) => c.toLowerCase()).filter((c) => c !== ""))];
+  o.ctx.error(p.keyPos, o.p(key), v.message + geoConversion(key, codes));
   return values;
+}
+
+/** `; here: <command> ... write "rule_set": [...] instead` for the codes of one geo item. */
+export function geoConversion(key: "geoip" | "geosite" | "source_geoip", all: string[]): string {
+  // geoip's "private" is a match field of its own.
+  const priv = key !== "geosite" && all.includes("private")
+    ? `; for "private" write "${key === "geoip" ? "" : "source_"}ip_is_private": true`
+    : "";
+  const codes = priv ? all.filter((c) => c !== "private") : all;
+  if (codes.length === 0) return priv;
+  const kind = key === "geosite" ? "geosite" : "geoip";
+  const tags = codes.map((c) => `${kind}-${c}`);
+  const cmd = `tunbox rule-set convert -t ${kind} --category ${
+    codes.length === 1 ? codes[0] : "<code>"
+  } ${kind}.db`;
+  const set = (t: string) => `{"type": "local", "tag": "${t}", "path": "${t}.srs"}`;
+  const use = `"rule_set": ${
+    tags.length === 1
+      ? JSON.stringify(tags[0])
+      : `[${tags.map((t) => JSON.stringify(t)).join(", ")}]`
+  }${key === "source_geoip" ? ' with "rule_set_ip_cidr_match_source": true' : ""}`;
+  return priv +
+    (codes.length === 1
+      ? `; here: \`${cmd}\` writes ${tags[0]}.srs; add ${set(tags[0]!)} to route.rule_set and ` +
+        `write ${use}`
+      : `; here: run \`${cmd}\` for each of ${codes.join(", ")} (it writes ${kind}-<code>.srs), ` +
+        `add each as ${set(`${kind}-<code>`)} to route.rule_set and write ${use}`);
 }
 
 /**

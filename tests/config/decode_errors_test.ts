@@ -510,7 +510,18 @@ Deno.test("decodeConfigText() explains that geosite was removed", () => {
     text,
     '"geosite"',
     "route.rules[0].geosite",
-    '"geosite" is removed: geoip/geosite databases were removed in sing-box 1.12.0; convert them to rule sets (`tunbox rule-set convert`, or sing-box\'s `geoip export`/`geosite export`) and use "rule_set" instead',
+    '"geosite" is removed: geoip/geosite databases were removed in sing-box 1.12.0; convert them to rule sets (`tunbox rule-set convert`, or sing-box\'s `geoip export`/`geosite export`) and use "rule_set" instead; here: `tunbox rule-set convert -t geosite --category cn geosite.db` writes geosite-cn.srs; add {"type": "local", "tag": "geosite-cn", "path": "geosite-cn.srs"} to route.rule_set and write "rule_set": "geosite-cn"',
+  );
+});
+
+Deno.test("decodeConfigText() says how to convert several geoip codes, and private", () => {
+  const text = `{${OUT}, "dns": {"servers": [{"type": "local", "tag": "l"}],
+    "rules": [{"source_geoip": ["private", "CN", "us"], "server": "l"}]}}`;
+  expectAt(
+    text,
+    '"source_geoip"',
+    "dns.rules[0].source_geoip",
+    '"source_geoip" is removed: geoip/geosite databases were removed in sing-box 1.12.0; convert them to rule sets (`tunbox rule-set convert`, or sing-box\'s `geoip export`/`geosite export`) and use "rule_set" instead; for "private" write "source_ip_is_private": true; here: run `tunbox rule-set convert -t geoip --category <code> geoip.db` for each of cn, us (it writes geoip-<code>.srs), add each as {"type": "local", "tag": "geoip-<code>", "path": "geoip-<code>.srs"} to route.rule_set and write "rule_set": ["geoip-cn", "geoip-us"] with "rule_set_ip_cidr_match_source": true',
   );
 });
 
