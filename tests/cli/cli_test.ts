@@ -426,3 +426,37 @@ Deno.test("tunbox run stops on SIGTERM with exit 0 and reloads on SIGHUP", async
     }
   });
 });
+
+Deno.test("check and run --dry-run print the same problems, in the same words at the same line:column", async () => {
+  const corpus = `${ROOT}tests/fixtures/configs/`;
+  // Accepted with many warnings (1.8-era fields, keys in another case) and refused (geosite).
+  for (
+    const name of [
+      "linux-legacy-1.8.json",
+      "linux-case-insensitive-keys.json",
+      "router-openwrt-1.8-geo.json",
+    ]
+  ) {
+    await inTempDir(async (dir) => {
+      await Deno.copyFile(corpus + name, `${dir}/${name}`);
+      const check = await tunbox(["check", "-c", name], dir);
+      const run = await tunbox(["run", "--dry-run", "-c", name], dir);
+      const diag = new RegExp(`^(warning: )?${name.replaceAll(".", "\\.")}:\\d+:\\d+: `);
+      const checked = lines(check.stderr).filter((l) => diag.test(l));
+      assert.ok(checked.length > 0, `${name}: check printed no problem:\n${check.stderr}`);
+      if (check.code === 0) {
+        assert.equal(run.code, 0, run.stderr);
+        // run logs each warning through the logger: "WARN[0000] config: <the same line>" (or
+        // "<time> WARN config: ..." when the config turns timestamps on).
+        const logged = lines(run.stderr).flatMap((l) => {
+          const m = /(?:^|\s)WARN(?:\[\d+\])? config: (.*)$/.exec(l);
+          return m ? [`warning: ${m[1]}`] : [];
+        });
+        assert.deepEqual(logged, checked, name);
+      } else {
+        assert.equal(run.code, check.code, run.stderr);
+        assert.deepEqual(lines(run.stderr).filter((l) => diag.test(l)), checked, name);
+      }
+    });
+  }
+});
