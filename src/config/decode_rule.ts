@@ -80,6 +80,7 @@ export function emptyMatch(): RuleMatch {
     process_path: [],
     process_path_regex: [],
     package_name: [],
+    package_name_regex: [],
     user: [],
     user_id: [],
     network_type: [],
@@ -208,6 +209,7 @@ const VERDICT_FIELDS = [
   "process_path",
   "process_path_regex",
   "package_name",
+  "package_name_regex",
   "user",
   "user_id",
   "clash_mode",
@@ -258,6 +260,7 @@ const MATCH_KEYS = [
   "process_path",
   "process_path_regex",
   "package_name",
+  "package_name_regex",
   "user",
   "user_id",
   "clash_mode",
@@ -328,6 +331,7 @@ function readMatch(o: Obj, kind: RuleKind): RuleMatch {
   m.process_path = o.strings("process_path");
   m.process_path_regex = regexList(o, "process_path_regex");
   m.package_name = o.strings("package_name");
+  m.package_name_regex = regexList(o, "package_name_regex");
   m.user = o.strings("user");
   m.user_id = o.ints("user_id", 0, 0xffffffff);
   m.network_type = o.strings("network_type");

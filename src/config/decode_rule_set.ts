@@ -19,8 +19,8 @@ import type {
 import { Invalid, parsePortRange, parsePrefixText } from "./values.ts";
 import { decodeHttpClient, httpClientExtras } from "./decode_sections.ts";
 
-/** The newest rule-set source format version (sing-box 1.13). */
-export const RULE_SET_VERSION_CURRENT = 4;
+/** The newest rule-set source format version (sing-box 1.14: version 5, `package_name_regex`). */
+export const RULE_SET_VERSION_CURRENT = 5;
 
 /** `network_type` values (sing-box `C.InterfaceType`), in their binary order. */
 export const INTERFACE_TYPES = ["wifi", "cellular", "ethernet", "other"] as const;
@@ -45,6 +45,7 @@ export function emptyHeadlessRule(): HeadlessDefaultRule {
     process_path: [],
     process_path_regex: [],
     package_name: [],
+    package_name_regex: [],
     network_type: [],
     wifi_ssid: [],
     wifi_bssid: [],
@@ -142,6 +143,7 @@ function readDefault(o: Obj): HeadlessDefaultRule {
   r.process_path = o.strings("process_path");
   r.process_path_regex = regexes(o, "process_path_regex");
   r.package_name = o.strings("package_name");
+  r.package_name_regex = regexes(o, "package_name_regex");
   r.network_type = o.listable("network_type", (n, p) => ctx.enumOf(n, p, INTERFACE_TYPES));
   const expensive = o.bool("network_is_expensive");
   if (expensive !== undefined) r.network_is_expensive = expensive;
@@ -173,6 +175,7 @@ const VERDICT_FIELDS = [
   "process_path",
   "process_path_regex",
   "package_name",
+  "package_name_regex",
   "network_type",
   "network_is_expensive",
   "network_is_constrained",
@@ -239,8 +242,13 @@ export function decodeRuleSetSource(ctx: Ctx, node: JsonNode): RuleSetSource | u
   if (!o) return undefined;
   const versionAt = o.at("version");
   let version: number | undefined;
-  if (!versionAt) ctx.error(o.node, "(root)", 'missing rule-set version ("version": 1 to 4)');
-  else if (versionAt.node.kind !== "number" || !Number.isInteger(versionAt.node.value)) {
+  if (!versionAt) {
+    ctx.error(
+      o.node,
+      "(root)",
+      `missing rule-set version ("version": 1 to ${RULE_SET_VERSION_CURRENT})`,
+    );
+  } else if (versionAt.node.kind !== "number" || !Number.isInteger(versionAt.node.value)) {
     ctx.expected(versionAt.node, versionAt.path, "a version number");
   } else {
     const v = versionAt.node.value;

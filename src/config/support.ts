@@ -576,6 +576,10 @@ export const FEATURES = {
     "process lookup is not implemented",
   ),
   "rule.package_name": neverMatches("package_name", "Android packages are not supported"),
+  "rule.package_name_regex": neverMatches(
+    "package_name_regex",
+    "Android packages are not supported",
+  ),
   "rule.user": neverMatches("user", "process user lookup is not implemented"),
   "rule.user_id": neverMatches("user_id", "process user lookup is not implemented"),
   "rule.clash_mode": { level: "supported", name: '"clash_mode"' },

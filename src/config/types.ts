@@ -514,6 +514,8 @@ export interface RuleMatch {
   process_path: string[];
   process_path_regex: string[];
   package_name: string[];
+  /** sing-box 1.14: Android package names by regular expression. */
+  package_name_regex: string[];
   user: string[];
   user_id: number[];
   clash_mode?: string;
@@ -575,6 +577,8 @@ export interface HeadlessDefaultRule {
   process_path: string[];
   process_path_regex: string[];
   package_name: string[];
+  /** sing-box 1.14 (rule-set version 5): Android package names by regular expression. */
+  package_name_regex: string[];
   network_type: string[];
   network_is_expensive?: boolean;
   network_is_constrained?: boolean;

@@ -278,6 +278,7 @@ function compileDefault(
     ["process_path", r.process_path],
     ["process_path_regex", r.process_path_regex],
     ["package_name", r.package_name],
+    ["package_name_regex", r.package_name_regex],
     ["network_type", r.network_type],
   ];
   for (const [field, values] of lists) if (values.length > 0) never(field, values);

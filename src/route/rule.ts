@@ -307,6 +307,7 @@ function buildDefault(
     ["process_path", r.process_path],
     ["process_path_regex", r.process_path_regex],
     ["package_name", r.package_name],
+    ["package_name_regex", r.package_name_regex],
     ["user", r.user],
     ["user_id", r.user_id],
   ];

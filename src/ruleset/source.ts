@@ -111,6 +111,7 @@ function ruleValue(r: HeadlessRule | RuleSetRule): [string, JsonValue][] {
     ["process_path", listable(r.process_path)],
     ["process_path_regex", listable(r.process_path_regex)],
     ["package_name", listable(r.package_name)],
+    ["package_name_regex", listable(r.package_name_regex)],
     ["network_type", listable(r.network_type)],
     ["network_is_expensive", r.network_is_expensive ? true : undefined],
     ["network_is_constrained", r.network_is_constrained ? true : undefined],

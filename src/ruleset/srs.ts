@@ -1,6 +1,6 @@
 /**
  * The binary rule-set format (`.srs`), as sing-box reads and writes it (`common/srs/binary.go`,
- * versions 1 to 4).
+ * versions 1 to 5).
  *
  * ```
  * "SRS" (3 bytes)  version (1 byte)  zlib( uvarint rule count, rules... )
@@ -23,7 +23,8 @@
  * 16 AdGuard domain patterns (a trie; version ≥ 2), 17 process_path_regex, 18 network_type (uvarint
  * count, one byte each; version ≥ 3), 19 network_is_expensive and 20 network_is_constrained (no
  * value; version ≥ 3), 21 network_interface_address (uvarint count of (type byte, uvarint count,
- * prefix*); version ≥ 4), 22 default_interface_address (uvarint count, prefix*; version ≥ 4).
+ * prefix*); version ≥ 4), 22 default_interface_address (uvarint count, prefix*; version ≥ 4),
+ * 23 package_name_regex (version ≥ 5, sing-box 1.14).
  * Lists without a type are strings. Version 1 stores a dot-less `domain_suffix` as an exact name
  * plus a literal `.suffix`; version 2 and later mark it in the trie.
  *
@@ -87,6 +88,7 @@ const ITEM = {
   networkIsConstrained: 20,
   networkInterfaceAddress: 21,
   defaultInterfaceAddress: 22,
+  packageNameRegex: 23,
   final: 0xff,
 } as const;
 
@@ -316,6 +318,9 @@ function readDefault(r: ByteReader, shared: boolean): RuleSetDefaultRule {
       case ITEM.packageName:
         rule.package_name = readStrings(r, "package_name");
         break;
+      case ITEM.packageNameRegex:
+        rule.package_name_regex = readStrings(r, "package_name_regex");
+        break;
       case ITEM.wifiSsid:
         rule.wifi_ssid = readStrings(r, "wifi_ssid");
         break;
@@ -417,8 +422,9 @@ export function formatGoIp(addr: Uint8Array): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * sing-box `compile`'s version choice: a version 4 set without interface address items is
- * written as 3, a version 3 set without network type items as 2.
+ * sing-box `compile`'s version choice: a version 5 set without `package_name_regex` is written
+ * as 4, a version 4 set without interface address items as 3, a version 3 set without network
+ * type items as 2.
  */
 export function downgradeVersion(version: number, rules: readonly RuleSetRule[]): number {
   const any = (pred: (r: RuleSetDefaultRule) => boolean): boolean => {
@@ -427,6 +433,7 @@ export function downgradeVersion(version: number, rules: readonly RuleSetRule[])
     return walk(rules);
   };
   let v = version;
+  if (v === 5 && !any((r) => r.package_name_regex.length > 0)) v = 4;
   if (
     v === 4 &&
     !any((r) => r.network_interface_address.length > 0 || r.default_interface_address.length > 0)
@@ -442,13 +449,15 @@ export function downgradeVersion(version: number, rules: readonly RuleSetRule[])
 }
 
 /**
- * Writes a binary rule-set of `version` (1 to 4). Items newer than the version are refused as
+ * Writes a binary rule-set of `version` (1 to 5). Items newer than the version are refused as
  * sing-box refuses them (`network_type` needs version 3, ...). The zlib stream is made by Node's
  * zlib at the best compression; sing-box's Go compressor may choose other bytes for the same data.
  */
 export function writeSrs(rules: readonly RuleSetRule[], version: number): Uint8Array {
   if (!Number.isInteger(version) || version < 1 || version > RULE_SET_VERSION_CURRENT) {
-    throw new RangeError(`Cannot write rule-set version ${version}: expected 1 to 4`);
+    throw new RangeError(
+      `Cannot write rule-set version ${version}: expected 1 to ${RULE_SET_VERSION_CURRENT}`,
+    );
   }
   const payload = encodeRules(rules, version);
   const compressed = deflateSync(payload, { level: 9 });
@@ -579,6 +588,10 @@ function writeDefault(w: ByteWriter, r: RuleSetDefaultRule, version: number, whe
   writeStrings(w, ITEM.processPath, r.process_path);
   writeStrings(w, ITEM.processPathRegex, r.process_path_regex);
   writeStrings(w, ITEM.packageName, r.package_name);
+  if (r.package_name_regex.length > 0) {
+    needVersion(version, 5, "package_name_regex");
+    writeStrings(w, ITEM.packageNameRegex, r.package_name_regex);
+  }
   if (r.network_type.length > 0) {
     needVersion(version, 3, "network_type");
     w.u8(ITEM.networkType);

@@ -108,7 +108,7 @@ Deno.test("`tunbox rule-set upgrade` writes a version 1 set as the current versi
       '{"version": 1, "rules": [{"domain_suffix": [".cn"], "ip_cidr": "10.0.0.0/8"}]}',
     );
     await Deno.writeTextFile(`${dir}/new.json`, '{"version": 3, "rules": [{"port": 443}]}');
-    const expected = '{\n  "version": 4,\n  "rules": [\n    {\n      "domain_suffix": ".cn",\n' +
+    const expected = '{\n  "version": 5,\n  "rules": [\n    {\n      "domain_suffix": ".cn",\n' +
       '      "ip_cidr": "10.0.0.0/8"\n    }\n  ]\n}\n';
     const printed = await tunbox(["rule-set", "upgrade", "old.json"], dir);
     assert.equal(printed.code, 0, printed.stderr);

@@ -7,10 +7,10 @@ function errors(text: string): string[] {
 
 Deno.test("`parseRuleSetSource()` requires a known version", () => {
   assert.deepEqual(errors(`{"rules": []}`), [
-    'set.json:1:1: (root): missing rule-set version ("version": 1 to 4)',
+    'set.json:1:1: (root): missing rule-set version ("version": 1 to 5)',
   ]);
-  assert.deepEqual(errors(`{"version": 5, "rules": []}`), [
-    "set.json:1:13: version: unknown rule-set version: 5 (tunbox reads versions 1 to 4)",
+  assert.deepEqual(errors(`{"version": 6, "rules": []}`), [
+    "set.json:1:13: version: unknown rule-set version: 6 (tunbox reads versions 1 to 5)",
   ]);
   assert.deepEqual(errors(`{"version": 0}`), ["set.json:1:13: version: missing rule-set version"]);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { deflateSync } from "node:zlib";
+import { deflateSync, inflateSync } from "node:zlib";
 import { newConnMetadata } from "../../src/route/metadata.ts";
 import { compileRuleSet, type RuleSetRule } from "../../src/route/headless.ts";
 import { MatchState } from "../../src/route/match_state.ts";
@@ -102,10 +102,10 @@ Deno.test("`readSrs()` refuses a file that is not a rule-set", () => {
 
 Deno.test("`readSrs()` refuses an unknown version with the version in the message", () => {
   const b = fixture("v2_domain.srs").slice();
-  b[3] = 5;
+  b[3] = 6;
   assert.throws(
     () => readSrs(b),
-    /unsupported version: 5 \(tunbox reads binary rule-sets up to version 4\)/,
+    /unsupported version: 6 \(tunbox reads binary rule-sets up to version 5\)/,
   );
 });
 
@@ -176,4 +176,37 @@ Deno.test("`downgradeVersion()` writes version 4 and 3 sets as the oldest versio
   assert.equal(downgradeVersion(4, parse("v3_items.json")), 3);
   assert.equal(downgradeVersion(4, parse("v4_logical.json")), 4);
   assert.equal(downgradeVersion(1, parse("v2_domain.json")), 1);
+});
+
+Deno.test("version 5 (sing-box 1.14): `package_name_regex` is item 23, kept as 5, never matched", () => {
+  const text = '{"version": 5, "rules": [{"package_name_regex": "^com\\\\.termux"}]}';
+  const { set, errors } = parseRuleSetSource(text, "v5.json");
+  assert.deepEqual(errors, []);
+  assert.equal(downgradeVersion(5, set!.rules), 5);
+  const bytes = writeSrs(set!.rules, 5);
+  assert.equal(bytes[3], 5);
+  // one default rule: item 23, one string "^com\.termux", final, not inverted
+  const name = [...new TextEncoder().encode("^com\\.termux")];
+  assert.deepEqual(
+    [...inflateSync(bytes.subarray(4))],
+    [1, 0, 23, 1, name.length, ...name, 0xff, 0],
+  );
+  assert.equal(
+    formatRuleSetSource({ version: 5, rules: readSrs(bytes).rules }),
+    '{\n  "version": 5,\n  "rules": [\n    {\n      "package_name_regex": "^com\\\\.termux"\n    }\n  ]\n}\n',
+  );
+  // Off Android the item never matches, like package_name.
+  const rules = readSrs(bytes).rules;
+  assert.match(
+    compileRuleSet(rules, 'rule-set "v5"').warnings[0]!,
+    /"package_name_regex" never matches/,
+  );
+  assert.equal(matches(rules, { dst: "10.1.2.3" }), false);
+  assert.throws(
+    () => writeSrs(set!.rules, 4),
+    /`package_name_regex` rule item is only supported in version 5 or later/,
+  );
+  // A version 5 set without the new item is written as the version its items need.
+  const plain = parseRuleSetSource('{"version": 5, "rules": [{"domain": "a.cn"}]}', "p.json");
+  assert.equal(downgradeVersion(5, plain.set!.rules), 2);
 });
