@@ -45,6 +45,7 @@ import type {
 import { darwinDefaultInterface, readRouteDump } from "./default_interface.ts";
 import { type MonitorClock, monitorDarwinNetwork } from "./network_monitor.ts";
 import { darwinNetworkSnapshot } from "./network_snapshot.ts";
+import { diffRoutes } from "../route_diff.ts";
 import { planDarwinRoutes } from "./route_plan.ts";
 import {
   deleteDarwinRoutes,
@@ -279,20 +280,14 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
           if (!installed) throw new Error(`the routes of ${device.name} were removed`);
           const key = (r: PlannedRoute) =>
             `${formatPrefix(r.prefix)} ${r.gateway ? formatIp(r.gateway) : ""}`;
-          const want = new Set(routes.map(key));
-          const have = new Set(current.map(key));
-          const toAdd = routes.filter((r) => {
-            const k = key(r);
-            if (have.has(k)) return false;
-            have.add(k);
-            return true;
-          });
-          const toRemove = current.filter((r) => !want.has(key(r)));
+          const { add: toAdd, remove: toRemove } = diffRoutes(current, routes, key);
           if (toAdd.length === 0 && toRemove.length === 0) return { added: 0, removed: 0 };
           replaced = true;
           record([...current, ...toAdd]);
           try {
-            installDarwinRoutes(sys(), { routes: toAdd, rules: [], warnings: [] });
+            if (toAdd.length > 0) {
+              installDarwinRoutes(sys(), { routes: toAdd, rules: [], warnings: [] });
+            }
           } catch (err) {
             record(current);
             throw err;

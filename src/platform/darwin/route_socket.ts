@@ -200,13 +200,7 @@ export function installDarwinRoutes(libc: DarwinLibc, plan: RoutePlan): { remove
     remove() {
       if (!installed) return;
       installed = false;
-      const del = RouteSocket.open(libc, "remove routes");
-      try {
-        deleteRoutes(del, added);
-      } finally {
-        del.close();
-      }
-      log.info("removed {count} routes", { count: added.length });
+      deleteDarwinRoutes(libc, added);
     },
   };
 }

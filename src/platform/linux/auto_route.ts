@@ -92,6 +92,7 @@ import {
 import { E } from "../../../ffi/errno.ts";
 import { RT_TABLE_MAIN } from "../../../ffi/linux/netlink.ts";
 import { interfaceNameProblem } from "../../../ffi/linux/ifreq.ts";
+import { diffRoutes } from "../route_diff.ts";
 import type { InstalledRoutes, PlannedRoute, PlannedRule, RoutePlan, TunDevice } from "../types.ts";
 import { formatRoute, formatRule } from "./ip_text.ts";
 import { NetlinkError, type RtNetlink, type RuleSpec, withRtNetlink } from "./rtnetlink/mod.ts";
@@ -516,15 +517,7 @@ export function installRoutes(plan: RoutePlan, device: TunDevice): InstalledRout
       },
       replaceRoutes(routes) {
         if (removed) throw new Error(`the routes of ${device.name} were removed`);
-        const want = new Set(routes.map(routeKey));
-        const have = new Set(addedRoutes.map(routeKey));
-        const toAdd = routes.filter((r) => {
-          const key = routeKey(r);
-          if (have.has(key)) return false;
-          have.add(key);
-          return true;
-        });
-        const toRemove = addedRoutes.filter((r) => !want.has(routeKey(r)));
+        const { add: toAdd, remove: toRemove } = diffRoutes(addedRoutes, routes, routeKey);
         if (toAdd.length === 0 && toRemove.length === 0) return { added: 0, removed: 0 };
         withRtNetlink((nl2) => {
           const added: PlannedRoute[] = [];
