@@ -113,9 +113,18 @@ function verdicts(
 ): void {
   for (const k of keys) {
     const id = instead[k] ?? featureId(area, k);
-    if (id) t.feature(k, id);
+    if (id && !(SWITCHED.has(k) && !switchedOn(t, k))) t.feature(k, id);
     else t.known(k);
   }
+}
+
+/** TLS objects sing-box reads only with `"enabled": true` (off otherwise: nothing to report). */
+const SWITCHED = new Set(["ech", "utls", "reality"]);
+
+function switchedOn(t: Obj, key: string): boolean {
+  const v = t.find(key)?.value;
+  return v?.kind !== "object" ||
+    v.props.some((p) => p.key === "enabled" && p.value.kind === "boolean" && p.value.value);
 }
 
 function version(t: Obj, key: "min_version" | "max_version"): TlsVersionName | undefined {

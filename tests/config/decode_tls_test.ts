@@ -127,6 +127,16 @@ Deno.test("outbound tls: utls and kernel_tx warn with what tunbox does; reality 
   assert.match(verdict("tls.utls").message, /rustls's ClientHello/);
 });
 
+Deno.test("outbound tls: utls, reality and ech that are not enabled are off, as in sing-box", () => {
+  const text = httpWithTls(`{
+        "enabled": true,
+        "utls": { "enabled": false, "fingerprint": "" },
+        "reality": { "enabled": false, "public_key": "" },
+        "ech": { "config": [] }
+      }`);
+  assert.deepEqual(messages(text), { errors: [], warnings: [] });
+});
+
 Deno.test("inbound tls: certificate and key required when enabled; acme refused; reported at their line", () => {
   const text = `{
   "inbounds": [
