@@ -447,8 +447,17 @@ function readV2rayCommon(
   }
   const transport = readTransport(o);
   if (transport) out.transport = transport;
-  if (transport?.type === "http" && !tls?.enabled) {
-    o.ctx.support("transport.http.plain", o.at("transport")!.node, o.p("transport"));
+  if (transport) {
+    // A transport tunbox lacks leaves the outbound out (its verdict says so at its line).
+    const id = transport.type === "http" && !tls?.enabled
+      ? "transport.http.plain" as const
+      : `transport.${transport.type}` as const;
+    if (id === "transport.http.plain") {
+      o.ctx.support(id, o.at("transport")!.node, o.p("transport"));
+    }
+    if (verdict(id).level !== "supported") {
+      o.ctx.leftOut.set(out.tag, { message: verdict(id).message, path: o.path });
+    }
   }
   const mux = readMultiplex(o);
   if (mux) out.multiplex = mux;

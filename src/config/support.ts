@@ -253,10 +253,11 @@ export const FEATURES = {
       "does not implement it; remove it (UDP then goes over shadowsocks UDP)",
   },
   "outbound.multiplex": {
-    level: "error",
+    level: "warning",
     name: '"multiplex"',
     note: "(sing-box's smux/yamux/h2mux multiplexing, which needs a sing-box server) is not " +
-      "implemented in tunbox yet; remove it: each connection then uses its own server connection",
+      "implemented in tunbox yet and is ignored: each connection uses its own server " +
+      "connection, which sing-box servers accept too",
   },
   "outbound.shadowsocks.method.aes-192-gcm": {
     level: "error",
@@ -313,26 +314,29 @@ export const FEATURES = {
   "transport.ws": { level: "supported", name: 'V2Ray transport "ws"' },
   "transport.http": { level: "supported", name: 'V2Ray transport "http"' },
   "transport.http.plain": {
-    level: "error",
+    level: "warning",
     name: 'V2Ray transport "http" without "tls"',
     note: "(sing-box's plain HTTP/1.1 form, which only sing-box servers speak) is not " +
-      'implemented in tunbox; enable "tls" (V2Ray and Xray serve the http transport as HTTP/2 ' +
-      'over TLS) or use "ws"',
+      `implemented in tunbox; ${LEFT_OUT}. Enable "tls" (V2Ray and Xray serve the http ` +
+      'transport as HTTP/2 over TLS) or use "ws"',
   },
   "transport.httpupgrade": {
-    level: "error",
+    level: "warning",
     name: 'V2Ray transport "httpupgrade"',
-    note: 'is not implemented in tunbox yet; use "ws" or no transport',
+    note: `is not implemented in tunbox yet; ${LEFT_OUT}. Use "ws", "http" or no transport ` +
+      "if the server offers one",
   },
   "transport.grpc": {
-    level: "error",
+    level: "warning",
     name: 'V2Ray transport "grpc"',
-    note: 'is not implemented in tunbox yet; use "ws" or no transport',
+    note: `is not implemented in tunbox yet; ${LEFT_OUT}. Use "ws", "http" or no transport ` +
+      "if the server offers one",
   },
   "transport.quic": {
-    level: "error",
+    level: "warning",
     name: 'V2Ray transport "quic"',
-    note: 'is not implemented in tunbox; use "ws" or no transport',
+    note: `is not implemented in tunbox; ${LEFT_OUT}. Use "ws", "http" or no transport if ` +
+      "the server offers one",
   },
   "outbound.socks.udp_over_tcp": {
     level: "error",

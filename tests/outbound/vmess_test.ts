@@ -79,6 +79,11 @@ const CASES: {
     stream: { network: "ws", wsSettings: { path: "/vm" } },
   },
   {
+    // sing-box's multiplexing is ignored (a warning at check): plain connections to V2Ray.
+    name: "aes-128-gcm with multiplex",
+    extra: { security: "aes-128-gcm", multiplex: { enabled: true, protocol: "h2mux" } },
+  },
+  {
     name: "aes-128-gcm over http (HTTP/2 + TLS)",
     extra: {
       security: "aes-128-gcm",

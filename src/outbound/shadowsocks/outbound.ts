@@ -4,7 +4,8 @@
  * {@linkcode ShadowsocksUdpFlow}).
  *
  * Refused at config time, each with its verdict's message: SIP003 `plugin`s, `udp_over_tcp`
- * and `multiplex` (sing-box protocols that need a sing-box server), and the stream ciphers.
+ * (a sing-box protocol that needs a sing-box server), and the stream ciphers; `multiplex` is
+ * ignored with a warning (each connection has its own server connection).
  *
  * @module
  */
@@ -39,7 +40,6 @@ export class ShadowsocksOutbound implements Outbound {
     if (options.udp_over_tcp?.enabled) {
       throw new TypeError(verdict("outbound.shadowsocks.udp_over_tcp").message);
     }
-    if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
     this.keys = shadowsocksKeys(shadowsocksMethod(options.method), options.password ?? "");
     this.networks = networksOf(options.network);
     this.#server = new ServerConnector(

@@ -8,7 +8,6 @@
 
 import { getLogger } from "@logtape/logtape";
 import type { TrojanOutboundOptions } from "../../config/types.ts";
-import { verdict } from "../../config/support.ts";
 import type { Stream } from "../../io/stream.ts";
 import type { TlsClientConfig } from "../../tls/client.ts";
 import { checkTransport, openTransport, transportTls } from "../../transport/mod.ts";
@@ -37,7 +36,6 @@ export class TrojanOutbound implements Outbound {
 
   constructor(readonly tag: string, options: TrojanOutboundOptions, env: OutboundEnv) {
     this.name = `trojan outbound "${tag}"`;
-    if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
     checkTransport(options);
     this.#key = trojanKey(options.password);
     this.networks = networksOf(options.network);

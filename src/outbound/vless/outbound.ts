@@ -38,7 +38,6 @@ export class VlessOutbound implements Outbound {
   constructor(readonly tag: string, options: VlessOutboundOptions, env: OutboundEnv) {
     this.name = `vless outbound "${tag}"`;
     if (options.flow) throw new TypeError(verdict("outbound.vless.flow").message);
-    if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
     checkTransport(options);
     this.#uuid = parseUserId(options.uuid);
     this.networks = networksOf(options.network);

@@ -50,7 +50,6 @@ export class VmessOutbound implements Outbound {
     if ((options.alter_id ?? 0) > 0) {
       throw new TypeError(verdict("outbound.vmess.alter_id").message);
     }
-    if (options.multiplex?.enabled) throw new TypeError(verdict("outbound.multiplex").message);
     checkTransport(options);
     let security = options.security || "auto";
     if (security === "auto" && options.tls?.enabled) security = "zero";
