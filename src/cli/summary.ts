@@ -69,8 +69,15 @@ function describeOutbound(o: OutboundOptions): string {
     case "selector":
     case "urltest":
       return `${o.type} [${o.outbounds.join(", ")}]`;
-    default:
+    case "block":
+    case "dns":
       return `${o.type} (legacy)`;
+    default: {
+      // Protocol outbounds (shadowsocks, vmess, vless, trojan, ...): where they connect.
+      const p = o as { server?: string; server_port?: number; detour?: string };
+      if (!p.server) return o.type;
+      return `${o.type} ${p.server}:${p.server_port}${p.detour ? `  detour=${p.detour}` : ""}`;
+    }
   }
 }
 
