@@ -20,13 +20,14 @@
  * @module
  */
 
-import type { Options } from "../config/types.ts";
+import type { Options, Rule } from "../config/types.ts";
 import { createDns, type DnsModule } from "../dns/mod.ts";
 import { dnsMetadata } from "../dns/router.ts";
 import { TYPE_A, TYPE_AAAA } from "../dns/wire.ts";
 import { Reactor } from "../io/reactor.ts";
 import { formatIp, parseIp } from "../net/ip.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
+import { compileGoRegex } from "../route/domain_regex.ts";
 import { type ConnMetadata, newConnMetadata } from "../route/metadata.ts";
 import type { RuleSetRegistry } from "../route/rule_set.ts";
 import { RuleSetManager } from "../ruleset/manager.ts";
@@ -171,6 +172,38 @@ function explainItems(items: readonly ItemTrace[], m: ConnMetadata): ExplainedIt
     if (i.items) out.items = explainItems(i.items, m);
     return out;
   });
+}
+
+/**
+ * One note per route rule whose process items name `process` (a name, or a path whose last part
+ * is compared with `process_name`): what sing-box would do there, and that tunbox goes past it.
+ */
+export function processRuleNotes(rules: readonly Rule[], process: string): string[] {
+  const base = process.split("/").pop() ?? process;
+  const names = (r: Rule): string[] => {
+    if (r.type === "logical") return r.rules.flatMap(names);
+    const hits: string[] = [];
+    if (r.process_name.includes(base)) hits.push(`process_name ${base}`);
+    if (r.process_path.includes(process)) hits.push(`process_path ${process}`);
+    for (const re of r.process_path_regex) {
+      try {
+        if (compileGoRegex(re).test(process)) hits.push(`process_path_regex ${re}`);
+      } catch { /* reported by check */ }
+    }
+    return hits;
+  };
+  const notes: string[] = [];
+  rules.forEach((r, i) => {
+    const hits = names(r);
+    if (hits.length === 0) return;
+    const a = r.action;
+    const what = a.action === "route" ? `route to ${a.outbound}` : a.action;
+    notes.push(
+      `rule[${i}] names it (${hits.join(", ")}): in sing-box it could ${what} here; ` +
+        "tunbox goes past it",
+    );
+  });
+  return notes;
 }
 
 function describeOutbound(options: Options, tag: string): string {
@@ -358,6 +391,7 @@ export async function explainConnection(
     if (input.process) {
       notes.push(
         `process "${input.process}": tunbox does not look up processes, so process rules never match`,
+        ...processRuleNotes(options.route.rules, input.process),
       );
     }
     const protocol = input.protocol ?? sniffedProtocol(network, port, name);

@@ -141,6 +141,37 @@ Deno.test("`explainConnection()` shows each rule tried with the flow's value, an
   assert.match(text, /^ {2}\[4\] network=udp port=443 => reject {3}\(not reached\)$/m);
 });
 
+Deno.test("`explainConnection()` with a process names the process rules it goes past", async () => {
+  const opts = options({
+    ...BASE,
+    route: {
+      rules: [
+        { process_name: ["curl"], outbound: "direct" },
+        { process_path: ["/usr/bin/ssh"], action: "reject" },
+        {
+          type: "logical",
+          mode: "or",
+          rules: [{ process_path_regex: ["^/usr/bin/cu"] }, { port: [22] }],
+          outbound: "direct",
+        },
+      ],
+      final: "proxy",
+    },
+  });
+  const e = await explainConnection(
+    opts,
+    { destination: "203.0.113.9", port: 443, process: "/usr/bin/curl" },
+    () => Promise.resolve([]),
+  );
+  // The router's decision: process rules never match in tunbox.
+  assert.equal(e.decision.ruleIndex, -1);
+  assert.deepEqual(e.decision.action === "route" && e.decision.outbound, "proxy");
+  assert.deepEqual(e.notes.filter((n) => n.startsWith("rule[")), [
+    "rule[0] names it (process_name curl): in sing-box it could route to direct here; tunbox goes past it",
+    "rule[2] names it (process_path_regex ^/usr/bin/cu): in sing-box it could route to direct here; tunbox goes past it",
+  ]);
+});
+
 Deno.test("`explainConnection()` follows FakeIP: the destination becomes the name, domain rules match", async () => {
   const opts = options({
     ...BASE,
