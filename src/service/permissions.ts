@@ -1,5 +1,5 @@
 /**
- * The Deno permissions tunbox runs with, in one place: the compiled binaries
+ * The Deno permissions and V8 flags tunbox runs with, in one place: the compiled binaries
  * (`scripts/compile.ts`), the service's `ExecStart` when running from source, and the `run`
  * task in `deno.json` all use this list (a test checks the task matches).
  *
@@ -15,7 +15,17 @@
  * @module
  */
 
-/** Deno permission flags for running tunbox, in the order they are written on command lines. */
+/**
+ * V8 flags tunbox runs with, chosen by measurement (`docs/architecture.md`, "Memory"):
+ * `--max-semi-space-size=2` caps each isolate's young-generation semi-space at 2 MiB (V8's
+ * 64-bit default grows to 16 MiB per isolate, kept after a burst).
+ */
+export const TUNBOX_V8_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
+
+/**
+ * Deno flags for running tunbox, in the order they are written on command lines: the
+ * permissions, then `--v8-flags=` with {@linkcode TUNBOX_V8_FLAGS}.
+ */
 export const RUN_PERMISSIONS: readonly string[] = [
   "--allow-ffi",
   "--allow-read",
@@ -24,7 +34,5 @@ export const RUN_PERMISSIONS: readonly string[] = [
   "--allow-env",
   "--allow-sys",
   "--allow-run",
+  `--v8-flags=${TUNBOX_V8_FLAGS.join(",")}`,
 ];
-
-/** V8 flags tunbox runs with (`--v8-flags=` joined by commas); chosen by measurement. */
-export const TUNBOX_V8_FLAGS: readonly string[] = [];
