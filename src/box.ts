@@ -20,6 +20,7 @@ import { Reactor } from "./io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
 import { loadPlatform } from "./platform/mod.ts";
+import { type MemoryTrim, startMemoryTrim } from "./platform/memory_trim.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
 import { setClashModeSource } from "./route/clash_mode.ts";
 import { Router } from "./route/router.ts";
@@ -153,6 +154,9 @@ export class Box {
     return lines;
   }
 
+  /** Gives memory freed after bursts back to the kernel (`src/platform/memory_trim.ts`). */
+  #memoryTrim: MemoryTrim | null = null;
+
   /** Starts the TUN inbounds (nothing in a dry run). */
   async start(): Promise<void> {
     this.#started = true;
@@ -171,6 +175,7 @@ export class Box {
     if (clash?.external_controller) this.#api = ClashApi.start(clash, this.#apiBackend());
     const platform = await loadPlatform();
     warnMissingInterfaces(options, platform);
+    this.#memoryTrim = startMemoryTrim();
     const logInit = {
       options: options.log,
       color: this.#init.color ?? false,
@@ -523,6 +528,8 @@ export class Box {
 
   /** Stops the instance and releases what it holds, in reverse order. */
   async close(): Promise<void> {
+    this.#memoryTrim?.stop();
+    this.#memoryTrim = null;
     this.#ruleSets?.close();
     this.#ruleSets = null;
     const api = this.#api;
