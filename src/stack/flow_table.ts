@@ -123,7 +123,11 @@ function fmix(h: number): number {
   return h;
 }
 
-/** Hash table of flows keyed by version, addresses and ports (open addressing, linear probing). */
+/**
+ * Hash table of flows keyed by version, addresses and ports (open addressing, linear probing).
+ * It doubles at half full and halves at an eighth full, so a burst of flows does not keep its
+ * memory; both are O(n) rebuilds amortized over the inserts or removes that caused them.
+ */
 export class FlowTable<T extends FlowNode> {
   private slots: Array<T | null>;
   /** Per slot: hash, r0, l0, ports; compared before touching the node (fewer cache misses). */
@@ -132,9 +136,12 @@ export class FlowTable<T extends FlowNode> {
   private n = 0;
 
   /** `seed` randomises the hash (pass a random 32-bit value). */
+  private readonly minCapacity: number;
+
   constructor(private readonly seed: number, initialCapacity = 64) {
     let cap = 16;
     while (cap < initialCapacity * 2) cap *= 2;
+    this.minCapacity = cap;
     this.slots = new Array<T | null>(cap).fill(null);
     this.keys = new Int32Array(cap * 4);
     this.mask = cap - 1;
@@ -143,6 +150,11 @@ export class FlowTable<T extends FlowNode> {
   /** Number of entries. */
   get size(): number {
     return this.n;
+  }
+
+  /** Number of slots (memory grows and shrinks with the entries). */
+  get capacity(): number {
+    return this.slots.length;
   }
 
   private hashWords(
@@ -244,8 +256,12 @@ export class FlowTable<T extends FlowNode> {
   }
 
   private grow(): void {
+    this.rehash(this.slots.length * 2);
+  }
+
+  /** Rebuilds the table with `cap` slots (a power of two that fits every entry). */
+  private rehash(cap: number): void {
     const old = this.slots;
-    const cap = old.length * 2;
     this.slots = new Array<T | null>(cap).fill(null);
     this.keys = new Int32Array(cap * 4);
     this.mask = cap - 1;
@@ -265,7 +281,7 @@ export class FlowTable<T extends FlowNode> {
     this.n--;
     for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
       const e = slots[j];
-      if (e === null || e === undefined) return;
+      if (e === null || e === undefined) break;
       const home = keys[4 * j]! & mask;
       // Move e back to the hole when its home is not in the cyclic range (i, j].
       const inRange = i <= j ? home > i && home <= j : home > i || home <= j;
@@ -276,6 +292,8 @@ export class FlowTable<T extends FlowNode> {
         i = j;
       }
     }
+    // Give memory back after a burst: shrink when an eighth full (grow again at a half).
+    if (slots.length > this.minCapacity && this.n * 8 < slots.length) this.rehash(slots.length / 2);
   }
 
   /** Iterates over every entry (do not insert or remove while iterating). */

@@ -48,3 +48,24 @@ Deno.test("`TimerQueue` lets a callback schedule a timer that is due in the same
   q.runDue(5);
   assert.deepEqual(ran, ["first", "second"]);
 });
+
+Deno.test("`TimerQueue` drops cancelled timers once they outnumber live ones", () => {
+  const q = new TimerQueue();
+  const ran: number[] = [];
+  const keep = [10, 20, 30].map((d) => q.schedule(d, () => ran.push(d)));
+  const gone = Array.from(
+    { length: 5000 },
+    (_, i) => q.schedule(1_000_000 + i, () => ran.push(-1)),
+  );
+  for (const t of gone) t.cancel();
+  assert.equal(q.live, 3);
+  assert.ok(q.size < 3000, `heap holds ${q.size} entries after 5000 cancellations`);
+  // Cancelling from inside a callback may rebuild the heap under runDue.
+  const more = Array.from({ length: 3000 }, (_, i) => q.schedule(2_000_000 + i, () => {}));
+  q.schedule(15, () => more.forEach((t) => t.cancel()));
+  assert.equal(q.runDue(100), 4);
+  assert.deepEqual(ran, [10, 20, 30]);
+  assert.equal(q.nextDeadline(), Infinity);
+  assert.equal(q.live, 0);
+  void keep;
+});

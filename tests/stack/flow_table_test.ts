@@ -1,4 +1,4 @@
-import { equal } from "node:assert/strict";
+import { equal, ok } from "node:assert/strict";
 import fc from "fast-check";
 import { FlowNode, FlowTable } from "../../src/stack/flow_table.ts";
 
@@ -59,4 +59,24 @@ Deno.test("`FlowTable` agrees with a Map under random inserts and removes (prope
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("`FlowTable` gives its slots back after a burst and still finds what is left", () => {
+  const t = new FlowTable<FlowNode>(0x1234);
+  const start = t.capacity;
+  const nodes = Array.from({ length: 10_000 }, (_, i) => node(i, i % 3 === 0));
+  for (const e of nodes) t.insert(e.n);
+  ok(t.capacity >= 20_000, `grew to ${t.capacity}`);
+  for (const e of nodes.slice(10)) t.remove(e.n);
+  equal(t.size, 10);
+  ok(t.capacity <= 128, `shrank to ${t.capacity}`);
+  for (const e of nodes.slice(0, 10)) {
+    const v6 = e.n.version === 6;
+    equal(
+      t.lookup(e.pkt, e.n.version, v6 ? 8 : 12, v6 ? 24 : 16, e.n.remotePort, e.n.localPort),
+      e.n,
+    );
+  }
+  for (const e of nodes.slice(0, 10)) t.remove(e.n);
+  equal(t.capacity, start);
 });

@@ -44,9 +44,9 @@ export class RecvBuffer {
     return this.capacity - this.len;
   }
 
-  /** True when the ring has been allocated. */
-  get allocated(): boolean {
-    return this.ring !== null;
+  /** Bytes of ring memory held (0 when none is allocated). */
+  get ringBytes(): number {
+    return this.ring === null ? 0 : this.ring.length;
   }
 
   /** Bytes held out of order. */

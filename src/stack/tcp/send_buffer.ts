@@ -26,6 +26,11 @@ export class SendBuffer {
     this.mask = capacity - 1;
   }
 
+  /** Bytes of ring memory held (0 when none is allocated). */
+  get ringBytes(): number {
+    return this.ring === null ? 0 : this.ring.length;
+  }
+
   /** Free space in bytes. */
   get free(): number {
     return this.capacity - this.len;
