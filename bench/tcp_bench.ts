@@ -15,10 +15,12 @@
  */
 
 import { pseudoHeaderSum } from "../src/wire/checksum.ts";
-import { Ipv4Packet, Ipv4Repr } from "../src/wire/ipv4.ts";
-import { TCP_ACK, TCP_PSH, TCP_SYN, TcpPacket, TcpRepr } from "../src/wire/tcp.ts";
+import { Ipv4Packet } from "../src/wire/ipv4.ts";
+import { TCP_ACK, TCP_PSH, TCP_SYN, TcpPacket } from "../src/wire/tcp.ts";
 import { TcpStack } from "../src/stack/tcp/stack.ts";
+import { Dispatcher } from "../src/stack/dispatch.ts";
 import type { TcpConnection } from "../src/stack/tcp/connection.ts";
+import { Ipv4Repr, TcpRepr } from "../tests/_helpers/packets.ts";
 
 const CLIENT = new Uint8Array([10, 0, 0, 2]);
 const SERVER = new Uint8Array([93, 184, 216, 34]);
@@ -46,6 +48,8 @@ function getU32(b: Uint8Array, o: number): number {
 
 interface Setup {
   stack: TcpStack;
+  /** The worker's entry point in front of the stack. */
+  input: Dispatcher;
   conn: TcpConnection;
   irs: number;
   iss: number;
@@ -77,13 +81,14 @@ function setup(
     computeChecksums: checksums,
     recvBufferSize: 1 << 20,
     sendBufferSize: 1 << 20,
-    emit: (p) => capture ? out.push(p.slice()) : onEmit(p),
+    emit: (p, len) => capture ? out.push(p.slice(0, len)) : onEmit(p.subarray(0, len)),
     onSyn: (f) => {
       conn = f.accept({ onData });
     },
   });
+  const input = new Dispatcher({ tcp: stack });
   const irs = 1000;
-  stack.input(
+  input.input(
     packet(
       new TcpRepr({
         srcPort: 40000,
@@ -103,7 +108,7 @@ function setup(
   const synAck = TcpRepr.parse(new TcpPacket(out[0]!, 20));
   if (typeof synAck === "string") throw new Error(synAck);
   const iss = synAck.seq;
-  stack.input(
+  input.input(
     packet(
       new TcpRepr({
         srcPort: 40000,
@@ -119,7 +124,7 @@ function setup(
     0,
   );
   capture = false;
-  return { stack, conn: conn!, irs, iss, out };
+  return { stack, input, conn: conn!, irs, iss, out };
 }
 
 interface Result {
@@ -164,7 +169,7 @@ export function receive(
     for (let i = 0; i < 64; i++) {
       if (((seq + seg - acked) | 0) > wnd) break; // respect the advertised window
       setU32(tpl, 24, seq);
-      s.stack.input(tpl, now);
+      s.input.input(tpl, now);
       seq = (seq + seg) >>> 0;
       bytes += seg;
       pkts++;
@@ -215,13 +220,13 @@ export function send(mtu: number, checksums: boolean, ms = 1000, maxBytes = Infi
       s.conn.writeWith(fill);
       while (acks.length > 0) {
         setU32(ack, 28, acks.shift()!);
-        s.stack.input(ack, now);
+        s.input.input(ack, now);
       }
       if (sinceAck > 0 && acks.length === 0) {
         // Flush the peer's pending ACK when the sender stalls.
         setU32(ack, 28, highest);
         sinceAck = 0;
-        s.stack.input(ack, now);
+        s.input.input(ack, now);
       }
     }
     now += 1;

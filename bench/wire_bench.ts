@@ -9,9 +9,10 @@
  */
 
 import { checksum, onesSum, pseudoHeaderSum } from "../src/wire/checksum.ts";
-import { Ipv4Packet, Ipv4Repr } from "../src/wire/ipv4.ts";
-import { TCP_ACK, TcpOptions, TcpPacket, TcpRepr } from "../src/wire/tcp.ts";
+import { Ipv4Packet } from "../src/wire/ipv4.ts";
+import { TCP_ACK, TcpOptions, TcpPacket } from "../src/wire/tcp.ts";
 import { FlowNode, FlowTable } from "../src/stack/flow_table.ts";
+import { Ipv4Repr, TcpRepr } from "../tests/_helpers/packets.ts";
 
 const big = new Uint8Array(65536 + 8);
 for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;

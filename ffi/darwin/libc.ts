@@ -27,6 +27,12 @@
  * `pollAsync` (a `nonblocking` call that runs on another thread, so errno is lost there: only
  * its return value is meaningful).
  *
+ * ## Byte counts
+ *
+ * `read` and `write` return `ssize_t` in a 64-bit register; they are declared `i32` (the low
+ * half, equal for every count tunbox uses and for -1) so a result is not a `bigint` allocated
+ * per packet, as in `ffi/linux/libc.ts`.
+ *
  * @module
  */
 
@@ -38,9 +44,9 @@ export const DARWIN_COMMON_SYMBOLS = {
   /** int close(int fd) */
   close: { parameters: ["i32"], result: "i32" },
   /** ssize_t read(int fd, void *buf, size_t nbyte) */
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** ssize_t write(int fd, const void *buf, size_t nbyte) */
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** ssize_t writev(int fd, const struct iovec *iov, int iovcnt) */
   writev: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   /** int socket(int domain, int type, int protocol) */

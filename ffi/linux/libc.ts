@@ -8,6 +8,11 @@
  * - `ioctl`, `fcntl` and `open` are variadic in C. Linux's x86_64 SysV and aarch64 AAPCS pass
  *   variadic arguments like fixed ones, so a fixed declaration is correct here (macOS differs; see
  *   `ffi/darwin/libc.ts`).
+ * - The byte-count results of `read`, `write`, `send`, `recv`, `sendto` and `recvfrom` are
+ *   declared `i32`: the `ssize_t` comes back in a 64-bit register whose low half is the same
+ *   value for every count tunbox asks for (at most a 64 KiB packet or a 1 MiB buffer) and for
+ *   -1, and an `isize` result would be a `bigint` allocated on every packet. Lengths are passed
+ *   as numbers for the same reason.
  *
  * @module
  */
@@ -19,9 +24,9 @@ export const LINUX_LIBC_SYMBOLS = {
   /** int close(int fd) */
   close: { parameters: ["i32"], result: "i32" },
   /** ssize_t read(int fd, void *buf, size_t n) */
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** ssize_t write(int fd, const void *buf, size_t n) */
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   /** ssize_t readv(int fd, const struct iovec *iov, int iovcnt) */
   readv: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   /** ssize_t writev(int fd, const struct iovec *iov, int iovcnt) */
@@ -55,13 +60,13 @@ export const LINUX_LIBC_SYMBOLS = {
   /** int getpeername(int fd, struct sockaddr *addr, socklen_t *len) */
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   /** ssize_t send(int fd, const void *buf, size_t n, int flags) */
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   /** ssize_t recv(int fd, void *buf, size_t n, int flags) */
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   /** ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) */
-  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   /** ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len) */
-  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
+  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "i32" },
   /** ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) */
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   /** ssize_t recvmsg(int fd, struct msghdr *msg, int flags) */

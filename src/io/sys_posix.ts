@@ -34,8 +34,8 @@ export const WOULD_BLOCK = -1;
 /** The libc calls the shared wrappers make; both glibc and libSystem declare them like this. */
 export interface PosixLibc {
   close(fd: number): number;
-  read(fd: number, buf: Uint8Array, n: bigint): number | bigint;
-  write(fd: number, buf: Uint8Array, n: bigint): number | bigint;
+  read(fd: number, buf: Uint8Array, n: number | bigint): number | bigint;
+  write(fd: number, buf: Uint8Array, n: number | bigint): number | bigint;
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Uint8Array, len: number): number;
   connect(fd: number, addr: Uint8Array, len: number): number;
@@ -45,12 +45,12 @@ export interface PosixLibc {
   setsockopt(fd: number, level: number, name: number, val: Uint8Array, len: number): number;
   getsockname(fd: number, addr: Uint8Array, len: Uint8Array): number;
   getpeername(fd: number, addr: Uint8Array, len: Uint8Array): number;
-  send(fd: number, buf: Uint8Array, n: bigint, flags: number): number | bigint;
-  recv(fd: number, buf: Uint8Array, n: bigint, flags: number): number | bigint;
+  send(fd: number, buf: Uint8Array, n: number | bigint, flags: number): number | bigint;
+  recv(fd: number, buf: Uint8Array, n: number | bigint, flags: number): number | bigint;
   sendto(
     fd: number,
     buf: Uint8Array,
-    n: bigint,
+    n: number | bigint,
     flags: number,
     to: Uint8Array,
     len: number,
@@ -58,7 +58,7 @@ export interface PosixLibc {
   recvfrom(
     fd: number,
     buf: Uint8Array,
-    n: bigint,
+    n: number | bigint,
     flags: number,
     from: Uint8Array,
     len: Uint8Array,
@@ -225,28 +225,31 @@ export function posixSys(t: PosixTarget) {
       return addrOf(fd, true);
     },
 
-    /** Reads into `buf`: bytes read, 0 at EOF, or WOULD_BLOCK. */
-    fdRead(fd: number, buf: Uint8Array): number {
-      return result(Number(libc().read(fd, buf, BigInt(buf.length))), `read from fd ${fd}`);
+    /** Reads into `buf` (its first `len` bytes): bytes read, 0 at EOF, or WOULD_BLOCK. */
+    fdRead(fd: number, buf: Uint8Array, len: number = buf.length): number {
+      return result(Number(libc().read(fd, buf, len)), `read from fd ${fd}`);
     },
 
     /** Peeks at pending socket bytes without consuming them. */
     sockPeek(fd: number, buf: Uint8Array): number {
       return result(
-        Number(libc().recv(fd, buf, BigInt(buf.length), MSG_PEEK)),
+        Number(libc().recv(fd, buf, buf.length, MSG_PEEK)),
         `peek on fd ${fd}`,
       );
     },
 
-    /** Writes `buf` to a file descriptor (TUN): bytes written, or WOULD_BLOCK. */
-    fdWrite(fd: number, buf: Uint8Array): number {
-      return result(Number(libc().write(fd, buf, BigInt(buf.length))), `write to fd ${fd}`);
+    /**
+     * Writes `buf` (its first `len` bytes) to a file descriptor (TUN): bytes written, or
+     * WOULD_BLOCK.
+     */
+    fdWrite(fd: number, buf: Uint8Array, len: number = buf.length): number {
+      return result(Number(libc().write(fd, buf, len)), `write to fd ${fd}`);
     },
 
     /** Sends on a connected socket without SIGPIPE: bytes written, or WOULD_BLOCK. */
     sockSend(fd: number, buf: Uint8Array): number {
       return result(
-        Number(libc().send(fd, buf, BigInt(buf.length), sendFlags)),
+        Number(libc().send(fd, buf, buf.length, sendFlags)),
         `send on fd ${fd}`,
       );
     },
@@ -254,7 +257,7 @@ export function posixSys(t: PosixTarget) {
     /** Sends one datagram to `sa`: bytes sent, or WOULD_BLOCK (also on ENOBUFS). */
     sockSendTo(fd: number, buf: Uint8Array, sa: SockAddr): number {
       const len = encodeSockaddr(sa, scratchAddr, os);
-      const n = Number(libc().sendto(fd, buf, BigInt(buf.length), sendFlags, scratchAddr, len));
+      const n = Number(libc().sendto(fd, buf, buf.length, sendFlags, scratchAddr, len));
       return n >= 0 ? n : result(n, `send datagram to ${describe(sa)}`, E.ENOBUFS);
     },
 
@@ -265,7 +268,7 @@ export function posixSys(t: PosixTarget) {
     sockRecvFrom(fd: number, buf: Uint8Array, from: SockAddr): number {
       scratchLen[0] = SOCKADDR_STORAGE_SIZE;
       const n = Number(
-        libc().recvfrom(fd, buf, BigInt(buf.length), 0, scratchAddr, scratchLenBytes),
+        libc().recvfrom(fd, buf, buf.length, 0, scratchAddr, scratchLenBytes),
       );
       if (n < 0) return result(n, `receive datagram on fd ${fd}`);
       const sa = decodeSockaddr(scratchAddr, os);

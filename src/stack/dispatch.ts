@@ -21,11 +21,13 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { checksum, pseudoHeaderSumAt } from "../wire/checksum.ts";
+import { pseudoHeaderSumAt } from "../wire/checksum.ts";
+import { IcmpPacket, ICMPV4_ECHO_REQUEST, ICMPV6_ECHO_REQUEST } from "../wire/icmp.ts";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ip.ts";
-import { newIpv6Walk, walkIpv6 } from "../wire/ipv6.ts";
+import { IPV4_FIELD, Ipv4Packet } from "../wire/ipv4.ts";
+import { IPV6_FIELD, Ipv6Packet, newIpv6Walk, walkIpv6 } from "../wire/ipv6.ts";
+import { UDP_HEADER_LEN, UdpPacket } from "../wire/udp.ts";
 import { echoReplyInPlace } from "./icmp_echo.ts";
-import { ICMPV4_ECHO_REQUEST, ICMPV6_ECHO_REQUEST } from "../wire/icmp.ts";
 import { IpReassembler, type ReassemblyOptions } from "./ip_reassembly.ts";
 import type { TcpStack } from "./tcp/stack.ts";
 
@@ -156,6 +158,11 @@ export class Dispatcher {
   private readonly verify: boolean;
   private readonly udp = new UdpDatagram();
   private readonly walk = newIpv6Walk();
+  // One view per header kind, re-pointed at each packet.
+  private readonly v4 = new Ipv4Packet(new Uint8Array(0));
+  private readonly v6 = new Ipv6Packet(new Uint8Array(0));
+  private readonly udpView = new UdpPacket(new Uint8Array(0));
+  private readonly icmpView = new IcmpPacket(new Uint8Array(0));
 
   constructor(options: DispatcherOptions = {}) {
     this.tcp = options.tcp ?? null;
@@ -167,13 +174,16 @@ export class Dispatcher {
     this.reassembly = new IpReassembler(options.reassembly);
   }
 
-  /** Handles one packet (`packet` starts at the IP header); never throws. */
-  input(packet: Uint8Array, now: number): void {
+  /**
+   * Handles one packet, `packet[0..end)` (IP header at 0; `end` defaults to the buffer's length,
+   * so a read buffer can be passed as is, without a view per packet); never throws.
+   */
+  input(packet: Uint8Array, now: number, end: number = packet.length): void {
     this.stats.packets++;
     try {
-      const v = packet.length > 0 ? packet[0]! >> 4 : 0;
-      if (v === 4) this.ipv4(packet, now);
-      else if (v === 6) this.ipv6(packet, now);
+      const v = end > 0 ? packet[0]! >> 4 : 0;
+      if (v === 4) this.ipv4(packet, end, now);
+      else if (v === 6) this.ipv6(packet, end, now);
       else this.stats.malformed++;
     } catch (e) {
       this.stats.errors++;
@@ -193,43 +203,46 @@ export class Dispatcher {
     return this.reassembly.expire(now);
   }
 
-  private ipv4(p: Uint8Array, now: number): void {
+  private ipv4(p: Uint8Array, end: number, now: number): void {
     this.stats.ipv4++;
-    const len = p.length;
-    if (len < 20) return void this.stats.malformed++;
-    const hl = (p[0]! & 15) * 4;
-    const total = (p[2]! << 8) | p[3]!;
-    if (hl < 20 || total < hl || total > len) return void this.stats.malformed++;
-    if (this.verify && checksum(p, 0, hl) !== 0) return void this.stats.badChecksum++;
-    if (total < len) p = p.subarray(0, total);
-    if (((p[6]! & 0x3f) | p[7]!) !== 0) {
-      // MF set or a non-zero offset: a fragment.
+    const ip = this.v4.reset(p, end);
+    if (ip.check() !== null) return void this.stats.malformed++;
+    if (this.verify && !ip.verifyChecksum()) return void this.stats.badChecksum++;
+    let total = ip.totalLen();
+    if (ip.isFragment()) {
       this.stats.fragments++;
-      const whole = this.reassembly.inputIpv4(p, now);
+      const whole = this.reassembly.inputIpv4(p.subarray(0, total), now);
       if (whole === null) return;
       p = whole;
+      total = whole.length;
+      ip.reset(whole);
     }
-    this.transport(p, 4, 12, 16, hl, p.length, p[9]!, now);
+    this.transport(p, 4, IPV4_FIELD.SRC, IPV4_FIELD.DST, ip.headerLen(), total, ip.protocol(), now);
   }
 
-  private ipv6(p: Uint8Array, now: number): void {
+  private ipv6(p: Uint8Array, end: number, now: number): void {
     this.stats.ipv6++;
-    if (p.length < 40) return void this.stats.malformed++;
-    const end = 40 + ((p[4]! << 8) | p[5]!);
-    if (end > p.length) return void this.stats.malformed++;
-    if (end < p.length) p = p.subarray(0, end);
+    const ip = this.v6.reset(p, end);
+    if (ip.check() !== null) return void this.stats.malformed++;
+    let total = ip.packetEnd();
     const w = this.walk;
-    if (walkIpv6(p, end, w) !== null) return void this.stats.malformed++;
+    if (walkIpv6(p, total, w) !== null) return void this.stats.malformed++;
     if (w.fragHeader >= 0) {
       this.stats.fragments++;
-      const whole = this.reassembly.inputIpv6(p, w.fragHeader, w.fragNextHeaderField, now);
+      const whole = this.reassembly.inputIpv6(
+        p.subarray(0, total),
+        w.fragHeader,
+        w.fragNextHeaderField,
+        now,
+      );
       if (whole === null) return;
       p = whole;
-      if (walkIpv6(p, p.length, w) !== null || w.fragHeader >= 0) {
+      total = whole.length;
+      if (walkIpv6(p, total, w) !== null || w.fragHeader >= 0) {
         return void this.stats.malformed++;
       }
     }
-    this.transport(p, 6, 8, 24, w.offset, p.length, w.protocol, now);
+    this.transport(p, 6, IPV6_FIELD.SRC, IPV6_FIELD.DST, w.offset, total, w.protocol, now);
   }
 
   private transport(
@@ -270,22 +283,14 @@ export class Dispatcher {
     l4End: number,
     now: number,
   ): void {
-    if (l4End - l4Off < 8) return void this.stats.malformed++;
-    const ulen = (p[l4Off + 4]! << 8) | p[l4Off + 5]!;
-    if (ulen < 8 || ulen > l4End - l4Off) return void this.stats.malformed++;
+    const u = this.udpView.reset(p, l4Off, l4End);
+    if (u.check() !== null) return void this.stats.malformed++;
+    const ulen = u.lengthField();
     if (this.verify) {
-      const csum = (p[l4Off + 6]! << 8) | p[l4Off + 7]!;
       const alen = version === 6 ? 16 : 4;
-      if (
-        csum === 0 ? version === 6 : checksum(
-          p,
-          l4Off,
-          l4Off + ulen,
-          pseudoHeaderSumAt(p, srcOff, dstOff, alen, IPPROTO_UDP, ulen),
-        ) !== 0
-      ) {
-        return void this.stats.badChecksum++;
-      }
+      // A zero checksum means "none" over IPv4 and is not allowed over IPv6 (RFC 8200 §8.1).
+      const ps = pseudoHeaderSumAt(p, srcOff, dstOff, alen, IPPROTO_UDP, ulen);
+      if (!u.verifyChecksum(ps, version === 4)) return void this.stats.badChecksum++;
     }
     if (this.onUdp === null) return void this.stats.unhandled++;
     this.stats.udp++;
@@ -294,10 +299,10 @@ export class Dispatcher {
     d.buf = p;
     d.srcOff = srcOff;
     d.dstOff = dstOff;
-    d.srcPort = (p[l4Off]! << 8) | p[l4Off + 1]!;
-    d.dstPort = (p[l4Off + 2]! << 8) | p[l4Off + 3]!;
-    d.payloadOff = l4Off + 8;
-    d.payloadLen = ulen - 8;
+    d.srcPort = u.srcPort();
+    d.dstPort = u.dstPort();
+    d.payloadOff = u.payloadOffset();
+    d.payloadLen = ulen - UDP_HEADER_LEN;
     this.onUdp(d, now);
   }
 
@@ -312,17 +317,17 @@ export class Dispatcher {
   ): void {
     const handler = this.onIcmpEcho;
     if (!handler && (!this.icmpEcho || this.emit === null)) return void this.stats.unhandled++;
-    if (l4End - l4Off < 8) return void this.stats.malformed++;
+    const m = this.icmpView.reset(p, l4Off, l4End);
+    if (m.check() !== null) return void this.stats.malformed++;
     if (this.verify) {
       const ps = version === 6
         ? pseudoHeaderSumAt(p, srcOff, dstOff, 16, IPPROTO_ICMPV6, l4End - l4Off)
         : 0;
-      if (checksum(p, l4Off, l4End, ps) !== 0) return void this.stats.badChecksum++;
+      if (!m.verifyChecksum(ps)) return void this.stats.badChecksum++;
     }
     if (handler) {
-      const type = p[l4Off]!;
       const echo = version === 4 ? ICMPV4_ECHO_REQUEST : ICMPV6_ECHO_REQUEST;
-      if (type !== echo || p[l4Off + 1] !== 0) return void this.stats.unhandled++;
+      if (m.msgType() !== echo || m.code() !== 0) return void this.stats.unhandled++;
       this.stats.icmpEchoRequests++;
       return handler(p, version === 6 ? 6 : 4, l4Off, l4End, srcOff, dstOff, now);
     }

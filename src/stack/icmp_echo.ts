@@ -102,7 +102,7 @@ const ICMPV6_ERROR_MAX = 1240;
 const ICMPV4_QUOTE_DATA = 8;
 
 /**
- * Writes "host unreachable" for the packet `request` (IP header at 0) into `out` and returns the
+ * Writes "host unreachable" for the packet `request[0..end)` (IP header at 0) into `out` and returns the
  * ICMP message's length: ICMPv4 type 3 code 1 quoting the IP header and the first 8 bytes of
  * data (RFC 792), or ICMPv6 type 1 code 3 ("address unreachable") quoting as much of the packet
  * as fits in the IPv6 minimum MTU (RFC 4443 §3.1). The checksum is left 0 (the packet builder
@@ -112,11 +112,12 @@ export function hostUnreachable(
   request: Uint8Array,
   version: number,
   l4Off: number,
+  end: number,
   out: Uint8Array,
 ): number {
   const quote = version === 4
-    ? request.subarray(0, Math.min(request.length, l4Off + ICMPV4_QUOTE_DATA))
-    : request.subarray(0, Math.min(request.length, ICMPV6_ERROR_MAX - 8));
+    ? request.subarray(0, Math.min(end, l4Off + ICMPV4_QUOTE_DATA))
+    : request.subarray(0, Math.min(end, ICMPV6_ERROR_MAX - 8));
   out[0] = version === 4 ? ICMPV4_DEST_UNREACHABLE : ICMPV6_DEST_UNREACHABLE;
   out[1] = version === 4 ? 1 : 3;
   out.fill(0, 2, 8);

@@ -17,12 +17,11 @@
  */
 
 import { updateChecksum16, updateChecksumBytes } from "../wire/checksum.ts";
+import { get16, set16 } from "../wire/ip.ts";
+import { IPV4_FIELD } from "../wire/ipv4.ts";
+import { IPV6_FIELD } from "../wire/ipv6.ts";
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpPacket } from "../wire/tcp.ts";
 import { FLAG_FIN_CLIENT, FLAG_FIN_SERVER, FLAG_RST, type NatTable } from "./nat_table.ts";
-
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_ACK = 0x10;
 
 /** What happened to a packet. */
 export const NatVerdict = {
@@ -79,28 +78,32 @@ export class SystemNat {
     readonly preMatch: NatPreMatch | null = null,
   ) {}
 
+  /** The segment being rewritten. */
+  readonly #tcp = new TcpPacket(new Uint8Array(0));
+
   /**
-   * Rewrites the TCP segment in `pkt` (an IP packet starting at 0, TCP header at `l4Off`) and
+   * Rewrites the TCP segment `pkt[l4Off..l4End)` (an IP packet starting at 0) in place and
    * returns the verdict. On `Forward` the packet is ready to be written back to the TUN.
    */
-  process(pkt: Uint8Array, l4Off: number, family: 4 | 6, now: number): NatVerdict {
+  process(pkt: Uint8Array, l4Off: number, l4End: number, family: 4 | 6, now: number): NatVerdict {
     const fam = family === 4 ? this.v4 : this.v6;
-    if (fam === null || pkt.length < l4Off + 20) {
+    const t = this.#tcp.reset(pkt, l4Off, l4End);
+    if (fam === null || t.checkLen() !== null) {
       this.dropped++;
       return NatVerdict.Drop;
     }
     const len = family === 4 ? 4 : 16;
-    const srcOff = family === 4 ? 12 : 8;
-    const dstOff = family === 4 ? 16 : 24;
-    const sport = (pkt[l4Off]! << 8) | pkt[l4Off + 1]!;
-    const dport = (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!;
-    const flags = pkt[l4Off + 13]!;
+    const srcOff = family === 4 ? IPV4_FIELD.SRC : IPV6_FIELD.SRC;
+    const dstOff = family === 4 ? IPV4_FIELD.DST : IPV6_FIELD.DST;
+    const sport = t.srcPort();
+    const dport = t.dstPort();
+    const flags = t.flags();
 
     if (
       sport === fam.listenPort && equalAt(pkt, srcOff, fam.tunAddr) &&
       equalAt(pkt, dstOff, fam.peerAddr)
     ) {
-      return this.#returnPath(pkt, l4Off, family, len, srcOff, dstOff, dport, flags, now);
+      return this.#returnPath(pkt, t, family, len, srcOff, dstOff, dport, flags, now);
     }
 
     let port = this.table.lookup(pkt, srcOff, dstOff, len, sport, dport);
@@ -124,14 +127,16 @@ export class SystemNat {
     this.table.touch(base, now, natFlags(flags, FLAG_FIN_CLIENT));
     this.#rewrite(
       pkt,
-      l4Off,
+      t,
       family,
       srcOff,
       dstOff,
       len,
       fam.peerAddr,
+      0,
       port,
       fam.tunAddr,
+      0,
       fam.listenPort,
     );
     this.writeTo = this.table.workerIndex;
@@ -141,7 +146,7 @@ export class SystemNat {
 
   #returnPath(
     pkt: Uint8Array,
-    l4Off: number,
+    t: TcpPacket,
     family: 4 | 6,
     len: number,
     srcOff: number,
@@ -158,17 +163,20 @@ export class SystemNat {
     this.table.touch(base, now, natFlags(flags, FLAG_FIN_SERVER));
     this.writeTo = this.table.ownerOf(natPort);
     // New source = the original destination; new destination = the original source.
+    const tb = this.table;
     this.#rewrite(
       pkt,
-      l4Off,
+      t,
       family,
       srcOff,
       dstOff,
       len,
-      this.table.dstView(base, len),
-      this.table.dstPortOf(base),
-      this.table.srcView(base, len),
-      this.table.srcPortOf(base),
+      tb.bytes,
+      tb.dstAt(base),
+      tb.dstPortOf(base),
+      tb.bytes,
+      tb.srcAt(base),
+      tb.srcPortOf(base),
     );
     this.returned++;
     return NatVerdict.Forward;
@@ -176,38 +184,37 @@ export class SystemNat {
 
   #rewrite(
     pkt: Uint8Array,
-    l4Off: number,
+    t: TcpPacket,
     family: 4 | 6,
     srcOff: number,
     dstOff: number,
     len: number,
     newSrc: Uint8Array,
+    newSrcOff: number,
     newSport: number,
     newDst: Uint8Array,
+    newDstOff: number,
     newDport: number,
   ): void {
-    const csumOff = l4Off + 16;
-    let tcpSum = (pkt[csumOff]! << 8) | pkt[csumOff + 1]!;
+    let tcpSum = t.checksum();
     // Pseudo-header addresses (RFC 1624 eqn. 3, word by word).
-    tcpSum = updateChecksumBytes(tcpSum, pkt, srcOff, newSrc, 0, len);
-    tcpSum = updateChecksumBytes(tcpSum, pkt, dstOff, newDst, 0, len);
-    tcpSum = updateChecksum16(tcpSum, (pkt[l4Off]! << 8) | pkt[l4Off + 1]!, newSport);
-    tcpSum = updateChecksum16(tcpSum, (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!, newDport);
+    tcpSum = updateChecksumBytes(tcpSum, pkt, srcOff, newSrc, newSrcOff, len);
+    tcpSum = updateChecksumBytes(tcpSum, pkt, dstOff, newDst, newDstOff, len);
+    tcpSum = updateChecksum16(tcpSum, t.srcPort(), newSport);
+    tcpSum = updateChecksum16(tcpSum, t.dstPort(), newDport);
     if (family === 4) {
-      let ipSum = (pkt[10]! << 8) | pkt[11]!;
-      ipSum = updateChecksumBytes(ipSum, pkt, srcOff, newSrc, 0, 4);
-      ipSum = updateChecksumBytes(ipSum, pkt, dstOff, newDst, 0, 4);
-      pkt[10] = ipSum >> 8;
-      pkt[11] = ipSum & 0xff;
+      let ipSum = get16(pkt, IPV4_FIELD.CHECKSUM);
+      ipSum = updateChecksumBytes(ipSum, pkt, srcOff, newSrc, newSrcOff, 4);
+      ipSum = updateChecksumBytes(ipSum, pkt, dstOff, newDst, newDstOff, 4);
+      set16(pkt, IPV4_FIELD.CHECKSUM, ipSum);
     }
-    pkt.set(newSrc, srcOff);
-    pkt.set(newDst, dstOff);
-    pkt[l4Off] = newSport >> 8;
-    pkt[l4Off + 1] = newSport & 0xff;
-    pkt[l4Off + 2] = newDport >> 8;
-    pkt[l4Off + 3] = newDport & 0xff;
-    pkt[csumOff] = tcpSum >> 8;
-    pkt[csumOff + 1] = tcpSum & 0xff;
+    for (let i = 0; i < len; i++) {
+      pkt[srcOff + i] = newSrc[newSrcOff + i]!;
+      pkt[dstOff + i] = newDst[newDstOff + i]!;
+    }
+    t.setSrcPort(newSport);
+    t.setDstPort(newDport);
+    t.setChecksum(tcpSum);
   }
 }
 

@@ -9,13 +9,23 @@
  * published by filling its fields and then storing a non-zero state with `Atomics.store`;
  * readers `Atomics.load` the state first.
  *
- * Forward lookups ((source, destination) → port) stay in a per-worker map keyed by a 52-bit hash
- * of the 4-tuple and verified against the entry, so the hot path allocates nothing.
+ * Forward lookups ((source, destination) → port) go through a per-worker {@linkcode FlowTable}
+ * keyed by the 4-tuple (one node per session), verified against the shared entry, so the hot path
+ * allocates nothing.
+ *
+ * Expiry costs O(log n) per session and check, never a scan of the table: the owner files each
+ * session in a {@linkcode DeadlineHeap} at the time it could first be dead (idle timeout after
+ * its creation; the grace time after the owner sees a FIN or RST) and, when that time comes,
+ * looks at the entry's shared activity time and flags (which any worker updates): a dead session
+ * is freed, a live one is filed again at its new earliest death.
  *
  * Time is passed in (`now`, milliseconds) and stored as whole seconds since the table's epoch.
  *
  * @module
  */
+
+import { DeadlineHeap } from "./deadline_heap.ts";
+import { FlowNode, FlowTable } from "./flow_table.ts";
 
 /** First NAT port, as sing-tun. */
 export const NAT_PORT_BASE = 10000;
@@ -40,6 +50,11 @@ export const FLAG_FIN_SERVER = 2;
 /** Either side sent RST. */
 export const FLAG_RST = 4;
 
+/** How long a session closed in both directions is kept after its last packet. */
+const FIN_GRACE_MS = 10_000;
+/** How long a reset session is kept after its last packet. */
+const RST_GRACE_MS = 2_000;
+
 /** The original 4-tuple of a NAT session. */
 export interface NatFlow {
   family: 4 | 6;
@@ -49,14 +64,14 @@ export interface NatFlow {
   dstPort: number;
 }
 
+/** A session in the owner's forward map. */
+class ForwardEntry extends FlowNode {
+  port = 0;
+}
+
 /** Creates the shared memory for a table (pass it to every worker). */
 export function createNatMemory(): SharedArrayBuffer {
   return new SharedArrayBuffer(ENTRY_SIZE * NAT_PORT_COUNT);
-}
-
-function mix(h: number, v: number): number {
-  h = Math.imul(h ^ v, 0x9e3779b1);
-  return (h ^ (h >>> 15)) >>> 0;
 }
 
 /** One worker's view of the shared table. */
@@ -66,7 +81,11 @@ export class NatTable {
   #bytes: Uint8Array;
   #view: DataView;
   #state: Int32Array;
-  #forward = new Map<number, number>();
+  #forward = new FlowTable<ForwardEntry>(crypto.getRandomValues(new Uint32Array(1))[0]!);
+  /** This worker's sessions by port offset from `firstPort`. */
+  #entries: (ForwardEntry | undefined)[] = [];
+  /** When to look at each session next (seconds), with its generation. */
+  #checks = new DeadlineHeap();
   #next: number;
   #generation = 1;
   #epoch: number;
@@ -115,32 +134,6 @@ export class NatTable {
     return Math.max(0, Math.floor((now - this.#epoch) / 1000));
   }
 
-  static #hash(
-    pkt: Uint8Array,
-    srcOff: number,
-    dstOff: number,
-    addrLen: number,
-    sport: number,
-    dport: number,
-  ): number {
-    let h = 0x811c9dc5 ^ addrLen;
-    for (let i = 0; i < addrLen; i += 4) {
-      h = mix(
-        h,
-        (pkt[srcOff + i]! << 24) | (pkt[srcOff + i + 1]! << 16) | (pkt[srcOff + i + 2]! << 8) |
-          pkt[srcOff + i + 3]!,
-      );
-      h = mix(
-        h,
-        (pkt[dstOff + i]! << 24) | (pkt[dstOff + i + 1]! << 16) | (pkt[dstOff + i + 2]! << 8) |
-          pkt[dstOff + i + 3]!,
-      );
-    }
-    const lo = mix(h, (sport << 16) | dport);
-    const hi = mix(lo ^ 0x85ebca6b, h) & 0xfffff;
-    return hi * 0x100000000 + lo;
-  }
-
   #matches(
     port: number,
     pkt: Uint8Array,
@@ -176,10 +169,9 @@ export class NatTable {
     sport: number,
     dport: number,
   ): number {
-    const key = NatTable.#hash(pkt, srcOff, dstOff, addrLen, sport, dport);
-    const port = this.#forward.get(key);
-    if (port === undefined) return -1;
-    return this.#matches(port, pkt, srcOff, dstOff, addrLen, sport, dport) ? port : -1;
+    const e = this.#forward.lookup(pkt, addrLen === 4 ? 4 : 6, srcOff, dstOff, sport, dport);
+    if (e === undefined) return -1;
+    return this.#matches(e.port, pkt, srcOff, dstOff, addrLen, sport, dport) ? e.port : -1;
   }
 
   /**
@@ -195,11 +187,8 @@ export class NatTable {
     dport: number,
     now: number,
   ): number {
-    const key = NatTable.#hash(pkt, srcOff, dstOff, addrLen, sport, dport);
-    const existing = this.#forward.get(key);
-    if (
-      existing !== undefined && this.#matches(existing, pkt, srcOff, dstOff, addrLen, sport, dport)
-    ) return existing;
+    const existing = this.lookup(pkt, srcOff, dstOff, addrLen, sport, dport);
+    if (existing >= 0) return existing;
     const capacity = this.capacity;
     for (let tries = 0; tries < capacity; tries++) {
       const port = this.#next;
@@ -216,7 +205,16 @@ export class NatTable {
       this.#view.setUint32(base + F_LAST, this.#seconds(now));
       this.#generation = (this.#generation + 2) | 1;
       Atomics.store(this.#state, (base + F_STATE) >> 2, this.#generation);
-      this.#forward.set(key, port);
+      const e = new ForwardEntry();
+      e.setTupleFrom(pkt, addrLen === 4 ? 4 : 6, srcOff, dstOff, sport, dport);
+      e.port = port;
+      this.#forward.insert(e);
+      this.#entries[port - this.firstPort] = e;
+      this.#checks.push(
+        this.#seconds(now) + Math.ceil(this.idleTimeoutMs / 1000),
+        port,
+        this.#generation,
+      );
       this.#live++;
       return port;
     }
@@ -242,6 +240,21 @@ export class NatTable {
 
   copyDst(base: number, out: Uint8Array, outOff: number, len: number): void {
     out.set(this.#bytes.subarray(base + F_DST, base + F_DST + len), outOff);
+  }
+
+  /** The shared table's bytes (for reading an entry's addresses in place). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Offset in {@linkcode NatTable.bytes} of entry `base`'s original source address. */
+  srcAt(base: number): number {
+    return base + F_SRC;
+  }
+
+  /** Offset in {@linkcode NatTable.bytes} of entry `base`'s original destination address. */
+  dstAt(base: number): number {
+    return base + F_DST;
   }
 
   /** The bytes of the original source address as a view into shared memory (do not keep). */
@@ -279,50 +292,79 @@ export class NatTable {
     };
   }
 
-  /** Records activity (and FIN/RST flags) on an entry. Safe from any worker. */
+  /**
+   * Records activity (and FIN/RST flags) on an entry. Safe from any worker; the owner also
+   * files an early check when the flags make the session closable.
+   */
   touch(base: number, now: number, flags = 0): void {
-    this.#view.setUint32(base + F_LAST, this.#seconds(now));
-    if (flags !== 0) Atomics.or(this.#bytes, base + F_FLAGS, flags);
+    const t = this.#seconds(now);
+    this.#view.setUint32(base + F_LAST, t);
+    if (flags === 0) return;
+    const before = Atomics.or(this.#bytes, base + F_FLAGS, flags);
+    const after = before | flags;
+    if (after === before) return;
+    const port = base / ENTRY_SIZE + NAT_PORT_BASE;
+    if (port < this.firstPort || port > this.lastPort) return; // the owner finds it later
+    const grace = this.#graceS(after);
+    if (grace !== Infinity) {
+      this.#checks.push(t + grace, port, Atomics.load(this.#state, (base + F_STATE) >> 2));
+    }
+  }
+
+  /** Seconds a session with `flags` lives after its last packet. */
+  #graceS(flags: number, finGraceMs = FIN_GRACE_MS, rstGraceMs = RST_GRACE_MS): number {
+    if ((flags & FLAG_RST) !== 0) return Math.ceil(rstGraceMs / 1000);
+    if ((flags & (FLAG_FIN_CLIENT | FLAG_FIN_SERVER)) === (FLAG_FIN_CLIENT | FLAG_FIN_SERVER)) {
+      return Math.ceil(finGraceMs / 1000);
+    }
+    return Infinity;
   }
 
   /**
    * Frees this worker's entries that are idle past the timeout, reset (after `rstGraceMs`), or
-   * closed in both directions (after `finGraceMs`). Returns how many were freed.
+   * closed in both directions (after `finGraceMs`). Returns how many were freed. Only the
+   * sessions whose check is due are looked at.
    */
-  expire(now: number, finGraceMs = 10_000, rstGraceMs = 2_000): number {
+  expire(now: number, finGraceMs = FIN_GRACE_MS, rstGraceMs = RST_GRACE_MS): number {
     const nowS = this.#seconds(now);
     const idleS = Math.ceil(this.idleTimeoutMs / 1000);
+    const checks = this.#checks;
     let freed = 0;
-    for (let port = this.firstPort; port <= this.lastPort; port++) {
+    while (checks.size > 0 && checks.peekDeadline() <= nowS) {
+      const port = checks.peekId();
+      const gen = checks.peekTag();
+      checks.pop();
       const base = (port - NAT_PORT_BASE) * ENTRY_SIZE;
-      if (Atomics.load(this.#state, (base + F_STATE) >> 2) === 0) continue;
+      if (Atomics.load(this.#state, (base + F_STATE) >> 2) !== gen) continue; // freed or reused
       const flags = Atomics.load(this.#bytes, base + F_FLAGS);
-      const age = nowS - this.#view.getUint32(base + F_LAST);
-      const closedBoth =
-        (flags & (FLAG_FIN_CLIENT | FLAG_FIN_SERVER)) === (FLAG_FIN_CLIENT | FLAG_FIN_SERVER);
-      const dead = age >= idleS ||
-        ((flags & FLAG_RST) !== 0 && age * 1000 >= rstGraceMs) ||
-        (closedBoth && age * 1000 >= finGraceMs);
-      if (!dead) continue;
-      this.#free(port, base);
-      freed++;
+      const last = this.#view.getUint32(base + F_LAST);
+      const diesAt = last + Math.min(idleS, this.#graceS(flags, finGraceMs, rstGraceMs));
+      if (diesAt <= nowS) {
+        this.#free(port, base);
+        freed++;
+      } else {
+        checks.push(diesAt, port, gen);
+      }
     }
     return freed;
   }
 
+  /** The next time (ms on the caller's clock) {@linkcode NatTable.expire} has work, or Infinity. */
+  nextExpiry(): number {
+    const s = this.#checks.peekDeadline();
+    return s === Infinity ? Infinity : this.#epoch + s * 1000;
+  }
+
   #free(port: number, base: number): void {
-    const len = this.#bytes[base + F_FAMILY] === 6 ? 16 : 4;
-    const key = NatTable.#hash(
-      this.#bytes,
-      base + F_SRC,
-      base + F_DST,
-      len,
-      this.srcPortOf(base),
-      this.dstPortOf(base),
-    );
-    if (this.#forward.get(key) === port) this.#forward.delete(key);
+    const i = port - this.firstPort;
+    const e = this.#entries[i];
+    if (e !== undefined) {
+      this.#forward.remove(e);
+      this.#entries[i] = undefined;
+    }
     Atomics.store(this.#state, (base + F_STATE) >> 2, 0);
     this.#live--;
+    if (this.#live === 0) this.#entries = [];
   }
 
   /** Frees every entry this worker owns (on stop). */
@@ -331,5 +373,6 @@ export class NatTable {
       const base = (port - NAT_PORT_BASE) * ENTRY_SIZE;
       if (Atomics.load(this.#state, (base + F_STATE) >> 2) !== 0) this.#free(port, base);
     }
+    this.#checks.clear();
   }
 }

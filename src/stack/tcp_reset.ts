@@ -6,76 +6,67 @@
  * @module
  */
 
-import { checksum, pseudoHeaderSumAt } from "../wire/checksum.ts";
+import { pseudoHeaderSumAt } from "../wire/checksum.ts";
+import { IPPROTO_TCP } from "../wire/ip.ts";
+import { IPV4_FIELD, IPV4_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.ts";
+import { IPV6_FIELD, IPV6_HEADER_LEN, Ipv6Packet } from "../wire/ipv6.ts";
+import { TCP_ACK, TCP_FIN, TCP_HEADER_LEN, TCP_RST, TCP_SYN, TcpPacket } from "../wire/tcp.ts";
 
-const IPPROTO_TCP = 6;
-const TCP_RST = 0x04;
-const TCP_ACK = 0x10;
-const TCP_SYN = 0x02;
-const TCP_FIN = 0x01;
+const tcp = new TcpPacket(new Uint8Array(0));
+const v4 = new Ipv4Packet(new Uint8Array(0));
+const v6 = new Ipv6Packet(new Uint8Array(0));
 
 /**
- * Turns the segment in `pkt` (IP header at 0, TCP header at `l4Off`, segment up to
- * `pkt.length`) into the RST that refuses it, in the same buffer, and returns the reply view
- * (40 bytes for IPv4, 60 for IPv6).
+ * Turns the segment `pkt[l4Off..l4End)` (IP header at 0) into the RST that refuses it, in the
+ * same buffer, and returns the reply's length (40 bytes for IPv4, 60 for IPv6).
  */
-export function resetInPlace(pkt: Uint8Array, l4Off: number, family: 4 | 6): Uint8Array {
-  const hl = (pkt[l4Off + 12]! >> 4) * 4;
-  const flags = pkt[l4Off + 13]!;
-  const seq = ((pkt[l4Off + 4]! << 24) | (pkt[l4Off + 5]! << 16) | (pkt[l4Off + 6]! << 8) |
-    pkt[l4Off + 7]!) >>> 0;
-  const segLen = pkt.length - l4Off - hl + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
-  const ack = (seq + segLen) >>> 0;
-  const sport = (pkt[l4Off]! << 8) | pkt[l4Off + 1]!;
-  const dport = (pkt[l4Off + 2]! << 8) | pkt[l4Off + 3]!;
-  const ipLen = family === 4 ? 20 : 40;
+export function resetInPlace(
+  pkt: Uint8Array,
+  l4Off: number,
+  l4End: number,
+  family: 4 | 6,
+): number {
+  const t = tcp.reset(pkt, l4Off, l4End);
+  const flags = t.flags();
+  const segLen = t.payloadLen() + (flags & TCP_SYN ? 1 : 0) + (flags & TCP_FIN ? 1 : 0);
+  const ack = (t.seq() + segLen) >>> 0;
+  const sport = t.srcPort();
+  const dport = t.dstPort();
+  const ipLen = family === 4 ? IPV4_HEADER_LEN : IPV6_HEADER_LEN;
   const alen = family === 4 ? 4 : 16;
-  const srcOff = family === 4 ? 12 : 8;
-  const dstOff = srcOff + alen;
+  const srcOff = family === 4 ? IPV4_FIELD.SRC : IPV6_FIELD.SRC;
+  const dstOff = family === 4 ? IPV4_FIELD.DST : IPV6_FIELD.DST;
   // Swap the addresses (their offsets are the same with or without IPv4 options).
   for (let i = 0; i < alen; i++) {
-    const t = pkt[srcOff + i]!;
+    const x = pkt[srcOff + i]!;
     pkt[srcOff + i] = pkt[dstOff + i]!;
-    pkt[dstOff + i] = t;
+    pkt[dstOff + i] = x;
   }
-  const t = ipLen;
   if (family === 4) {
-    pkt[0] = 0x45;
-    pkt[1] = 0;
-    pkt[2] = 0;
-    pkt[3] = 40;
-    pkt[6] = 0x40; // DF
-    pkt[7] = 0;
-    pkt[8] = 64;
-    pkt[9] = IPPROTO_TCP;
+    const ip = v4.reset(pkt);
+    ip.setHeaderLen(IPV4_HEADER_LEN);
+    ip.setDscpEcn(0);
+    ip.setTotalLen(IPV4_HEADER_LEN + TCP_HEADER_LEN);
+    ip.setFragment(true, false, 0);
+    ip.setTtl(64);
+    ip.setProtocol(IPPROTO_TCP);
   } else {
-    pkt[4] = 0;
-    pkt[5] = 20;
-    pkt[6] = IPPROTO_TCP;
-    pkt[7] = 64;
+    const ip = v6.reset(pkt);
+    ip.setPayloadLen(TCP_HEADER_LEN);
+    ip.setNextHeader(IPPROTO_TCP);
+    ip.setHopLimit(64);
   }
-  pkt[t] = dport >> 8;
-  pkt[t + 1] = dport & 0xff;
-  pkt[t + 2] = sport >> 8;
-  pkt[t + 3] = sport & 0xff;
-  pkt.fill(0, t + 4, t + 8); // SEQ = 0
-  pkt[t + 8] = ack >>> 24;
-  pkt[t + 9] = (ack >>> 16) & 0xff;
-  pkt[t + 10] = (ack >>> 8) & 0xff;
-  pkt[t + 11] = ack & 0xff;
-  pkt[t + 12] = 5 << 4;
-  pkt[t + 13] = TCP_RST | TCP_ACK;
-  pkt.fill(0, t + 14, t + 20); // window, checksum, urgent pointer
-  const pseudo = pseudoHeaderSumAt(pkt, srcOff, dstOff, alen, IPPROTO_TCP, 20);
-  const sum = checksum(pkt, t, t + 20, pseudo);
-  pkt[t + 16] = sum >> 8;
-  pkt[t + 17] = sum & 0xff;
-  if (family === 4) {
-    pkt[10] = 0;
-    pkt[11] = 0;
-    const ipSum = checksum(pkt, 0, 20);
-    pkt[10] = ipSum >> 8;
-    pkt[11] = ipSum & 0xff;
-  }
-  return pkt.subarray(0, t + 20);
+  // The TCP header now starts right after a header without options.
+  const r = tcp.reset(pkt, ipLen, ipLen + TCP_HEADER_LEN);
+  r.setSrcPort(dport);
+  r.setDstPort(sport);
+  r.setSeq(0);
+  r.setAck(ack);
+  r.setHeaderLen(TCP_HEADER_LEN);
+  r.setFlags(TCP_RST | TCP_ACK);
+  r.setWindow(0);
+  r.setUrgent(0);
+  r.fillChecksum(pseudoHeaderSumAt(pkt, srcOff, dstOff, alen, IPPROTO_TCP, TCP_HEADER_LEN));
+  if (family === 4) v4.fillChecksum();
+  return ipLen + TCP_HEADER_LEN;
 }

@@ -15,6 +15,7 @@
  */
 
 import { IPPROTO_UDP } from "../wire/ip.ts";
+import { UDP_FIELD, UDP_HEADER_LEN, UdpPacket } from "../wire/udp.ts";
 import { FlowNode, FlowTable } from "./flow_table.ts";
 import { MAX_PACKET, PacketBuilder } from "./packet_builder.ts";
 
@@ -197,6 +198,7 @@ export interface UdpReplyOptions {
  */
 export class UdpReplyBuilder {
   private readonly pb: PacketBuilder;
+  private readonly udp = new UdpPacket(new Uint8Array(0));
 
   constructor(options: UdpReplyOptions = {}) {
     this.pb = new PacketBuilder(
@@ -209,13 +211,13 @@ export class UdpReplyBuilder {
 
   /** Largest payload for a version (65535 minus IP and UDP headers). */
   static maxPayload(version: number): number {
-    return MAX_PACKET - PacketBuilder.ipHeaderLen(version) - 8;
+    return MAX_PACKET - PacketBuilder.ipHeaderLen(version) - UDP_HEADER_LEN;
   }
 
   /** The scratch region where the payload of the next reply of this IP version goes. */
   payloadArea(version: number): Uint8Array {
-    const start = this.pb.headroom + PacketBuilder.ipHeaderLen(version) + 8;
-    return this.pb.buf.subarray(start, start + UdpReplyBuilder.maxPayload(version));
+    const start = PacketBuilder.ipHeaderLen(version) + UDP_HEADER_LEN;
+    return this.pb.packet.subarray(start, start + UdpReplyBuilder.maxPayload(version));
   }
 
   /**
@@ -240,16 +242,13 @@ export class UdpReplyBuilder {
       throw new TypeError(`UDP reply addresses must be IPv${version} (${alen} bytes)`);
     }
     const pb = this.pb;
-    const l4Len = 8 + len;
+    const l4Len = UDP_HEADER_LEN + len;
     const o = pb.ipHeader(version, IPPROTO_UDP, srcAddr, 0, clientAddr, 0, l4Len);
-    const b = pb.buf;
-    b[o] = srcPort >>> 8;
-    b[o + 1] = srcPort;
-    b[o + 2] = clientPort >>> 8;
-    b[o + 3] = clientPort;
-    b[o + 4] = l4Len >>> 8;
-    b[o + 5] = l4Len;
-    return pb.finish(version, IPPROTO_UDP, o, l4Len, 6);
+    const u = this.udp.reset(pb.packet, o, o + l4Len);
+    u.setSrcPort(srcPort);
+    u.setDstPort(clientPort);
+    u.setLengthField(l4Len);
+    return pb.view(pb.finish(version, IPPROTO_UDP, o, l4Len, UDP_FIELD.CHECKSUM));
   }
 
   /** Copies `payload` into the payload area and builds the packet (the non-zero-copy path). */

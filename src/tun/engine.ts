@@ -87,7 +87,7 @@ export class TunEngine {
       reactor,
       path,
       init.inboundTag,
-      (pkt) => this.#writePacket(pkt),
+      (pkt) => this.#writePacket(pkt, pkt.length),
       init.udpTimeoutMs,
       headroom,
     );
@@ -103,13 +103,13 @@ export class TunEngine {
         listenFds,
         init.inboundTag,
       );
-      system.writeBack = (pkt, worker) =>
-        this.#writePacket(pkt, this.init.queueFds[worker] ?? this.#fd);
+      system.writeBack = (pkt, len, worker) =>
+        this.#writePacket(pkt, len, this.init.queueFds[worker] ?? this.#fd);
       this.#sweep = this.#scheduleSweep();
     } else {
       const flows = new UserspaceFlows(reactor, path, init.inboundTag);
       this.#tcp = new TcpStack({
-        emit: (pkt) => this.#writePacket(pkt),
+        emit: (pkt, len) => this.#writePacket(pkt, len),
         onSyn: (flow) => flows.onSyn(flow),
         mtu: init.tun.mtu,
         headroom,
@@ -120,13 +120,13 @@ export class TunEngine {
       path,
       inboundTag: init.inboundTag,
       tunPrefixes: init.tun.addresses,
-      emit: (pkt) => this.#writePacket(pkt),
+      emit: (pkt, len) => this.#writePacket(pkt, len),
       headroom,
     });
     this.#dispatcher = new Dispatcher({
       tcp: this.#system ?? this.#tcp,
       onUdp: (d, now) => this.#udp.input(d, now),
-      emit: (pkt) => this.#writePacket(pkt),
+      emit: (pkt) => this.#writePacket(pkt, pkt.length),
       onIcmpEcho: (p, v, l4Off, l4End, srcOff, dstOff, now) =>
         icmp.input(p, v, l4Off, l4End, srcOff, dstOff, now),
     });
@@ -168,6 +168,12 @@ export class TunEngine {
       if (n === WOULD_BLOCK) break;
       if (n <= off) continue;
       this.stats.packetsIn++;
+      if (off === 0) {
+        // Linux without a prefix: the packet is rx[0..n), handed on with its length (no view).
+        if (impair === null) dispatcher.input(rx, now, n);
+        else impair.input(rx.subarray(0, n));
+        continue;
+      }
       const ip = unframe(rx.subarray(0, n), off);
       if (ip === null) {
         this.#readDrops++;
@@ -179,17 +185,23 @@ export class TunEngine {
   }
 
   /**
-   * Writes one IP packet to a TUN queue (this worker's unless `fd` is given), framed for the
-   * device (`framing.ts`: macOS utun's 4-byte address family).
+   * Writes one IP packet, `pkt[0..len)`, to a TUN queue (this worker's unless `fd` is given),
+   * framed for the device (`framing.ts`: macOS utun's 4-byte address family).
    */
-  #writePacket(pkt: Uint8Array, fd = this.#fd): void {
-    const out = frameForTun(pkt, this.#offset, this.#tx);
-    if (out === null) {
-      this.#writeDrops++;
-      return;
+  #writePacket(pkt: Uint8Array, len: number, fd = this.#fd): void {
+    let out = pkt;
+    let outLen = len;
+    if (this.#offset > 0) {
+      const framed = frameForTun(pkt.subarray(0, len), this.#offset, this.#tx);
+      if (framed === null) {
+        this.#writeDrops++;
+        return;
+      }
+      out = framed;
+      outLen = framed.length;
     }
     try {
-      if (fdWrite(fd, out) === WOULD_BLOCK) {
+      if (fdWrite(fd, out, outLen) === WOULD_BLOCK) {
         this.#writeDrops++;
         return;
       }

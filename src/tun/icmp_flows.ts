@@ -104,8 +104,8 @@ export interface IcmpEnv {
   inboundTag: string;
   /** The TUN's own prefixes (pings inside them are answered locally). */
   tunPrefixes: readonly Prefix[];
-  /** Writes one IP packet to the TUN. */
-  emit(packet: Uint8Array): void;
+  /** Writes one IP packet, `packet[0..length)`, to the TUN. */
+  emit(packet: Uint8Array, length: number): void;
   /** Bytes to keep free before each built packet (platform prefix). */
   headroom: number;
 }
@@ -205,7 +205,7 @@ export class IcmpFlows {
         this.#localReply(p, version, l4Off, l4End);
         return;
       case "unreachable":
-        this.#unreachable(flow, p, l4Off);
+        this.#unreachable(flow, p, l4Off, l4End);
         return;
       case "drop":
         this.stats.dropped++;
@@ -217,11 +217,11 @@ export class IcmpFlows {
     const reply = echoReplyInPlace(p, version, l4Off, l4End);
     if (!reply) return;
     this.stats.localReplies++;
-    this.env.emit(reply);
+    this.env.emit(reply, reply.length);
   }
 
-  #unreachable(flow: Flow, p: Uint8Array, l4Off: number): void {
-    const n = hostUnreachable(p, flow.version, l4Off, this.#scratch);
+  #unreachable(flow: Flow, p: Uint8Array, l4Off: number, end: number): void {
+    const n = hostUnreachable(p, flow.version, l4Off, end, this.#scratch);
     this.#emitMessage(flow, this.#scratch.subarray(0, n));
     this.stats.unreachable++;
   }
@@ -231,7 +231,7 @@ export class IcmpFlows {
     const b = this.#builder;
     const proto = flow.version === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6;
     const l4 = b.ipHeader(flow.version, proto, flow.target, 0, flow.client, 0, message.length);
-    b.buf.set(message, l4);
+    b.packet.set(message, l4);
     b.finish(flow.version, proto, l4, message.length, L4_CHECKSUM_OFFSET.icmp);
   }
 

@@ -115,8 +115,9 @@ export class SystemStack {
   }
 
   /**
-   * The dispatcher's TCP entry point: rewrites the segment (IP header at 0, TCP at `l4Off`)
-   * and hands it to `writeBack(packet, worker)` when it must go back into the TUN.
+   * The dispatcher's TCP entry point: rewrites the segment (IP header at 0, TCP at
+   * `buf[l4Off..l4End)`) in place and hands it to `writeBack(buf, length, worker)` when it must
+   * go back into the TUN.
    */
   inputSegment(
     buf: Uint8Array,
@@ -127,13 +128,12 @@ export class SystemStack {
     l4End: number,
     now: number,
   ): void {
-    const pkt = l4End === buf.length ? buf : buf.subarray(0, l4End);
     const family = version === 6 ? 6 : 4;
-    const verdict = this.nat.process(pkt, l4Off, family, now);
+    const verdict = this.nat.process(buf, l4Off, l4End, family, now);
     if (verdict === NatVerdict.Forward) {
-      this.writeBack(pkt, this.nat.writeTo);
+      this.writeBack(buf, l4End, this.nat.writeTo);
     } else if (verdict === NatVerdict.Reset) {
-      this.writeBack(resetInPlace(pkt, l4Off, family), this.nat.table.workerIndex);
+      this.writeBack(buf, resetInPlace(buf, l4Off, l4End, family), this.nat.table.workerIndex);
     } else if (verdict === NatVerdict.Exhausted && this.nat.exhausted % 1000 === 1) {
       log.error(
         "NAT port table of this worker is full ({n} sessions); new TCP connections are dropped",
@@ -173,8 +173,11 @@ export class SystemStack {
     return decision.method === "drop" ? NatVerdict.Drop : NatVerdict.Reset;
   }
 
-  /** Where rewritten packets go (set by the engine): the packet and the worker whose queue. */
-  writeBack: (packet: Uint8Array, worker: number) => void = () => {};
+  /**
+   * Where rewritten packets go (set by the engine): the packet `buf[0..length)` and the worker
+   * whose queue.
+   */
+  writeBack: (buf: Uint8Array, length: number, worker: number) => void = () => {};
 
   #onAccept(sock: TcpSocket): void {
     let peerPort: number;

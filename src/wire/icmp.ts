@@ -121,36 +121,3 @@ export class IcmpPacket {
     return checksum(this.buffer, this.start, this.end, pseudoSum) === 0;
   }
 }
-
-/** A parsed ICMP message; `data` is a view into the parsed buffer. */
-export class IcmpRepr {
-  constructor(
-    public msgType: number,
-    public code: number,
-    /** The 4 bytes after the checksum (echo: identifier << 16 | sequence number). */
-    public restOfHeader: number,
-    public data: Uint8Array,
-  ) {}
-
-  /** Parses a message; verifies the checksum when a pseudo-header sum is given (0 for ICMPv4). */
-  static parse(packet: IcmpPacket, pseudoSum: number | null = null): IcmpRepr | WireError {
-    const err = packet.check();
-    if (err !== null) return err;
-    if (pseudoSum !== null && !packet.verifyChecksum(pseudoSum)) return "checksum";
-    return new IcmpRepr(packet.msgType(), packet.code(), packet.restOfHeader(), packet.data());
-  }
-
-  bufferLen(): number {
-    return ICMP_HEADER_LEN + this.data.length;
-  }
-
-  /** Writes the message; fills the checksum when a pseudo-header sum is given (0 for ICMPv4). */
-  emit(packet: IcmpPacket, pseudoSum: number | null = null): void {
-    packet.setMsgType(this.msgType);
-    packet.setCode(this.code);
-    packet.setChecksum(0);
-    packet.setRestOfHeader(this.restOfHeader >>> 0);
-    packet.buffer.set(this.data, packet.start + ICMP_HEADER_LEN);
-    if (pseudoSum !== null) packet.fillChecksum(pseudoSum);
-  }
-}

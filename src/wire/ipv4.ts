@@ -1,10 +1,10 @@
 /**
- * IPv4 (RFC 791): a zero-copy view over a packet buffer and a parsed value.
+ * IPv4 (RFC 791): a zero-copy view over a packet buffer.
  *
- * `Ipv4Packet` wraps a `Uint8Array` that starts at the IP header; call {@linkcode Ipv4Packet.check}
- * once and the accessors may then read and write fields without further bounds checks. The view
- * can be re-pointed with `reset()`, so a packet loop keeps one instance. `Ipv4Repr` is the parsed,
- * validated header as plain fields, for code paths that prefer values to views.
+ * `Ipv4Packet` wraps `buffer[0..end)`, a packet that starts at the IP header; call
+ * {@linkcode Ipv4Packet.check} once and the accessors may then read and write fields without
+ * further bounds checks. The view can be re-pointed with `reset()`, so a packet loop keeps one
+ * instance and allocates nothing per packet.
  *
  * @module
  */
@@ -40,35 +40,49 @@ const FLAG_DF = 0x4000;
 const FLAG_MF = 0x2000;
 const OFFSET_MASK = 0x1fff;
 
-/** A view over an IPv4 packet (header, options, payload) in `buffer`. */
+/**
+ * A view over an IPv4 packet (header, options, payload) in `buffer[0..end)`.
+ *
+ * ```ts
+ * const ip = new Ipv4Packet(new Uint8Array(0));
+ * for (const n of reads) {
+ *   if (ip.reset(rx, n).check() !== null) continue; // one bounds check
+ *   handle(ip.protocol(), ip.headerLen(), ip.totalLen());
+ * }
+ * ```
+ */
 export class Ipv4Packet {
   /** The bytes, starting at the IP header. */
   buffer: Uint8Array;
+  /** End of the bytes read (the packet may be shorter: see {@linkcode Ipv4Packet.totalLen}). */
+  end: number;
 
-  constructor(buffer: Uint8Array) {
+  constructor(buffer: Uint8Array, end: number = buffer.length) {
     this.buffer = buffer;
+    this.end = end;
   }
 
-  /** Re-points the view at another buffer and returns it. */
-  reset(buffer: Uint8Array): this {
+  /** Re-points the view at `buffer[0..end)` and returns it. */
+  reset(buffer: Uint8Array, end: number = buffer.length): this {
     this.buffer = buffer;
+    this.end = end;
     return this;
   }
 
   /**
-   * Validates the version, header length and total length against the buffer. After `null`
-   * every accessor is in bounds. The buffer may be longer than the total length (link padding);
+   * Validates the version, header length and total length against the bytes read. After `null`
+   * every accessor is in bounds. The bytes may run past the total length (link padding);
    * {@linkcode Ipv4Packet.payload} stops at the total length.
    */
   check(): WireError | null {
     const b = this.buffer;
-    if (b.length < IPV4_HEADER_LEN) return "truncated";
+    if (this.end < IPV4_HEADER_LEN) return "truncated";
     if (b[F.VER_IHL]! >> 4 !== 4) return "malformed";
     const hl = (b[F.VER_IHL]! & 0x0f) * 4;
     if (hl < IPV4_HEADER_LEN) return "malformed";
     const total = get16(b, F.LENGTH);
     if (total < hl) return "malformed";
-    if (b.length < total) return "truncated";
+    if (this.end < total) return "truncated";
     return null;
   }
 
@@ -202,109 +216,4 @@ export function ipv4OptionsValid(options: Uint8Array): boolean {
     i += len;
   }
   return true;
-}
-
-/** Fields of an {@linkcode Ipv4Repr}. */
-export interface Ipv4ReprInit {
-  src: Uint8Array;
-  dst: Uint8Array;
-  protocol: number;
-  payloadLen: number;
-  ttl?: number;
-  ident?: number;
-  dontFrag?: boolean;
-  moreFrags?: boolean;
-  fragOffset?: number;
-  dscpEcn?: number;
-  options?: Uint8Array;
-}
-
-/** A parsed IPv4 header. Addresses and options are copies, not views. */
-export class Ipv4Repr {
-  src: Uint8Array;
-  dst: Uint8Array;
-  protocol: number;
-  /** Length of the payload (total length minus header length). */
-  payloadLen: number;
-  ttl: number;
-  ident: number;
-  dontFrag: boolean;
-  moreFrags: boolean;
-  /** Fragment offset in bytes. */
-  fragOffset: number;
-  dscpEcn: number;
-  /** Raw option bytes; a multiple of 4 long, at most 40. */
-  options: Uint8Array;
-
-  constructor(init: Ipv4ReprInit) {
-    this.src = init.src;
-    this.dst = init.dst;
-    this.protocol = init.protocol;
-    this.payloadLen = init.payloadLen;
-    this.ttl = init.ttl ?? 64;
-    this.ident = init.ident ?? 0;
-    this.dontFrag = init.dontFrag ?? false;
-    this.moreFrags = init.moreFrags ?? false;
-    this.fragOffset = init.fragOffset ?? 0;
-    this.dscpEcn = init.dscpEcn ?? 0;
-    this.options = init.options ?? new Uint8Array(0);
-  }
-
-  /**
-   * Parses a packet that passes `check()`; returns an error when the options are malformed or,
-   * with `verifyChecksum`, when the header checksum is wrong.
-   */
-  static parse(packet: Ipv4Packet, verifyChecksum = false): Ipv4Repr | WireError {
-    const err = packet.check();
-    if (err !== null) return err;
-    if (verifyChecksum && !packet.verifyChecksum()) return "checksum";
-    const options = packet.options();
-    if (!ipv4OptionsValid(options)) return "malformed";
-    return new Ipv4Repr({
-      src: packet.srcAddr().slice(),
-      dst: packet.dstAddr().slice(),
-      protocol: packet.protocol(),
-      payloadLen: packet.totalLen() - packet.headerLen(),
-      ttl: packet.ttl(),
-      ident: packet.ident(),
-      dontFrag: packet.dontFrag(),
-      moreFrags: packet.moreFrags(),
-      fragOffset: packet.fragOffset(),
-      dscpEcn: packet.dscpEcn(),
-      options: options.slice(),
-    });
-  }
-
-  /** Header length in bytes, options included. */
-  headerLen(): number {
-    return IPV4_HEADER_LEN + this.options.length;
-  }
-
-  /** Header plus payload length. */
-  bufferLen(): number {
-    return this.headerLen() + this.payloadLen;
-  }
-
-  /**
-   * Writes the header (and options) into `packet`, whose buffer must hold at least
-   * {@linkcode Ipv4Repr.headerLen} bytes; fills the checksum unless told not to.
-   */
-  emit(packet: Ipv4Packet, fillChecksum = true): void {
-    if (this.options.length % 4 !== 0 || this.options.length > 40) {
-      throw new RangeError(`Cannot emit IPv4 options of ${this.options.length} bytes`);
-    }
-    const hl = this.headerLen();
-    packet.setHeaderLen(hl);
-    packet.setDscpEcn(this.dscpEcn);
-    packet.setTotalLen(hl + this.payloadLen);
-    packet.setIdent(this.ident);
-    packet.setFragment(this.dontFrag, this.moreFrags, this.fragOffset);
-    packet.setTtl(this.ttl);
-    packet.setProtocol(this.protocol);
-    packet.setSrcAddr(this.src);
-    packet.setDstAddr(this.dst);
-    packet.buffer.set(this.options, IPV4_HEADER_LEN);
-    if (fillChecksum) packet.fillChecksum();
-    else packet.setChecksum(0);
-  }
 }

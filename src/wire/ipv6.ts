@@ -1,7 +1,7 @@
 /**
  * IPv6 (RFC 8200): a zero-copy view over the fixed header, views over extension headers
- * (hop-by-hop, routing, fragment, destination options), a walker that finds the upper-layer
- * header, and parsed values for each.
+ * (hop-by-hop, routing, fragment, destination options), and a walker that finds the upper-layer
+ * header.
  *
  * @module
  */
@@ -34,27 +34,36 @@ const F = IPV6_FIELD;
 /** Length of the fixed IPv6 header. */
 export const IPV6_HEADER_LEN = 40;
 
-/** A view over an IPv6 packet in `buffer`, starting at the fixed header. */
+/** A view over an IPv6 packet in `buffer[0..end)`, starting at the fixed header. */
 export class Ipv6Packet {
   buffer: Uint8Array;
+  /** End of the bytes read. */
+  end: number;
 
-  constructor(buffer: Uint8Array) {
+  constructor(buffer: Uint8Array, end: number = buffer.length) {
     this.buffer = buffer;
+    this.end = end;
   }
 
-  /** Re-points the view at another buffer and returns it. */
-  reset(buffer: Uint8Array): this {
+  /** Re-points the view at `buffer[0..end)` and returns it. */
+  reset(buffer: Uint8Array, end: number = buffer.length): this {
     this.buffer = buffer;
+    this.end = end;
     return this;
   }
 
-  /** Validates the version and that the payload length fits the buffer. */
+  /** Validates the version and that the payload length fits the bytes read. */
   check(): WireError | null {
     const b = this.buffer;
-    if (b.length < IPV6_HEADER_LEN) return "truncated";
+    if (this.end < IPV6_HEADER_LEN) return "truncated";
     if (b[0]! >> 4 !== 6) return "malformed";
-    if (b.length < IPV6_HEADER_LEN + get16(b, F.PAYLOAD_LEN)) return "truncated";
+    if (this.end < IPV6_HEADER_LEN + get16(b, F.PAYLOAD_LEN)) return "truncated";
     return null;
+  }
+
+  /** End of the packet: the fixed header plus the payload length. */
+  packetEnd(): number {
+    return IPV6_HEADER_LEN + get16(this.buffer, F.PAYLOAD_LEN);
   }
 
   version(): number {
@@ -113,70 +122,6 @@ export class Ipv6Packet {
   /** Everything after the fixed header, up to the payload length (a view). */
   payload(): Uint8Array {
     return this.buffer.subarray(IPV6_HEADER_LEN, IPV6_HEADER_LEN + this.payloadLen());
-  }
-}
-
-/** Fields of an {@linkcode Ipv6Repr}. */
-export interface Ipv6ReprInit {
-  src: Uint8Array;
-  dst: Uint8Array;
-  nextHeader: number;
-  payloadLen: number;
-  hopLimit?: number;
-  trafficClass?: number;
-  flowLabel?: number;
-}
-
-/** A parsed fixed IPv6 header. Addresses are copies. */
-export class Ipv6Repr {
-  src: Uint8Array;
-  dst: Uint8Array;
-  nextHeader: number;
-  payloadLen: number;
-  hopLimit: number;
-  trafficClass: number;
-  flowLabel: number;
-
-  constructor(init: Ipv6ReprInit) {
-    this.src = init.src;
-    this.dst = init.dst;
-    this.nextHeader = init.nextHeader;
-    this.payloadLen = init.payloadLen;
-    this.hopLimit = init.hopLimit ?? 64;
-    this.trafficClass = init.trafficClass ?? 0;
-    this.flowLabel = init.flowLabel ?? 0;
-  }
-
-  static parse(packet: Ipv6Packet): Ipv6Repr | WireError {
-    const err = packet.check();
-    if (err !== null) return err;
-    return new Ipv6Repr({
-      src: packet.srcAddr().slice(),
-      dst: packet.dstAddr().slice(),
-      nextHeader: packet.nextHeader(),
-      payloadLen: packet.payloadLen(),
-      hopLimit: packet.hopLimit(),
-      trafficClass: packet.trafficClass(),
-      flowLabel: packet.flowLabel(),
-    });
-  }
-
-  headerLen(): number {
-    return IPV6_HEADER_LEN;
-  }
-
-  bufferLen(): number {
-    return IPV6_HEADER_LEN + this.payloadLen;
-  }
-
-  /** Writes the fixed header into `packet` (at least 40 bytes). */
-  emit(packet: Ipv6Packet): void {
-    packet.setVersionClassLabel(this.trafficClass, this.flowLabel);
-    packet.setPayloadLen(this.payloadLen);
-    packet.setNextHeader(this.nextHeader);
-    packet.setHopLimit(this.hopLimit);
-    packet.setSrcAddr(this.src);
-    packet.setDstAddr(this.dst);
   }
 }
 
@@ -276,53 +221,26 @@ export class Ipv6FragmentHeader {
   }
 }
 
-/** A parsed hop-by-hop or destination options header: the option TLVs as raw bytes. */
-export class Ipv6OptionsRepr {
-  constructor(
-    public nextHeader: number,
-    /** Option bytes after the two fixed bytes; `length % 8 === 6`. */
-    public options: Uint8Array,
-  ) {}
-
-  static parse(header: Ipv6ExtHeader): Ipv6OptionsRepr | WireError {
-    const err = header.check();
-    if (err !== null) return err;
-    const data = header.data();
-    const bad = checkIpv6Options(data);
-    if (bad !== null) return bad;
-    return new Ipv6OptionsRepr(header.nextHeader(), data.slice());
-  }
-
-  bufferLen(): number {
-    return 2 + this.options.length;
-  }
-
-  emit(header: Ipv6ExtHeader): void {
-    if (this.options.length % 8 !== 6) {
-      throw new RangeError(`Cannot emit IPv6 options of ${this.options.length} bytes`);
-    }
-    header.setNextHeader(this.nextHeader);
-    header.setHeaderLen(this.bufferLen());
-    header.buffer.set(this.options, 2);
-  }
-}
-
 /**
  * Validates option TLVs in a hop-by-hop or destination options header (RFC 8200 §4.2). Returns
  * "unsupported" for an unrecognised option whose action bits say to discard the packet, and for
  * the jumbo payload option (RFC 2675), which this stack does not implement.
  */
-export function checkIpv6Options(data: Uint8Array): WireError | null {
-  let i = 0;
-  while (i < data.length) {
+export function checkIpv6Options(
+  data: Uint8Array,
+  start = 0,
+  end: number = data.length,
+): WireError | null {
+  let i = start;
+  while (i < end) {
     const type = data[i]!;
     if (type === 0) { // Pad1
       i++;
       continue;
     }
-    if (i + 1 >= data.length) return "malformed";
+    if (i + 1 >= end) return "malformed";
     const len = data[i + 1]!;
-    if (i + 2 + len > data.length) return "malformed";
+    if (i + 2 + len > end) return "malformed";
     // PadN (1) and Router Alert (5) are understood; anything else is skipped only if its
     // two high-order bits are 00.
     if (type !== 1 && type !== 5 && (type & 0xc0) !== 0) return "unsupported";
@@ -330,76 +248,6 @@ export function checkIpv6Options(data: Uint8Array): WireError | null {
   }
   return null;
 }
-
-/** A parsed routing header (any type): the type-specific data is kept raw. */
-export class Ipv6RoutingRepr {
-  constructor(
-    public nextHeader: number,
-    public routingType: number,
-    public segmentsLeft: number,
-    /** Bytes after the four fixed bytes; `length % 8 === 4`. */
-    public data: Uint8Array,
-  ) {}
-
-  static parse(header: Ipv6ExtHeader): Ipv6RoutingRepr | WireError {
-    const err = header.check();
-    if (err !== null) return err;
-    const b = header.buffer;
-    return new Ipv6RoutingRepr(b[0]!, b[2]!, b[3]!, b.slice(4, header.headerLen()));
-  }
-
-  bufferLen(): number {
-    return 4 + this.data.length;
-  }
-
-  emit(header: Ipv6ExtHeader): void {
-    if (this.data.length % 8 !== 4) {
-      throw new RangeError(
-        `Cannot emit an IPv6 routing header with ${this.data.length} data bytes`,
-      );
-    }
-    header.setNextHeader(this.nextHeader);
-    header.setHeaderLen(this.bufferLen());
-    header.buffer[2] = this.routingType;
-    header.buffer[3] = this.segmentsLeft;
-    header.buffer.set(this.data, 4);
-  }
-}
-
-/** A parsed fragment header. */
-export class Ipv6FragmentRepr {
-  constructor(
-    public nextHeader: number,
-    /** Offset in bytes (multiple of 8). */
-    public fragOffset: number,
-    public moreFrags: boolean,
-    public ident: number,
-  ) {}
-
-  static parse(header: Ipv6FragmentHeader): Ipv6FragmentRepr | WireError {
-    const err = header.check();
-    if (err !== null) return err;
-    return new Ipv6FragmentRepr(
-      header.nextHeader(),
-      header.fragOffset(),
-      header.moreFrags(),
-      header.ident(),
-    );
-  }
-
-  bufferLen(): number {
-    return IPV6_FRAG_HEADER_LEN;
-  }
-
-  emit(header: Ipv6FragmentHeader): void {
-    header.setNextHeader(this.nextHeader);
-    header.setFragment(this.fragOffset, this.moreFrags);
-    header.setIdent(this.ident);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Header chain walk
 
 /** Where the header chain of an IPv6 packet ends; filled by {@linkcode walkIpv6}. */
 export interface Ipv6Walk {
@@ -440,7 +288,7 @@ export function walkIpv6(buf: Uint8Array, end: number, out: Ipv6Walk): WireError
         const len = (buf[off + 1]! + 1) * 8;
         if (off + len > end) return "truncated";
         if (next !== IPPROTO_ROUTING) {
-          const bad = checkIpv6Options(buf.subarray(off + 2, off + len));
+          const bad = checkIpv6Options(buf, off + 2, off + len);
           if (bad !== null) return bad;
         }
         nextField = off;

@@ -1,11 +1,13 @@
 /**
- * Zero-copy packet views and parsed values for IPv4, IPv6 (with extension headers), TCP, UDP and
- * ICMP, the Internet checksum, and TCP sequence arithmetic. Nothing here keeps state or does I/O.
+ * Zero-copy packet views for IPv4, IPv6 (with extension headers), TCP, UDP and ICMP, TCP option
+ * parsing and emission, the Internet checksum, and TCP sequence arithmetic. Nothing here keeps
+ * state or does I/O; this is the one place that knows where each header field lives.
  *
  * Each protocol has a view class over a `Uint8Array` (one `check()` up front, then accessor
- * pairs such as `srcPort()`/`setSrcPort()`, and `reset()` to re-point it) and a `*Repr` class with
- * `static parse(view)` and `emit(view)`. Parsers return a {@linkcode WireError} string instead of
- * throwing.
+ * pairs such as `srcPort()`/`setSrcPort()`, and `reset()` to re-point it without allocating). The
+ * packet path (`src/stack/`) reads and writes every header through them. Checks return a
+ * {@linkcode WireError} string instead of throwing. (Tests build and parse whole packets from
+ * plain values with the `*Repr` classes in `tests/_helpers/packets.ts`, through the same views.)
  *
  * @module
  */

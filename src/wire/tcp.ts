@@ -1,6 +1,6 @@
 /**
- * TCP segments (RFC 9293 §3.1): a zero-copy view, option parsing into a reusable struct, option
- * emission, and a parsed value (`TcpRepr`).
+ * TCP segments (RFC 9293 §3.1): a zero-copy view, option parsing into a reusable struct, and
+ * option emission.
  *
  * The view covers `buffer[start..end)`, one segment (header, options and payload); `reset()`
  * re-points it without allocating. Checksums need the pseudo-header sum from
@@ -92,14 +92,24 @@ export class TcpPacket {
     return this;
   }
 
-  /** Validates the data offset and option lengths against the segment length. */
-  check(): WireError | null {
+  /**
+   * Validates the data offset against the segment length: the one bounds check before the
+   * accessors. Options are not looked at (a malformed option list ends
+   * {@linkcode parseTcpOptions}, as Linux's `tcp_parse_options` does).
+   */
+  checkLen(): WireError | null {
     const len = this.end - this.start;
     if (len < TCP_HEADER_LEN) return "truncated";
     const hl = this.headerLen();
     if (hl < TCP_HEADER_LEN) return "malformed";
     if (hl > len) return "truncated";
-    return checkTcpOptions(this.buffer, this.start + TCP_HEADER_LEN, this.start + hl);
+    return null;
+  }
+
+  /** {@linkcode TcpPacket.checkLen} and the option TLV structure. */
+  check(): WireError | null {
+    return this.checkLen() ??
+      checkTcpOptions(this.buffer, this.start + TCP_HEADER_LEN, this.start + this.headerLen());
   }
 
   /** Segment length (header and payload). */
@@ -134,11 +144,12 @@ export class TcpPacket {
   headerLen(): number {
     return (this.buffer[this.start + F.DATA_OFF]! >> 4) * 4;
   }
-  /** Sets the data offset from a header length in bytes (a multiple of 4). */
+  /**
+   * Sets the data offset from a header length in bytes (a multiple of 4) and clears the reserved
+   * bits that share its byte (RFC 9293 §3.1: they must be zero).
+   */
   setHeaderLen(bytes: number): void {
-    const b = this.buffer;
-    const i = this.start + F.DATA_OFF;
-    b[i] = ((bytes >>> 2) << 4) | (b[i]! & 0x0f);
+    this.buffer[this.start + F.DATA_OFF] = (bytes >>> 2) << 4;
   }
   /** The control bits FIN..CWR. */
   flags(): number {
@@ -389,145 +400,4 @@ export function tcpOptionsLen(
 ): number {
   return (mss > 0 ? 4 : 0) + (windowScale >= 0 ? 4 : 0) + (sackPermitted ? 4 : 0) +
     (hasTimestamp ? 12 : 0) + (sackCount > 0 ? 4 + 8 * sackCount : 0);
-}
-
-/** Fields of a {@linkcode TcpRepr}. */
-export interface TcpReprInit {
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack?: number;
-  flags: number;
-  window?: number;
-  urgent?: number;
-  mss?: number | null;
-  windowScale?: number | null;
-  sackPermitted?: boolean;
-  sackBlocks?: Array<[number, number]>;
-  timestamp?: { tsVal: number; tsEcr: number } | null;
-  payload?: Uint8Array;
-}
-
-/** A parsed TCP segment; the payload is a view into the parsed buffer. */
-export class TcpRepr {
-  srcPort: number;
-  dstPort: number;
-  seq: number;
-  ack: number;
-  /** Control bits (`TCP_FIN` ... `TCP_CWR`). */
-  flags: number;
-  /** The raw window field. */
-  window: number;
-  urgent: number;
-  mss: number | null;
-  windowScale: number | null;
-  sackPermitted: boolean;
-  sackBlocks: Array<[number, number]>;
-  timestamp: { tsVal: number; tsEcr: number } | null;
-  payload: Uint8Array;
-
-  constructor(init: TcpReprInit) {
-    this.srcPort = init.srcPort;
-    this.dstPort = init.dstPort;
-    this.seq = init.seq >>> 0;
-    this.ack = (init.ack ?? 0) >>> 0;
-    this.flags = init.flags;
-    this.window = init.window ?? 0;
-    this.urgent = init.urgent ?? 0;
-    this.mss = init.mss ?? null;
-    this.windowScale = init.windowScale ?? null;
-    this.sackPermitted = init.sackPermitted ?? false;
-    this.sackBlocks = init.sackBlocks ?? [];
-    this.timestamp = init.timestamp ?? null;
-    this.payload = init.payload ?? new Uint8Array(0);
-  }
-
-  /** Parses a segment; verifies the checksum when a pseudo-header sum is given. */
-  static parse(packet: TcpPacket, pseudoSum: number | null = null): TcpRepr | WireError {
-    const err = packet.check();
-    if (err !== null) return err;
-    if (pseudoSum !== null && !packet.verifyChecksum(pseudoSum)) return "checksum";
-    const o = new TcpOptions();
-    packet.parseOptions(o);
-    const sackBlocks: Array<[number, number]> = [];
-    for (let k = 0; k < o.sackCount; k++) {
-      sackBlocks.push([o.sackBlocks[2 * k]!, o.sackBlocks[2 * k + 1]!]);
-    }
-    return new TcpRepr({
-      srcPort: packet.srcPort(),
-      dstPort: packet.dstPort(),
-      seq: packet.seq(),
-      ack: packet.ack(),
-      flags: packet.flags(),
-      window: packet.window(),
-      urgent: packet.urgent(),
-      mss: o.mss > 0 ? o.mss : null,
-      windowScale: o.windowScale >= 0 ? o.windowScale : null,
-      sackPermitted: o.sackPermitted,
-      sackBlocks,
-      timestamp: o.hasTimestamp ? { tsVal: o.tsVal, tsEcr: o.tsEcr } : null,
-      payload: packet.payload(),
-    });
-  }
-
-  /** Header length in bytes, options included. */
-  headerLen(): number {
-    return TCP_HEADER_LEN + this.optionsLen();
-  }
-
-  private optionsLen(): number {
-    return tcpOptionsLen(
-      this.mss ?? 0,
-      this.windowScale ?? -1,
-      this.sackPermitted,
-      this.timestamp !== null,
-      this.sackBlocks.length,
-    );
-  }
-
-  /** Header, options and payload length. */
-  bufferLen(): number {
-    return this.headerLen() + this.payload.length;
-  }
-
-  /**
-   * Writes the segment into `packet` (whose range must be exactly {@linkcode TcpRepr.bufferLen}
-   * bytes) and fills the checksum when a pseudo-header sum is given.
-   */
-  emit(packet: TcpPacket, pseudoSum: number | null = null): void {
-    if (this.sackBlocks.length > 4) {
-      throw new RangeError(`Cannot emit ${this.sackBlocks.length} SACK blocks (at most 4)`);
-    }
-    const hl = this.headerLen();
-    if (hl > TCP_MAX_HEADER_LEN) {
-      throw new RangeError(`Cannot emit a TCP header of ${hl} bytes (at most 60)`);
-    }
-    const b = packet.buffer;
-    const s = packet.start;
-    packet.setSrcPort(this.srcPort);
-    packet.setDstPort(this.dstPort);
-    packet.setSeq(this.seq);
-    packet.setAck(this.ack);
-    b[s + F.DATA_OFF] = (hl >>> 2) << 4;
-    packet.setFlags(this.flags);
-    packet.setWindow(this.window);
-    packet.setChecksum(0);
-    packet.setUrgent(this.urgent);
-    const flat: number[] = [];
-    for (const [l, r] of this.sackBlocks) flat.push(l, r);
-    emitTcpOptions(
-      b,
-      s + TCP_HEADER_LEN,
-      this.mss ?? 0,
-      this.windowScale ?? -1,
-      this.sackPermitted,
-      this.timestamp !== null,
-      this.timestamp?.tsVal ?? 0,
-      this.timestamp?.tsEcr ?? 0,
-      flat,
-      this.sackBlocks.length,
-    );
-    b.set(this.payload, s + hl);
-    if (pseudoSum !== null) packet.fillChecksum(pseudoSum);
-  }
 }

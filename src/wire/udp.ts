@@ -98,38 +98,3 @@ export class UdpPacket {
     return checksum(this.buffer, this.start, this.start + this.lengthField(), pseudoSum) === 0;
   }
 }
-
-/** A parsed UDP datagram; the payload is a view into the parsed buffer. */
-export class UdpRepr {
-  constructor(
-    public srcPort: number,
-    public dstPort: number,
-    public payload: Uint8Array,
-  ) {}
-
-  /** Parses a datagram; verifies the checksum when a pseudo-header sum is given. */
-  static parse(
-    packet: UdpPacket,
-    pseudoSum: number | null = null,
-    zeroAllowed = true,
-  ): UdpRepr | WireError {
-    const err = packet.check();
-    if (err !== null) return err;
-    if (pseudoSum !== null && !packet.verifyChecksum(pseudoSum, zeroAllowed)) return "checksum";
-    return new UdpRepr(packet.srcPort(), packet.dstPort(), packet.payload());
-  }
-
-  bufferLen(): number {
-    return UDP_HEADER_LEN + this.payload.length;
-  }
-
-  /** Writes header and payload; fills the checksum when a pseudo-header sum is given. */
-  emit(packet: UdpPacket, pseudoSum: number | null = null): void {
-    packet.setSrcPort(this.srcPort);
-    packet.setDstPort(this.dstPort);
-    packet.setLengthField(this.bufferLen());
-    packet.setChecksum(0);
-    packet.buffer.set(this.payload, packet.start + UDP_HEADER_LEN);
-    if (pseudoSum !== null) packet.fillChecksum(pseudoSum);
-  }
-}

@@ -1,10 +1,18 @@
 /** Packet builders shared by the stack tests (dispatch, reassembly, fuzz). */
 import { pseudoHeaderSum } from "../../src/wire/checksum.ts";
-import { IcmpPacket, IcmpRepr } from "../../src/wire/icmp.ts";
-import { Ipv4Packet, Ipv4Repr } from "../../src/wire/ipv4.ts";
-import { Ipv6Packet, Ipv6Repr } from "../../src/wire/ipv6.ts";
-import { TcpPacket, TcpRepr, type TcpReprInit } from "../../src/wire/tcp.ts";
-import { UdpPacket, UdpRepr } from "../../src/wire/udp.ts";
+import { IcmpPacket } from "../../src/wire/icmp.ts";
+import { Ipv4Packet } from "../../src/wire/ipv4.ts";
+import { Ipv6Packet } from "../../src/wire/ipv6.ts";
+import { TcpPacket } from "../../src/wire/tcp.ts";
+import { UdpPacket } from "../../src/wire/udp.ts";
+import {
+  IcmpRepr,
+  Ipv4Repr,
+  Ipv6Repr,
+  TcpRepr,
+  type TcpReprInit,
+  UdpRepr,
+} from "../_helpers/packets.ts";
 
 export const C4 = new Uint8Array([10, 0, 0, 2]);
 export const S4 = new Uint8Array([198, 51, 100, 9]);

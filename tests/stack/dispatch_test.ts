@@ -10,7 +10,10 @@ function setup(opts: { verifyChecksums?: boolean } = {}) {
   const udps: Array<
     { v: number; src: number[]; dst: number[]; sp: number; dp: number; data: number[] }
   > = [];
-  const stack = new TcpStack({ emit: (p) => out.push(p.slice()), onSyn: (f) => syns.push(f) });
+  const stack = new TcpStack({
+    emit: (p, len) => out.push(p.slice(0, len)),
+    onSyn: (f) => syns.push(f),
+  });
   const d = new Dispatcher({
     tcp: stack,
     emit: (p) => out.push(p.slice()),

@@ -64,12 +64,14 @@ Deno.test("`hostUnreachable()` quotes the IPv4 header and 8 bytes, and as much I
   const v4 = new Uint8Array(20 + 100).map((_, i) => i);
   v4[0] = 0x45;
   const out = new Uint8Array(1280);
-  const n4 = hostUnreachable(v4, 4, 20, out);
+  const n4 = hostUnreachable(v4, 4, 20, v4.length, out);
   equal(n4, 8 + 28);
   deepEqual([...out.subarray(0, 8)], [3, 1, 0, 0, 0, 0, 0, 0]);
   deepEqual(out.subarray(8, n4), v4.subarray(0, 28));
+  // A read buffer longer than the packet: nothing past `end` is quoted.
+  equal(hostUnreachable(v4, 4, 20, 24, out), 8 + 24);
   const v6 = new Uint8Array(2000).map((_, i) => i & 0xff);
-  const n6 = hostUnreachable(v6, 6, 40, out);
+  const n6 = hostUnreachable(v6, 6, 40, v6.length, out);
   equal(n6, 1240, "40-byte IPv6 header + 1240 = the minimum MTU");
   deepEqual([out[0], out[1]], [1, 3]);
   deepEqual(out.subarray(8, n6), v6.subarray(0, 1232));

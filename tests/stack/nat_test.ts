@@ -104,7 +104,7 @@ Deno.test("`SystemNat` rewrites a SYN to B:natport → A:listener with valid che
     flags: SYN,
     payload: new Uint8Array([1, 2, 3]),
   });
-  assert.equal(n.process(p, l4, 4, 0), NatVerdict.Forward);
+  assert.equal(n.process(p, l4, p.length, 4, 0), NatVerdict.Forward);
   assert.deepEqual(field(p, 12, 4), B4);
   assert.deepEqual(field(p, 16, 4), A4);
   assert.equal(port(p, l4), NAT_PORT_BASE);
@@ -122,7 +122,7 @@ Deno.test("`SystemNat` rewrites a SYN to B:natport → A:listener with valid che
 Deno.test("`SystemNat` maps later segments of a flow to the same port and reverses replies", () => {
   const n = nat();
   const [syn, l4] = segment({ src: S4, dst: D4, sport: 40000, dport: 80, flags: SYN });
-  n.process(syn, l4, 4, 0);
+  n.process(syn, l4, syn.length, 4, 0);
   const [data] = segment({
     src: S4,
     dst: D4,
@@ -131,7 +131,7 @@ Deno.test("`SystemNat` maps later segments of a flow to the same port and revers
     flags: ACK | PSH,
     payload: new TextEncoder().encode("GET /"),
   });
-  assert.equal(n.process(data, l4, 4, 1), NatVerdict.Forward);
+  assert.equal(n.process(data, l4, data.length, 4, 1), NatVerdict.Forward);
   assert.equal(port(data, l4), NAT_PORT_BASE);
   assertChecksumsValid(data, l4);
   // The kernel listener answers A:4444 → B:natport.
@@ -143,7 +143,7 @@ Deno.test("`SystemNat` maps later segments of a flow to the same port and revers
     flags: SYN | ACK,
     payload: new Uint8Array(100).fill(7),
   });
-  assert.equal(n.process(reply, l4, 4, 2), NatVerdict.Forward);
+  assert.equal(n.process(reply, l4, reply.length, 4, 2), NatVerdict.Forward);
   assert.deepEqual(field(reply, 12, 4), D4);
   assert.deepEqual(field(reply, 16, 4), S4);
   assert.equal(port(reply, l4), 80);
@@ -154,9 +154,9 @@ Deno.test("`SystemNat` maps later segments of a flow to the same port and revers
 Deno.test("`SystemNat` drops non-SYN segments of unknown flows and replies to unknown ports", () => {
   const n = nat();
   const [ack, l4] = segment({ src: S4, dst: D4, sport: 40001, dport: 80, flags: ACK });
-  assert.equal(n.process(ack, l4, 4, 0), NatVerdict.Drop);
+  assert.equal(n.process(ack, l4, ack.length, 4, 0), NatVerdict.Drop);
   const [reply] = segment({ src: A4, dst: B4, sport: 4444, dport: 12345, flags: ACK });
-  assert.equal(n.process(reply, l4, 4, 0), NatVerdict.Drop);
+  assert.equal(n.process(reply, l4, reply.length, 4, 0), NatVerdict.Drop);
   assert.equal(n.dropped, 2);
   assert.equal(n.table.size, 0);
 });
@@ -166,11 +166,11 @@ Deno.test("`SystemNat` lets another worker translate a reply and names the owner
   const w0 = nat(2, 0, memory);
   const w1 = nat(2, 1, memory);
   const [syn, l4] = segment({ src: S4, dst: D4, sport: 40000, dport: 443, flags: SYN });
-  w0.process(syn, l4, 4, 0);
+  w0.process(syn, l4, syn.length, 4, 0);
   const natPort = port(syn, l4);
   assert.ok(natPort >= w0.table.firstPort && natPort <= w0.table.lastPort);
   const [reply] = segment({ src: A4, dst: B4, sport: 4444, dport: natPort, flags: SYN | ACK });
-  assert.equal(w1.process(reply, l4, 4, 0), NatVerdict.Forward);
+  assert.equal(w1.process(reply, l4, reply.length, 4, 0), NatVerdict.Forward);
   assert.deepEqual(field(reply, 12, 4), D4);
   assert.equal(port(reply, l4 + 2), 40000);
   // The reply must go out on the owner's queue, so the kernel keeps the flow on worker 0.
@@ -178,7 +178,7 @@ Deno.test("`SystemNat` lets another worker translate a reply and names the owner
   assert.equal(w1.table.ownerOf(natPort), 0);
   // Worker 1 allocates from its own slice.
   const [syn2] = segment({ src: S4, dst: D4, sport: 40002, dport: 443, flags: SYN });
-  w1.process(syn2, l4, 4, 0);
+  w1.process(syn2, l4, syn2.length, 4, 0);
   assert.equal(port(syn2, l4), w1.table.firstPort);
   assert.equal(w1.writeTo, 1);
   assert.equal(w0.table.ownerOf(65535), 1);
@@ -191,7 +191,7 @@ Deno.test("`SystemNat` rewrites IPv6 segments with a valid checksum", () => {
   const S6 = [0xfd, 0, ...new Array(13).fill(0), 1];
   const D6 = [0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 0x10];
   const [syn, l4] = segment({ src: S6, dst: D6, sport: 50000, dport: 443, flags: SYN });
-  assert.equal(n.process(syn, l4, 6, 0), NatVerdict.Forward);
+  assert.equal(n.process(syn, l4, syn.length, 6, 0), NatVerdict.Forward);
   assert.deepEqual(field(syn, 8, 16), B6);
   assert.deepEqual(field(syn, 24, 16), A6);
   assert.equal(port(syn, l4 + 2), 6666);
@@ -203,7 +203,7 @@ Deno.test("`SystemNat` rewrites IPv6 segments with a valid checksum", () => {
     dport: port(syn, l4),
     flags: SYN | ACK,
   });
-  n.process(reply, l4, 6, 0);
+  n.process(reply, l4, reply.length, 6, 0);
   assert.deepEqual(field(reply, 8, 16), D6);
   assert.deepEqual(field(reply, 24, 16), S6);
   assertChecksumsValid(reply, l4);
@@ -213,10 +213,14 @@ Deno.test("`SystemNat` pre-match can reset a SYN before a port is allocated", ()
   const memory = createNatMemory();
   const n = new SystemNat(new NatTable(memory, 0, 1, 300_000), fam4, null, () => NatVerdict.Reset);
   const [syn, l4] = segment({ src: S4, dst: D4, sport: 40000, dport: 80, flags: SYN });
-  assert.equal(n.process(syn, l4, 4, 0), NatVerdict.Reset);
+  assert.equal(n.process(syn, l4, syn.length, 4, 0), NatVerdict.Reset);
   assert.equal(n.table.size, 0);
   const [syn6] = segment({ src: A6, dst: B6, sport: 1, dport: 2, flags: SYN });
-  assert.equal(n.process(syn6, 40, 6, 0), NatVerdict.Drop, "no IPv6 family configured");
+  assert.equal(
+    n.process(syn6, 40, syn6.length, 6, 0),
+    NatVerdict.Drop,
+    "no IPv6 family configured",
+  );
 });
 
 Deno.test("`NatTable` skips ports in use and reports exhaustion of its slice", () => {
@@ -227,33 +231,33 @@ Deno.test("`NatTable` skips ports in use and reports exhaustion of its slice", (
   const seen = new Set<number>();
   for (let i = 0; i < capacity; i++) {
     const [syn, l4] = segment({ src: S4, dst: D4, sport: 1000 + i, dport: 80, flags: SYN });
-    assert.equal(n.process(syn, l4, 4, 0), NatVerdict.Forward);
+    assert.equal(n.process(syn, l4, syn.length, 4, 0), NatVerdict.Forward);
     seen.add(port(syn, l4));
   }
   assert.equal(seen.size, capacity);
   const [extra, l4] = segment({ src: S4, dst: D4, sport: 999, dport: 80, flags: SYN });
-  assert.equal(n.process(extra, l4, 4, 0), NatVerdict.Exhausted);
+  assert.equal(n.process(extra, l4, extra.length, 4, 0), NatVerdict.Exhausted);
   // Free one by idle expiry, then allocation finds it.
   assert.equal(n.table.expire(400_000), capacity);
-  assert.equal(n.process(extra, l4, 4, 400_001), NatVerdict.Forward);
+  assert.equal(n.process(extra, l4, extra.length, 4, 400_001), NatVerdict.Forward);
 });
 
 Deno.test("`NatTable.expire` frees idle, reset and fully closed sessions at the right times", () => {
   const n = nat(1, 0, createNatMemory(), 60_000);
   const open = (sport: number) => {
     const [syn, l4] = segment({ src: S4, dst: D4, sport, dport: 80, flags: SYN });
-    n.process(syn, l4, 4, 0);
+    n.process(syn, l4, syn.length, 4, 0);
     return port(syn, l4);
   };
   const idle = open(1), reset = open(2), closed = open(3), halfClosed = open(4);
   const [rst, l4] = segment({ src: S4, dst: D4, sport: 2, dport: 80, flags: RST | ACK });
-  n.process(rst, l4, 4, 0);
+  n.process(rst, l4, rst.length, 4, 0);
   const [finC] = segment({ src: S4, dst: D4, sport: 3, dport: 80, flags: FIN | ACK });
-  n.process(finC, l4, 4, 0);
+  n.process(finC, l4, finC.length, 4, 0);
   const [finS] = segment({ src: A4, dst: B4, sport: 4444, dport: closed, flags: FIN | ACK });
-  n.process(finS, l4, 4, 0);
+  n.process(finS, l4, finS.length, 4, 0);
   const [finHalf] = segment({ src: S4, dst: D4, sport: 4, dport: 80, flags: FIN | ACK });
-  n.process(finHalf, l4, 4, 0);
+  n.process(finHalf, l4, finHalf.length, 4, 0);
 
   assert.equal(n.table.expire(1_000), 0);
   assert.equal(n.table.expire(2_000), 1);
@@ -272,6 +276,10 @@ Deno.test("`NatTable` rejects memory of the wrong size", () => {
   assert.equal(createNatMemory().byteLength % NAT_PORT_COUNT, 0);
 });
 
+function sameBytes(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 Deno.test("`SystemNat` keeps checksums valid for any IPv4 flow, flags and payload (property)", () => {
   const byte = fc.integer({ min: 0, max: 255 });
   fc.assert(
@@ -282,9 +290,12 @@ Deno.test("`SystemNat` keeps checksums valid for any IPv4 flow, flags and payloa
       fc.integer({ min: 1, max: 65535 }),
       fc.uint8Array({ maxLength: 300 }),
       (src, dst, sport, dport, payload) => {
+        // A SYN that looks like the listener's own reply (A:P → B) is the return path, not a
+        // new flow; every other SYN must be forwarded.
+        fc.pre(!(sport === fam4.listenPort && sameBytes(src, A4) && sameBytes(dst, B4)));
         const n = nat();
         const [syn, l4] = segment({ src, dst, sport, dport, flags: SYN, payload });
-        if (n.process(syn, l4, 4, 0) !== NatVerdict.Forward) return;
+        assert.equal(n.process(syn, l4, syn.length, 4, 0), NatVerdict.Forward);
         assertChecksumsValid(syn, l4);
         const [reply] = segment({
           src: A4,
@@ -294,7 +305,7 @@ Deno.test("`SystemNat` keeps checksums valid for any IPv4 flow, flags and payloa
           flags: ACK,
           payload,
         });
-        assert.equal(n.process(reply, l4, 4, 0), NatVerdict.Forward);
+        assert.equal(n.process(reply, l4, reply.length, 4, 0), NatVerdict.Forward);
         assertChecksumsValid(reply, l4);
         assert.deepEqual(field(reply, 12, 4), dst);
         assert.deepEqual(field(reply, 16, 4), src);
@@ -304,4 +315,34 @@ Deno.test("`SystemNat` keeps checksums valid for any IPv4 flow, flags and payloa
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("`NatTable.expire` files a busy session again instead of freeing it", () => {
+  const n = nat(1, 0, createNatMemory(), 60_000);
+  const [syn, l4] = segment({ src: S4, dst: D4, sport: 7, dport: 80, flags: SYN });
+  n.process(syn, l4, syn.length, 4, 0);
+  const p = port(syn, l4);
+  const [data] = segment({ src: S4, dst: D4, sport: 7, dport: 80, flags: ACK });
+  n.process(data, l4, data.length, 4, 50_000);
+  assert.equal(n.table.expire(61_000), 0, "active 11 s ago");
+  assert.equal(n.table.has(p), true);
+  assert.equal(n.table.nextExpiry(), 110_000);
+  assert.equal(n.table.expire(109_000), 0);
+  assert.equal(n.table.expire(110_000), 1);
+  assert.equal(n.table.size, 0);
+  assert.equal(n.table.nextExpiry(), Infinity);
+});
+
+Deno.test("`NatTable.expire` frees a session a non-owner saw close at its next check", () => {
+  const memory = createNatMemory();
+  const owner = nat(2, 0, memory, 60_000);
+  const other = nat(2, 1, memory, 60_000);
+  const [syn, l4] = segment({ src: S4, dst: D4, sport: 8, dport: 80, flags: SYN });
+  owner.process(syn, l4, syn.length, 4, 0);
+  const p = port(syn, l4);
+  // Both FINs seen by the other worker (a reply on its queue), RST flags too.
+  const [rst] = segment({ src: A4, dst: B4, sport: 4444, dport: p, flags: RST | ACK });
+  assert.equal(other.process(rst, l4, rst.length, 4, 1_000), NatVerdict.Forward);
+  assert.equal(owner.table.expire(30_000), 0, "the owner has no early check for it");
+  assert.equal(owner.table.expire(60_000), 1, "found dead at the idle check");
 });

@@ -39,7 +39,7 @@ function assertValid(r: Uint8Array, v6: boolean): void {
 
 Deno.test("`resetInPlace()` refuses an IPv4 SYN with RST|ACK, ACK = SEQ + 1, swapped endpoints", () => {
   const [p, l4] = syn(false, 12);
-  const r = resetInPlace(p, l4, 4);
+  const r = p.subarray(0, resetInPlace(p, l4, p.length, 4));
   const dv = new DataView(r.buffer, r.byteOffset);
   assert.equal(r.length, 40);
   assert.equal(dv.getUint16(2), 40, "IPv4 total length");
@@ -55,8 +55,11 @@ Deno.test("`resetInPlace()` refuses an IPv4 SYN with RST|ACK, ACK = SEQ + 1, swa
 });
 
 Deno.test("`resetInPlace()` acknowledges SYN payload and wraps the sequence space (IPv6)", () => {
-  const [p, l4] = syn(true, 0, 10);
-  const r = resetInPlace(p, l4, 6);
+  const [pkt, l4] = syn(true, 0, 10);
+  // In a read buffer longer than the packet: only the segment up to its end counts.
+  const p = new Uint8Array(pkt.length + 100).fill(0xee);
+  p.set(pkt);
+  const r = p.subarray(0, resetInPlace(p, l4, pkt.length, 6));
   const dv = new DataView(r.buffer, r.byteOffset);
   assert.equal(r.length, 60);
   assert.equal(dv.getUint16(4), 20, "IPv6 payload length");

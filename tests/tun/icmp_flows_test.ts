@@ -85,7 +85,7 @@ function setup() {
     path,
     inboundTag: "tun-in",
     tunPrefixes: [parsePrefix("198.18.0.1/30")!],
-    emit: (p) => out.push(p.slice()),
+    emit: (p, len) => out.push(p.slice(0, len)),
     headroom: 0,
   });
   const send = (p: Uint8Array) => flows.input(p, 4, 20, p.length, 12, 16, reactor.now());

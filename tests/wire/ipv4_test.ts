@@ -1,6 +1,7 @@
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import fc from "fast-check";
-import { ipv4OptionsValid, Ipv4Packet, Ipv4Repr } from "../../src/wire/ipv4.ts";
+import { ipv4OptionsValid, Ipv4Packet } from "../../src/wire/ipv4.ts";
+import { Ipv4Repr } from "../_helpers/packets.ts";
 
 // A captured IPv4 header: 10.0.0.1 -> 10.0.0.2, TCP, total length 40, DF, TTL 64.
 const SAMPLE = new Uint8Array([

@@ -11,8 +11,8 @@ import {
   TcpOptions,
   tcpOptionsLen,
   TcpPacket,
-  TcpRepr,
 } from "../../src/wire/tcp.ts";
+import { TcpRepr } from "../_helpers/packets.ts";
 
 // A Linux SYN: ports 46712 -> 80, seq 0x01020304, MSS 1460, SACK-permitted, TS, NOP, WS 7.
 const SYN = new Uint8Array([

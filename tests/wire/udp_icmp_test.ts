@@ -1,8 +1,9 @@
 import { deepEqual as assertEquals, ok as assert } from "node:assert/strict";
 import fc from "fast-check";
 import { pseudoHeaderSum } from "../../src/wire/checksum.ts";
-import { IcmpPacket, IcmpRepr, ICMPV4_ECHO_REQUEST } from "../../src/wire/icmp.ts";
-import { UdpPacket, UdpRepr } from "../../src/wire/udp.ts";
+import { IcmpPacket, ICMPV4_ECHO_REQUEST } from "../../src/wire/icmp.ts";
+import { UdpPacket } from "../../src/wire/udp.ts";
+import { IcmpRepr, UdpRepr } from "../_helpers/packets.ts";
 
 const A = new Uint8Array([192, 0, 2, 1]), B = new Uint8Array([198, 51, 100, 7]);
 

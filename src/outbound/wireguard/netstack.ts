@@ -12,10 +12,11 @@
 import type { Reactor } from "../../io/reactor.ts";
 import { JsStream, type Stream, WOULD_BLOCK } from "../../io/stream.ts";
 import type { Timer } from "../../io/timer_queue.ts";
+import { Dispatcher, type UdpDatagram } from "../../stack/dispatch.ts";
 import { PacketBuilder } from "../../stack/packet_builder.ts";
 import type { CloseReason, ConnectionHandler, TcpConnection } from "../../stack/tcp/connection.ts";
 import { TcpStack } from "../../stack/tcp/stack.ts";
-import { IPPROTO_TCP, IPPROTO_UDP } from "../../wire/ip.ts";
+import { IPPROTO_UDP } from "../../wire/ip.ts";
 import { E, SysError } from "../../../ffi/errno.ts";
 import type { Destination, UdpFlow } from "../types.ts";
 
@@ -132,6 +133,8 @@ export class ClientNetstack {
   readonly tcp: TcpStack;
   readonly #udp = new Map<number, NetstackUdpFlow>();
   readonly #out: PacketBuilder;
+  /** Parses packets from the tunnel (the TUN engine's parser): TCP to the stack, UDP to flows. */
+  readonly #in: Dispatcher;
   #timer: Timer | null = null;
   #kickPending = false;
 
@@ -145,10 +148,15 @@ export class ClientNetstack {
   ) {
     this.tcp = new TcpStack({
       mtu,
-      emit: (p) => output(p),
+      emit: (p, len) => output(p.subarray(0, len)),
       onSyn: (flow) => flow.reject(),
     });
-    this.#out = new PacketBuilder(16, (p) => output(p), true, false);
+    this.#out = new PacketBuilder(16, (p, len) => output(p.subarray(0, len)), true, false);
+    this.#in = new Dispatcher({
+      tcp: this.tcp,
+      onUdp: (d) => this.#onUdp(d),
+      icmpEcho: false,
+    });
   }
 
   #source(version: 4 | 6): Uint8Array | null {
@@ -219,7 +227,7 @@ export class ClientNetstack {
     const src = this.#source(version);
     const len = 8 + payload.length;
     if (!src || len + PacketBuilder.ipHeaderLen(version) > this.mtu) return false;
-    const b = this.#out.buf;
+    const b = this.#out.packet;
     const off = this.#out.ipHeader(version, IPPROTO_UDP, src, 0, dst, 0, len);
     b[off] = srcPort >> 8;
     b[off + 1] = srcPort & 0xff;
@@ -234,23 +242,15 @@ export class ClientNetstack {
 
   /** One IP packet from the tunnel. */
   input(packet: Uint8Array): void {
-    const v = packet[0]! >> 4;
-    const hl = v === 4 ? (packet[0]! & 0x0f) * 4 : 40;
-    const proto = v === 4 ? packet[9] : packet[6];
-    if (proto === IPPROTO_TCP) {
-      this.tcp.input(packet, this.reactor.now());
-      this.kick();
-      return;
-    }
-    if (proto !== IPPROTO_UDP || packet.length < hl + 8) return;
-    const dstPort = (packet[hl + 2]! << 8) | packet[hl + 3]!;
-    const flow = this.#udp.get(dstPort);
+    const tcpBefore = this.#in.stats.tcp;
+    this.#in.input(packet, this.reactor.now());
+    if (this.#in.stats.tcp !== tcpBefore) this.kick();
+  }
+
+  #onUdp(d: UdpDatagram): void {
+    const flow = this.#udp.get(d.dstPort);
     if (!flow) return;
-    const srcPort = (packet[hl]! << 8) | packet[hl + 1]!;
-    const ulen = (packet[hl + 4]! << 8) | packet[hl + 5]!;
-    const end = Math.min(packet.length, hl + ulen);
-    const from = v === 4 ? packet.slice(12, 16) : packet.slice(8, 24);
-    flow.onPacket?.(packet.subarray(hl + 8, end), { addr: from, port: srcPort });
+    flow.onPacket?.(d.payload(), { addr: d.srcAddr().slice(), port: d.srcPort });
   }
 
   /** Runs the stack's timers soon (after any call that may have queued segments or timers). */

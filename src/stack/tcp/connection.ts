@@ -1209,7 +1209,7 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
     }
     const optLen = tcpOptionsLen(mss, ws, sackPerm, ts, sackCount);
     const tcpLen = 20 + optLen + n;
-    const b = out.buf;
+    const b = out.packet;
     const o = out.ipHeader(this.version, 6, this.localAddr, 0, this.remoteAddr, 0, tcpLen);
     const lp = this.localPort, rp = this.remotePort;
     b[o] = lp >>> 8;

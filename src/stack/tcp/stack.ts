@@ -4,7 +4,7 @@
  *
  * ```ts
  * const stack = new TcpStack({
- *   emit: (packet) => tun.write(packet),          // synchronous; the buffer is reused
+ *   emit: (packet, len) => tun.write(packet, len), // synchronous; the buffer is reused
  *   onSyn: (flow) => {                            // a SYN for an unknown 4-tuple
  *     dial(flow.dstAddr, flow.dstPort).then(
  *       (sock) => flow.accept(relayHandler(sock)), // SYN-ACK goes out now
@@ -12,7 +12,8 @@
  *     );
  *   },
  * });
- * stack.input(ipPacket, now);                      // every TCP packet read from the TUN
+ * const dispatcher = new Dispatcher({ tcp: stack });  // parses IP, calls stack.inputSegment
+ * dispatcher.input(ipPacket, now);                 // every packet read from the TUN
  * const next = stack.poll(now);                    // run timers; next deadline or Infinity
  * ```
  *
@@ -35,12 +36,12 @@
  *   `maxPendingSyns` flows wait at once (further SYNs are dropped) and a pending flow expires
  *   after `synTimeoutMs`. A non-SYN segment for an unknown flow is answered with RST
  *   (RFC 9293 §3.10.7.1).
- * - The clock is `now` in milliseconds, passed to {@linkcode TcpStack.input} and
+ * - The clock is `now` in milliseconds, passed to {@linkcode TcpStack.inputSegment} and
  *   {@linkcode TcpStack.poll}; application calls (`accept`, `write`, ...) use the latest value
  *   seen, which {@linkcode TcpStack.setNow} can refresh.
- * - Output goes through `emit(packet)`, one packet at a time from a reused scratch buffer. The
- *   packet starts `headroom` bytes into its `ArrayBuffer` (room for a virtio-net header). `emit`
- *   must not call back into the stack.
+ * - Output goes through `emit(packet, length)`, one packet at a time from a reused scratch
+ *   buffer. The packet starts `headroom` bytes into its `ArrayBuffer` (room for a virtio-net
+ *   header). `emit` must not call back into the stack.
  * - Checksums: outgoing IPv4 header checksums are always filled; TCP checksums unless
  *   `computeChecksums` is false (then 0, or the pseudo-header sum with `pseudoHeaderChecksums`).
  *   Incoming checksums are trusted unless `verifyChecksums` is set.
@@ -48,11 +49,18 @@
  * @module
  */
 
-import { checksum, pseudoHeaderSumAt } from "../../wire/checksum.ts";
+import { pseudoHeaderSumAt } from "../../wire/checksum.ts";
 import { IPPROTO_TCP } from "../../wire/ip.ts";
-import { newIpv6Walk, walkIpv6 } from "../../wire/ipv6.ts";
 import { seqAdd } from "../../wire/seq.ts";
-import { parseTcpOptions, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../../wire/tcp.ts";
+import {
+  TCP_ACK,
+  TCP_FIELD,
+  TCP_FIN,
+  TCP_HEADER_LEN,
+  TCP_RST,
+  TCP_SYN,
+  TcpPacket,
+} from "../../wire/tcp.ts";
 import { FlowNode, FlowTable } from "../flow_table.ts";
 import { PacketBuilder } from "../packet_builder.ts";
 import { BufferPool } from "./buffer_pool.ts";
@@ -70,8 +78,11 @@ import { TimerHeap } from "./timers.ts";
 
 /** Options of a {@linkcode TcpStack}: the two callbacks plus any {@linkcode TcpTunables}. */
 export interface TcpStackOptions extends Partial<TcpTunables> {
-  /** Writes one IP packet to the TUN device; must finish with the bytes before returning. */
-  emit(packet: Uint8Array): void;
+  /**
+   * Writes one IP packet, `packet[0..length)`, to the TUN device; must finish with the bytes
+   * before returning (the buffer is reused).
+   */
+  emit(packet: Uint8Array, length: number): void;
   /** A SYN arrived for an unknown 4-tuple; decide later with accept/reject/drop. */
   onSyn(flow: PendingFlow): void;
   /** Returns a random unsigned 32-bit number (ISNs, timestamp offsets, hash seed). */
@@ -204,7 +215,9 @@ export class TcpStack implements StackContext {
   private readonly seg = new Segment();
   private readonly onSyn: (flow: PendingFlow) => void;
   private readonly rand: () => number;
-  private readonly walk = newIpv6Walk();
+  /** Views over the segment being read and the one being written. */
+  private readonly view = new TcpPacket(new Uint8Array(0));
+  private readonly outView = new TcpPacket(new Uint8Array(0));
 
   constructor(options: TcpStackOptions) {
     const { emit, onSyn, random32, ...tunables } = options;
@@ -235,41 +248,6 @@ export class TcpStack implements StackContext {
   // Input
 
   /**
-   * Processes one IP packet holding a TCP segment (`packet` starts at the IP header). Packets
-   * that are not well-formed TCP are counted and dropped; IPv4 fragments are not reassembled
-   * here (see `dispatch.ts`).
-   */
-  input(packet: Uint8Array, now: number): void {
-    const len = packet.length;
-    if (len < 1) {
-      this.stats.malformed++;
-      return;
-    }
-    const v = packet[0]! >> 4;
-    if (v === 4) {
-      if (len < 20) return void this.stats.malformed++;
-      const hl = (packet[0]! & 15) * 4;
-      const total = (packet[2]! << 8) | packet[3]!;
-      if (hl < 20 || total < hl || total > len || packet[9] !== IPPROTO_TCP) {
-        return void this.stats.malformed++;
-      }
-      if (((packet[6]! & 0x3f) | packet[7]!) !== 0) return void this.stats.malformed++; // fragment
-      this.inputSegment(packet, 4, 12, 16, hl, total, now);
-    } else if (v === 6) {
-      if (len < 40) return void this.stats.malformed++;
-      const end = 40 + ((packet[4]! << 8) | packet[5]!);
-      if (end > len) return void this.stats.malformed++;
-      const w = this.walk;
-      if (walkIpv6(packet, end, w) !== null || w.protocol !== IPPROTO_TCP || w.fragHeader >= 0) {
-        return void this.stats.malformed++;
-      }
-      this.inputSegment(packet, 6, 8, 24, w.offset, end, now);
-    } else {
-      this.stats.malformed++;
-    }
-  }
-
-  /**
    * Processes a TCP segment at `buf[l4Off..l4End)` of an already parsed IP packet whose source
    * and destination addresses are at `srcOff` and `dstOff` (the dispatcher calls this).
    */
@@ -284,26 +262,24 @@ export class TcpStack implements StackContext {
   ): void {
     if (now > this.now) this.now = now;
     this.stats.segmentsIn++;
-    const segLen = l4End - l4Off;
-    if (segLen < 20) return void this.stats.malformed++;
-    const hl = (buf[l4Off + 12]! >> 4) * 4;
-    if (hl < 20 || hl > segLen) return void this.stats.malformed++;
+    const t = this.view.reset(buf, l4Off, l4End);
+    if (t.checkLen() !== null) return void this.stats.malformed++;
     if (this.tun.verifyChecksums) {
       const addrLen = version === 6 ? 16 : 4;
-      const ps = pseudoHeaderSumAt(buf, srcOff, dstOff, addrLen, IPPROTO_TCP, segLen);
-      if (checksum(buf, l4Off, l4End, ps) !== 0) return void this.stats.badChecksum++;
+      const ps = pseudoHeaderSumAt(buf, srcOff, dstOff, addrLen, IPPROTO_TCP, l4End - l4Off);
+      if (!t.verifyChecksum(ps)) return void this.stats.badChecksum++;
     }
-    const srcPort = (buf[l4Off]! << 8) | buf[l4Off + 1]!;
-    const dstPort = (buf[l4Off + 2]! << 8) | buf[l4Off + 3]!;
+    const srcPort = t.srcPort();
+    const dstPort = t.dstPort();
     const seg = this.seg;
     seg.buf = buf;
-    seg.seq = readU32(buf, l4Off + 4);
-    seg.ack = readU32(buf, l4Off + 8);
-    seg.flags = buf[l4Off + 13]!;
-    seg.wnd = (buf[l4Off + 14]! << 8) | buf[l4Off + 15]!;
-    seg.payloadOff = l4Off + hl;
-    seg.payloadLen = segLen - hl;
-    if (hl > 20) parseTcpOptions(buf, l4Off + 20, l4Off + hl, seg.opts);
+    seg.seq = t.seq();
+    seg.ack = t.ack();
+    seg.flags = t.flags();
+    seg.wnd = t.window();
+    seg.payloadOff = t.payloadOffset();
+    seg.payloadLen = t.payloadLen();
+    if (t.headerLen() > TCP_HEADER_LEN) t.parseOptions(seg.opts);
     else seg.opts.clear();
 
     const f = seg.flags;
@@ -406,21 +382,17 @@ export class TcpStack implements StackContext {
     flags: number,
   ): void {
     const out = this.out;
-    const o = out.ipHeader(version, IPPROTO_TCP, addrs, srcOff, addrs, dstOff, 20);
-    const b = out.buf;
-    b[o] = srcPort >>> 8;
-    b[o + 1] = srcPort;
-    b[o + 2] = dstPort >>> 8;
-    b[o + 3] = dstPort;
-    writeU32(b, o + 4, seq);
-    writeU32(b, o + 8, ack);
-    b[o + 12] = 5 << 4;
-    b[o + 13] = flags;
-    b[o + 14] = 0;
-    b[o + 15] = 0;
-    b[o + 18] = 0;
-    b[o + 19] = 0;
-    out.finish(version, IPPROTO_TCP, o, 20, 16);
+    const o = out.ipHeader(version, IPPROTO_TCP, addrs, srcOff, addrs, dstOff, TCP_HEADER_LEN);
+    const t = this.outView.reset(out.packet, o, o + TCP_HEADER_LEN);
+    t.setSrcPort(srcPort);
+    t.setDstPort(dstPort);
+    t.setSeq(seq);
+    t.setAck(ack);
+    t.setHeaderLen(TCP_HEADER_LEN);
+    t.setFlags(flags);
+    t.setWindow(0);
+    t.setUrgent(0);
+    out.finish(version, IPPROTO_TCP, o, TCP_HEADER_LEN, TCP_FIELD.CHECKSUM);
     this.stats.resetsSent++;
   }
 
@@ -616,17 +588,6 @@ export class TcpStack implements StackContext {
     for (const p of [...this.pendingFlows]) this.removePending(p);
     for (const c of this.connections()) c.destroy();
   }
-}
-
-function readU32(b: Uint8Array, o: number): number {
-  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
-}
-
-function writeU32(b: Uint8Array, o: number, v: number): void {
-  b[o] = v >>> 24;
-  b[o + 1] = v >>> 16;
-  b[o + 2] = v >>> 8;
-  b[o + 3] = v;
 }
 
 /** Random 32-bit numbers from `crypto.getRandomValues`, fetched in batches. */

@@ -4,9 +4,9 @@
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { checksum, pseudoHeaderSumAt } from "../../../src/wire/checksum.ts";
-import { Ipv4Packet, Ipv4Repr } from "../../../src/wire/ipv4.ts";
-import { Ipv6Packet, Ipv6Repr } from "../../../src/wire/ipv6.ts";
-import { TCP_ACK, TCP_SYN, TcpPacket, TcpRepr, type TcpReprInit } from "../../../src/wire/tcp.ts";
+import { Ipv4Packet } from "../../../src/wire/ipv4.ts";
+import { Ipv6Packet } from "../../../src/wire/ipv6.ts";
+import { TCP_ACK, TCP_SYN, TcpPacket } from "../../../src/wire/tcp.ts";
 import type { TcpTunables } from "../../../src/stack/tcp/config.ts";
 import type {
   CloseReason,
@@ -14,6 +14,8 @@ import type {
   TcpConnection,
 } from "../../../src/stack/tcp/connection.ts";
 import { type PendingFlow, TcpStack } from "../../../src/stack/tcp/stack.ts";
+import { Dispatcher } from "../../../src/stack/dispatch.ts";
+import { Ipv4Repr, Ipv6Repr, TcpRepr, type TcpReprInit } from "../../_helpers/packets.ts";
 
 export const CLIENT4 = new Uint8Array([10, 0, 0, 2]);
 export const SERVER4 = new Uint8Array([93, 184, 216, 34]);
@@ -85,6 +87,8 @@ export interface Out {
 export class Harness {
   now = 0;
   readonly stack: TcpStack;
+  /** The worker's packet entry point, with the stack behind it. */
+  readonly dispatcher: Dispatcher;
   readonly out: Out[] = [];
   readonly syns: PendingFlow[] = [];
   version: 4 | 6;
@@ -101,13 +105,14 @@ export class Harness {
     this.server = version === 4 ? SERVER4 : SERVER6;
     let r = 0x1234567;
     this.stack = new TcpStack({
-      emit: (p) => this.out.push(parseOut(p.slice())),
+      emit: (p, len) => this.out.push(parseOut(p.slice(0, len))),
       onSyn: (f) => this.onSyn(f),
       random32: () => (r = (Math.imul(r, 1103515245) + 12345) >>> 0),
       timestamps: false,
       keepaliveIdleMs: 0,
       ...tunables,
     });
+    this.dispatcher = new Dispatcher({ tcp: this.stack });
   }
 
   /** Builds a client→server packet. */
@@ -145,9 +150,14 @@ export class Harness {
     return buf;
   }
 
-  /** Sends a segment from the client. */
+  /** Sends a segment from the client, through the dispatcher as a TUN read would. */
   send(s: Seg): void {
-    this.stack.input(this.packet(s), this.now);
+    this.input(this.packet(s));
+  }
+
+  /** Hands a whole IP packet to the dispatcher in front of the stack (production's entry). */
+  input(packet: Uint8Array): void {
+    this.dispatcher.input(packet, this.now);
   }
 
   /** Advances the clock by `ms` and runs timers. */

@@ -10,7 +10,7 @@ Deno.test("ESTABLISHED: in-order data reaches onData straight from the packet (z
   const t = new Harness();
   const { h, iss, irs } = t.establish();
   const pkt = t.packet({ seq: irs + 1, ack: iss + 1, flags: AP, payload: bytes(100) });
-  t.stack.input(pkt, t.now);
+  t.input(pkt);
   equal(h.offers.length, 1);
   equal(h.offers[0]!.buffer, pkt.buffer);
   deepEqual(h.data, [...bytes(100)]);

@@ -5,6 +5,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { CloseReason, TcpConnection } from "../../../src/stack/tcp/connection.ts";
 import { TcpStack } from "../../../src/stack/tcp/stack.ts";
+import { Dispatcher } from "../../../src/stack/dispatch.ts";
 import type { TcpTunables } from "../../../src/stack/tcp/config.ts";
 
 /** xorshift32 for reproducible randomness. */
@@ -144,7 +145,7 @@ export function run(
   const a: TcpStack = new TcpStack({
     ...tun,
     random32,
-    emit: (p) => net.send(now, 1, p),
+    emit: (p, len) => net.send(now, 1, p.subarray(0, len)),
     onSyn: () => {
       throw new Error("A got a SYN");
     },
@@ -152,11 +153,14 @@ export function run(
   const b: TcpStack = new TcpStack({
     ...tun,
     random32,
-    emit: (p) => net.send(now, 0, p),
+    emit: (p, len) => net.send(now, 0, p.subarray(0, len)),
     onSyn: (f) => {
       appB.conn = f.accept(appB.handler(), now);
     },
   });
+  // Each end reads packets through a dispatcher, as a worker reads its TUN queue.
+  const inA = new Dispatcher({ tcp: a });
+  const inB = new Dispatcher({ tcp: b });
   const addrA = v6 ? new Uint8Array(16).fill(0xa) : new Uint8Array([10, 0, 0, 1]);
   const addrB = v6 ? new Uint8Array(16).fill(0xb) : new Uint8Array([10, 0, 0, 2]);
   appA.conn = a.connect(
@@ -168,12 +172,7 @@ export function run(
   let lastLog = -1e9;
   const dbg = (c: TcpConnection | null) => {
     if (!c) return "-";
-    const x = c as unknown as Record<string, number | boolean | object>;
-    return `${c.state} una=${x.sndUna} nxt=${x.sndNxt} max=${x.sndMax} wnd=${x.sndWnd} cwnd=${
-      (x.cc as { cwnd: number }).cwnd
-    } rec=${x.inRecovery} rtr=${x.retries} rto=${x.rtoAt} per=${x.persistAt} rcvNxt=${x.rcvNxt} readable=${c.readableBytes} bufLen=${
-      (x.sendBuf as { len: number }).len
-    }`;
+    return `${c.state} sent=${c.bytesSent} rcvd=${c.bytesReceived} rtx=${c.retransmits} readable=${c.readableBytes} buffered=${c.bufferedBytes()}`;
   };
   while (now < limit) {
     if (Deno.env.get("SIMDEBUG") && now - lastLog > 1000) {
@@ -191,7 +190,7 @@ export function run(
       continue;
     }
     now = Math.max(now, next);
-    for (const { to, p } of net.popDue(now)) (to === 0 ? a : b).input(p, now);
+    for (const { to, p } of net.popDue(now)) (to === 0 ? inA : inB).input(p, now);
     a.poll(now);
     b.poll(now);
     appA.tick();
