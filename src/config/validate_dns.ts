@@ -69,6 +69,8 @@ export function validateDns(options: Options, ctx: Ctx, rcodeTags: ReadonlySet<s
     if (!o || !needsResolver(s) || !id || !isSupported(id, ctx.os)) continue;
     const resolver = s.domain_resolver ?? fallback;
     const at = serverAt(o, s);
+    // With a detour and no resolver the outbound gets the name (a proxy resolves it remotely).
+    if (!resolver && s.detour !== undefined) continue;
     if (!resolver) {
       ctx.error(
         at.node,

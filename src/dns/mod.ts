@@ -144,6 +144,9 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     throw new TypeError(message);
   };
 
+  /** Servers named by a domain their detour resolves (lower-cased name → tags). */
+  const passThrough = new Map<string, string[]>();
+
   const dialerFor = (s: DnsServerOptions): Dialer => {
     const name = `DNS server "${s.tag}"`;
     if (s.detour) {
@@ -173,6 +176,13 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     if (literal) return new ServerAddress(name, { addr: literal }, port, env.reactor);
     if (host === "") return fail(`${name}: missing server address`);
     const resolver = s.domain_resolver ?? options.route.default_domain_resolver;
+    if (!resolver && s.detour) {
+      // The detour outbound gets the name (sing-box: a detour dials the domain as it is). The
+      // server is not used to look up its own name: that would loop through itself.
+      const key = host.toLowerCase();
+      passThrough.set(key, [...passThrough.get(key) ?? [], s.tag]);
+      return new ServerAddress(name, { domain: host }, port, env.reactor);
+    }
     if (!resolver) {
       return fail(
         `${name}: server "${host}" is a domain name; set "domain_resolver" to a DNS server that resolves it`,
@@ -367,7 +377,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
       if (problem) {
         return Promise.reject(new TypeError(`lookup ${JSON.stringify(domain)}: ${problem}`));
       }
-      return r.lookup(name, strategy);
+      return r.lookup(name, strategy, undefined, passThrough.get(name.toLowerCase()));
     },
     lookupReverse: (addr) => r.lookupReverse(addr),
     lookupFake: (addr) => fakeStore?.lookup(addr),

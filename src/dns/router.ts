@@ -301,12 +301,14 @@ export class DnsRouter {
   /**
    * Resolves `domain` (no trailing dot, not an IP literal) for tunbox itself. `strategy` is the
    * caller's ("" = the rule's or `dns.strategy`). With `server`, that server is used and the
-   * rules are skipped (a DNS server's `domain_resolver`).
+   * rules are skipped (a DNS server's `domain_resolver`). The servers in `avoid` are passed
+   * over as if they had failed (a server whose own name this is: asking it would loop).
    */
   async lookup(
     domain: string,
     strategy: DomainStrategy = "",
     server?: string,
+    avoid: readonly string[] = [],
   ): Promise<Uint8Array[]> {
     log.debug("lookup domain {domain}", { domain });
     let addrs: Uint8Array[];
@@ -318,7 +320,7 @@ export class DnsRouter {
       if (options.strategy === "") options.strategy = this.#strategy;
       addrs = await this.#client.lookup(entry.transport, domain, options, strategy);
     } else {
-      addrs = await this.#lookupByRules(domain, strategy);
+      addrs = await this.#lookupByRules(domain, strategy, avoid);
     }
     if (addrs.length === 0) {
       log.error("lookup failed for {domain}: empty result", { domain });
@@ -331,11 +333,23 @@ export class DnsRouter {
     return addrs;
   }
 
-  async #lookupByRules(domain: string, strategy: DomainStrategy): Promise<Uint8Array[]> {
+  async #lookupByRules(
+    domain: string,
+    strategy: DomainStrategy,
+    avoid: readonly string[],
+  ): Promise<Uint8Array[]> {
     const meta = lookupMetadata(domain);
     let index = -1;
     const tried = new Set<DnsTransport>();
-    let failure: unknown = null;
+    for (const tag of avoid) {
+      const t = this.#servers.get(tag)?.transport;
+      if (t) tried.add(t);
+    }
+    let failure: unknown = avoid.length === 0 ? null : new TypeError(
+      `lookup ${domain}: DNS server ${
+        avoid.map((t) => JSON.stringify(t)).join(", ")
+      } cannot look up its own name (it would loop through itself); set "domain_resolver" on it`,
+    );
     for (;;) {
       const options: QueryOptions = { strategy: "", disableCache: false };
       const m = this.#match(meta, 0, index, false, true, options);

@@ -31,7 +31,9 @@ export interface DnsTransport {
 
 /**
  * Where a server is: an IP address, or a domain resolved (and cached for the answer's
- * lifetime of 10 minutes at most) through `resolve`.
+ * lifetime of 10 minutes at most) through `resolve`. A domain without `resolve` is handed to
+ * the dialer as it is (a server with a `detour` and no resolver: the detour outbound resolves
+ * it, a proxy on its far side, as sing-box does).
  */
 export class ServerAddress {
   #resolved: Destination | null = null;
@@ -60,9 +62,7 @@ export class ServerAddress {
     if (this.#pending) return this.#pending;
     const domain = this.host.domain;
     const resolve = this.resolve;
-    if (!resolve) {
-      return Promise.reject(new TypeError(`${this.name}: cannot resolve server "${domain}"`));
-    }
+    if (!resolve) return Promise.resolve({ domain, port: this.port });
     this.#pending = resolve(domain).then((addrs) => {
       const addr = addrs[0];
       if (!addr) throw new TypeError(`${this.name}: server "${domain}" has no address`);

@@ -36,6 +36,12 @@ Deno.test("a DNS server named by a domain needs something to resolve it", () => 
   {"type": "udp", "tag": "g", "server": "dns.google"}, {"type": "local", "tag": "l"}]},
   "route": {"default_domain_resolver": "l"}}`;
   assert.deepEqual(errors(fixed), []);
+  // With a detour the outbound gets the name (sing-box dials it as it is): no resolver needed.
+  const detoured = `{${OUT}, "dns": {"servers": [
+  {"tag": "remote", "address": "https://resolver.example/dns-query", "detour": "proxy"},
+  {"tag": "near", "address": "tls://dot.example", "detour": "direct"},
+  {"type": "tcp", "tag": "typed", "server": "tcp.example", "detour": "proxy"}]}}`;
+  assert.deepEqual(errors(detoured), []);
 });
 
 Deno.test("a DNS server cannot resolve itself, and a cycle of resolvers is reported once", () => {

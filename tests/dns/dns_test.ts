@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setClashModeSource } from "../../src/route/clash_mode.ts";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
-import { createDns } from "../../src/dns/mod.ts";
+import { createDns, type DnsModule } from "../../src/dns/mod.ts";
 import { verdict } from "../../src/config/support.ts";
 import { testContext } from "../outbound/_helpers.ts";
 import {
@@ -506,6 +506,44 @@ Deno.test("a server given by name is resolved with its domain_resolver", async (
       assert.equal(up.queries.length, 1);
     } finally {
       dns.close();
+      up.close();
+    }
+  });
+});
+
+Deno.test("a server given by name with a detour and no resolver: its outbound gets the name", async () => {
+  await withReactor(async (r) => {
+    const up = startDnsServer(r, zoneHandler(ZONE_A));
+    const asked: string[] = [];
+    // The direct outbound resolves what it dials through its context, as in a worker.
+    let dns: DnsModule | null = null;
+    const resolve = (domain: string): Promise<Uint8Array[]> => {
+      asked.push(domain);
+      if (domain === "resolver.lan") return Promise.resolve([parseIp("127.0.0.1")!]);
+      return dns!.lookup(domain);
+    };
+    // The legacy form real configs use (a typed server may not detour to a plain direct).
+    const servers = [{ tag: "named", address: `udp://resolver.lan:${up.port}`, detour: "direct" }];
+    dns = makeDns(r, { dns: { servers } }, { ctx: { resolve } }).dns;
+    try {
+      assert.deepEqual((await dns.lookup("a.test", "ipv4_only")).map(formatIp), ["192.0.2.1"]);
+      assert.deepEqual(asked, ["resolver.lan"]);
+      assert.equal(up.queries.length, 1);
+    } finally {
+      dns.close();
+    }
+    // Its own name is never looked up through itself (that would loop): with no other server,
+    // the lookup the outbound makes fails at once, naming the server.
+    const loopResolve = (d: string): Promise<Uint8Array[]> => loop.lookup(d);
+    const loop: DnsModule = makeDns(r, { dns: { servers } }, { ctx: { resolve: loopResolve } }).dns;
+    try {
+      await assert.rejects(
+        loop.lookup("resolver.lan", "ipv4_only"),
+        /lookup resolver\.lan: DNS server "named" cannot look up its own name \(it would loop through itself\); set "domain_resolver" on it/,
+      );
+      assert.equal(up.queries.length, 1);
+    } finally {
+      loop.close();
       up.close();
     }
   });
