@@ -48,11 +48,24 @@ export const OUTBOUND_TYPES = [
   "urltest",
 ] as const;
 
-/** Reads and checks `server` (IP address or domain name) and `server_port`. */
+/**
+ * Reads and checks `server` (IP address or domain name) and `server_port`. A missing one with a
+ * `detour` is checked after decoding (`ctx.missingBehindDetour`): sing-box's ShadowTLS chain
+ * leaves them out, the shadowtls detour dialing its own server.
+ */
 function serverFields(o: Obj, out: { server: string; server_port: number }): void {
   const at = o.at("server");
   const server = o.string("server");
-  if (!at) o.ctx.error(o.node, o.path, 'missing "server"');
+  const detourNode = o.find("detour")?.value;
+  const detour = detourNode?.kind === "string" && detourNode.value !== ""
+    ? detourNode.value
+    : undefined;
+  const missing = (key: string) => {
+    const message = `missing ${JSON.stringify(key)}`;
+    if (detour === undefined) o.ctx.error(o.node, o.path, message);
+    else o.ctx.missingBehindDetour.push({ pos: o.node.pos, path: o.path, detour, message });
+  };
+  if (!at) missing("server");
   else if (server !== undefined) {
     if (parseIp(server) === null && !isDomainName(server)) {
       o.ctx.error(at.node, at.path, `invalid server address ${JSON.stringify(server)}`);
@@ -60,7 +73,7 @@ function serverFields(o: Obj, out: { server: string; server_port: number }): voi
   }
   const port = o.port("server_port");
   if (port !== undefined) out.server_port = port;
-  else if (!o.has("server_port")) o.ctx.error(o.node, o.path, 'missing "server_port"');
+  else if (!o.has("server_port")) missing("server_port");
 }
 
 function decodeSocks(o: Obj, tag: string): SocksOutboundOptions {

@@ -79,6 +79,11 @@ export class Ctx {
    * outbound whose warning says so): uses of them are checked after decoding (`validate.ts`).
    */
   readonly leftOut: Map<string, LeftOut> = new Map();
+  /**
+   * `server`/`server_port` missing from an outbound with a `detour`: an error unless the detour
+   * is left out (then that is the one root cause), checked in `validate.ts`.
+   */
+  readonly missingBehindDetour: { pos: Pos; path: string; detour: string; message: string }[] = [];
   /** Tags of legacy `rcode://` DNS servers (removed from the server list by the upgrade). */
   readonly rcodeServers: Set<string> = new Set();
 

@@ -349,7 +349,10 @@ function checkLegacyDnsOutboundRefs(options: Options, ctx: Ctx): void {
  * of an error per use.
  */
 function checkLeftOutRefs(options: Options, ctx: Ctx): void {
-  if (ctx.leftOut.size === 0) return;
+  if (ctx.leftOut.size === 0) {
+    for (const m of ctx.missingBehindDetour) ctx.error(m.pos, m.path, m.message);
+    return;
+  }
   const groups = new Map<number, SelectorOutboundOptions | UrlTestOutboundOptions>();
   options.outbounds.forEach((o) => {
     if (o.type !== "selector" && o.type !== "urltest") return;
@@ -400,6 +403,9 @@ function checkLeftOutRefs(options: Options, ctx: Ctx): void {
       list.push(lo.members ? { ref, via: ref.tag } : { ref });
       uses.set(root, list);
     }
+  }
+  for (const m of ctx.missingBehindDetour) {
+    if (!ctx.leftOut.has(m.detour)) ctx.error(m.pos, m.path, m.message);
   }
   // Without route.final, sing-box's default is the first outbound of "outbounds": when tunbox
   // leaves that one out, the default must not silently become the next one (a proxy's traffic

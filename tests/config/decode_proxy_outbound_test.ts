@@ -182,6 +182,33 @@ Deno.test("outbounds tunbox does not build are left out: groups skip them, rules
   assert.deepEqual(r2.warnings, []);
 });
 
+Deno.test("behind a left-out detour (a ShadowTLS chain) a missing server is not reported again", () => {
+  // sing-box's ShadowTLS form: the shadowsocks outbound names no server, its detour dials one.
+  const chain = `{"outbounds": [
+    {"type": "direct", "tag": "out"},
+    {"type": "shadowsocks", "tag": "ss", "detour": "st", "method": "aes-128-gcm", "password": "p"},
+    {"type": "shadowtls", "tag": "st", "server": "192.0.2.4", "server_port": 443, "version": 3}
+  ]}`;
+  const st = verdict("outbound.shadowtls").message;
+  assert.deepEqual(decode(chain).errors.map((e) => e.format()), [
+    `t.json:${
+      at(chain, '"shadowtls"')
+    }: outbounds[2].type: ${st}. It is used by outbounds[1].detour (${
+      at(chain, '"st"')
+    }): point that at another outbound, or remove it`,
+  ]);
+  // Behind a detour tunbox builds, the server is needed (tunbox dials it through the detour).
+  const built = chain.replace('"type": "shadowtls"', '"type": "socks"').replace(
+    ', "version": 3',
+    "",
+  );
+  const obj = at(built, '{"type": "shadowsocks"');
+  assert.deepEqual(decode(built).errors.map((e) => e.format()), [
+    `t.json:${obj}: outbounds[1]: missing "server"`,
+    `t.json:${obj}: outbounds[1]: missing "server_port"`,
+  ]);
+});
+
 Deno.test("a rule that uses a group left out with its members is one error, at the member", () => {
   const text = `{"outbounds": [
     {"type": "hysteria2", "tag": "h", "server": "1.2.3.4", "server_port": 443, "password": "x"},
