@@ -489,13 +489,14 @@ export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): 
     const known = defs[ref.kind];
     if (known.has(ref.tag)) continue;
     const hint = didYouMean(ref.tag, known.keys());
-    ctx.error(
-      ref.pos,
-      ref.path,
-      `unknown ${ref.kind} ${JSON.stringify(ref.tag)}${
-        hint || (known.size === 0 ? ` (no ${ref.kind}s are defined)` : listTags(known.keys()))
-      }`,
-    );
+    const message = `unknown ${ref.kind} ${JSON.stringify(ref.tag)}${
+      hint || (known.size === 0 ? ` (no ${ref.kind}s are defined)` : listTags(known.keys()))
+    }`;
+    // A rule's `inbound` item is a name to compare, which sing-box does not check: one for an
+    // inbound this config lacks (a config shared between machines) never matches.
+    if (ref.kind === "inbound" && /rules\[\d+\]\.inbound(\[\d+\])?$/.test(ref.path)) {
+      ctx.warn(ref.pos, ref.path, `${message}: the item never matches`);
+    } else ctx.error(ref.pos, ref.path, message);
   }
   for (const inb of options.inbounds) {
     if (inb.type === "tun") checkTun(inb, options, ctx, os);

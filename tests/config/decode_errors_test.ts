@@ -116,14 +116,24 @@ Deno.test("decodeConfigText() lists the defined outbounds for a far-off rule out
   );
 });
 
-Deno.test("decodeConfigText() checks rule inbound tags", () => {
-  const text = `{${OUT},\n"route": {"rules": [{"inbound": ["tun-in"], "outbound": "direct"}]}}`;
-  expectAt(
-    text,
-    '"tun-in"',
-    "route.rules[0].inbound[0]",
-    'unknown inbound "tun-in" (no inbounds are defined)',
-  );
+Deno.test("decodeConfigText() warns of rule inbound tags no inbound has (sing-box does not check them)", () => {
+  // A config kept for several machines names inbounds this one lacks: the item never matches.
+  const text = `{${OUT}, "inbounds": [{"type": "mixed", "tag": "mixed-in", "listen_port": 2080}],
+"route": {"rules": [{"inbound": ["tun-in"], "outbound": "direct"}]},
+"dns": {"servers": [{"type": "local", "tag": "l"}], "rules": [{"inbound": "tun", "server": "l"}]}}`;
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(r.errors.map((e) => e.format()), []);
+  assert.deepEqual(r.warnings.map((e) => e.format()), [
+    `t.json:${
+      at(text, '"tun-in"')
+    }: route.rules[0].inbound[0]: unknown inbound "tun-in" (defined: "mixed-in"): the item never matches`,
+    `t.json:${
+      at(text, '"tun"')
+    }: dns.rules[0].inbound: unknown inbound "tun" (defined: "mixed-in"): the item never matches`,
+  ]);
+  // An inbound's own detour must name one.
+  const detour = `{${OUT}, "inbounds": [{"type": "mixed", "tag": "m", "detour": "nope"}]}`;
+  expectAt(detour, '"nope"', "inbounds[0].detour", 'unknown inbound "nope" (defined: "m")');
 });
 
 Deno.test("decodeConfigText() checks DNS rule servers and dns.final", () => {
