@@ -15,12 +15,8 @@
 import { getLogger } from "@logtape/logtape";
 import { ConnectionPath, ConnIds, type FlowServices } from "../conn/mod.ts";
 import type { Options } from "../config/types.ts";
-import {
-  createDns,
-  type DnsModule,
-  missingFakeIpRecord,
-  type SharedDnsMemory,
-} from "../dns/mod.ts";
+import { createDns, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
+import { dnsFlowPrepare } from "../dns/flow_prepare.ts";
 import { ListenerInbound } from "../inbound/listener.ts";
 import { DirectInbound } from "../inbound/direct.ts";
 import { TproxyInbound } from "../inbound/tproxy.ts";
@@ -34,7 +30,6 @@ import type { DialContext, Outbound } from "../outbound/types.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import { BoundSockets } from "../outbound/bound_sockets.ts";
-import type { ConnMetadata } from "../route/metadata.ts";
 import { Router } from "../route/router.ts";
 import { RuleSetRegistry } from "../route/rule_set.ts";
 import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/worker_side.ts";
@@ -127,28 +122,11 @@ function buildParts(options: Options, base: PartsBase): FlowParts {
     ruleSets,
   });
   const stopNtp = startNtp(options, stateMemory?.clock, { reactor, outbounds, ctx });
-  const reverse = options.dns.reverse_mapping === true;
-  const usesDns = reverse || options.dns.servers.some((s) => s.type === "fakeip");
-  const prepare = (meta: ConnMetadata): string | null => {
-    const addr = meta.destination.addr;
-    if (addr.length === 0) return null;
-    if (dns.isFakeIp(addr)) {
-      const domain = dns.lookupFake(addr);
-      if (domain === undefined) return missingFakeIpRecord(addr);
-      // sing-box: the destination becomes the domain; the fake address is kept as the origin.
-      meta.originalDestination = meta.destination;
-      meta.destination = { addr: new Uint8Array(0), port: meta.destination.port, fqdn: domain };
-    } else if (reverse && meta.domain === "") {
-      const domain = dns.lookupReverse(addr);
-      if (domain !== undefined) meta.domain = domain;
-    }
-    return null;
-  };
   const flow: FlowServices = {
     router,
     outbounds,
     dns,
-    prepare: usesDns ? prepare : null,
+    prepare: dnsFlowPrepare(options, dns),
     lookup: (domain, strategy) => dns.lookup(domain, strategy),
     autoHijack: inboundDnsHijack(options),
   };
