@@ -59,8 +59,8 @@ export const SCAN_ROOTS: readonly string[] = ["main.ts", "src", "ffi"];
  * the build until it is added here, so a new Worker file cannot be forgotten.
  */
 export const INDIRECT_LOADS: Readonly<Record<string, string>> = {
-  "src/tun/worker_pool.ts":
-    'new Worker(entry): callers pass new URL("./worker.ts", import.meta.url) (src/tun/inbound.ts, src/box.ts)',
+  "src/worker/pool.ts":
+    'new Worker(entry): callers pass new URL("../worker/entry.ts" or "./worker/entry.ts", import.meta.url) (src/tun/inbound.ts, src/box.ts)',
   "src/cli/cleanup.ts":
     'import(moduleUrl): the default is new URL("../tun/setup.ts", import.meta.url) in the same file',
 };

@@ -30,8 +30,8 @@ import { applyAddressSets } from "./ruleset/tun_routes.ts";
 import { CacheFile } from "./store/cache_file.ts";
 import { SharedState } from "./store/shared_state.ts";
 import { TunInbound } from "./tun/inbound.ts";
-import { WorkerPool } from "./tun/worker_pool.ts";
-import { type WorkerHandle, WorkerSet } from "./tun/worker_set.ts";
+import { WorkerPool } from "./worker/pool.ts";
+import { type WorkerHandle, WorkerSet } from "./worker/set.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import { checkAddressCollisions } from "./tun/collisions.ts";
 import { planReload } from "./reload_plan.ts";
@@ -223,7 +223,7 @@ export class Box {
       (msg) => pool.send(0, msg),
     );
     pool.onMessage = (_, msg) => this.workers.receive(handle, msg);
-    await pool.start(new URL("./tun/worker.ts", import.meta.url), [{
+    await pool.start(new URL("./worker/entry.ts", import.meta.url), [{
       role: "listeners",
       index: 0,
       options,

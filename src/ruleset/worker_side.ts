@@ -1,5 +1,5 @@
 /**
- * The rule-set parts of a reactor worker (`src/tun/worker.ts`): the worker's registry of live
+ * The rule-set parts of a reactor worker (`src/worker/entry.ts`): the worker's registry of live
  * rule-sets, built from the sets loaded when it started and updated by `rule-set` messages, and
  * the `fetch` message that downloads a remote set through one of the worker's outbounds.
  *

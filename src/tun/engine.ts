@@ -29,7 +29,7 @@ import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
 import { frameForTun, unframe } from "./framing.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
-import type { TunWorkerInit, WorkerStats } from "./worker_protocol.ts";
+import type { TunWorkerInit, WorkerStats } from "../worker/protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 

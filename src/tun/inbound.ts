@@ -7,7 +7,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { WorkerHandle, WorkerSet } from "./worker_set.ts";
+import type { WorkerHandle, WorkerSet } from "../worker/set.ts";
 import type { Options, TunInboundOptions, TunStack } from "../config/types.ts";
 import { listenTcpFd } from "../io/socket.ts";
 import { fdClose, sockLocalAddr } from "../io/sys.ts";
@@ -16,8 +16,13 @@ import { createNatMemory } from "../stack/nat_table.ts";
 import { setupTun, type TunSetup } from "./setup.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
-import { type ReloadCounts, WorkerPool } from "./worker_pool.ts";
-import type { MainToWorker, TunWorkerInit, WorkerLogInit, WorkerStats } from "./worker_protocol.ts";
+import { type ReloadCounts, WorkerPool } from "../worker/pool.ts";
+import type {
+  MainToWorker,
+  TunWorkerInit,
+  WorkerLogInit,
+  WorkerStats,
+} from "../worker/protocol.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import { type AddressSets, applyAddressSets } from "../ruleset/tun_routes.ts";
@@ -141,7 +146,7 @@ export class TunInbound {
           if (handle) workers.receive(handle, msg);
         };
       }
-      await pool.start(new URL("./worker.ts", import.meta.url), inits);
+      await pool.start(new URL("../worker/entry.ts", import.meta.url), inits);
       log.info("inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s)", {
         tag: this.options.tag,
         name: device.name,
@@ -198,7 +203,7 @@ export class TunInbound {
 
   /**
    * Swaps the workers' router, outbounds and DNS for the new config's, keeping the device, its
-   * routes and the connections through it (see `reload` in `worker.ts`).
+   * routes and the connections through it (see `reload` in `src/worker/entry.ts`).
    */
   reload(msg: Extract<MainToWorker, { type: "reload" }>): Promise<ReloadCounts> {
     const pool = this.#pool;

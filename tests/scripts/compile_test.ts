@@ -27,7 +27,7 @@ const REQUIRED_INCLUDES = [
   "src/platform/darwin/platform.ts",
   "src/platform/linux/platform.ts",
   "src/tun/setup.ts",
-  "src/tun/worker.ts",
+  "src/worker/entry.ts",
 ];
 
 async function inTempDir<T>(f: (dir: string) => Promise<T>): Promise<T> {
@@ -100,11 +100,11 @@ Deno.test("`scanDynamicLoads()` covers every Worker entry and dynamic import in 
   const sites = scan.resolved.map((s) => `${s.file} -> ${s.target}`);
   for (
     const site of [
-      "src/box.ts -> src/tun/worker.ts",
+      "src/box.ts -> src/worker/entry.ts",
       "src/cli/cleanup.ts -> src/tun/setup.ts",
       "src/platform/load.ts -> src/platform/darwin/platform.ts",
       "src/platform/load.ts -> src/platform/linux/platform.ts",
-      "src/tun/inbound.ts -> src/tun/worker.ts",
+      "src/tun/inbound.ts -> src/worker/entry.ts",
     ]
   ) assert.ok(sites.includes(site), `${site} in ${sites.join(", ")}`);
   assert.deepEqual(

@@ -7,6 +7,9 @@
  *
  * It answers `ready` with its wake fd and runs the reactor until `stop`.
  *
+ * The worker's composition root (as `box.ts` is the main thread's): nothing imports it, the
+ * main thread starts it by URL through `pool.ts`; `protocol.ts` is what the two threads say.
+ *
  * @module
  */
 
@@ -36,9 +39,9 @@ import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/w
 import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
 import { startNtp } from "../ntp/mod.ts";
 import { setClashModeSource } from "../route/clash_mode.ts";
-import { TunEngine } from "./engine.ts";
-import { inboundDnsHijack } from "./inbound_dns.ts";
-import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
+import { TunEngine } from "../tun/engine.ts";
+import { inboundDnsHijack } from "../tun/inbound_dns.ts";
+import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./protocol.ts";
 
 const log = getLogger(["tunbox", "worker"]);
 /** How often connection reports go to the main thread. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { WorkerSet } from "../../src/tun/worker_set.ts";
-import type { MainToWorker } from "../../src/tun/worker_protocol.ts";
+import { WorkerSet } from "../../src/worker/set.ts";
+import type { MainToWorker } from "../../src/worker/protocol.ts";
 
 const PAYLOAD = { tag: "geosite-cn", rules: [] };
 

@@ -21,7 +21,7 @@ import { type WorkerCall, WorkerCallFailed } from "../api/worker_calls.ts";
 import { ConnectionHub } from "../conn/hub.ts";
 import { createConnIdMemory } from "../conn/ids.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
-import type { MainToWorker, WorkerToMain } from "./worker_protocol.ts";
+import type { MainToWorker, WorkerToMain } from "./protocol.ts";
 
 /** How long a request to a worker may take before it fails (latency tests set their own). */
 export const CALL_TIMEOUT_MS = 10_000;

@@ -1,6 +1,7 @@
 /**
- * Main-thread side of the packet workers: starts Deno Workers that run a reactor, sends them
- * messages (waking their `epoll_wait` through an eventfd), and stops them in order.
+ * Main-thread side of the reactor workers (a TUN inbound's packet workers, the listener
+ * worker): starts Deno Workers that run `entry.ts`, sends them messages (waking their
+ * `epoll_wait` through an eventfd), and stops them in order.
  *
  * A worker blocks in `epoll_wait` for up to 50 ms when idle, so `postMessage` alone could wait
  * that long to be seen; every message is followed by a signal on the worker's wake eventfd,
@@ -12,7 +13,7 @@
 import { getLogger } from "@logtape/logtape";
 import { signalWaker } from "../io/sys.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
-import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./worker_protocol.ts";
+import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
