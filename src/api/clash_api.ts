@@ -33,7 +33,7 @@ import { Invalid, parseListenAddress } from "../config/values.ts";
 import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import type { ClashApiOptions, Options } from "../config/types.ts";
-import type { ConnectionHub } from "../conn/hub.ts";
+import type { ConnectionHub } from "../conn/mod.ts";
 import { typeCode } from "../dns/packet.ts";
 import { parseIp } from "../net/ip.ts";
 import { newConnMetadata } from "../route/metadata.ts";

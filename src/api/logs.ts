@@ -12,7 +12,7 @@
  * @module
  */
 
-import { addLogTap, type LogEntry } from "../log/tap.ts";
+import { addLogTap, type LogEntry } from "../log/mod.ts";
 
 /** Clash's log types, most verbose first. */
 export type ClashLogType = "debug" | "info" | "warning" | "error";

@@ -14,8 +14,7 @@
  * @module
  */
 
-import type { HubSnapshot } from "../conn/hub.ts";
-import type { ConnRecord } from "../conn/record.ts";
+import type { ConnRecord, HubSnapshot } from "../conn/mod.ts";
 import type { LogLevel, Options, OutboundOptions } from "../config/types.ts";
 import { decodePacket, type PacketRecord, typeCode } from "../dns/packet.ts";
 import { messageFlags, messageRcode } from "../dns/wire.ts";

@@ -28,13 +28,10 @@ import type {
 import { verdict } from "../config/support.ts";
 import { formatPrefix } from "../net/ip.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
-import {
-  compileRuleMatch,
-  IpSet,
-  isPrivateAddr,
-  MatchState,
-  type RuleSetLookup,
-} from "../route/mod.ts";
+import { isPrivateAddr } from "../net/ip_private.ts";
+import { compileRuleMatch } from "../route/rule.ts";
+import { IpSet } from "../route/ip_set.ts";
+import { MatchState, type RuleSetLookup } from "../route/match_state.ts";
 import { typeCode, typeName } from "./packet.ts";
 import { compilePredefined, type PredefinedAnswer } from "./predefined.ts";
 

@@ -1,7 +1,9 @@
 /**
  * Logging for tunbox: {@linkcode configureLogging} from the config's `log` section on the main
- * thread and in each worker (`setup.ts`), and the sing-box line format (`format.ts`). Modules
- * log through logtape categories `["tunbox", <module>]`.
+ * thread and in each worker (`setup.ts`), the sing-box line format (`format.ts`), and
+ * {@linkcode addLogTap} for whoever wants the records themselves (the Clash API's `/logs`,
+ * forwarded from the workers; `tap.ts`). Modules log through logtape categories
+ * `["tunbox", <module>]`.
  *
  * ```ts
  * import { configureLogging, isEnabled } from "../log/mod.ts";
@@ -22,3 +24,4 @@ export {
   resetLogging,
   toLogtapeLevel,
 } from "./setup.ts";
+export { addLogTap, type LogEntry } from "./tap.ts";

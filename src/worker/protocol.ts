@@ -11,9 +11,9 @@ import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
-import type { ConnsMessage, HubToWorker } from "../conn/hub.ts";
+import type { ConnsMessage, HubToWorker } from "../conn/mod.ts";
 import type { WorkerCall } from "../api/worker_calls.ts";
-import type { LogEntry } from "../log/tap.ts";
+import type { LogEntry } from "../log/mod.ts";
 
 /** Logging setup a worker repeats on its own thread. */
 export interface WorkerLogInit {

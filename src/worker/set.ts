@@ -18,8 +18,7 @@
 
 import { LogFeed } from "../api/logs.ts";
 import { type WorkerCall, WorkerCallFailed } from "../api/worker_calls.ts";
-import { ConnectionHub } from "../conn/hub.ts";
-import { createConnIdMemory } from "../conn/ids.ts";
+import { ConnectionHub, createConnIdMemory } from "../conn/mod.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { MainToWorker, WorkerToMain } from "./protocol.ts";
 
