@@ -1,6 +1,6 @@
 /**
- * One running tunbox instance built from decoded options (sing-box's `Box`): checks that the
- * router and outbounds can be built, then starts the inbounds and closes them in reverse order.
+ * One running tunbox instance built from decoded options (sing-box's `Box`): starts the inbounds
+ * and closes them in reverse order.
  *
  * Packet processing runs in workers (`src/tun/`); the main thread owns the platform state
  * (device, routes, rules) so that it is always removed on close, even when a worker fails.
@@ -12,12 +12,11 @@ import { getLogger } from "@logtape/logtape";
 import { type ApiBackend, ClashApi } from "./api/clash_api.ts";
 import type { ConnectionHub } from "./conn/mod.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
-import { createDns, createSharedDnsMemory, type SharedDnsMemory } from "./dns/mod.ts";
+import { createSharedDnsMemory, type SharedDnsMemory } from "./dns/mod.ts";
 import { FakeIpPersistence } from "./dns/fakeip_persist.ts";
 import { SharedFakeIpStore, SharedRdrc } from "./dns/shared_names.ts";
 import { RdrcPersistence } from "./dns/rdrc_persist.ts";
 import { Reactor } from "./io/reactor.ts";
-import { builtinOutbounds, createOutbounds } from "./outbound/mod.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import { type MemoryTrim, startMemoryTrim } from "./platform/memory_trim.ts";
@@ -32,6 +31,7 @@ import { SharedState } from "./store/shared_state.ts";
 import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import { type WorkerHandle, WorkerSet } from "./worker/set.ts";
+import { buildFlowParts } from "./worker/flow_parts.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import { checkAddressCollisions } from "./tun/collisions.ts";
 import { planReload } from "./reload_plan.ts";
@@ -84,30 +84,22 @@ export class Box {
   }
 
   /**
-   * Builds an instance from options. Nothing is opened on the system yet, but the router and
-   * outbounds are constructed once so that their errors surface before anything is changed.
+   * An instance for decoded options (`decodeConfig`: what it accepts builds, as
+   * `tests/config/check_run_property_test.ts` proves). Nothing is built or opened here: each
+   * worker builds its outbounds, DNS module and router once (`src/worker/flow_parts.ts`).
    */
   static create(init: BoxInit): Promise<Box> {
-    Box.#validate(init.options);
     return Promise.resolve(new Box(init));
   }
 
-  /** Builds the outbounds, DNS module and router once (and closes them): their errors throw. */
-  static #validate(options: Options): void {
+  /**
+   * Builds `options`' flow parts once on this thread and closes them, so that a reload that
+   * cannot build fails before any worker has changed (the workers reload one by one).
+   */
+  static #validateReload(options: Options): void {
     const reactor = new Reactor(8);
     try {
-      const ctx = { reactor, ...(options.certificate ? { certificate: options.certificate } : {}) };
-      const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
-      const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-      const ruleSets = new RuleSetRegistry(options.route.rule_set.map((s) => s.tag));
-      createDns(options, { reactor, outbounds, defaultOutbound, ctx, ruleSets }).close();
-      for (const o of outbounds.values()) o.close();
-      new Router({
-        rules: options.route.rules,
-        outbounds: options.outbounds,
-        ...(options.route.final !== undefined ? { final: options.route.final } : {}),
-        ruleSets,
-      });
+      buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() }).close();
     } finally {
       reactor.close();
     }
@@ -296,7 +288,7 @@ export class Box {
       if (plan.restart !== null) log.info("reload: {reason}: restarting", { reason: plan.restart });
       return false;
     }
-    Box.#validate(next);
+    Box.#validateReload(next);
     // Rule-sets first (a broken local set fails the reload before anything changed), posted to
     // every worker before the new rules that name them.
     let sets: RuleSetManager | null = null;

@@ -16,10 +16,10 @@
 /// <reference lib="deno.worker" />
 
 import { getLogger } from "@logtape/logtape";
-import { ConnectionPath, ConnIds, type FlowServices } from "../conn/mod.ts";
+import { ConnectionPath, ConnIds } from "../conn/mod.ts";
+import type { SharedDnsMemory } from "../dns/mod.ts";
+import type { SharedStateMemory } from "../store/shared_state.ts";
 import type { Options } from "../config/types.ts";
-import { createDns, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
-import { dnsFlowPrepare } from "../dns/flow_prepare.ts";
 import { ListenerInbound } from "../inbound/listener.ts";
 import { DirectInbound } from "../inbound/direct.ts";
 import { TproxyInbound } from "../inbound/tproxy.ts";
@@ -27,41 +27,18 @@ import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
 import { addLogTap, configureLogging, type LogEntry } from "../log/mod.ts";
 import { DelayTimeoutError, runWorkerCall, type WorkerCall } from "../api/worker_calls.ts";
-import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
-import type { DialContext, Outbound } from "../outbound/types.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import { BoundSockets } from "../outbound/bound_sockets.ts";
-import { Router } from "../route/router.ts";
 import { RuleSetRegistry } from "../route/rule_set.ts";
 import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/worker_side.ts";
-import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
-import { startNtp } from "../ntp/mod.ts";
-import { setClashModeSource } from "../route/clash_mode.ts";
 import { TunEngine } from "../tun/engine.ts";
-import { inboundDnsHijack } from "../tun/inbound_dns.ts";
+import { buildFlowParts, type FlowParts, type PartsBase as FlowPartsBase } from "./flow_parts.ts";
 import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./protocol.ts";
 
 const log = getLogger(["tunbox", "worker"]);
 /** How often connection reports go to the main thread. */
 const REPORT_MS = 1000;
-
-/**
- * What flows are routed and dialed with, built from the config: replaced as a whole by a reload
- * (the old parts stay open while connections that started with them are live).
- */
-interface FlowParts {
-  flow: FlowServices;
-  outbounds: Map<string, Outbound>;
-  dns: DnsModule;
-  router: Router;
-  /** The outbound remote rule-sets download through when they name none. */
-  defaultOutbound: string;
-  /** What TLS clients trust (the top-level `certificate`), for the Clash API's URL tests. */
-  certificate: Options["certificate"];
-  /** Stops NTP, closes the DNS module and the outbounds. */
-  close(): void;
-}
 
 /** What one worker runs; everything is closed in reverse order on stop. */
 interface Services {
@@ -77,15 +54,6 @@ interface Services {
   closers: (() => void)[];
 }
 
-/** What the parts are built from besides the options (kept across reloads). */
-interface PartsBase {
-  reactor: Reactor;
-  sockets: BoundSockets;
-  platform: Awaited<ReturnType<typeof loadPlatform>>;
-  shared: SharedDnsMemory;
-  stateMemory: SharedStateMemory | undefined;
-}
-
 let services: Services | undefined;
 /** The rule-sets of this worker, kept across reloads, swapped in place by `rule-set` messages. */
 let ruleSets = new RuleSetRegistry();
@@ -96,55 +64,14 @@ function post(msg: WorkerToMain): void {
   self.postMessage(msg);
 }
 
-/** Builds the outbounds, DNS module and router (the flow services) from the config. */
+/** What this worker builds its parts from besides the options (kept across reloads). */
+type PartsBase = Omit<FlowPartsBase, "ruleSets" | "defaultInterface"> & {
+  sockets: BoundSockets;
+};
+
+/** Builds the flow services from the config with this worker's rule-sets and interface. */
 function buildParts(options: Options, base: PartsBase): FlowParts {
-  const { reactor, sockets, platform, shared, stateMemory } = base;
-  const state = stateMemory ? new SharedState(stateMemory) : undefined;
-  if (state) setClashModeSource(() => state.mode);
-  const ctx: DialContext = {
-    reactor,
-    platform,
-    sockets,
-    ...(state ? { selections: state } : {}),
-    defaultInterface: () => defaultInterface,
-    ...(options.route.default_mark !== undefined
-      ? { defaultMark: options.route.default_mark }
-      : {}),
-    ...(options.certificate ? { certificate: options.certificate } : {}),
-  };
-  const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
-  const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
-  ruleSets.define(options.route.rule_set.map((s) => s.tag));
-  const dns = createDns(options, { reactor, outbounds, defaultOutbound, ctx, shared, ruleSets });
-  ctx.resolve = (domain, strategy) => dns.lookup(domain, strategy);
-  const router = new Router({
-    rules: options.route.rules,
-    outbounds: options.outbounds,
-    ...(options.route.final !== undefined ? { final: options.route.final } : {}),
-    ruleSets,
-  });
-  const stopNtp = startNtp(options, stateMemory?.clock, { reactor, outbounds, ctx });
-  const flow: FlowServices = {
-    router,
-    outbounds,
-    dns,
-    prepare: dnsFlowPrepare(options, dns),
-    lookup: (domain, strategy) => dns.lookup(domain, strategy),
-    autoHijack: inboundDnsHijack(options),
-  };
-  return {
-    flow,
-    outbounds,
-    dns,
-    router,
-    defaultOutbound,
-    certificate: options.certificate,
-    close() {
-      stopNtp?.();
-      dns.close();
-      outbounds.forEach((o) => o.close());
-    },
-  };
+  return buildFlowParts(options, { ...base, ruleSets, defaultInterface: () => defaultInterface });
 }
 
 let partsBase: PartsBase | undefined;

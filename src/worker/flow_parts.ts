@@ -1,0 +1,126 @@
+/**
+ * What a worker routes and dials flows with, built from decoded options: the outbounds, the DNS
+ * module, the router, NTP, and the connection path's services on top of them. Each worker builds
+ * them once at start and again for a reload; nothing else builds them, so what a worker runs is
+ * what this module makes of the options.
+ *
+ * ```ts
+ * const parts = buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() });
+ * const path = new ConnectionPath({ reactor, services: parts.flow, ids: new ConnIds() });
+ * parts.close(); // once no connection uses them
+ * ```
+ *
+ * @module
+ */
+
+import type { FlowServices } from "../conn/mod.ts";
+import type { Options } from "../config/types.ts";
+import { createDns, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
+import { dnsFlowPrepare } from "../dns/flow_prepare.ts";
+import type { Reactor } from "../io/reactor.ts";
+import { startNtp } from "../ntp/mod.ts";
+import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
+import type { BoundSockets } from "../outbound/bound_sockets.ts";
+import type { DialContext, Outbound } from "../outbound/types.ts";
+import type { Platform } from "../platform/types.ts";
+import type { NetworkInterface } from "../platform/types.ts";
+import { setClashModeSource } from "../route/clash_mode.ts";
+import { Router } from "../route/router.ts";
+import type { RuleSetRegistry } from "../route/rule_set.ts";
+import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
+import { inboundDnsHijack } from "../tun/inbound_dns.ts";
+
+/**
+ * The flow services built from one version of the options: replaced as a whole by a reload (the
+ * old parts stay open while connections that started with them are live).
+ */
+export interface FlowParts {
+  flow: FlowServices;
+  outbounds: Map<string, Outbound>;
+  dns: DnsModule;
+  router: Router;
+  /** The outbound remote rule-sets download through when they name none. */
+  defaultOutbound: string;
+  /** What TLS clients trust (the top-level `certificate`), for the Clash API's URL tests. */
+  certificate: Options["certificate"];
+  /** Stops NTP, closes the DNS module and the outbounds. */
+  close(): void;
+}
+
+/** What the parts are built from besides the options (a worker keeps it across reloads). */
+export interface PartsBase {
+  reactor: Reactor;
+  /** The rule-sets route and DNS rules name (the worker swaps their contents in place). */
+  ruleSets: RuleSetRegistry;
+  /** Sockets dialed from this host, for network changes. */
+  sockets?: BoundSockets;
+  platform?: Platform;
+  /** FakeIP and reverse-mapping memory shared by the instance's workers. */
+  shared?: SharedDnsMemory;
+  /** Selector choices, the Clash mode and the NTP clock shared by the instance's workers. */
+  stateMemory?: SharedStateMemory | undefined;
+  /** route.auto_detect_interface: the current default interface. */
+  defaultInterface?: () => NetworkInterface | null;
+}
+
+/**
+ * Builds the outbounds, DNS module, router and NTP from `options` (decoded, so they build: the
+ * decoder refuses what these would; `tests/config/check_run_property_test.ts`). Throws the
+ * factories' TypeError otherwise.
+ */
+export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
+  const { reactor, sockets, platform, shared, stateMemory, ruleSets } = base;
+  const state = stateMemory ? new SharedState(stateMemory) : undefined;
+  if (state) setClashModeSource(() => state.mode);
+  const ctx: DialContext = {
+    reactor,
+    ...(platform ? { platform } : {}),
+    ...(sockets ? { sockets } : {}),
+    ...(state ? { selections: state } : {}),
+    ...(base.defaultInterface ? { defaultInterface: base.defaultInterface } : {}),
+    ...(options.route.default_mark !== undefined
+      ? { defaultMark: options.route.default_mark }
+      : {}),
+    ...(options.certificate ? { certificate: options.certificate } : {}),
+  };
+  const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
+  ruleSets.define(options.route.rule_set.map((s) => s.tag));
+  const dns = createDns(options, {
+    reactor,
+    outbounds,
+    defaultOutbound,
+    ctx,
+    ...(shared ? { shared } : {}),
+    ruleSets,
+  });
+  ctx.resolve = (domain, strategy) => dns.lookup(domain, strategy);
+  const router = new Router({
+    rules: options.route.rules,
+    outbounds: options.outbounds,
+    ...(options.route.final !== undefined ? { final: options.route.final } : {}),
+    ruleSets,
+  });
+  const stopNtp = startNtp(options, stateMemory?.clock, { reactor, outbounds, ctx });
+  const flow: FlowServices = {
+    router,
+    outbounds,
+    dns,
+    prepare: dnsFlowPrepare(options, dns),
+    lookup: (domain, strategy) => dns.lookup(domain, strategy),
+    autoHijack: inboundDnsHijack(options),
+  };
+  return {
+    flow,
+    outbounds,
+    dns,
+    router,
+    defaultOutbound,
+    certificate: options.certificate,
+    close() {
+      stopNtp?.();
+      dns.close();
+      outbounds.forEach((o) => o.close());
+    },
+  };
+}
