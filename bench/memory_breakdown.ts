@@ -63,7 +63,7 @@ const toMiB = (b: number): number => b / 1048576;
 /**
  * Child process (run with `--v8-flags=--expose-gc,...`): loads what tunbox's main thread loads,
  * then starts an empty Worker and two Workers that load the packet worker's module graph
- * (`src/tun/worker.ts`), reading VmRSS around each and `Deno.memoryUsage()` inside each isolate
+ * (`src/worker/entry.ts`), reading VmRSS around each and `Deno.memoryUsage()` inside each isolate
  * after a full GC. Prints one JSON line.
  */
 async function isolateProbe(): Promise<void> {
@@ -85,7 +85,7 @@ async function isolateProbe(): Promise<void> {
   gc();
   mu("main isolate + tunbox's main-thread modules", rssMiB() - bare, Deno.memoryUsage());
   const body = `const load = ${
-    JSON.stringify(new URL("../src/tun/worker.ts", import.meta.url).href)
+    JSON.stringify(new URL("../src/worker/entry.ts", import.meta.url).href)
   };
 if (self.name !== "empty") await import(load);
 setTimeout(() => { globalThis.gc(); self.postMessage({ probe: Deno.memoryUsage() }); }, 1500);`;
@@ -100,7 +100,7 @@ setTimeout(() => { globalThis.gc(); self.postMessage({ probe: Deno.memoryUsage()
     });
     await new Promise((r) => setTimeout(r, 300));
     mu(
-      name === "empty" ? "Worker, empty module" : "Worker + src/tun/worker.ts graph",
+      name === "empty" ? "Worker, empty module" : "Worker + src/worker/entry.ts graph",
       rssMiB() - before,
       m,
     );
