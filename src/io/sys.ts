@@ -2,8 +2,8 @@
  * Thin, allocation-light wrappers over the socket and fd system calls the reactor needs, for the
  * running OS: `sys_linux.ts` (glibc, epoll, eventfd, splice) or `sys_darwin.ts` (libSystem,
  * poll, pipe). The socket and fd wrappers are written once in `sys_posix.ts`, parameterised by
- * each OS's libc, errno reader and constants; the OS files hold only what differs. Both export
- * the same names; this module picks one at load time. Every function is synchronous; errno is
+ * each OS's libc, errno reader and constants (each OS file's `POSIX`); the OS files hold only
+ * what differs. Both export the same names; this module picks one at load time. Every function is synchronous; errno is
  * read right after the call on the calling thread.
  *
  * Return conventions on hot paths (no exceptions for the expected cases):
@@ -78,6 +78,12 @@ export const {
   EV_ERROR,
   EV_HUP,
   EV_RDHUP,
+  sockDisconnect,
+  spliceFd,
+  signalWaker,
+} = impl;
+
+export const {
   sockCreate,
   sockSetInt,
   sockSetBytes,
@@ -96,13 +102,10 @@ export const {
   sockRecvFrom,
   sockShutdown,
   sockCreateIcmp,
-  sockDisconnect,
   fdClose,
   pipeCreate,
-  spliceFd,
-  signalWaker,
   raiseOpenFilesLimit,
-} = impl;
+} = impl.POSIX;
 
 export const Poller: new (capacity?: number) => Poller = impl.Poller;
 export const Waker: new () => Waker = impl.Waker;

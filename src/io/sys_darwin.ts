@@ -22,7 +22,7 @@ import {
 } from "../../ffi/darwin/constants.ts";
 import { POLLFD } from "../../ffi/darwin/layouts.ts";
 import { E, SysError } from "../../ffi/errno.ts";
-import { posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
+import { type PosixSys, posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
 
 export { WOULD_BLOCK };
 export const HAS_SPLICE: boolean = false;
@@ -115,29 +115,9 @@ export const DARWIN_TARGET: PosixTarget = {
   maxOpenFiles: BigInt(OPEN_MAX),
 };
 
-export const {
-  sockCreate,
-  sockSetInt,
-  sockSetBytes,
-  sockTakeError,
-  sockBind,
-  sockConnect,
-  sockListen,
-  sockAccept,
-  sockLocalAddr,
-  sockPeerAddr,
-  fdRead,
-  sockPeek,
-  fdWrite,
-  sockSend,
-  sockSendTo,
-  sockRecvFrom,
-  sockShutdown,
-  sockCreateIcmp,
-  fdClose,
-  pipeCreate,
-  raiseOpenFilesLimit,
-} = posixSys(DARWIN_TARGET);
+/** The shared POSIX socket and fd wrappers with Darwin's constants (`sys.ts` exports them). */
+export const POSIX: PosixSys = posixSys(DARWIN_TARGET);
+const { fdClose, pipeCreate } = POSIX;
 
 /**
  * Breaks a connection from outside its owner. XNU's `connect(AF_UNSPEC)` does not disconnect

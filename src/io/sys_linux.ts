@@ -9,7 +9,7 @@
 
 import { linuxErrno, linuxLibc } from "../../ffi/linux/libc.ts";
 import { E, SysError } from "../../ffi/errno.ts";
-import { posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
+import { type PosixSys, posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
 
 export { WOULD_BLOCK };
 
@@ -76,29 +76,9 @@ export const LINUX_TARGET: PosixTarget = {
   RLIMIT_NOFILE: 7,
 };
 
-export const {
-  sockCreate,
-  sockSetInt,
-  sockSetBytes,
-  sockTakeError,
-  sockBind,
-  sockConnect,
-  sockListen,
-  sockAccept,
-  sockLocalAddr,
-  sockPeerAddr,
-  fdRead,
-  sockPeek,
-  fdWrite,
-  sockSend,
-  sockSendTo,
-  sockRecvFrom,
-  sockShutdown,
-  sockCreateIcmp,
-  fdClose,
-  pipeCreate,
-  raiseOpenFilesLimit,
-} = posixSys(LINUX_TARGET);
+/** The shared POSIX socket and fd wrappers with Linux's constants (`sys.ts` exports them). */
+export const POSIX: PosixSys = posixSys(LINUX_TARGET);
+const { fdClose } = POSIX;
 
 const UNSPEC_ADDR = new Uint8Array(16); // sa_family AF_UNSPEC (0)
 

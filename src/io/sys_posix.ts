@@ -3,8 +3,8 @@
  * parameterised by what differs per OS ({@linkcode PosixTarget}): the libc symbols, the errno
  * reader, a few constants, how a socket becomes non-blocking and close-on-exec, and how
  * `accept` and `pipe` do the same. `sys_linux.ts` and `sys_darwin.ts` hold only the differences
- * (epoll vs poll, eventfd vs pipe wakers, splice, the constants) and export
- * {@linkcode posixSys}'s functions under the names `sys.ts` re-exports.
+ * (epoll vs poll, eventfd vs pipe wakers, splice, the constants) and each export its
+ * {@linkcode posixSys} object as `POSIX`, whose functions `sys.ts` exports.
  *
  * ```ts
  * const sys = posixSys(LINUX_TARGET);
@@ -336,6 +336,9 @@ export function posixSys(t: PosixTarget) {
     },
   };
 }
+
+/** The wrappers {@linkcode posixSys} makes for one OS. */
+export type PosixSys = ReturnType<typeof posixSys>;
 
 /** `addr:port` or `[addr]:port`. */
 function describe(sa: SockAddr): string {
