@@ -29,7 +29,7 @@ import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
 import { frameForTun, unframe } from "./framing.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
-import type { TunWorkerInit, WorkerStats } from "../worker/protocol.ts";
+import { type TunWorkerInit, type WorkerStats, zeroStats } from "../worker/protocol.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -40,16 +40,7 @@ const NAT_SWEEP_MS = 5_000;
 
 /** One worker's packet loop and stacks. */
 export class TunEngine {
-  readonly stats: WorkerStats = {
-    packetsIn: 0,
-    packetsOut: 0,
-    packetsDropped: 0,
-    bytesUp: 0,
-    bytesDown: 0,
-    tcpOpen: 0,
-    udpOpen: 0,
-    connectionsTotal: 0,
-  };
+  readonly stats: WorkerStats = zeroStats();
   readonly #fd: number;
   readonly #offset: number;
   readonly #rx: Uint8Array;

@@ -34,7 +34,13 @@ import { RuleSetRegistry } from "../route/rule_set.ts";
 import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/worker_side.ts";
 import { TunEngine } from "../tun/engine.ts";
 import { buildFlowParts, type FlowParts, type PartsBase as FlowPartsBase } from "./flow_parts.ts";
-import type { MainToWorker, WorkerInit, WorkerStats, WorkerToMain } from "./protocol.ts";
+import {
+  type MainToWorker,
+  type WorkerInit,
+  type WorkerStats,
+  type WorkerToMain,
+  zeroStats,
+} from "./protocol.ts";
 
 const log = getLogger(["tunbox", "worker"]);
 /** How often connection reports go to the main thread. */
@@ -169,16 +175,7 @@ function postReport(seq?: number): void {
   });
 }
 
-const EMPTY_STATS: WorkerStats = {
-  packetsIn: 0,
-  packetsOut: 0,
-  packetsDropped: 0,
-  bytesUp: 0,
-  bytesDown: 0,
-  tcpOpen: 0,
-  udpOpen: 0,
-  connectionsTotal: 0,
-};
+const EMPTY_STATS: WorkerStats = zeroStats();
 
 /** This worker's logging settings besides the options (for a reload's new `log`). */
 let workerLog: Parameters<typeof configureLogging>[1] | undefined;

@@ -90,6 +90,20 @@ export interface WorkerStats {
   connectionsTotal: number;
 }
 
+/** Stats with every counter at zero (a worker without a TUN engine, an engine at start). */
+export function zeroStats(): WorkerStats {
+  return {
+    packetsIn: 0,
+    packetsOut: 0,
+    packetsDropped: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    tcpOpen: 0,
+    udpOpen: 0,
+    connectionsTotal: 0,
+  };
+}
+
 export type MainToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "stop" }
