@@ -15,8 +15,7 @@
 
 import type { FlowServices } from "../conn/mod.ts";
 import type { Options } from "../config/types.ts";
-import { createDns, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
-import { dnsFlowPrepare } from "../dns/flow_prepare.ts";
+import { createDns, dnsFlowPrepare, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { startNtp } from "../ntp/mod.ts";
 import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
