@@ -83,13 +83,17 @@ function socks5Reply(rep: number, bound: SockAddr): Uint8Array {
   return out;
 }
 
-/**
- * Serves one SOCKS connection (the first byte, 4 or 5, is still unread). Resolves when the
- * request has been handed to the handler or refused.
- */
 /** The peer of a stream that has no socket underneath (never for listener connections). */
 const UNKNOWN_PEER = { addr: new Uint8Array(4), port: 0 };
 
+/**
+ * Serves one SOCKS connection (the first byte, 4 or 5, is still unread). Resolves when the
+ * request has been handed to the handler or refused.
+ *
+ * ```ts
+ * serveSocks(accepted, ctx); // ctx: the router handler, users, timeouts (server_context.ts)
+ * ```
+ */
 export async function serveSocks(sock: Stream, ctx: ServerContext): Promise<void> {
   const source = sock.peerAddr() ?? UNKNOWN_PEER;
   const id = ctx.nextId();

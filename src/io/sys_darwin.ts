@@ -154,6 +154,7 @@ export class Waker {
   }
 }
 
+/** Signals a waker from any thread (writes one byte to its pipe). */
 export function signalWaker(signalFd: number): void {
   libc().write(signalFd, oneByte, 1n);
 }
