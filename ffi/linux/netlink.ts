@@ -18,7 +18,7 @@
  * | nlmsgerr | 20+ | error i32 @0 (negative errno, 0 = ACK), the request's nlmsghdr @4 (+ its payload unless capped), then extended-ack attributes |
  *
  * Everything here is pure: functions read from or write to caller-provided buffers, or return
- * new `Uint8Array`s. The socket side lives in `src/platform/linux/rtnetlink.ts`.
+ * new `Uint8Array`s. The socket side lives in `src/platform/linux/rtnetlink/socket.ts`.
  *
  * @module
  */
