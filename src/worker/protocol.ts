@@ -23,10 +23,26 @@ export interface WorkerLogInit {
   baseTime: number;
 }
 
-/** A packet worker serving one TUN queue. */
-export interface TunWorkerInit {
-  role: "tun";
+/** What every worker starts with, whatever its role. */
+export interface WorkerInitCommon {
   index: number;
+  /** The whole decoded config: each worker builds its own router, outbounds and DNS. */
+  options: Options;
+  /** FakeIP and reverse-mapping tables shared by every worker of the instance. */
+  sharedDns: SharedDnsMemory;
+  /** Clash mode and selector choices shared by every worker (absent in tests). */
+  state?: SharedStateMemory;
+  /** The connection id counter shared by every worker (`src/conn/ids.ts`). */
+  connIds?: SharedArrayBuffer;
+  /** The rule-sets loaded so far (later ones arrive as `rule-set` messages). */
+  ruleSets?: RuleSetPayload[];
+  log: WorkerLogInit;
+  defaultInterface: NetworkInterface | null;
+}
+
+/** A packet worker serving one TUN queue. */
+export interface TunWorkerInit extends WorkerInitCommon {
+  role: "tun";
   count: number;
   /** This worker's TUN queue fd (non-blocking). */
   fd: number;
@@ -42,18 +58,6 @@ export interface TunWorkerInit {
   inboundTag: string;
   stack: TunStack;
   udpTimeoutMs: number;
-  /** The whole decoded config: each worker builds its own router, outbounds and DNS. */
-  options: Options;
-  /** FakeIP and reverse-mapping tables shared by every worker of the instance. */
-  sharedDns: SharedDnsMemory;
-  /** Clash mode and selector choices shared by every worker (absent in tests). */
-  state?: SharedStateMemory;
-  /** The connection id counter shared by every worker (`src/conn/ids.ts`). */
-  connIds?: SharedArrayBuffer;
-  /** The rule-sets loaded so far (later ones arrive as `rule-set` messages). */
-  ruleSets?: RuleSetPayload[];
-  log: WorkerLogInit;
-  defaultInterface: NetworkInterface | null;
   /** System stack: NAT port table shared by all workers. */
   natTable?: SharedArrayBuffer;
   /** System stack: the kernel listener's port per family (0 = that family is not served). */
@@ -63,17 +67,8 @@ export interface TunWorkerInit {
 }
 
 /** A worker hosting the listener inbounds (`socks`, `http`, `mixed`). */
-export interface ListenerWorkerInit {
+export interface ListenerWorkerInit extends WorkerInitCommon {
   role: "listeners";
-  index: number;
-  options: Options;
-  sharedDns: SharedDnsMemory;
-  state?: SharedStateMemory;
-  connIds?: SharedArrayBuffer;
-  /** The rule-sets loaded so far (later ones arrive as `rule-set` messages). */
-  ruleSets?: RuleSetPayload[];
-  log: WorkerLogInit;
-  defaultInterface: NetworkInterface | null;
 }
 
 export type WorkerInit = TunWorkerInit | ListenerWorkerInit;
