@@ -1,6 +1,6 @@
 /**
  * DNS checks that need the whole decoded config, so that `check` refuses what the DNS module
- * (`src/dns/mod.ts`, `createDns`) would refuse when `run` builds it: a server named by a domain
+ * (`src/dns/module.ts`, `createDns`) would refuse when `run` builds it: a server named by a domain
  * with nothing to resolve it, a server that resolves itself or a cycle of resolvers, a FakeIP
  * server as the default, two FakeIP servers, and references to legacy `rcode://` servers (which
  * are removed from the server list) outside DNS rules.
