@@ -86,17 +86,20 @@ export class Box {
   /**
    * An instance for decoded options (`decodeConfig`: what it accepts builds, as
    * `tests/config/check_run_property_test.ts` proves). Nothing is built or opened here: each
-   * worker builds its outbounds, DNS module and router once (`src/worker/flow_parts.ts`).
+   * worker builds its outbounds, DNS module and router once (`src/worker/flow_parts.ts`). A dry
+   * run, which starts no worker, builds them once here so that it fails where `run` would.
    */
   static create(init: BoxInit): Promise<Box> {
+    if (init.dryRun) Box.#buildOnce(init.options);
     return Promise.resolve(new Box(init));
   }
 
   /**
-   * Builds `options`' flow parts once on this thread and closes them, so that a reload that
-   * cannot build fails before any worker has changed (the workers reload one by one).
+   * Builds `options`' flow parts once on this thread and closes them: their errors throw. A
+   * reload does this first, so a config that cannot build changes no worker (the workers reload
+   * one by one).
    */
-  static #validateReload(options: Options): void {
+  static #buildOnce(options: Options): void {
     const reactor = new Reactor(8);
     try {
       buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() }).close();
@@ -288,7 +291,7 @@ export class Box {
       if (plan.restart !== null) log.info("reload: {reason}: restarting", { reason: plan.restart });
       return false;
     }
-    Box.#validateReload(next);
+    Box.#buildOnce(next);
     // Rule-sets first (a broken local set fails the reload before anything changed), posted to
     // every worker before the new rules that name them.
     let sets: RuleSetManager | null = null;

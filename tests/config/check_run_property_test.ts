@@ -3,8 +3,9 @@
  * generated from the parts users write (outbounds of every kind, typed and legacy DNS servers,
  * DNS and route rules with odd values, TUN options, the Clash API), including values that are
  * wrong; whenever the decoder reports no error, everything `run --dry-run` builds must build:
- * the outbounds, the DNS module, the router (`buildFlowParts`, what each worker builds), each TUN
- * inbound's plan and the Clash API's listen address.
+ * the outbounds, the DNS module, the router (`Box.create` in a dry run builds them once with
+ * `buildFlowParts`, what each worker builds), each TUN inbound's plan and the Clash API's listen
+ * address.
  */
 
 import assert from "node:assert/strict";
@@ -17,8 +18,6 @@ import { createDns } from "../../src/dns/mod.ts";
 import { Reactor } from "../../src/io/reactor.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import { Router } from "../../src/route/router.ts";
-import { RuleSetRegistry } from "../../src/route/rule_set.ts";
-import { buildFlowParts } from "../../src/worker/flow_parts.ts";
 import type { Options, TunInboundOptions } from "../../src/config/types.ts";
 import { loadPlatform } from "../../src/platform/mod.ts";
 import { planTun } from "../../src/tun/setup.ts";
@@ -371,12 +370,6 @@ async function dryRun(options: Options): Promise<void> {
     dryRun: true,
   });
   await box.close();
-  const reactor = new Reactor(8);
-  try {
-    buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() }).close();
-  } finally {
-    reactor.close();
-  }
   const platform = await loadPlatform();
   for (const t of options.inbounds) {
     if (t.type === "tun") planTun(t as TunInboundOptions, platform);
