@@ -223,10 +223,11 @@ function decodeTun(o: Obj, tag: string): TunInboundOptions {
       "the GSO option in tun is deprecated in sing-box 1.11.0 and removed in 1.12.0; tunbox ignores it",
     );
   }
+  // auto_redirect without auto_route is sing-box's own error (validate.ts), not this verdict.
+  if (out.auto_route) o.feature("auto_redirect", "tun.auto_redirect");
   // Verdicts on the fields tunbox decodes but does not act on (support.ts says why).
   for (
     const key of [
-      "auto_redirect",
       "route_address_set",
       "route_exclude_address_set",
       "platform",

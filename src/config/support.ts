@@ -120,12 +120,13 @@ export const FEATURES = {
   "inbound.cloudflared": serverInbound("cloudflared"),
 
   // ── TUN inbound fields ────────────────────────────────────────────────────────────────────
+  // sing-box's nftables redirect is a speed-up on top of auto_route, which captures the same
+  // traffic; auto_redirect without auto_route is refused as sing-box refuses it (validate.ts).
   "tun.auto_redirect": {
-    level: "error",
+    level: "warning",
     os: ["linux"],
     name: '"auto_redirect"',
-    note: 'is not implemented in tunbox yet; remove it ("auto_route" alone routes everything ' +
-      "into the TUN)",
+    note: "is not built: auto_route captures the traffic without it",
   },
   // The sets' ip_cidr rules become routes (src/ruleset/tun_routes.ts), changed in place when a
   // set changes.

@@ -11,7 +11,6 @@ import type { Pos } from "./diagnostic.ts";
 import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj, RefKind } from "./reader.ts";
 import { closest, didYouMean } from "./suggest.ts";
-import { isSupported } from "./support.ts";
 import { validateDns } from "./validate_dns.ts";
 import { ruleIndexProblem, tableIndexProblem, tunPlanWarnings } from "./tun_limits.ts";
 import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
@@ -87,7 +86,7 @@ function prefixNodes(o: Obj, keys: string[]): { node: JsonNode; path: string; fa
   return out;
 }
 
-function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string): void {
+function checkTun(tun: TunInboundOptions, ctx: Ctx, os: string): void {
   const o = ctx.where.get(tun);
   if (!o) return;
   const name = tun.interface_name;
@@ -192,14 +191,14 @@ function checkTun(tun: TunInboundOptions, options: Options, ctx: Ctx, os: string
       `missing "address": a tun inbound needs one (for example "172.19.0.1/30")`,
     );
   }
-  // While auto_redirect is not supported, its verdict is the one error; these follow once it is.
-  if (tun.auto_redirect && isSupported("tun.auto_redirect", os)) {
-    const at = posOfKey(o, "auto_redirect")!;
-    if (!tun.auto_route) ctx.error(at.pos, at.path, '"auto_redirect" requires "auto_route"');
-    if (os !== "linux") ctx.error(at.pos, at.path, '"auto_redirect" is only supported on Linux');
-    if (options.route.default_mark) {
-      ctx.error(at.pos, at.path, '"auto_redirect" conflicts with "route.default_mark"');
-    }
+  // sing-box refuses auto_redirect without auto_route (protocol/tun/inbound.go); with it, the
+  // verdict on auto_redirect is reported where it is decoded (decode_inbound.ts).
+  if (tun.auto_redirect && !tun.auto_route) {
+    ctx.error(
+      o.keyPos("auto_redirect"),
+      o.p("auto_redirect"),
+      '"auto_redirect" requires "auto_route"',
+    );
   }
   if (tun.include_interface.length > 0 && tun.exclude_interface.length > 0) {
     const at = posOfKey(o, "exclude_interface")!;
@@ -499,7 +498,7 @@ export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): 
     } else ctx.error(ref.pos, ref.path, message);
   }
   for (const inb of options.inbounds) {
-    if (inb.type === "tun") checkTun(inb, options, ctx, os);
+    if (inb.type === "tun") checkTun(inb, ctx, os);
   }
   for (const out of options.outbounds) {
     if ("bind_interface" in out) {

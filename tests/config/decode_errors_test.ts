@@ -218,15 +218,33 @@ Deno.test("decodeConfigText() rejects a prefix length over 32", () => {
   );
 });
 
-Deno.test("decodeConfigText() refuses auto_redirect at its line, as the one error (no cascade)", () => {
+Deno.test("decodeConfigText() warns that auto_redirect is not built and runs with auto_route", () => {
   const text =
-    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_redirect": true}],\n"route": {"default_mark": 1}}`;
-  expectAt(
-    text,
-    '"auto_redirect"',
-    "inbounds[0].auto_redirect",
-    '"auto_redirect" is not implemented in tunbox yet; remove it ("auto_route" alone routes everything into the TUN)',
-  );
+    `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true,\n"auto_redirect": true}],\n"route": {"default_mark": 1}}`;
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(r.errors.map((e) => e.format()), []);
+  assert.deepEqual(r.warnings.map((w) => w.format()), [
+    `t.json:${
+      at(text, '"auto_redirect"')
+    }: inbounds[0].auto_redirect: "auto_redirect" is not built: auto_route captures the traffic without it`,
+  ]);
+  const tun = r.options!.inbounds[0]!;
+  assert.ok(tun.type === "tun" && tun.auto_route && tun.auto_redirect);
+});
+
+Deno.test("decodeConfigText() refuses auto_redirect without auto_route, as sing-box does (one error)", () => {
+  for (const route of ["", `"auto_route": false, `]) {
+    const text =
+      `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", ${route}"auto_redirect": true}]}`;
+    expectAt(
+      text,
+      '"auto_redirect"',
+      "inbounds[0].auto_redirect",
+      '"auto_redirect" requires "auto_route"',
+    );
+    const r = decodeConfigText(text, "t.json", { os: "linux" });
+    assert.deepEqual(r.warnings.map((w) => w.format()), []);
+  }
 });
 
 Deno.test("decodeConfigText() says auto_redirect is Linux-only off Linux", () => {

@@ -274,7 +274,7 @@ Deno.test("`planRoutes()` without auto_route plans nothing and warns about route
   assert.deepEqual(plan.warnings, ['"route_address" has no effect without "auto_route"']);
 });
 
-Deno.test("`planRoutes()` plans plain auto_route for auto_redirect (check refuses it by its verdict)", () => {
+Deno.test("`planRoutes()` plans plain auto_route for auto_redirect (check warns by its verdict)", () => {
   const plan = planRoutes(tunOptions({ auto_redirect: true }), "tun0");
   assert.deepEqual(plan.warnings, []);
   assert.deepEqual(rules(plan, 4), DEFAULT_V4);
