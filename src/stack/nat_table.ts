@@ -86,6 +86,8 @@ export class NatTable {
   #entries: (ForwardEntry | undefined)[] = [];
   /** When to look at each session next (seconds), with its generation. */
   #checks = new DeadlineHeap();
+  /** Checks {@linkcode NatTable.expire} has looked at (each is one due session), for stats. */
+  expiryVisits = 0;
   #next: number;
   #generation = 1;
   #epoch: number;
@@ -334,6 +336,7 @@ export class NatTable {
       const port = checks.peekId();
       const gen = checks.peekTag();
       checks.pop();
+      this.expiryVisits++;
       const base = (port - NAT_PORT_BASE) * ENTRY_SIZE;
       if (Atomics.load(this.#state, (base + F_STATE) >> 2) !== gen) continue; // freed or reused
       const flags = Atomics.load(this.#bytes, base + F_FLAGS);

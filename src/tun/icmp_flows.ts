@@ -118,7 +118,15 @@ export class IcmpFlows {
   #sweep: { cancel(): void } | null;
   #warnedFull = false;
   /** Counters for stats and tests. */
-  readonly stats = { forwarded: 0, replies: 0, localReplies: 0, unreachable: 0, dropped: 0 };
+  readonly stats = {
+    forwarded: 0,
+    replies: 0,
+    localReplies: 0,
+    unreachable: 0,
+    dropped: 0,
+    /** Flows looked at by {@linkcode IcmpFlows.expire} (the idle ones and at most one more). */
+    expiryVisits: 0,
+  };
 
   constructor(readonly env: IcmpEnv) {
     this.#builder = new PacketBuilder(env.headroom, env.emit, true, false);
@@ -132,12 +140,25 @@ export class IcmpFlows {
 
   #scheduleSweep(): { cancel(): void } {
     return this.env.reactor.setTimeout(SWEEP_MS, () => {
-      const now = this.env.reactor.now();
-      for (const f of this.#flows.values()) {
-        if (now - f.lastSeen > ICMP_IDLE_MS) this.end(f);
-      }
+      this.expire(this.env.reactor.now());
       this.#sweep = this.#scheduleSweep();
     });
+  }
+
+  /**
+   * Ends the flows idle for more than {@linkcode ICMP_IDLE_MS} at `now`; returns how many. The
+   * flows are kept least recently used first (a packet moves its flow to the back), so this looks
+   * at the idle ones and the first live one, not at every flow.
+   */
+  expire(now: number): number {
+    let ended = 0;
+    for (const f of this.#flows.values()) {
+      this.stats.expiryVisits++;
+      if (now - f.lastSeen <= ICMP_IDLE_MS) break;
+      this.end(f);
+      ended++;
+    }
+    return ended;
   }
 
   /** Handles one echo request (the dispatcher's `onIcmpEcho`). */
@@ -186,7 +207,13 @@ export class IcmpFlows {
         flow,
       );
     }
-    flow.lastSeen = now;
+    if (now > flow.lastSeen) {
+      // Least recently used first: to the back of the map's order (a replay from `settle`
+      // keeps its place, which its arrival already gave it).
+      this.#flows.delete(key);
+      this.#flows.set(key, flow);
+      flow.lastSeen = now;
+    }
     switch (flow.verdict) {
       case "pending":
         if (flow.queue.length < MAX_QUEUED) flow.queue.push({ p: p.slice(0, l4End), l4Off });

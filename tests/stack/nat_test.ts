@@ -346,3 +346,24 @@ Deno.test("`NatTable.expire` frees a session a non-owner saw close at its next c
   assert.equal(owner.table.expire(30_000), 0, "the owner has no early check for it");
   assert.equal(owner.table.expire(60_000), 1, "found dead at the idle check");
 });
+
+Deno.test("`NatTable.expire` looks only at sessions that are due, never at every session", () => {
+  const n = nat(1, 0, createNatMemory(), 60_000);
+  for (let sport = 1; sport <= 1000; sport++) {
+    const [syn, l4] = segment({ src: S4, dst: D4, sport, dport: 80, flags: SYN });
+    n.process(syn, l4, syn.length, 4, 0);
+  }
+  assert.equal(n.table.size, 1000);
+  for (let t = 1_000; t <= 30_000; t += 1_000) assert.equal(n.table.expire(t), 0);
+  assert.equal(n.table.expiryVisits, 0, "30 sweeps before anything is due look at nothing");
+  // A reset session comes due after its 2 s grace: that one alone is looked at.
+  const [rst, l4] = segment({ src: S4, dst: D4, sport: 5, dport: 80, flags: RST | ACK });
+  n.process(rst, l4, rst.length, 4, 30_000);
+  for (let t = 31_000; t < 60_000; t += 1_000) {
+    assert.equal(n.table.expire(t), t === 32_000 ? 1 : 0);
+  }
+  assert.equal(n.table.expiryVisits, 1);
+  assert.equal(n.table.expire(60_000), 999, "the idle timeout of the others");
+  assert.equal(n.table.expiryVisits, 1001, "999 idle, and the reset one's stale idle check");
+  assert.equal(n.table.size, 0);
+});

@@ -180,3 +180,31 @@ Deno.test("`IcmpFlows` caps open flows, so pings looping back into the TUN canno
     reactor.close();
   }
 });
+
+Deno.test("`IcmpFlows.expire` looks at the idle flows and the first live one, not at every flow", async () => {
+  const { reactor, flows } = setup();
+  const at = (id: number, now: number) => {
+    const p = request([10, 0, 0, 3], id, 1);
+    flows.input(p, 4, 20, p.length, 12, 16, now);
+  };
+  try {
+    for (let id = 0; id < 200; id++) at(id, id * 100); // flow `id` last seen at id * 100 ms
+    await tick();
+    at(0, 40_000); // a packet moves flow 0 behind the others
+    let visits = flows.stats.expiryVisits;
+    assert.equal(flows.expire(20_000), 0);
+    assert.equal(flows.stats.expiryVisits - visits, 1, "nothing idle: one flow looked at");
+    visits = flows.stats.expiryVisits;
+    assert.equal(flows.expire(40_050), 100, "flows 1..100 were idle for more than 30 s");
+    assert.equal(flows.stats.expiryVisits - visits, 101);
+    assert.equal(flows.size, 100);
+    visits = flows.stats.expiryVisits;
+    assert.equal(flows.expire(40_050), 0);
+    assert.equal(flows.stats.expiryVisits - visits, 1);
+    assert.equal(flows.expire(70_001), 100, "flows 101..199 and flow 0 (last seen at 40 s)");
+    assert.equal(flows.size, 0);
+  } finally {
+    flows.close();
+    reactor.close();
+  }
+});
