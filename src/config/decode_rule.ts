@@ -124,11 +124,24 @@ function nonEmptyItems(o: Obj, key: string): string[] {
   });
 }
 
-/** `network`: "tcp", "udp", "icmp"; `"tcp,udp"` is split with a warning. */
-function networkList(o: Obj): Network[] {
-  return o.listable("network", (n, p) => {
+/**
+ * `network`: "tcp", "udp", "icmp"; `"tcp,udp"` is split with a warning. `""` is kept with a
+ * warning: sing-box reads it as a one-item list (route/rule/rule_item_network.go) that no
+ * connection matches, since a connection's network is never empty.
+ */
+function networkList(o: Obj): (Network | "")[] {
+  return o.listable("network", (n, p): (Network | "")[] | undefined => {
     const s = o.ctx.string(n, p);
     if (s === undefined) return undefined;
+    if (s === "") {
+      o.ctx.warn(
+        n,
+        p,
+        '"" matches no connection (a connection\'s network is "tcp", "udp" or "icmp"), in sing-box ' +
+          "as in tunbox: this item never matches; leave the key out to match every network",
+      );
+      return [""];
+    }
     if (s.includes(",")) {
       const parts = s.split(",").map((x) => x.trim()).filter((x) => x !== "");
       o.ctx.warn(

@@ -491,7 +491,8 @@ export type RuleAction =
 export interface RuleMatch {
   inbound: string[];
   ip_version?: 4 | 6;
-  network: Network[];
+  /** `""` is kept as sing-box keeps it: an item no connection matches (its network is never ""). */
+  network: (Network | "")[];
   auth_user: string[];
   protocol: string[];
   client: string[];

@@ -259,6 +259,21 @@ Deno.test("decodeConfigText() says auto_redirect is Linux-only off Linux", () =>
   );
 });
 
+Deno.test('decodeConfigText() keeps a rule\'s "network": "" as sing-box does, with a warning at it', () => {
+  const text =
+    `{${OUT}, "route": {"rules": [\n{"network": "", "port": 53, "outbound": "direct"}], "final": "direct"}}`;
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(r.errors.map((e) => e.format()), []);
+  assert.deepEqual(r.warnings.map((w) => w.format()), [
+    `t.json:${
+      at(text, '""')
+    }: route.rules[0].network: "" matches no connection (a connection's network is "tcp", "udp" or "icmp"), in sing-box as in tunbox: this item never matches; leave the key out to match every network`,
+  ]);
+  const rule = r.options!.route.rules[0]!;
+  assert.ok(rule.type === "default");
+  assert.deepEqual(rule.network, [""]);
+});
+
 Deno.test("decodeConfigText() rejects include_interface with exclude_interface", () => {
   const text =
     `{"inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true,\n"include_interface": ["eth0"], "exclude_interface": ["wlan0"]}]}`;

@@ -20,6 +20,8 @@ const FIELD_CASES: Case[] = [
   ["network tcp", { network: ["tcp"] }, flow("1.1.1.1:80"), true],
   ["network udp miss", { network: ["udp"] }, flow("1.1.1.1:80"), false],
   ["network icmp", { network: ["icmp"] }, flow("1.1.1.1:0", { network: "icmp" }), true],
+  ["network empty (tcp)", { network: [""] }, flow("1.1.1.1:80"), false],
+  ["network empty (udp)", { network: [""] }, flow("1.1.1.1:53", { network: "udp" }), false],
   ["protocol hit", { protocol: ["tls"] }, flow("1.1.1.1:443", { protocol: "tls" }), true],
   ["protocol unsniffed", { protocol: ["tls"] }, flow("1.1.1.1:443"), false],
   ["client hit", { client: ["chromium"] }, flow("1.1.1.1:443", { client: "chromium" }), true],
