@@ -46,6 +46,9 @@ try {
       dns: { servers: [], rules: [] },
       inbounds: [options],
       outbounds: [],
+      endpoints: [],
+      services: [],
+      http_clients: [],
       route: { rules: [], rule_set: [] },
       experimental: {},
     };
