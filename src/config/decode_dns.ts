@@ -474,6 +474,10 @@ export function decodeDns(o: Obj | undefined): DnsOptions {
   set("disable_expire", o.bool("disable_expire"));
   set("independent_cache", o.bool("independent_cache"));
   set("cache_capacity", o.int("cache_capacity", 0, 0xffffffff));
+  // sing-box 1.14. A zero timeout is sing-box's "unset" (the default applies).
+  const timeout = o.duration("timeout");
+  if (timeout) dns.timeout = timeout;
+  o.feature("optimistic", "dns.optimistic");
   set("reverse_mapping", o.bool("reverse_mapping"));
   const cs: Prefix | undefined = o.prefix("client_subnet", true);
   set("client_subnet", cs);

@@ -296,8 +296,18 @@ const MATCH_KEYS = [
   "rules",
 ] as const;
 
+/** sing-box 1.14's response matching in DNS rules (after an `evaluate` action). */
+const RESPONSE_ITEMS = ["response_rcode", "response_answer", "response_ns", "response_extra"];
+const RESPONSE_KEYS = ["match_response", ...RESPONSE_ITEMS];
+
 /** The DNS rule's own match keys (`RawDefaultDNSRule`), exact as {@linkcode MATCH_KEYS}. */
-const DNS_MATCH_KEYS = ["query_type", "outbound", "ip_accept_any", "rule_set_ip_cidr_accept_empty"];
+const DNS_MATCH_KEYS = [
+  "query_type",
+  "outbound",
+  "ip_accept_any",
+  "rule_set_ip_cidr_accept_empty",
+  ...RESPONSE_KEYS,
+];
 
 /** {@linkcode MATCH_KEYS} as one shared set (a rule object uses it as its exact keys). */
 const ROUTE_STRICT: ReadonlySet<string> = new Set(MATCH_KEYS);
@@ -497,7 +507,27 @@ function readRouteAction(o: Obj): RuleAction | undefined {
   }
 }
 
-const DNS_ACTIONS = ["route", "route-options", "reject", "predefined"] as const;
+const DNS_ACTIONS = [
+  "route",
+  "route-options",
+  "reject",
+  "predefined",
+  "evaluate",
+  "respond",
+] as const;
+
+/**
+ * sing-box 1.14's response matching: `match_response` and the `response_*` items are reported
+ * by their verdict (one error per rule: the `response_*` items only when `match_response` is
+ * absent, since they belong to it).
+ */
+function responseMatch(o: Obj): void {
+  o.known(...RESPONSE_KEYS);
+  if (o.feature("match_response", "dns.rule.match_response")) return;
+  const p = o.find("match_response");
+  if (p && !isZero(p.value)) return;
+  for (const key of RESPONSE_ITEMS) o.feature(key, "dns.rule.match_response");
+}
 
 /** `"action": ""` is the default action, `route` (undefined when the value was invalid). */
 function emptyAction(o: Obj): "route" | undefined {
@@ -510,6 +540,12 @@ function readDnsAction(o: Obj): DnsRuleAction | undefined {
   const ctx = o.ctx;
   const name = o.has("action") ? o.enumOf("action", DNS_ACTIONS) ?? emptyAction(o) : "route";
   if (name === undefined) return undefined;
+  if (name === "evaluate" || name === "respond") {
+    // The verdict is the one error: the action's own fields are not also reported as unknown.
+    o.feature("action", `dns.action.${name}`);
+    o.known(...o.node.props.map((p) => p.key).filter((k) => !DNS_STRICT.has(k)));
+    return undefined;
+  }
   const common = (
     a: {
       disable_cache?: boolean;
@@ -696,6 +732,7 @@ export function decodeDnsRule(
     const rules = o.items("rules").map((r) => decodeDnsRule(ctx, r.node, r.path, true))
       .filter((r): r is DnsRule => r !== undefined);
     const invert = o.bool("invert");
+    responseMatch(o);
     if (nested) rejectActionKeys(o, "a rule inside a logical rule", DNS_ACTION_KEYS);
     else action = readDnsAction(o);
     o.done(" in a logical rule");
@@ -721,6 +758,7 @@ export function decodeDnsRule(
   const acceptEmpty = o.bool("rule_set_ip_cidr_accept_empty");
   if (acceptEmpty !== undefined) dnsMatch.rule_set_ip_cidr_accept_empty = acceptEmpty;
   o.feature("outbound", "dns.rule.outbound");
+  responseMatch(o);
   if (nested) {
     const key = ["ip_cidr", "ip_is_private", "ip_accept_any"].find((k) => {
       const p = o.find(k);

@@ -52,6 +52,8 @@ const PROXY_CLIENT = "run its client locally (sing-box, xray, v2ray, ss-local...
   'and point a "socks" outbound at it';
 const NEVER = "never matches in tunbox";
 const GUI_ONLY = "is only used by sing-box's graphical clients; tunbox ignores it";
+const NO_RESPONSE_MATCH = "DNS rules cannot act on a server's response (sing-box 1.14's " +
+  '"evaluate", "match_response" and "respond"); route these queries with "route" actions instead';
 const GEO_HINT = "geoip/geosite databases were removed in sing-box 1.12.0; convert them to rule " +
   "sets (`tunbox rule-set convert`, or sing-box's `geoip export`/`geosite export`) and use " +
   '"rule_set" instead';
@@ -493,12 +495,38 @@ export const FEATURES = {
   "dns.server.dhcp": { level: "supported", name: 'DNS server type "dhcp"' },
   "dns.server.resolved": dnsServer("resolved", ""),
   "dns.server.tailscale": dnsServer("tailscale", ""),
+  "dns.optimistic": {
+    level: "warning",
+    name: '"optimistic" in dns',
+    note: "is not built in tunbox: expired answers are not served while they are refreshed; " +
+      "each lookup waits for the server once its answer expires",
+  },
   "dns.rule.outbound": {
     level: "warning",
     name: '"outbound"',
     note: `${NEVER} (lookups do not carry the requesting outbound); it is deprecated in ` +
       'sing-box 1.12.0 and removed in 1.14.0: set "domain_resolver" in the dial fields of the ' +
       "outbounds it meant instead",
+  },
+  // sing-box 1.14 (PR #3968): "evaluate" asks a server and keeps its response without answering,
+  // later rules match that response ("match_response" with response_rcode/answer/ns/extra,
+  // ip_cidr...) and "respond" returns it. Refused, not ignored: skipping them would send the
+  // queries to other servers than the config chose.
+  "dns.action.evaluate": {
+    level: "error",
+    name: 'DNS rule action "evaluate"',
+    note: `is not built in tunbox: ${NO_RESPONSE_MATCH}`,
+  },
+  "dns.action.respond": {
+    level: "error",
+    name: 'DNS rule action "respond"',
+    note: `is not built in tunbox: ${NO_RESPONSE_MATCH}`,
+  },
+  "dns.rule.match_response": {
+    level: "error",
+    name: "response matching (match_response, response_rcode, response_answer, response_ns, " +
+      "response_extra)",
+    note: `is not built in tunbox: ${NO_RESPONSE_MATCH}`,
   },
   "dns.rule.nested_address_filter": {
     level: "warning",

@@ -733,6 +733,8 @@ export interface DnsOptions {
   disable_expire?: boolean;
   independent_cache?: boolean;
   cache_capacity?: number;
+  /** sing-box 1.14: how long one query to a server may take, in ms (10 s when unset). */
+  timeout?: number;
   reverse_mapping?: boolean;
   client_subnet?: Prefix;
   /** Legacy `dns.fakeip` block (deprecated 1.12). */

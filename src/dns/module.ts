@@ -334,6 +334,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     ...(dns.disable_expire !== undefined ? { disableExpire: dns.disable_expire } : {}),
     ...(dns.independent_cache !== undefined ? { independentCache: dns.independent_cache } : {}),
     ...(dns.cache_capacity !== undefined ? { cacheCapacity: dns.cache_capacity } : {}),
+    ...(dns.timeout !== undefined ? { timeoutMs: dns.timeout } : {}),
     ...(dns.client_subnet !== undefined ? { clientSubnet: dns.client_subnet } : {}),
     ...(env.shared?.rdrc
       ? {

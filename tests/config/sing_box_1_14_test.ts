@@ -131,3 +131,50 @@ Deno.test("TUN netns, UDP NAT fields, dns_mode, cache_file store_dns", () => {
   const ok = decode(text.replace(', "netns": "proxy"', ""));
   assert.equal((ok.options!.inbounds[0] as TunInboundOptions).udp_filtering, "address_dependent");
 });
+
+Deno.test("dns.timeout is read as a duration and dns.optimistic is ignored with a warning at it", () => {
+  const text = `{
+  "dns": {"servers": [{"type": "udp", "tag": "u", "server": "192.0.2.53"}],
+    "timeout": "3s", "optimistic": true}
+}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors, []);
+  assert.equal(r.options!.dns.timeout, 3000);
+  assert.deepEqual(r.warnings, [
+    `t.json:${
+      at(text, '"optimistic"')
+    }: dns.optimistic: "optimistic" in dns is not built in tunbox: expired answers are not served while they are refreshed; each lookup waits for the server once its answer expires`,
+  ]);
+});
+
+const NO_RESPONSE = "is not built in tunbox: DNS rules cannot act on a server's response " +
+  '(sing-box 1.14\'s "evaluate", "match_response" and "respond"); route these queries with ' +
+  '"route" actions instead';
+
+Deno.test('DNS rule actions "evaluate" and "respond" and response matching are refused at their lines', () => {
+  const text = `{
+  "dns": {
+    "servers": [{"type": "udp", "tag": "u", "server": "192.0.2.53"}],
+    "rules": [
+      {"domain_suffix": ".cn", "action": "evaluate", "server": "u", "disable_cache": true},
+      {"match_response": true, "response_rcode": "NXDOMAIN", "action": "respond"},
+      {"response_answer": "example.com. IN A 192.0.2.1", "action": "route", "server": "u"},
+      {"type": "logical", "mode": "or", "rules": [{"domain": "a.example"}], "match_response": true,
+        "action": "route", "server": "u"}
+    ]
+  }
+}`;
+  const r = decode(text);
+  const e = (needle: string, n: number, path: string, what: string) =>
+    `t.json:${at(text, needle, n)}: ${path}: ${what} ${NO_RESPONSE}`;
+  const matching =
+    "response matching (match_response, response_rcode, response_answer, response_ns, response_extra)";
+  assert.deepEqual(r.errors, [
+    e('"action"', 1, "dns.rules[0].action", 'DNS rule action "evaluate"'),
+    e('"match_response"', 1, "dns.rules[1].match_response", matching),
+    e('"action"', 2, "dns.rules[1].action", 'DNS rule action "respond"'),
+    e('"response_answer"', 1, "dns.rules[2].response_answer", matching),
+    e('"match_response"', 2, "dns.rules[3].match_response", matching),
+  ]);
+  assert.deepEqual(r.warnings, []);
+});
