@@ -12,7 +12,7 @@ import { domainStrategy, readDialFields } from "./decode_dial.ts";
 import { readHeaders } from "./decode_outbound.ts";
 import { readTls } from "./decode_tls.ts";
 import { defineTag, entryType } from "./entry.ts";
-import { featureId, isSupported } from "./support.ts";
+import { featureId, verdict } from "./support.ts";
 import { dialFieldsEmpty } from "./decode_dial.ts";
 import { fakeIpRangeProblem, Invalid, isDomainName, splitHostPort } from "./values.ts";
 import { formatPrefix } from "../net/ip.ts";
@@ -219,7 +219,10 @@ function decodeLegacy(
       return {};
   }
   const id = featureId("dns.server", out.type);
-  if (rcode === undefined && id !== undefined && !ctx.support(id, at, path)) {
+  if (
+    rcode === undefined && id !== undefined && !ctx.support(id, at, path) &&
+    verdict(id, ctx.os).level === "error"
+  ) {
     // No upgrade hint: the typed form would not run either; the verdict says what to use.
     out.source = sourceOf(o);
     ctx.where.set(out, o);
@@ -268,7 +271,8 @@ export function legacyDnsHints(options: Options, ctx: Ctx): void {
     const at = o?.at("address");
     if (!o || !at) continue;
     const id = featureId("dns.server", s.type);
-    if (id === undefined || !isSupported(id, ctx.os)) continue; // the verdict is the message
+    // An error's verdict is the message; a warning's (h3) runs, so the typed form is hinted too.
+    if (id === undefined || verdict(id, ctx.os).level === "error") continue;
     if (ctx.diag.errors.some((e) => e.path === o.path || e.path.startsWith(`${o.path}.`))) {
       continue;
     }

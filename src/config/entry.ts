@@ -6,7 +6,7 @@
  */
 
 import { foldKey, type Obj, type RefKind } from "./reader.ts";
-import { featureId, isSupported } from "./support.ts";
+import { featureId, isSupported, verdict } from "./support.ts";
 
 /** Records the tag of an entry (its index when it has none), whatever its type. */
 export function defineTag(o: Obj, kind: RefKind, index: number): string {
@@ -62,8 +62,11 @@ export function entryType<T extends string>(
   if (id !== undefined) {
     // A sing-box type: its verdict is the one diagnostic; a type tunbox does not implement
     // leaves the entry's other keys unchecked (its tag is still defined).
+    // A DNS server type with a warning runs another way (h3 as https), so it is decoded; other
+    // areas' warnings leave the entry out (an outbound tunbox cannot build).
     const supported = ctx.support(id, typeAt.node, typeAt.path);
-    if (!supported) return skip();
+    const runs = area === "dns.server" && verdict(id, ctx.os).level === "warning";
+    if (!supported && !runs) return skip();
   }
   const type = o.enumOf("type", decoded);
   return type === undefined ? skip() : type;

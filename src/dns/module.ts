@@ -21,7 +21,10 @@
  * - `local`: `/etc/hosts`, then the `/etc/resolv.conf` nameservers over a direct dial.
  * - `hosts`, `fakeip`: answered in process.
  * - `dhcp`: the DNS servers of an interface's DHCP lease (a DISCOVER on the interface), over UDP.
- * - `h3`, `quic`, `resolved`, `tailscale`: not implemented; creating the module
+ * - `h3` (DNS over HTTP/3): tunbox has no QUIC, so it is the `https` transport to the same
+ *   address, port, path and headers over TCP+TLS (HTTP/2 or HTTP/1.1), with its verdict's
+ *   warning (`support.ts`); a `tls.alpn` written for QUIC (`h3`) is replaced.
+ * - `quic`, `resolved`, `tailscale`: not implemented; creating the module
  *   throws a TypeError naming the server (its verdict in `support.ts`).
  *
  * With no servers, a `local` server (tag `local`) is the default, as in sing-box.
@@ -31,7 +34,7 @@
 
 import { type SharedDnsMemory, SharedRdrc, SharedReverseMap } from "./shared_names.ts";
 import { DEFAULT_RDRC_TIMEOUT_MS } from "../store/cache_file.ts";
-import { featureId, isSupported, verdict } from "../config/support.ts";
+import { featureId, verdict } from "../config/support.ts";
 import type { DnsServerOptions, DomainStrategy, Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { parseIp } from "../net/ip.ts";
@@ -193,11 +196,12 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     });
   };
 
-  const tlsFor = (s: DnsServerOptions, alpn?: string[]): TlsClientConfig => {
+  /** `alpn` is offered unless `tls.alpn` is set (`force`: always). */
+  const tlsFor = (s: DnsServerOptions, alpn?: string[], force = false): TlsClientConfig => {
     const tls = s.tls ?? {};
     try {
       return tlsClientConfig(
-        alpn && !(tls.alpn && tls.alpn.length > 0) ? { ...tls, alpn } : tls,
+        alpn && (force || !(tls.alpn && tls.alpn.length > 0)) ? { ...tls, alpn } : tls,
         s.server ?? "",
         env.ctx.certificate,
         `DNS server "${s.tag}"`,
@@ -231,7 +235,8 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
 
   const create = (s: DnsServerOptions): DnsTransport => {
     const id = featureId("dns.server", s.type);
-    if (!id || !isSupported(id)) return fail(unsupportedServerMessage(s.tag, s.type));
+    // A warning runs the server another way (h3 as https); an error cannot run it.
+    if (!id || verdict(id).level === "error") return fail(unsupportedServerMessage(s.tag, s.type));
     switch (s.type) {
       case "udp": {
         const dialer = dialerFor(s);
@@ -244,12 +249,13 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
       case "tls":
         return createTlsTransport(s.tag, env.reactor, dialerFor(s), addressOf(s), tlsFor(s));
       case "https":
+      case "h3":
         return new HttpsTransport(
           s.tag,
           env.reactor,
           dialerFor(s),
           addressOf(s),
-          tlsFor(s, ["h2", "http/1.1"]),
+          tlsFor(s, ["h2", "http/1.1"], s.type === "h3"),
           httpsRequest(s),
         );
       case "dhcp":

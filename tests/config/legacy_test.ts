@@ -176,13 +176,19 @@ Deno.test("legacy DNS tls:// upgrades with a hint; quic:// is refused by its ver
   assert.deepEqual([quic.type, quic.server, quic.server_port], ["quic", "dns.adguard.com", 8853]);
 });
 
-Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (refused by its verdict)", () => {
+Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (run as https, with its verdict)", () => {
   const { server: https } = legacyDns("https://1.1.1.1/dns-query");
   assert.deepEqual([https.type, https.server, https.path], ["https", "1.1.1.1", undefined]);
   const { server: custom } = legacyDns("https://1.1.1.1/custom");
   assert.equal(custom.path, "/custom");
-  const h3 = unsupportedLegacyDns("h3://8.8.8.8/custom");
+  const { server: h3, warnings } = legacyDns("h3://8.8.8.8/custom");
   assert.deepEqual([h3.type, h3.server, h3.path], ["h3", "8.8.8.8", "/custom"]);
+  assert.equal(
+    warnings[0],
+    `t.json:1:46: dns.servers[0].address: ${verdict("dns.server.h3").message}`,
+  );
+  const quic = unsupportedLegacyDns("quic://8.8.8.8");
+  assert.deepEqual([quic.type, quic.server], ["quic", "8.8.8.8"]);
 });
 
 Deno.test("legacy DNS local keeps no default-outbound note", () => {

@@ -178,3 +178,28 @@ Deno.test('DNS rule actions "evaluate" and "respond" and response matching are r
   ]);
   assert.deepEqual(r.warnings, []);
 });
+
+Deno.test('a DNS server of type "h3" (typed or h3://) is kept, with a warning at it that it runs as https', () => {
+  const text = `{
+  "dns": {"servers": [
+    {"type": "h3", "tag": "cf", "server": "1.1.1.1", "path": "/q"},
+    {"tag": "g", "address": "h3://8.8.8.8/dns-query"}
+  ]},
+  "outbounds": [{"type": "direct", "tag": "direct"}]
+}`;
+  const r = decode(text);
+  assert.deepEqual(r.errors, []);
+  const h3 = 'DNS server type "h3" is not built (tunbox has no QUIC): this server is used over ' +
+    "HTTPS (HTTP/2) instead, at the same address and path";
+  assert.deepEqual(r.warnings, [
+    `t.json:${at(text, '"h3"')}: dns.servers[0].type: ${h3}`,
+    `t.json:${at(text, '"h3://')}: dns.servers[1].address: ${h3}`,
+    `t.json:${
+      at(text, '"h3://')
+    }: dns.servers[1].address: legacy DNS server address is deprecated in sing-box 1.12.0 and removed in 1.14.0, use the typed form {"type": "h3", "server": "8.8.8.8"} instead; tunbox upgrades it (sing-box 1.13 refuses it unless ENABLE_DEPRECATED_LEGACY_DNS_SERVERS=true)`,
+  ]);
+  assert.deepEqual(
+    r.options!.dns.servers.map((s) => [s.tag, s.type, s.server, s.path]),
+    [["cf", "h3", "1.1.1.1", "/q"], ["g", "h3", "8.8.8.8", undefined]],
+  );
+});

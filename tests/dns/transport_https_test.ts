@@ -119,6 +119,26 @@ Deno.test("https DNS server: GET with dns= base64url, path, Host and custom head
   });
 });
 
+Deno.test("h3 DNS server runs as https to the same address, port and path, over HTTP/2 (its ALPN h3 replaced)", async () => {
+  await withReactor(async (r) => {
+    const doh = await startDoh(r);
+    const server = dohServer(doh.port, { type: "h3", tag: "h3", path: "/h3-query" });
+    (server.tls as Record<string, unknown>).alpn = ["h3"];
+    const { dns } = makeDns(r, { dns: { servers: [server] } });
+    try {
+      assert.deepEqual(answersOf(await ask(dns, query("abcde.test", "A", 5))), ["A 192.0.2.5"]);
+      const [seen] = await seenAtLeast(r, doh, 1);
+      assert.deepEqual(
+        { http: seen!.http, method: seen!.method, path: seen!.path, host: seen!.host },
+        { http: "2.0", method: "POST", path: "/h3-query", host: `doh.test:${doh.port}` },
+      );
+    } finally {
+      dns.close();
+      await doh.stop();
+    }
+  });
+});
+
 Deno.test("https DNS server over HTTP/1.1: keep-alive reuses one connection; concurrency opens a few", async () => {
   await withReactor(async (r) => {
     const doh = await startDoh(r, ["--h1"]);
