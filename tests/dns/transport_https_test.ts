@@ -230,6 +230,22 @@ Deno.test("https DNS server answering garbage or nothing: the query fails within
   });
 });
 
+Deno.test("dns.timeout bounds each query: a silent server fails it after that time (not the 10 s default)", async () => {
+  await withReactor(async (r) => {
+    const doh = await startDoh(r, ["--silent"]);
+    const { dns } = makeDns(r, { dns: { servers: [dohServer(doh.port)], timeout: "600ms" } });
+    try {
+      const t0 = r.now();
+      assert.equal((await ask(dns, query("ab.test")))!.rcode, "SERVFAIL");
+      const took = r.now() - t0;
+      assert.ok(took >= 550 && took < 3000, `took ${took} ms`);
+    } finally {
+      dns.close();
+      await doh.stop();
+    }
+  });
+});
+
 Deno.test("`base64Url()` is RFC 4648 §5 without padding", () => {
   assert.equal(base64Url(new Uint8Array([0xfb, 0xff, 0xfe])), "-__-");
   assert.equal(base64Url(new Uint8Array([1])), "AQ");
