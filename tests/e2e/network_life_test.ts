@@ -491,7 +491,16 @@ Deno.test({
       // One download through the proxy, one direct (FAR.server has a direct rule).
       const proxied = slow(`http://${FAR.web}/file?size=${SIZE}&seed=5`, "p.bin");
       const direct = slow(`http://${FAR.server}/file?size=${SIZE}&seed=6`, "d.bin");
-      await sleep(1500);
+      // Both downloads must be under way before the reload (curl can start late under load; a
+      // download that starts after the reload is routed by the new config).
+      for (const out of ["p.bin", "d.bin"]) {
+        for (let i = 0;; i++) {
+          const size = await Deno.stat(`${w.dir}/${out}`).then((s) => s.size, () => 0);
+          if (size >= 64 * 1024) break;
+          assert.ok(i < 200, `${out}: the download did not start`);
+          await sleep(50);
+        }
+      }
       const config = JSON.parse(await Deno.readTextFile(w.configPath));
       config.outbounds = config.outbounds.filter((o: { tag: string }) => o.tag !== "v2rayu-proxy");
       for (const r of config.route.rules) if (r.outbound === "v2rayu-proxy") r.outbound = "direct";
