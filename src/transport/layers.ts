@@ -13,10 +13,11 @@
  */
 
 import type { TlsOptions } from "../config/decode_tls.ts";
-import type { CertificateOptions, V2rayTransportOptions } from "../config/types.ts";
+import type { CertificateOptions, DialOptions, V2rayTransportOptions } from "../config/types.ts";
 import { isSupported, verdict } from "../config/support.ts";
 import type { Stream } from "../io/stream.ts";
-import type { ServerConnector } from "../outbound/proxy_server.ts";
+import { ServerConnector } from "../outbound/proxy_server.ts";
+import type { OutboundEnv } from "../outbound/registry.ts";
 import { type DialMeta, formatDestination, toOutboundError } from "../outbound/types.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 import { tlsClientConfig } from "../tls/options.ts";
@@ -100,5 +101,48 @@ export async function openTransport(
   } catch (error) {
     stream.abort();
     throw toOutboundError(error, server.name);
+  }
+}
+
+/** What a protocol outbound configures about its server: address, dial fields and layers. */
+export type ServerLayersOptions = TransportLayers & DialOptions & {
+  server: string;
+  server_port: number;
+};
+
+/**
+ * A protocol outbound's way to its server, built once with the outbound: refuses a transport
+ * tunbox does not run, makes the {@linkcode ServerConnector} (dial fields, `detour`) and the TLS
+ * configuration; {@linkcode ServerLayers.open} connects and starts the protocol's session on top.
+ *
+ * ```ts
+ * const layers = new ServerLayers(`vless outbound "proxy"`, options, env);
+ * const stream = await layers.open(meta, (inner) => new VlessStream(inner, { ... }));
+ * ```
+ */
+export class ServerLayers {
+  readonly server: ServerConnector;
+  readonly #layers: TransportLayers;
+  readonly #tls: TlsClientConfig | null;
+
+  constructor(readonly name: string, options: ServerLayersOptions, env: OutboundEnv) {
+    checkTransport(options);
+    this.#layers = options;
+    this.server = new ServerConnector(name, options.server, options.server_port, options, env);
+    this.#tls = transportTls(options, options.server, env.ctx.certificate, name);
+  }
+
+  /**
+   * Opens the layers and hands the innermost stream to `start`; when `start` fails the stream
+   * is aborted and the error names the outbound ("start session").
+   */
+  async open<T>(meta: DialMeta, start: (inner: Stream) => T | Promise<T>): Promise<T> {
+    const inner = await openTransport(this.server, meta, this.#layers, this.#tls);
+    try {
+      return await start(inner);
+    } catch (error) {
+      inner.abort();
+      throw toOutboundError(error, `${this.name}: start session`);
+    }
   }
 }

@@ -10,4 +10,11 @@
  * @module
  */
 
-export { checkTransport, openTransport, type TransportLayers, transportTls } from "./layers.ts";
+export {
+  checkTransport,
+  openTransport,
+  ServerLayers,
+  type ServerLayersOptions,
+  type TransportLayers,
+  transportTls,
+} from "./layers.ts";

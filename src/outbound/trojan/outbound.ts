@@ -9,17 +9,10 @@
 import { getLogger } from "@logtape/logtape";
 import type { TrojanOutboundOptions } from "../../config/types.ts";
 import type { Stream } from "../../io/stream.ts";
-import type { TlsClientConfig } from "../../tls/client.ts";
-import { checkTransport, openTransport, transportTls } from "../../transport/mod.ts";
-import { networksOf, ServerConnector } from "../proxy_server.ts";
+import { ServerLayers } from "../../transport/mod.ts";
+import { networksOf } from "../proxy_server.ts";
 import type { OutboundEnv } from "../registry.ts";
-import {
-  type Destination,
-  type DialMeta,
-  type Outbound,
-  toOutboundError,
-  type UdpFlow,
-} from "../types.ts";
+import { type Destination, type DialMeta, type Outbound, type UdpFlow } from "../types.ts";
 import { COMMAND_CONNECT, COMMAND_UDP, trojanKey, TrojanStream } from "./stream.ts";
 
 const log = getLogger(["tunbox", "outbound"]);
@@ -30,49 +23,33 @@ export class TrojanOutbound implements Outbound {
   readonly name: string;
   readonly networks: ReadonlySet<"tcp" | "udp">;
   readonly #key: Uint8Array;
-  readonly #server: ServerConnector;
-  readonly #options: TrojanOutboundOptions;
-  readonly #tls: TlsClientConfig | null;
+  readonly #layers: ServerLayers;
 
   constructor(readonly tag: string, options: TrojanOutboundOptions, env: OutboundEnv) {
     this.name = `trojan outbound "${tag}"`;
-    checkTransport(options);
+    this.#layers = new ServerLayers(this.name, options, env);
     this.#key = trojanKey(options.password);
     this.networks = networksOf(options.network);
-    this.#options = options;
-    this.#server = new ServerConnector(
-      this.name,
-      options.server,
-      options.server_port,
-      options,
-      env,
-    );
-    this.#tls = transportTls(options, options.server, env.ctx.certificate, this.name);
   }
 
-  async #open(dest: Destination, command: number, meta: DialMeta): Promise<TrojanStream> {
-    const inner = await openTransport(this.#server, meta, this.#options, this.#tls);
-    try {
-      return new TrojanStream(inner, {
+  #open(dest: Destination, command: number, meta: DialMeta): Promise<TrojanStream> {
+    return this.#layers.open(meta, (inner) =>
+      new TrojanStream(inner, {
         key: this.#key,
         command,
         dest,
         what: this.name,
         id: meta.id,
-      });
-    } catch (error) {
-      inner.abort();
-      throw toOutboundError(error, `${this.name}: start session`);
-    }
+      }));
   }
 
   dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
-    this.#server.checkNetwork(this.networks, "tcp");
+    this.#layers.server.checkNetwork(this.networks, "tcp");
     return this.#open(dest, COMMAND_CONNECT, meta);
   }
 
   openUdp(meta: DialMeta): Promise<UdpFlow> {
-    this.#server.checkNetwork(this.networks, "udp");
+    this.#layers.server.checkNetwork(this.networks, "udp");
     return Promise.resolve(
       new TrojanUdpFlow(this.name, meta, (dest) => this.#open(dest, COMMAND_UDP, meta)),
     );

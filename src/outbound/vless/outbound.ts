@@ -10,17 +10,10 @@
 import type { VlessOutboundOptions } from "../../config/types.ts";
 import { verdict } from "../../config/support.ts";
 import type { Stream } from "../../io/stream.ts";
-import type { TlsClientConfig } from "../../tls/client.ts";
-import { checkTransport, openTransport, transportTls } from "../../transport/mod.ts";
-import { networksOf, ServerConnector } from "../proxy_server.ts";
+import { ServerLayers } from "../../transport/mod.ts";
+import { networksOf } from "../proxy_server.ts";
 import type { OutboundEnv } from "../registry.ts";
-import {
-  type Destination,
-  type DialMeta,
-  type Outbound,
-  toOutboundError,
-  type UdpFlow,
-} from "../types.ts";
+import { type Destination, type DialMeta, type Outbound, type UdpFlow } from "../types.ts";
 import { PerDestinationUdpFlow } from "../udp_per_destination.ts";
 import { parseUserId } from "../vmess/protocol.ts";
 import { COMMAND_TCP, COMMAND_UDP, VlessStream } from "./stream.ts";
@@ -31,50 +24,34 @@ export class VlessOutbound implements Outbound {
   readonly name: string;
   readonly networks: ReadonlySet<"tcp" | "udp">;
   readonly #uuid: Uint8Array;
-  readonly #server: ServerConnector;
-  readonly #options: VlessOutboundOptions;
-  readonly #tls: TlsClientConfig | null;
+  readonly #layers: ServerLayers;
 
   constructor(readonly tag: string, options: VlessOutboundOptions, env: OutboundEnv) {
     this.name = `vless outbound "${tag}"`;
     if (options.flow) throw new TypeError(verdict("outbound.vless.flow").message);
-    checkTransport(options);
+    this.#layers = new ServerLayers(this.name, options, env);
     this.#uuid = parseUserId(options.uuid);
     this.networks = networksOf(options.network);
-    this.#options = options;
-    this.#server = new ServerConnector(
-      this.name,
-      options.server,
-      options.server_port,
-      options,
-      env,
-    );
-    this.#tls = transportTls(options, options.server, env.ctx.certificate, this.name);
   }
 
-  async #open(dest: Destination, command: number, meta: DialMeta): Promise<VlessStream> {
-    const inner = await openTransport(this.#server, meta, this.#options, this.#tls);
-    try {
-      return new VlessStream(inner, {
+  #open(dest: Destination, command: number, meta: DialMeta): Promise<VlessStream> {
+    return this.#layers.open(meta, (inner) =>
+      new VlessStream(inner, {
         uuid: this.#uuid,
         command,
         dest,
         what: this.name,
         id: meta.id,
-      });
-    } catch (error) {
-      inner.abort();
-      throw toOutboundError(error, `${this.name}: start session`);
-    }
+      }));
   }
 
   dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
-    this.#server.checkNetwork(this.networks, "tcp");
+    this.#layers.server.checkNetwork(this.networks, "tcp");
     return this.#open(dest, COMMAND_TCP, meta);
   }
 
   openUdp(meta: DialMeta): Promise<UdpFlow> {
-    this.#server.checkNetwork(this.networks, "udp");
+    this.#layers.server.checkNetwork(this.networks, "udp");
     return Promise.resolve(
       new PerDestinationUdpFlow(this.name, meta, (dest) => this.#open(dest, COMMAND_UDP, meta)),
     );

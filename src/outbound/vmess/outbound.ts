@@ -11,17 +11,10 @@
 import type { VmessOutboundOptions } from "../../config/types.ts";
 import { verdict } from "../../config/support.ts";
 import type { Stream } from "../../io/stream.ts";
-import { checkTransport, openTransport, transportTls } from "../../transport/mod.ts";
-import type { TlsClientConfig } from "../../tls/client.ts";
-import { networksOf, ServerConnector } from "../proxy_server.ts";
+import { ServerLayers } from "../../transport/mod.ts";
+import { networksOf } from "../proxy_server.ts";
 import type { OutboundEnv } from "../registry.ts";
-import {
-  type Destination,
-  type DialMeta,
-  type Outbound,
-  toOutboundError,
-  type UdpFlow,
-} from "../types.ts";
+import { type Destination, type DialMeta, type Outbound, type UdpFlow } from "../types.ts";
 import { PerDestinationUdpFlow } from "../udp_per_destination.ts";
 import {
   COMMAND_TCP,
@@ -41,16 +34,15 @@ export class VmessOutbound implements Outbound {
   readonly networks: ReadonlySet<"tcp" | "udp">;
   readonly security: number;
   readonly #cmdKey: Uint8Array;
-  readonly #server: ServerConnector;
+  readonly #layers: ServerLayers;
   readonly #options: VmessOutboundOptions;
-  readonly #tls: TlsClientConfig | null;
 
   constructor(readonly tag: string, options: VmessOutboundOptions, env: OutboundEnv) {
     this.name = `vmess outbound "${tag}"`;
     if ((options.alter_id ?? 0) > 0) {
       throw new TypeError(verdict("outbound.vmess.alter_id").message);
     }
-    checkTransport(options);
+    this.#layers = new ServerLayers(this.name, options, env);
     let security = options.security || "auto";
     if (security === "auto" && options.tls?.enabled) security = "zero";
     switch (security) {
@@ -71,20 +63,11 @@ export class VmessOutbound implements Outbound {
     this.#cmdKey = commandKey(parseUserId(options.uuid));
     this.networks = networksOf(options.network);
     this.#options = options;
-    this.#server = new ServerConnector(
-      this.name,
-      options.server,
-      options.server_port,
-      options,
-      env,
-    );
-    this.#tls = transportTls(options, options.server, env.ctx.certificate, this.name);
   }
 
-  async #open(dest: Destination, command: number, meta: DialMeta): Promise<Stream> {
-    const inner = await openTransport(this.#server, meta, this.#options, this.#tls);
-    try {
-      return await vmessConnect(inner, {
+  #open(dest: Destination, command: number, meta: DialMeta): Promise<Stream> {
+    return this.#layers.open(meta, (inner) =>
+      vmessConnect(inner, {
         cmdKey: this.#cmdKey,
         security: this.security,
         globalPadding: this.#options.global_padding ?? false,
@@ -93,20 +76,16 @@ export class VmessOutbound implements Outbound {
         dest,
         what: this.name,
         id: meta.id,
-      });
-    } catch (error) {
-      inner.abort();
-      throw toOutboundError(error, `${this.name}: start session`);
-    }
+      }));
   }
 
   dialTcp(dest: Destination, meta: DialMeta): Promise<Stream> {
-    this.#server.checkNetwork(this.networks, "tcp");
+    this.#layers.server.checkNetwork(this.networks, "tcp");
     return this.#open(dest, COMMAND_TCP, meta);
   }
 
   openUdp(meta: DialMeta): Promise<UdpFlow> {
-    this.#server.checkNetwork(this.networks, "udp");
+    this.#layers.server.checkNetwork(this.networks, "udp");
     return Promise.resolve(
       new PerDestinationUdpFlow(this.name, meta, (dest) => this.#open(dest, COMMAND_UDP, meta)),
     );
