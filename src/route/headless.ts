@@ -21,11 +21,10 @@ import type { IpRange, Prefix } from "../net/ip.ts";
 import { prefixToRange } from "../net/ip.ts";
 import { AdGuardMatcher } from "./adguard.ts";
 import type { ByteTrieData } from "./byte_trie.ts";
-import { DomainRegexes } from "./domain_regex.ts";
-import { DomainKeywords, DomainSet } from "./domain_set.ts";
+import { DomainSet } from "./domain_set.ts";
 import { IpSet, type IpSetData } from "./ip_set.ts";
 import type { Matcher } from "./match_state.ts";
-import { addPorts, domainText } from "./rule.ts";
+import { addDomainPatterns, addPorts, domainText } from "./rule.ts";
 import {
   DefaultMatcher,
   describeList,
@@ -221,25 +220,7 @@ function compileDefault(
       domainItem(b.domainText ?? "domain/domain_suffix=<binary>", (n) => set.match(n)),
     );
   }
-  if (r.domain_keyword.length > 0) {
-    const kw = new DomainKeywords(r.domain_keyword);
-    g.add(
-      g.destinationAddress,
-      domainItem(describeList("domain_keyword", r.domain_keyword), (n) => kw.match(n)),
-    );
-  }
-  if (r.domain_regex.length > 0) {
-    let re: DomainRegexes;
-    try {
-      re = new DomainRegexes(r.domain_regex);
-    } catch (e) {
-      throw new SyntaxError(`${where}.domain_regex: ${(e as Error).message}`, { cause: e });
-    }
-    g.add(
-      g.destinationAddress,
-      domainItem(describeList("domain_regex", r.domain_regex), (n) => re.match(n)),
-    );
-  }
+  addDomainPatterns(g, r.domain_keyword, r.domain_regex, where);
   if (r.source_ip_cidr.length > 0) {
     const set = IpSet.fromRanges(cidrRanges(r.source_ip_cidr, `${where}.source_ip_cidr`));
     g.add(

@@ -266,25 +266,7 @@ function buildDefault(
       domainItem(domainText(r.domain, r.domain_suffix), (n) => set.match(n)),
     );
   }
-  if (r.domain_keyword.length > 0) {
-    const kw = new DomainKeywords(r.domain_keyword);
-    g.add(
-      g.destinationAddress,
-      domainItem(describeList("domain_keyword", r.domain_keyword), (n) => kw.match(n)),
-    );
-  }
-  if (r.domain_regex.length > 0) {
-    let re: DomainRegexes;
-    try {
-      re = new DomainRegexes(r.domain_regex);
-    } catch (e) {
-      throw new SyntaxError(`${where}.domain_regex: ${(e as Error).message}`, { cause: e });
-    }
-    g.add(
-      g.destinationAddress,
-      domainItem(describeList("domain_regex", r.domain_regex), (n) => re.match(n)),
-    );
-  }
+  addDomainPatterns(g, r.domain_keyword, r.domain_regex, where);
   if (r.geosite.length > 0) never("geosite", r.geosite);
   if (r.source_geoip.length > 0) never("source_geoip", r.source_geoip);
   if (r.geoip.length > 0) never("geoip", r.geoip);
@@ -352,6 +334,34 @@ export function domainText(domains: readonly string[], suffixes: readonly string
   if (domains.length > 0) parts.push(describeList("domain", domains));
   if (suffixes.length > 0) parts.push(describeList("domain_suffix", suffixes));
   return parts.join(" ");
+}
+
+/** `domain_keyword` and `domain_regex` as destination-address items of `g` (route and headless rules). */
+export function addDomainPatterns(
+  g: ItemGroups,
+  keywords: readonly string[],
+  regexes: readonly string[],
+  where: string,
+): void {
+  if (keywords.length > 0) {
+    const kw = new DomainKeywords(keywords);
+    g.add(
+      g.destinationAddress,
+      domainItem(describeList("domain_keyword", keywords), (n) => kw.match(n)),
+    );
+  }
+  if (regexes.length > 0) {
+    let re: DomainRegexes;
+    try {
+      re = new DomainRegexes(regexes);
+    } catch (e) {
+      throw new SyntaxError(`${where}.domain_regex: ${(e as Error).message}`, { cause: e });
+    }
+    g.add(
+      g.destinationAddress,
+      domainItem(describeList("domain_regex", regexes), (n) => re.match(n)),
+    );
+  }
 }
 
 /** `port`/`port_range` (or the source ones) as items of `group`, sharing one port set. */
