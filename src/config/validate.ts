@@ -12,6 +12,7 @@ import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj, RefKind } from "./reader.ts";
 import { closest, didYouMean } from "./suggest.ts";
 import { validateDns } from "./validate_dns.ts";
+import { loopingOutbounds } from "./tun_escape.ts";
 import { ruleIndexProblem, tableIndexProblem, tunPlanWarnings } from "./tun_limits.ts";
 import { interfaceNameProblem } from "../../ffi/linux/ifreq.ts";
 import { dialFieldsEmpty } from "./decode_dial.ts";
@@ -240,6 +241,24 @@ function checkInterfaceName(
     const at = o.at(key)!;
     ctx.error(at.node, at.path, `invalid interface name ${JSON.stringify(name)}: ${problem}`);
   }
+}
+
+/** An auto_route TUN whose outbounds' own sockets would go back into it (sing-box's tun docs). */
+function checkTunEscape(options: Options, ctx: Ctx): void {
+  const tuns = options.inbounds.filter((i): i is TunInboundOptions => i.type === "tun");
+  const looping = loopingOutbounds(options.outbounds, tuns, options.route);
+  if (looping.length === 0) return;
+  const tun = tuns.find((t) => t.auto_route === true)!;
+  const at = posOfKey(ctx.where.get(tun), "auto_route");
+  if (!at) return;
+  const tags = looping.map((o) => JSON.stringify(o.tag)).join(", ");
+  ctx.warn(
+    at.pos,
+    at.path,
+    `auto_route sends this machine's traffic into the TUN, and nothing keeps the own connections of outbound${
+      looping.length > 1 ? "s" : ""
+    } ${tags} out of it (no route.auto_detect_interface, route.default_interface, bind_interface or routing mark): they loop back into the TUN; set "route.auto_detect_interface": true`,
+  );
 }
 
 function checkDetourLoops(outbounds: OutboundOptions[], ctx: Ctx): void {
@@ -513,6 +532,7 @@ export function validate(options: Options, ctx: Ctx, vo: ValidateOptions = {}): 
     const at = posOfKey(routeObj, "default_interface")!;
     ctx.warn(at.pos, at.path, '"default_interface" is ignored while "auto_detect_interface" is on');
   }
+  checkTunEscape(options, ctx);
   checkDetourLoops(options.outbounds, ctx);
   checkGroupCycles(options.outbounds, ctx);
   checkLegacyDnsOutboundRefs(options, ctx);

@@ -11,6 +11,7 @@
  */
 
 import type { Options, TunInboundOptions } from "../config/types.ts";
+import { tunEscape } from "../config/tun_escape.ts";
 import { formatPrefix, isLoopback, parseIp, type Prefix, prefixContains } from "../net/ip.ts";
 import { planRoutes, resolveIndexes, RULE_SPAN } from "../platform/linux/auto_route.ts";
 import { formatRule } from "../platform/linux/ip_text.ts";
@@ -370,56 +371,40 @@ export function checkDirectLoop(options: Options, host: HostState): Finding[] {
     if (o.type !== "direct" && o.type !== "socks" && o.type !== "http") continue;
     if (o.type !== "direct" && (o.detour || isLocalProxy(options, o.tag))) continue;
     const title = `Outbound "${o.tag}" leaves through the real interface, not the TUN`;
-    if (o.bind_interface) {
-      if (!names.has(o.bind_interface)) {
-        out.push({
-          id: `direct:${o.tag}`,
-          status: "fail",
-          title,
-          detail:
-            `it binds to interface "${o.bind_interface}", which this machine does not have: its connections fail`,
-          fix: 'remove "bind_interface" and set "route.auto_detect_interface": true',
-        });
-      } else {
-        out.push({
-          id: `direct:${o.tag}`,
-          status: "ok",
-          title,
-          detail: `bound to ${o.bind_interface}`,
-        });
-      }
-      continue;
-    }
-    if (route.auto_detect_interface || route.default_interface) {
+    const escape = tunEscape(o, route);
+    if (escape.kind === "interface" && escape.by === "bind_interface") {
+      const ok = names.has(o.bind_interface!);
+      out.push({
+        id: `direct:${o.tag}`,
+        status: ok ? "ok" : "fail",
+        title,
+        detail: ok
+          ? `bound to ${o.bind_interface}`
+          : `it binds to interface "${o.bind_interface}", which this machine does not have: its connections fail`,
+        ...(ok
+          ? {}
+          : { fix: 'remove "bind_interface" and set "route.auto_detect_interface": true' }),
+      });
+    } else if (escape.kind === "interface") {
       out.push({
         id: `direct:${o.tag}`,
         status: "ok",
         title,
-        detail: route.auto_detect_interface
+        detail: escape.by === "auto_detect_interface"
           ? "route.auto_detect_interface binds it to the default interface"
           : `route.default_interface binds it to ${route.default_interface}`,
       });
-      continue;
-    }
-    if (o.routing_mark !== undefined || route.default_mark !== undefined) {
+    } else {
       out.push({
         id: `direct:${o.tag}`,
-        status: "warn",
+        status: escape.kind === "mark" ? "warn" : "fail",
         title,
-        detail:
-          "only a routing mark is set: it leaves the TUN only if a policy rule matches that mark",
+        detail: escape.kind === "mark"
+          ? "only a routing mark is set: it leaves the TUN only if a policy rule matches that mark"
+          : "nothing binds its sockets to an interface: with auto_route its connections go back into the TUN and loop",
         fix: 'set "route.auto_detect_interface": true',
       });
-      continue;
     }
-    out.push({
-      id: `direct:${o.tag}`,
-      status: "fail",
-      title,
-      detail:
-        "nothing binds its sockets to an interface: with auto_route its connections go back into the TUN and loop",
-      fix: 'set "route.auto_detect_interface": true',
-    });
   }
   return out;
 }

@@ -6,6 +6,7 @@ function config(tunAddress: string): string {
     {
       inbounds: [{ type: "tun", tag: "tun-in", address: tunAddress, auto_route: true }],
       outbounds: [{ type: "direct", tag: "direct" }],
+      route: { auto_detect_interface: true },
       dns: {
         servers: [
           { tag: "local", type: "local" },
@@ -23,7 +24,7 @@ Deno.test("`check` warns when a FakeIP range overlaps the TUN's address, naming 
   assert.deepEqual(r.errors, []);
   const w = r.warnings.map((d) => d.format());
   assert.deepEqual(w, [
-    "c.json:25:24: dns.servers[1].inet4_range: FakeIP range 198.18.0.0/15 overlaps the address 198.18.0.1/30 of inbound \"tun-in\": fake addresses would collide with the TUN's own; give the TUN another range (sing-box's examples use 172.19.0.1/30)",
+    "c.json:28:24: dns.servers[1].inet4_range: FakeIP range 198.18.0.0/15 overlaps the address 198.18.0.1/30 of inbound \"tun-in\": fake addresses would collide with the TUN's own; give the TUN another range (sing-box's examples use 172.19.0.1/30)",
   ]);
 });
 

@@ -110,7 +110,8 @@ Deno.test("TUN netns, UDP NAT fields, dns_mode, cache_file store_dns", () => {
   "inbounds": [{"type": "tun", "address": "172.19.0.1/30", "auto_route": true,
     "dns_mode": "hijack", "udp_mapping": "endpoint_independent", "udp_filtering": "address_dependent",
     "udp_nat_max": 4096, "netns": "proxy"}],
-  "experimental": {"cache_file": {"enabled": true, "store_dns": true}}
+  "experimental": {"cache_file": {"enabled": true, "store_dns": true}},
+  "route": {"auto_detect_interface": true}
 }`;
   const r = decode(text);
   assert.deepEqual(r.errors, [
