@@ -125,11 +125,11 @@ function nonEmptyItems(o: Obj, key: string): string[] {
 }
 
 /**
- * `network`: "tcp", "udp", "icmp"; `"tcp,udp"` is split with a warning. `""` is kept with a
+ * `network` (route, DNS and rule-set rules alike): "tcp", "udp", "icmp"; `"tcp,udp"` is split with a warning. `""` is kept with a
  * warning: sing-box reads it as a one-item list (route/rule/rule_item_network.go) that no
  * connection matches, since a connection's network is never empty.
  */
-function networkList(o: Obj): (Network | "")[] {
+export function networkList(o: Obj): (Network | "")[] {
   return o.listable("network", (n, p): (Network | "")[] | undefined => {
     const s = o.ctx.string(n, p);
     if (s === undefined) return undefined;

@@ -9,7 +9,7 @@
 
 import type { JsonNode } from "./jsonc.ts";
 import type { Ctx, Obj } from "./reader.ts";
-import { sourceOf } from "./decode_rule.ts";
+import { networkList, sourceOf } from "./decode_rule.ts";
 import type {
   HeadlessDefaultRule,
   HeadlessLogicalRule,
@@ -128,7 +128,7 @@ function readDefault(o: Obj): HeadlessDefaultRule {
     if (n.kind === "number") return ctx.int(n, p, 0, 65535);
     return ctx.string(n, p);
   });
-  r.network = o.listable("network", (n, p) => ctx.enumOf(n, p, ["tcp", "udp", "icmp"] as const));
+  r.network = networkList(o);
   r.domain = nonEmptyStrings(o, "domain");
   r.domain_suffix = nonEmptyStrings(o, "domain_suffix");
   r.domain_keyword = o.strings("domain_keyword");

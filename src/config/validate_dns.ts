@@ -10,7 +10,7 @@
 
 import { parseIp } from "../net/ip.ts";
 import type { Ctx, Obj } from "./reader.ts";
-import { featureId, isSupported } from "./support.ts";
+import { featureId, verdict } from "./support.ts";
 import type { DnsServerOptions, Options } from "./types.ts";
 
 /** Where a server's `server` (typed) or `address` (legacy) value is, for messages. */
@@ -64,9 +64,10 @@ export function validateDns(options: Options, ctx: Ctx, rcodeTags: ReadonlySet<s
   const inReportedCycle = new Set<string>();
   for (const s of dns.servers) {
     const o = ctx.where.get(s);
-    // A server type tunbox does not run has its verdict as its one error.
+    // A server type tunbox does not run has its verdict as its one error; one that runs with a
+    // warning (h3 runs as DoH) needs its address resolved like any other.
     const id = featureId("dns.server", s.type);
-    if (!o || !needsResolver(s) || !id || !isSupported(id, ctx.os)) continue;
+    if (!o || !needsResolver(s) || !id || verdict(id, ctx.os).level === "error") continue;
     const resolver = s.domain_resolver ?? fallback;
     const at = serverAt(o, s);
     // With a detour and no resolver the outbound gets the name (a proxy resolves it remotely).

@@ -42,6 +42,14 @@ Deno.test("a DNS server named by a domain needs something to resolve it", () => 
   {"tag": "near", "address": "tls://dot.example", "detour": "direct"},
   {"type": "tcp", "tag": "typed", "server": "tcp.example", "detour": "proxy"}]}}`;
   assert.deepEqual(errors(detoured), []);
+  // h3 runs (as DoH, with a warning), so its name needs resolving as any other's: run refused it
+  // while check passed (found by check_run_property_test, seed 478085266).
+  const h3 = `{${OUT}, "dns": {"servers": [{"type": "h3", "tag": "q", "server": "dns.google"}]}}`;
+  assert.deepEqual(errors(h3), [
+    `t.json:${
+      at(h3, '"dns.google"')
+    }: dns.servers[0].server: server "dns.google" is a domain name; set "domain_resolver" to a DNS server that resolves it (or "route.default_domain_resolver")`,
+  ]);
 });
 
 Deno.test("a DNS server cannot resolve itself, and a cycle of resolvers is reported once", () => {

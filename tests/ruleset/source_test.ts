@@ -49,6 +49,22 @@ Deno.test("`parseRuleSetSource()` accepts comments and one value for a list", ()
   assert.deepEqual(set!.rules[0]!.type === "default" && set!.rules[0]!.domain_suffix, ["cn"]);
 });
 
+Deno.test('`parseRuleSetSource()` reads `network` as route rules do: "" kept with a warning, "tcp,udp" split', () => {
+  const { set, errors, warnings } = parseRuleSetSource(
+    `{"version": 3, "rules": [{"network": "", "domain": "a.com"}, {"network": "tcp,udp", "port": 53}]}`,
+    "x.json",
+  );
+  assert.deepEqual(errors, []);
+  assert.deepEqual(
+    set!.rules.map((r) => r.type === "default" && r.network),
+    [[""], ["tcp", "udp"]],
+  );
+  assert.deepEqual(warnings.map((w) => w.format().replace(/: .*$/s, "")), [
+    "x.json:1:38",
+    "x.json:1:74",
+  ]);
+});
+
 Deno.test("`formatRuleSetSource()` writes sing-box's encoder form", () => {
   const { set } = parseRuleSetSource(
     `{"rules": [{"invert": true, "port": [53], "query_type": [1, "aaaa", 9999]}], "version": 1}`,
