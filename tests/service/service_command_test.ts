@@ -26,7 +26,8 @@ const GOOD_CONFIG = `{
   "inbounds": [
     { "type": "tun", "tag": "tun-in", "address": ["172.19.0.1/30"], "auto_route": true }
   ],
-  "outbounds": [{ "type": "direct", "tag": "direct" }]
+  "outbounds": [{ "type": "direct", "tag": "direct" }],
+  "route": { "auto_detect_interface": true }
 }
 `;
 
