@@ -11,6 +11,7 @@ const NEEDED: Record<string, string> = {
   ip: "iproute2",
   iperf3: "iperf3",
   curl: "curl",
+  wget: "wget",
   dig: "dnsutils",
   danted: "dante-server",
   microsocks: "microsocks",

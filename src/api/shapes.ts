@@ -81,7 +81,7 @@ export function toClashConnection(rec: ConnRecord): ClashConnection {
       destinationPort: String(rec.destinationPort),
       host: rec.domain !== "" ? rec.domain : rec.destinationHost,
       dnsMode: "normal",
-      processPath: "",
+      processPath: rec.processPath,
       inboundName: rec.inbound,
       sniffHost: rec.domain,
     },

@@ -39,6 +39,8 @@ export interface Feature {
   readonly note?: string;
   /** Operating systems where the verdict holds; elsewhere the feature is an error. */
   readonly os?: readonly string[];
+  /** The verdict on the other operating systems instead of an error (with `os`). */
+  readonly elsewhere?: { readonly level: "warning"; readonly note: string };
 }
 
 /**
@@ -538,9 +540,14 @@ export const FEATURES = {
 
   // ── Route ─────────────────────────────────────────────────────────────────────────────────
   "route.find_process": {
-    level: "warning",
+    level: "supported",
     name: '"find_process"',
-    note: "is not implemented in tunbox yet; connections are logged without process names",
+    os: ["linux"],
+    elsewhere: {
+      level: "warning",
+      note: "is ignored on macOS (process lookup is built on Linux): connections are logged " +
+        "without process names",
+    },
   },
   "route.override_android_vpn": {
     level: "warning",
@@ -604,19 +611,17 @@ export const FEATURES = {
 
   // ── Rule items (route and DNS rules) ──────────────────────────────────────────────────────
   "rule.auth_user": neverMatches("auth_user", "tunbox inbounds have no authenticated users"),
-  "rule.process_name": neverMatches("process_name", "process lookup is not implemented"),
-  "rule.process_path": neverMatches("process_path", "process lookup is not implemented"),
-  "rule.process_path_regex": neverMatches(
-    "process_path_regex",
-    "process lookup is not implemented",
-  ),
+  // Linux looks the socket's process up (src/platform/linux/process_lookup.ts).
+  "rule.process_name": processItem("process_name"),
+  "rule.process_path": processItem("process_path"),
+  "rule.process_path_regex": processItem("process_path_regex"),
   "rule.package_name": neverMatches("package_name", "Android packages are not supported"),
   "rule.package_name_regex": neverMatches(
     "package_name_regex",
     "Android packages are not supported",
   ),
-  "rule.user": neverMatches("user", "process user lookup is not implemented"),
-  "rule.user_id": neverMatches("user_id", "process user lookup is not implemented"),
+  "rule.user": processItem("user"),
+  "rule.user_id": processItem("user_id"),
   "rule.clash_mode": { level: "supported", name: '"clash_mode"' },
   "rule.network_type": neverMatches(
     "network_type",
@@ -771,6 +776,16 @@ function dnsServer(type: string, yet: "yet" | ""): Feature {
   };
 }
 
+/** A rule item matched by the connection's process: looked up on Linux, never elsewhere. */
+function processItem(field: string): Feature {
+  return {
+    level: "supported",
+    name: `"${field}"`,
+    os: ["linux"],
+    elsewhere: { level: "warning", note: `${NEVER} on macOS (process lookup is built on Linux)` },
+  };
+}
+
 function neverMatches(field: string, why: string): Feature {
   return { level: "warning", name: `"${field}"`, note: `${NEVER} (${why})` };
 }
@@ -804,6 +819,9 @@ export function isFeature(id: string): id is FeatureId {
 export function verdict(id: FeatureId, os: string = Deno.build.os): Verdict {
   const f: Feature = FEATURES[id];
   if (f.os && !f.os.includes(os)) {
+    if (f.elsewhere) {
+      return { id, level: f.elsewhere.level, message: `${f.name} ${f.elsewhere.note}` };
+    }
     return {
       id,
       level: "error",

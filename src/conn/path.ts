@@ -39,6 +39,7 @@ import {
 import { natFlow } from "../outbound/nat_flow.ts";
 import type { ResolveOptions } from "../route/action.ts";
 import { type ConnMetadata, dialDestination } from "../route/metadata.ts";
+import { processOf } from "../route/process.ts";
 import type { RouteDecision, Router } from "../route/router.ts";
 import { applySniffResult, newPacketSniffState, sniffPacket, sniffStream } from "../sniff/mod.ts";
 import { DnsPacketFlow, DnsStreamServer } from "./dns_hijack.ts";
@@ -89,6 +90,8 @@ export interface FlowServices {
    * sing-box 1.14): returns the reason for the log, or null. Absent: none.
    */
   readonly autoHijack?: ((meta: ConnMetadata) => string | null) | null;
+  /** `route.find_process`: look up every flow's process at routing, for logs and the API. */
+  readonly findProcess?: boolean;
 }
 
 /** `ruleIndex` of a decision made before the rules (the tun inbound's DNS address). */
@@ -298,6 +301,10 @@ export class ConnectionPath {
       return null;
     }
     const decision = await this.#decide(services, meta, pre, sniff);
+    const process = services.findProcess ? processOf(meta) : meta.process;
+    if (process && process.path !== "") {
+      log.info("[{id}] found process path: {path}", { id: meta.id, path: process.path });
+    }
     updateFromMetadata(rec, meta);
     if (decision.action === "router-error") {
       side.reject("protocol", new Error(decision.error));

@@ -39,6 +39,8 @@ export interface ConnRecord {
   domain: string;
   /** Sniffed protocol, else "". */
   protocol: string;
+  /** The local process's executable, when it was looked up (process rules, find_process). */
+  processPath: string;
   action: ConnAction;
   /** Index of the matched rule in `route.rules`; -1 for `route.final`, -2 before a decision. */
   ruleIndex: number;
@@ -83,6 +85,7 @@ export function newConnRecord(meta: ConnMetadata, start = Date.now()): ConnRecor
     destinationHost: meta.destination.fqdn ?? "",
     domain: "",
     protocol: "",
+    processPath: "",
     action: "refused",
     ruleIndex: -2,
     rule: "",
@@ -96,7 +99,7 @@ export function newConnRecord(meta: ConnMetadata, start = Date.now()): ConnRecor
 
 /**
  * Copies what routing learnt into the record: the destination after FakeIP and overrides, the
- * sniffed domain and protocol.
+ * sniffed domain and protocol, the process when it was looked up.
  */
 export function updateFromMetadata(rec: ConnRecord, meta: ConnMetadata): void {
   rec.destinationIp = ipText(meta.destination.addr);
@@ -104,6 +107,7 @@ export function updateFromMetadata(rec: ConnRecord, meta: ConnMetadata): void {
   rec.destinationHost = meta.destination.fqdn ?? "";
   rec.domain = meta.domain;
   rec.protocol = meta.protocol;
+  rec.processPath = meta.process?.path ?? "";
 }
 
 /** The destination of a record for log lines: `1.2.3.4:443`, `example.com:443`. */

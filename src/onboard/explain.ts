@@ -21,6 +21,7 @@
  */
 
 import type { Options, Rule } from "../config/types.ts";
+import { isSupported } from "../config/support.ts";
 import { createDns, type DnsModule } from "../dns/mod.ts";
 import { dnsMetadata } from "../dns/router.ts";
 import { TYPE_A, TYPE_AAAA } from "../dns/wire.ts";
@@ -45,7 +46,7 @@ export interface ExplainInput {
   domain?: string;
   /** The protocol sniffing would find; default from the port and network. */
   protocol?: string;
-  /** The process (tunbox cannot match processes; reported). */
+  /** The process (a name or an executable's path) the process rules see (Linux). */
   process?: string;
   /** The inbound tag; default the first tun inbound. */
   inbound?: string;
@@ -388,9 +389,14 @@ export async function explainConnection(
         }; the application connects to the first`,
       );
     }
-    if (input.process) {
+    if (input.process && isSupported("rule.process_name")) {
+      // The rules see the process as a lookup would give it: a name alone is a path's last part;
+      // the user is unknown, so user and user_id items do not match.
+      meta.process = { pid: 0, uid: -1, path: input.process };
+      notes.push(`as if process "${input.process}" opened the connection`);
+    } else if (input.process) {
       notes.push(
-        `process "${input.process}": tunbox does not look up processes, so process rules never match`,
+        `process "${input.process}": tunbox does not look processes up here, so process rules never match`,
         ...processRuleNotes(options.route.rules, input.process),
       );
     }

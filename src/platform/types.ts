@@ -138,6 +138,15 @@ export interface NetworkChange {
   descriptions: string[];
 }
 
+/** The local process that owns a connection's socket (`process_name`/`user_id` rules). */
+export interface ProcessInfo {
+  /** 0 when the socket was found but no process holds it any more. */
+  pid: number;
+  uid: number;
+  /** The executable's path (`/proc/<pid>/exe`); "" when unknown. */
+  path: string;
+}
+
 /** The OS layer. One instance per process (per Worker when used from one). */
 export interface Platform {
   readonly os: "linux" | "darwin";
@@ -176,6 +185,14 @@ export interface Platform {
   hardwareAddress?(name: string): Uint8Array | null;
   /** Binds a socket to an interface so its traffic bypasses the TUN routes. */
   bindToInterface(fd: number, family: 4 | 6, iface: NetworkInterface): void;
+  /**
+   * The process owning the local socket `source` of a flow this machine opened, or null when
+   * none is found. Only on systems where tunbox looks processes up (Linux).
+   */
+  findProcess?(
+    network: "tcp" | "udp",
+    source: { addr: Uint8Array; port: number },
+  ): ProcessInfo | null;
   /** Linux SO_MARK; throws on platforms without marks. */
   setMark(fd: number, mark: number): void;
 }

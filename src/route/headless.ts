@@ -25,6 +25,7 @@ import { DomainSet } from "./domain_set.ts";
 import { IpSet, type IpSetData } from "./ip_set.ts";
 import type { Matcher } from "./match_state.ts";
 import { addDomainPatterns, addPorts, domainText } from "./rule.ts";
+import { processRuleItems } from "./process.ts";
 import {
   DefaultMatcher,
   describeList,
@@ -254,10 +255,11 @@ function compileDefault(
     parseRanges(r.port_range, `${where}.port_range`),
     false,
   );
+  for (const p of processRuleItems(r, where)) {
+    if (p.item) g.add(g.items, p.item);
+    else never(p.field, p.values);
+  }
   const lists: [string, readonly unknown[]][] = [
-    ["process_name", r.process_name],
-    ["process_path", r.process_path],
-    ["process_path_regex", r.process_path_regex],
     ["package_name", r.package_name],
     ["package_name_regex", r.package_name_regex],
     ["network_type", r.network_type],

@@ -20,6 +20,7 @@
 
 import type { Network, RouteOptionsFields } from "../config/types.ts";
 import { isV4Mapped } from "../net/ip.ts";
+import type { ProcessInfo } from "../platform/types.ts";
 
 /** An address and port. `fqdn` is set (and `addr` empty) only for domain destinations. */
 export interface Endpoint {
@@ -56,6 +57,11 @@ export interface ConnMetadata {
   destinationAddresses: Uint8Array[];
   /** Route options accumulated from `route-options` and `route` actions. */
   routeOptions: RouteOptionsFields;
+  /**
+   * The local process that opened the flow: `undefined` until a process rule item (or
+   * `route.find_process`) looks it up (`route/process.ts`), then the process or null.
+   */
+  process: ProcessInfo | null | undefined;
 
   /**
    * Router-internal: index of the next rule to evaluate. 0 for a fresh flow; after
@@ -96,6 +102,7 @@ export function newConnMetadata(init: ConnMetadataInit): ConnMetadata {
     client: "",
     destinationAddresses: [],
     routeOptions: {},
+    process: undefined,
     ruleCursor: 0,
   };
 }

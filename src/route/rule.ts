@@ -37,6 +37,7 @@ import {
 import type { ConnMetadata } from "./metadata.ts";
 import { PortSet } from "./port_set.ts";
 import { clashModeItem } from "./clash_mode.ts";
+import { processRuleItems } from "./process.ts";
 import { LiveRuleSet } from "./live_rule_set.ts";
 import {
   DefaultMatcher,
@@ -284,14 +285,13 @@ function buildDefault(
   if (r.ip_is_private === true) g.add(g.destinationIpCidr, ipIsPrivateItem(false));
   addPorts(g, g.sourcePort, "source_port", r.source_port, r.source_port_range, true);
   addPorts(g, g.destinationPort, "port", r.port, r.port_range, false);
+  for (const p of processRuleItems(r, where)) {
+    if (p.item) g.add(g.items, p.item);
+    else never(p.field, p.values);
+  }
   const lists: [keyof RuleMatch & string, unknown[]][] = [
-    ["process_name", r.process_name],
-    ["process_path", r.process_path],
-    ["process_path_regex", r.process_path_regex],
     ["package_name", r.package_name],
     ["package_name_regex", r.package_name_regex],
-    ["user", r.user],
-    ["user_id", r.user_id],
   ];
   for (const [field, values] of lists) if (values.length > 0) never(field, values);
   if (r.clash_mode !== undefined && r.clash_mode !== "") {

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { getLogger } from "@logtape/logtape";
 import type { FlowServices } from "../conn/mod.ts";
 import type { Options } from "../config/types.ts";
 import { createDns, dnsFlowPrepare, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
@@ -24,6 +25,7 @@ import type { DialContext, Outbound } from "../outbound/types.ts";
 import type { Platform } from "../platform/types.ts";
 import type { NetworkInterface } from "../platform/types.ts";
 import { setClashModeSource } from "../route/clash_mode.ts";
+import { hasProcessLookup, setProcessLookup } from "../route/process.ts";
 import { Router } from "../route/router.ts";
 import type { RuleSetRegistry } from "../route/rule_set.ts";
 import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
@@ -71,6 +73,10 @@ export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
   const { reactor, sockets, platform, shared, stateMemory, ruleSets } = base;
   const state = stateMemory ? new SharedState(stateMemory) : undefined;
   if (state) setClashModeSource(() => state.mode);
+  setProcessLookup(
+    platform?.findProcess ? (network, source) => platform.findProcess!(network, source) : null,
+    onceProcessError(),
+  );
   const ctx: DialContext = {
     reactor,
     ...(platform ? { platform } : {}),
@@ -108,6 +114,7 @@ export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
     prepare: dnsFlowPrepare(options, dns),
     lookup: (domain, strategy) => dns.lookup(domain, strategy),
     autoHijack: inboundDnsHijack(options),
+    findProcess: options.route.find_process === true && hasProcessLookup(),
   };
   return {
     flow,
@@ -121,5 +128,18 @@ export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
       dns.close();
       outbounds.forEach((o) => o.close());
     },
+  };
+}
+
+/** Logs the first failed process lookup of this worker (the rest would say the same). */
+function onceProcessError(): (error: unknown) => void {
+  let logged = false;
+  return (error) => {
+    if (logged) return;
+    logged = true;
+    getLogger(["tunbox", "route"]).warn(
+      "process lookup failed: {error}; process_name, process_path and user rules do not match this connection",
+      { error: error instanceof Error ? error.message : String(error) },
+    );
   };
 }

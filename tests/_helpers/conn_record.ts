@@ -25,6 +25,7 @@ export function connRecord(over: Partial<ConnRecord> = {}): ConnRecord {
     destinationHost: "",
     domain: "",
     protocol: "",
+    processPath: "",
     action: "route",
     ruleIndex: -1,
     rule: "final",

@@ -69,11 +69,27 @@ Deno.test("each rule item's verdict is what the route compiler does: never-match
 
 Deno.test("`check` reports a never-matching rule item at its key, in the runtime's words", () => {
   const text = `{"outbounds": [{"type": "direct", "tag": "d"}],
-  "route": {"rules": [{"process_name": ["curl"], "outbound": "d"}]}}`;
+  "route": {"rules": [{"package_name": ["com.android.chrome"], "outbound": "d"}]}}`;
   const r = decodeConfigText(text, "t.json", { os: "linux" });
   assert.deepEqual(r.warnings.map((w) => w.format()), [
-    `t.json:${at(text, '"process_name"')}: route.rules[0].process_name: ${
-      verdict("rule.process_name").message
+    `t.json:${at(text, '"package_name"')}: route.rules[0].package_name: ${
+      verdict("rule.package_name").message
     }`,
+  ]);
+});
+
+Deno.test("process rule items are built on Linux and never match on macOS, where `check` says so", () => {
+  const text = `{"outbounds": [{"type": "direct", "tag": "d"}],
+  "route": {"find_process": true, "rules": [{"process_name": ["curl"], "outbound": "d"}]}}`;
+  assert.deepEqual(decodeConfigText(text, "t.json", { os: "linux" }).warnings, []);
+  const mac = decodeConfigText(text, "t.json", { os: "darwin" });
+  assert.deepEqual(mac.errors, []);
+  assert.deepEqual(mac.warnings.map((w) => w.format()), [
+    `t.json:${
+      at(text, '"find_process"')
+    }: route.find_process: "find_process" is ignored on macOS (process lookup is built on Linux): connections are logged without process names`,
+    `t.json:${
+      at(text, '"process_name"')
+    }: route.rules[0].process_name: "process_name" never matches in tunbox on macOS (process lookup is built on Linux)`,
   ]);
 });

@@ -106,10 +106,10 @@ Deno.test("DNS rules report items tunbox cannot evaluate", () => {
     action: route,
   }, warnings);
   assert.equal(nested.match(meta("x.test", A), A), false);
-  const proc = one(rule({ process_name: ["curl"] }), warnings);
+  const proc = one(rule({ package_name: ["com.android.chrome"] }), warnings);
   assert.equal(proc.match(meta("x.test", A), A), false);
   assert.equal(warnings.length, 3);
   assert.match(warnings[0]!, /"outbound" never matches/);
   assert.match(warnings[1]!, /never match inside a logical DNS rule/);
-  assert.match(warnings[2]!, /"process_name" never matches in tunbox/);
+  assert.match(warnings[2]!, /"package_name" never matches in tunbox/);
 });

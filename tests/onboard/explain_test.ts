@@ -3,7 +3,11 @@ import fc from "fast-check";
 import type { Options, Rule } from "../../src/config/types.ts";
 import { decodeConfigText } from "../../src/config/decode.ts";
 import { formatIp, parseIp } from "../../src/net/ip.ts";
-import { explainConnection, renderExplanation } from "../../src/onboard/explain.ts";
+import {
+  explainConnection,
+  processRuleNotes,
+  renderExplanation,
+} from "../../src/onboard/explain.ts";
 import { newConnMetadata } from "../../src/route/metadata.ts";
 import { Router } from "../../src/route/router.ts";
 import { anyRule } from "../route/_arbitrary.ts";
@@ -141,7 +145,38 @@ Deno.test("`explainConnection()` shows each rule tried with the flow's value, an
   assert.match(text, /^ {2}\[4\] network=udp port=443 => reject {3}\(not reached\)$/m);
 });
 
-Deno.test("`explainConnection()` with a process names the process rules it goes past", async () => {
+Deno.test("`explainConnection()` with a process evaluates the process rules as a lookup would", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  const rules = [
+    { process_name: ["wget"], outbound: "direct" },
+    { process_path: ["/usr/bin/ssh"], action: "reject" },
+    {
+      type: "logical",
+      mode: "or",
+      rules: [{ process_path_regex: ["^/usr/bin/cu"] }, { port: [22] }],
+      outbound: "direct",
+    },
+  ];
+  const opts = options({ ...BASE, route: { rules, final: "proxy" } });
+  const explain = (process: string) =>
+    explainConnection(
+      opts,
+      { destination: "203.0.113.9", port: 443, process },
+      () => Promise.resolve([]),
+    );
+  const curl = await explain("/usr/bin/curl");
+  assert.equal(curl.decision.ruleIndex, 2);
+  assert.deepEqual(curl.decision.action === "route" && curl.decision.outbound, "direct");
+  assert.ok(curl.notes.includes('as if process "/usr/bin/curl" opened the connection'));
+  const wget = await explain("wget");
+  assert.equal(wget.decision.ruleIndex, 0, "a name alone matches process_name");
+  const ssh = await explain("ssh");
+  assert.equal(ssh.decision.ruleIndex, -1, "process_path needs the full path");
+  assert.equal((await explain("/usr/bin/ssh")).decision.action, "reject");
+});
+
+Deno.test("`processRuleNotes()` names the process rules a system without lookup goes past", () => {
   const opts = options({
     ...BASE,
     route: {
@@ -158,15 +193,7 @@ Deno.test("`explainConnection()` with a process names the process rules it goes 
       final: "proxy",
     },
   });
-  const e = await explainConnection(
-    opts,
-    { destination: "203.0.113.9", port: 443, process: "/usr/bin/curl" },
-    () => Promise.resolve([]),
-  );
-  // The router's decision: process rules never match in tunbox.
-  assert.equal(e.decision.ruleIndex, -1);
-  assert.deepEqual(e.decision.action === "route" && e.decision.outbound, "proxy");
-  assert.deepEqual(e.notes.filter((n) => n.startsWith("rule[")), [
+  assert.deepEqual(processRuleNotes(opts.route.rules, "/usr/bin/curl"), [
     "rule[0] names it (process_name curl): in sing-box it could route to direct here; tunbox goes past it",
     "rule[2] names it (process_path_regex ^/usr/bin/cu): in sing-box it could route to direct here; tunbox goes past it",
   ]);

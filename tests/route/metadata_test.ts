@@ -29,6 +29,7 @@ Deno.test("`newConnMetadata()` starts every flow with the same empty fields", ()
     client: "",
     destinationAddresses: [],
     routeOptions: {},
+    process: undefined,
     ruleCursor: 0,
   });
   assert.equal(meta(ip("2001:db8::1")).ipVersion, 6);

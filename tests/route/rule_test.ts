@@ -198,8 +198,8 @@ Deno.test("`compileRules()` describes rules as sing-box logs them", () => {
 
 Deno.test("`compileRules()` compiles unsupported fields to never-match items and warns once per field", () => {
   const { rules, warnings } = compileRules([
-    rule({ process_name: ["curl"] }),
-    rule({ process_name: ["wget"], ip_is_private: true }),
+    rule({ package_name: ["com.android.chrome"] }),
+    rule({ package_name: ["org.mozilla.firefox"], ip_is_private: true }),
     rule({ source_hostname: ["my-laptop"], invert: true }),
     rule({ wifi_ssid: ["home"] }),
   ]);
@@ -208,10 +208,10 @@ Deno.test("`compileRules()` compiles unsupported fields to never-match items and
   assert.equal(rules[2]!.match(flow("8.8.8.8:1")), true, "inverted never-match matches");
   assert.equal(rules[3]!.match(flow("8.8.8.8:1")), false);
   assert.equal(warnings.length, 3);
-  assert.match(warnings[0]!, /^route\.rules\[0\], route\.rules\[1\]: "process_name" never matches/);
+  assert.match(warnings[0]!, /^route\.rules\[0\], route\.rules\[1\]: "package_name" never matches/);
   assert.match(warnings[1]!, /route\.rules\[2\]: "source_hostname"/);
   assert.match(warnings[2]!, /route\.rules\[3\]: "wifi_ssid"/);
-  assert.equal(rules[0]!.text, "process_name=curl => route(out)");
+  assert.equal(rules[0]!.text, "package_name=com.android.chrome => route(out)");
 });
 
 Deno.test("`compileRules()` names the rule in errors for invalid values", () => {

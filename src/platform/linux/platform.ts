@@ -31,6 +31,7 @@ import { checkLinuxPrivileges } from "./privileges.ts";
 import { withRtNetlink } from "./rtnetlink/mod.ts";
 import { bindSocketToInterface, setSocketMark } from "./socket_options.ts";
 import { isTunLink, openTun } from "./tun.ts";
+import { LinuxProcessFinder } from "./process_lookup.ts";
 
 /** The Linux platform. */
 export class LinuxPlatform implements Platform {
@@ -97,6 +98,13 @@ export class LinuxPlatform implements Platform {
 
   hardwareAddress(name: string): Uint8Array | null {
     return withRtNetlink((nl) => nl.getLink(name)?.address ?? null);
+  }
+
+  #processes: LinuxProcessFinder | null = null;
+
+  findProcess(network: "tcp" | "udp", source: { addr: Uint8Array; port: number }) {
+    this.#processes ??= new LinuxProcessFinder();
+    return this.#processes.find(network, source);
   }
 
   bindToInterface(fd: number, _family: 4 | 6, iface: NetworkInterface): void {
