@@ -4,6 +4,7 @@
  * @module
  */
 
+import { isSupported } from "../config/support.ts";
 import { formatIp, formatPrefix } from "../net/ip.ts";
 import type {
   InboundOptions,
@@ -29,7 +30,8 @@ function describeInbound(i: InboundOptions): string {
     if (i.mtu) parts.push(`mtu=${i.mtu}`);
     if (i.auto_route) parts.push("auto_route");
     if (i.strict_route) parts.push("strict_route");
-    if (i.auto_redirect) parts.push("auto_redirect");
+    // auto_redirect is not built (its verdict warns): auto_route alone captures the traffic.
+    if (i.auto_redirect && isSupported("tun.auto_redirect")) parts.push("auto_redirect");
     if (i.route_address.length) {
       parts.push(`route_address=${i.route_address.map(formatPrefix).join(",")}`);
     }

@@ -24,3 +24,17 @@ Deno.test("summarize() shows protocol outbounds with their server; only block an
     "  block: block (legacy)",
   ]);
 });
+
+Deno.test("summarize() lists only the TUN flags that run: auto_redirect, not built, is left out", () => {
+  const text = `{"inbounds": [{"type": "tun", "tag": "tun-in", "address": "172.19.0.1/30",
+    "auto_route": true, "strict_route": true, "auto_redirect": true}],
+    "outbounds": [{"type": "direct", "tag": "direct"}],
+    "route": {"auto_detect_interface": true}}`;
+  const r = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(r.errors, []);
+  const out = summarize(r.options!, ["t.json"]);
+  assert.equal(
+    out[out.indexOf("inbounds:") + 1],
+    "  tun-in: tun (auto name)  172.19.0.1/30  stack=mixed  auto_route  strict_route",
+  );
+});
