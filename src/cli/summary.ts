@@ -47,6 +47,7 @@ function describeInbound(i: InboundOptions): string {
     return `direct ${formatIp(i.listen)}:${i.listen_port ?? 0}${to}`;
   }
   if (i.type === "tproxy") return `tproxy ${formatIp(i.listen)}:${i.listen_port ?? 0}`;
+  if (i.type === "redirect") return `redirect ${formatIp(i.listen)}:${i.listen_port ?? 0}`;
   return `${i.type} ${formatIp(i.listen)}:${i.listen_port ?? 0}${
     i.users.length ? `  users=${i.users.length}` : ""
   }`;

@@ -17,6 +17,7 @@ import type {
   ListenerInboundOptions,
   ListenFields,
   PortRange,
+  RedirectInboundOptions,
   TproxyInboundOptions,
   TunInboundOptions,
   UdpNatOptions,
@@ -24,7 +25,15 @@ import type {
 import type { JsonNode } from "./jsonc.ts";
 
 /** Inbound types tunbox decodes (whether each is supported is `support.ts`'s verdict). */
-export const INBOUND_TYPES = ["tun", "mixed", "socks", "http", "direct", "tproxy"] as const;
+export const INBOUND_TYPES = [
+  "tun",
+  "mixed",
+  "socks",
+  "http",
+  "direct",
+  "tproxy",
+  "redirect",
+] as const;
 
 const UDP_NAT_BEHAVIOURS = [
   "endpoint_independent",
@@ -306,13 +315,19 @@ function listenNetworks(o: Obj): ("tcp" | "udp")[] {
   });
 }
 
-/** `direct` and `tproxy` inbounds. */
+/** `direct`, `tproxy` and `redirect` inbounds. */
 function decodeForwarder(
   o: Obj,
-  type: "direct" | "tproxy",
+  type: "direct" | "tproxy" | "redirect",
   tag: string,
-): DirectInboundOptions | TproxyInboundOptions {
+): DirectInboundOptions | TproxyInboundOptions | RedirectInboundOptions {
   const listen = o.address("listen") ?? new Uint8Array([127, 0, 0, 1]);
+  if (type === "redirect") {
+    const out: RedirectInboundOptions = { type, tag, listen };
+    listenFields(o, out);
+    o.done(' in a "redirect" inbound');
+    return out;
+  }
   const network = listenNetworks(o);
   if (type === "tproxy") {
     const out: TproxyInboundOptions = { type, tag, listen, network };
@@ -377,7 +392,7 @@ export function decodeInbound(
   if (!type) return undefined;
   const out = type === "tun"
     ? decodeTun(o, tag)
-    : type === "direct" || type === "tproxy"
+    : type === "direct" || type === "tproxy" || type === "redirect"
     ? decodeForwarder(o, type, tag)
     : decodeListener(o, type, tag);
   ctx.where.set(out, o);

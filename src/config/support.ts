@@ -106,11 +106,7 @@ export const FEATURES = {
   "inbound.http": { level: "supported", name: 'inbound type "http"' },
   "inbound.direct": { level: "supported", name: 'inbound type "direct"' },
   "inbound.tproxy": { level: "supported", name: 'inbound type "tproxy"', os: ["linux"] },
-  "inbound.redirect": {
-    level: "error",
-    name: 'inbound type "redirect"',
-    note: "is not implemented in tunbox; use a tun inbound with auto_route",
-  },
+  "inbound.redirect": { level: "supported", name: 'inbound type "redirect"', os: ["linux"] },
   "inbound.shadowsocks": serverInbound("shadowsocks"),
   "inbound.vmess": serverInbound("vmess"),
   "inbound.trojan": serverInbound("trojan"),

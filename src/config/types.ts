@@ -216,6 +216,14 @@ export interface TproxyInboundOptions extends ListenFields {
   network: ("tcp" | "udp")[];
 }
 
+/**
+ * `redirect` inbound (Linux): a TCP listener for connections NAT redirected to it; the original
+ * destination (`SO_ORIGINAL_DST`) of each is the destination routed.
+ */
+export interface RedirectInboundOptions extends ListenFields {
+  type: "redirect";
+}
+
 /** `mixed`, `socks` and `http` listeners. */
 export interface ListenerInboundOptions extends ListenFields {
   type: "mixed" | "socks" | "http";
@@ -229,7 +237,8 @@ export type InboundOptions =
   | TunInboundOptions
   | ListenerInboundOptions
   | DirectInboundOptions
-  | TproxyInboundOptions;
+  | TproxyInboundOptions
+  | RedirectInboundOptions;
 
 // ---------------------------------------------------------------------------------------------
 // Outbounds

@@ -178,11 +178,11 @@ export class DirectInbound {
   }
 }
 
-/** The request of a plain connection or UDP session (`direct`, `tproxy`). */
+/** The request of a plain connection or UDP session (`direct`, `tproxy`, `redirect`). */
 export function plainRequest(
   id: number,
   inbound: string,
-  inboundType: "direct" | "tproxy",
+  inboundType: "direct" | "tproxy" | "redirect",
   network: "tcp" | "udp",
   source: SockAddr,
   destination: Destination,

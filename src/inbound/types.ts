@@ -21,7 +21,7 @@ export interface InboundRequest {
   id: number;
   /** Inbound tag. */
   inbound: string;
-  inboundType: "socks" | "http" | "mixed" | "direct" | "tproxy";
+  inboundType: "socks" | "http" | "mixed" | "direct" | "tproxy" | "redirect";
   network: "tcp" | "udp";
   source: SockAddr;
   /** For UDP: the first datagram's destination (later datagrams carry their own). */

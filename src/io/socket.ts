@@ -421,7 +421,12 @@ export function listenTcpFd(local: SockAddr, backlog = 4096): number {
   const fd = sockCreate(family, "tcp");
   try {
     sockSetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-    if (family === 6) sockSetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+    // "::" takes IPv4 too (as mapped addresses), as a Go/sing-box listener on "::" does; a
+    // specific IPv6 address only IPv6.
+    if (family === 6) {
+      const dual = local.addr.every((b) => b === 0);
+      sockSetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? 0 : 1, "IPV6_V6ONLY");
+    }
     sockBind(fd, local);
     sockListen(fd, backlog);
   } catch (error) {

@@ -23,6 +23,7 @@ import type { Options } from "../config/types.ts";
 import { ListenerInbound } from "../inbound/listener.ts";
 import { DirectInbound } from "../inbound/direct.ts";
 import { TproxyInbound } from "../inbound/tproxy.ts";
+import { RedirectInbound } from "../inbound/redirect.ts";
 import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
 import { addLogTap, configureLogging, type LogEntry } from "../log/mod.ts";
@@ -215,6 +216,8 @@ async function start(init: WorkerInit): Promise<void> {
         ? new DirectInbound(r, opts, handler, settings)
         : opts.type === "tproxy"
         ? new TproxyInbound(r, opts, handler, settings)
+        : opts.type === "redirect"
+        ? new RedirectInbound(r, opts, handler, settings)
         : new ListenerInbound(r, opts, handler, settings);
       log.info("inbound/{type}[{tag}]: listening", { type: opts.type, tag: opts.tag });
       s.closers.unshift(() => listener.close());

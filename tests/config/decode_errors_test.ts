@@ -458,6 +458,33 @@ Deno.test("decodeConfigText() reads direct and tproxy inbounds and rejects their
   expectAt(users, '"users"', "inbounds[0].users", 'unknown field "users" in a "tproxy" inbound');
 });
 
+Deno.test("decodeConfigText() reads a redirect inbound (TCP only, Linux only)", () => {
+  const text = `{${OUT}, "inbounds": [
+      {"type": "redirect", "tag": "r", "listen": "::", "listen_port": 7892, "tcp_fast_open": true}
+    ]}`;
+  const ok = decodeConfigText(text, "t.json", { os: "linux" });
+  assert.deepEqual(ok.errors, []);
+  const r = ok.options!.inbounds[0]!;
+  assert.deepEqual({ ...r, listen: [...(r as { listen: Uint8Array }).listen] }, {
+    type: "redirect",
+    tag: "r",
+    listen: new Array(16).fill(0),
+    listen_port: 7892,
+    tcp_fast_open: true,
+  });
+  const udp = `{${OUT}, "inbounds": [{"type": "redirect", "tag": "r", "network": "udp"}]}`;
+  expectAt(
+    udp,
+    '"network"',
+    "inbounds[0].network",
+    'unknown field "network" in a "redirect" inbound',
+  );
+  const mac = decodeConfigText(text, "t.json", { os: "darwin" });
+  assert.deepEqual(mac.errors.map((e) => e.message), [
+    'inbound type "redirect" is only available on Linux',
+  ]);
+});
+
 Deno.test("decodeConfigText() requires server_port on a socks outbound", () => {
   const text = `{"outbounds": [\n  {"type": "socks", "tag": "s", "server": "127.0.0.1"}\n]}`;
   expectAt(text, '{"type"', "outbounds[0]", 'missing "server_port"');

@@ -114,6 +114,26 @@ Deno.test("`connectTcp()` works over IPv6 loopback and moves 8 MiB intact", asyn
   });
 });
 
+Deno.test('a `TcpListener` on "::" takes IPv4 too, as Go\'s does; one on "::1" only IPv6', async () => {
+  await withReactor(async (r) => {
+    const any = echoServer(r, new Uint8Array(16));
+    const client = await connectTcp(r, { addr: LOOPBACK, port: any.localAddr().port });
+    const message = new TextEncoder().encode("v4 on a dual-stack listener");
+    await client.writeAll(message);
+    const got = new Uint8Array(message.length);
+    await client.readExact(got, "read echo");
+    assert.deepEqual(got, message);
+    client.close();
+    any.close();
+    const only6 = echoServer(r, LOOPBACK6);
+    await assert.rejects(
+      connectTcp(r, { addr: LOOPBACK, port: only6.localAddr().port }),
+      (e: unknown) => e instanceof SysError,
+    );
+    only6.close();
+  });
+});
+
 Deno.test("`connectTcp()` to a closed port fails with ECONNREFUSED naming the address", async () => {
   await withReactor(async (r) => {
     const probe = new TcpListener(r, { addr: LOOPBACK, port: 0 }, () => {});
