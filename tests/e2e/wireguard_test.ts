@@ -41,6 +41,8 @@ async function keyPair(): Promise<{ priv: string; pub: string }> {
   return { priv, pub: await run(["wg", "pubkey"], priv + "\n") };
 }
 
+/** The wireguard-go interface: unique per test process (its UAPI socket path is shared by all namespaces). */
+const WG_IF = `wgt${Deno.pid % 100000}`;
 const TUNNEL_CLIENT = "10.99.0.2";
 
 Deno.test({
@@ -70,15 +72,19 @@ Deno.test({
     ]);
     try {
       await Deno.writeTextFile(`${w.dir}/server.key`, server.priv + "\n");
-      const wg = w.spawnFar("wireguard-go", ["wireguard-go", "-f", "wg0"]);
-      for (let i = 0; i < 50; i++) {
-        if ((await w.far.exec(["ip", "link", "show", "wg0"])).code === 0) break;
+      const wg = w.spawnFar("wireguard-go", ["wireguard-go", "-f", WG_IF]);
+      // `wg` talks to wireguard-go through /var/run/wireguard/<name>.sock, which the namespaces
+      // share: the name is this process's, and the socket (not only the link) must exist.
+      for (let i = 0; i < 100; i++) {
+        const link = await w.far.exec(["ip", "link", "show", WG_IF]);
+        const sock = await Deno.stat(`/var/run/wireguard/${WG_IF}.sock`).catch(() => null);
+        if (link.code === 0 && sock) break;
         await new Promise((r) => setTimeout(r, 100));
       }
       const set = await w.far.exec([
         "wg",
         "set",
-        "wg0",
+        WG_IF,
         "private-key",
         `${w.dir}/server.key`,
         "listen-port",
@@ -89,14 +95,14 @@ Deno.test({
         `${TUNNEL_CLIENT}/32`,
       ]);
       assert.equal(set.code, 0, set.stderr + wg.stderr);
-      await w.far.ip("addr", "add", "10.99.0.1/24", "dev", "wg0");
-      await w.far.ip("link", "set", "wg0", "up");
+      await w.far.ip("addr", "add", "10.99.0.1/24", "dev", WG_IF);
+      await w.far.ip("link", "set", WG_IF, "up");
       await startIperfServer(w);
 
       await t.step("20 MB through the tunnel, sha256 matching", async () => {
         const seenAs = await download20MB(w, 51);
         assert.equal(seenAs, TUNNEL_CLIENT, "the far side sees the tunnel address");
-        const transfer = await w.far.exec(["wg", "show", "wg0", "transfer"]);
+        const transfer = await w.far.exec(["wg", "show", WG_IF, "transfer"]);
         const [, rx, tx] = transfer.stdout.trim().split(/\s+/);
         assert.ok(Number(tx) > 20_000_000, `wg counts ${tx} bytes sent`);
         assert.ok(Number(rx) > 0, `wg counts ${rx} bytes received`);
