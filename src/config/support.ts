@@ -504,9 +504,9 @@ export const FEATURES = {
   "dns.rule.outbound": {
     level: "warning",
     name: '"outbound"',
-    note: `${NEVER} (lookups do not carry the requesting outbound); it is deprecated in ` +
-      'sing-box 1.12.0 and removed in 1.14.0: set "domain_resolver" in the dial fields of the ' +
-      "outbounds it meant instead",
+    note: 'is deprecated in sing-box 1.12.0 and removed in 1.14.0: set "domain_resolver" in ' +
+      "the dial fields of the outbounds it meant instead; tunbox still matches it against the " +
+      "outbound whose dial looks a name up",
   },
   // sing-box 1.14 (PR #3968): "evaluate" asks a server and keeps its response without answering,
   // later rules match that response ("match_response" with response_rcode/answer/ns/extra,

@@ -39,7 +39,7 @@ import type { DnsServerOptions, DomainStrategy, Options } from "../config/types.
 import type { Reactor } from "../io/reactor.ts";
 import { parseIp } from "../net/ip.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { DialContext, Dialer, Outbound } from "../outbound/types.ts";
+import type { DialContext, Dialer, Outbound, ResolveRequest } from "../outbound/types.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { DnsClient } from "./client.ts";
 import { DnsHijacker } from "./hijack.ts";
@@ -97,7 +97,11 @@ export interface DnsModule {
    * Resolves a domain for tunbox itself (plug into `DialContext.resolve`). IP literals are
    * returned as they are. Rejects when nothing was found.
    */
-  lookup(domain: string, strategy?: DomainStrategy): Promise<Uint8Array[]>;
+  lookup(
+    domain: string,
+    strategy?: DomainStrategy,
+    request?: ResolveRequest,
+  ): Promise<Uint8Array[]>;
   /** The domain an address was answered for (`dns.reverse_mapping`), or undefined. */
   lookupReverse(addr: Uint8Array): string | undefined;
   /** The domain a FakeIP address stands for, or undefined (unknown or not a fake address). */
@@ -370,7 +374,7 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
     warnings,
     router: r,
     handleQuery: (query, meta) => hijacker.handleQuery(query, meta),
-    lookup(domain, strategy = "") {
+    lookup(domain, strategy = "", request = {}) {
       const bare = domain.startsWith("[") && domain.endsWith("]") ? domain.slice(1, -1) : domain;
       const literal = parseIp(bare);
       if (literal) return Promise.resolve([literal]);
@@ -379,7 +383,14 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
       if (problem) {
         return Promise.reject(new TypeError(`lookup ${JSON.stringify(domain)}: ${problem}`));
       }
-      return r.lookup(name, strategy, undefined, passThrough.get(name.toLowerCase()));
+      if (request.server !== undefined) return r.lookup(name, strategy, request.server);
+      return r.lookup(
+        name,
+        strategy,
+        undefined,
+        passThrough.get(name.toLowerCase()),
+        request.outbound,
+      );
     },
     lookupReverse: (addr) => r.lookupReverse(addr),
     lookupFake: (addr) => fakeStore?.lookup(addr),

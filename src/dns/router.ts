@@ -309,6 +309,8 @@ export class DnsRouter {
     strategy: DomainStrategy = "",
     server?: string,
     avoid: readonly string[] = [],
+    /** The outbound that asks (legacy `outbound` DNS rule items match it). */
+    outbound = "",
   ): Promise<Uint8Array[]> {
     log.debug("lookup domain {domain}", { domain });
     let addrs: Uint8Array[];
@@ -320,7 +322,7 @@ export class DnsRouter {
       if (options.strategy === "") options.strategy = this.#strategy;
       addrs = await this.#client.lookup(entry.transport, domain, options, strategy);
     } else {
-      addrs = await this.#lookupByRules(domain, strategy, avoid);
+      addrs = await this.#lookupByRules(domain, strategy, avoid, outbound);
     }
     if (addrs.length === 0) {
       log.error("lookup failed for {domain}: empty result", { domain });
@@ -337,8 +339,10 @@ export class DnsRouter {
     domain: string,
     strategy: DomainStrategy,
     avoid: readonly string[],
+    outbound: string,
   ): Promise<Uint8Array[]> {
     const meta = lookupMetadata(domain);
+    meta.outbound = outbound;
     let index = -1;
     const tried = new Set<DnsTransport>();
     for (const tag of avoid) {

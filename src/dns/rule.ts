@@ -12,8 +12,8 @@
  *   other items, and its route action's answer is accepted only when one of the answer's
  *   addresses matches (a failed or empty answer never does); otherwise matching goes on with
  *   the next rule. Inside logical rules these items never match (reported as a warning);
- * - `outbound` (deprecated) never matches: tunbox's lookups do not carry the requesting
- *   outbound (reported as a warning).
+ * - `outbound` (deprecated) matches the outbound whose dial makes the lookup (`any`: every
+ *   outbound); lookups for connections and tunbox's own have none (reported as a warning).
  *
  * @module
  */
@@ -198,13 +198,19 @@ function compileDefault(
   if (qtypes) parts.push(describe("query_type", [...qtypes].map(typeName)));
   if (route.conditionText !== "") parts.push(route.conditionText);
   if (rule.outbound.length > 0) parts.push(describe("outbound", rule.outbound));
-  const never = rule.outbound.length > 0;
+  // Legacy `outbound` (sing-box rule_item_outbound.go): the tag of the outbound whose dial asks;
+  // "any" matches every lookup an outbound makes.
+  const outbounds = rule.outbound.length > 0 ? new Set(rule.outbound) : null;
+  const anyOutbound = outbounds?.has("any") === true;
+  const never = (meta: ConnMetadata): boolean =>
+    outbounds !== null &&
+    !(anyOutbound && meta.outbound !== "") && !outbounds.has(meta.outbound);
   return {
     conditionText: [...parts, ...addressParts].join(" "),
     addressText: addressParts.join(" "),
     addressFilter,
     match(meta, qtype) {
-      if (never) return false;
+      if (never(meta)) return false;
       if (qtypes && !qtypes.has(qtype)) return false;
       const st = REQUEST_STATE;
       st.reset();
@@ -212,7 +218,7 @@ function compileDefault(
       return route.match(meta, st);
     },
     matchResponse(meta, qtype, addrs) {
-      if (never) return false;
+      if (never(meta)) return false;
       if (qtypes && !qtypes.has(qtype)) return false;
       const st = RESPONSE_STATE;
       st.reset();

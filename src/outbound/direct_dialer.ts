@@ -35,6 +35,7 @@ import {
   type DialMeta,
   formatDestination,
   OutboundError,
+  type ResolveRequest,
   toOutboundError,
   type UdpFlow,
 } from "./types.ts";
@@ -82,6 +83,7 @@ export async function resolveDestination(
   ctx: DialContext,
   strategy: DomainStrategy,
   prefix: string,
+  request?: ResolveRequest,
 ): Promise<Uint8Array[]> {
   if (dest.addr) return [dest.addr];
   const domain = dest.domain ?? "";
@@ -98,7 +100,7 @@ export async function resolveDestination(
   }
   let addrs: Uint8Array[];
   try {
-    addrs = orderAddresses(await ctx.resolve(domain, strategy), strategy);
+    addrs = orderAddresses(await ctx.resolve(domain, strategy, request), strategy);
   } catch (error) {
     throw toOutboundError(error, `${prefix}: resolve "${domain}"`, "unreachable");
   }
@@ -109,9 +111,25 @@ export async function resolveDestination(
   return addrs;
 }
 
+/**
+ * The resolve request of dial fields `options` for outbound `tag`: the `domain_resolver` (else
+ * `route.default_domain_resolver`) server when one is set, else the DNS rules with the tag.
+ */
+export function resolveRequestOf(
+  options: Pick<DialOptions, "domain_resolver">,
+  route: Pick<DialRouteOptions, "default_domain_resolver">,
+  tag: string,
+): ResolveRequest {
+  const server = options.domain_resolver?.server ?? route.default_domain_resolver?.server;
+  return server ? { server } : tag === "" ? {} : { outbound: tag };
+}
+
 /** Dials directly from this host with the socket options the dial fields describe. */
 export class DirectDialer implements Dialer {
   readonly #strategy: DomainStrategy;
+
+  /** How this dialer's lookups are asked (see {@linkcode ResolveRequest}). */
+  readonly resolveRequest: ResolveRequest;
 
   constructor(
     /** Names the owner in messages, e.g. `direct outbound "direct"`. */
@@ -119,9 +137,12 @@ export class DirectDialer implements Dialer {
     readonly options: DialOptions,
     readonly ctx: DialContext,
     readonly route: DialRouteOptions = {},
+    /** The tag of the outbound this dialer dials for ("" for tunbox's own: DNS, NTP). */
+    outboundTag = "",
   ) {
     this.#strategy = options.domain_resolver?.strategy ?? options.domain_strategy ??
       route.default_domain_resolver?.strategy ?? "";
+    this.resolveRequest = resolveRequestOf(options, route, outboundTag);
   }
 
   get domainStrategy(): DomainStrategy {
@@ -192,7 +213,13 @@ export class DirectDialer implements Dialer {
 
   async dialTcp(dest: Destination, meta: DialMeta): Promise<TcpSocket> {
     const prefix = `${this.name}: connect to ${formatDestination(dest)}`;
-    const addrs = await resolveDestination(dest, this.ctx, this.#strategy, prefix);
+    const addrs = await resolveDestination(
+      dest,
+      this.ctx,
+      this.#strategy,
+      prefix,
+      this.resolveRequest,
+    );
     const total = this.options.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const reactor = this.ctx.reactor;
     const deadline = reactor.now() + total;
@@ -332,7 +359,13 @@ export class DirectUdpFlow implements UdpFlow {
       return;
     }
     this.#pending.set(domain, [{ payload: payload.slice(), port: dest.port }]);
-    resolveDestination(dest, this.dialer.ctx, this.dialer.domainStrategy, this.dialer.name).then(
+    resolveDestination(
+      dest,
+      this.dialer.ctx,
+      this.dialer.domainStrategy,
+      this.dialer.name,
+      this.dialer.resolveRequest,
+    ).then(
       (addrs) => this.#resolved(domain, addrs[0] ?? null),
       (error) => {
         log.debug("[{id}] {name}: UDP to {domain}: {error}", {

@@ -112,7 +112,7 @@ export function createOutbounds(
             openUdp: (meta) => target().openUdp(meta),
           };
         }
-        return new DirectDialer(name, dial, ctx, route);
+        return new DirectDialer(name, dial, ctx, route, opt.tag);
       },
     };
     try {

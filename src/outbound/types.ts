@@ -46,12 +46,27 @@ export interface DialContext {
    * Resolves a domain to addresses (the DNS module provides it). Absent: dialing a domain fails
    * with a clear error.
    */
-  resolve?: (domain: string, strategy?: DomainStrategy) => Promise<Uint8Array[]>;
+  resolve?: (
+    domain: string,
+    strategy?: DomainStrategy,
+    request?: ResolveRequest,
+  ) => Promise<Uint8Array[]>;
   /**
    * Selector choices shared by every worker and persisted by the main thread
    * (`src/store/shared_state.ts`). Absent: each selector keeps its choice to itself.
    */
   selections?: SelectorChoices;
+}
+
+/**
+ * Who asks to resolve a name, as sing-box's dialers tell its DNS router: `server`, the DNS server
+ * a `domain_resolver` (or `route.default_domain_resolver`) names, answers directly; without it
+ * the DNS rules decide, and `outbound` (the tag of the outbound that dials) is what legacy
+ * `outbound` DNS rule items match.
+ */
+export interface ResolveRequest {
+  server?: string;
+  outbound?: string;
 }
 
 /** Where selectors read and write their choice when it is shared. */

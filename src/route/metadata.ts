@@ -58,6 +58,11 @@ export interface ConnMetadata {
   /** Route options accumulated from `route-options` and `route` actions. */
   routeOptions: RouteOptionsFields;
   /**
+   * For a lookup an outbound's dial makes: that outbound's tag (legacy `outbound` DNS rule items
+   * match it); "" otherwise.
+   */
+  outbound: string;
+  /**
    * The local process that opened the flow: `undefined` until a process rule item (or
    * `route.find_process`) looks it up (`route/process.ts`), then the process or null.
    */
@@ -102,6 +107,7 @@ export function newConnMetadata(init: ConnMetadataInit): ConnMetadata {
     client: "",
     destinationAddresses: [],
     routeOptions: {},
+    outbound: "",
     process: undefined,
     ruleCursor: 0,
   };

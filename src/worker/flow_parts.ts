@@ -99,7 +99,7 @@ export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
     ...(shared ? { shared } : {}),
     ruleSets,
   });
-  ctx.resolve = (domain, strategy) => dns.lookup(domain, strategy);
+  ctx.resolve = (domain, strategy, request) => dns.lookup(domain, strategy, request);
   const router = new Router({
     rules: options.route.rules,
     outbounds: options.outbounds,

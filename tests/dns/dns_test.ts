@@ -110,6 +110,37 @@ Deno.test("DNS rules pick the server; no match goes to final (default: first ser
   );
 });
 
+Deno.test("an outbound's lookup: its domain_resolver's server answers; else the rules, where legacy `outbound` matches its tag", async () => {
+  await withTwo(
+    (a, b) => ({
+      servers: [udp("A", a), udp("B", b)],
+      rules: [{ outbound: ["any"], server: "B" }],
+      final: "A",
+      disable_cache: true,
+    }),
+    async ({ dns }) => {
+      const ip = async (request?: Parameters<typeof dns.lookup>[2]) =>
+        (await dns.lookup("a.test", "ipv4_only", request)).map(formatIp);
+      assert.deepEqual(await ip(), ["192.0.2.1"], "tunbox's own lookup: no outbound, final");
+      assert.deepEqual(await ip({ outbound: "proxy" }), ["198.51.100.1"], "outbound: any");
+      assert.deepEqual(await ip({ server: "A", outbound: "proxy" }), ["192.0.2.1"], "resolver");
+    },
+  );
+  await withTwo(
+    (a, b) => ({
+      servers: [udp("A", a), udp("B", b)],
+      rules: [{ outbound: ["direct"], server: "B" }],
+      disable_cache: true,
+    }),
+    async ({ dns }) => {
+      const ip = async (outbound: string) =>
+        (await dns.lookup("a.test", "ipv4_only", { outbound })).map(formatIp);
+      assert.deepEqual(await ip("direct"), ["198.51.100.1"]);
+      assert.deepEqual(await ip("proxy"), ["192.0.2.1"], "another outbound's tag");
+    },
+  );
+});
+
 Deno.test("DNS route-options accumulate; reject drop gives null; logical rules match", async () => {
   await withTwo((a, b) => ({
     servers: [udp("A", a), udp("B", b)],

@@ -99,6 +99,12 @@ Deno.test("DNS rules report items tunbox cannot evaluate", () => {
   const warnings: string[] = [];
   const out = one(rule({ outbound: ["proxy"] }), warnings);
   assert.equal(out.match(lookupMetadata("x.test"), 0), false);
+  const byProxy = lookupMetadata("x.test");
+  byProxy.outbound = "proxy";
+  assert.equal(out.match(byProxy, 0), true, "the lookup the proxy outbound's dial makes");
+  byProxy.outbound = "direct";
+  assert.equal(out.match(byProxy, 0), false);
+  assert.equal(one(rule({ outbound: ["any"] })).match(byProxy, 0), true, "any outbound");
   const nested = one({
     type: "logical",
     mode: "and",
@@ -109,7 +115,7 @@ Deno.test("DNS rules report items tunbox cannot evaluate", () => {
   const proc = one(rule({ package_name: ["com.android.chrome"] }), warnings);
   assert.equal(proc.match(meta("x.test", A), A), false);
   assert.equal(warnings.length, 3);
-  assert.match(warnings[0]!, /"outbound" never matches/);
+  assert.match(warnings[0]!, /"outbound" is deprecated in sing-box 1\.12\.0/);
   assert.match(warnings[1]!, /never match inside a logical DNS rule/);
   assert.match(warnings[2]!, /"package_name" never matches in tunbox/);
 });

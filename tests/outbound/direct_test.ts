@@ -80,18 +80,24 @@ Deno.test("`DirectDialer.dialTcp()` resolves a domain with the dial's strategy",
     const asked: string[] = [];
     const ctx = testContext(r);
     const resolve = ctx.resolve!;
-    ctx.resolve = (d, s) => {
-      asked.push(`${d}/${s}`);
+    ctx.resolve = (d, s, request) => {
+      asked.push(`${d}/${s} ${JSON.stringify(request)}`);
       return resolve(d, s);
     };
-    const v4 = new DirectDialer("direct", {
-      domain_resolver: { server: "x", strategy: "ipv4_only" },
-    }, ctx);
+    const v4 = new DirectDialer(
+      "direct",
+      {
+        domain_resolver: { server: "x", strategy: "ipv4_only" },
+      },
+      ctx,
+      {},
+      "direct",
+    );
     const sock = await v4.dialTcp({ domain: "dual.test", port }, { id: 1 });
     assert.deepEqual(sock.peerAddr().addr, LOOPBACK);
     sock.close();
     // Legacy domain_strategy is honoured too; ipv6_only finds nothing listening on ::1.
-    const v6 = new DirectDialer("direct", { domain_strategy: "ipv6_only" }, ctx);
+    const v6 = new DirectDialer("direct", { domain_strategy: "ipv6_only" }, ctx, {}, "direct");
     await assert.rejects(v6.dialTcp({ domain: "dual.test", port }, { id: 2 }), (e: unknown) => {
       assert.ok(e instanceof OutboundError);
       assert.equal(e.kind, "refused");
@@ -101,7 +107,18 @@ Deno.test("`DirectDialer.dialTcp()` resolves a domain with the dial's strategy",
       );
       return true;
     });
-    assert.deepEqual(asked, ["dual.test/ipv4_only", "dual.test/ipv6_only"]);
+    // With a domain_resolver its server answers; without one the DNS rules do, told which
+    // outbound asks (legacy `outbound` DNS rule items match it).
+    assert.deepEqual(asked, [
+      'dual.test/ipv4_only {"server":"x"}',
+      'dual.test/ipv6_only {"outbound":"direct"}',
+    ]);
+    // route.default_domain_resolver stands in for a missing domain_resolver.
+    const byDefault = new DirectDialer("direct", {}, ctx, {
+      default_domain_resolver: { server: "local" },
+    }, "direct");
+    (await byDefault.dialTcp({ domain: "localhost", port }, { id: 3 })).close();
+    assert.equal(asked[2], 'localhost/ {"server":"local"}');
     server.close();
   });
 });

@@ -102,9 +102,14 @@ async function recordingContext(r: Reactor) {
   };
   const ctx: DialContext = testContext(r, { platform });
   const base = ctx.resolve!;
-  ctx.resolve = (domain, strategy) => {
-    calls.push(`resolve ${domain}/${strategy}`);
-    return base(domain, strategy);
+  ctx.resolve = (domain, strategy, request) => {
+    const by = request?.server !== undefined
+      ? ` by server ${request.server}`
+      : request?.outbound !== undefined
+      ? ` for outbound ${request.outbound}`
+      : "";
+    calls.push(`resolve ${domain}/${strategy}${by}`);
+    return base(domain, strategy, request);
   };
   return { calls, ctx };
 }
@@ -139,7 +144,12 @@ for (const c of CASES) {
         assert.equal(await echoThrough(r, s, `via ${c.type}`), `via ${c.type}`);
         // dual.test has ::1 and 127.0.0.1; the server listens on 127.0.0.1 only, so ipv4_only
         // is what makes the first attempt succeed.
-        assert.deepEqual(calls, ["resolve dual.test/ipv4_only", "bind v4 lo", "mark 0x77"]);
+        // The resolver's server answers (sing-box's domain_resolver), not the DNS rules.
+        assert.deepEqual(calls, [
+          "resolve dual.test/ipv4_only by server local",
+          "bind v4 lo",
+          "mark 0x77",
+        ]);
       } finally {
         echo.close();
         await peer.stop();

@@ -29,6 +29,7 @@ Deno.test("`newConnMetadata()` starts every flow with the same empty fields", ()
     client: "",
     destinationAddresses: [],
     routeOptions: {},
+    outbound: "",
     process: undefined,
     ruleCursor: 0,
   });

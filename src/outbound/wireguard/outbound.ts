@@ -14,7 +14,7 @@
 import { Buffer } from "node:buffer";
 import type { WireguardOutboundOptions } from "../../config/types.ts";
 import type { Stream } from "../../io/stream.ts";
-import { resolveDestination } from "../direct_dialer.ts";
+import { resolveDestination, resolveRequestOf } from "../direct_dialer.ts";
 import { networksOf, ServerConnector, serverDestination } from "../proxy_server.ts";
 import type { OutboundEnv } from "../registry.ts";
 import {
@@ -111,6 +111,7 @@ export class WireGuardOutbound implements Outbound {
       this.#env.ctx,
       this.#options.domain_resolver?.strategy ?? this.#options.domain_strategy ?? "",
       `${this.name}: ${what}`,
+      resolveRequestOf(this.#options, this.#env.route, this.#options.tag),
     );
     const v4 = this.#options.address.some((a) => a.addr.length === 4);
     const v6 = this.#options.address.some((a) => a.addr.length === 16);
