@@ -37,6 +37,7 @@ import { parseIp } from "../net/ip.ts";
 import type { Destination } from "../outbound/types.ts";
 import { DEFAULT_UDP_TIMEOUT_MS } from "./listener.ts";
 import type { InboundHandler, InboundRequest } from "./types.ts";
+import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
 import { UdpSessions } from "./udp_sessions.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
@@ -70,22 +71,33 @@ export class DirectInbound {
     readonly reactor: Reactor,
     readonly options: DirectInboundOptions,
     readonly handler: InboundHandler,
-    settings: { nextId?: () => number } = {},
+    settings: { nextId?: () => number; platform?: ListenPlatform } = {},
   ) {
     this.tag = options.tag;
     this.#nextId = settings.nextId ?? (() => ++globalId);
     const networks = options.network.length === 0 ? ["tcp", "udp"] : options.network;
     let local: SockAddr = { addr: options.listen, port: options.listen_port ?? 0 };
     try {
+      const setup = listenSocketSetup(options, settings.platform);
       if (networks.includes("tcp")) {
-        this.#tcp = new TcpListener(reactor, local, (sock) => this.#accept(sock));
+        this.#tcp = new TcpListener(
+          reactor,
+          local,
+          (sock) => {
+            setup.accepted(sock.fd);
+            this.#accept(sock);
+          },
+          4096,
+          -1,
+          setup.listener,
+        );
         local = this.#tcp.localAddr(); // the UDP socket takes the same port
       }
       if (networks.includes("udp")) {
         const udp = this.#udp = UdpSocket.open(
           reactor,
           local.addr.length === 16 ? 6 : 4,
-          {},
+          setup.udp,
           local,
         );
         this.#sessions = new UdpSessions({

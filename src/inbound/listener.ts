@@ -22,6 +22,7 @@ import { serveHttp } from "./http_server.ts";
 import type { ServerContext } from "./server_context.ts";
 import { serveSocks } from "./socks_server.ts";
 import type { InboundHandler } from "./types.ts";
+import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
 
@@ -37,6 +38,8 @@ export interface ListenerSettings {
   /** Connection ids (default: a process-wide counter). */
   nextId?: () => number;
   handshakeTimeoutMs?: number;
+  /** Binds to interfaces and sets marks for `bind_interface`/`routing_mark`. */
+  platform?: ListenPlatform;
 }
 
 /** A running `socks`, `http` or `mixed` inbound. */
@@ -80,7 +83,18 @@ export class ListenerInbound {
     }
     const local: SockAddr = { addr: options.listen, port: options.listen_port ?? 0 };
     try {
-      this.#listener = new TcpListener(reactor, local, (sock) => this.#accept(sock));
+      const setup = listenSocketSetup(options, settings.platform);
+      this.#listener = new TcpListener(
+        reactor,
+        local,
+        (sock) => {
+          setup.accepted(sock.fd);
+          this.#accept(sock);
+        },
+        4096,
+        -1,
+        setup.listener,
+      );
     } catch (error) {
       throw new Error(
         `start ${options.type} inbound "${options.tag}" on ${formatSockAddr(local)}: ${

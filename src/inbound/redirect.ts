@@ -23,6 +23,7 @@ import { ipEqual, isV4Mapped, unmap } from "../net/ip.ts";
 import { originalDestination } from "../platform/linux/redirect.ts";
 import { offerConnection, plainRequest } from "./direct.ts";
 import type { InboundHandler } from "./types.ts";
+import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
 
@@ -40,7 +41,7 @@ export class RedirectInbound {
     readonly reactor: Reactor,
     readonly options: RedirectInboundOptions,
     readonly handler: InboundHandler,
-    settings: { nextId?: () => number } = {},
+    settings: { nextId?: () => number; platform?: ListenPlatform } = {},
   ) {
     this.tag = options.tag;
     this.#nextId = settings.nextId ?? (() => ++globalId);
@@ -51,7 +52,18 @@ export class RedirectInbound {
       );
     }
     try {
-      this.#tcp = new TcpListener(reactor, local, (sock) => this.#accept(sock));
+      const setup = listenSocketSetup(options, settings.platform);
+      this.#tcp = new TcpListener(
+        reactor,
+        local,
+        (sock) => {
+          setup.accepted(sock.fd);
+          this.#accept(sock);
+        },
+        4096,
+        -1,
+        setup.listener,
+      );
     } catch (error) {
       throw new Error(
         `start redirect inbound "${options.tag}" on ${formatSockAddr(local)}: ${

@@ -30,6 +30,7 @@ import {
 import { offerConnection, plainRequest } from "./direct.ts";
 import { DEFAULT_UDP_TIMEOUT_MS } from "./listener.ts";
 import type { InboundHandler, InboundRequest } from "./types.ts";
+import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
 import { UdpSessions } from "./udp_sessions.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
@@ -60,7 +61,7 @@ export class TproxyInbound {
     readonly reactor: Reactor,
     readonly options: TproxyInboundOptions,
     readonly handler: InboundHandler,
-    settings: { nextId?: () => number } = {},
+    settings: { nextId?: () => number; platform?: ListenPlatform } = {},
   ) {
     this.tag = options.tag;
     this.#nextId = settings.nextId ?? (() => ++globalId);
@@ -72,13 +73,24 @@ export class TproxyInbound {
     }
     const networks = options.network.length === 0 ? ["tcp", "udp"] : options.network;
     try {
+      const setup = listenSocketSetup(options, settings.platform);
+      // The listen fields' bind and mark (reuse is always on for transparent sockets).
+      const prepare = (fd: number, family: 4 | 6) => setup.listener(fd, family);
       if (networks.includes("tcp")) {
-        this.#tcpFd = tproxyListenTcp(local);
-        this.#tcp = TcpListener.adopt(reactor, this.#tcpFd, (sock) => this.#accept(sock));
+        this.#tcpFd = tproxyListenTcp(local, 4096, prepare);
+        this.#tcp = TcpListener.adopt(reactor, this.#tcpFd, (sock) => {
+          setup.accepted(sock.fd);
+          this.#accept(sock);
+        });
         local = sockLocalAddr(this.#tcpFd);
       }
       if (networks.includes("udp")) {
-        this.#udpFd = tproxyOpenUdp(local);
+        this.#udpFd = tproxyOpenUdp(local, (fd, family) => {
+          if (setup.udp.bindInterface) {
+            setup.udp.platform!.bindToInterface(fd, family, setup.udp.bindInterface);
+          }
+          if (setup.udp.mark !== undefined) setup.udp.platform!.setMark(fd, setup.udp.mark);
+        });
         this.#reader = new TproxyUdpReader(this.#udpFd);
         this.#sessions = new UdpSessions({
           reactor,

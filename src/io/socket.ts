@@ -416,10 +416,16 @@ export async function connectTcp(
 }
 
 /** Creates a bound, listening, non-blocking TCP socket and returns its fd (any thread). */
-export function listenTcpFd(local: SockAddr, backlog = 4096): number {
+export function listenTcpFd(
+  local: SockAddr,
+  backlog = 4096,
+  /** Sets options on the socket before it is bound (a listening inbound's listen fields). */
+  prepare?: (fd: number, family: 4 | 6) => void,
+): number {
   const family = local.addr.length === 4 ? 4 : 6;
   const fd = sockCreate(family, "tcp");
   try {
+    prepare?.(fd, family);
     sockSetInt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
     // "::" takes IPv4 too (as mapped addresses), as a Go/sing-box listener on "::" does; a
     // specific IPv6 address only IPv6.
@@ -460,6 +466,7 @@ export class TcpListener {
     readonly onAccept: (sock: TcpSocket) => void,
     backlog = 4096,
     adoptFd = -1,
+    prepare?: (fd: number, family: 4 | 6) => void,
   ) {
     if (adoptFd >= 0) {
       this.fd = adoptFd;
@@ -467,7 +474,7 @@ export class TcpListener {
       reactor.add(adoptFd, EV_READ, () => this.#acceptAll());
       return;
     }
-    this.fd = listenTcpFd(local, backlog);
+    this.fd = listenTcpFd(local, backlog, prepare);
     reactor.add(this.fd, EV_READ, () => this.#acceptAll());
   }
 

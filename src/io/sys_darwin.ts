@@ -61,6 +61,7 @@ import {
 export const TCP_KEEPIDLE: number = TCP_KEEPALIVE;
 /** Linux-only options: callers check the OS before using them. */
 export const TCP_FASTOPEN_CONNECT: number = -1;
+export const TCP_FASTOPEN: number = -1;
 export const IP_FREEBIND: number = -1;
 export const IP_BIND_ADDRESS_NO_PORT: number = -1;
 

@@ -38,6 +38,8 @@ export const TCP_NODELAY: number = 1;
 export const TCP_KEEPIDLE: number = 4;
 export const TCP_KEEPINTVL: number = 5;
 export const TCP_FASTOPEN_CONNECT: number = 30;
+/** On a listener: the queue length of pending TCP Fast Open requests (`<netinet/tcp.h>`). */
+export const TCP_FASTOPEN: number = 23;
 export const IPV6_V6ONLY: number = 26;
 export const IP_FREEBIND: number = 15;
 export const IP_BIND_ADDRESS_NO_PORT: number = 24;

@@ -211,7 +211,10 @@ async function start(init: WorkerInit): Promise<void> {
     const handler = createRouterHandler(s.path);
     for (const opts of init.options.inbounds) {
       if (opts.type === "tun") continue;
-      const settings = { nextId: () => s.path.nextId() };
+      const settings = {
+        nextId: () => s.path.nextId(),
+        ...(partsBase?.platform ? { platform: partsBase.platform } : {}),
+      };
       const listener = opts.type === "direct"
         ? new DirectInbound(r, opts, handler, settings)
         : opts.type === "tproxy"

@@ -67,11 +67,17 @@ function familyOf(sa: SockAddr): 4 | 6 {
 }
 
 /** A listening transparent TCP socket on `local` (non-blocking); returns its fd. */
-export function tproxyListenTcp(local: SockAddr, backlog = 4096): number {
+export function tproxyListenTcp(
+  local: SockAddr,
+  backlog = 4096,
+  /** More options before binding (a listening inbound's listen fields). */
+  prepare?: (fd: number, family: 4 | 6) => void,
+): number {
   const family = familyOf(local);
   const fd = sockCreate(family, "tcp");
   try {
     makeTransparent(fd, family, false);
+    prepare?.(fd, family);
     sockBind(fd, local);
     sockListen(fd, backlog);
   } catch (error) {
@@ -82,11 +88,15 @@ export function tproxyListenTcp(local: SockAddr, backlog = 4096): number {
 }
 
 /** A transparent UDP socket on `local` that reports each datagram's original destination. */
-export function tproxyOpenUdp(local: SockAddr): number {
+export function tproxyOpenUdp(
+  local: SockAddr,
+  prepare?: (fd: number, family: 4 | 6) => void,
+): number {
   const family = familyOf(local);
   const fd = sockCreate(family, "udp");
   try {
     makeTransparent(fd, family, true);
+    prepare?.(fd, family);
     sockBind(fd, local);
   } catch (error) {
     fdClose(fd);
