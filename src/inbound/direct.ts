@@ -37,7 +37,7 @@ import { parseIp } from "../net/ip.ts";
 import type { Destination } from "../outbound/types.ts";
 import { DEFAULT_UDP_TIMEOUT_MS } from "./listener.ts";
 import type { InboundHandler, InboundRequest } from "./types.ts";
-import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
+import { type ListenPlatform, listenSocketSetup, listenTcp } from "./listen_socket.ts";
 import { UdpSessions } from "./udp_sessions.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
@@ -80,17 +80,7 @@ export class DirectInbound {
     try {
       const setup = listenSocketSetup(options, settings.platform);
       if (networks.includes("tcp")) {
-        this.#tcp = new TcpListener(
-          reactor,
-          local,
-          (sock) => {
-            setup.accepted(sock.fd);
-            this.#accept(sock);
-          },
-          4096,
-          -1,
-          setup.listener,
-        );
+        this.#tcp = listenTcp(reactor, local, setup, (sock) => this.#accept(sock));
         local = this.#tcp.localAddr(); // the UDP socket takes the same port
       }
       if (networks.includes("udp")) {

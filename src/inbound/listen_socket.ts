@@ -30,7 +30,9 @@ import {
   TCP_KEEPIDLE,
   TCP_KEEPINTVL,
 } from "../io/sys.ts";
-import type { SocketOptions } from "../io/socket.ts";
+import { type SocketOptions, TcpListener, type TcpSocket } from "../io/socket.ts";
+import type { Reactor } from "../io/reactor.ts";
+import type { SockAddr } from "../../ffi/sockaddr.ts";
 import type { Platform } from "../platform/types.ts";
 
 /** sing-box's listener keep-alive defaults (`tcp_keep_alive`, `tcp_keep_alive_interval`). */
@@ -110,4 +112,24 @@ export function listenSocketSetup(
     },
     udp,
   };
+}
+
+/** A TCP listener on `local` with `setup` applied to it and to each connection it accepts. */
+export function listenTcp(
+  reactor: Reactor,
+  local: SockAddr,
+  setup: ListenSocketSetup,
+  onAccept: (sock: TcpSocket) => void,
+): TcpListener {
+  return new TcpListener(
+    reactor,
+    local,
+    (sock) => {
+      setup.accepted(sock.fd);
+      onAccept(sock);
+    },
+    4096,
+    -1,
+    setup.listener,
+  );
 }

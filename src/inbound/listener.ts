@@ -22,7 +22,7 @@ import { serveHttp } from "./http_server.ts";
 import type { ServerContext } from "./server_context.ts";
 import { serveSocks } from "./socks_server.ts";
 import type { InboundHandler } from "./types.ts";
-import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
+import { type ListenPlatform, listenSocketSetup, listenTcp } from "./listen_socket.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
 
@@ -84,17 +84,7 @@ export class ListenerInbound {
     const local: SockAddr = { addr: options.listen, port: options.listen_port ?? 0 };
     try {
       const setup = listenSocketSetup(options, settings.platform);
-      this.#listener = new TcpListener(
-        reactor,
-        local,
-        (sock) => {
-          setup.accepted(sock.fd);
-          this.#accept(sock);
-        },
-        4096,
-        -1,
-        setup.listener,
-      );
+      this.#listener = listenTcp(reactor, local, setup, (sock) => this.#accept(sock));
     } catch (error) {
       throw new Error(
         `start ${options.type} inbound "${options.tag}" on ${formatSockAddr(local)}: ${

@@ -23,7 +23,7 @@ import { ipEqual, isV4Mapped, unmap } from "../net/ip.ts";
 import { originalDestination } from "../platform/linux/redirect.ts";
 import { offerConnection, plainRequest } from "./direct.ts";
 import type { InboundHandler } from "./types.ts";
-import { type ListenPlatform, listenSocketSetup } from "./listen_socket.ts";
+import { type ListenPlatform, listenSocketSetup, listenTcp } from "./listen_socket.ts";
 
 const log = getLogger(["tunbox", "inbound"]);
 
@@ -53,17 +53,7 @@ export class RedirectInbound {
     }
     try {
       const setup = listenSocketSetup(options, settings.platform);
-      this.#tcp = new TcpListener(
-        reactor,
-        local,
-        (sock) => {
-          setup.accepted(sock.fd);
-          this.#accept(sock);
-        },
-        4096,
-        -1,
-        setup.listener,
-      );
+      this.#tcp = listenTcp(reactor, local, setup, (sock) => this.#accept(sock));
     } catch (error) {
       throw new Error(
         `start redirect inbound "${options.tag}" on ${formatSockAddr(local)}: ${
