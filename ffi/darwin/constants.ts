@@ -253,6 +253,21 @@ export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;
 
 // ---------------------------------------------------------------------------------------------
+// Socket lists and process paths — bsd/sys/socketvar.h, bsd/netinet/in_pcb.h, bsd/sys/proc_info.h
+// ---------------------------------------------------------------------------------------------
+
+/** socketvar.h: the kind of an `xsocket_n` record in a pcblist_n list. */
+export const XSO_SOCKET = 0x001;
+/** socketvar.h: the kind of an `xinpcb_n` record (the first of each socket's records). */
+export const XSO_INPCB = 0x010;
+/** in_pcb.h: `inp_vflag` bit: the socket carries IPv4 (its address is `ia46_addr4`). */
+export const INP_IPV4 = 0x1;
+/** in_pcb.h: `inp_vflag` bit: the socket carries IPv6 (its address is `in6p_laddr`). */
+export const INP_IPV6 = 0x2;
+/** proc_info.h: the largest buffer `proc_pidpath` accepts (`4*MAXPATHLEN`). */
+export const PROC_PIDPATHINFO_MAXSIZE = 4096;
+
+// ---------------------------------------------------------------------------------------------
 // errno values the Darwin platform code tests for — bsd/sys/errno.h
 // ---------------------------------------------------------------------------------------------
 
@@ -270,4 +285,5 @@ export const DARWIN_ERRNO = {
   EAGAIN: 35,
   ENETUNREACH: 51,
   ENOBUFS: 55,
+  EOVERFLOW: 84,
 } as const;

@@ -169,3 +169,54 @@ export const LINGER = { size: 8, l_onoff: 0, l_linger: 4 } as const;
 
 /** `struct rlimit` — bsd/sys/resource.h (`rlim_t` is 8 bytes). */
 export const RLIMIT = { size: 16, rlim_cur: 0, rlim_max: 8 } as const;
+
+// The socket lists of `sysctlbyname("net.inet.tcp.pcblist_n")` / `"net.inet.udp.pcblist_n"`
+// (bsd/netinet/in_pcblist.c `get_pcblist_n`): an `xinpgen`, then per socket an `xinpcb_n`,
+// `xsocket_n`, two `xsockbuf_n`, an `xsockstat_n` (and for TCP an `xtcpcb_n`), each starting
+// with its `u_int32_t` length and kind and placed at `ROUNDUP64` of the previous one's size; a
+// last `xinpgen` ends the list. All are declared under `#pragma pack(4)`.
+
+/** `struct xinpgen` — bsd/netinet/in_pcb.h: the list's first and last record. */
+export const XINPGEN = { size: 24, xig_len: 0, xig_count: 4, xig_gen: 8, xig_sogen: 16 } as const;
+
+/**
+ * `struct xinpcb_n` — bsd/netinet/in_pcb.h (`XSO_INPCB`): ports in network order; the local
+ * address is a union of `in_addr_4in6` (IPv4 at +12) and `in6_addr`.
+ */
+export const XINPCB_N = {
+  size: 104,
+  xi_len: 0,
+  xi_kind: 4,
+  xi_inpp: 8,
+  inp_fport: 16,
+  inp_lport: 18,
+  inp_vflag: 44,
+  inp_dependfaddr: 48,
+  inp_dependladdr: 64,
+} as const;
+
+/** `struct in_addr_4in6` — bsd/netinet/in_pcb.h: the IPv4 address after 12 bytes of padding. */
+export const IN_ADDR_4IN6 = { size: 16, ia46_pad32: 0, ia46_addr4: 12 } as const;
+
+/**
+ * `struct xsocket_n` — bsd/sys/socketvar.h (`XSO_SOCKET`). 104 bytes since xnu-8792 (macOS 13);
+ * 80 before (it ended after `so_e_pid`), with the same offsets up to there.
+ */
+export const XSOCKET_N = {
+  size: 104,
+  xso_len: 0,
+  xso_kind: 4,
+  xso_so: 8,
+  so_uid: 64,
+  so_last_pid: 68,
+  so_e_pid: 72,
+} as const;
+
+/** `struct xsockbuf_n` — bsd/sys/socketvar.h (`XSO_RCVBUF` / `XSO_SNDBUF`). */
+export const XSOCKBUF_N = { size: 32, xsb_len: 0, xsb_kind: 4 } as const;
+
+/** `struct xsockstat_n` — bsd/sys/socketvar.h (`XSO_STATS`). */
+export const XSOCKSTAT_N = { size: 136, xst_len: 0, xst_kind: 4, xst_tc_stats: 8 } as const;
+
+/** `struct xtcpcb_n` — bsd/netinet/tcp_var.h (`XSO_TCPCB`, TCP lists only). */
+export const XTCPCB_N = { size: 204, xt_len: 0, xt_kind: 4, t_state: 36 } as const;

@@ -74,6 +74,19 @@ export const DARWIN_COMMON_SYMBOLS = {
     parameters: ["buffer", "u32", "buffer", "buffer", "buffer", "usize"],
     result: "i32",
   },
+  /**
+   * int sysctlbyname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+   * — not variadic (bsd/sys/sysctl.h)
+   */
+  sysctlbyname: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "usize"],
+    result: "i32",
+  },
+  /**
+   * int proc_pidpath(int pid, void *buffer, uint32_t buffersize) — not variadic (libproc.h);
+   * the path's length, 0 on failure (errno set)
+   */
+  proc_pidpath: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   /** unsigned int if_nametoindex(const char *ifname) */
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   /** char *if_indextoname(unsigned int ifindex, char *ifname) — ifname has IFNAMSIZ bytes */
@@ -218,6 +231,13 @@ export interface DarwinLibc {
     newp: Uint8Array | null,
     newlen: number,
   ): number;
+  /**
+   * `sysctlbyname(name, oldp, oldlen, NULL, 0)`: reads a sysctl by name; `oldlen` is a
+   * one-element `size_t` in/out array (with `oldp` null: the size to allocate).
+   */
+  sysctlbyname(name: string, oldp: Uint8Array | null, oldlen: BigUint64Array): number;
+  /** `proc_pidpath(pid, buf, buf.length)`: the executable path's length in `buf`; 0 on failure. */
+  proc_pidpath(pid: number, buf: Uint8Array): number;
   /** 0 when there is no such interface. */
   if_nametoindex(name: string): number;
   /** null when there is no such interface. */
@@ -288,6 +308,8 @@ export function bindDarwinLibc(
     pollAsync: (fds, nfds, timeoutMs) => s.poll_async(fds, nfds, timeoutMs),
     sysctl: (mib, oldp, oldlen, newp, newlen) =>
       s.sysctl(mib, mib.length, oldp, oldlen, newp, BigInt(newlen)),
+    sysctlbyname: (name, oldp, oldlen) => s.sysctlbyname(cString(name), oldp, oldlen, null, 0n),
+    proc_pidpath: (pid, buf) => s.proc_pidpath(pid, buf, buf.byteLength),
     if_nametoindex: (name) => s.if_nametoindex(cString(name)),
     if_indextoname: (index) => {
       nameBuf.fill(0);

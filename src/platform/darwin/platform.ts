@@ -1,7 +1,8 @@
 /**
  * The macOS {@linkcode Platform}: utun devices, `PF_ROUTE` split routes, the system resolver
  * through the dynamic store, the network from `NET_RT_IFLIST2`/`NET_RT_DUMP` and the routing
- * socket, and sockets bound with `IP_BOUND_IF` / `IPV6_BOUND_IF`.
+ * socket, sockets bound with `IP_BOUND_IF` / `IPV6_BOUND_IF`, and the process of a flow from the
+ * `pcblist_n` socket lists and `proc_pidpath` (`process_lookup.ts`).
  *
  * Crash safety: routes and DNS changes are written to a state file before they are made
  * (`state_file.ts`); a state file whose process is gone is undone by the next start and by
@@ -57,6 +58,7 @@ import { listStates, stateDir, StateFile } from "./state_file.ts";
 import { applySystemDns, currentResolvers, restoreStore, type SystemDns } from "./system_dns.ts";
 import { UtunGuard } from "./tun_guard.ts";
 import { openUtun, utunNameProblem } from "./utun.ts";
+import { DarwinProcessFinder } from "./process_lookup.ts";
 
 const log = getLogger(["tunbox", "platform"]);
 
@@ -122,6 +124,8 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
   const openStore = hooks.openStore ?? openDynamicStore;
   const dir = () => hooks.stateDir ?? stateDir();
   const pid = hooks.pid ?? Deno.pid;
+  /** Looks up the process of a flow's socket (made on first use). */
+  let processes: DarwinProcessFinder | undefined;
   /** The utuns this process opened, by name. */
   const guards = new Map<string, UtunGuard>();
   /** Interfaces that are ours and never the default interface. */
@@ -401,6 +405,11 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
           "darwin",
         );
       }
+    },
+
+    findProcess(network: "tcp" | "udp", source: { addr: Uint8Array; port: number }) {
+      processes ??= new DarwinProcessFinder(sys());
+      return processes.find(network, source);
     },
 
     setMark(fd: number, mark: number): void {

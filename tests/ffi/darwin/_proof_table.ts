@@ -221,6 +221,15 @@ export const CONSTANT_ROWS: ConstantRow[] = [
   // Resource limits — bsd/sys/resource.h, bsd/sys/syslimits.h
   row("bsd/sys/resource.h", "ffi/darwin/constants.ts")("RLIMIT_NOFILE", C.RLIMIT_NOFILE),
   row("bsd/sys/syslimits.h", "ffi/darwin/constants.ts")("OPEN_MAX", C.OPEN_MAX),
+  // Socket lists (pcblist_n) and process paths — socketvar.h, in_pcb.h, proc_info.h
+  row("bsd/sys/socketvar.h", "ffi/darwin/constants.ts")("XSO_SOCKET", C.XSO_SOCKET),
+  row("bsd/sys/socketvar.h", "ffi/darwin/constants.ts")("XSO_INPCB", C.XSO_INPCB),
+  row("bsd/netinet/in_pcb.h", "ffi/darwin/constants.ts")("INP_IPV4", C.INP_IPV4),
+  row("bsd/netinet/in_pcb.h", "ffi/darwin/constants.ts")("INP_IPV6", C.INP_IPV6),
+  row("bsd/sys/proc_info.h", "ffi/darwin/constants.ts")(
+    "PROC_PIDPATHINFO_MAXSIZE",
+    C.PROC_PIDPATHINFO_MAXSIZE,
+  ),
   // ioctl encoding — bsd/sys/ioccom.h
   ioccom("IOCPARM_MASK", IOC.IOCPARM_MASK),
   ioccom("IOC_VOID", IOC.IOC_VOID),
@@ -274,6 +283,13 @@ export const STRUCT_ROWS: StructRow[] = [
   layout("pollfd", "bsd/sys/poll.h", L.POLLFD),
   layout("linger", "bsd/sys/socket.h", L.LINGER),
   layout("rlimit", "bsd/sys/resource.h", L.RLIMIT),
+  layout("xinpgen", "bsd/netinet/in_pcb.h", L.XINPGEN),
+  layout("xinpcb_n", "bsd/netinet/in_pcb.h", L.XINPCB_N),
+  layout("in_addr_4in6", "bsd/netinet/in_pcb.h", L.IN_ADDR_4IN6),
+  layout("xsocket_n", "bsd/sys/socketvar.h", L.XSOCKET_N),
+  layout("xsockbuf_n", "bsd/sys/socketvar.h", L.XSOCKBUF_N),
+  layout("xsockstat_n", "bsd/sys/socketvar.h", L.XSOCKSTAT_N),
+  layout("xtcpcb_n", "bsd/netinet/tcp_var.h", L.XTCPCB_N),
 ];
 
 /** Structs the rows' structs contain, excerpted so their sizes come from the headers too. */
@@ -286,6 +302,7 @@ export const HELPER_STRUCTS: { struct: string; header: string }[] = [
   { struct: "ifkpi", header: "bsd/net/if.h" },
   { struct: "in6_ifstat", header: "bsd/netinet6/in6_var.h" },
   { struct: "icmp6_ifstat", header: "bsd/netinet6/in6_var.h" },
+  { struct: "data_stats", header: "bsd/sys/socketvar.h" },
 ];
 
 /** Macros the rows' values and structs expand through. */
@@ -299,6 +316,12 @@ export const HELPER_DEFINES: { macro: string; header: string }[] = [
   { macro: "_STRUCT_TIMEVAL32", header: "bsd/sys/_types/_timeval32.h" },
   { macro: "SCOPE6_ID_MAX", header: "bsd/netinet6/scope6_var.h" },
   { macro: "ROUNDUP32", header: "bsd/net/rtsock.c" },
+  { macro: "SO_TC_STATS_MAX", header: "bsd/sys/socketvar.h" },
+  { macro: "TCPT_NTIMERS_EXT", header: "bsd/netinet/tcp_timer.h" },
+  { macro: "ROUNDUP64", header: "bsd/netinet/in_pcblist.c" },
+  { macro: "P2ROUNDUP", header: "bsd/sys/mcache.h" },
+  { macro: "MAXPATHLEN", header: "bsd/sys/param.h" },
+  { macro: "PATH_MAX", header: "bsd/sys/syslimits.h" },
 ];
 
 /**
@@ -339,6 +362,13 @@ export const TYPEDEFS: { name: string; header: string }[] = [
   { name: "in_addr_t", header: "bsd/sys/_types/_in_addr_t.h" },
   { name: "rlim_t", header: "bsd/sys/resource.h" },
   { name: "nfds_t", header: "bsd/sys/poll.h" },
+  { name: "__darwin_uid_t", header: "bsd/sys/_types.h" },
+  { name: "uid_t", header: "bsd/sys/_types/_uid_t.h" },
+  { name: "uintptr_t", header: "bsd/sys/_types/_uintptr_t.h" },
+  { name: "inp_gen_t", header: "bsd/netinet/in_pcb.h" },
+  { name: "so_gen_t", header: "bsd/sys/socketvar.h" },
+  { name: "tcp_seq", header: "bsd/netinet/tcp.h" },
+  { name: "tcp_cc", header: "bsd/netinet/tcp.h" },
 ];
 
 /** Free-text facts: a header line that must say what tunbox relies on. */
@@ -377,6 +407,98 @@ export const TEXT_ROWS: { header: string; contains: string; fact: string }[] = [
     header: "bsd/net/if_utun.c",
     contains: "#define UTUN_HEADER_SIZE(_pcb) (sizeof(u_int32_t) +",
     fact: "the utun header is a u_int32_t (UTUN_HEADER_SIZE 4 without UTUN_FLAGS_ENABLE_PROC_UUID)",
+  },
+  // Socket lists: what src/platform/darwin/process_lookup.ts and ffi/darwin/pcblist.ts rely on.
+  {
+    header: "bsd/netinet/tcp_subr.c",
+    contains: "SYSCTL_PROC(_net_inet_tcp, OID_AUTO, pcblist_n,",
+    fact: 'the TCP socket list is the sysctl "net.inet.tcp.pcblist_n"',
+  },
+  {
+    header: "bsd/netinet/udp_usrreq.c",
+    contains: "SYSCTL_PROC(_net_inet_udp, OID_AUTO, pcblist_n,",
+    fact: 'the UDP socket list is the sysctl "net.inet.udp.pcblist_n"',
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xig.xig_len = sizeof(xig);",
+    fact: "a pcblist_n list starts (and ends) with an xinpgen whose xig_len is its size",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "size_t item_size = ROUNDUP64(sizeof(struct xinpcb_n)) +",
+    fact: "each socket's records are sized ROUNDUP64(sizeof ...) each",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "ADVANCE64(xi, sizeof(*xi));",
+    fact: "each record follows the previous one at ROUNDUP64 of its size (ADVANCE64)",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xinp->xi_len = sizeof(struct xinpcb_n);",
+    fact: "an xinpcb_n record's xi_len is its size",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xso->xso_len = sizeof(struct xsocket_n);",
+    fact: "an xsocket_n record's xso_len is its size (also when the pcb has no socket)",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xsb->xsb_len = sizeof(struct xsockbuf_n);",
+    fact: "an xsockbuf_n record's xsb_len is its size (also without a socket)",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xst->xst_len = sizeof(struct xsockstat_n);",
+    fact: "an xsockstat_n record's xst_len is its size",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xt->xt_len = sizeof(struct xtcpcb_n);",
+    fact: "an xtcpcb_n record's xt_len is its size",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xso->so_uid = kauth_cred_getuid(so->so_cred);",
+    fact: "so_uid is the uid of the socket's credentials",
+  },
+  {
+    header: "bsd/netinet/in_pcblist.c",
+    contains: "xso->so_last_pid = so->last_pid;",
+    fact: "so_last_pid is the last process that used the socket",
+  },
+  {
+    header: "bsd/net/ntstat.c",
+    contains: "as per get_pcblist_n() even though the vast majority of fields are unused.",
+    fact: "user-space flows (Skywalk) are listed in the same records, with no socket handle",
+  },
+  {
+    header: "bsd/net/ntstat.c",
+    contains: "xso->so_last_pid = desc->pid;",
+    fact: "a user-space flow's record carries its pid (so_uid is left 0)",
+  },
+  {
+    header: "libsyscall/wrappers/libproc/libproc.h",
+    contains: "int proc_pidpath(int pid, void * buffer, uint32_t  buffersize)",
+    fact: "proc_pidpath is (int, void *, uint32_t) -> int, not variadic",
+  },
+  {
+    header: "libsyscall/wrappers/libproc/libproc.c",
+    contains: "if (buffersize > PROC_PIDPATHINFO_MAXSIZE) {",
+    fact: "proc_pidpath refuses a buffer larger than PROC_PIDPATHINFO_MAXSIZE",
+  },
+  {
+    header: "libsyscall/wrappers/libproc/libproc.c",
+    contains: "retval = __proc_info(PROC_INFO_CALL_PIDINFO, pid, PROC_PIDPATHINFO, (uint64_t)0,",
+    fact: "proc_pidpath fills the buffer through proc_info(PROC_PIDPATHINFO) (then returns " +
+      "strlen of it, or 0 when that failed)",
+  },
+  {
+    header: "bsd/sys/sysctl.h",
+    contains: "int     sysctlbyname(const char *, void *__sized_by(*oldlenp), size_t *oldlenp,",
+    fact: "sysctlbyname is (const char *, void *, size_t *, void *, size_t) -> int, not variadic",
   },
 ];
 

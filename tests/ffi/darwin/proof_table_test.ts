@@ -41,6 +41,8 @@ import { parsePrefix } from "../../../src/net/ip.ts";
 const EXCERPTS = ALL_EXCERPTS.filter((e) => e.repo === "xnu");
 import * as IOC from "../../../ffi/darwin/ioccom.ts";
 import { roundup32 } from "../../../ffi/darwin/structs.ts";
+import { roundup64 } from "../../../ffi/darwin/pcblist.ts";
+import { pcbItem } from "./_pcblist.ts";
 import { encodeSockaddr } from "../../../ffi/sockaddr.ts";
 import { SOCKADDR_IN, SOCKADDR_IN6 } from "../../../ffi/darwin/layouts.ts";
 import { DARWIN_COMMON_SYMBOLS } from "../../../ffi/darwin/libc.ts";
@@ -149,6 +151,7 @@ Deno.test("every quoted helper struct lays out (sizes the proofs above rely on)"
     ifkpi: 16,
     in6_ifstat: 8 * 25,
     icmp6_ifstat: 8 * 34,
+    data_stats: 32,
   });
 });
 
@@ -171,6 +174,32 @@ Deno.test(`poll's nfds_t is a 4-byte unsigned int, declared "u32" (${where(find(
   assert.equal(env.typedefs.get("nfds_t"), "unsigned int");
   assert.equal(DARWIN_COMMON_SYMBOLS.poll.parameters[1], "u32");
 });
+
+Deno.test(
+  `proc_pidpath and sysctlbyname are declared with their prototypes' widths (${
+    where(find("text", "int proc_pidpath(int pid, void * buffer, uint32_t  buffersize)"))
+  }, ${
+    where(
+      find(
+        "text",
+        "int     sysctlbyname(const char *, void *__sized_by(*oldlenp), size_t *oldlenp,",
+      ),
+    )
+  })`,
+  () => {
+    // int pid, void *buffer, uint32_t buffersize -> int
+    assert.equal(sizeOf("u_int32_t", env), 4);
+    assert.deepEqual(DARWIN_COMMON_SYMBOLS.proc_pidpath, {
+      parameters: ["i32", "buffer", "u32"],
+      result: "i32",
+    });
+    // const char *, void *, size_t *, void *, size_t -> int
+    assert.deepEqual(DARWIN_COMMON_SYMBOLS.sysctlbyname, {
+      parameters: ["buffer", "buffer", "buffer", "buffer", "usize"],
+      result: "i32",
+    });
+  },
+);
 
 for (const [arch, archEnv] of ARCHES) {
   Deno.test(`socklen_t is 4 bytes and time_t, rlim_t, caddr_t 8 on ${arch}`, () => {
@@ -240,6 +269,31 @@ Deno.test(`roundup32() is rtsock.c's ROUNDUP32 for every sockaddr length (${wher
     assert.equal(roundup32(len), Number(evaluate(`ROUNDUP32(${len})`, env)), `length ${len}`);
   }
 });
+
+Deno.test(`roundup64() is in_pcblist.c's ROUNDUP64 (${where(find("define", "ROUNDUP64"))})`, () => {
+  for (let n = 0; n <= 1024; n++) {
+    assert.equal(roundup64(n), Number(evaluate(`ROUNDUP64(${n})`, env)), `ROUNDUP64(${n})`);
+  }
+});
+
+for (const [arch, archEnv] of ARCHES) {
+  Deno.test(
+    `a pcblist_n socket takes get_pcblist_n's item_size on ${arch}, as the test lists build it (${
+      where(find("text", "size_t item_size = ROUNDUP64(sizeof(struct xinpcb_n)) +"))
+    })`,
+    () => {
+      const udp = Number(evaluate(
+        "ROUNDUP64(sizeof(struct xinpcb_n)) + ROUNDUP64(sizeof(struct xsocket_n)) + " +
+          "2 * ROUNDUP64(sizeof(struct xsockbuf_n)) + ROUNDUP64(sizeof(struct xsockstat_n))",
+        archEnv,
+      ));
+      const tcp = udp + Number(evaluate("ROUNDUP64(sizeof(struct xtcpcb_n))", archEnv));
+      assert.deepEqual([udp, tcp], [408, 616]);
+      const pcb = { lport: 1, laddr: new Uint8Array(4), pid: 1, uid: 1 };
+      assert.deepEqual([pcbItem(pcb, false).length, pcbItem(pcb, true).length], [udp, tcp]);
+    },
+  );
+}
 
 Deno.test("ffi/sockaddr.ts writes Darwin sockaddr_in/sockaddr_in6 fields at the proven offsets", () => {
   const v4 = new Uint8Array(SOCKADDR_IN.size);

@@ -148,6 +148,12 @@ export class FakeDarwinLibc implements DarwinLibc {
   readonly readQueue: Uint8Array[] = [];
   /** Fail the first data `sysctl` with ENOMEM (the table grew between the two calls). */
   dumpGrowsOnce = false;
+  /** What `sysctlbyname` returns, by name (`net.inet.tcp.pcblist_n`, ...). */
+  readonly sysctlNames = new Map<string, Uint8Array>();
+  /** Fail the first data `sysctlbyname` with ENOMEM (more sockets between the two calls). */
+  listGrowsOnce = false;
+  /** Executable paths `proc_pidpath` knows, by pid (others: ESRCH). */
+  readonly processPaths = new Map<number, string>();
 
   #errno = 0;
   #nextIfIndex = 20;
@@ -552,6 +558,47 @@ export class FakeDarwinLibc implements DarwinLibc {
       -1,
       () => `(${oldlen[0]} bytes)`,
     );
+  }
+
+  sysctlbyname(name: string, oldp: Uint8Array | null, oldlen: BigUint64Array): number {
+    const data = this.sysctlNames.get(name);
+    const what = oldp === null ? "size" : `${oldlen[0]} bytes`;
+    return this.#call(
+      `sysctlbyname("${name}", ${what})`,
+      () => {
+        if (data === undefined) return this.#fail(DARWIN_ERRNO.ENOENT);
+        if (oldp === null) {
+          oldlen[0] = BigInt(data.length);
+          return 0;
+        }
+        if (this.listGrowsOnce) {
+          this.listGrowsOnce = false;
+          return this.#fail(DARWIN_ERRNO.ENOMEM);
+        }
+        if (Number(oldlen[0]) < data.length || oldp.length < Number(oldlen[0])) {
+          return this.#fail(DARWIN_ERRNO.ENOMEM);
+        }
+        oldp.set(data);
+        oldlen[0] = BigInt(data.length);
+        return 0;
+      },
+      -1,
+      () => `(${oldlen[0]} bytes)`,
+    );
+  }
+
+  proc_pidpath(pid: number, buf: Uint8Array): number {
+    return this.#call(`proc_pidpath(${pid}, ${buf.length})`, () => {
+      // libproc.c refuses buffers outside [PROC_PIDPATHINFO_SIZE, PROC_PIDPATHINFO_MAXSIZE].
+      if (buf.length < 1024) return this.#fail(DARWIN_ERRNO.ENOMEM, 0);
+      if (buf.length > 4096) return this.#fail(DARWIN_ERRNO.EOVERFLOW, 0);
+      const path = this.processPaths.get(pid);
+      if (path === undefined) return this.#fail(DARWIN_ERRNO.ESRCH, 0);
+      const bytes = new TextEncoder().encode(path);
+      buf.fill(0);
+      buf.set(bytes);
+      return bytes.length;
+    }, 0);
   }
 
   /** NET_RT_DUMP also lists the routes the route socket added (as the kernel would). */
