@@ -9,10 +9,10 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { type ApiBackend, ClashApi } from "./api/clash_api.ts";
+import type { ApiBackend, ClashApi } from "./api/clash_api.ts";
 import type { ConnectionHub } from "./conn/mod.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
-import { createSharedDnsMemory, type SharedDnsMemory } from "./dns/mod.ts";
+import { createSharedDnsMemory, type SharedDnsMemory } from "./dns/shared_names.ts";
 import { FakeIpPersistence } from "./dns/fakeip_persist.ts";
 import { SharedFakeIpStore, SharedRdrc } from "./dns/shared_names.ts";
 import { RdrcPersistence } from "./dns/rdrc_persist.ts";
@@ -31,7 +31,6 @@ import { SharedState } from "./store/shared_state.ts";
 import { TunInbound } from "./tun/inbound.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import { type WorkerHandle, WorkerSet } from "./worker/set.ts";
-import { buildFlowParts } from "./worker/flow_parts.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
 import { checkAddressCollisions } from "./tun/collisions.ts";
 import { planReload } from "./reload_plan.ts";
@@ -89,17 +88,19 @@ export class Box {
    * worker builds its outbounds, DNS module and router once (`src/worker/flow_parts.ts`). A dry
    * run, which starts no worker, builds them once here so that it fails where `run` would.
    */
-  static create(init: BoxInit): Promise<Box> {
-    if (init.dryRun) Box.#buildOnce(init.options);
-    return Promise.resolve(new Box(init));
+  static async create(init: BoxInit): Promise<Box> {
+    if (init.dryRun) await Box.#buildOnce(init.options);
+    return new Box(init);
   }
 
   /**
    * Builds `options`' flow parts once on this thread and closes them: their errors throw. A
    * reload does this first, so a config that cannot build changes no worker (the workers reload
-   * one by one).
+   * one by one). The flow parts' modules (every outbound, DNS transport, TLS) are imported here
+   * and not at start: the main thread of a running box never loads them otherwise.
    */
-  static #buildOnce(options: Options): void {
+  static async #buildOnce(options: Options): Promise<void> {
+    const { buildFlowParts } = await import("./worker/flow_parts.ts");
     const reactor = new Reactor(8);
     try {
       buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() }).close();
@@ -167,7 +168,7 @@ export class Box {
     // Inline and local rule-sets must load (as in sing-box); remote ones come from the cache.
     const ruleSets = await this.#startRuleSets(options);
     const clash = options.experimental.clash_api;
-    if (clash?.external_controller) this.#api = ClashApi.start(clash, this.#apiBackend());
+    if (clash?.external_controller) this.#api = await this.#startApi(clash);
     const platform = await loadPlatform();
     warnMissingInterfaces(options, platform);
     this.#memoryTrim = startMemoryTrim();
@@ -291,7 +292,7 @@ export class Box {
       if (plan.restart !== null) log.info("reload: {reason}: restarting", { reason: plan.restart });
       return false;
     }
-    Box.#buildOnce(next);
+    await Box.#buildOnce(next);
     // Rule-sets first (a broken local set fails the reload before anything changed), posted to
     // every worker before the new rules that name them.
     let sets: RuleSetManager | null = null;
@@ -323,7 +324,7 @@ export class Box {
       await this.#api?.close();
       this.#api = null;
       const clash = next.experimental.clash_api;
-      if (clash?.external_controller) this.#api = ClashApi.start(clash, this.#apiBackend());
+      if (clash?.external_controller) this.#api = await this.#startApi(clash);
     }
     this.#init = { ...this.#init, options: next };
     if (sets) this.#startRuleSetUpdates(sets);
@@ -463,6 +464,14 @@ export class Box {
   }
 
   /** What the Clash API reads and changes. */
+  /** Starts the Clash API, importing it only when the config has one. */
+  async #startApi(
+    clash: NonNullable<Options["experimental"]["clash_api"]>,
+  ): Promise<ClashApi> {
+    const { ClashApi } = await import("./api/clash_api.ts");
+    return ClashApi.start(clash, this.#apiBackend());
+  }
+
   #apiBackend(): ApiBackend {
     // The getters read the options in force (a reload replaces them).
     // deno-lint-ignore no-this-alias

@@ -54,7 +54,7 @@ import {
   type ProxyState,
 } from "./shapes.ts";
 import { UiFiles } from "./ui.ts";
-import { type GroupState, type WorkerCall, WorkerCallFailed } from "./worker_calls.ts";
+import { type GroupState, type WorkerCall, WorkerCallFailed } from "./worker_call.ts";
 
 export {
   type ClashConnection,

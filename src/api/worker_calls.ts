@@ -19,26 +19,9 @@ import type { Reactor } from "../io/reactor.ts";
 import { isOutboundGroup, type Outbound } from "../outbound/types.ts";
 import { urlTestDelay, UrlTestOutbound } from "../outbound/urltest.ts";
 import { newConnMetadata } from "../route/metadata.ts";
+import type { GroupState, WorkerCall } from "./worker_call.ts";
 
-/** A request to a worker. */
-export type WorkerCall =
-  /** Latency of one outbound (a group tests its selected member): milliseconds. */
-  | { kind: "delay"; tag: string; url: string; timeoutMs: number }
-  /** Latency of every member of a group: `{member: ms}` for those that answered. */
-  | { kind: "group-delay"; tag: string; url: string; timeoutMs: number }
-  /** The member each group uses now and the URL-test delays a `urltest` group measured. */
-  | { kind: "groups" }
-  /** A DNS query through the DNS module (rules, cache, servers): the response message. */
-  | { kind: "dns-query"; name: string; qtype: number }
-  /** Forget cached DNS answers. */
-  | { kind: "dns-flush" };
-
-/** One group's state in a worker. */
-export interface GroupState {
-  now: string;
-  /** urltest: the last delay measured per member (ms). */
-  delays: Record<string, number>;
-}
+export { type GroupState, type WorkerCall, WorkerCallFailed } from "./worker_call.ts";
 
 /** What a worker's services give the calls. */
 export interface WorkerCallEnv {
@@ -47,17 +30,6 @@ export interface WorkerCallEnv {
   dns: DnsModule | null;
   /** What TLS clients trust for `https:` test URLs (absent: the system's roots). */
   certificate?: CertificateOptions;
-}
-
-/**
- * A request that failed, as the main thread sees it: the worker's message, `timeout` when a
- * latency test ran out of time (the API answers 504).
- */
-export class WorkerCallFailed extends Error {
-  override name = "WorkerCallFailed";
-  constructor(message: string, readonly timeout = false) {
-    super(message);
-  }
 }
 
 /** Thrown when a test did not finish within its timeout (the API answers 504). */

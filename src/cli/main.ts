@@ -2,28 +2,17 @@
  * The CLI: parse the command line, apply global flags, dispatch to a command. Exit status: 0
  * success, 1 runtime failure, 2 usage or configuration error.
  *
+ * Each command's module is imported when that command runs (`import()` with a literal specifier,
+ * so `deno compile` still bundles it): a running `tunbox run` does not keep the other commands'
+ * module graphs (onboarding, the demo, service units) in its isolate.
+ *
  * @module
  */
 
 import { commandHelp, mainHelp, parseCommandLine, UsageError } from "./args.ts";
-import { checkCommand } from "./check.ts";
-import { connectionsCommand } from "./connections.ts";
-import { demoDispatch } from "./demo.ts";
-import { cleanupCommand } from "./cleanup.ts";
-import { formatCommand } from "./format.ts";
-import { doctorCommand } from "./doctor.ts";
-import { explainCommand } from "./explain.ts";
-import { importCommand } from "./import.ts";
-import { initCommand } from "./init.ts";
-import { mergeCommand } from "./merge.ts";
-import { useColor } from "./output.ts";
-import { runCommand } from "./run.ts";
-import { RULE_SET_USAGE, ruleSetCommand } from "./rule_set.ts";
-import { serviceCommand } from "./service.ts";
-import { versionCommand } from "./version.ts";
 import { loadConfig, sourcesFromFlags } from "../config/load.ts";
 import { configureLogging } from "../log/mod.ts";
-import { printDiagnostics } from "./output.ts";
+import { printDiagnostics, useColor } from "./output.ts";
 
 /** Exit statuses. */
 export const EXIT_OK = 0;
@@ -42,8 +31,11 @@ async function enterDirectory(dir: string): Promise<void> {
 
 /** Runs the CLI with `args` (without the program name) and returns the exit status. */
 export async function main(args: readonly string[]): Promise<number> {
-  const demo = await demoDispatch(args);
-  if (demo !== undefined) return demo;
+  if (args[0] === "demo") {
+    const { demoDispatch } = await import("./demo.ts");
+    const demo = await demoDispatch(args);
+    if (demo !== undefined) return demo;
+  }
   let cl;
   try {
     cl = parseCommandLine(args);
@@ -89,17 +81,25 @@ export async function main(args: readonly string[]): Promise<number> {
   const sources = sourcesFromFlags(configs, cl.global.configDirectories);
   switch (command.name) {
     case "version":
-      return versionCommand(cl.flags.has("name-only"));
+      return (await import("./version.ts")).versionCommand(cl.flags.has("name-only"));
     case "check":
-      return await checkCommand(sources, color);
+      return await (await import("./check.ts")).checkCommand(sources, color);
     case "format":
-      return await formatCommand(sources, cl.flags.has("write"), color);
+      return await (await import("./format.ts")).formatCommand(
+        sources,
+        cl.flags.has("write"),
+        color,
+      );
     case "merge":
-      return await mergeCommand(sources, cl.positionals[0]!, color);
+      return await (await import("./merge.ts")).mergeCommand(sources, cl.positionals[0]!, color);
     case "run":
-      return await runCommand({ sources, color, dryRun: cl.flags.has("dry-run") });
+      return await (await import("./run.ts")).runCommand({
+        sources,
+        color,
+        dryRun: cl.flags.has("dry-run"),
+      });
     case "init":
-      return await initCommand({
+      return await (await import("./init.ts")).initCommand({
         print: cl.flags.has("print"),
         force: cl.flags.has("force"),
         output: cl.global.configs[0] ?? "config.json",
@@ -107,9 +107,13 @@ export async function main(args: readonly string[]): Promise<number> {
         ...(cl.values.has("dns") ? { dns: cl.values.get("dns")! } : {}),
       });
     case "doctor":
-      return await doctorCommand(sources, cl.flags.has("json"), color);
+      return await (await import("./doctor.ts")).doctorCommand(
+        sources,
+        cl.flags.has("json"),
+        color,
+      );
     case "connections":
-      return await connectionsCommand(sources, {
+      return await (await import("./connections.ts")).connectionsCommand(sources, {
         once: cl.flags.has("once"),
         json: cl.flags.has("json"),
         ...(cl.values.has("api") ? { api: cl.values.get("api")! } : {}),
@@ -117,7 +121,7 @@ export async function main(args: readonly string[]): Promise<number> {
       });
     case "explain": {
       const v = cl.values;
-      return await explainCommand(
+      return await (await import("./explain.ts")).explainCommand(
         sources,
         {
           destination: cl.positionals[0]!,
@@ -132,7 +136,7 @@ export async function main(args: readonly string[]): Promise<number> {
       );
     }
     case "import":
-      return await importCommand({
+      return await (await import("./import.ts")).importCommand({
         file: cl.positionals[0]!,
         tun: cl.flags.has("tun"),
         print: cl.flags.has("print"),
@@ -140,6 +144,7 @@ export async function main(args: readonly string[]): Promise<number> {
         output: cl.global.configs[0] ?? "config.json",
       });
     case "rule-set": {
+      const { RULE_SET_USAGE, ruleSetCommand } = await import("./rule_set.ts");
       const [sub, ...rest] = cl.positionals;
       if (!sub) {
         console.error(`tunbox: "rule-set" needs a subcommand: ${RULE_SET_USAGE.join("; ")}`);
@@ -159,6 +164,7 @@ export async function main(args: readonly string[]): Promise<number> {
       });
     }
     case "cleanup": {
+      const { cleanupCommand } = await import("./cleanup.ts");
       const result = await loadConfig(sources);
       if (result.errors.length > 0 || !result.options) {
         printDiagnostics(result, color);
@@ -168,7 +174,7 @@ export async function main(args: readonly string[]): Promise<number> {
       return await cleanupCommand(result.options);
     }
     case "service":
-      return await serviceCommand({
+      return await (await import("./service.ts")).serviceCommand({
         action: cl.positionals[0]!,
         configs: cl.global.configs,
         configDirectories: cl.global.configDirectories,

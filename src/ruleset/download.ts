@@ -21,6 +21,7 @@ import { parseIp } from "../net/ip.ts";
 import { parseStatusLine } from "../outbound/http.ts";
 import type { Destination, Dialer } from "../outbound/types.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
+import { formatSize, MAX_RULE_SET_BYTES } from "./size.ts";
 
 /** What to download. */
 export interface DownloadRequest {
@@ -47,8 +48,6 @@ export interface DownloadResult {
   body: Uint8Array;
 }
 
-/** Largest rule-set file accepted, downloaded or local (as the config limit). */
-export const MAX_RULE_SET_BYTES = 16 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_IDLE_MS = 20_000;
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -59,13 +58,6 @@ const TLS_HANDSHAKE_MS = 15_000;
 /** A download that failed; the message names the URL and what went wrong. */
 export class DownloadError extends Error {
   override name = "DownloadError";
-}
-
-/** Formats a byte count as sing-box users read sizes: `16 MiB`, `52.4 MiB`. */
-export function formatSize(bytes: number): string {
-  const mib = bytes / 1048576;
-  if (mib >= 1) return `${Number.isInteger(mib) ? mib : mib.toFixed(1)} MiB`;
-  return `${bytes} bytes`;
 }
 
 function formatMs(ms: number): string {

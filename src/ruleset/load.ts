@@ -8,7 +8,7 @@
 
 import { firstInvalidUtf8 } from "../config/load.ts";
 import { compileRuleSet, prebuildRules, type RuleSetRule } from "../route/headless.ts";
-import { formatSize, MAX_RULE_SET_BYTES } from "./download.ts";
+import { formatSize, MAX_RULE_SET_BYTES } from "./size.ts";
 import { parseRuleSetSource } from "./source.ts";
 import { isSrs, readSrs } from "./srs.ts";
 

@@ -12,7 +12,7 @@ import type { SharedStateMemory } from "../store/shared_state.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import type { ConnsMessage, HubToWorker } from "../conn/mod.ts";
-import type { WorkerCall } from "../api/worker_calls.ts";
+import type { WorkerCall } from "../api/worker_call.ts";
 import type { LogEntry } from "../log/mod.ts";
 
 /** Logging setup a worker repeats on its own thread. */

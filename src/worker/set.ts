@@ -17,7 +17,7 @@
  */
 
 import { LogFeed } from "../api/logs.ts";
-import { type WorkerCall, WorkerCallFailed } from "../api/worker_calls.ts";
+import { type WorkerCall, WorkerCallFailed } from "../api/worker_call.ts";
 import { ConnectionHub, createConnIdMemory } from "../conn/mod.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { MainToWorker, WorkerToMain } from "./protocol.ts";
