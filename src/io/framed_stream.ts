@@ -81,6 +81,9 @@ export abstract class FramedStream extends JsStream {
   #pending = 0;
   #release: (() => void) | null = null;
   #draining = false;
+  /** Inside `encode`/`decode`/`encodeEnd`, whose callers write the queue out afterwards. */
+  #inCodec = 0;
+  #flushTimer: { cancel(): void } | null = null;
 
   /**
    * @param inner the stream this layer reads and writes; owned from now on.
@@ -135,10 +138,20 @@ export abstract class FramedStream extends JsStream {
     return error;
   }
 
-  /** Queues one output piece (written after every piece queued before it). */
+  /**
+   * Queues one output piece (written after every piece queued before it). Pieces queued outside
+   * `encode`/`decode` (a request sent from a timer while the server speaks first) are written
+   * from the reactor loop, together with whatever else is queued by then.
+   */
   protected queueOut(piece: Piece): void {
     const slot: Slot = { bytes: null, off: 0, error: null };
     this.#outQueue.push(slot);
+    if (this.#inCodec === 0 && !this.#flushTimer) {
+      this.#flushTimer = this.reactor.setTimeout(0, () => {
+        this.#flushTimer = null;
+        if (!this.closed || this.#draining) this.#pumpOut();
+      });
+    }
     if (piece instanceof Uint8Array) {
       slot.bytes = piece;
       this.#outBytes += piece.length;
@@ -288,7 +301,13 @@ export abstract class FramedStream extends JsStream {
   #decodeBuffered(): boolean {
     try {
       while (this.#inStart < this.#inEnd && !this.closed && !this.#failed && !this.#eofDecoded) {
-        const used = this.decode(this.#in.subarray(this.#inStart, this.#inEnd));
+        this.#inCodec++;
+        let used: number;
+        try {
+          used = this.decode(this.#in.subarray(this.#inStart, this.#inEnd));
+        } finally {
+          this.#inCodec--;
+        }
         if (used === 0) break;
         this.#inStart += used;
       }
@@ -331,7 +350,12 @@ export abstract class FramedStream extends JsStream {
       this.#blocked = true;
       return WOULD_BLOCK;
     }
-    this.encode(buf);
+    this.#inCodec++;
+    try {
+      this.encode(buf);
+    } finally {
+      this.#inCodec--;
+    }
     this.#pumpOut();
     return buf.length;
   }
@@ -339,10 +363,13 @@ export abstract class FramedStream extends JsStream {
   protected sendEof(): void {
     if (this.#writeEnding) return;
     this.#writeEnding = true;
+    this.#inCodec++;
     try {
       this.encodeEnd();
     } catch (error) {
       this.#fail(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      this.#inCodec--;
     }
     this.#pumpOut();
   }
@@ -446,9 +473,14 @@ export abstract class FramedStream extends JsStream {
     inner.onHangup = null;
     if (!this.#writeEnding) {
       this.#writeEnding = true;
+      this.#inCodec++;
       try {
         this.encodeEnd();
-      } catch { /* closing anyway */ }
+      } catch {
+        /* closing anyway */
+      } finally {
+        this.#inCodec--;
+      }
     }
     const timer = this.reactor.setTimeout(CLOSE_FLUSH_MS, () => {
       this.#innerShut = true;

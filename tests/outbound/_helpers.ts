@@ -7,8 +7,8 @@
 import { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
-import type { DialContext } from "../../src/outbound/types.ts";
-import type { Stream } from "../../src/io/stream.ts";
+import type { DialContext, Outbound } from "../../src/outbound/types.ts";
+import { readExact, type Stream } from "../../src/io/stream.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 
 export const LOOPBACK = new Uint8Array([127, 0, 0, 1]);
@@ -86,6 +86,29 @@ export function greetingServer(r: Reactor, greeting: Uint8Array): TcpListener {
       sock.close();
     })();
   });
+}
+
+/**
+ * Dials a {@linkcode greetingServer} through `out` and reads its greeting without writing
+ * anything first (SMTP, SSH, FTP): the protocol's request must leave on its own.
+ */
+export async function assertGreeting(r: Reactor, out: Outbound): Promise<void> {
+  const greeting = enc.encode("220 tunbox test server\r\n");
+  const server = greetingServer(r, greeting);
+  try {
+    const s = await out.dialTcp({ addr: LOOPBACK, port: server.localAddr().port }, { id: 99 });
+    const got = new Uint8Array(greeting.length);
+    try {
+      await within(r, 5_000, readExact(s, got, "greeting"), "the server's greeting");
+    } finally {
+      s.close();
+    }
+    if (dec.decode(got) !== dec.decode(greeting)) {
+      throw new Error(`greeting ${JSON.stringify(dec.decode(got))}`);
+    }
+  } finally {
+    server.close();
+  }
 }
 
 /** A UDP echo server on the reactor: answers every datagram with `prefix + payload`. */

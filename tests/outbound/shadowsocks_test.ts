@@ -12,6 +12,7 @@ import { readExact, type Stream, writeAll } from "../../src/io/stream.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import type { Destination, Outbound } from "../../src/outbound/types.ts";
 import {
+  assertGreeting,
   dec,
   echoServer,
   enc,
@@ -83,6 +84,7 @@ for (const method of ["aes-128-gcm", "aes-256-gcm", "chacha20-ietf-poly1305"]) {
           return dec.decode(got);
         }));
         assert.deepEqual(many, Array.from({ length: 20 }, (_, i) => `hello ${i}`));
+        await assertGreeting(r, out);
       } finally {
         echo.close();
         await ss.stop();

@@ -8,6 +8,7 @@ import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import type { Destination, Outbound } from "../../src/outbound/types.ts";
 import { makePki, type Pki } from "../_helpers/tls_certs.ts";
 import {
+  assertGreeting,
   dec,
   echoServer,
   enc,
@@ -70,6 +71,7 @@ async function tcpAndUdp(r: Reactor, out: Outbound, udp: boolean) {
       return dec.decode(got);
     }));
     assert.deepEqual(many, Array.from({ length: 10 }, (_, i) => `t${i}`));
+    await assertGreeting(r, out);
     if (!udp) return;
     const flow = await out.openUdp({ id: 2 });
     const got: string[] = [];

@@ -9,6 +9,7 @@ import { readExact, readSome, type Stream, writeAll } from "../../src/io/stream.
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import type { Destination, Outbound } from "../../src/outbound/types.ts";
 import {
+  assertGreeting,
   dec,
   echoServer,
   enc,
@@ -138,6 +139,7 @@ for (const c of CASES) {
           return dec.decode(got);
         }));
         assert.deepEqual(many, Array.from({ length: 10 }, (_, i) => `n${i}`));
+        await assertGreeting(r, out);
         assert.match(v2.output(), /accepted tcp:127\.0\.0\.1:\d+/);
       } finally {
         echo.close();

@@ -1,0 +1,236 @@
+/**
+ * `deno run -A bench/outbound_cpu_bench.ts`: what each proxy protocol outbound costs per byte,
+ * without the TUN: the outbound dials a real server on loopback (V2Ray 4.34, ss-server), which
+ * connects to a byte source in another process; this process reads `--size` MB through the
+ * outbound and reports its own CPU time per MB (every thread, so WebCrypto's pool counts) and
+ * the throughput. The server's CPU per MB is shown for scale.
+ *
+ * CPU per MB is the figure to compare before/after a change on a loaded machine: throughput
+ * depends on what else runs, CPU per byte much less.
+ *
+ * ```sh
+ * deno run -A bench/outbound_cpu_bench.ts                        # every case, 200 MB x 3
+ * deno run -A bench/outbound_cpu_bench.ts --only vmess-aes,ss-aes --size 100 --runs 5
+ * ```
+ *
+ * @module
+ */
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { readSome } from "../src/io/stream.ts";
+import type { Reactor } from "../src/io/reactor.ts";
+import { builtinOutbounds, createOutbounds } from "../src/outbound/mod.ts";
+import type { Outbound } from "../src/outbound/types.ts";
+import { LOOPBACK, type Peer, testContext, withReactor } from "../tests/outbound/_helpers.ts";
+import { startSsServer, startV2rayServer } from "../tests/outbound/_peers.ts";
+import { makePki, type Pki } from "../tests/_helpers/tls_certs.ts";
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: "200" },
+    runs: { type: "string", default: "3" },
+    only: { type: "string" },
+  },
+});
+const SIZE = Number(values.size) * 1024 * 1024;
+const RUNS = Number(values.runs);
+const UUID = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+const PASSWORD = "bench password";
+
+interface Case {
+  id: string;
+  server(r: Reactor, pki: Pki): Promise<{ peer: Peer; outbound: Record<string, unknown> }>;
+}
+
+async function tlsPair(pki: Pki) {
+  const leaf = await pki.issue("proxy", ["proxy.test"], ["127.0.0.1"]);
+  return {
+    v2ray: {
+      security: "tls",
+      tlsSettings: { certificates: [{ certificateFile: leaf.certPath, keyFile: leaf.keyPath }] },
+    },
+    tunbox: { enabled: true, server_name: "proxy.test", certificate: [pki.caPem] },
+  };
+}
+
+function ss(id: string, method: string): Case {
+  return {
+    id,
+    async server(r) {
+      const peer = await startSsServer(r, method, PASSWORD);
+      return {
+        peer,
+        outbound: { type: "shadowsocks", server_port: peer.port, method, password: PASSWORD },
+      };
+    },
+  };
+}
+
+function vmess(id: string, security: string, network?: "ws"): Case {
+  return {
+    id,
+    async server(r) {
+      const stream = network === "ws"
+        ? { stream: { network: "ws", wsSettings: { path: "/vm" } } }
+        : {};
+      const peer = await startV2rayServer(r, {
+        protocol: "vmess",
+        secret: UUID,
+        loglevel: "warning",
+        ...stream,
+      });
+      return {
+        peer,
+        outbound: {
+          type: "vmess",
+          server_port: peer.port,
+          uuid: UUID,
+          security,
+          ...(network === "ws" ? { transport: { type: "ws", path: "/vm", headers: {} } } : {}),
+        },
+      };
+    },
+  };
+}
+
+function overTls(id: string, protocol: "vless" | "trojan", network?: "http"): Case {
+  return {
+    id,
+    async server(r, pki) {
+      const tls = await tlsPair(pki);
+      const peer = await startV2rayServer(r, {
+        protocol,
+        secret: protocol === "vless" ? UUID : PASSWORD,
+        loglevel: "warning",
+        stream: {
+          ...tls.v2ray,
+          ...(network === "http"
+            ? { network: "http", httpSettings: { host: ["h2.test"], path: "/h2" } }
+            : {}),
+        },
+      });
+      return {
+        peer,
+        outbound: {
+          type: protocol,
+          server_port: peer.port,
+          ...(protocol === "vless" ? { uuid: UUID } : { password: PASSWORD }),
+          tls: tls.tunbox,
+          ...(network === "http"
+            ? { transport: { type: "http", host: ["h2.test"], path: "/h2", headers: {} } }
+            : {}),
+        },
+      };
+    },
+  };
+}
+
+const CASES: Case[] = [
+  ss("ss-aes", "aes-128-gcm"),
+  ss("ss-chacha", "chacha20-ietf-poly1305"),
+  vmess("vmess-aes", "aes-128-gcm"),
+  vmess("vmess-chacha", "chacha20-poly1305"),
+  vmess("vmess-ws", "chacha20-poly1305", "ws"),
+  overTls("vless", "vless"),
+  overTls("vless-h2", "vless", "http"),
+  overTls("trojan", "trojan"),
+];
+
+/** A byte source in its own process: each connection gets `SIZE` bytes, then FIN. */
+async function startSource(): Promise<{ port: number; child: Deno.ChildProcess }> {
+  const code = `
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    console.log(l.addr.port);
+    const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
+    for await (const c of l) {
+      (async () => {
+        let left = ${SIZE};
+        try {
+          while (left > 0) left -= await c.write(chunk.subarray(0, Math.min(left, chunk.length)));
+        } catch { /* reader went away */ }
+        c.close();
+      })();
+    }`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  return { port: Number(new TextDecoder().decode(value).trim()), child };
+}
+
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function procCpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 100 Hz ticks
+}
+
+async function download(out: Outbound, port: number): Promise<void> {
+  const s = await out.dialTcp({ addr: LOOPBACK, port }, { id: 1 });
+  const buf = new Uint8Array(256 * 1024);
+  let got = 0;
+  while (got < SIZE) {
+    const n = await readSome(s, buf, "bench read");
+    if (n === 0) break;
+    got += n;
+  }
+  s.close();
+  if (got !== SIZE) throw new Error(`got ${got} of ${SIZE} bytes`);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+if (import.meta.main) {
+  const only = values.only ? new Set(values.only.split(",")) : null;
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(`${SIZE / 1048576} MB x ${RUNS}, load average ${load}`);
+  console.log("case          Mbit/s   tunbox CPU ms/MB   server CPU ms/MB");
+  const source = await startSource();
+  const pki = await makePki();
+  try {
+    for (const c of CASES.filter((c) => !only || only.has(c.id))) {
+      await withReactor(async (r) => {
+        const { peer, outbound } = await c.server(r, pki);
+        try {
+          const out = createOutbounds(
+            [{ tag: "p", server: "127.0.0.1", ...outbound } as never],
+            testContext(r),
+            {},
+            builtinOutbounds(),
+          ).get("p")!;
+          await download(out, source.port); // warm up
+          const mbps: number[] = [], ours: number[] = [], theirs: number[] = [];
+          for (let i = 0; i < RUNS; i++) {
+            const c0 = cpuMs(), s0 = await procCpuMs(peer.pid), t0 = performance.now();
+            await download(out, source.port);
+            const dt = performance.now() - t0;
+            const mb = SIZE / 1048576;
+            ours.push((cpuMs() - c0) / mb);
+            theirs.push((await procCpuMs(peer.pid) - s0) / mb);
+            mbps.push(SIZE * 8 / 1e6 / (dt / 1000));
+          }
+          console.log(
+            `${c.id.padEnd(12)} ${median(mbps).toFixed(0).padStart(7)} ${
+              median(ours).toFixed(2).padStart(18)
+            } ${median(theirs).toFixed(2).padStart(18)}`,
+          );
+        } finally {
+          await peer.stop();
+        }
+      });
+    }
+  } finally {
+    await pki.remove();
+    source.child.kill("SIGTERM");
+    await source.child.status;
+  }
+}
