@@ -11,11 +11,17 @@
  * ```sh
  * deno run -A bench/outbound_cpu_bench.ts                        # every case, 200 MB x 3
  * deno run -A bench/outbound_cpu_bench.ts --only vmess-aes,ss-aes --size 100 --runs 5
+ * deno run -A bench/outbound_cpu_bench.ts --only vmess-aes --profile 25   # top 25 functions
  * ```
+ *
+ * `--verify` checks every byte against the source's pattern (costs CPU: not for figures).
+ * `--profile N` samples the measured runs with V8's profiler (`node:inspector`) and prints the N
+ * functions with the most self time (main thread only; WebCrypto's pool is not sampled).
  *
  * @module
  */
 
+import { Session } from "node:inspector";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { readSome } from "../src/io/stream.ts";
@@ -31,6 +37,8 @@ const { values } = parseArgs({
     size: { type: "string", default: "200" },
     runs: { type: "string", default: "3" },
     only: { type: "string" },
+    profile: { type: "string" },
+    verify: { type: "boolean", default: false },
   },
 });
 const SIZE = Number(values.size) * 1024 * 1024;
@@ -145,9 +153,12 @@ async function startSource(): Promise<{ port: number; child: Deno.ChildProcess }
     const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
     for await (const c of l) {
       (async () => {
-        let left = ${SIZE};
+        let sent = 0;
         try {
-          while (left > 0) left -= await c.write(chunk.subarray(0, Math.min(left, chunk.length)));
+          while (sent < ${SIZE}) {
+            const at = sent % chunk.length;
+            sent += await c.write(chunk.subarray(at, Math.min(chunk.length, at + ${SIZE} - sent)));
+          }
         } catch { /* reader went away */ }
         c.close();
       })();
@@ -181,10 +192,58 @@ async function download(out: Outbound, port: number): Promise<void> {
   while (got < SIZE) {
     const n = await readSome(s, buf, "bench read");
     if (n === 0) break;
+    if (values.verify) {
+      for (let i = 0; i < n; i++) {
+        if (buf[i] !== (((got + i) % (1 << 20)) * 7 & 0xff)) {
+          throw new Error(`byte ${got + i} differs from the source's`);
+        }
+      }
+    }
     got += n;
   }
   s.close();
   if (got !== SIZE) throw new Error(`got ${got} of ${SIZE} bytes`);
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** Starts V8's sampling profiler; the returned function stops it and prints the top `n`. */
+async function startProfile(n: number): Promise<() => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params: object = {}) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (e: unknown, r: unknown) => e ? reject(e) : resolve(r))
+    );
+  await post("Profiler.enable");
+  await post("Profiler.setSamplingInterval", { interval: 100 });
+  await post("Profiler.start");
+  return async () => {
+    const { profile } = await post("Profiler.stop") as {
+      profile: { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+    };
+    session.disconnect();
+    const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const self = new Map<string, number>();
+    let total = 0;
+    profile.samples.forEach((id, i) => {
+      const f = byId.get(id)!.callFrame;
+      const where = f.url
+        ? `${f.url.replace(/^.*\/(src|bench|tests)\//, "$1/")}:${f.lineNumber + 1}`
+        : "";
+      const key = `${f.functionName || "(anonymous)"} ${where}`;
+      const dt = profile.timeDeltas[i] ?? 0;
+      self.set(key, (self.get(key) ?? 0) + dt);
+      total += dt;
+    });
+    for (const [key, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, n)) {
+      console.log(`  ${(100 * us / total).toFixed(1).padStart(5)}%  ${key}`);
+    }
+  };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -209,6 +268,7 @@ if (import.meta.main) {
           ).get("p")!;
           await download(out, source.port); // warm up
           const mbps: number[] = [], ours: number[] = [], theirs: number[] = [];
+          const stopProfile = values.profile ? await startProfile(Number(values.profile)) : null;
           for (let i = 0; i < RUNS; i++) {
             const c0 = cpuMs(), s0 = await procCpuMs(peer.pid), t0 = performance.now();
             await download(out, source.port);
@@ -218,6 +278,7 @@ if (import.meta.main) {
             theirs.push((await procCpuMs(peer.pid) - s0) / mb);
             mbps.push(SIZE * 8 / 1e6 / (dt / 1000));
           }
+          await stopProfile?.();
           console.log(
             `${c.id.padEnd(12)} ${median(mbps).toFixed(0).padStart(7)} ${
               median(ours).toFixed(2).padStart(18)
