@@ -45,6 +45,8 @@ const SOCKS_PORT = 1090;
 
 interface Ctx {
   w: SeedWorld;
+  /** The native client's processes (their CPU time is measured). */
+  nativePids: number[];
   cert: string;
   key: string;
   caPem: string;
@@ -81,6 +83,24 @@ function v2rayServerConfig(
   };
 }
 
+/** Starts a native client's process in the host namespace, recording its pid. */
+function spawnNative(c: Ctx, name: string, cmd: string[]) {
+  const p = c.w.spawnHost(name, cmd);
+  c.nativePids.push(p.pid);
+  return p;
+}
+
+/** CPU time (user + system, every thread) of `pids` in milliseconds. */
+async function cpuMs(pids: number[]): Promise<number> {
+  let ms = 0;
+  for (const pid of pids) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ms += (Number(f[11]) + Number(f[12])) * 10; // utime + stime, 100 Hz ticks
+  }
+  return ms;
+}
+
 async function startFarV2ray(c: Ctx, config: unknown): Promise<void> {
   await Deno.writeTextFile(`${c.w.dir}/v2ray-server.json`, JSON.stringify(config));
   const p = c.w.spawnFar("v2ray server", ["v2ray", "-config", `${c.w.dir}/v2ray-server.json`]);
@@ -100,7 +120,7 @@ async function startHostV2ray(c: Ctx, outbound: unknown): Promise<string[]> {
     outbounds: [outbound],
   };
   await Deno.writeTextFile(`${c.w.dir}/v2ray-client.json`, JSON.stringify(config));
-  const p = c.w.spawnHost("v2ray client", ["v2ray", "-config", `${c.w.dir}/v2ray-client.json`]);
+  const p = spawnNative(c, "v2ray client", ["v2ray", "-config", `${c.w.dir}/v2ray-client.json`]);
   await waitForHostPort(c.w, SOCKS_PORT, p);
   return ["--socks5-hostname", `127.0.0.1:${SOCKS_PORT}`];
 }
@@ -164,7 +184,7 @@ function shadowsocks(id: string, method: string): Protocol {
       await waitForPort(c.w, FAR_PROXY, 8443, p);
     },
     async native(c) {
-      const p = c.w.spawnHost("ss-local", [
+      const p = spawnNative(c, "ss-local", [
         "ss-local",
         "-s",
         FAR_PROXY,
@@ -371,7 +391,7 @@ const PROTOCOLS: Protocol[] = [
     async native(c) {
       // The peer's own client: wireguard-go with an interface and a route in the host namespace.
       await Deno.writeTextFile(`${c.w.dir}/wg-client.key`, c.wg.clientPriv + "\n");
-      c.w.spawnHost("wireguard-go client", ["wireguard-go", "-f", "wgc"]);
+      spawnNative(c, "wireguard-go client", ["wireguard-go", "-f", "wgc"]);
       await waitLink(c.w.exec.bind(c.w), "wgc");
       await mustRun(c.w.exec.bind(c.w), [
         "wg",
@@ -424,9 +444,18 @@ async function local(cmd: string[], stdin?: string): Promise<string> {
   return new TextDecoder().decode((await p.output()).stdout).trim();
 }
 
-/** Downloads `SIZE` bytes `RUNS` times; returns each run's Mbit/s. */
-async function downloads(w: SeedWorld, via: string[], seed: number): Promise<number[]> {
+/**
+ * Downloads `SIZE` bytes `RUNS` times; returns each run's Mbit/s and the CPU milliseconds per MB
+ * that `pids` used over all runs.
+ */
+async function downloads(
+  w: SeedWorld,
+  via: string[],
+  seed: number,
+  pids: number[],
+): Promise<{ mbps: number[]; cpuMsPerMb: number }> {
   const out: number[] = [];
+  const cpu0 = await cpuMs(pids);
   for (let i = 0; i < RUNS; i++) {
     const r = await w.curl([
       ...via,
@@ -442,7 +471,7 @@ async function downloads(w: SeedWorld, via: string[], seed: number): Promise<num
     }
     out.push((speed! * 8) / 1e6);
   }
-  return out;
+  return { mbps: out, cpuMsPerMb: (await cpuMs(pids) - cpu0) / (SIZE_MB * RUNS) };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -453,6 +482,9 @@ interface Row {
   tunboxMbps: number[];
   nativeMbps: number[];
   ratio: number;
+  /** CPU milliseconds per MB downloaded: tunbox's process, the native client's. */
+  tunboxCpuMsPerMb: number;
+  nativeCpuMsPerMb: number;
 }
 
 async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): Promise<Row> {
@@ -469,7 +501,7 @@ async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): P
   })();
   let ctx: Ctx | null = null;
   const partial = { cert: leaf.certPath, key: leaf.keyPath, caPem: pki.caPem, wg };
-  const shape = p.outbound({ w: undefined as unknown as SeedWorld, ...partial });
+  const shape = p.outbound({ w: undefined as unknown as SeedWorld, nativePids: [], ...partial });
   const w = await SeedWorld.start("mixed", "danted", [], (config) => {
     const route = config.route as {
       rules: Record<string, unknown>[];
@@ -482,20 +514,22 @@ async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): P
     if (shape.endpoint) config.endpoints = [{ tag: "proxy", ...shape.endpoint }];
   });
   try {
-    ctx = { w, ...partial };
+    ctx = { w, nativePids: [], ...partial };
     await p.server(ctx);
     // Warm up (first connection, handshakes), then measure through the TUN.
-    await downloads(w, [], 1).catch(() => {});
-    const tunboxMbps = await downloads(w, [], 2);
+    await downloads(w, [], 1, []).catch(() => {});
+    const tunbox = await downloads(w, [], 2, [w.tunbox!.pid]);
     await w.stopTunbox();
     const via = await p.native(ctx);
-    const nativeMbps = await downloads(w, via, 2);
+    const native = await downloads(w, via, 2, ctx.nativePids);
     return {
       id: p.id,
       label: p.label,
-      tunboxMbps,
-      nativeMbps,
-      ratio: median(tunboxMbps) / median(nativeMbps),
+      tunboxMbps: tunbox.mbps,
+      nativeMbps: native.mbps,
+      ratio: median(tunbox.mbps) / median(native.mbps),
+      tunboxCpuMsPerMb: tunbox.cpuMsPerMb,
+      nativeCpuMsPerMb: native.cpuMsPerMb,
     };
   } finally {
     await w.close();
@@ -522,7 +556,9 @@ if (import.meta.main) {
         console.log(
           `  tunbox ${median(r.tunboxMbps).toFixed(0)} Mbit/s, native ${
             median(r.nativeMbps).toFixed(0)
-          } Mbit/s, ratio ${r.ratio.toFixed(2)}`,
+          } Mbit/s, ratio ${r.ratio.toFixed(2)}; CPU ms/MB tunbox ${
+            r.tunboxCpuMsPerMb.toFixed(2)
+          }, native client ${r.nativeCpuMsPerMb.toFixed(2)}`,
         );
       } catch (error) {
         console.log(`  failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -536,12 +572,12 @@ if (import.meta.main) {
     "",
     `${SIZE_MB} MB downloads with curl, median of ${RUNS}; load average at start ${load}.`,
     "",
-    "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native |",
-    "| --- | ---: | ---: | ---: |",
+    "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native | tunbox CPU ms/MB | native CPU ms/MB |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.label} | ${median(r.tunboxMbps).toFixed(0)} | ${median(r.nativeMbps).toFixed(0)} | ${
         r.ratio.toFixed(2)
-      } |`
+      } | ${r.tunboxCpuMsPerMb.toFixed(2)} | ${r.nativeCpuMsPerMb.toFixed(2)} |`
     ),
     "",
   ].join("\n");

@@ -124,7 +124,10 @@ export type Dialer = Pick<Outbound, "dialTcp" | "openUdp">;
 
 /** A UDP association: datagrams to any destination, replies from any source. */
 export interface UdpFlow {
-  /** Sends one datagram; dropped (and counted in `dropped`) when the socket would block. */
+  /**
+   * Sends one datagram; dropped (and counted in `dropped`) when the socket would block.
+   * `payload` is only read during the call (what waits is copied), so callers may reuse it.
+   */
   send(payload: Uint8Array, dest: Destination): void;
   /** Receives each datagram; `payload` is only valid during the call. */
   onPacket: ((payload: Uint8Array, from: Destination) => void) | null;

@@ -43,14 +43,14 @@ Deno.test("tai64n() writes 2^62 + 10 + seconds and the nanoseconds, big-endian",
 Deno.test("the replay window accepts each counter once and nothing older than 2048", () => {
   const aead = createSyncAead("chacha20-poly1305", new Uint8Array(32));
   const s = new Session({ localIndex: 1, remoteIndex: 2, send: aead, receive: aead }, 0);
-  assert.ok(s.accept(0n));
-  assert.ok(!s.accept(0n), "a duplicate");
-  assert.ok(s.accept(5n));
-  assert.ok(s.accept(3n), "late but inside the window");
-  assert.ok(!s.accept(3n));
-  assert.ok(s.accept(3000n));
-  assert.ok(!s.accept(900n), "older than the window");
-  assert.ok(s.accept(1000n), "inside the window");
-  assert.ok(s.accept(10_000n), "a jump clears the window");
-  assert.ok(!s.accept(5000n));
+  assert.ok(s.accept(0));
+  assert.ok(!s.accept(0), "a duplicate");
+  assert.ok(s.accept(5));
+  assert.ok(s.accept(3), "late but inside the window");
+  assert.ok(!s.accept(3));
+  assert.ok(s.accept(3000));
+  assert.ok(!s.accept(900), "older than the window");
+  assert.ok(s.accept(1000), "inside the window");
+  assert.ok(s.accept(10_000), "a jump clears the window");
+  assert.ok(!s.accept(5000));
 });

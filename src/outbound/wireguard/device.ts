@@ -30,12 +30,15 @@ import {
   counterNonce,
   createInitiation,
   type Initiation,
+  MAX_COUNTER,
   MESSAGE_COOKIE_REPLY,
   MESSAGE_RESPONSE,
   MESSAGE_TRANSPORT,
   type PeerKeys,
+  readCounter,
   type SessionKeys,
   TRANSPORT_HEADER,
+  writeCounter,
 } from "./noise.ts";
 
 const log = getLogger(["tunbox", "outbound"]);
@@ -64,10 +67,10 @@ export interface PeerConfig {
 
 /** @internal A session's keys, counters and replay window (exported for tests). */
 export class Session {
-  sendCounter = 0n;
+  sendCounter = 0;
   readonly created: number;
   /** Highest counter received and the window behind it. */
-  #top = -1n;
+  #top = -1;
   #window = new Uint32Array(REPLAY_WINDOW / 32);
   readonly nonce = new Uint8Array(12);
   readonly rnonce = new Uint8Array(12);
@@ -76,22 +79,22 @@ export class Session {
     this.created = now;
   }
 
-  /** True when `n` is new (and records it). */
-  accept(n: bigint): boolean {
+  /** True when `n` (0 to {@linkcode MAX_COUNTER}) is new (and records it). */
+  accept(n: number): boolean {
     if (n > this.#top) {
       const shift = n - this.#top;
-      if (shift >= BigInt(REPLAY_WINDOW)) this.#window.fill(0);
+      if (shift >= REPLAY_WINDOW) this.#window.fill(0);
       else {
-        for (let i = this.#top + 1n; i <= n; i++) {
-          const b = Number(i % BigInt(REPLAY_WINDOW));
+        for (let i = this.#top + 1; i <= n; i++) {
+          const b = i % REPLAY_WINDOW;
           this.#window[b >>> 5]! &= ~(1 << (b & 31));
         }
       }
       this.#top = n;
-    } else if (this.#top - n >= BigInt(REPLAY_WINDOW)) {
+    } else if (this.#top - n >= REPLAY_WINDOW) {
       return false;
     }
-    const b = Number(n % BigInt(REPLAY_WINDOW));
+    const b = n % REPLAY_WINDOW;
     const word = this.#window[b >>> 5]!, bit = 1 << (b & 31);
     if (word & bit) return false;
     this.#window[b >>> 5] = word | bit;
@@ -138,6 +141,9 @@ export class WireGuardDevice {
   #tick: Timer | null = null;
   #closed = false;
   readonly #header = new Uint8Array(TRANSPORT_HEADER);
+  /** Scratch for padding a packet and for the datagram (both used only during a send). */
+  readonly #pad = new Uint8Array(2048);
+  readonly #out = new Uint8Array(2048);
 
   constructor(
     readonly reactor: Reactor,
@@ -191,24 +197,28 @@ export class WireGuardDevice {
   }
 
   #transport(peer: Peer, s: Session, packet: Uint8Array, now: number): void {
+    if (s.sendCounter > MAX_COUNTER) return; // never reached: the session is replaced first
     const h = this.#header;
-    const dv = new DataView(h.buffer);
     h.fill(0);
     h[0] = MESSAGE_TRANSPORT;
     this.#reserved(peer, h);
-    dv.setUint32(4, s.keys.remoteIndex, true);
+    new DataView(h.buffer).setUint32(4, s.keys.remoteIndex, true);
     const counter = s.sendCounter++;
-    dv.setBigUint64(8, counter, true);
+    writeCounter(h, 8, counter);
     const padded = (packet.length + 15) & ~15;
     let plain = packet;
     if (padded !== packet.length) {
-      plain = new Uint8Array(padded);
+      plain = this.#pad.length >= padded ? this.#pad.subarray(0, padded) : new Uint8Array(padded);
       plain.set(packet);
+      plain.fill(0, packet.length);
     }
     const sealed = s.keys.send.sealSync(counterNonce(s.nonce, counter), plain);
-    const out = new Uint8Array(TRANSPORT_HEADER + sealed.length);
+    const out = this.#out.length >= TRANSPORT_HEADER + sealed.length
+      ? this.#out.subarray(0, TRANSPORT_HEADER + sealed.length)
+      : new Uint8Array(TRANSPORT_HEADER + sealed.length);
     out.set(h);
     out.set(sealed, TRANSPORT_HEADER);
+    // The UDP flow sends (or copies) the datagram before returning.
     this.udp.send(out, peer.config.endpoint);
     peer.lastSent = now;
     if (packet.length > 0) peer.lastDataSent = now;
@@ -275,7 +285,8 @@ export class WireGuardDevice {
       if (!e || !e.session) return;
       const s = e.session;
       if (now - s.created >= REJECT_AFTER_MS) return;
-      const counter = dv.getBigUint64(8, true);
+      const counter = readCounter(data, 8);
+      if (counter < 0) return;
       let plain: Uint8Array;
       try {
         plain = s.keys.receive.openSync(counterNonce(s.rnonce, counter), data.subarray(16));

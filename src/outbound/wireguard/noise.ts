@@ -225,8 +225,36 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
-/** The nonce of transport counter `n`: 4 zero bytes, then `n` little-endian. */
-export function counterNonce(out: Uint8Array, n: bigint): Uint8Array {
-  new DataView(out.buffer, out.byteOffset, 12).setBigUint64(4, n, true);
+/**
+ * The largest transport counter tunbox sends or accepts: counters are plain numbers (exact up
+ * to 2^53; BigInt arithmetic cost microseconds per packet), and a session is replaced after two
+ * minutes, long before it could count that far.
+ */
+export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+
+/** The nonce of transport counter `n` (at most {@linkcode MAX_COUNTER}): 4 zero bytes, then `n` little-endian. */
+export function counterNonce(out: Uint8Array, n: number): Uint8Array {
+  writeCounter(out, 4, n);
   return out;
+}
+
+/** Writes counter `n` as 8 little-endian bytes at `off`. */
+export function writeCounter(out: Uint8Array, off: number, n: number): void {
+  const lo = n >>> 0, hi = Math.floor(n / 0x1_0000_0000);
+  out[off] = lo;
+  out[off + 1] = lo >>> 8;
+  out[off + 2] = lo >>> 16;
+  out[off + 3] = lo >>> 24;
+  out[off + 4] = hi;
+  out[off + 5] = hi >>> 8;
+  out[off + 6] = hi >>> 16;
+  out[off + 7] = hi >>> 24;
+}
+
+/** Reads the 8 little-endian counter bytes at `off`; -1 above {@linkcode MAX_COUNTER}. */
+export function readCounter(b: Uint8Array, off: number): number {
+  const lo = (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
+  const hi = (b[off + 4]! | (b[off + 5]! << 8) | (b[off + 6]! << 16) | (b[off + 7]! << 24)) >>> 0;
+  if (hi > 0x1f_ffff) return -1;
+  return hi * 0x1_0000_0000 + lo;
 }
