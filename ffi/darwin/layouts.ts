@@ -220,3 +220,8 @@ export const XSOCKSTAT_N = { size: 136, xst_len: 0, xst_kind: 4, xst_tc_stats: 8
 
 /** `struct xtcpcb_n` — bsd/netinet/tcp_var.h (`XSO_TCPCB`, TCP lists only). */
 export const XTCPCB_N = { size: 204, xt_len: 0, xt_kind: 4, t_state: 36 } as const;
+
+/**
+ * `struct passwd` — Libinfo lookup.subproj/pwd.h (`getpwnam`'s result; only `pw_uid` is read).
+ */
+export const PASSWD = { size: 72, pw_name: 0, pw_passwd: 8, pw_uid: 16, pw_gid: 20 } as const;

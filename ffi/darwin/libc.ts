@@ -36,6 +36,8 @@
  * @module
  */
 
+import { PASSWD } from "./layouts.ts";
+
 /** The two macOS architectures Deno builds for. */
 export type DarwinArch = "aarch64" | "x86_64";
 
@@ -87,6 +89,11 @@ export const DARWIN_COMMON_SYMBOLS = {
    * the path's length, 0 on failure (errno set)
    */
   proc_pidpath: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  /**
+   * struct passwd *getpwnam(const char *name) — Libinfo pwd.h; asks the directory service, so
+   * it knows the Mac's own users (`/etc/passwd` holds only system accounts there)
+   */
+  getpwnam: { parameters: ["buffer"], result: "pointer" },
   /** unsigned int if_nametoindex(const char *ifname) */
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   /** char *if_indextoname(unsigned int ifindex, char *ifname) — ifname has IFNAMSIZ bytes */
@@ -238,6 +245,8 @@ export interface DarwinLibc {
   sysctlbyname(name: string, oldp: Uint8Array | null, oldlen: BigUint64Array): number;
   /** `proc_pidpath(pid, buf, buf.length)`: the executable path's length in `buf`; 0 on failure. */
   proc_pidpath(pid: number, buf: Uint8Array): number;
+  /** `getpwnam(name)->pw_uid`: a user's uid, or null when there is no such user. */
+  userId(name: string): number | null;
   /** 0 when there is no such interface. */
   if_nametoindex(name: string): number;
   /** null when there is no such interface. */
@@ -310,6 +319,10 @@ export function bindDarwinLibc(
       s.sysctl(mib, mib.length, oldp, oldlen, newp, BigInt(newlen)),
     sysctlbyname: (name, oldp, oldlen) => s.sysctlbyname(cString(name), oldp, oldlen, null, 0n),
     proc_pidpath: (pid, buf) => s.proc_pidpath(pid, buf, buf.byteLength),
+    userId: (name) => {
+      const pw = s.getpwnam(cString(name));
+      return pw === null ? null : new Deno.UnsafePointerView(pw).getUint32(PASSWD.pw_uid);
+    },
     if_nametoindex: (name) => s.if_nametoindex(cString(name)),
     if_indextoname: (index) => {
       nameBuf.fill(0);

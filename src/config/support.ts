@@ -53,6 +53,11 @@ export const LEFT_OUT = "the outbound is left out (rules and detours must not us
 const PROXY_CLIENT = "run its client locally (sing-box, xray, v2ray, ss-local...) " +
   'and point a "socks" outbound at it';
 const NEVER = "never matches in tunbox";
+/**
+ * Where `Platform.findProcess` exists: Linux (sock_diag and /proc) and macOS (the pcblist_n
+ * sysctls and proc_pidpath).
+ */
+const PROCESS_LOOKUP_OS = ["linux", "darwin"] as const;
 const GUI_ONLY = "is only used by sing-box's graphical clients; tunbox ignores it";
 const NO_RESPONSE_MATCH = "DNS rules cannot act on a server's response (sing-box 1.14's " +
   '"evaluate", "match_response" and "respond"); route these queries with "route" actions instead';
@@ -549,11 +554,11 @@ export const FEATURES = {
   "route.find_process": {
     level: "supported",
     name: '"find_process"',
-    os: ["linux"],
+    os: PROCESS_LOOKUP_OS,
     elsewhere: {
       level: "warning",
-      note: "is ignored on macOS (process lookup is built on Linux): connections are logged " +
-        "without process names",
+      note: "is ignored on this system (process lookup is built on Linux and macOS): " +
+        "connections are logged without process names",
     },
   },
   "route.override_android_vpn": {
@@ -783,13 +788,16 @@ function dnsServer(type: string, yet: "yet" | ""): Feature {
   };
 }
 
-/** A rule item matched by the connection's process: looked up on Linux, never elsewhere. */
+/** A rule item matched by the connection's process: looked up on Linux and macOS, never elsewhere. */
 function processItem(field: string): Feature {
   return {
     level: "supported",
     name: `"${field}"`,
-    os: ["linux"],
-    elsewhere: { level: "warning", note: `${NEVER} on macOS (process lookup is built on Linux)` },
+    os: PROCESS_LOOKUP_OS,
+    elsewhere: {
+      level: "warning",
+      note: `${NEVER} on this system (process lookup is built on Linux and macOS)`,
+    },
   };
 }
 

@@ -46,7 +46,7 @@ export interface ExplainInput {
   domain?: string;
   /** The protocol sniffing would find; default from the port and network. */
   protocol?: string;
-  /** The process (a name or an executable's path) the process rules see (Linux). */
+  /** The process (a name or an executable's path) the process rules see (Linux, macOS). */
   process?: string;
   /** The inbound tag; default the first tun inbound. */
   inbound?: string;

@@ -193,6 +193,12 @@ export interface Platform {
     network: "tcp" | "udp",
     source: { addr: Uint8Array; port: number },
   ): ProcessInfo | null;
+  /**
+   * A user's uid by name, for `user` rule items, from the system's user database (macOS:
+   * `getpwnam`, which knows directory users that `/etc/passwd` lacks); null when there is no
+   * such user. Absent: `/etc/passwd` is read.
+   */
+  userId?(name: string): number | null;
   /** Linux SO_MARK; throws on platforms without marks. */
   setMark(fd: number, mark: number): void;
 }

@@ -5,7 +5,7 @@
  *
  * The process is looked up once per flow, when the first such item is evaluated (or at routing
  * when `route.find_process` is on), through the thread's lookup ({@linkcode setProcessLookup},
- * set once per worker from the platform; Linux only). Without a lookup, or when the socket's
+ * set once per worker from the platform; Linux and macOS). Without a lookup, or when the socket's
  * process cannot be found, the items do not match, as in sing-box.
  *
  * ```ts
@@ -201,9 +201,24 @@ export function processRuleItems(
 }
 
 let passwd: string | null = null;
+let userLookup: ((name: string) => number | null) | null = null;
 
-/** A user's uid from this system's `/etc/passwd` (read once), or null. */
+/**
+ * Sets this thread's user database for `user` items (`Platform.userId`; null: `/etc/passwd`
+ * only). Set before rules are compiled: names are resolved to uids once, when an item is built.
+ */
+export function setUserLookup(fn: ((name: string) => number | null) | null): void {
+  userLookup = fn;
+}
+
+/** A user's uid from the platform's user database, else this system's `/etc/passwd`, or null. */
 function systemUid(name: string): number | null {
+  if (userLookup !== null) {
+    try {
+      const uid = userLookup(name);
+      if (uid !== null) return uid;
+    } catch { /* the passwd file below still answers for system accounts */ }
+  }
   if (passwd === null) {
     try {
       passwd = Deno.readTextFileSync("/etc/passwd");

@@ -25,7 +25,7 @@ import type { DialContext, Outbound } from "../outbound/types.ts";
 import type { Platform } from "../platform/types.ts";
 import type { NetworkInterface } from "../platform/types.ts";
 import { setClashModeSource } from "../route/clash_mode.ts";
-import { hasProcessLookup, setProcessLookup } from "../route/process.ts";
+import { hasProcessLookup, setProcessLookup, setUserLookup } from "../route/process.ts";
 import { Router } from "../route/router.ts";
 import type { RuleSetRegistry } from "../route/rule_set.ts";
 import { SharedState, type SharedStateMemory } from "../store/shared_state.ts";
@@ -77,6 +77,7 @@ export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
     platform?.findProcess ? (network, source) => platform.findProcess!(network, source) : null,
     onceProcessError(),
   );
+  setUserLookup(platform?.userId ? (name) => platform.userId!(name) : null);
   const ctx: DialContext = {
     reactor,
     ...(platform ? { platform } : {}),

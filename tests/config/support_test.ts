@@ -78,18 +78,27 @@ Deno.test("`check` reports a never-matching rule item at its key, in the runtime
   ]);
 });
 
-Deno.test("process rule items are built on Linux and never match on macOS, where `check` says so", () => {
+Deno.test("process rule items and find_process are built on Linux and macOS; elsewhere `check` says they never match", () => {
   const text = `{"outbounds": [{"type": "direct", "tag": "d"}],
-  "route": {"find_process": true, "rules": [{"process_name": ["curl"], "outbound": "d"}]}}`;
+  "route": {"find_process": true, "rules": [{"process_name": ["curl"], "user_id": [501], "outbound": "d"}]}}`;
   assert.deepEqual(decodeConfigText(text, "t.json", { os: "linux" }).warnings, []);
   const mac = decodeConfigText(text, "t.json", { os: "darwin" });
   assert.deepEqual(mac.errors, []);
-  assert.deepEqual(mac.warnings.map((w) => w.format()), [
+  assert.deepEqual(mac.warnings, []);
+  for (const id of ["rule.process_name", "rule.user_id", "route.find_process"] as const) {
+    assert.equal(verdict(id, "darwin").level, "supported", id);
+  }
+  const other = decodeConfigText(text, "t.json", { os: "windows" });
+  assert.deepEqual(other.errors, []);
+  assert.deepEqual(other.warnings.map((w) => w.format()), [
     `t.json:${
       at(text, '"find_process"')
-    }: route.find_process: "find_process" is ignored on macOS (process lookup is built on Linux): connections are logged without process names`,
+    }: route.find_process: "find_process" is ignored on this system (process lookup is built on Linux and macOS): connections are logged without process names`,
     `t.json:${
       at(text, '"process_name"')
-    }: route.rules[0].process_name: "process_name" never matches in tunbox on macOS (process lookup is built on Linux)`,
+    }: route.rules[0].process_name: "process_name" never matches in tunbox on this system (process lookup is built on Linux and macOS)`,
+    `t.json:${
+      at(text, '"user_id"')
+    }: route.rules[0].user_id: "user_id" never matches in tunbox on this system (process lookup is built on Linux and macOS)`,
   ]);
 });

@@ -3,6 +3,7 @@ import {
   processOf,
   processRuleItems,
   setProcessLookup,
+  setUserLookup,
   uidFromPasswd,
 } from "../../src/route/process.ts";
 import { newConnMetadata } from "../../src/route/metadata.ts";
@@ -126,15 +127,20 @@ Deno.test("`processOf()` reports a lookup that throws and leaves the flow withou
   }
 });
 
-Deno.test("`processRuleItems()` builds items on Linux and leaves them to never-match on macOS", () => {
+Deno.test("`processRuleItems()` builds items on Linux and macOS and leaves them to never-match elsewhere", () => {
   const fields = { process_name: ["curl"], process_path: [], process_path_regex: [], user_id: [0] };
-  const linux = processRuleItems(fields, "route.rules[0]", "linux");
-  assert.deepEqual(linux.map((p) => [p.field, p.item?.text ?? null]), [
-    ["process_name", "process_name=curl"],
-    ["user_id", "user_id=0"],
-  ]);
-  const mac = processRuleItems(fields, "route.rules[0]", "darwin");
-  assert.deepEqual(mac.map((p) => [p.field, p.item]), [["process_name", null], ["user_id", null]]);
+  for (const os of ["linux", "darwin"]) {
+    const items = processRuleItems(fields, "route.rules[0]", os);
+    assert.deepEqual(items.map((p) => [p.field, p.item?.text ?? null]), [
+      ["process_name", "process_name=curl"],
+      ["user_id", "user_id=0"],
+    ], os);
+  }
+  const other = processRuleItems(fields, "route.rules[0]", "windows");
+  assert.deepEqual(other.map((p) => [p.field, p.item]), [["process_name", null], [
+    "user_id",
+    null,
+  ]]);
   assert.throws(
     () => processRuleItems({ ...fields, process_path_regex: ["("] }, "route.rules[2]", "linux"),
     /route\.rules\[2\]\.process_path_regex\[0\]: invalid regular expression "\("/,
@@ -146,4 +152,30 @@ Deno.test("`uidFromPasswd()` reads the uid of a named user", () => {
   assert.equal(uidFromPasswd(passwd, "alice"), 1000);
   assert.equal(uidFromPasswd(passwd, "root"), 0);
   assert.equal(uidFromPasswd(passwd, "bob"), null);
+});
+
+Deno.test("`user` items resolve names through the thread's user lookup (macOS: getpwnam), else /etc/passwd", () => {
+  const asked: string[] = [];
+  setUserLookup((name) => (asked.push(name), name === "alice" ? 501 : null));
+  try {
+    const fields = {
+      process_name: [],
+      process_path: [],
+      process_path_regex: [],
+      user: ["alice", "root", "nobody-at-all"],
+    };
+    const [user] = processRuleItems(fields, "route.rules[0]", "darwin");
+    assert.deepEqual(asked, ["alice", "root", "nobody-at-all"]);
+    const flow = (uid: number) => {
+      const m = meta(1000 + uid);
+      m.process = { pid: 1, uid, path: "/usr/bin/curl" };
+      return m;
+    };
+    assert.equal(user!.item!.match(flow(501)), true);
+    // root is not in the lookup's answers; /etc/passwd has it (uid 0) on every system.
+    assert.equal(user!.item!.match(flow(0)), true);
+    assert.equal(user!.item!.match(flow(502)), false);
+  } finally {
+    setUserLookup(null);
+  }
 });

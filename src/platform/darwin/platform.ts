@@ -412,6 +412,10 @@ export function createDarwinPlatform(libc?: DarwinLibc, hooks: DarwinPlatformHoo
       return processes.find(network, source);
     },
 
+    userId(name: string): number | null {
+      return sys().userId(name);
+    },
+
     setMark(fd: number, mark: number): void {
       throw new TypeError(
         `Cannot set routing mark 0x${mark.toString(16)} on socket ${fd}: routing marks are ` +

@@ -369,6 +369,8 @@ export const TYPEDEFS: { name: string; header: string }[] = [
   { name: "so_gen_t", header: "bsd/sys/socketvar.h" },
   { name: "tcp_seq", header: "bsd/netinet/tcp.h" },
   { name: "tcp_cc", header: "bsd/netinet/tcp.h" },
+  { name: "__darwin_gid_t", header: "bsd/sys/_types.h" },
+  { name: "gid_t", header: "bsd/sys/_types/_gid_t.h" },
 ];
 
 /** Free-text facts: a header line that must say what tunbox relies on. */
@@ -503,14 +505,30 @@ export const TEXT_ROWS: { header: string; contains: string; fact: string }[] = [
 ];
 
 /** Which Apple open-source repository a row quotes. */
-export type Repo = "xnu" | "configd" | "CF";
+export type Repo = "xnu" | "configd" | "CF" | "Libinfo";
 
 /** Where each repository is mirrored for `_gen_xnu_excerpts.ts` and the quote check. */
 export const REPO_NAMES: Record<Repo, string> = {
   xnu: "apple-oss-distributions/xnu",
   configd: "apple-oss-distributions/configd",
   CF: "apple-oss-distributions/CF",
+  Libinfo: "apple-oss-distributions/Libinfo",
 };
+
+/** A struct quoted from a repository other than xnu (laid out with xnu's typedefs). */
+export interface OtherStructRow extends StructRow {
+  repo: Repo;
+}
+
+export const OTHER_STRUCT_ROWS: OtherStructRow[] = [
+  {
+    repo: "Libinfo",
+    struct: "passwd",
+    header: "lookup.subproj/pwd.h",
+    layout: L.PASSWD,
+    ours: "ffi/darwin/layouts.ts",
+  },
+];
 
 /** A C enum constant (`NAME = value,`) and the value tunbox uses. */
 export interface EnumRow {
@@ -650,5 +668,11 @@ export const CONFIGD_TEXT_ROWS: { repo: Repo; header: string; contains: string; 
     header: "configd.tproj/_configclose.c",
     contains: "/* Remove any session keys */",
     fact: "configd removes a session's keys when the session closes",
+  },
+  {
+    repo: "Libinfo",
+    header: "lookup.subproj/pwd.h",
+    contains: "struct passwd	*getpwnam(const char *);",
+    fact: "getpwnam takes a name and returns a struct passwd pointer (NULL: no such user)",
   },
 ];

@@ -28,6 +28,7 @@ import {
   CONSTANT_ROWS,
   ENUM_ROWS,
   HELPER_STRUCTS,
+  OTHER_STRUCT_ROWS,
   STRING_ROWS,
   STRUCT_ROWS,
   TEXT_ROWS,
@@ -126,6 +127,36 @@ for (const row of STRUCT_ROWS) {
     () => {
       for (const [arch, archEnv] of ARCHES) {
         const l = structLayout(row.struct, archEnv);
+        const got: Record<string, number> = { size: l.size };
+        for (const [k] of fields) {
+          assert.ok(l.fields.has(k), `struct ${row.struct} has no member ${k}`);
+          got[k] = l.fields.get(k)!;
+        }
+        assert.deepEqual(got, { ...row.layout }, `struct ${row.struct} on ${arch}`);
+      }
+    },
+  );
+}
+
+for (const row of OTHER_STRUCT_ROWS) {
+  const e = ALL_EXCERPTS.find((x) =>
+    x.repo === row.repo && x.kind === "struct" && x.name === row.struct && x.header === row.header
+  );
+  const fields = Object.entries(row.layout).filter(([k]) => k !== "size");
+  Deno.test(
+    `struct ${row.struct}: ${row.layout.size} bytes, ` +
+      `${
+        fields.map(([k, v]) => `${k} @${v}`).join(", ")
+      } in ${row.ours} (${row.repo} ${row.header}:${e?.line})`,
+    () => {
+      assert.ok(e, `no quoted struct ${row.struct} in ${row.repo} ${row.header}`);
+      for (const [arch, archEnv] of ARCHES) {
+        // Laid out with xnu's typedefs (uid_t, gid_t, __darwin_time_t are quoted from xnu).
+        const withStruct: Env = {
+          ...archEnv,
+          structs: new Map(archEnv.structs).set(row.struct, { text: e.text, pack: null }),
+        };
+        const l = structLayout(row.struct, withStruct);
         const got: Record<string, number> = { size: l.size };
         for (const [k] of fields) {
           assert.ok(l.fields.has(k), `struct ${row.struct} has no member ${k}`);

@@ -154,6 +154,8 @@ export class FakeDarwinLibc implements DarwinLibc {
   listGrowsOnce = false;
   /** Executable paths `proc_pidpath` knows, by pid (others: ESRCH). */
   readonly processPaths = new Map<number, string>();
+  /** Users `getpwnam` knows, by name. */
+  readonly users = new Map<string, number>([["root", 0], ["alice", 501]]);
 
   #errno = 0;
   #nextIfIndex = 20;
@@ -585,6 +587,12 @@ export class FakeDarwinLibc implements DarwinLibc {
       -1,
       () => `(${oldlen[0]} bytes)`,
     );
+  }
+
+  userId(name: string): number | null {
+    const uid = this.users.get(name) ?? null;
+    this.calls.push(`getpwnam("${name}") = ${uid === null ? "NULL" : `passwd{uid ${uid}}`}`);
+    return uid;
   }
 
   proc_pidpath(pid: number, buf: Uint8Array): number {

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import {
+  bindDarwinLibc,
+  cString,
   DARWIN_COMMON_SYMBOLS,
   darwinLibcSymbols,
+  fromCString,
+  type RawDarwinSymbols,
   type RawVariadicSymbols,
   variadicCalls,
 } from "../../../ffi/darwin/libc.ts";
+import { PASSWD } from "../../../ffi/darwin/layouts.ts";
 import { SIOCSIFMTU } from "../../../ffi/darwin/constants.ts";
 
 Deno.test("arm64 table declares ioctl/fcntl/open with six u64 fillers and the real argument 9th", () => {
@@ -104,4 +109,45 @@ Deno.test({
       lib.close();
     }
   },
+});
+
+/** Raw symbols where `overrides` answer and everything else records and returns 0. */
+function rawWith(overrides: Record<string, (...args: never[]) => unknown>) {
+  const seen: unknown[][] = [];
+  const raw = new Proxy({}, {
+    get: (_, name) =>
+      overrides[String(name)] ?? ((...args: unknown[]) => (seen.push([String(name), ...args]), 0)),
+  }) as RawDarwinSymbols;
+  return { raw, seen };
+}
+
+Deno.test("`userId()` reads pw_uid at offset 16 of the struct passwd getpwnam returns", () => {
+  // struct passwd as libinfo lays it out: two pointers, then uid_t pw_uid, gid_t pw_gid.
+  const pw = new Uint8Array(PASSWD.size);
+  new DataView(pw.buffer).setUint32(16, 501, true);
+  new DataView(pw.buffer).setUint32(20, 20, true);
+  const names: string[] = [];
+  const { raw } = rawWith({
+    getpwnam: (name: Uint8Array) => {
+      names.push(fromCString(name));
+      return fromCString(name) === "alice" ? Deno.UnsafePointer.of(pw) : null;
+    },
+  });
+  const libc = bindDarwinLibc("aarch64", raw, () => 0);
+  assert.equal(libc.userId("alice"), 501);
+  assert.equal(libc.userId("nobody-here"), null);
+  assert.deepEqual(names, ["alice", "nobody-here"]);
+});
+
+Deno.test("`sysctlbyname()` and `proc_pidpath()` pass a C string, no new value and the buffer's size", () => {
+  const { raw, seen } = rawWith({});
+  const libc = bindDarwinLibc("aarch64", raw, () => 0);
+  const len = new BigUint64Array([0n]);
+  const buf = new Uint8Array(4096);
+  libc.sysctlbyname("net.inet.tcp.pcblist_n", null, len);
+  libc.proc_pidpath(812, buf);
+  assert.deepEqual(seen, [
+    ["sysctlbyname", cString("net.inet.tcp.pcblist_n"), null, len, null, 0n],
+    ["proc_pidpath", 812, buf, 4096],
+  ]);
 });

@@ -170,3 +170,14 @@ Deno.test("the macOS Platform's findProcess() looks flows up through the fake li
   assert.equal(platform.findProcess("udp", { addr: ip("10.1.1.1"), port: 5353 })?.pid, 90);
   assert.equal(platform.findProcess("tcp", { addr: ip("10.1.1.1"), port: 4 }), null);
 });
+
+Deno.test("the macOS Platform's userId() asks getpwnam (directory users included)", () => {
+  const fake = new FakeDarwinLibc();
+  const { platform } = testPlatform(fake);
+  assert.equal(platform.userId?.("alice"), 501);
+  assert.equal(platform.userId?.("mallory"), null);
+  assert.deepEqual(fake.calls, [
+    'getpwnam("alice") = passwd{uid 501}',
+    'getpwnam("mallory") = NULL',
+  ]);
+});

@@ -36,6 +36,7 @@ import {
 import { darwinNetworkSnapshot } from "../../../src/platform/darwin/network_snapshot.ts";
 import { monitorDarwinNetwork } from "../../../src/platform/darwin/network_monitor.ts";
 import { processAlive } from "../../../src/platform/darwin/platform.ts";
+import { DarwinProcessFinder } from "../../../src/platform/darwin/process_lookup.ts";
 import { currentResolvers, GLOBAL_IPV4_KEY } from "../../../src/platform/darwin/system_dns.ts";
 import { loadCoreFoundation, openDynamicStore } from "../../../ffi/darwin/system_configuration.ts";
 import { formatIp } from "../../../src/net/ip.ts";
@@ -273,5 +274,50 @@ Deno.test({
     } finally {
       store.close();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "real libSystem: pcblist_n and proc_pidpath find this process behind its own TCP and UDP sockets",
+  ignore: !onMac,
+  async fn() {
+    const finder = new DarwinProcessFinder(loadDarwinLibc());
+    const self = { pid: Deno.pid, uid: Deno.uid(), path: Deno.realPathSync(Deno.execPath()) };
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const server = await listener.accept();
+    const udp = Deno.listenDatagram({ hostname: "127.0.0.1", port: 0, transport: "udp" });
+    try {
+      const loopback = new Uint8Array([127, 0, 0, 1]);
+      const found = finder.find("tcp", { addr: loopback, port: client.localAddr.port });
+      console.log(`tcp 127.0.0.1:${client.localAddr.port}: ${JSON.stringify(found)}`);
+      assert.deepEqual(found, self);
+      const sockets = finder.sockets("tcp");
+      console.log(`tcp sockets listed: ${sockets.length}`);
+      assert.deepEqual(
+        finder.find("udp", { addr: loopback, port: (udp.addr as Deno.NetAddr).port }),
+        self,
+      );
+      // A port nobody uses (the listener's, on another address) finds nothing.
+      assert.equal(finder.find("tcp", { addr: new Uint8Array([127, 0, 0, 2]), port: 9 }), null);
+    } finally {
+      udp.close();
+      server.close();
+      client.close();
+      listener.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "real libSystem: getpwnam finds root and the user running the test",
+  ignore: !onMac,
+  fn() {
+    const libc = loadDarwinLibc();
+    assert.equal(libc.userId("root"), 0);
+    assert.equal(libc.userId("no-such-user-tunbox"), null);
+    const user = Deno.env.get("USER");
+    if (user) assert.equal(libc.userId(user), Deno.uid(), `getpwnam("${user}")`);
   },
 });
