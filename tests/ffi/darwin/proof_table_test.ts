@@ -31,6 +31,7 @@ import {
   OTHER_STRUCT_ROWS,
   STRING_ROWS,
   STRUCT_ROWS,
+  type StructRow,
   TEXT_ROWS,
   TYPEDEFS,
 } from "./_proof_table.ts";
@@ -118,54 +119,46 @@ for (const row of CONSTANT_ROWS) {
 // Structs
 // ---------------------------------------------------------------------------------------------
 
+/** Lays `row`'s struct out on both architectures (`extra`: structs to add to the env). */
+function assertLayout(row: StructRow, extra?: { text: string }): void {
+  const fields = Object.keys(row.layout).filter((k) => k !== "size");
+  for (const [arch, archEnv] of ARCHES) {
+    const e: Env = extra
+      ? {
+        ...archEnv,
+        structs: new Map(archEnv.structs).set(row.struct, { text: extra.text, pack: null }),
+      }
+      : archEnv;
+    const l = structLayout(row.struct, e);
+    const got: Record<string, number> = { size: l.size };
+    for (const k of fields) {
+      assert.ok(l.fields.has(k), `struct ${row.struct} has no member ${k}`);
+      got[k] = l.fields.get(k)!;
+    }
+    assert.deepEqual(got, { ...row.layout }, `struct ${row.struct} on ${arch}`);
+  }
+}
+
+const layoutText = (row: StructRow) =>
+  `struct ${row.struct}: ${row.layout.size} bytes, ` +
+  Object.entries(row.layout).filter(([k]) => k !== "size").map(([k, v]) => `${k} @${v}`).join(
+    ", ",
+  ) + ` in ${row.ours}`;
+
 for (const row of STRUCT_ROWS) {
   const e = find("struct", row.struct, row.header);
-  const fields = Object.entries(row.layout).filter(([k]) => k !== "size");
-  Deno.test(
-    `struct ${row.struct}: ${row.layout.size} bytes, ` +
-      `${fields.map(([k, v]) => `${k} @${v}`).join(", ")} in ${row.ours} (${where(e)})`,
-    () => {
-      for (const [arch, archEnv] of ARCHES) {
-        const l = structLayout(row.struct, archEnv);
-        const got: Record<string, number> = { size: l.size };
-        for (const [k] of fields) {
-          assert.ok(l.fields.has(k), `struct ${row.struct} has no member ${k}`);
-          got[k] = l.fields.get(k)!;
-        }
-        assert.deepEqual(got, { ...row.layout }, `struct ${row.struct} on ${arch}`);
-      }
-    },
-  );
+  Deno.test(`${layoutText(row)} (${where(e)})`, () => assertLayout(row));
 }
 
 for (const row of OTHER_STRUCT_ROWS) {
   const e = ALL_EXCERPTS.find((x) =>
     x.repo === row.repo && x.kind === "struct" && x.name === row.struct && x.header === row.header
   );
-  const fields = Object.entries(row.layout).filter(([k]) => k !== "size");
-  Deno.test(
-    `struct ${row.struct}: ${row.layout.size} bytes, ` +
-      `${
-        fields.map(([k, v]) => `${k} @${v}`).join(", ")
-      } in ${row.ours} (${row.repo} ${row.header}:${e?.line})`,
-    () => {
-      assert.ok(e, `no quoted struct ${row.struct} in ${row.repo} ${row.header}`);
-      for (const [arch, archEnv] of ARCHES) {
-        // Laid out with xnu's typedefs (uid_t, gid_t, __darwin_time_t are quoted from xnu).
-        const withStruct: Env = {
-          ...archEnv,
-          structs: new Map(archEnv.structs).set(row.struct, { text: e.text, pack: null }),
-        };
-        const l = structLayout(row.struct, withStruct);
-        const got: Record<string, number> = { size: l.size };
-        for (const [k] of fields) {
-          assert.ok(l.fields.has(k), `struct ${row.struct} has no member ${k}`);
-          got[k] = l.fields.get(k)!;
-        }
-        assert.deepEqual(got, { ...row.layout }, `struct ${row.struct} on ${arch}`);
-      }
-    },
-  );
+  Deno.test(`${layoutText(row)} (${row.repo} ${row.header}:${e?.line})`, () => {
+    assert.ok(e, `no quoted struct ${row.struct} in ${row.repo} ${row.header}`);
+    // Laid out with xnu's typedefs (uid_t, gid_t, __darwin_time_t are quoted from xnu).
+    assertLayout(row, e);
+  });
 }
 
 Deno.test("every quoted helper struct lays out (sizes the proofs above rely on)", () => {
