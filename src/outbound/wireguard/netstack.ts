@@ -14,7 +14,7 @@ import { JsStream, type Stream, WOULD_BLOCK } from "../../io/stream.ts";
 import type { Timer } from "../../io/timer_queue.ts";
 import { Dispatcher, type UdpDatagram } from "../../stack/dispatch.ts";
 import { PacketBuilder } from "../../stack/packet_builder.ts";
-import type { CloseReason, ConnectionHandler, TcpConnection } from "../../stack/tcp/connection.ts";
+import type { CloseReason, ConnectionHandler, TcpConnection } from "../../stack/tcp/mod.ts";
 import { TcpStack } from "../../stack/tcp/stack.ts";
 import { IPPROTO_UDP } from "../../wire/ip.ts";
 import { E, SysError } from "../../../ffi/errno.ts";

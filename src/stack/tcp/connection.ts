@@ -6,6 +6,10 @@
  * {@linkcode NewReno} (RFC 5681/6582), {@linkcode SackScoreboard} and {@linkcode SackReceiver}
  * (RFC 2018/6675).
  *
+ * The connection is built in layers (see `tcb.ts`): {@linkcode TcpReceiver} (`receiver.ts`),
+ * {@linkcode TcpSender} (`sender.ts`) and {@linkcode TcpTimeouts} (`timeouts.ts`); this file
+ * holds the state machine and the application API on top.
+ *
  * Connections are created by {@linkcode TcpStack} (passive open through `PendingFlow.accept()`, or
  * `TcpStack.connect()` for an active open). Nothing here reads a clock: segment input and timers
  * receive `now` (ms); application calls use the stack's latest `now`.
@@ -19,268 +23,52 @@
  */
 
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from "../../wire/seq.ts";
-import {
-  emitTcpOptions,
-  TCP_ACK,
-  TCP_FIN,
-  TCP_PSH,
-  TCP_RST,
-  TCP_SYN,
-  TcpOptions,
-  tcpOptionsLen,
-} from "../../wire/tcp.ts";
-import { FlowNode } from "../flow_table.ts";
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../../wire/tcp.ts";
 import { PacketBuilder } from "../packet_builder.ts";
-import type { TcpTunables } from "./config.ts";
-import type { RingAllocator } from "./buffer_pool.ts";
-import { NewReno } from "./congestion.ts";
-import { RecvBuffer } from "./recv_buffer.ts";
-import { RttEstimator } from "./rtt.ts";
-import { MAX_SACK_BLOCKS, SackReceiver, SackScoreboard } from "./sack.ts";
-import { SendBuffer } from "./send_buffer.ts";
-import type { TimerEntry } from "./timers.ts";
+import { TcpTimeouts } from "./timeouts.ts";
+import {
+  clampConsumed,
+  CLOSE_WAIT,
+  CLOSED,
+  type CloseReason,
+  CLOSING,
+  ESTABLISHED,
+  FIN_WAIT_1,
+  FIN_WAIT_2,
+  LAST_ACK,
+  type Segment,
+  SYN_RECEIVED,
+  SYN_SENT,
+  type SynOptions,
+  TCP_STATES,
+  type TcpState,
+  TIME_WAIT,
+} from "./types.ts";
 
-/** RFC 9293 connection states. */
-export type TcpState =
-  | "CLOSED"
-  | "LISTEN"
-  | "SYN-SENT"
-  | "SYN-RECEIVED"
-  | "ESTABLISHED"
-  | "FIN-WAIT-1"
-  | "FIN-WAIT-2"
-  | "CLOSE-WAIT"
-  | "CLOSING"
-  | "LAST-ACK"
-  | "TIME-WAIT";
-
-/** State names indexed by the numeric state. */
-export const TCP_STATES: readonly TcpState[] = [
-  "CLOSED",
-  "LISTEN",
-  "SYN-SENT",
-  "SYN-RECEIVED",
-  "ESTABLISHED",
-  "FIN-WAIT-1",
-  "FIN-WAIT-2",
-  "CLOSE-WAIT",
-  "CLOSING",
-  "LAST-ACK",
-  "TIME-WAIT",
-];
-
-const CLOSED = 0;
-const SYN_SENT = 2;
-const SYN_RECEIVED = 3;
-const ESTABLISHED = 4;
-const FIN_WAIT_1 = 5;
-const FIN_WAIT_2 = 6;
-const CLOSE_WAIT = 7;
-const CLOSING = 8;
-const LAST_ACK = 9;
-const TIME_WAIT = 10;
-
-/**
- * Why a connection ended: `closed` (both sides finished), `reset` (the peer sent RST), `timeout`
- * (retransmissions, keepalive or idle timeout gave up), `aborted` (the application called
- * `abort()`), `refused` (an active open was answered with RST).
- */
-export type CloseReason = "closed" | "reset" | "timeout" | "aborted" | "refused";
-
-/** What the application supplies to receive events of one connection. */
-export interface ConnectionHandler {
-  /**
-   * New in-order data. Return how many bytes were consumed (0..view.length). Bytes not consumed
-   * stay in the receive buffer, the advertised window shrinks, and no more data is offered until
-   * the application calls `pull()`. The view is valid only during the call.
-   */
-  onData(view: Uint8Array): number;
-  /** The handshake completed. */
-  onEstablished?(): void;
-  /** Send-buffer space freed after a write found the buffer full. */
-  onWritable?(): void;
-  /** The peer half-closed, after all its data was consumed. */
-  onFin?(): void;
-  /** The connection ended; called exactly once, last. */
-  onClose?(reason: CloseReason): void;
-}
-
-/** Per-connection counters. */
-export interface TcpConnectionCounters {
-  /** Payload bytes received in order. */
-  bytesReceived: number;
-  /** Payload bytes sent for the first time. */
-  bytesSent: number;
-  segmentsReceived: number;
-  segmentsSent: number;
-  /** Segments retransmitted (timeout, fast retransmit, recovery, probes). */
-  retransmits: number;
-  retransmittedBytes: number;
-}
-
-/** @internal The fields of the segment being processed; one instance is reused. */
-export class Segment {
-  buf: Uint8Array = new Uint8Array(0);
-  seq = 0;
-  ack = 0;
-  flags = 0;
-  /** Raw window field. */
-  wnd = 0;
-  payloadOff = 0;
-  payloadLen = 0;
-  readonly opts: TcpOptions = new TcpOptions();
-}
-
-/** @internal What a connection needs from its stack. */
-export interface StackContext {
-  readonly tun: TcpTunables;
-  /** Latest time seen by the stack (ms). */
-  readonly now: number;
-  readonly out: PacketBuilder;
-  /** Shared ring buffers. */
-  readonly pool: RingAllocator;
-  random32(): number;
-  schedule(conn: TcpConnection): void;
-  stateChanged(conn: TcpConnection, from: number, to: number): void;
-  detach(conn: TcpConnection): void;
-}
-
-/** SYN options recorded from the peer's SYN. */
-export interface SynOptions {
-  irs: number;
-  /** Raw window of the SYN (never scaled, RFC 7323 §2.2). */
-  window: number;
-  mss: number;
-  windowScale: number;
-  sackPermitted: boolean;
-  hasTimestamp: boolean;
-  tsVal: number;
-}
+export {
+  type CloseReason,
+  type ConnectionHandler,
+  Segment,
+  type SynOptions,
+  TCP_STATES,
+  type TcpConnectionCounters,
+  type TcpState,
+} from "./types.ts";
+export type { StackContext } from "./tcb.ts";
 
 const TS_OPT_LEN = 12;
-const KEEPALIVE_STATES = (1 << ESTABLISHED) | (1 << CLOSE_WAIT) | (1 << FIN_WAIT_2);
 /** States in which data may still be sent (RFC 9293 §3.10.2 SEND, plus the FIN states). */
 const SEND_STATES = (1 << ESTABLISHED) | (1 << CLOSE_WAIT) | (1 << FIN_WAIT_1) | (1 << CLOSING) |
   (1 << LAST_ACK);
 /** States in which received text is processed (§3.10.7.4 seventh). */
 const TEXT_STATES = (1 << ESTABLISHED) | (1 << FIN_WAIT_1) | (1 << FIN_WAIT_2);
 
-/** Shared `{start, end}` for gap searches. */
-const gap = { start: 0, end: 0 };
-
 /** A TCP connection. Created by {@linkcode TcpStack}; see the module documentation. */
-export class TcpConnection extends FlowNode implements TimerEntry, TcpConnectionCounters {
-  /** @internal */ heapIndex = -1;
-  /** @internal */ heapKey = Infinity;
-  /** @internal numeric state */ st: number = CLOSED;
-
-  /** Our address (the destination the application connected to). */
-  readonly localAddr: Uint8Array;
-  /** The application's address. */
-  readonly remoteAddr: Uint8Array;
-  /** The event receiver; null after close notification. */
-  handler: ConnectionHandler | null;
-
-  bytesReceived = 0;
-  bytesSent = 0;
-  segmentsReceived = 0;
-  segmentsSent = 0;
-  retransmits = 0;
-  retransmittedBytes = 0;
-
-  // Send sequence variables (RFC 9293 §3.3.1). sndMax is the highest sequence number sent;
-  // sndNxt moves back to sndUna after a retransmission timeout (go-back-N).
-  /** @internal */ iss = 0;
-  /** @internal */ sndUna = 0;
-  /** @internal */ sndNxt = 0;
-  /** @internal */ sndMax = 0;
-  /** @internal scaled send window */ sndWnd = 0;
-  /** @internal */ sndWl1 = 0;
-  /** @internal */ sndWl2 = 0;
-  /** @internal */ maxSndWnd = 0;
-  /** @internal */ sndShift = 0;
-  /** @internal payload bytes per segment we send */ sndMss = 536;
-  /** @internal */ readonly sendBuf: SendBuffer;
-  /** @internal */ finQueued = false;
-  /** @internal sequence number of our FIN */ finSeq = 0;
-
-  // Receive sequence variables.
-  /** @internal */ irs = 0;
-  /** @internal */ rcvNxt = 0;
-  /** @internal */ rcvShift = 0;
-  /** @internal right edge last advertised */ rcvAdv = 0;
-  /** @internal RCV.NXT in the last ACK sent (Last.ACK.sent of RFC 7323) */ lastAckSent = 0;
-  /** @internal */ readonly ourMss: number;
-  /** @internal */ readonly recvBuf: RecvBuffer;
-  private rcvLargest = 0;
-  private finReceived = false;
-  private oooFin = false;
-  private oooFinSeq = 0;
-  private finDelivered = false;
-  private readPaused = false;
-  private readClosed = false;
-
-  // Options (RFC 7323, RFC 2018).
-  /** @internal */ wsOk = false;
-  /** @internal */ sackOk = false;
-  /** @internal */ tsOk = false;
-  /** @internal */ tsRecent = 0;
-  private tsOffset = 0;
-
-  // Timers: absolute deadlines in ms, Infinity when off.
-  /** @internal */ rtoAt = Infinity;
-  /** @internal */ persistAt = Infinity;
-  /** @internal */ delackAt = Infinity;
-  /** @internal */ timeWaitAt = Infinity;
-  private lastRecvAt = 0;
-  private lastSendAt = 0;
-  private keepaliveProbes = 0;
-  private keepaliveSentAt = 0;
-  /** @internal consecutive retransmission timeouts */ retries = 0;
-  /** @internal */ readonly rtt: RttEstimator;
-  private rttTiming = false;
-  private rttSeq = 0;
-  private rttTime = 0;
-
-  // Congestion control and loss recovery.
-  /** @internal */ readonly cc: NewReno = new NewReno();
-  /** @internal */ dupAcks = 0;
-  /** @internal */ inRecovery = false;
-  /** @internal */ recover = 0;
-  /** @internal highest sequence number retransmitted in this recovery */ highRxt = 0;
-  /** @internal */ readonly scoreboard: SackScoreboard;
-  private readonly sackRecv = new SackReceiver();
-  private readonly sackOut = new Uint32Array(2 * MAX_SACK_BLOCKS);
-
-  /** @internal an ACK must go out with the next flush */ ackNow = false;
+export class TcpConnection extends TcpTimeouts {
+  /** Inside `input()`: flushing waits until the segment is processed. */
   private busy = 0;
   private writeBlocked = false;
-  private closeNotified = false;
   private pendingClose: CloseReason | null = null;
-
-  /** @internal */
-  constructor(
-    private readonly ctx: StackContext,
-    version: number,
-    localAddr: Uint8Array,
-    localPort: number,
-    remoteAddr: Uint8Array,
-    remotePort: number,
-    handler: ConnectionHandler,
-  ) {
-    super();
-    const t = ctx.tun;
-    this.localAddr = localAddr;
-    this.remoteAddr = remoteAddr;
-    this.setTuple(version, remoteAddr, remotePort, localAddr, localPort);
-    this.handler = handler;
-    this.sendBuf = new SendBuffer(t.sendBufferSize, ctx.pool);
-    this.recvBuf = new RecvBuffer(t.recvBufferSize, t.maxOooRanges, ctx.pool);
-    this.scoreboard = new SackScoreboard(t.maxOooRanges);
-    this.rtt = new RttEstimator(t.initialRtoMs, t.minRtoMs, t.maxRtoMs);
-    this.ourMss = Math.min(65535, t.mtu - PacketBuilder.ipHeaderLen(version) - 20);
-    this.tsOffset = ctx.random32();
-  }
 
   // ------------------------------------------------------------------------------------------
   // Public API
@@ -720,219 +508,6 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
     }
   }
 
-  /**
-   * §3.10.7.4 fifth for ESTABLISHED and later: advance SND.UNA, update the window, and drive RTT
-   * measurement, congestion control and loss recovery. Returns false to drop the segment.
-   */
-  private processAck(seg: Segment, textLen: number, fin: boolean, now: number): boolean {
-    const ack = seg.ack;
-    // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK, drop the
-    // segment, and return." RFC 5961 §5.2 also drops ACKs older than SND.UNA - MAX.SND.WND.
-    if (seqGt(ack, this.sndMax) || seqLt(ack, seqAdd(this.sndUna, -this.maxSndWnd))) {
-      this.ackNow = true;
-      return false;
-    }
-    const o = seg.opts;
-    const acked = seqDiff(ack, this.sndUna);
-    const segWnd = seg.wnd << this.sndShift;
-    if (acked > 0) {
-      // RTT measurement: from the timestamp echo (RFC 7323 §4.1) or from one timed segment,
-      // never a retransmitted one (Karn's rule, RFC 6298 §3).
-      if (this.tsOk && o.hasTimestamp && o.tsEcr !== 0) {
-        const r = seqDiff(this.tsNow(now), o.tsEcr);
-        if (r >= 0 && r < 0x10000000) this.rtt.sample(r);
-      } else if (this.rttTiming && seqGe(ack, this.rttSeq)) {
-        this.rttTiming = false;
-        this.rtt.sample(now - this.rttTime);
-      }
-      // What the ACK covers: possibly our SYN, data, possibly our FIN.
-      const synPart = this.sndUna === this.iss ? 1 : 0;
-      const finPart = this.finQueued && seqGt(ack, this.finSeq) ? 1 : 0;
-      const dataAcked = Math.min(this.sendBuf.len, acked - synPart - finPart);
-      if (dataAcked > 0) {
-        this.sendBuf.ack(dataAcked);
-        // An idle connection keeps no send ring (it is reallocated on the next write).
-        if (this.sendBuf.len === 0) this.sendBuf.releaseIfEmpty();
-      }
-      this.scoreboard.onAck(acked);
-      this.sndUna = ack;
-      if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-      this.retries = 0;
-      this.dupAcks = 0;
-      if (this.inRecovery) {
-        if (seqGe(ack, this.recover)) {
-          // RFC 6582 §3.2 step 3: a full acknowledgment ends fast recovery.
-          this.inRecovery = false;
-          this.cc.onExitRecovery(seqDiff(this.sndMax, this.sndUna));
-        } else {
-          // RFC 6582 §3.2 step 4: a partial acknowledgment; retransmit the first unacknowledged
-          // segment (with SACK the pipe loop in trySend picks the holes, RFC 6675 §5).
-          if (!this.sackOk) {
-            this.cc.onPartialAck(acked);
-            this.retransmitAt(this.sndUna, now);
-          } else if (seqLt(this.highRxt, this.sndUna)) {
-            this.highRxt = this.sndUna;
-          }
-        }
-      } else {
-        // RFC 5681 §3.1: slow start or congestion avoidance.
-        this.cc.onAck(acked);
-      }
-      // RFC 6298 §5.2/§5.3: stop the timer when all data is acknowledged, else restart it.
-      this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto();
-    } else if (
-      acked === 0 && this.sndMax !== this.sndUna && textLen === 0 && !fin &&
-      segWnd === this.sndWnd && segWnd !== 0
-    ) {
-      // RFC 5681 §2 "duplicate acknowledgment": outstanding data, no text, no SYN/FIN,
-      // SEG.ACK == SND.UNA and the window unchanged (a zero window is a probe answer instead).
-      if (this.sackOk && o.sackCount > 0) {
-        this.scoreboard.update(o.sackBlocks, o.sackCount, this.sndUna, this.sndMax);
-      }
-      this.onDupAck(now);
-    }
-    if (acked > 0 && this.sackOk && o.sackCount > 0) {
-      this.scoreboard.update(o.sackBlocks, o.sackCount, this.sndUna, this.sndMax);
-    }
-    // Window update: "If SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK), set
-    // SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK."
-    if (
-      seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))
-    ) {
-      this.sndWnd = segWnd;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = ack;
-      if (segWnd > this.maxSndWnd) this.maxSndWnd = segWnd;
-    }
-    if (this.sndWnd > 0) {
-      this.persistAt = Infinity;
-      if (this.sndUna !== this.sndMax && this.rtoAt === Infinity) {
-        this.rtoAt = now + this.rtt.rto();
-      }
-    }
-    return true;
-  }
-
-  /** A duplicate ACK: fast retransmit and fast recovery (RFC 5681 §3.2, RFC 6582, RFC 6675). */
-  private onDupAck(now: number): void {
-    this.dupAcks++;
-    if (this.inRecovery) {
-      // RFC 6582 §3.2 step 3: inflate cwnd by one SMSS per further duplicate (non-SACK only;
-      // with SACK the pipe estimate shrinks as blocks arrive, RFC 6675 §5).
-      if (!this.sackOk) this.cc.onDupAckInRecovery();
-      return;
-    }
-    // RFC 6675 §5: with SACK, loss is also detected when more than (DupThresh-1)*SMSS bytes
-    // above SND.UNA have been SACKed.
-    const lost = this.dupAcks >= 3 ||
-      (this.sackOk && this.scoreboard.sackedBytes() > 2 * this.sndMss);
-    // RFC 6582 §3.2 step 2: enter recovery only if the ACK covers more than `recover`
-    // (avoids repeated fast retransmits for one window of losses, and after a timeout).
-    if (!lost || !seqGt(this.sndUna, this.recover)) return;
-    this.inRecovery = true;
-    this.recover = this.sndMax;
-    this.cc.onEnterRecovery(seqDiff(this.sndMax, this.sndUna), this.sackOk);
-    this.highRxt = this.sndUna;
-    this.rttTiming = false; // Karn
-    // RFC 5681 §3.2 step 2: retransmit the lost segment (fast retransmit).
-    this.retransmitAt(this.sndUna, now);
-  }
-
-  /** Retransmits one segment starting at `seq` (at most one MSS, never past SND.MAX). */
-  private retransmitAt(seq: number, now: number): void {
-    const ds = this.dataStart();
-    const off = seqDiff(seq, ds);
-    const inFlight = seqDiff(this.sndMax, seq);
-    const dataLeft = Math.max(0, Math.min(this.sendBuf.len - off, inFlight));
-    const n = Math.min(dataLeft, this.maxPayload());
-    const fin = this.finQueued && seqAdd(seq, n) === this.finSeq && seqGt(this.sndMax, this.finSeq);
-    if (n === 0 && !fin) return;
-    this.sendData(seq, n, fin, now);
-    const end = seqAdd(seq, n + (fin ? 1 : 0));
-    if (seqGt(end, this.highRxt)) this.highRxt = end;
-  }
-
-  /** §3.10.7.4 seventh: in-order text goes to the application, out-of-order text is stored. */
-  private receiveText(buf: Uint8Array, off: number, n: number, seq: number, now: number): void {
-    const rb = this.recvBuf;
-    if (n > this.rcvLargest) this.rcvLargest = n;
-    const rel = seqDiff(seq, this.rcvNxt);
-    if (rel > 0) {
-      // Out of order: keep it (SACK reports it) and ACK at once (RFC 5681 §4.2; RFC 2018 §4).
-      if (rb.insert(rel, buf, off, n)) this.sackRecv.noteReceived(seq);
-      this.ackNow = true;
-      return;
-    }
-    const hadHoles = rb.ooo.count > 0;
-    let merged: number;
-    if (this.readClosed) {
-      // The application closed: acknowledge and discard.
-      merged = rb.acceptAfterDirect(n, buf, off, 0);
-      rb.consume(rb.len);
-    } else if (rb.len === 0 && !this.readPaused && this.handler) {
-      // Zero-copy path: offer the bytes straight from the packet; keep only what is refused.
-      this.rcvNxt = seqAdd(this.rcvNxt, n);
-      const k = clampConsumed(this.handler.onData(buf.subarray(off, off + n)), n);
-      this.bytesReceived += n;
-      if (this.st === CLOSED) return;
-      if (this.readClosed) {
-        // close() inside the handler: the rest is discarded.
-        this.rcvNxt = seqAdd(this.rcvNxt, rb.acceptAfterDirect(n, buf, off, 0));
-        rb.consume(rb.len);
-        return;
-      }
-      if (k < n) this.readPaused = true;
-      merged = rb.acceptAfterDirect(k, buf, off + k, n - k);
-      this.rcvNxt = seqAdd(this.rcvNxt, merged);
-      this.bytesReceived += merged;
-      this.afterInOrder(hadHoles, now);
-      return;
-    } else {
-      merged = rb.append(buf, off, n);
-    }
-    this.rcvNxt = seqAdd(this.rcvNxt, n + merged);
-    this.bytesReceived += n + merged;
-    this.afterInOrder(hadHoles, now);
-  }
-
-  private afterInOrder(hadHoles: boolean, now: number): void {
-    const rb = this.recvBuf;
-    this.deliverBuffered();
-    if (this.st === CLOSED) return;
-    if (hadHoles) {
-      // RFC 5681 §4.2: ACK at once when a segment fills (part of) a gap.
-      this.ackNow = true;
-      if (rb.ooo.count === 0) this.sackRecv.clear();
-    } else {
-      const unacked = seqDiff(this.rcvNxt, this.lastAckSent);
-      if (
-        unacked >= 2 * Math.min(this.ourMss, Math.max(this.rcvLargest, 536)) ||
-        2 * unacked >= seqDiff(this.rcvAdv, this.lastAckSent)
-      ) {
-        // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment;
-        // also once half the offered window is used, so a window-limited sender (one segment
-        // per window) does not wait for the delayed-ACK timer.
-        this.ackNow = true;
-      } else if (this.delackAt === Infinity) {
-        this.delackAt = now + this.ctx.tun.delayedAckMs;
-      }
-    }
-  }
-
-  /** Offers buffered in-order bytes to the handler until it refuses some. */
-  private deliverBuffered(): void {
-    const rb = this.recvBuf;
-    while (rb.len > 0 && !this.readPaused && this.handler && !this.readClosed) {
-      const view = rb.readable();
-      const k = clampConsumed(this.handler.onData(view), view.length);
-      if (this.st === CLOSED && this.closeNotified) return;
-      if (rb.len === 0) return; // close() inside the handler emptied the buffer
-      rb.consume(k);
-      if (k < view.length) this.readPaused = true;
-    }
-    if (rb.len === 0 && rb.ooo.count === 0) rb.releaseIfEmpty();
-  }
-
   /** §3.10.7.4 eighth: the FIN is in order; advance RCV.NXT over it, ACK it, change state. */
   private receiveFin(now: number): void {
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
@@ -968,21 +543,10 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
   }
 
   // ------------------------------------------------------------------------------------------
-  // Output
-
-  /** First sequence number of the data in the send buffer. */
-  private dataStart(): number {
-    return this.sndUna === this.iss ? seqAdd(this.iss, 1) : this.sndUna;
-  }
-
-  private canWrite(): boolean {
-    return !this.finQueued &&
-      (this.st === ESTABLISHED || this.st === CLOSE_WAIT || this.st === SYN_RECEIVED ||
-        this.st === SYN_SENT);
-  }
+  // Output and notifications
 
   /** Sends what can be sent and a pending ACK, then runs deferred notifications. */
-  private flush(): void {
+  protected override flush(): void {
     if (this.busy > 0) return;
     const now = this.ctx.now;
     if (this.st !== CLOSED) {
@@ -1019,414 +583,11 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
     }
   }
 
-  /**
-   * Sends new data and retransmissions as the windows allow (RFC 5681 §3.1; RFC 6675 §5 during
-   * SACK recovery), the FIN after the data, and arms the persist timer on a zero window.
-   */
-  private trySend(now: number): void {
-    const sb = this.sendBuf;
-    const sackRecovery = this.inRecovery && this.sackOk;
-    if (sackRecovery) this.sendRecoverySack(now);
-    for (;;) {
-      const dataEnd = seqAdd(this.dataStart(), sb.len);
-      const unsent = seqDiff(dataEnd, this.sndNxt);
-      const flight = seqDiff(this.sndNxt, this.sndUna);
-      if (unsent > 0) {
-        // During SACK recovery new data went out in sendRecoverySack() under the pipe limit.
-        if (sackRecovery) break;
-        // RFC 5681 §3.1 / RFC 9293 §3.8.6: send while SND.NXT < SND.UNA + min(cwnd, SND.WND).
-        const usable = Math.min(this.cc.cwnd, this.sndWnd) - flight;
-        if (usable <= 0) break;
-        const maxSeg = this.maxPayload();
-        const n = Math.min(unsent, usable, maxSeg);
-        // Sender SWS avoidance (§3.8.6.2.1): send a full segment, all remaining data (no Nagle:
-        // the relay writes whole reads), at least half the largest window the peer offered, or
-        // anything when nothing is in flight (the override that prevents a stall).
-        if (n < maxSeg && n < unsent && n < (this.maxSndWnd >>> 1) && flight > 0) break;
-        const fin = this.finQueued && seqAdd(this.sndNxt, n) === this.finSeq;
-        this.sendData(this.sndNxt, n, fin, now);
-        continue;
-      }
-      if (this.finQueued && this.sndNxt === this.finSeq) {
-        // All data sent: the FIN goes alone (it needs no window).
-        this.sendData(this.sndNxt, 0, true, now);
-      }
-      break;
-    }
-    // RFC 9293 §3.8.6.1: with a zero window and data waiting, probe on the persist timer.
-    if (
-      this.sndWnd === 0 && sb.len > 0 && this.sndNxt === this.sndUna &&
-      this.persistAt === Infinity
-    ) {
-      this.persistAt = now + this.rtt.rto();
-    }
-  }
-
-  /** RFC 6675 §5 (NextSeg and the pipe limit): retransmit holes below the highest SACK. */
-  private sendRecoverySack(now: number): void {
-    const sbd = this.scoreboard;
-    for (let guard = 0; guard < 1024; guard++) {
-      const highest = sbd.highestSacked();
-      const rxtOff = Math.max(0, seqDiff(this.highRxt, this.sndUna));
-      // pipe = data in flight - SACKed - holes presumed lost and not yet retransmitted.
-      const flight = seqDiff(this.sndMax, this.sndUna);
-      const lostNotRtx = highest > rxtOff ? (highest - rxtOff) - sbd.ranges.lenAbove(rxtOff) : 0;
-      const pipe = flight - sbd.sackedBytes() - lostNotRtx;
-      if (this.cc.cwnd - pipe < Math.min(this.sndMss, 1)) return;
-      if (!sbd.ranges.gapFrom(rxtOff, highest, gap)) {
-        // No hole left below the highest SACK: new data, limited by cwnd - pipe and SND.WND.
-        const dataEnd = seqAdd(this.dataStart(), this.sendBuf.len);
-        const unsent = seqDiff(dataEnd, this.sndNxt);
-        const wndLeft = this.sndWnd - seqDiff(this.sndNxt, this.sndUna);
-        const n = Math.min(unsent, wndLeft, this.cc.cwnd - pipe, this.maxPayload());
-        if (n <= 0) return;
-        const fin = this.finQueued && seqAdd(this.sndNxt, n) === this.finSeq;
-        this.sendData(this.sndNxt, n, fin, now);
-        continue;
-      }
-      const seq = seqAdd(this.sndUna, gap.start);
-      const n = Math.min(gap.end - gap.start, this.maxPayload());
-      const fin = this.finQueued && seqAdd(seq, n) === this.finSeq &&
-        seqGt(this.sndMax, this.finSeq);
-      this.sendData(seq, n, fin, now);
-      this.highRxt = seqAdd(seq, n);
-    }
-  }
-
-  /** Payload that fits one segment next to the options we would send now. */
-  private maxPayload(): number {
-    return this.sndMss - this.sackOptLen();
-  }
-
-  /** Length of the SACK option we would add now (0 without out-of-order data). */
-  private sackOptLen(): number {
-    if (!this.sackOk) return 0;
-    const c = this.recvBuf.ooo.count;
-    if (c === 0) return 0;
-    const max = this.tsOk ? 3 : 4;
-    return 4 + 8 * Math.min(c, max);
-  }
-
-  /** Sends `n` bytes at `seq` from the send buffer (plus FIN), updating the send variables. */
-  private sendData(seq: number, n: number, fin: boolean, now: number): void {
-    const isRtx = seqLt(seq, this.sndMax);
-    const dataEnd = seqAdd(this.dataStart(), this.sendBuf.len);
-    let flags = TCP_ACK;
-    if (fin) flags |= TCP_FIN;
-    if (n > 0 && seqAdd(seq, n) === dataEnd) flags |= TCP_PSH;
-    this.emit(seq, flags, n, now, false);
-    const end = seqAdd(seq, n + (fin ? 1 : 0));
-    if (seqGt(end, this.sndMax)) {
-      // New data (part of it may be a go-back-N resend below SND.MAX).
-      const fresh = seqDiff(end, seqGe(seq, this.sndMax) ? seq : this.sndMax) - (fin ? 1 : 0);
-      if (fresh > 0) this.bytesSent += fresh;
-      this.sndMax = end;
-    }
-    if (seqGe(end, this.sndNxt) && seqLe(seq, this.sndNxt)) this.sndNxt = end;
-    if (isRtx) {
-      this.retransmits++;
-      this.retransmittedBytes += n;
-      if (this.rttTiming && seqLe(seq, this.rttSeq)) this.rttTiming = false; // Karn
-    } else if (!this.rttTiming && !this.tsOk && n > 0) {
-      this.rttTiming = true;
-      this.rttSeq = end;
-      this.rttTime = now;
-    }
-    // RFC 6298 §5.1: start the timer when a data segment is sent and it is not running.
-    if (this.rtoAt === Infinity) this.rtoAt = now + this.rtt.rto();
-  }
-
-  /** Sends SYN (active) or SYN-ACK (passive, simultaneous open) with our options. */
-  private sendSyn(now: number, withAck: boolean): void {
-    this.emit(this.iss, withAck ? TCP_SYN | TCP_ACK : TCP_SYN, 0, now, true);
-    if (this.sndNxt === this.iss) this.sndNxt = seqAdd(this.iss, 1);
-    if (this.sndMax === this.iss) this.sndMax = this.sndNxt;
-    if (this.retries === 0) this.rttTime = now;
-    this.rtoAt = now + this.rtt.rto();
-  }
-
-  /**
-   * Sends a segment with no data at `seq`. ACKs and RSTs use SND.MAX: after a retransmission
-   * timeout moved sndNxt back, an ACK numbered sndNxt would be below the peer's RCV.NXT and be
-   * discarded unprocessed (§3.10.7.4 first check), and both ends could stall.
-   */
-  private sendControl(seq: number, flags: number): void {
-    this.emit(seq, flags, 0, this.ctx.now, false);
-  }
-
-  /** Our timestamp clock: ms plus a random per-connection offset (RFC 7323 §5.4). */
-  private tsNow(now: number): number {
-    return (Math.floor(now) + this.tsOffset) >>> 0;
-  }
-
-  /** The window field to advertise, with receiver SWS avoidance and no shrinking. */
-  private windowField(): number {
-    const free = this.recvBuf.free;
-    const offered = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
-    let wnd = free;
-    // RFC 9293 §3.8.6.2.2: do not move the right edge by less than min(RCV.BUFF/2, Eff.snd.MSS).
-    if (wnd > offered && wnd - offered < Math.min(this.recvBuf.capacity >>> 1, this.ourMss)) {
-      wnd = offered;
-    }
-    let raw = wnd >>> this.rcvShift;
-    // RFC 7323 §2.4: rounding down must not shrink the window below what was offered.
-    if (raw << this.rcvShift < offered) raw = Math.ceil(offered / 2 ** this.rcvShift);
-    return raw > 65535 ? 65535 : raw;
-  }
-
-  /** True when the right edge can move by at least min(RCV.BUFF/2, MSS) (§3.8.6.2.2). */
-  private windowUpdateDue(): boolean {
-    const right = seqAdd(this.rcvNxt, this.recvBuf.free);
-    return seqDiff(right, this.rcvAdv) >= Math.min(this.recvBuf.capacity >>> 1, this.ourMss);
-  }
-
-  /** Builds and emits one segment. */
-  private emit(seq: number, flags: number, n: number, now: number, syn: boolean): void {
-    const out = this.ctx.out;
-    const withAck = (flags & TCP_ACK) !== 0;
-    const rst = (flags & TCP_RST) !== 0;
-    let mss = 0, ws = -1, sackPerm = false, ts = false, sackCount = 0;
-    if (syn) {
-      const t = this.ctx.tun;
-      mss = this.ourMss;
-      const passive = withAck;
-      // In a SYN-ACK, offer only what the peer's SYN offered (RFC 7323 §2.2, §3.2; RFC 2018 §2).
-      if (passive ? this.wsOk : t.windowScaling) ws = this.ourShiftForSyn();
-      sackPerm = passive ? this.sackOk : t.sack;
-      ts = passive ? this.tsOk : t.timestamps;
-    } else if (!rst) {
-      ts = this.tsOk;
-      if (this.sackOk && this.recvBuf.ooo.count > 0) {
-        sackCount = this.sackRecv.fill(
-          this.rcvNxt,
-          this.recvBuf.ooo,
-          this.sackOut,
-          this.tsOk ? 3 : 4,
-        );
-      }
-    } else {
-      ts = false;
-    }
-    const optLen = tcpOptionsLen(mss, ws, sackPerm, ts, sackCount);
-    const tcpLen = 20 + optLen + n;
-    const b = out.packet;
-    const o = out.ipHeader(this.version, 6, this.localAddr, 0, this.remoteAddr, 0, tcpLen);
-    const lp = this.localPort, rp = this.remotePort;
-    b[o] = lp >>> 8;
-    b[o + 1] = lp;
-    b[o + 2] = rp >>> 8;
-    b[o + 3] = rp;
-    b[o + 4] = seq >>> 24;
-    b[o + 5] = seq >>> 16;
-    b[o + 6] = seq >>> 8;
-    b[o + 7] = seq;
-    const ackNum = withAck ? this.rcvNxt : 0;
-    b[o + 8] = ackNum >>> 24;
-    b[o + 9] = ackNum >>> 16;
-    b[o + 10] = ackNum >>> 8;
-    b[o + 11] = ackNum;
-    b[o + 12] = ((20 + optLen) >>> 2) << 4;
-    b[o + 13] = flags;
-    let wnd = 0;
-    if (!rst) {
-      wnd = syn ? Math.min(this.recvBuf.free, 65535) : this.windowField();
-    }
-    b[o + 14] = wnd >>> 8;
-    b[o + 15] = wnd;
-    b[o + 18] = 0;
-    b[o + 19] = 0;
-    if (optLen > 0) {
-      emitTcpOptions(
-        b,
-        o + 20,
-        mss,
-        ws,
-        sackPerm,
-        ts,
-        this.tsNow(now),
-        withAck || !syn ? this.tsRecent : 0,
-        this.sackOut,
-        sackCount,
-      );
-    }
-    if (n > 0) this.sendBuf.copyOut(seqDiff(seq, this.dataStart()), b, o + 20 + optLen, n);
-    out.finish(this.version, 6, o, tcpLen, 16);
-    this.segmentsSent++;
-    this.lastSendAt = now;
-    if (withAck && !rst) {
-      this.lastAckSent = this.rcvNxt;
-      this.ackNow = false;
-      this.delackAt = Infinity;
-      this.rcvAdv = seqAdd(this.rcvNxt, syn ? wnd : wnd * 2 ** this.rcvShift);
-    }
-  }
-
-  /** Our window-scale shift as offered in a SYN. */
-  private ourShiftForSyn(): number {
-    let shift = 0;
-    while (shift < 14 && this.recvBuf.capacity >>> shift > 65535) shift++;
-    return shift;
-  }
-
   // ------------------------------------------------------------------------------------------
-  // Timers (RFC 9293 §3.10.8)
-
-  /** @internal The earliest deadline of this connection (ms), or Infinity. */
-  deadline(): number {
-    let d = this.rtoAt;
-    if (this.persistAt < d) d = this.persistAt;
-    if (this.delackAt < d) d = this.delackAt;
-    if (this.timeWaitAt < d) d = this.timeWaitAt;
-    const k = this.keepaliveDeadline();
-    if (k < d) d = k;
-    const i = this.idleDeadline();
-    if (i < d) d = i;
-    return d;
-  }
-
-  private keepaliveDeadline(): number {
-    const t = this.ctx.tun;
-    if (t.keepaliveIdleMs <= 0 || (KEEPALIVE_STATES & (1 << this.st)) === 0) return Infinity;
-    return this.keepaliveProbes === 0
-      ? this.lastRecvAt + t.keepaliveIdleMs
-      : this.keepaliveSentAt + t.keepaliveIntervalMs;
-  }
-
-  private idleDeadline(): number {
-    const t = this.ctx.tun;
-    if (t.idleTimeoutMs <= 0 || this.st === TIME_WAIT || this.st === CLOSED) return Infinity;
-    return Math.max(this.lastRecvAt, this.lastSendAt) + t.idleTimeoutMs;
-  }
-
-  /** @internal Runs the timers that are due at `now`. */
-  onTimer(now: number): void {
-    if (this.st === CLOSED) return;
-    if (this.st === TIME_WAIT) {
-      // "If the time-wait timeout expires on a connection, delete the TCB".
-      if (now >= this.timeWaitAt) this.terminate("closed");
-      return;
-    }
-    if (this.st === FIN_WAIT_2 && now >= this.timeWaitAt) {
-      // The application closed and the peer never sent its FIN (an orphaned FIN-WAIT-2, as
-      // Linux's tcp_fin_timeout): reset.
-      this.sendControl(this.sndMax, TCP_RST);
-      this.terminate("timeout");
-      return;
-    }
-    if (now >= this.rtoAt) {
-      this.onRetransmitTimeout(now);
-      if (this.st === CLOSED) return;
-    }
-    if (now >= this.persistAt) this.onPersist(now);
-    if (now >= this.delackAt) {
-      this.delackAt = Infinity;
-      this.ackNow = true;
-    }
-    if (now >= this.keepaliveDeadline()) {
-      // RFC 9293 §3.8.4 / RFC 1122 §4.2.3.6: probe with SEG.SEQ = SND.NXT - 1 and no data.
-      if (this.keepaliveProbes >= this.ctx.tun.keepaliveCount) {
-        this.sendControl(this.sndMax, TCP_RST);
-        this.terminate("timeout");
-        return;
-      }
-      this.keepaliveProbes++;
-      this.keepaliveSentAt = now;
-      const lastSend = this.lastSendAt; // probes do not count as activity for the idle timeout
-      this.emit(seqAdd(this.sndUna, -1), TCP_ACK, 0, now, false);
-      this.lastSendAt = lastSend;
-    }
-    if (now >= this.idleDeadline()) {
-      this.sendControl(this.sndMax, TCP_RST);
-      this.terminate("timeout");
-      return;
-    }
-    this.flush();
-  }
-
-  /** RFC 6298 §5.4–§5.7 with RFC 5681 §3.1 (loss window) and RFC 6582 §3.2 step 4. */
-  private onRetransmitTimeout(now: number): void {
-    this.rtoAt = Infinity;
-    const t = this.ctx.tun;
-    if (this.st === SYN_RECEIVED || this.st === SYN_SENT) {
-      // The SYN or SYN-ACK was lost: resend it with backoff, up to the retry limit.
-      if (++this.retries > t.synAckRetries) {
-        if (this.st === SYN_RECEIVED) this.sendControl(this.sndMax, TCP_RST);
-        this.terminate("timeout");
-        return;
-      }
-      this.rtt.backoff();
-      this.sendSyn(now, this.st === SYN_RECEIVED);
-      return;
-    }
-    if (this.sndUna === this.sndMax) return;
-    if (this.sndWnd === 0 && this.sendBuf.len > 0) {
-      // A zero window: the unacknowledged byte is a window probe (§3.8.6.1), which must not
-      // time the connection out while the peer keeps answering.
-      this.rtt.backoff();
-      this.probe(now);
-      this.rtoAt = now + this.rtt.rto();
-      return;
-    }
-    if (++this.retries > t.maxRetries) {
-      this.sendControl(this.sndMax, TCP_RST);
-      this.terminate("timeout");
-      return;
-    }
-    // §5.5: back off the timer.
-    this.rtt.backoff();
-    // RFC 5681 §3.1 eq. 4: ssthresh = max(FlightSize/2, 2*SMSS); cwnd = LW = 1 SMSS.
-    this.cc.onRetransmitTimeout(seqDiff(this.sndMax, this.sndUna));
-    // RFC 6582 §3.2 step 4 (after a timeout): recover = highest sequence number sent.
-    this.inRecovery = false;
-    this.dupAcks = 0;
-    this.recover = this.sndMax;
-    // RFC 2018 §8: the receiver may renege, so SACK information is discarded on a timeout.
-    this.scoreboard.clear();
-    this.rttTiming = false; // Karn's rule (RFC 6298 §3)
-    // §5.4: retransmit the earliest unacknowledged segment; go back N from there.
-    this.sndNxt = this.sndUna;
-    this.trySend(now);
-    // §5.6: start the timer with the backed-off RTO.
-    this.rtoAt = now + this.rtt.rto();
-  }
-
-  /** The persist timer fired (§3.8.6.1): send a one-byte window probe. */
-  private onPersist(now: number): void {
-    this.persistAt = Infinity;
-    if (this.sndWnd > 0 || this.sendBuf.len === 0) return;
-    // The probe byte is now outstanding: the retransmission timer repeats it with backoff
-    // (onRetransmitTimeout treats a zero window as probing, not loss).
-    this.rtt.backoff();
-    this.probe(now);
-    this.rtoAt = now + this.rtt.rto();
-  }
-
-  /** Sends one byte beyond the window: new data if nothing is outstanding, else the first byte. */
-  private probe(now: number): void {
-    if (this.sndNxt === this.sndUna) {
-      const fin = this.finQueued && seqAdd(this.sndNxt, 1) === this.finSeq;
-      this.sendData(this.sndNxt, 1, fin, now);
-    } else {
-      this.sendData(this.sndUna, 1, false, now);
-    }
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // State bookkeeping
-
-  private isClosed(): boolean {
-    return this.st === CLOSED;
-  }
-
-  private setState(s: number): void {
-    const from = this.st;
-    if (from === s) return;
-    this.st = s;
-    this.ctx.stateChanged(this, from, s);
-  }
+  // Closing
 
   /** Enters CLOSED, leaves the stack, and reports `reason` (after the app drained the data). */
-  private terminate(reason: CloseReason): void {
+  protected override terminate(reason: CloseReason): void {
     if (this.st === CLOSED) return;
     const wasTimeWait = this.st === TIME_WAIT;
     this.setState(CLOSED);
@@ -1459,6 +620,16 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
     h?.onClose?.(reason);
   }
 
+  /**
+   * @internal RFC 9293 §3.10.7.4 (note on TIME-WAIT) / RFC 6191: a new SYN with a higher sequence
+   * number (or a newer timestamp) may reopen a connection in TIME-WAIT.
+   */
+  acceptsNewSyn(seg: Segment): boolean {
+    return this.st === TIME_WAIT && (seg.flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN &&
+      (seqGt(seg.seq, this.rcvNxt) ||
+        (this.tsOk && seg.opts.hasTimestamp && seqGt(seg.opts.tsVal, this.tsRecent)));
+  }
+
   /** @internal Drops the connection without a segment (the stack is shutting down). */
   destroy(): void {
     this.terminate("aborted");
@@ -1468,10 +639,4 @@ export class TcpConnection extends FlowNode implements TimerEntry, TcpConnection
   bufferedBytes(): number {
     return this.recvBuf.len + this.recvBuf.oooBytes() + this.sendBuf.len;
   }
-}
-
-function clampConsumed(k: number, max: number): number {
-  if (!(k > 0)) return 0;
-  if (k >= max) return max;
-  return Math.floor(k);
 }

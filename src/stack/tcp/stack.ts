@@ -285,13 +285,8 @@ export class TcpStack implements StackContext {
     const f = seg.flags;
     let entry = this.flows.lookup(buf, version, srcOff, dstOff, srcPort, dstPort);
     if (entry instanceof TcpConnection) {
-      // RFC 9293 §3.10.7.4 (note on TIME-WAIT) / RFC 6191: a new SYN with a higher sequence
-      // number (or newer timestamp) may reopen a connection in TIME-WAIT.
-      if (
-        entry.state === "TIME-WAIT" && (f & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN &&
-        (((seg.seq - entry.rcvNxt) | 0) > 0 ||
-          (entry.tsOk && seg.opts.hasTimestamp && ((seg.opts.tsVal - entry.tsRecent) | 0) > 0))
-      ) {
+      // A new SYN may reopen a connection in TIME-WAIT (RFC 6191).
+      if (entry.acceptsNewSyn(seg)) {
         entry.destroy();
         entry = undefined;
       } else {
@@ -508,7 +503,7 @@ export class TcpStack implements StackContext {
     while (heap.peekKey() <= now) {
       const c = heap.pop()!;
       c.onTimer(now);
-      if (c.st !== 0) {
+      if (!c.isClosed()) {
         let d = c.deadline();
         if (d <= now) d = now + 1; // a timer that did not move would spin; retry shortly
         if (d !== Infinity) heap.set(c, d);
