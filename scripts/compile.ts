@@ -60,7 +60,7 @@ export const SCAN_ROOTS: readonly string[] = ["main.ts", "src", "ffi"];
  */
 export const INDIRECT_LOADS: Readonly<Record<string, string>> = {
   "src/worker/pool.ts":
-    'new Worker(entry): callers pass new URL("../worker/entry.ts" or "./worker/entry.ts", import.meta.url) (src/tun/inbound.ts, src/box.ts)',
+    'new Worker(entry): callers pass new URL("./entry.ts" or "./worker/entry.ts", import.meta.url) (src/worker/tun_inbound.ts, src/box.ts)',
   "src/cli/cleanup.ts":
     'import(moduleUrl): the default is new URL("../tun/setup.ts", import.meta.url) in the same file',
 };

@@ -18,6 +18,7 @@ import { SharedFakeIpStore, SharedRdrc } from "./dns/shared_names.ts";
 import { RdrcPersistence } from "./dns/rdrc_persist.ts";
 import { Reactor } from "./io/reactor.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
+import { SharedClock } from "./ntp/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import { type MemoryTrim, startMemoryTrim } from "./platform/memory_trim.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
@@ -28,7 +29,7 @@ import { RuleSetManager, type RuleSetStatus } from "./ruleset/manager.ts";
 import { applyAddressSets } from "./ruleset/tun_routes.ts";
 import { CacheFile } from "./store/cache_file.ts";
 import { SharedState } from "./store/shared_state.ts";
-import { TunInbound } from "./tun/inbound.ts";
+import { TunInbound } from "./worker/tun_inbound.ts";
 import { WorkerPool } from "./worker/pool.ts";
 import { type WorkerHandle, WorkerSet } from "./worker/set.ts";
 import { describePlan, planTun } from "./tun/setup.ts";
@@ -364,6 +365,8 @@ export class Box {
         : {},
     );
     const state = this.#state;
+    // The NTP clock every worker reads travels with the shared state.
+    if (options.ntp?.enabled) state.memory.clock = SharedClock.memory();
     // This thread's router (the API's /rules/explain) sees the mode too.
     setClashModeSource(() => state.mode);
     if (state.modes.length > 0) {

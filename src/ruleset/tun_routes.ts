@@ -3,7 +3,7 @@
  * `auto_redirect`): the destination IP CIDRs of the named rule-sets are added to `route_address`
  * / `route_exclude_address`, so auto_route installs them as routes in the kernel (Linux) or the
  * routing table (macOS). Sets are read when the tun starts and again whenever one of them
- * changes (`TunInbound.ruleSetChanged`); a remote set that has not been downloaded yet and has
+ * changes (`TunInbound.ruleSetChanged`, `src/worker/tun_inbound.ts`); a remote set that has not been downloaded yet and has
  * no cached copy adds nothing until it is.
  *
  * @module

@@ -28,7 +28,6 @@
  */
 
 import type { DnsRule, Options, Rule } from "../config/types.ts";
-import { SharedClock } from "../ntp/clock.ts";
 
 /** The structured-clone-safe part workers receive. */
 export interface SharedStateMemory {
@@ -37,7 +36,10 @@ export interface SharedStateMemory {
   modes: string[];
   /** Selectors in cell order, with their members. */
   selectors: { tag: string; members: string[] }[];
-  /** NTP time shared by every worker (`src/ntp/clock.ts`), when `ntp.enabled`. */
+  /**
+   * NTP time shared by every worker, when `ntp.enabled`: memory from `SharedClock.memory()`
+   * (`src/ntp/`), which the main thread adds before the workers start.
+   */
   clock?: SharedArrayBuffer;
 }
 
@@ -139,7 +141,6 @@ export class SharedState {
       cells[CELL_SELECTORS + at] = Math.max(0, index);
     });
     const memory: SharedStateMemory = { buffer, modes, selectors };
-    if (options.ntp?.enabled) memory.clock = SharedClock.memory();
     return new SharedState(memory, hooks);
   }
 

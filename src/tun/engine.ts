@@ -29,7 +29,7 @@ import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
 import { frameForTun, unframe } from "./framing.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
-import { type TunWorkerInit, type WorkerStats, zeroStats } from "../worker/protocol.ts";
+import { type TunEngineInit, type WorkerStats, zeroStats } from "./engine_init.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
@@ -61,7 +61,7 @@ export class TunEngine {
   #readDrops = 0;
 
   constructor(
-    readonly init: TunWorkerInit,
+    readonly init: TunEngineInit,
     readonly reactor: Reactor,
     /** Where new flows go (route, dial, relay, record). */
     readonly path: ConnectionPath,

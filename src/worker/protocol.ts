@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LogOptions, Options, Prefix, TunStack } from "../config/types.ts";
+import type { LogOptions, Options } from "../config/types.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
@@ -14,6 +14,7 @@ import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import type { ConnsMessage, HubToWorker } from "../conn/mod.ts";
 import type { WorkerCall } from "../api/worker_call.ts";
 import type { LogEntry } from "../log/mod.ts";
+import type { TunEngineInit, WorkerStats } from "../tun/engine_init.ts";
 
 /** Logging setup a worker repeats on its own thread. */
 export interface WorkerLogInit {
@@ -40,30 +41,9 @@ export interface WorkerInitCommon {
   defaultInterface: NetworkInterface | null;
 }
 
-/** A packet worker serving one TUN queue. */
-export interface TunWorkerInit extends WorkerInitCommon {
+/** A packet worker serving one TUN queue (what its engine needs, `src/tun/engine_init.ts`). */
+export interface TunWorkerInit extends WorkerInitCommon, TunEngineInit {
   role: "tun";
-  count: number;
-  /** This worker's TUN queue fd (non-blocking). */
-  fd: number;
-  /** Every worker's queue fd, by worker index (a worker may write on another's queue). */
-  queueFds: number[];
-  tun: {
-    name: string;
-    index: number;
-    mtu: number;
-    packetOffset: number;
-    addresses: Prefix[];
-  };
-  inboundTag: string;
-  stack: TunStack;
-  udpTimeoutMs: number;
-  /** System stack: NAT port table shared by all workers. */
-  natTable?: SharedArrayBuffer;
-  /** System stack: the kernel listener's port per family (0 = that family is not served). */
-  natListenPorts?: { v4: number; v6: number };
-  /** System stack: the listening fds (made by the main thread, shared by every worker). */
-  natListenFds?: number[];
 }
 
 /** A worker hosting the listener inbounds (`socks`, `http`, `mixed`). */
@@ -73,31 +53,7 @@ export interface ListenerWorkerInit extends WorkerInitCommon {
 
 export type WorkerInit = TunWorkerInit | ListenerWorkerInit;
 
-/** Counters a worker reports; all monotonic except the `open*` gauges. */
-export interface WorkerStats {
-  packetsIn: number;
-  packetsOut: number;
-  packetsDropped: number;
-  bytesUp: number;
-  bytesDown: number;
-  tcpOpen: number;
-  udpOpen: number;
-  connectionsTotal: number;
-}
-
-/** Stats with every counter at zero (a worker without a TUN engine, an engine at start). */
-export function zeroStats(): WorkerStats {
-  return {
-    packetsIn: 0,
-    packetsOut: 0,
-    packetsDropped: 0,
-    bytesUp: 0,
-    bytesDown: 0,
-    tcpOpen: 0,
-    udpOpen: 0,
-    connectionsTotal: 0,
-  };
-}
+export { type WorkerStats, zeroStats } from "../tun/engine_init.ts";
 
 export type MainToWorker =
   | { type: "init"; init: WorkerInit }

@@ -104,7 +104,7 @@ Deno.test("`scanDynamicLoads()` covers every Worker entry and dynamic import in 
       "src/cli/cleanup.ts -> src/tun/setup.ts",
       "src/platform/load.ts -> src/platform/darwin/platform.ts",
       "src/platform/load.ts -> src/platform/linux/platform.ts",
-      "src/tun/inbound.ts -> src/worker/entry.ts",
+      "src/worker/tun_inbound.ts -> src/worker/entry.ts",
     ]
   ) assert.ok(sites.includes(site), `${site} in ${sites.join(", ")}`);
   assert.deepEqual(

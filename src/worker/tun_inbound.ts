@@ -1,28 +1,25 @@
 /**
  * The TUN inbound on the main thread: opens the device and installs routes (through the
- * platform layer), creates the system stack's listeners and shared NAT memory, starts one packet
- * worker per TUN queue, passes network changes on to them, and undoes everything on close.
+ * platform layer, `src/tun/setup.ts`), creates the system stack's listeners and shared NAT
+ * memory, starts one packet worker per TUN queue (each runs a `src/tun/engine.ts`), passes
+ * network changes on to them, and undoes everything on close. It lives with the workers it owns:
+ * `worker/` depends on `tun/`, never the reverse.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { WorkerHandle, WorkerSet } from "../worker/set.ts";
+import type { WorkerHandle, WorkerSet } from "./set.ts";
 import type { Options, TunInboundOptions, TunStack } from "../config/types.ts";
 import { listenTcpFd } from "../io/socket.ts";
 import { fdClose, sockLocalAddr } from "../io/sys.ts";
 import type { NetworkChange, Platform } from "../platform/types.ts";
 import { createNatMemory } from "../stack/nat_table.ts";
-import { setupTun, type TunSetup } from "./setup.ts";
+import { setupTun, type TunSetup } from "../tun/setup.ts";
 import type { SharedDnsMemory } from "../dns/shared_names.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
-import { type ReloadCounts, WorkerPool } from "../worker/pool.ts";
-import type {
-  MainToWorker,
-  TunWorkerInit,
-  WorkerLogInit,
-  WorkerStats,
-} from "../worker/protocol.ts";
+import { type ReloadCounts, WorkerPool } from "./pool.ts";
+import type { MainToWorker, TunWorkerInit, WorkerLogInit, WorkerStats } from "./protocol.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";
 import { type AddressSets, applyAddressSets } from "../ruleset/tun_routes.ts";
@@ -146,7 +143,7 @@ export class TunInbound {
           if (handle) workers.receive(handle, msg);
         };
       }
-      await pool.start(new URL("../worker/entry.ts", import.meta.url), inits);
+      await pool.start(new URL("./entry.ts", import.meta.url), inits);
       log.info("inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s)", {
         tag: this.options.tag,
         name: device.name,
