@@ -24,8 +24,8 @@ import { Buffer } from "node:buffer";
 import { createHash, X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import { E, SysError } from "../../ffi/errno.ts";
-import { JsStream, type Stream, WOULD_BLOCK } from "../io/stream.ts";
-import type { SockAddr } from "../../ffi/sockaddr.ts";
+import type { Stream } from "../io/stream.ts";
+import { NodeBackedStream } from "./node_stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { StreamDuplex } from "./stream_duplex.ts";
 import { type TrustStore, useTrustStore } from "./trust.ts";
@@ -303,39 +303,26 @@ const CLOSE_FLUSH_MS = 5_000;
  * end of stream; `close` sends close_notify after what was written, then closes the transport;
  * `abort` resets it.
  */
-export class TlsStream extends JsStream {
+export class TlsStream extends NodeBackedStream {
   /** The negotiated ALPN protocol, or null. */
   readonly alpnProtocol: string | null;
   /** `"1.2"` or `"1.3"`. */
   readonly version: TlsVersion;
   #socket: tls.TLSSocket;
-  #duplex: StreamDuplex;
-  #blocked = false;
-  #releaseAwake: (() => void) | null = null;
 
   /** @internal Made by {@linkcode tlsConnect}. */
-  constructor(readonly inner: Stream, socket: tls.TLSSocket, duplex: StreamDuplex) {
-    super(inner.reactor);
+  constructor(inner: Stream, socket: tls.TLSSocket, duplex: StreamDuplex) {
+    super(inner, socket, duplex);
     this.#socket = socket;
-    this.#duplex = duplex;
     this.alpnProtocol = typeof socket.alpnProtocol === "string" ? socket.alpnProtocol : null;
     this.version = socket.getProtocol() === "TLSv1.2" ? "1.2" : "1.3";
     socket.on("data", (chunk: Buffer) => this.push(chunk));
     socket.on("end", () => this.pushEof());
     socket.on("error", (error: Error) => this.fail(error));
-    // A transport failure (reset) is not always reported by the TLS socket itself.
-    duplex.on("error", (error: Error) => this.fail(error));
     socket.on("close", () => {
-      this.#awake(false);
+      this.awake(false);
       this.pushEof();
     });
-    socket.on("drain", () => {
-      if (!this.#blocked) return;
-      this.#blocked = false;
-      this.#updateAwake();
-      this.sendReady();
-    });
-    duplex.onTransportWait = () => this.#updateAwake();
   }
 
   /** The server's certificate (DER), when it sent one. */
@@ -344,41 +331,8 @@ export class TlsStream extends JsStream {
     return raw && raw.length > 0 ? new Uint8Array(raw) : null;
   }
 
-  override localAddr(): SockAddr | null {
-    return this.inner.localAddr();
-  }
-
-  override peerAddr(): SockAddr | null {
-    return this.inner.peerAddr();
-  }
-
-  /**
-   * Keeps the reactor from sleeping while written bytes sit in Node's TLS machinery (its write
-   * completions run from `setImmediate`, outside the reactor), but not while they wait for the
-   * transport to become writable (the reactor wakes for that).
-   */
-  #updateAwake(): void {
-    this.#awake(this.#blocked && !this.#duplex.waitingForTransport && !this.closed);
-  }
-
-  #awake(on: boolean): void {
-    if (on && this.#releaseAwake === null) this.#releaseAwake = this.reactor.holdAwake();
-    else if (!on && this.#releaseAwake !== null) {
-      this.#releaseAwake();
-      this.#releaseAwake = null;
-    }
-  }
-
   protected sendBytes(buf: Uint8Array): number {
-    if (this.#blocked) return WOULD_BLOCK;
-    if (this.#socket.destroyed) throw new SysError("TLS write", E.EPIPE);
-    // Node keeps the chunk until it is encrypted: copy, the caller may reuse `buf`.
-    const more = this.#socket.write(Buffer.from(buf));
-    if (!more) {
-      this.#blocked = true;
-      this.#updateAwake();
-    }
-    return buf.length;
+    return this.writeCopy(buf, this.#socket.destroyed, "TLS write");
   }
 
   protected sendEof(): void {
@@ -388,21 +342,21 @@ export class TlsStream extends JsStream {
   protected override pauseSource(): void {
     // Node's TLSSocket keeps emitting 'data' after pause() in Deno; stop reading the
     // transport instead (what is inside the TLS layer is bounded by one read).
-    this.#duplex.holdReading(true);
+    this.duplex.holdReading(true);
   }
 
   protected override resumeSource(): void {
-    this.#duplex.holdReading(false);
+    this.duplex.holdReading(false);
   }
 
   protected destroy(reset: boolean): void {
-    this.#awake(false);
+    this.awake(false);
     const socket = this.#socket;
     socket.removeAllListeners("data");
     socket.on("error", () => {});
     if (reset || socket.destroyed) {
       // The transport first: destroying the TLS socket first would close it gracefully.
-      this.#duplex.destroy(reset ? new SysError("TLS stream aborted", E.ECONNRESET) : undefined);
+      this.duplex.destroy(reset ? new SysError("TLS stream aborted", E.ECONNRESET) : undefined);
       socket.destroy();
       return;
     }
@@ -411,14 +365,14 @@ export class TlsStream extends JsStream {
     const release = () => {
       timer.cancel();
       socket.destroy();
-      this.#duplex.destroy();
+      this.duplex.destroy();
     };
     const timer = this.reactor.setTimeout(CLOSE_FLUSH_MS, release);
     socket.once("finish", () => {
       // close_notify reaches the duplex from a microtask: look one loop round later.
       this.reactor.setTimeout(0, () => {
-        if (!this.#duplex.waitingForTransport) return release();
-        this.#duplex.onTransportWait = (waiting) => {
+        if (!this.duplex.waitingForTransport) return release();
+        this.duplex.onTransportWait = (waiting) => {
           if (!waiting) release();
         };
       });

@@ -21,8 +21,8 @@ import http2 from "node:http2";
 import type net from "node:net";
 import { E, SysError } from "../../ffi/errno.ts";
 import { CLOSE_FLUSH_MS, ProtocolError } from "../io/framed_stream.ts";
-import { JsStream, type Stream, WOULD_BLOCK } from "../io/stream.ts";
-import type { SockAddr } from "../../ffi/sockaddr.ts";
+import type { Stream } from "../io/stream.ts";
+import { NodeBackedStream } from "../tls/node_stream.ts";
 import { StreamDuplex } from "../tls/stream_duplex.ts";
 
 /** What the HTTP/2 client sends. */
@@ -132,24 +132,20 @@ export function httpConnect(inner: Stream, o: HttpTransportOptions): Promise<Htt
  * body is read; `shutdownWrite` ends the request body (END_STREAM); `close` ends it and closes
  * the session, `abort` resets the stream (RST_STREAM) and the connection.
  */
-export class HttpStream extends JsStream {
+export class HttpStream extends NodeBackedStream {
   #session: http2.ClientHttp2Session;
   #req: http2.ClientHttp2Stream;
-  #duplex: StreamDuplex;
-  #blocked = false;
-  #releaseAwake: (() => void) | null = null;
 
   /** @internal Made by {@linkcode httpConnect}. */
   constructor(
-    readonly inner: Stream,
+    inner: Stream,
     session: http2.ClientHttp2Session,
     req: http2.ClientHttp2Stream,
     duplex: StreamDuplex,
   ) {
-    super(inner.reactor);
+    super(inner, req, duplex);
     this.#session = session;
     this.#req = req;
-    this.#duplex = duplex;
     // A Readable's chunks belong to the reader (Node keeps them in its own buffer list while
     // paused, so they are never reused): kept as they are, not copied.
     req.on("data", (chunk: Buffer) => {
@@ -158,52 +154,16 @@ export class HttpStream extends JsStream {
     req.on("end", () => this.pushEof());
     req.on("error", (error: Error) => this.fail(error));
     session.on("error", (error: Error) => this.fail(error));
-    duplex.on("error", (error: Error) => this.fail(error));
     req.on("close", () => {
-      this.#awake(false);
+      this.awake(false);
       if (req.rstCode !== undefined && req.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
         this.fail(new SysError(`HTTP/2 stream reset (code ${req.rstCode})`, E.ECONNRESET));
       } else this.pushEof();
     });
-    req.on("drain", () => {
-      if (!this.#blocked) return;
-      this.#blocked = false;
-      this.#updateAwake();
-      this.sendReady();
-    });
-    duplex.onTransportWait = () => this.#updateAwake();
-  }
-
-  override localAddr(): SockAddr | null {
-    return this.inner.localAddr();
-  }
-
-  override peerAddr(): SockAddr | null {
-    return this.inner.peerAddr();
-  }
-
-  /** Keeps the reactor polling while written bytes sit in Node's HTTP/2 machinery. */
-  #updateAwake(): void {
-    this.#awake(this.#blocked && !this.#duplex.waitingForTransport && !this.closed);
-  }
-
-  #awake(on: boolean): void {
-    if (on && this.#releaseAwake === null) this.#releaseAwake = this.reactor.holdAwake();
-    else if (!on && this.#releaseAwake !== null) {
-      this.#releaseAwake();
-      this.#releaseAwake = null;
-    }
   }
 
   protected sendBytes(buf: Uint8Array): number {
-    if (this.#blocked) return WOULD_BLOCK;
-    if (this.#req.destroyed || this.#req.writableEnded) throw new SysError("HTTP/2 write", E.EPIPE);
-    const more = this.#req.write(Buffer.from(buf));
-    if (!more) {
-      this.#blocked = true;
-      this.#updateAwake();
-    }
-    return buf.length;
+    return this.writeCopy(buf, this.#req.destroyed || this.#req.writableEnded, "HTTP/2 write");
   }
 
   protected sendEof(): void {
@@ -219,13 +179,13 @@ export class HttpStream extends JsStream {
   }
 
   protected destroy(reset: boolean): void {
-    this.#awake(false);
+    this.awake(false);
     const req = this.#req, session = this.#session;
     req.removeAllListeners("data");
     req.on("error", () => {});
     session.on("error", () => {});
     if (reset || req.destroyed) {
-      this.#duplex.destroy(reset ? new SysError("HTTP stream aborted", E.ECONNRESET) : undefined);
+      this.duplex.destroy(reset ? new SysError("HTTP stream aborted", E.ECONNRESET) : undefined);
       req.close(http2.constants.NGHTTP2_CANCEL);
       session.destroy();
       return;
@@ -236,7 +196,7 @@ export class HttpStream extends JsStream {
     const release = () => {
       timer.cancel();
       session.destroy();
-      this.#duplex.destroy();
+      this.duplex.destroy();
     };
     const timer = this.reactor.setTimeout(CLOSE_FLUSH_MS, release);
     session.close(release);
