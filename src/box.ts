@@ -18,7 +18,6 @@ import { SharedFakeIpStore, SharedRdrc } from "./dns/shared_names.ts";
 import { RdrcPersistence } from "./dns/rdrc_persist.ts";
 import { Reactor } from "./io/reactor.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
-import { SharedClock } from "./ntp/mod.ts";
 import { loadPlatform } from "./platform/mod.ts";
 import { type MemoryTrim, startMemoryTrim } from "./platform/memory_trim.ts";
 import type { NetworkChange, Platform } from "./platform/types.ts";
@@ -166,6 +165,11 @@ export class Box {
       return;
     }
     this.#openState();
+    if (options.ntp?.enabled) {
+      // The NTP clock every worker reads travels with the shared state (imported only when used).
+      const { SharedClock } = await import("./ntp/mod.ts");
+      this.#state!.memory.clock = SharedClock.memory();
+    }
     // Inline and local rule-sets must load (as in sing-box); remote ones come from the cache.
     const ruleSets = await this.#startRuleSets(options);
     const clash = options.experimental.clash_api;
@@ -365,8 +369,6 @@ export class Box {
         : {},
     );
     const state = this.#state;
-    // The NTP clock every worker reads travels with the shared state.
-    if (options.ntp?.enabled) state.memory.clock = SharedClock.memory();
     // This thread's router (the API's /rules/explain) sees the mode too.
     setClashModeSource(() => state.mode);
     if (state.modes.length > 0) {
