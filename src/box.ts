@@ -103,7 +103,7 @@ export class Box {
     const { buildFlowParts } = await import("./worker/flow_parts.ts");
     const reactor = new Reactor(8);
     try {
-      buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() }).close();
+      (await buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() })).close();
     } finally {
       reactor.close();
     }

@@ -53,7 +53,8 @@ import { HostsTransport } from "./transport_hosts.ts";
 import { type LocalPaths, LocalTransport } from "./transport_local.ts";
 import { TcpTransport } from "./transport_tcp.ts";
 import { createTlsTransport, DOT_PORT } from "./transport_tls.ts";
-import { type HttpsRequestOptions, HttpsTransport } from "./transport_https.ts";
+import type { HttpsRequestOptions } from "./transport_https.ts";
+import { lazyHttpsTransport } from "./transport_lazy.ts";
 import { DhcpTransport } from "./transport_dhcp.ts";
 import type { TlsClientConfig } from "../tls/client.ts";
 import { tlsClientConfig } from "../tls/options.ts";
@@ -253,15 +254,18 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
       case "tls":
         return createTlsTransport(s.tag, env.reactor, dialerFor(s), addressOf(s), tlsFor(s));
       case "https":
-      case "h3":
-        return new HttpsTransport(
+      case "h3": {
+        // Checked now; node:http2 and TLS are imported by the first query (transport_lazy.ts).
+        const args = [
           s.tag,
           env.reactor,
           dialerFor(s),
           addressOf(s),
           tlsFor(s, ["h2", "http/1.1"], s.type === "h3"),
           httpsRequest(s),
-        );
+        ] as const;
+        return lazyHttpsTransport(...args);
+      }
       case "dhcp":
         return new DhcpTransport(s.tag, env.reactor, env.ctx, {
           ...(s.interface ? { interface: s.interface } : {}),

@@ -10,7 +10,7 @@
 
 import type { Reactor } from "../io/reactor.ts";
 import type { Dialer } from "../outbound/types.ts";
-import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
+import type { TlsClientConfig } from "../tls/client.ts";
 import type { ServerAddress } from "./transport.ts";
 import { TcpTransport } from "./transport_tcp.ts";
 
@@ -31,8 +31,12 @@ export function createTlsTransport(
     dialer,
     server,
     "tls",
-    (sock, timeoutMs) =>
-      tlsConnect(sock, tls, { what: `${server.name}: connect to ${server.text}`, timeoutMs }),
+    // TLS is imported by the first connection, not by every DNS module that could use it.
+    async (sock, timeoutMs) =>
+      (await import("../tls/client.ts")).tlsConnect(sock, tls, {
+        what: `${server.name}: connect to ${server.text}`,
+        timeoutMs,
+      }),
     "TLS",
   );
 }

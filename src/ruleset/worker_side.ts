@@ -11,7 +11,7 @@ import type { Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { Outbound } from "../outbound/types.ts";
 import { type RuleSetPayload, RuleSetRegistry } from "../route/rule_set.ts";
-import { download, type DownloadRequest, type DownloadResult } from "./download.ts";
+import type { DownloadRequest, DownloadResult } from "./download.ts";
 
 const log = getLogger(["tunbox", "rule-set"]);
 
@@ -55,6 +55,8 @@ export async function fetchForMain(
     return { type: "fetched", id: msg.id, error: `download_detour: outbound "${tag}" not found` };
   }
   try {
+    // The downloader (HTTP, TLS) is imported by the first download, not by every worker.
+    const { download } = await import("./download.ts");
     const result = await download(outbound, reactor, msg.request, nextId++);
     return { type: "fetched", id: msg.id, result };
   } catch (e) {

@@ -20,20 +20,15 @@ import { ConnectionPath, ConnIds } from "../conn/mod.ts";
 import type { SharedDnsMemory } from "../dns/mod.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
 import type { Options } from "../config/types.ts";
-import { ListenerInbound } from "../inbound/listener.ts";
-import { DirectInbound } from "../inbound/direct.ts";
-import { TproxyInbound } from "../inbound/tproxy.ts";
-import { RedirectInbound } from "../inbound/redirect.ts";
-import { createRouterHandler } from "../inbound/router_handler.ts";
 import { Reactor } from "../io/reactor.ts";
 import { addLogTap, configureLogging, type LogEntry } from "../log/mod.ts";
-import { DelayTimeoutError, runWorkerCall, type WorkerCall } from "../api/worker_calls.ts";
+import type { WorkerCall } from "../api/worker_call.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import { BoundSockets } from "../outbound/bound_sockets.ts";
 import { RuleSetRegistry } from "../route/rule_set.ts";
 import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/worker_side.ts";
-import { TunEngine } from "../tun/engine.ts";
+import type { TunEngine } from "../tun/engine.ts";
 import { buildFlowParts, type FlowParts, type PartsBase as FlowPartsBase } from "./flow_parts.ts";
 import {
   type MainToWorker,
@@ -77,7 +72,7 @@ type PartsBase = Omit<FlowPartsBase, "ruleSets" | "defaultInterface"> & {
 };
 
 /** Builds the flow services from the config with this worker's rule-sets and interface. */
-function buildParts(options: Options, base: PartsBase): FlowParts {
+function buildParts(options: Options, base: PartsBase): Promise<FlowParts> {
   return buildFlowParts(options, { ...base, ruleSets, defaultInterface: () => defaultInterface });
 }
 
@@ -97,7 +92,7 @@ async function buildServices(
     shared,
     stateMemory,
   };
-  const parts = buildParts(options, base);
+  const parts = await buildParts(options, base);
   const path = new ConnectionPath({
     reactor: base.reactor,
     services: parts.flow,
@@ -124,11 +119,14 @@ async function buildServices(
  * started with; connections through an outbound that is gone are ended. Returns how many live
  * connections were kept and how many were ended.
  */
-function reload(options: Options, removed: readonly string[]): { kept: number; closed: number } {
+async function reload(
+  options: Options,
+  removed: readonly string[],
+): Promise<{ kept: number; closed: number }> {
   const s = services;
   const base = partsBase;
   if (!s || !base) throw new Error("the worker is not running");
-  const next = buildParts(options, base);
+  const next = await buildParts(options, base);
   const old = s.parts;
   s.parts = next;
   s.path.services = next.flow;
@@ -204,10 +202,21 @@ async function start(init: WorkerInit): Promise<void> {
     r.setTimeout(REPORT_MS, report);
   };
   r.setTimeout(REPORT_MS, report);
+  // A worker imports the engine or the listeners its role runs, not both (each isolate's module
+  // graph is resident memory: docs/architecture.md, "Memory").
   if (init.role === "tun") {
+    const { TunEngine } = await import("../tun/engine.ts");
     const e = engine = new TunEngine(init, r, s.path, init.natListenFds ?? []);
     s.closers.unshift(() => e.close());
   } else {
+    const [{ ListenerInbound }, { DirectInbound }, { TproxyInbound }, { RedirectInbound }] =
+      await Promise.all([
+        import("../inbound/listener.ts"),
+        import("../inbound/direct.ts"),
+        import("../inbound/tproxy.ts"),
+        import("../inbound/redirect.ts"),
+      ]);
+    const { createRouterHandler } = await import("../inbound/router_handler.ts");
     const handler = createRouterHandler(s.path);
     for (const opts of init.options.inbounds) {
       if (opts.type === "tun") continue;
@@ -277,22 +286,26 @@ function rpc(seq: number, call: WorkerCall): void {
   }
   // The current parts: a reload replaces them.
   const { outbounds, dns, certificate } = s.parts;
-  runWorkerCall(call, {
-    reactor: s.reactor,
-    outbounds,
-    dns,
-    ...(certificate ? { certificate } : {}),
-  }).then(
-    (value) => post({ type: "rpc-result", seq, ok: true, value }),
-    (error) =>
+  // Imported on the first call: URL tests need TLS, which a worker otherwise may never load.
+  void import("../api/worker_calls.ts").then(async ({ runWorkerCall, DelayTimeoutError }) => {
+    try {
+      const value = await runWorkerCall(call, {
+        reactor: s.reactor,
+        outbounds,
+        dns,
+        ...(certificate ? { certificate } : {}),
+      });
+      post({ type: "rpc-result", seq, ok: true, value });
+    } catch (error) {
       post({
         type: "rpc-result",
         seq,
         ok: false,
         error: error instanceof Error ? error.message : String(error),
         ...(error instanceof DelayTimeoutError ? { timeout: true } : {}),
-      }),
-  );
+      });
+    }
+  });
 }
 
 /**
@@ -366,19 +379,19 @@ self.onmessage = (e: MessageEvent<MainToWorker>) => {
       services?.parts.dns.clearCache();
       return;
     case "reload": {
-      try {
-        const r = reload(msg.options, msg.removedOutbounds);
+      // Async only while the new config's outbound modules are imported (`buildFlowParts`).
+      reload(msg.options, msg.removedOutbounds).then((r) => {
         if (msg.log && workerLog) {
           configureLogging(msg.log, workerLog).catch((error) =>
             log.error("reload logging: {error}", { error: String(error) })
           );
         }
         post({ type: "reloaded", ...r });
-      } catch (error) {
+      }, (error) => {
         const message = error instanceof Error ? error.message : String(error);
         log.error("reload failed: {message}", { message });
         post({ type: "reload-failed", message });
-      }
+      });
       return;
     }
     case "stats":

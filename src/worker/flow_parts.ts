@@ -5,7 +5,7 @@
  * what this module makes of the options.
  *
  * ```ts
- * const parts = buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() });
+ * const parts = await buildFlowParts(options, { reactor, ruleSets: new RuleSetRegistry() });
  * const path = new ConnectionPath({ reactor, services: parts.flow, ids: new ConnIds() });
  * parts.close(); // once no connection uses them
  * ```
@@ -19,7 +19,8 @@ import type { Options } from "../config/types.ts";
 import { createDns, dnsFlowPrepare, type DnsModule, type SharedDnsMemory } from "../dns/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { startNtp } from "../ntp/mod.ts";
-import { builtinOutbounds, createOutbounds } from "../outbound/mod.ts";
+import { createOutbounds } from "../outbound/registry.ts";
+import { loadOutbounds } from "../outbound/load.ts";
 import type { BoundSockets } from "../outbound/bound_sockets.ts";
 import type { DialContext, Outbound } from "../outbound/types.ts";
 import type { Platform } from "../platform/types.ts";
@@ -67,9 +68,11 @@ export interface PartsBase {
 /**
  * Builds the outbounds, DNS module, router and NTP from `options` (decoded, so they build: the
  * decoder refuses what these would; `tests/config/check_run_property_test.ts`). Throws the
- * factories' TypeError otherwise.
+ * factories' TypeError otherwise. Only the outbound types `options` names are imported
+ * (`src/outbound/load.ts`).
  */
-export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
+export async function buildFlowParts(options: Options, base: PartsBase): Promise<FlowParts> {
+  const registry = await loadOutbounds(options.outbounds);
   const { reactor, sockets, platform, shared, stateMemory, ruleSets } = base;
   const state = stateMemory ? new SharedState(stateMemory) : undefined;
   if (state) setClashModeSource(() => state.mode);
@@ -89,7 +92,7 @@ export function buildFlowParts(options: Options, base: PartsBase): FlowParts {
       : {}),
     ...(options.certificate ? { certificate: options.certificate } : {}),
   };
-  const outbounds = createOutbounds(options.outbounds, ctx, options.route, builtinOutbounds());
+  const outbounds = createOutbounds(options.outbounds, ctx, options.route, registry);
   const defaultOutbound = options.route.final || options.outbounds[0]?.tag || "";
   ruleSets.define(options.route.rule_set.map((s) => s.tag));
   const dns = createDns(options, {
