@@ -11,6 +11,11 @@
  *   `node:crypto` for the small synchronous pieces (length fields, headers), whose AES-GCM runs
  *   in software at about 60 MB/s (too slow for bulk, fine for 18 bytes).
  *
+ * - Both, when the system's OpenSSL libcrypto loads (Linux, `ffi/libcrypto.ts`): its EVP
+ *   interface through FFI, synchronous, with the CPU's AES instructions. Deno's `node:crypto`
+ *   AES-GCM has none (the figures above), so this is what makes the AES protocols fast; the
+ *   runtime's path stays for systems without it (macOS) and for `TUNBOX_OPENSSL=0`.
+ *
  * So {@linkcode Aead.seal}/{@linkcode Aead.open} may return a promise (AES-GCM) or bytes
  * (ChaCha20-Poly1305); callers that keep order queue either ({@linkcode FramedStream}).
  * {@linkcode Aead.sealSync}/{@linkcode Aead.openSync} are always synchronous.
@@ -26,6 +31,12 @@
 
 import { Buffer } from "node:buffer";
 import nodeCrypto from "node:crypto";
+import {
+  EVP_CTRL_AEAD_GET_TAG,
+  EVP_CTRL_AEAD_SET_TAG,
+  type Libcrypto,
+  libcrypto,
+} from "../../ffi/libcrypto.ts";
 
 /** The AEAD algorithms tunbox's protocols use. */
 export type AeadAlgorithm = "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
@@ -126,6 +137,88 @@ class SyncAead extends NodeAead implements Aead {
   }
 }
 
+/** `int *outl` for the EVP calls (one per thread; every call is synchronous). */
+const OUT_LEN = new Uint8Array(4);
+/** Where `EVP_CipherFinal_ex` writes nothing (AEAD modes have no final block). */
+const NO_OUT = new Uint8Array(16);
+
+/** Frees the EVP contexts of an {@linkcode OpenSslAead} once it is garbage. */
+const contexts = new FinalizationRegistry<{ lib: Libcrypto; ctx: Deno.PointerObject }>(
+  ({ lib, ctx }) => lib.EVP_CIPHER_CTX_free(ctx),
+);
+
+/** An AEAD on OpenSSL's EVP interface: one context per direction, keyed once. */
+class OpenSslAead implements Aead {
+  readonly #lib: Libcrypto;
+  readonly #seal: Deno.PointerObject;
+  readonly #open: Deno.PointerObject;
+
+  constructor(readonly algorithm: AeadAlgorithm, key: Uint8Array, lib: Libcrypto) {
+    this.#lib = lib;
+    const cipher = algorithm === "aes-128-gcm"
+      ? lib.EVP_aes_128_gcm()
+      : algorithm === "aes-256-gcm"
+      ? lib.EVP_aes_256_gcm()
+      : lib.EVP_chacha20_poly1305();
+    this.#seal = this.#context(cipher, key, 1);
+    this.#open = this.#context(cipher, key, 0);
+  }
+
+  #context(cipher: Deno.PointerValue, key: Uint8Array, enc: 0 | 1): Deno.PointerObject {
+    const lib = this.#lib;
+    const ctx = lib.EVP_CIPHER_CTX_new();
+    if (ctx === null) throw new Error(`${this.algorithm}: EVP_CIPHER_CTX_new failed`);
+    contexts.register(this, { lib, ctx });
+    if (lib.EVP_CipherInit_ex(ctx, cipher, null, key, null, enc) !== 1) {
+      throw new Error(`${this.algorithm}: EVP_CipherInit_ex refused the key`);
+    }
+    return ctx;
+  }
+
+  sealSync(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    const lib = this.#lib, ctx = this.#seal, n = plaintext.length;
+    const out = new Uint8Array(n + TAG_LENGTH);
+    if (
+      lib.EVP_CipherInit_ex(ctx, null, null, null, nonce, -1) !== 1 ||
+      (aad !== undefined && aad.length > 0 &&
+        lib.EVP_CipherUpdate(ctx, null, OUT_LEN, aad, aad.length) !== 1) ||
+      (n > 0 && lib.EVP_CipherUpdate(ctx, out, OUT_LEN, plaintext, n) !== 1) ||
+      lib.EVP_CipherFinal_ex(ctx, NO_OUT, OUT_LEN) !== 1 ||
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LENGTH, out.subarray(n)) !== 1
+    ) {
+      throw new Error(`${this.algorithm}: seal failed in libcrypto`);
+    }
+    return out;
+  }
+
+  openSync(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+    if (sealed.length < TAG_LENGTH) throw new AeadError("message shorter than its tag");
+    const lib = this.#lib, ctx = this.#open, n = sealed.length - TAG_LENGTH;
+    const out = new Uint8Array(n);
+    if (
+      lib.EVP_CipherInit_ex(ctx, null, null, null, nonce, -1) !== 1 ||
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, sealed.subarray(n)) !== 1 ||
+      (aad !== undefined && aad.length > 0 &&
+        lib.EVP_CipherUpdate(ctx, null, OUT_LEN, aad, aad.length) !== 1) ||
+      (n > 0 && lib.EVP_CipherUpdate(ctx, out, OUT_LEN, sealed.subarray(0, n), n) !== 1)
+    ) {
+      throw new Error(`${this.algorithm}: open failed in libcrypto`);
+    }
+    if (lib.EVP_CipherFinal_ex(ctx, NO_OUT, OUT_LEN) !== 1) {
+      throw new AeadError("message authentication failed");
+    }
+    return out;
+  }
+
+  seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    return this.sealSync(nonce, plaintext, aad);
+  }
+
+  open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
+    return this.openSync(nonce, sealed, aad);
+  }
+}
+
 /** Below this size the synchronous path is cheaper than a WebCrypto round trip. */
 const ASYNC_MIN = 1024;
 
@@ -166,6 +259,8 @@ export async function createAead(algorithm: AeadAlgorithm, key: Uint8Array): Pro
   if (key.length !== want) {
     throw new RangeError(`${algorithm} needs a ${want}-byte key, got ${key.length} bytes`);
   }
+  const lib = libcrypto();
+  if (lib) return new OpenSslAead(algorithm, key, lib);
   if (algorithm === "chacha20-poly1305") return new SyncAead(algorithm, key);
   const webKey = await crypto.subtle.importKey(
     "raw",
@@ -183,7 +278,8 @@ export function createSyncAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead 
   if (key.length !== want) {
     throw new RangeError(`${algorithm} needs a ${want}-byte key, got ${key.length} bytes`);
   }
-  return new SyncAead(algorithm, key);
+  const lib = libcrypto();
+  return lib ? new OpenSslAead(algorithm, key, lib) : new SyncAead(algorithm, key);
 }
 
 /**

@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import nodeCrypto from "node:crypto";
+import {
+  AEAD_KEY_LENGTH,
+  type AeadAlgorithm,
+  AeadError,
+  createAead,
+  createSyncAead,
+} from "../../src/crypto/aead.ts";
+import { libcrypto } from "../../ffi/libcrypto.ts";
+
+const ALGORITHMS: AeadAlgorithm[] = ["aes-128-gcm", "aes-256-gcm", "chacha20-poly1305"];
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** The reference: node:crypto's one-shot AEAD (ciphertext ‖ tag). */
+function reference(
+  alg: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  pt: Uint8Array,
+  aad?: Uint8Array,
+) {
+  // deno-lint-ignore no-explicit-any
+  const c = nodeCrypto.createCipheriv(alg as any, key, nonce, { authTagLength: 16 }) as any;
+  if (aad) c.setAAD(aad);
+  return new Uint8Array(Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]));
+}
+
+function bytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (i * 131 + seed * 7) & 0xff;
+  return out;
+}
+
+for (const alg of ALGORITHMS) {
+  Deno.test(`\`createAead("${alg}")\` seals byte for byte as node:crypto does, and opens it back`, async () => {
+    const key = bytes(AEAD_KEY_LENGTH[alg], 1);
+    for (
+      const make of [() => createAead(alg, key), () => Promise.resolve(createSyncAead(alg, key))]
+    ) {
+      const aead = await make();
+      for (const n of [0, 1, 15, 16, 17, 2048, 16384, 65535]) {
+        const nonce = bytes(12, n);
+        const pt = bytes(n, n + 1);
+        const aad = n % 2 === 1 ? bytes(13, n) : undefined;
+        const sealed = await aead.seal(nonce, pt, aad);
+        assert.deepEqual(sealed, reference(alg, key, nonce, pt, aad), `${n} bytes`);
+        assert.deepEqual(aead.openSync(nonce, sealed, aad), pt);
+        assert.deepEqual(await aead.open(nonce, sealed, aad), pt);
+      }
+    }
+  });
+
+  Deno.test(`\`createAead("${alg}")\` refuses a flipped bit, a wrong nonce and wrong AAD with AeadError`, async () => {
+    const aead = await createAead(alg, bytes(AEAD_KEY_LENGTH[alg], 2));
+    const nonce = bytes(12, 3);
+    const sealed = aead.sealSync(nonce, bytes(100, 4), bytes(5, 5));
+    for (const i of [0, 99, 100, 115]) {
+      const bad = sealed.slice();
+      bad[i]! ^= 1;
+      assert.throws(() => aead.openSync(nonce, bad, bytes(5, 5)), AeadError, `bit at ${i}`);
+    }
+    assert.throws(() => aead.openSync(bytes(12, 9), sealed, bytes(5, 5)), AeadError);
+    assert.throws(() => aead.openSync(nonce, sealed), AeadError);
+    assert.throws(() => aead.openSync(nonce, sealed.subarray(0, 15)), AeadError);
+    // A failure leaves the key usable.
+    assert.deepEqual(aead.openSync(nonce, sealed, bytes(5, 5)), bytes(100, 4));
+  });
+}
+
+Deno.test({
+  name:
+    "libcrypto loads on Linux, and TUNBOX_OPENSSL=0 turns it off (the runtime's path seals alike)",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    assert.ok(libcrypto() !== null, "the system's libcrypto.so.3 loads");
+    const script = `
+      import { libcrypto } from "${ROOT}ffi/libcrypto.ts";
+      import { createAead } from "${ROOT}src/crypto/aead.ts";
+      const a = await createAead("aes-128-gcm", new Uint8Array(16).fill(7));
+      const s = await a.seal(new Uint8Array(12), new Uint8Array(4096).fill(1));
+      console.log(libcrypto() === null, Array.from(s.subarray(-16)).join(","));`;
+    const run = async (env: Record<string, string>) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      return new TextDecoder().decode(out.stdout).trim().split(" ");
+    };
+    const [offA, tagA] = await run({ TUNBOX_OPENSSL: "0" });
+    const [offB, tagB] = await run({});
+    assert.deepEqual([offA, offB], ["true", "false"]);
+    assert.equal(tagA, tagB);
+  },
+});
