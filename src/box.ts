@@ -12,15 +12,18 @@ import { getLogger } from "@logtape/logtape";
 import type { ApiBackend, ClashApi } from "./api/clash_api.ts";
 import type { ConnectionHub } from "./conn/mod.ts";
 import type { Options, TunInboundOptions } from "./config/types.ts";
-import { createSharedDnsMemory, type SharedDnsMemory } from "./dns/shared_names.ts";
+import {
+  createSharedDnsMemory,
+  type SharedDnsMemory,
+  SharedFakeIpStore,
+  SharedRdrc,
+} from "./dns/shared_names.ts";
 import { FakeIpPersistence } from "./dns/fakeip_persist.ts";
-import { SharedFakeIpStore, SharedRdrc } from "./dns/shared_names.ts";
 import { RdrcPersistence } from "./dns/rdrc_persist.ts";
 import { Reactor } from "./io/reactor.ts";
 import { localProxies, proxyReadyTimeout, waitForLocalProxies } from "./outbound/proxy_ready.ts";
-import { loadPlatform } from "./platform/mod.ts";
+import { loadPlatform, type NetworkChange, type Platform } from "./platform/mod.ts";
 import { type MemoryTrim, startMemoryTrim } from "./platform/memory_trim.ts";
-import type { NetworkChange, Platform } from "./platform/types.ts";
 import { setClashModeSource } from "./route/clash_mode.ts";
 import { Router } from "./route/router.ts";
 import { RuleSetRegistry } from "./route/rule_set.ts";

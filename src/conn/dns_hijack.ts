@@ -22,7 +22,7 @@
 import { frameMessage, FrameReader } from "../dns/tcp_framing.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { JsStream, WOULD_BLOCK } from "../io/stream.ts";
-import type { Destination, UdpFlow } from "../outbound/types.ts";
+import type { Destination, UdpFlow } from "../outbound/mod.ts";
 
 /** Answers one DNS query message; null drops it. Must not throw (a rejection drops it too). */
 export type DnsAnswer = (query: Uint8Array) => Promise<Uint8Array | null>;

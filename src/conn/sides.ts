@@ -7,7 +7,7 @@
  */
 
 import type { Stream } from "../io/stream.ts";
-import type { IcmpFlow, OutboundErrorKind, UdpFlow } from "../outbound/types.ts";
+import type { IcmpFlow, OutboundErrorKind, UdpFlow } from "../outbound/mod.ts";
 import type { ConnControl } from "./tracker.ts";
 
 /** How a relay ended, as a side reports it. */

@@ -39,7 +39,7 @@ import type { DnsServerOptions, DomainStrategy, Options } from "../config/types.
 import type { Reactor } from "../io/reactor.ts";
 import { parseIp } from "../net/ip.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { DialContext, Dialer, Outbound, ResolveRequest } from "../outbound/types.ts";
+import type { DialContext, Dialer, Outbound, ResolveRequest } from "../outbound/mod.ts";
 import type { ConnMetadata } from "../route/metadata.ts";
 import { DnsClient } from "./client.ts";
 import { DnsHijacker } from "./hijack.ts";

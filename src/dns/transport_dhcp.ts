@@ -17,8 +17,8 @@ import type { Reactor } from "../io/reactor.ts";
 import { UdpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import { formatIp } from "../net/ip.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { DialContext } from "../outbound/types.ts";
-import type { NetworkInterface } from "../platform/types.ts";
+import type { DialContext } from "../outbound/mod.ts";
+import type { NetworkInterface } from "../platform/mod.ts";
 import {
   decodeDhcp,
   DHCP_CLIENT_PORT,

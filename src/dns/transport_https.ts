@@ -24,7 +24,7 @@ import { E, SysError } from "../../ffi/errno.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import type { Timer } from "../io/timer_queue.ts";
-import type { Dialer } from "../outbound/types.ts";
+import type { Dialer } from "../outbound/mod.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 import { StreamDuplex } from "../tls/stream_duplex.ts";
 import { dnsTimeout, type DnsTransport, type ServerAddress } from "./transport.ts";

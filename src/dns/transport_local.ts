@@ -19,7 +19,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import { parseIp } from "../net/ip.ts";
-import type { Dialer } from "../outbound/types.ts";
+import type { Dialer } from "../outbound/mod.ts";
 import { DEFAULT_HOSTS_PATH, HOSTS_RECHECK_MS, HostsFile } from "./hosts_file.ts";
 import { HOSTS_TTL } from "./transport_hosts.ts";
 import { dnsTimeout, type DnsTransport, ServerAddress } from "./transport.ts";

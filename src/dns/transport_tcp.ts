@@ -12,7 +12,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import { readSome, type Stream, writeAll } from "../io/stream.ts";
 import type { Timer } from "../io/timer_queue.ts";
-import type { Dialer } from "../outbound/types.ts";
+import type { Dialer } from "../outbound/mod.ts";
 import { frameMessage, FrameReader } from "./tcp_framing.ts";
 import { dnsTimeout, type DnsTransport, IdAllocator, type ServerAddress } from "./transport.ts";
 import {

@@ -17,7 +17,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../io/reactor.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import { ipEqual, isV4Mapped } from "../net/ip.ts";
-import type { Destination, Dialer, UdpFlow } from "../outbound/types.ts";
+import type { Destination, Dialer, UdpFlow } from "../outbound/mod.ts";
 import { dnsTimeout, type DnsTransport, IdAllocator, type ServerAddress } from "./transport.ts";
 import type { TcpTransport } from "./transport_tcp.ts";
 import {

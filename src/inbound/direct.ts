@@ -34,7 +34,7 @@ import {
   WOULD_BLOCK,
 } from "../io/socket.ts";
 import { parseIp } from "../net/ip.ts";
-import type { Destination } from "../outbound/types.ts";
+import type { Destination } from "../outbound/mod.ts";
 import { DEFAULT_UDP_TIMEOUT_MS } from "./listener.ts";
 import type { InboundHandler, InboundRequest } from "./types.ts";
 import { type ListenPlatform, listenSocketSetup, listenTcp } from "./listen_socket.ts";

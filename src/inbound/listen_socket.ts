@@ -33,7 +33,7 @@ import {
 import { type SocketOptions, TcpListener, type TcpSocket } from "../io/socket.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
-import type { Platform } from "../platform/types.ts";
+import type { Platform } from "../platform/mod.ts";
 
 /** sing-box's listener keep-alive defaults (`tcp_keep_alive`, `tcp_keep_alive_interval`). */
 export const DEFAULT_LISTEN_KEEPALIVE_MS = 5 * 60_000;

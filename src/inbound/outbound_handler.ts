@@ -11,7 +11,7 @@ import { ConnectionPath } from "../conn/mod.ts";
 import type { DialOptions, OutboundOptions } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { DialContext, Dialer, Outbound } from "../outbound/types.ts";
+import type { DialContext, Dialer, Outbound } from "../outbound/mod.ts";
 import { Router } from "../route/router.ts";
 import { createRouterHandler, type RouterHandler } from "./router_handler.ts";
 

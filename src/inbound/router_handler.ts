@@ -23,7 +23,7 @@ import type {
 } from "../conn/mod.ts";
 import type { Stream } from "../io/stream.ts";
 import { type Relay, relay } from "../io/relay.ts";
-import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/types.ts";
+import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/mod.ts";
 import { type ConnMetadata, newConnMetadata } from "../route/metadata.ts";
 import type {
   InboundConnection,

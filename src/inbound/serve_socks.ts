@@ -19,7 +19,7 @@ import type { InboundUser } from "../config/types.ts";
 import { Reactor } from "../io/reactor.ts";
 import { formatSockAddr } from "../io/socket.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { DialContext, Dialer } from "../outbound/types.ts";
+import type { DialContext, Dialer } from "../outbound/mod.ts";
 import { hostsResolver } from "../dns/hosts_file.ts";
 import { ListenerInbound } from "./listener.ts";
 import { createOutboundHandler, type OutboundHandler } from "./outbound_handler.ts";

@@ -20,7 +20,7 @@ import type { Reactor } from "../io/reactor.ts";
 import { formatSockAddr, TcpListener, type TcpSocket } from "../io/socket.ts";
 import { EV_ERROR, EV_READ, fdClose, sockLocalAddr, sockSendTo, WOULD_BLOCK } from "../io/sys.ts";
 import { unmap } from "../net/ip.ts";
-import type { Destination } from "../outbound/types.ts";
+import type { Destination } from "../outbound/mod.ts";
 import {
   tproxyListenTcp,
   tproxyOpenUdp,

@@ -13,7 +13,7 @@
 
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import type { Stream } from "../io/stream.ts";
-import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/types.ts";
+import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/mod.ts";
 
 /** What a client asked for, with where it came from. */
 export interface InboundRequest {

@@ -15,7 +15,7 @@ import type { SockAddr } from "../../ffi/sockaddr.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import { formatSockAddr } from "../io/socket.ts";
-import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/types.ts";
+import type { Destination, OutboundErrorKind, UdpFlow } from "../outbound/mod.ts";
 import type { InboundHandler, InboundRequest } from "./types.ts";
 
 const log = getLogger(["tunbox", "inbound"]);

@@ -16,7 +16,7 @@
 import { E, SysError } from "../../ffi/errno.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { formatIp } from "../net/ip.ts";
-import type { NetworkInterface, Platform } from "../platform/types.ts";
+import type { NetworkInterface, Platform } from "../platform/mod.ts";
 import { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE, type Reactor } from "./reactor.ts";
 import type { Stream } from "./stream.ts";
 import {

@@ -16,7 +16,7 @@
 
 import type { Reactor } from "../io/reactor.ts";
 import { formatDestination } from "../outbound/types.ts";
-import type { Destination, UdpFlow } from "../outbound/types.ts";
+import type { Destination, UdpFlow } from "../outbound/mod.ts";
 import { buildRequest, NtpError, type NtpSample, parseResponse } from "./packet.ts";
 
 /** How long an exchange waits for an answer (sing's NTP client: 5 s). */

@@ -22,7 +22,7 @@ import type { NtpOptions } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { Timer } from "../io/timer_queue.ts";
 import { parseIp } from "../net/ip.ts";
-import type { Destination, Dialer } from "../outbound/types.ts";
+import type { Destination, Dialer } from "../outbound/mod.ts";
 import { ntpExchange } from "./client.ts";
 import { CLOCK_SKEW_WARN_MS, type SharedClock } from "./clock.ts";
 import type { NtpSample } from "./packet.ts";

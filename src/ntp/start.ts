@@ -15,7 +15,7 @@
 import type { Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { DirectDialer } from "../outbound/direct_dialer.ts";
-import type { DialContext, Dialer, Outbound } from "../outbound/types.ts";
+import type { DialContext, Dialer, Outbound } from "../outbound/mod.ts";
 import { SharedClock } from "./clock.ts";
 import { NtpService } from "./service.ts";
 import { setSystemTime } from "../platform/linux/system_time.ts";

@@ -15,7 +15,7 @@ import { tunEscape } from "../config/tun_escape.ts";
 import { formatPrefix, isLoopback, parseIp, type Prefix, prefixContains } from "../net/ip.ts";
 import { planRoutes, resolveIndexes, RULE_SPAN } from "../platform/linux/auto_route.ts";
 import { formatRule } from "../platform/linux/ip_text.ts";
-import type { RuleInfo } from "../platform/linux/rtnetlink/mod.ts";
+import type { RuleInfo } from "../platform/mod.ts";
 import { planDarwinRoutes } from "../platform/darwin/route_plan.ts";
 import { isPrivateAddr } from "../net/ip_private.ts";
 import { newConnMetadata } from "../route/metadata.ts";

@@ -17,7 +17,7 @@ import type { IcmpSocket } from "../io/icmp_socket.ts";
 import type { TcpSocket, UdpSocket } from "../io/socket.ts";
 import { sockDisconnect, sockLocalAddr } from "../io/sys.ts";
 import { formatIp } from "../net/ip.ts";
-import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
+import type { NetworkChange, NetworkInterface } from "../platform/mod.ts";
 
 /** What is tracked: a reactor TCP or UDP socket, or an ICMP socket (closed like UDP). */
 type Tracked = TcpSocket | UdpSocket | IcmpSocket;

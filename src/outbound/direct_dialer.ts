@@ -27,7 +27,7 @@ import {
   WOULD_BLOCK,
 } from "../io/socket.ts";
 import { formatIp, isLoopback, parseIp } from "../net/ip.ts";
-import type { NetworkInterface } from "../platform/types.ts";
+import type { NetworkInterface } from "../platform/mod.ts";
 import {
   type Destination,
   type DialContext,

@@ -13,13 +13,13 @@
  */
 
 import { IcmpSocket } from "../io/icmp_socket.ts";
-import { checksum } from "../wire/checksum.ts";
 import {
+  checksum,
   ICMPV4_ECHO_REPLY,
   ICMPV4_ECHO_REQUEST,
   ICMPV6_ECHO_REPLY,
   ICMPV6_ECHO_REQUEST,
-} from "../wire/icmp.ts";
+} from "../wire/mod.ts";
 import type { DirectDialer } from "./direct_dialer.ts";
 import { type DialMeta, type IcmpFlow, toOutboundError } from "./types.ts";
 

@@ -12,3 +12,4 @@
 export { builtinOutbounds } from "./builtin.ts";
 export { createOutbounds, type OutboundEnv, OutboundRegistry } from "./registry.ts";
 export * from "./types.ts";
+export type { BoundSockets } from "./bound_sockets.ts";

@@ -11,7 +11,7 @@ import { SysError } from "../../ffi/errno.ts";
 import type { Reactor } from "../io/reactor.ts";
 import type { Stream } from "../io/stream.ts";
 import { formatIp } from "../net/ip.ts";
-import type { NetworkInterface, Platform } from "../platform/types.ts";
+import type { NetworkInterface, Platform } from "../platform/mod.ts";
 import type { BoundSockets } from "./bound_sockets.ts";
 
 /** Where to connect: an IP address, a domain, or both (then the address is used). */

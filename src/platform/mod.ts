@@ -17,3 +17,4 @@ export type * from "./types.ts";
 export { loadPlatform } from "./load.ts";
 export { diffNetwork } from "./network_change.ts";
 export { nextAddressIn, type TunDns, tunDns } from "../config/tun_dns.ts";
+export type { RuleInfo } from "./linux/rtnetlink/mod.ts";

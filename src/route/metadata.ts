@@ -20,7 +20,7 @@
 
 import type { Network, RouteOptionsFields } from "../config/types.ts";
 import { isV4Mapped } from "../net/ip.ts";
-import type { ProcessInfo } from "../platform/types.ts";
+import type { ProcessInfo } from "../platform/mod.ts";
 
 /** An address and port. `fqdn` is set (and `addr` empty) only for domain destinations. */
 export interface Endpoint {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { ProcessInfo } from "../platform/types.ts";
+import type { ProcessInfo } from "../platform/mod.ts";
 import type { ConnMetadata, Endpoint } from "./metadata.ts";
 import { compileGoRegex } from "./domain_regex.ts";
 import { featureId, isSupported } from "../config/support.ts";

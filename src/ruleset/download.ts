@@ -19,7 +19,7 @@ import type { Reactor } from "../io/reactor.ts";
 import { type Stream, WOULD_BLOCK, writeAll } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { parseStatusLine } from "../outbound/http.ts";
-import type { Destination, Dialer } from "../outbound/types.ts";
+import type { Destination, Dialer } from "../outbound/mod.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 import { formatSize, MAX_RULE_SET_BYTES } from "./size.ts";
 

@@ -9,7 +9,7 @@
 import { getLogger } from "@logtape/logtape";
 import type { Options } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
-import type { Outbound } from "../outbound/types.ts";
+import type { Outbound } from "../outbound/mod.ts";
 import { type RuleSetPayload, RuleSetRegistry } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "./download.ts";
 

@@ -21,15 +21,27 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import { pseudoHeaderSumAt } from "../wire/checksum.ts";
-import { IcmpPacket, ICMPV4_ECHO_REQUEST, ICMPV6_ECHO_REQUEST } from "../wire/icmp.ts";
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ip.ts";
-import { IPV4_FIELD, Ipv4Packet } from "../wire/ipv4.ts";
-import { IPV6_FIELD, Ipv6Packet, newIpv6Walk, walkIpv6 } from "../wire/ipv6.ts";
-import { UDP_HEADER_LEN, UdpPacket } from "../wire/udp.ts";
+import {
+  IcmpPacket,
+  ICMPV4_ECHO_REQUEST,
+  ICMPV6_ECHO_REQUEST,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  IPV4_FIELD,
+  Ipv4Packet,
+  IPV6_FIELD,
+  Ipv6Packet,
+  newIpv6Walk,
+  pseudoHeaderSumAt,
+  UDP_HEADER_LEN,
+  UdpPacket,
+  walkIpv6,
+} from "../wire/mod.ts";
 import { echoReplyInPlace } from "./icmp_echo.ts";
 import { IpReassembler, type ReassemblyOptions } from "./ip_reassembly.ts";
-import type { TcpStack } from "./tcp/stack.ts";
+import type { TcpStack } from "./tcp/mod.ts";
 
 const log = getLogger(["tunbox", "stack"]);
 

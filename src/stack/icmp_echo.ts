@@ -14,17 +14,17 @@
  * @module
  */
 
-import { updateChecksum16 } from "../wire/checksum.ts";
-import { checksum } from "../wire/checksum.ts";
 import {
+  checksum,
   ICMPV4_DEST_UNREACHABLE,
   ICMPV4_ECHO_REPLY,
   ICMPV4_ECHO_REQUEST,
   ICMPV6_DEST_UNREACHABLE,
   ICMPV6_ECHO_REPLY,
   ICMPV6_ECHO_REQUEST,
-} from "../wire/icmp.ts";
-import { IPPROTO_ICMPV6 } from "../wire/ip.ts";
+  IPPROTO_ICMPV6,
+  updateChecksum16,
+} from "../wire/mod.ts";
 
 /**
  * Turns the echo request in `packet` (IP header at 0, ICMP message at `l4Off..l4End`) into an

@@ -17,8 +17,8 @@
  * @module
  */
 
-import { checksum } from "../wire/checksum.ts";
-import { RangeSet } from "./tcp/range_set.ts";
+import { checksum } from "../wire/mod.ts";
+import { RangeSet } from "./range_set.ts";
 
 /** Limits of an {@linkcode IpReassembler}. */
 export interface ReassemblyOptions {

@@ -16,11 +16,19 @@
  * @module
  */
 
-import { updateChecksum16, updateChecksumBytes } from "../wire/checksum.ts";
-import { get16, set16 } from "../wire/ip.ts";
-import { IPV4_FIELD } from "../wire/ipv4.ts";
-import { IPV6_FIELD } from "../wire/ipv6.ts";
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpPacket } from "../wire/tcp.ts";
+import {
+  get16,
+  IPV4_FIELD,
+  IPV6_FIELD,
+  set16,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+  TcpPacket,
+  updateChecksum16,
+  updateChecksumBytes,
+} from "../wire/mod.ts";
 import { FLAG_FIN_CLIENT, FLAG_FIN_SERVER, FLAG_RST, type NatTable } from "./nat_table.ts";
 
 /** What happened to a packet. */

@@ -13,10 +13,19 @@
  * @module
  */
 
-import { checksum, pseudoHeaderSumAt } from "../wire/checksum.ts";
-import { IPPROTO_ICMP, IPPROTO_UDP, set16 } from "../wire/ip.ts";
-import { IPV4_FIELD, IPV4_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.ts";
-import { IPV6_FIELD, IPV6_HEADER_LEN, Ipv6Packet } from "../wire/ipv6.ts";
+import {
+  checksum,
+  IPPROTO_ICMP,
+  IPPROTO_UDP,
+  IPV4_FIELD,
+  IPV4_HEADER_LEN,
+  Ipv4Packet,
+  IPV6_FIELD,
+  IPV6_HEADER_LEN,
+  Ipv6Packet,
+  pseudoHeaderSumAt,
+  set16,
+} from "../wire/mod.ts";
 
 /** The 16-bit checksum field offset within TCP (16), UDP (6) and ICMP (2) headers. */
 export const L4_CHECKSUM_OFFSET = { tcp: 16, udp: 6, icmp: 2 } as const;

@@ -6,11 +6,22 @@
  * @module
  */
 
-import { pseudoHeaderSumAt } from "../wire/checksum.ts";
-import { IPPROTO_TCP } from "../wire/ip.ts";
-import { IPV4_FIELD, IPV4_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.ts";
-import { IPV6_FIELD, IPV6_HEADER_LEN, Ipv6Packet } from "../wire/ipv6.ts";
-import { TCP_ACK, TCP_FIN, TCP_HEADER_LEN, TCP_RST, TCP_SYN, TcpPacket } from "../wire/tcp.ts";
+import {
+  IPPROTO_TCP,
+  IPV4_FIELD,
+  IPV4_HEADER_LEN,
+  Ipv4Packet,
+  IPV6_FIELD,
+  IPV6_HEADER_LEN,
+  Ipv6Packet,
+  pseudoHeaderSumAt,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_HEADER_LEN,
+  TCP_RST,
+  TCP_SYN,
+  TcpPacket,
+} from "../wire/mod.ts";
 
 const tcp = new TcpPacket(new Uint8Array(0));
 const v4 = new Ipv4Packet(new Uint8Array(0));

@@ -14,8 +14,7 @@
  * @module
  */
 
-import { IPPROTO_UDP } from "../wire/ip.ts";
-import { UDP_FIELD, UDP_HEADER_LEN, UdpPacket } from "../wire/udp.ts";
+import { IPPROTO_UDP, UDP_FIELD, UDP_HEADER_LEN, UdpPacket } from "../wire/mod.ts";
 import { FlowNode, FlowTable } from "./flow_table.ts";
 import { MAX_PACKET, PacketBuilder } from "./packet_builder.ts";
 

@@ -26,7 +26,7 @@ import {
   type Prefix,
   prefixContains,
 } from "../net/ip.ts";
-import type { NetworkSnapshot } from "../platform/types.ts";
+import type { NetworkSnapshot } from "../platform/mod.ts";
 
 /** One overlap between a TUN address and a local network. */
 export interface AddressCollision {

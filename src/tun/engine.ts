@@ -22,7 +22,7 @@ import type { ConnectionPath } from "../conn/mod.ts";
 import { Dispatcher } from "../stack/dispatch.ts";
 import type { NatFamily } from "../stack/nat.ts";
 import { NatTable } from "../stack/nat_table.ts";
-import { TcpStack } from "../stack/tcp/stack.ts";
+import { TcpStack } from "../stack/tcp/mod.ts";
 import { SystemStack } from "./system_stack.ts";
 import { UdpFlows } from "./udp_flows.ts";
 import { IcmpFlows } from "./icmp_flows.ts";

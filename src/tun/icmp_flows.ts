@@ -25,11 +25,11 @@ import { getLogger } from "@logtape/logtape";
 import type { ConnControl, ConnectionPath, IcmpInboundSide, IcmpVerdict } from "../conn/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { formatIp, type Prefix, prefixContains } from "../net/ip.ts";
-import type { IcmpFlow } from "../outbound/types.ts";
+import type { IcmpFlow } from "../outbound/mod.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import { echoReplyInPlace, hostUnreachable } from "../stack/icmp_echo.ts";
 import { L4_CHECKSUM_OFFSET, PacketBuilder } from "../stack/packet_builder.ts";
-import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../wire/ip.ts";
+import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../wire/mod.ts";
 
 const log = getLogger(["tunbox", "tun", "icmp"]);
 

@@ -20,15 +20,15 @@
 import { getLogger } from "@logtape/logtape";
 import type { Options, TunInboundOptions } from "../config/types.ts";
 import { formatIp, formatPrefix } from "../net/ip.ts";
-import { loadPlatform } from "../platform/mod.ts";
+import {
+  type InstalledRoutes,
+  loadPlatform,
+  type Platform,
+  type RoutePlan,
+  type TunDevice,
+  type TunDeviceConfig,
+} from "../platform/mod.ts";
 import { checkAddressCollisions } from "./collisions.ts";
-import type {
-  InstalledRoutes,
-  Platform,
-  RoutePlan,
-  TunDevice,
-  TunDeviceConfig,
-} from "../platform/types.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 

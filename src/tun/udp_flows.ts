@@ -14,7 +14,7 @@
 
 import type { ConnControl, ConnectionPath, UdpInboundSide } from "../conn/mod.ts";
 import type { Reactor } from "../io/reactor.ts";
-import type { Destination, UdpFlow } from "../outbound/types.ts";
+import type { Destination, UdpFlow } from "../outbound/mod.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { UdpDatagram } from "../stack/dispatch.ts";
 import { UdpReplyBuilder, type UdpSession, UdpSessionTable } from "../stack/udp_sessions.ts";

@@ -22,8 +22,12 @@ import type { Reactor } from "../io/reactor.ts";
 import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { RouteDecision } from "../route/router.ts";
-import type { CloseReason, ConnectionHandler, TcpConnection } from "../stack/tcp/mod.ts";
-import type { PendingFlow } from "../stack/tcp/stack.ts";
+import type {
+  CloseReason,
+  ConnectionHandler,
+  PendingFlow,
+  TcpConnection,
+} from "../stack/tcp/mod.ts";
 
 const PEEK_RETRY_MS = 2;
 

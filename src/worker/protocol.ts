@@ -6,8 +6,8 @@
  */
 
 import type { LogOptions, Options } from "../config/types.ts";
-import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
-import type { SharedDnsMemory } from "../dns/shared_names.ts";
+import type { NetworkChange, NetworkInterface } from "../platform/mod.ts";
+import type { SharedDnsMemory } from "../dns/mod.ts";
 import type { SharedStateMemory } from "../store/shared_state.ts";
 import type { RuleSetPayload } from "../route/rule_set.ts";
 import type { DownloadRequest, DownloadResult } from "../ruleset/download.ts";

@@ -14,9 +14,13 @@ import { JsStream, type Stream, WOULD_BLOCK } from "../../io/stream.ts";
 import type { Timer } from "../../io/timer_queue.ts";
 import { Dispatcher, type UdpDatagram } from "../../stack/dispatch.ts";
 import { PacketBuilder } from "../../stack/packet_builder.ts";
-import type { CloseReason, ConnectionHandler, TcpConnection } from "../../stack/tcp/mod.ts";
-import { TcpStack } from "../../stack/tcp/stack.ts";
-import { IPPROTO_UDP } from "../../wire/ip.ts";
+import {
+  type CloseReason,
+  type ConnectionHandler,
+  type TcpConnection,
+  TcpStack,
+} from "../../stack/tcp/mod.ts";
+import { IPPROTO_UDP } from "../../wire/mod.ts";
 import { E, SysError } from "../../../ffi/errno.ts";
 import type { Destination, UdpFlow } from "../types.ts";
 

@@ -22,8 +22,18 @@
  * @module
  */
 
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from "../../wire/seq.ts";
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../../wire/tcp.ts";
+import {
+  seqAdd,
+  seqDiff,
+  seqGe,
+  seqGt,
+  seqLe,
+  seqLt,
+  TCP_ACK,
+  TCP_FIN,
+  TCP_RST,
+  TCP_SYN,
+} from "../../wire/mod.ts";
 import { PacketBuilder } from "../packet_builder.ts";
 import { TcpTimeouts } from "./timeouts.ts";
 import {

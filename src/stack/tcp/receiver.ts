@@ -11,7 +11,7 @@
  * @module
  */
 
-import { seqAdd, seqDiff } from "../../wire/seq.ts";
+import { seqAdd, seqDiff } from "../../wire/mod.ts";
 import { PacketBuilder } from "../packet_builder.ts";
 import { RecvBuffer } from "./recv_buffer.ts";
 import { SackReceiver } from "./sack.ts";

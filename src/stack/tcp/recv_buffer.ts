@@ -11,7 +11,7 @@
  */
 
 import { HEAP_ALLOCATOR, type RingAllocator } from "./buffer_pool.ts";
-import { RangeSet } from "./range_set.ts";
+import { RangeSet } from "../range_set.ts";
 
 /** Ring buffer with out-of-order placement. Capacity is a power of two. */
 export class RecvBuffer {

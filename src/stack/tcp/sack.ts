@@ -9,8 +9,8 @@
  * @module
  */
 
-import { seqAdd, seqDiff } from "../../wire/seq.ts";
-import { RangeSet } from "./range_set.ts";
+import { seqAdd, seqDiff } from "../../wire/mod.ts";
+import { RangeSet } from "../range_set.ts";
 
 /** Most blocks a segment carries: 4 without timestamps, 3 with (RFC 2018 §3). */
 export const MAX_SACK_BLOCKS = 4;

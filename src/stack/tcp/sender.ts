@@ -8,16 +8,21 @@
  * @module
  */
 
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from "../../wire/seq.ts";
 import {
   emitTcpOptions,
+  seqAdd,
+  seqDiff,
+  seqGe,
+  seqGt,
+  seqLe,
+  seqLt,
   TCP_ACK,
   TCP_FIN,
   TCP_PSH,
   TCP_RST,
   TCP_SYN,
   tcpOptionsLen,
-} from "../../wire/tcp.ts";
+} from "../../wire/mod.ts";
 import { NewReno } from "./congestion.ts";
 import { TcpReceiver } from "./receiver.ts";
 import { RttEstimator } from "./rtt.ts";

@@ -49,10 +49,10 @@
  * @module
  */
 
-import { pseudoHeaderSumAt } from "../../wire/checksum.ts";
-import { IPPROTO_TCP } from "../../wire/ip.ts";
-import { seqAdd } from "../../wire/seq.ts";
 import {
+  IPPROTO_TCP,
+  pseudoHeaderSumAt,
+  seqAdd,
   TCP_ACK,
   TCP_FIELD,
   TCP_FIN,
@@ -60,7 +60,7 @@ import {
   TCP_RST,
   TCP_SYN,
   TcpPacket,
-} from "../../wire/tcp.ts";
+} from "../../wire/mod.ts";
 import { FlowNode, FlowTable } from "../flow_table.ts";
 import { PacketBuilder } from "../packet_builder.ts";
 import { BufferPool } from "./buffer_pool.ts";

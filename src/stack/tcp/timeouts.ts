@@ -9,8 +9,7 @@
  * @module
  */
 
-import { seqAdd, seqDiff } from "../../wire/seq.ts";
-import { TCP_ACK, TCP_RST } from "../../wire/tcp.ts";
+import { seqAdd, seqDiff, TCP_ACK, TCP_RST } from "../../wire/mod.ts";
 import { TcpSender } from "./sender.ts";
 import {
   CLOSE_WAIT,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { TcpOptions } from "../../wire/tcp.ts";
+import { TcpOptions } from "../../wire/mod.ts";
 
 /** RFC 9293 connection states. */
 export type TcpState =

@@ -1,7 +1,7 @@
 /** RangeSet, RecvBuffer (out-of-order reassembly), SendBuffer, RttEstimator, NewReno, TimerHeap. */
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import fc from "fast-check";
-import { RangeSet } from "../../../src/stack/tcp/range_set.ts";
+import { RangeSet } from "../../../src/stack/range_set.ts";
 import { RecvBuffer } from "../../../src/stack/tcp/recv_buffer.ts";
 import { SendBuffer } from "../../../src/stack/tcp/send_buffer.ts";
 import { BufferPool } from "../../../src/stack/tcp/buffer_pool.ts";
