@@ -91,6 +91,12 @@ export async function startTunbox(
   ], { cwd: opts.repoRoot });
   const stop = async (): Promise<string[]> => {
     await proc.stop(10_000);
+    if (Deno.env.get("BENCH_KEEP_TMP")) {
+      // Kept with the configs: what tunbox printed (logs; V8's --trace-gc lines on stdout).
+      const out = conf.replace(/\.json$/, "");
+      await Deno.writeTextFile(`${out}.stdout.log`, proc.stdout);
+      await Deno.writeTextFile(`${out}.stderr.log`, proc.stderr);
+    }
     const problems: string[] = [];
     const after = await routingSnapshot(ns);
     const rules = diffLines(before.rules, after.rules);
