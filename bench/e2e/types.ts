@@ -126,6 +126,8 @@ export interface WrkRun {
   proxyPeakRssKiB?: number;
   proxyCpuSeconds?: number;
   proxyCpuUsPerRequest?: number;
+  /** Packets through the TUN device (both ways) per request; only for a TUN row. */
+  tunPacketsPerRequest?: number;
 }
 
 /** The wrk group of one row. */

@@ -8,6 +8,7 @@
 
 import { maxNofile, type Netns, type NsProcess, tail } from "./netns.ts";
 import { readRssKiB, treeCpuSeconds } from "./procfs.ts";
+import { tunPackets } from "./tunbox.ts";
 import { NET } from "./topology.ts";
 import type { Measured, WrkMode, WrkResult, WrkRun } from "./types.ts";
 
@@ -158,6 +159,7 @@ async function oneRun(
   seconds: number,
 ): Promise<Measured<WrkRun>> {
   const cpu0 = proxyPid === undefined ? undefined : treeCpuSeconds(proxyPid);
+  const tun0 = await tunPackets(client);
   let peak: number | undefined;
   let sampling = true;
   const sampler = (async () => {
@@ -174,6 +176,7 @@ async function oneRun(
   );
   sampling = false;
   await sampler;
+  const tun1 = tun0 === undefined ? undefined : await tunPackets(client);
   if (out.code !== 0) {
     return { ok: false, error: `wrk exited with ${out.code}: ${tail(out.stderr || out.stdout)}` };
   }
@@ -187,6 +190,9 @@ async function oneRun(
         run.proxyCpuSeconds = cpu1 - cpu0;
         if (w.requests > 0) run.proxyCpuUsPerRequest = run.proxyCpuSeconds / w.requests * 1e6;
       }
+    }
+    if (tun0 !== undefined && tun1 !== undefined && w.requests > 0) {
+      run.tunPacketsPerRequest = (tun1 - tun0) / w.requests;
     }
     return { ok: true, value: run };
   } catch (e) {
@@ -220,7 +226,9 @@ export async function measureWrk(
       r.ok
         ? `  ${r.value.perSecond.toFixed(0)} req/s, p50 ${r.value.p50Us.toFixed(0)} µs, p99 ${
           r.value.p99Us.toFixed(0)
-        } µs, peak RSS ${r.value.proxyPeakRssKiB ?? "–"} KiB`
+        } µs, peak RSS ${r.value.proxyPeakRssKiB ?? "–"} KiB, proxy CPU ${
+          r.value.proxyCpuUsPerRequest?.toFixed(1) ?? "–"
+        } µs/req, TUN ${r.value.tunPacketsPerRequest?.toFixed(2) ?? "–"} pkt/req`
         : `  failed: ${r.error}`,
     );
   }
