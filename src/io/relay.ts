@@ -150,6 +150,10 @@ class Direction {
         this.dst.wantWrite(true);
         return;
       }
+      // A short read from a kernel socket emptied its receive queue: the next read would
+      // only say EAGAIN, a system call per message. Readiness is level-triggered, so bytes
+      // that arrive meanwhile are reported by the next epoll round.
+      if (n < scratch.length && !this.splice && this.src.fd !== null) return;
     }
   }
 

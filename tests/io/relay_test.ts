@@ -299,3 +299,41 @@ Deno.test("`Relay.close()` closes both sockets and reports `closed`", async () =
     client.close();
   });
 });
+
+Deno.test("`relay()` reads a socket once per message: a short read is not followed by an EAGAIN read", async () => {
+  await withReactor(async (r) => {
+    const { client, relayed } = await throughRelay(r, (sock) => {
+      (async () => {
+        const buf = new Uint8Array(64);
+        for (;;) {
+          const n = await readSome(sock, buf, "echo read").catch(() => 0);
+          if (n === 0) break;
+          await writeAll(sock, buf.slice(0, n), "echo write");
+        }
+        sock.close();
+      })();
+    });
+    const rl = await relayed;
+    let reads = 0;
+    let wouldBlock = 0;
+    for (const side of [rl.a, rl.b]) {
+      const read = side.read.bind(side);
+      side.read = (buf: Uint8Array) => {
+        reads++;
+        const n = read(buf);
+        if (n === WOULD_BLOCK) wouldBlock++;
+        return n;
+      };
+    }
+    const buf = new Uint8Array(64);
+    for (let i = 0; i < 5; i++) {
+      await writeAll(client, enc.encode(`message ${i}`), "client write");
+      await readExact(client, buf.subarray(0, 9), "client read");
+      assert.equal(dec.decode(buf.subarray(0, 9)), `message ${i}`);
+    }
+    client.close();
+    // Each message is read once from the client's side and once from the server's side.
+    assert.equal(wouldBlock, 0, `${wouldBlock} of ${reads} reads found nothing`);
+    assert.equal(reads, 10);
+  });
+});
