@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
-import { MAX_BLOCK_MS, Reactor } from "../../src/io/reactor.ts";
+import { EV_READ, MAX_BLOCK_MS, Reactor } from "../../src/io/reactor.ts";
+import { fdClose, fdRead, fdWrite, pipeCreate } from "../../src/io/sys.ts";
 
 Deno.test("`Reactor.holdAwake()` counts holds and releases each once", () => {
   const r = new Reactor();
@@ -47,6 +48,41 @@ Deno.test("`Reactor.holdAwake()` lets work queued outside the reactor run withou
   } finally {
     r.stop();
     await loop;
+    r.close();
+  }
+});
+
+Deno.test("`Reactor` lets a macrotask queued by a handler run before the loop sleeps", async () => {
+  const r = new Reactor();
+  const [rd, wr] = pipeCreate();
+  let rounds = 0;
+  r.afterRound = () => rounds++;
+  let handledIn = -1;
+  let ranIn = -1;
+  const ran = new Promise<void>((resolve) => {
+    r.add(rd, EV_READ, () => {
+      fdRead(rd, new Uint8Array(8));
+      handledIn = rounds;
+      // Deno ops and timers complete in macrotasks like this one; a busy loop may defer them
+      // for a while, but not into an idle wait of up to MAX_BLOCK_MS.
+      setImmediate(() => {
+        ranIn = rounds;
+        resolve();
+      });
+    });
+  });
+  const loop = r.run();
+  try {
+    fdWrite(wr, new Uint8Array([1]));
+    await ran;
+    // The handler's round, then at most the spin's round, then the yield.
+    assert.ok(ranIn - handledIn <= 2, `ran ${ranIn - handledIn} rounds after its handler`);
+  } finally {
+    r.stop();
+    await loop;
+    r.remove(rd);
+    fdClose(rd);
+    fdClose(wr);
     r.close();
   }
 });
