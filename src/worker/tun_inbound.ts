@@ -38,14 +38,25 @@ export const DEFAULT_UDP_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_STACK: TunStack = "mixed";
 
 /**
- * Number of packet workers: `TUNBOX_WORKERS` if set, else the CPU count (Linux multi-queue);
- * macOS utun has one queue, so one worker.
+ * Number of packet workers: `TUNBOX_WORKERS` if set; else one on a machine with up to 2 cores
+ * and the core count up to 4 above that (Linux multi-queue TUN); macOS utun has one queue, so one
+ * worker. Each worker is an isolate of about 25 MiB: on 2 cores a second one measured no more
+ * throughput with the default (mixed) stack and 25 MiB more RSS idle and at 1,000 connections
+ * (`bench:e2e --quick --workers 1,2`, bench/results/2026-12-04_111744.md; docs/architecture.md).
+ *
+ * ```ts
+ * workerCount("linux", 2); // 1
+ * workerCount("linux", 8); // 4
+ * ```
  */
-export function workerCount(os: string = Deno.build.os): number {
+export function workerCount(
+  os: string = Deno.build.os,
+  cores: number = navigator.hardwareConcurrency || 1,
+): number {
   if (os !== "linux") return 1;
   const env = Number(Deno.env.get("TUNBOX_WORKERS") ?? "");
   if (Number.isInteger(env) && env > 0) return Math.min(env, 64);
-  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 64));
+  return cores <= 2 ? 1 : Math.min(cores, 4);
 }
 
 /** A running TUN inbound. */

@@ -288,7 +288,9 @@ export class SeedWorld {
 
   /** Starts (or restarts) tunbox with the world's config and (by default) waits until it runs. */
   async startTunbox(wait = true): Promise<void> {
-    const env = this.#env;
+    // Two packet workers unless a test says otherwise, so the end-to-end tests keep exercising
+    // what crosses workers (NAT port slices, per-worker state) whatever the machine's default.
+    const env = { TUNBOX_WORKERS: "2", ...this.#env };
     this.tunbox = this.#track(
       "tunbox",
       this.host.spawn(
@@ -302,7 +304,7 @@ export class SeedWorld {
           "-c",
           this.configPath,
         ],
-        env ? { env: { ...Deno.env.toObject(), ...env } } : {},
+        { env: { ...Deno.env.toObject(), ...env } },
       ),
     );
     if (wait) await this.tunbox.waitFor(/tunbox started/);
