@@ -24,7 +24,8 @@ import { SysError } from "../../../ffi/errno.ts";
 import { DARWIN_ERRNO, PROC_PIDPATHINFO_MAXSIZE } from "../../../ffi/darwin/constants.ts";
 import { type DarwinLibc, fromCString } from "../../../ffi/darwin/libc.ts";
 import { parsePcbList, type PcbSocket } from "../../../ffi/darwin/pcblist.ts";
-import { ipEqual, isV4Mapped, unmap } from "../../net/ip.ts";
+import { isV4Mapped, unmap } from "../../net/ip.ts";
+import { pickBoundSocket } from "../bound_socket.ts";
 import type { ProcessInfo } from "../types.ts";
 
 /** The sysctl names of the socket lists (bsd/netinet/tcp_subr.c, udp_usrreq.c). */
@@ -32,8 +33,6 @@ export const PCBLIST_SYSCTL = {
   tcp: "net.inet.tcp.pcblist_n",
   udp: "net.inet.udp.pcblist_n",
 } as const;
-
-const isZero = (a: Uint8Array) => a.every((b) => b === 0);
 
 /**
  * The socket bound to `addr`:`port` (4 or 16 address bytes) among a list's: an exact local
@@ -46,17 +45,11 @@ export function pickPcbSocket(
   addr: Uint8Array,
   port: number,
 ): PcbSocket | null {
-  let wildcard: PcbSocket | null = null;
-  for (const s of sockets) {
-    if (s.localPort !== port) continue;
-    const local = addr.length === 4
-      ? s.v4 ?? (s.v6 !== null && isV4Mapped(s.v6) ? unmap(s.v6) : null)
-      : s.v6;
-    if (local === null) continue;
-    if (ipEqual(local, addr)) return s;
-    if (wildcard === null && isZero(local)) wildcard = s;
-  }
-  return wildcard;
+  return pickBoundSocket(sockets, addr, (s) => {
+    if (s.localPort !== port) return null;
+    if (addr.length === 16) return s.v6;
+    return s.v4 ?? (s.v6 !== null && isV4Mapped(s.v6) ? unmap(s.v6) : null);
+  });
 }
 
 /** Finds the owner of local sockets through the pcblist_n sysctls and `proc_pidpath`. */

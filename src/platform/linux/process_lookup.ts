@@ -51,6 +51,7 @@ import {
   TIMEVAL_SIZE,
 } from "../../../ffi/linux/constants.ts";
 import { listDir, readLink } from "./procfs.ts";
+import { pickBoundSocket } from "../bound_socket.ts";
 import type { ProcessInfo } from "../types.ts";
 
 /** `NETLINK_SOCK_DIAG` (netlink protocol 4). */
@@ -104,16 +105,6 @@ export function decodeInetDiagMsg(p: Uint8Array): DiagSocket | null {
   };
 }
 
-function sameAddr(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function isAny(a: Uint8Array): boolean {
-  return a.every((b) => b === 0);
-}
-
 /** `addr` as an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`). */
 function mapped(addr: Uint8Array): Uint8Array {
   const out = new Uint8Array(16);
@@ -132,13 +123,7 @@ export function pickSocket(
   addr: Uint8Array,
   port: number,
 ): DiagSocket | null {
-  let wildcard: DiagSocket | null = null;
-  for (const s of sockets) {
-    if (s.localPort !== port) continue;
-    if (sameAddr(s.localAddr, addr)) return s;
-    if (wildcard === null && isAny(s.localAddr)) wildcard = s;
-  }
-  return wildcard;
+  return pickBoundSocket(sockets, addr, (s) => (s.localPort === port ? s.localAddr : null));
 }
 
 /** Finds the owner of local sockets through `NETLINK_SOCK_DIAG` and `/proc`. */
