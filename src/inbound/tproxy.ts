@@ -17,7 +17,7 @@ import { getLogger } from "@logtape/logtape";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import type { TproxyInboundOptions } from "../config/types.ts";
 import type { Reactor } from "../io/reactor.ts";
-import { formatSockAddr, TcpListener, type TcpSocket } from "../io/socket.ts";
+import { applySocketOptions, formatSockAddr, TcpListener, type TcpSocket } from "../io/socket.ts";
 import { EV_ERROR, EV_READ, fdClose, sockLocalAddr, sockSendTo, WOULD_BLOCK } from "../io/sys.ts";
 import { unmap } from "../net/ip.ts";
 import type { Destination } from "../outbound/mod.ts";
@@ -85,12 +85,10 @@ export class TproxyInbound {
         local = sockLocalAddr(this.#tcpFd);
       }
       if (networks.includes("udp")) {
-        this.#udpFd = tproxyOpenUdp(local, (fd, family) => {
-          if (setup.udp.bindInterface) {
-            setup.udp.platform!.bindToInterface(fd, family, setup.udp.bindInterface);
-          }
-          if (setup.udp.mark !== undefined) setup.udp.platform!.setMark(fd, setup.udp.mark);
-        });
+        this.#udpFd = tproxyOpenUdp(
+          local,
+          (fd, family) => applySocketOptions(fd, family, setup.udp, "udp"),
+        );
         this.#reader = new TproxyUdpReader(this.#udpFd);
         this.#sessions = new UdpSessions({
           reactor,

@@ -20,6 +20,7 @@
 import type { ProcessInfo } from "../platform/mod.ts";
 import type { ConnMetadata, Endpoint } from "./metadata.ts";
 import { compileGoRegex } from "./domain_regex.ts";
+import { describeList } from "./rule_items.ts";
 import { featureId, isSupported } from "../config/support.ts";
 
 /** Finds the process owning a flow's local socket (null: not found). May throw. */
@@ -70,32 +71,32 @@ interface Item {
   match(meta: ConnMetadata): boolean;
 }
 
+/** The item's text, as the route rules' other items describe themselves. */
 function describe(field: string, values: readonly (string | number)[]): string {
-  return values.length === 1 ? `${field}=${values[0]}` : `${field}=[${values.join(" ")}]`;
+  return describeList(field, values.map(String));
+}
+
+/** An item on the executable's path: `test` decides, when the flow has a known process. */
+function pathItem(text: string, test: (path: string) => boolean): Item {
+  return {
+    text,
+    match: (m) => {
+      const p = processOf(m);
+      return p !== null && p.path !== "" && test(p.path);
+    },
+  };
 }
 
 /** `process_name`: the executable's file name equals one of `names`. */
 export function processNameItem(names: readonly string[]): Item {
   const set = new Set(names);
-  return {
-    text: describe("process_name", names),
-    match: (m) => {
-      const p = processOf(m);
-      return p !== null && p.path !== "" && set.has(processName(p.path));
-    },
-  };
+  return pathItem(describe("process_name", names), (path) => set.has(processName(path)));
 }
 
 /** `process_path`: the executable's path equals one of `paths`. */
 export function processPathItem(paths: readonly string[]): Item {
   const set = new Set(paths);
-  return {
-    text: describe("process_path", paths),
-    match: (m) => {
-      const p = processOf(m);
-      return p !== null && p.path !== "" && set.has(p.path);
-    },
-  };
+  return pathItem(describe("process_path", paths), (path) => set.has(path));
 }
 
 /** `process_path_regex`: the executable's path matches one of `patterns` (Go RE2 syntax). */
@@ -111,25 +112,26 @@ export function processPathRegexItem(patterns: readonly string[], where: string)
       );
     }
   });
+  return pathItem(
+    describe("process_path_regex", patterns),
+    (path) => regexes.some((r) => r.test(path)),
+  );
+}
+
+/** An item on the socket owner's uid. */
+function uidItem(text: string, uids: ReadonlySet<number>): Item {
   return {
-    text: describe("process_path_regex", patterns),
+    text,
     match: (m) => {
       const p = processOf(m);
-      return p !== null && p.path !== "" && regexes.some((r) => r.test(p.path));
+      return p !== null && uids.has(p.uid);
     },
   };
 }
 
 /** `user_id`: the socket's owner uid is one of `uids`. */
 export function userIdItem(uids: readonly number[]): Item {
-  const set = new Set(uids);
-  return {
-    text: describe("user_id", uids),
-    match: (m) => {
-      const p = processOf(m);
-      return p !== null && set.has(p.uid);
-    },
-  };
+  return uidItem(describe("user_id", uids), new Set(uids));
 }
 
 /**
@@ -142,13 +144,7 @@ export function userItem(names: readonly string[], uidOf: (name: string) => numb
     const uid = uidOf(n);
     if (uid !== null) uids.add(uid);
   }
-  return {
-    text: describe("user", names),
-    match: (m) => {
-      const p = processOf(m);
-      return p !== null && uids.has(p.uid);
-    },
-  };
+  return uidItem(describe("user", names), uids);
 }
 
 /** A user's uid from `/etc/passwd` text (`name:x:uid:...` lines), or null. */
