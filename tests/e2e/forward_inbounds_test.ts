@@ -18,11 +18,9 @@
  */
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
-import { Netns } from "../_helpers/netns.ts";
-import { CAN_RUN_E2E, Proc } from "./_world.ts";
+import { CAN_RUN_E2E } from "./_world.ts";
+import { RouterWorld } from "./_router_world.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const TPROXY_PORT = 7893;
 
 const NFT_RULES = `
@@ -85,49 +83,16 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const client = await Netns.create("fwdc");
-    const router = await Netns.create("fwdr");
-    const server = await Netns.create("fwds");
-    const dir = await Deno.makeTempDir({ prefix: "tunbox-fwd-" });
-    const procs: Proc[] = [];
+    const w = await RouterWorld.create("fwd", 70, ["10.71.0.3/24"]);
+    const { client, router } = w;
     try {
-      await client.addVeth("c0", "c1", {
-        peerNs: router,
-        localAddr: ["10.70.0.2/24"],
-        peerAddr: ["10.70.0.1/24"],
-      });
-      await router.addVeth("s1", "s0", {
-        peerNs: server,
-        localAddr: ["10.71.0.1/24"],
-        peerAddr: ["10.71.0.2/24", "10.71.0.3/24"],
-      });
-      await client.ip("route", "add", "default", "via", "10.70.0.1");
-      await server.ip("route", "add", "default", "via", "10.71.0.1");
-      await router.mustExec(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
-      await router.mustExec(["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
-      await client.ip("-6", "addr", "add", "fd00:70::2/64", "dev", "c0", "nodad");
-      await router.ip("-6", "addr", "add", "fd00:70::1/64", "dev", "c1", "nodad");
-      await router.ip("-6", "addr", "add", "fd00:71::1/64", "dev", "s1", "nodad");
-      await server.ip("-6", "addr", "add", "fd00:71::2/64", "dev", "s0", "nodad");
-      await client.ip("-6", "route", "add", "default", "via", "fd00:70::1");
-      await server.ip("-6", "route", "add", "default", "via", "fd00:71::1");
-      await router.exec(["nft", "-f", "-"], { stdin: NFT_RULES }).then((r) => {
-        if (r.code !== 0) throw new Error(`nft: ${r.stderr}`);
-      });
+      await w.nft(NFT_RULES);
       await router.ip("rule", "add", "fwmark", "1", "lookup", "100");
       await router.ip("route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
       await router.ip("-6", "rule", "add", "fwmark", "1", "lookup", "100");
       await router.ip("-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100");
 
-      const far = (args: string[]) => {
-        const p = new Proc(
-          "far",
-          server.spawn([Deno.execPath(), "run", "-A", `${ROOT}tests/e2e/_far_server.ts`, ...args]),
-        );
-        procs.push(p);
-        return p.waitFor(/ready/);
-      };
-      await far([
+      await w.startFar([
         "--http",
         "10.71.0.2:80",
         "--http",
@@ -141,10 +106,8 @@ Deno.test({
         "--ntp-offset",
         "90000",
       ]);
-      await far(["--dns", "10.71.0.3:53", "--dns-answer", "198.51.100.7"]);
+      await w.startFar(["--dns", "10.71.0.3:53", "--dns-answer", "198.51.100.7"]);
 
-      const curl = (url: string) =>
-        client.exec(["curl", "-sS", "-m", "5", url]).then((r) => ({ ...r, out: r.stdout.trim() }));
       const dig = (server: string, port: number, name: string) =>
         client.exec([
           "dig",
@@ -159,31 +122,17 @@ Deno.test({
         ]).then((r) => r.stdout.trim());
 
       await t.step("control: without tunbox, the router only forwards", async () => {
-        const r = await curl("http://10.71.0.2/ip");
+        const r = await w.curl("http://10.71.0.2/ip");
         assert.equal(r.out, "10.70.0.2", "the server sees the client itself");
         assert.equal(await dig("10.71.0.2", 53, "a.example"), "203.0.113.10");
       });
 
-      await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(tunboxConfig(), null, 2));
-      const tunbox = new Proc(
-        "tunbox",
-        router.spawn([
-          Deno.execPath(),
-          "run",
-          ...RUN_PERMISSIONS,
-          `${ROOT}main.ts`,
-          "run",
-          "-c",
-          `${dir}/config.json`,
-        ]),
-      );
-      procs.push(tunbox);
-      await tunbox.waitFor(/tunbox started/);
+      const tunbox = await w.startTunbox(tunboxConfig());
 
       await t.step(
         "tproxy: a TCP connection is terminated by tunbox and dialed again",
         async () => {
-          const r = await curl("http://10.71.0.2/ip");
+          const r = await w.curl("http://10.71.0.2/ip");
           assert.equal(r.code, 0, r.stderr + tunbox.stderr.slice(-2000));
           assert.equal(r.out, "10.71.0.1", "the server sees tunbox's address, not the client's");
           assert.match(
@@ -194,13 +143,13 @@ Deno.test({
       );
 
       await t.step("tproxy: IPv6 TCP on the same dual-stack socket", async () => {
-        const r = await curl("http://[fd00:71::2]/ip");
+        const r = await w.curl("http://[fd00:71::2]/ip");
         assert.equal(r.code, 0, r.stderr + tunbox.stderr.slice(-2000));
         assert.equal(r.out, "fd00:71::1");
       });
 
       await t.step("tproxy: a rule rejects port 81", async () => {
-        const r = await curl("http://10.71.0.2:81/small");
+        const r = await w.curl("http://10.71.0.2:81/small");
         assert.notEqual(r.code, 0, r.out);
       });
 
@@ -217,7 +166,7 @@ Deno.test({
       await t.step(
         "direct: TCP to the listen port reaches override_address:override_port",
         async () => {
-          const r = await curl("http://10.70.0.1:8080/ip");
+          const r = await w.curl("http://10.70.0.1:8080/ip");
           assert.equal(r.code, 0, r.stderr + tunbox.stderr.slice(-2000));
           assert.equal(r.out, "10.71.0.1");
         },
@@ -225,7 +174,7 @@ Deno.test({
 
       await t.step("direct: UDP (network udp) forwards DNS and answers from its port", async () => {
         assert.equal(await dig("10.70.0.1", 5353, "c.example"), "203.0.113.10");
-        const tcp = await curl("http://10.70.0.1:5353/");
+        const tcp = await w.curl("http://10.70.0.1:5353/");
         assert.notEqual(tcp.code, 0, "network udp: no TCP listener");
       });
 
@@ -241,9 +190,7 @@ Deno.test({
         assert.equal(status.code, 0, tunbox.stderr.slice(-2000));
       });
     } finally {
-      for (const p of procs.reverse()) await p.stop("SIGKILL", 5000).catch(() => {});
-      for (const ns of [client, router, server]) await ns.delete().catch(() => {});
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await w.close();
     }
   },
 });

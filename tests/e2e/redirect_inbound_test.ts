@@ -6,11 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
-import { Netns } from "../_helpers/netns.ts";
-import { CAN_RUN_E2E, Proc } from "./_world.ts";
+import { CAN_RUN_E2E } from "./_world.ts";
+import { RouterWorld } from "./_router_world.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const PORT = 7892;
 
 const NFT_RULES = `
@@ -39,70 +37,19 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const client = await Netns.create("rdc");
-    const router = await Netns.create("rdr");
-    const server = await Netns.create("rds");
-    const dir = await Deno.makeTempDir({ prefix: "tunbox-redirect-" });
-    const procs: Proc[] = [];
+    const w = await RouterWorld.create("rd", 72);
     try {
-      await client.addVeth("c0", "c1", {
-        peerNs: router,
-        localAddr: ["10.72.0.2/24"],
-        peerAddr: ["10.72.0.1/24"],
-      });
-      await router.addVeth("s1", "s0", {
-        peerNs: server,
-        localAddr: ["10.73.0.1/24"],
-        peerAddr: ["10.73.0.2/24"],
-      });
-      await client.ip("route", "add", "default", "via", "10.72.0.1");
-      await server.ip("route", "add", "default", "via", "10.73.0.1");
-      await router.mustExec(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
-      await router.mustExec(["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
-      await client.ip("-6", "addr", "add", "fd00:72::2/64", "dev", "c0", "nodad");
-      await router.ip("-6", "addr", "add", "fd00:72::1/64", "dev", "c1", "nodad");
-      await router.ip("-6", "addr", "add", "fd00:73::1/64", "dev", "s1", "nodad");
-      await server.ip("-6", "addr", "add", "fd00:73::2/64", "dev", "s0", "nodad");
-      await client.ip("-6", "route", "add", "default", "via", "fd00:72::1");
-      await server.ip("-6", "route", "add", "default", "via", "fd00:73::1");
-      const nft = await router.exec(["nft", "-f", "-"], { stdin: NFT_RULES });
-      assert.equal(nft.code, 0, `nft: ${nft.stderr}`);
-
-      const far = new Proc(
-        "far",
-        server.spawn([
-          Deno.execPath(),
-          "run",
-          "-A",
-          `${ROOT}tests/e2e/_far_server.ts`,
-          "--http",
-          "10.73.0.2:80",
-          "--http",
-          "10.73.0.2:81",
-          "--http",
-          "fd00:73::2:80",
-        ]),
-      );
-      procs.push(far);
-      await far.waitFor(/ready/);
-
-      await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(CONFIG, null, 2));
-      const tunbox = new Proc(
-        "tunbox",
-        router.spawn([
-          Deno.execPath(),
-          "run",
-          ...RUN_PERMISSIONS,
-          `${ROOT}main.ts`,
-          "run",
-          "-c",
-          `${dir}/config.json`,
-        ]),
-      );
-      procs.push(tunbox);
-      await tunbox.waitFor(/tunbox started/);
-      const curl = (url: string) =>
-        client.exec(["curl", "-sS", "-m", "5", url]).then((r) => ({ ...r, out: r.stdout.trim() }));
+      await w.nft(NFT_RULES);
+      await w.startFar([
+        "--http",
+        "10.73.0.2:80",
+        "--http",
+        "10.73.0.2:81",
+        "--http",
+        "fd00:73::2:80",
+      ]);
+      const tunbox = await w.startTunbox(CONFIG);
+      const curl = (url: string) => w.curl(url);
 
       await t.step("IPv4: tunbox dials the original destination again", async () => {
         const r = await curl("http://10.73.0.2/ip");
@@ -130,7 +77,7 @@ Deno.test({
       await t.step(
         "a connection made to the listener itself is refused with a reason",
         async () => {
-          const r = await client.exec(["curl", "-sS", "-m", "5", `http://10.72.0.1:${PORT}/ip`]);
+          const r = await curl(`http://10.72.0.1:${PORT}/ip`);
           assert.notEqual(r.code, 0);
           await tunbox.waitFor(/its destination 10\.72\.0\.1:7892 is this listener/, 5000);
         },
@@ -141,9 +88,7 @@ Deno.test({
         assert.equal(r.out, "10.73.0.1", r.stderr);
       });
     } finally {
-      for (const p of procs.reverse()) await p.stop("SIGKILL", 5000).catch(() => {});
-      for (const ns of [client, router, server]) await ns.delete().catch(() => {});
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await w.close();
     }
   },
 });
