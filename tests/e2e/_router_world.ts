@@ -17,9 +17,8 @@
  * @module
  */
 
-import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
 import { Netns } from "../_helpers/netns.ts";
-import { Proc } from "./_world.ts";
+import { Proc, tunboxRunArgv } from "./_world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -96,15 +95,7 @@ export class RouterWorld {
     await Deno.writeTextFile(`${this.dir}/config.json`, JSON.stringify(config, null, 2));
     const p = new Proc(
       "tunbox",
-      this.router.spawn([
-        Deno.execPath(),
-        "run",
-        ...RUN_PERMISSIONS,
-        `${ROOT}main.ts`,
-        "run",
-        "-c",
-        `${this.dir}/config.json`,
-      ]),
+      this.router.spawn(tunboxRunArgv(`${this.dir}/config.json`)),
     );
     this.procs.push(p);
     await p.waitFor(/tunbox started/);

@@ -112,6 +112,12 @@ export class Proc {
   }
 }
 
+/** The command line of `tunbox run -c <config>` from source, as `deno task run` runs it. */
+export function tunboxRunArgv(configPath: string): string[] {
+  // Exactly the permissions of `deno task run` (not -A), as users run it.
+  return [Deno.execPath(), "run", ...RUN_PERMISSIONS, `${ROOT}main.ts`, "run", "-c", configPath];
+}
+
 /** The seed's config shape (`/work/shared/seeds/000_…`), on Linux, with rules the tests probe. */
 export function seedConfig(stack: Stack, extraRules: unknown[] = []): Record<string, unknown> {
   return {
@@ -294,16 +300,7 @@ export class SeedWorld {
     this.tunbox = this.#track(
       "tunbox",
       this.host.spawn(
-        // Exactly the permissions of `deno task run` (not -A), as users run it.
-        [
-          Deno.execPath(),
-          "run",
-          ...RUN_PERMISSIONS,
-          `${ROOT}main.ts`,
-          "run",
-          "-c",
-          this.configPath,
-        ],
+        tunboxRunArgv(this.configPath),
         { env: { ...Deno.env.toObject(), ...env } },
       ),
     );

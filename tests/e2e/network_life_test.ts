@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { RUN_PERMISSIONS } from "../../src/service/permissions.ts";
 import { type CommandResult, Netns, type NetnsSnapshot } from "../_helpers/netns.ts";
 import { payload, sha256Hex } from "./_payload.ts";
 import {
@@ -16,6 +15,7 @@ import {
   Proc,
   SeedWorld,
   type Stack,
+  tunboxRunArgv,
 } from "./_world.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -182,15 +182,7 @@ class TwoUplinks {
       await Deno.writeTextFile(`${w.dir}/config.json`, JSON.stringify(config));
       w.tunbox = new Proc(
         "tunbox",
-        host.spawn([
-          Deno.execPath(),
-          "run",
-          ...RUN_PERMISSIONS,
-          `${ROOT}main.ts`,
-          "run",
-          "-c",
-          `${w.dir}/config.json`,
-        ]),
+        host.spawn(tunboxRunArgv(`${w.dir}/config.json`)),
       );
       w.procs.push(w.tunbox);
       await w.tunbox.waitFor(/tunbox started/);
@@ -409,15 +401,9 @@ Deno.test({
           route: { auto_detect_interface: true },
         }),
       );
-      const r = await ns.exec([
-        Deno.execPath(),
-        "run",
-        ...RUN_PERMISSIONS,
-        `${ROOT}main.ts`,
-        "run",
-        "-c",
-        `${dir}/config.json`,
-      ], { env: { ...Deno.env.toObject(), NO_COLOR: "1" } });
+      const r = await ns.exec(tunboxRunArgv(`${dir}/config.json`), {
+        env: { ...Deno.env.toObject(), NO_COLOR: "1" },
+      });
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(
         r.stdout + r.stderr,
