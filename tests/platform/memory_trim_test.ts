@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type GlibcMalloc, glibcMalloc, parseMallinfo2 } from "../../ffi/linux/malloc.ts";
+import { type GlibcMalloc, parseMallinfo2 } from "../../ffi/linux/malloc.ts";
 import { startMemoryTrim, trimOnce } from "../../src/platform/memory_trim.ts";
 
 function fakeMalloc(free: number | undefined): GlibcMalloc & { trims: number } {
