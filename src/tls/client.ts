@@ -356,7 +356,8 @@ export class TlsStream extends NodeBackedStream {
     socket.on("error", () => {});
     if (reset || socket.destroyed) {
       // The transport first: destroying the TLS socket first would close it gracefully.
-      this.duplex.destroy(reset ? new SysError("TLS stream aborted", E.ECONNRESET) : undefined);
+      if (reset) this.duplex.abortStream(new SysError("TLS stream aborted", E.ECONNRESET));
+      else this.duplex.destroy();
       socket.destroy();
       return;
     }

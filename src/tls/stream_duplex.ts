@@ -4,7 +4,9 @@
  *
  * Reads follow Node's flow control: the stream is read while the Duplex wants data
  * (`_read`), and reading stops when `push` reports a full buffer. Writes copy into the stream
- * and wait for writability when it would block; `final` half-closes.
+ * and wait for writability when it would block; `final` half-closes. Destroying the Duplex
+ * without an error closes the stream like closing a socket: a write the stream has not taken
+ * yet is still sent first (within {@linkcode LINGER_MS}); with an error the stream is aborted.
  *
  * @module
  */
@@ -12,8 +14,15 @@
 import { Buffer } from "node:buffer";
 import { Duplex } from "node:stream";
 import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
+import type { Timer } from "../io/timer_queue.ts";
 
 const READ_SIZE = 64 * 1024;
+
+/**
+ * How long a gracefully destroyed Duplex keeps its stream open to finish a write the stream
+ * could not take yet; then the stream is closed anyway.
+ */
+export const LINGER_MS = 5_000;
 
 /** A Node Duplex reading and writing `stream`. Closing the Duplex closes the stream. */
 export class StreamDuplex extends Duplex {
@@ -22,6 +31,7 @@ export class StreamDuplex extends Duplex {
   #ended = false;
   #held = false;
   #wanted = false;
+  #lingering: Timer | null = null;
   /** Called when a write starts or stops waiting for the stream to become writable. */
   onTransportWait: ((waiting: boolean) => void) | null = null;
 
@@ -106,13 +116,15 @@ export class StreamDuplex extends Duplex {
     } catch (error) {
       this.#pendingWrite = null;
       this.stream.wantWrite(false);
-      p.cb(error as Error);
+      if (this.#lingering) this.#endLinger(true);
+      else p.cb(error as Error);
       return;
     }
     this.#pendingWrite = null;
     this.stream.wantWrite(false);
     this.onTransportWait?.(false);
-    p.cb();
+    if (this.#lingering) this.#endLinger(false);
+    else p.cb();
   }
 
   /** True while a write waits for the stream to take bytes. */
@@ -130,9 +142,40 @@ export class StreamDuplex extends Duplex {
   }
 
   override _destroy(error: Error | null, cb: (error?: Error | null) => void): void {
-    this.stream.onReadable = this.stream.onWritable = this.stream.onHangup = null;
-    if (error) this.stream.abort();
-    else this.stream.close();
+    const stream = this.stream;
+    stream.onReadable = stream.onHangup = null;
+    if (!error && this.#pendingWrite !== null && !stream.closed) {
+      // Node's TLS reports its writes and its shutdown done while the last record still waits
+      // here for the stream to take it, and auto-destroys its socket once both directions
+      // ended: closing the stream now would cut what the peer was sent short (and the peer
+      // would read a clean EOF). Like a closed socket's send buffer, it is sent first.
+      stream.wantRead(false);
+      this.#lingering = stream.reactor.setTimeout(LINGER_MS, () => this.#endLinger(false));
+    } else {
+      stream.onWritable = null;
+      this.#pendingWrite = null;
+      if (error) stream.abort();
+      else stream.close();
+    }
     cb(error);
+  }
+
+  /** Ends a linger: the pending write went out (or failed, or took too long). */
+  #endLinger(reset: boolean): void {
+    this.#lingering?.cancel();
+    this.#lingering = null;
+    this.#pendingWrite = null;
+    this.stream.onWritable = null;
+    if (reset) this.stream.abort();
+    else this.stream.close();
+  }
+
+  /**
+   * Resets the stream now, also when the Duplex was already destroyed gracefully and still
+   * sends its last write (an `abort()` of the layer above).
+   */
+  abortStream(error: Error): void {
+    if (this.#lingering) this.#endLinger(true);
+    else this.destroy(error);
   }
 }

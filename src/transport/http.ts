@@ -185,7 +185,8 @@ export class HttpStream extends NodeBackedStream {
     req.on("error", () => {});
     session.on("error", () => {});
     if (reset || req.destroyed) {
-      this.duplex.destroy(reset ? new SysError("HTTP stream aborted", E.ECONNRESET) : undefined);
+      if (reset) this.duplex.abortStream(new SysError("HTTP stream aborted", E.ECONNRESET));
+      else this.duplex.destroy();
       req.close(http2.constants.NGHTTP2_CANCEL);
       session.destroy();
       return;

@@ -150,6 +150,87 @@ Deno.test("`TlsStream.abort()` is a failure at the peer, `close()` an orderly EO
   });
 });
 
+/**
+ * A client and a server TLS stream joined by a relay whose server-to-client direction waits
+ * while `hold` is pending (the client-to-server direction always flows); `serverSide` is the
+ * relay's end of the server's transport.
+ */
+async function heldPair(r: Reactor, hold: () => Promise<void>): Promise<{
+  c: TlsStream;
+  s: TlsStream;
+  serverSide: PairStream;
+}> {
+  const { pki, server } = await pkiAndServer();
+  const [a1, a2] = streamPair(r, 16 * 1024);
+  const [b1, b2] = streamPair(r, 16 * 1024);
+  const relay = async (from: Stream, to: Stream, wait: () => Promise<void>) => {
+    const buf = new Uint8Array(4096);
+    for (;;) {
+      await wait();
+      const n = await readSome(from, buf, "relay");
+      if (n === 0) return to.shutdownWrite();
+      await writeAll(to, buf.subarray(0, n), "relay");
+    }
+  };
+  relay(a2, b1, () => Promise.resolve()).catch(() => b1.abort());
+  relay(b1, a2, hold).catch(() => a2.abort());
+  const accepted = tlsAccept(b2, server, { what: "test server", timeoutMs: 5000 });
+  const c = await tlsConnect(a1, { serverName: "tls.test", ca: [pki.caPem] }, {
+    what: "test client",
+    timeoutMs: 5000,
+  });
+  return { c, s: await accepted, serverSide: b1 };
+}
+
+/** Resolves after `ms` on the reactor. */
+function sleep(r: Reactor, ms: number): Promise<void> {
+  return new Promise((res) => r.setTimeout(ms, () => res()));
+}
+
+Deno.test("`TlsStream` delivers its last bytes when the peer's EOF comes while they wait for the transport", async () => {
+  await withReactor(async (r) => {
+    let release = () => {};
+    let held = Promise.resolve();
+    const { c, s } = await heldPair(r, () => held);
+    held = new Promise((res) => release = res);
+    // The server's answer fills the transport and waits; then the client's EOF arrives. Node's
+    // TLS socket counts its writes and its shutdown done and destroys itself (both directions
+    // ended) while its last record still waits for the transport: that record must still go
+    // out before the transport closes, not be dropped for a clean-looking EOF.
+    const answer = pattern(40 * 1024, 3);
+    const answered = writeAll(s, answer, "answer").then(() => s.shutdownWrite());
+    await sleep(r, 50);
+    await writeAll(c, enc.encode("q"), "ask");
+    c.shutdownWrite();
+    assert.equal(new TextDecoder().decode(await drain(s)), "q");
+    await answered;
+    await sleep(r, 50);
+    release();
+    const got = await drain(c);
+    assert.equal(got.length, answer.length);
+    assert.ok(got.every((v, i) => v === answer[i]), "answer corrupted");
+    c.close();
+    s.close();
+  });
+});
+
+Deno.test("`TlsStream.abort()` resets the transport while its last bytes still wait for it", async () => {
+  await withReactor(async (r) => {
+    let held = Promise.resolve();
+    const { c, s, serverSide } = await heldPair(r, () => held);
+    held = new Promise(() => {});
+    writeAll(s, pattern(40 * 1024, 3), "answer").then(() => s.shutdownWrite(), () => {});
+    await sleep(r, 50);
+    c.shutdownWrite();
+    assert.equal((await drain(s)).length, 0);
+    await sleep(r, 50);
+    s.abort();
+    await sleep(r, 20);
+    assert.match(String(serverSide.hangupError()), /reset/);
+    c.abort();
+  });
+});
+
 Deno.test("`TlsStream` over reactor sockets: a server on the reactor echoes 1 MiB", async () => {
   await withReactor(async (r) => {
     const { pki, server } = await pkiAndServer();
