@@ -111,8 +111,16 @@ export async function assertGreeting(r: Reactor, out: Outbound): Promise<void> {
   }
 }
 
-/** A UDP echo server on the reactor: answers every datagram with `prefix + payload`. */
-export function udpEchoServer(r: Reactor, addr: Uint8Array = LOOPBACK, prefix = ""): UdpSocket {
+/**
+ * A UDP echo server on the reactor: answers every datagram with `prefix + payload`, after
+ * `delayMs` when given.
+ */
+export function udpEchoServer(
+  r: Reactor,
+  addr: Uint8Array = LOOPBACK,
+  prefix = "",
+  delayMs = 0,
+): UdpSocket {
   const sock = UdpSocket.open(r, addr.length === 4 ? 4 : 6, {}, { addr, port: 0 });
   const buf = new Uint8Array(65536);
   const p = enc.encode(prefix);
@@ -122,7 +130,10 @@ export function udpEchoServer(r: Reactor, addr: Uint8Array = LOOPBACK, prefix = 
       const n = sock.recvFrom(buf.subarray(p.length), from);
       if (n === WOULD_BLOCK) return;
       buf.set(p, 0);
-      sock.sendTo(buf.subarray(0, p.length + n), { addr: from.addr, port: from.port });
+      const answer = buf.slice(0, p.length + n);
+      const to = { addr: from.addr.slice(), port: from.port };
+      if (delayMs > 0) r.setTimeout(delayMs, () => sock.closed || sock.sendTo(answer, to));
+      else sock.sendTo(answer, to);
     }
   };
   return sock;
