@@ -121,6 +121,16 @@ export class SystemNat {
         this.dropped++;
         return NatVerdict.Drop;
       }
+      // A SYN to the listener from the fake peer is this NAT's own output read back (a loop):
+      // no application sends from B, which only exists behind the TUN. Given a session, its
+      // replies would be rewritten to A:P → B:n, the return tuple of the flow it copies.
+      if (
+        dport === fam.listenPort && equalAt(pkt, dstOff, fam.tunAddr) &&
+        equalAt(pkt, srcOff, fam.peerAddr)
+      ) {
+        this.dropped++;
+        return NatVerdict.Drop;
+      }
       if (this.preMatch) {
         const verdict = this.preMatch(pkt, l4Off, family);
         if (verdict !== NatVerdict.Forward) return verdict;

@@ -95,7 +95,11 @@ export class Impairment {
       if (copies === 2) this.deliver(packet);
       return;
     }
-    for (let i = 0; i < copies; i++) this.deliver(packet);
+    // The delivery may rewrite the packet in place (the system stack's NAT does): the duplicate
+    // is a copy of the packet as read, as netem's duplicate is.
+    const twin = copies === 2 ? packet.slice() : null;
+    this.deliver(packet);
+    if (twin !== null) this.deliver(twin);
     this.#release();
   }
 

@@ -161,6 +161,20 @@ Deno.test("`SystemNat` drops non-SYN segments of unknown flows and replies to un
   assert.equal(n.table.size, 0);
 });
 
+Deno.test("`SystemNat` keeps one session for a duplicated SYN and drops its own rewritten SYN read back", () => {
+  const n = nat();
+  const [syn, l4] = segment({ src: S4, dst: D4, sport: 40000, dport: 80, flags: SYN });
+  const twin = syn.slice();
+  assert.equal(n.process(syn, l4, syn.length, 4, 0), NatVerdict.Forward);
+  // A duplicate as netem makes it (the packet as the application sent it): the same session.
+  assert.equal(n.process(twin, l4, twin.length, 4, 0), NatVerdict.Forward);
+  assert.equal(port(twin, l4), NAT_PORT_BASE);
+  // The rewritten SYN (B:natport → A:4444) read again: a loop, never a second session.
+  assert.equal(n.process(syn, l4, syn.length, 4, 1), NatVerdict.Drop);
+  assert.equal(n.table.size, 1);
+  assert.equal(n.table.flow(NAT_PORT_BASE + 1), null);
+});
+
 Deno.test("`SystemNat` lets another worker translate a reply and names the owner's queue for it", () => {
   const memory = createNatMemory();
   const w0 = nat(2, 0, memory);

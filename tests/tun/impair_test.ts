@@ -58,3 +58,18 @@ Deno.test("`Impairment` releases a held packet on its timer when nothing follows
   fire();
   assert.deepEqual(out, [7]);
 });
+
+Deno.test("`Impairment` duplicates the packet as read even when the first delivery rewrites it", () => {
+  // The system stack's NAT rewrites each delivered packet in place: the duplicate must still be
+  // the packet read from the TUN, as netem's is, not the rewritten one.
+  const { reactor } = fakeReactor();
+  const seen: number[][] = [];
+  const imp = new Impairment(parseImpair("duplicate=100%,seed=3"), reactor, (p) => {
+    seen.push([...p]);
+    p.fill(0xee);
+  });
+  const buf = new Uint8Array([1, 2, 3]);
+  imp.input(buf.subarray(0, 3));
+  assert.deepEqual(seen, [[1, 2, 3], [1, 2, 3]]);
+  assert.equal(imp.duplicated, 1);
+});
