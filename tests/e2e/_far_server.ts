@@ -2,7 +2,9 @@
  * The "far" side of end-to-end tests, run inside its own namespace:
  *
  * - HTTP on port 80 of every address given with `--http`: `GET /file?size=N&seed=S` returns
- *   deterministic bytes (`_payload.ts`), `GET /ip` returns the client's source address,
+ *   deterministic bytes (`_payload.ts`), paced to `rate=B` bytes per second when given (curl's
+ *   own `--limit-rate` lets whole files through at once), `GET /ip` returns the client's source
+ *   address,
  *   `GET /small` returns "ok";
  * - a recorder on `--tls addr:port`: notes each connection's source address (it does not
  *   speak TLS; clients fail the handshake, the test only checks who connected), readable at
@@ -39,6 +41,23 @@ function split(hostPort: string): { hostname: string; port: number } {
   return { hostname: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) };
 }
 
+/** `body` in 16 KiB chunks, chunk i no earlier than i * 16 KiB / `rate` seconds from the start. */
+function paced(body: Uint8Array<ArrayBuffer>, rate: number): ReadableStream<Uint8Array> {
+  const CHUNK = 16 * 1024;
+  const start = performance.now();
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (offset >= body.length) return controller.close();
+      const due = start + (offset / rate) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      controller.enqueue(body.subarray(offset, offset + CHUNK));
+      offset += CHUNK;
+    },
+  });
+}
+
 for (const addr of values.http ?? []) {
   const { hostname, port } = split(addr);
   Deno.serve({ hostname, port, onListen: () => {} }, (req, info) => {
@@ -57,7 +76,9 @@ for (const addr of values.http ?? []) {
         const key = `${size}/${seed}`;
         let body = cache.get(key);
         if (!body) cache.set(key, body = payload(size, seed));
-        return new Response(body, { headers: { "content-type": "application/octet-stream" } });
+        const headers = { "content-type": "application/octet-stream", "content-length": `${size}` };
+        const rate = Number(url.searchParams.get("rate") ?? "0");
+        return new Response(rate > 0 ? paced(body, rate) : body, { headers });
       }
     }
     return new Response("not found", { status: 404 });

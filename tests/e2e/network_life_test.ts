@@ -436,19 +436,37 @@ Deno.test({
       assert.equal(before.stdout, HOST_SOCKS_EGRESS, before.stderr);
       // 100 downloads through the SOCKS outbound, slowed so they are all open during the reload.
       const SIZE = 512 * 1024;
-      const args = ["-Z", "--parallel-max", "100", "--limit-rate", "128k", "-w", "%{http_code}\\n"];
+      const args = ["-Z", "--parallel-immediate", "--parallel-max", "100", "-w", "%{http_code}\\n"];
       for (let i = 1; i <= 100; i++) {
-        args.push("-o", `${w.dir}/r${i}.bin`, `http://${FAR.web}/file?size=${SIZE}&seed=${i}`);
+        const url = `http://${FAR.web}/file?size=${SIZE}&seed=${i}&rate=${128 * 1024}`;
+        args.push("-o", `${w.dir}/r${i}.bin`, url);
       }
       const downloads = w.curl(args, 60);
       const tunbox = w.tunbox!;
-      // Each download takes about 4 s; the reload comes while all of them are open.
-      await sleep(1500);
+      // The far server paces each download to 4 s (curl 7.88's --limit-rate let whole files
+      // through at once, and without --parallel-immediate it began the others only after the
+      // first: most had finished or not begun at a fixed 1.5 s). The reload comes once all of
+      // them are under way, and none may have finished by then.
+      const sizes = () =>
+        Promise.all(
+          Array.from(
+            { length: 100 },
+            (_, i) => Deno.stat(`${w.dir}/r${i + 1}.bin`).then((s) => s.size, () => 0),
+          ),
+        );
+      for (let i = 0;; i++) {
+        const started = (await sizes()).filter((n) => n >= 16 * 1024).length;
+        if (started === 100) break;
+        assert.ok(i < 400, `only ${started} of 100 downloads under way after ${i * 50} ms`);
+        await sleep(50);
+      }
       // The new config sends FAR.web direct: only a rule changes.
       const config = JSON.parse(await Deno.readTextFile(w.configPath));
       config.route.rules.unshift({ ip_cidr: [`${FAR.web}/32`], outbound: "direct" });
       await Deno.writeTextFile(w.configPath, JSON.stringify(config, null, 2));
       tunbox.child.kill("SIGHUP");
+      const atReload = await sizes();
+      assert.ok(atReload.every((n) => n < SIZE), `finished before the reload: ${atReload}`);
       await tunbox.waitFor(/reload: route\.rules changed; kept .*inbound\/tun\[tun-in\]/);
       const after = await w.curl([`http://${FAR.web}/ip`]);
       assert.equal(after.stdout, HOST_DIRECT, "the new rule applies to new connections");
