@@ -76,9 +76,11 @@ for (const addr of values.http ?? []) {
         const key = `${size}/${seed}`;
         let body = cache.get(key);
         if (!body) cache.set(key, body = payload(size, seed));
-        const headers = { "content-type": "application/octet-stream", "content-length": `${size}` };
+        const headers = { "content-type": "application/octet-stream" };
         const rate = Number(url.searchParams.get("rate") ?? "0");
-        return new Response(rate > 0 ? paced(body, rate) : body, { headers });
+        if (rate <= 0) return new Response(body, { headers });
+        const length = { "content-length": `${body.length}` };
+        return new Response(paced(body, rate), { headers: { ...headers, ...length } });
       }
     }
     return new Response("not found", { status: 404 });
