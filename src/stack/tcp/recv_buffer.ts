@@ -5,19 +5,25 @@
  *
  * Offsets are relative to RCV.NXT, the end of the in-order data. The ring is allocated on first
  * use, so a connection whose application always consumes data directly from the packet (the
- * zero-copy path) never allocates one.
+ * zero-copy path) never allocates one. It starts at {@linkcode INITIAL_RING_BYTES} (or the
+ * capacity, if smaller) and doubles, to the power of two that holds the bytes kept, only when data
+ * must be stored beyond it; it is freed when empty. So a connection's memory follows the data it
+ * holds, not the window it offers: the window is computed from `capacity`, the ring's ceiling.
  *
  * @module
  */
 
-import { HEAP_ALLOCATOR, type RingAllocator } from "./buffer_pool.ts";
+import { HEAP_ALLOCATOR, INITIAL_RING_BYTES, type RingAllocator } from "./buffer_pool.ts";
 import { RangeSet } from "../range_set.ts";
+
+const EMPTY = new Uint8Array(0);
 
 /** Ring buffer with out-of-order placement. Capacity is a power of two. */
 export class RecvBuffer {
-  /** Capacity in bytes (a power of two). */
+  /** Capacity in bytes (a power of two): the most the ring grows to. */
   readonly capacity: number;
-  private readonly mask: number;
+  /** `ring.length - 1` (0 while no ring is allocated). */
+  private mask = 0;
   private ring: Uint8Array | null = null;
   /** Ring index of the first unconsumed in-order byte. */
   private head = 0;
@@ -35,7 +41,6 @@ export class RecvBuffer {
       throw new RangeError(`Receive buffer capacity ${capacity} is not a power of two up to 2^30`);
     }
     this.capacity = capacity;
-    this.mask = capacity - 1;
     this.ooo = new RangeSet(maxRanges);
   }
 
@@ -54,14 +59,37 @@ export class RecvBuffer {
     return this.ooo.totalLen();
   }
 
-  private ensure(): Uint8Array {
-    return this.ring ??= this.allocator.alloc(this.capacity);
+  /** A ring holding at least `need` bytes from the head, grown (and straightened) if smaller. */
+  private ensure(need: number): Uint8Array {
+    const ring = this.ring;
+    return ring !== null && need <= ring.length ? ring : this.grow(need);
   }
 
-  private copyIn(at: number, src: Uint8Array, off: number, n: number): void {
-    const ring = this.ensure();
-    const i = at & this.mask;
-    const first = Math.min(n, this.capacity - i);
+  private grow(need: number): Uint8Array {
+    const old = this.ring;
+    let size = old === null ? Math.min(INITIAL_RING_BYTES, this.capacity) : old.length * 2;
+    while (size < need) size *= 2;
+    const next = this.allocator.alloc(size);
+    if (old !== null) {
+      // Everything kept lies within [head, head + len + end of the last out-of-order range).
+      const ooo = this.ooo;
+      const kept = this.len + (ooo.count > 0 ? ooo.endAt(ooo.count - 1) : 0);
+      const first = Math.min(kept, old.length - this.head);
+      next.set(old.subarray(this.head, this.head + first), 0);
+      if (first < kept) next.set(old.subarray(0, kept - first), first);
+      this.allocator.free(old);
+    }
+    this.head = 0;
+    this.mask = size - 1;
+    this.ring = next;
+    return next;
+  }
+
+  /** Copies `n` bytes to `rel` bytes after the head. */
+  private copyIn(rel: number, src: Uint8Array, off: number, n: number): void {
+    const ring = this.ensure(rel + n);
+    const i = (this.head + rel) & this.mask;
+    const first = Math.min(n, ring.length - i);
     ring.set(src.subarray(off, off + first), i);
     if (first < n) ring.set(src.subarray(off + first, off + n), 0);
   }
@@ -74,7 +102,7 @@ export class RecvBuffer {
   acceptAfterDirect(consumed: number, src: Uint8Array, off: number, n: number): number {
     this.head = (this.head + consumed) & this.mask;
     if (n > 0) {
-      this.copyIn(this.head, src, off, n);
+      this.copyIn(0, src, off, n);
       this.len = n;
     }
     return this.advance(consumed + n);
@@ -83,7 +111,7 @@ export class RecvBuffer {
   /** Stores `n` in-order bytes; returns the out-of-order bytes that became in order. */
   append(src: Uint8Array, off: number, n: number): number {
     if (n > this.free) throw new RangeError(`Cannot buffer ${n} bytes in ${this.free} free`);
-    this.copyIn(this.head + this.len, src, off, n);
+    this.copyIn(this.len, src, off, n);
     this.len += n;
     return this.advance(n);
   }
@@ -107,7 +135,7 @@ export class RecvBuffer {
   insert(rel: number, src: Uint8Array, off: number, n: number): boolean {
     if (rel + n > this.free) return false;
     if (!this.ooo.add(rel, rel + n)) return false;
-    this.copyIn(this.head + this.len + rel, src, off, n);
+    this.copyIn(this.len + rel, src, off, n);
     return true;
   }
 
@@ -119,8 +147,9 @@ export class RecvBuffer {
 
   /** The contiguous in-order bytes starting at the head (shorter than `len` when wrapped). */
   readable(): Uint8Array {
-    const ring = this.ensure();
-    return ring.subarray(this.head, Math.min(this.head + this.len, this.capacity));
+    const ring = this.ring;
+    if (ring === null) return EMPTY;
+    return ring.subarray(this.head, Math.min(this.head + this.len, ring.length));
   }
 
   /** Frees the ring when nothing is held, so idle connections keep no memory. */
@@ -128,6 +157,8 @@ export class RecvBuffer {
     if (this.len === 0 && this.ooo.count === 0 && this.ring !== null) {
       this.allocator.free(this.ring);
       this.ring = null;
+      this.head = 0;
+      this.mask = 0;
     }
   }
 
@@ -138,5 +169,6 @@ export class RecvBuffer {
     this.ooo.clear();
     if (this.ring !== null) this.allocator.free(this.ring);
     this.ring = null;
+    this.mask = 0;
   }
 }

@@ -341,3 +341,129 @@ Deno.test("send and receive rings go back to the pool when idle", () => {
   equal(pool.inUse, 0);
   equal(pool.freeBytes(), 1024);
 });
+
+Deno.test("`RecvBuffer` starts its ring at 4 KiB and doubles it only as data is kept", () => {
+  const pool = new BufferPool();
+  const rb = new RecvBuffer(256 * 1024, 4, pool);
+  equal(rb.free, 256 * 1024); // the window follows the capacity, not the ring
+  const d = new Uint8Array(70000).map((_, i) => i & 0xff);
+  rb.append(d, 0, 100);
+  equal(rb.ringBytes, 4096);
+  rb.append(d, 100, 4000);
+  equal(rb.ringBytes, 8192);
+  // Out of order, 60,000 bytes past RCV.NXT: the ring grows to hold up to its end.
+  ok(rb.insert(60000, d, 64100, 1000));
+  equal(rb.ringBytes, 65536);
+  equal(pool.inUse, 1);
+  equal(pool.freeBytes(), 4096 + 8192);
+  equal(rb.free, 256 * 1024 - 4100);
+  // The in-order bytes survived both moves, and the gap fills in place.
+  rb.append(d, 4100, 60000);
+  equal(rb.len, 65100);
+  const got: number[] = [];
+  while (rb.len > 0) {
+    const v = rb.readable();
+    got.push(...v);
+    rb.consume(v.length);
+  }
+  deepEqual(got, [...d.subarray(0, 65100)]);
+  rb.releaseIfEmpty();
+  equal(rb.ringBytes, 0);
+  rb.append(d, 0, 10);
+  equal(rb.ringBytes, 4096); // back to the smallest size after release
+});
+
+Deno.test("`RecvBuffer` grows a wrapped ring keeping the byte order", () => {
+  const rb = new RecvBuffer(1 << 16, 4);
+  const d = new Uint8Array(9000).map((_, i) => (i * 7) & 0xff);
+  rb.append(d, 0, 4000);
+  rb.consume(3000); // head at 3000 of 4096
+  rb.append(d, 4000, 2000); // wraps: 3000 bytes held
+  equal(rb.ringBytes, 4096);
+  rb.append(d, 6000, 3000); // 6000 held: grows to 8192
+  equal(rb.ringBytes, 8192);
+  equal(rb.readable().length, 6000);
+  deepEqual([...rb.readable()], [...d.subarray(3000, 9000)]);
+});
+
+Deno.test("`RecvBuffer` never grows its ring past the capacity", () => {
+  const rb = new RecvBuffer(2048, 4);
+  rb.append(new Uint8Array(2048), 0, 2048);
+  equal(rb.ringBytes, 2048);
+  equal(rb.free, 0);
+});
+
+Deno.test("`SendBuffer` starts its ring at 4 KiB, doubles when full and frees it when acked", () => {
+  const pool = new BufferPool();
+  const sb = new SendBuffer(256 * 1024, pool);
+  equal(sb.free, 256 * 1024);
+  const d = new Uint8Array(20000).map((_, i) => (i * 3) & 0xff);
+  equal(sb.write(d.subarray(0, 3000)), 3000);
+  equal(sb.ringBytes, 4096);
+  sb.ack(2000);
+  equal(sb.write(d.subarray(3000, 5000)), 2000); // wraps inside 4 KiB
+  equal(sb.ringBytes, 4096);
+  equal(sb.writable().length, 1096);
+  equal(sb.write(d.subarray(5000, 20000)), 15000); // 18,000 held: 32 KiB
+  equal(sb.ringBytes, 32768);
+  equal(sb.free, 256 * 1024 - 18000);
+  const out = new Uint8Array(18000);
+  sb.copyOut(0, out, 0, 18000);
+  deepEqual(out, d.subarray(2000, 20000));
+  equal(pool.inUse, 1);
+  sb.ack(18000);
+  sb.releaseIfEmpty();
+  equal(sb.ringBytes, 0);
+  equal(pool.inUse, 0);
+  // 18,000 bytes were held: the next ring is offered at 32 KiB straight away.
+  equal(sb.writable().length, 32768);
+  sb.commit(100);
+  sb.ack(100);
+  sb.releaseIfEmpty();
+  // Only 100 bytes held that time: back to 4 KiB.
+  equal(sb.writable().length, 4096);
+  equal(sb.ringBytes, 4096);
+});
+
+Deno.test("`SendBuffer` grows its offer only when the application fills all of it", () => {
+  const sb = new SendBuffer(1 << 20);
+  equal(sb.writable().length, 4096);
+  sb.commit(1000); // less than offered: no growth
+  sb.ack(1000);
+  equal(sb.writable().length, 4096);
+  sb.commit(4096); // all of it, though acknowledged before the next write
+  sb.ack(4096);
+  equal(sb.writable().length, 8192);
+  sb.commit(8192);
+  sb.ack(8192);
+  equal(sb.writable().length, 16384);
+  equal(sb.ringBytes, 16384);
+});
+
+Deno.test("`SendBuffer.writable()` grows a full ring for the next in-place fill", () => {
+  const sb = new SendBuffer(16384);
+  const r = sb.writable();
+  equal(r.length, 4096);
+  sb.commit(4096);
+  const r2 = sb.writable();
+  equal(sb.ringBytes, 8192);
+  equal(r2.length, 4096);
+  sb.commit(4096);
+  equal(sb.writable().length, 8192);
+  sb.commit(8192);
+  equal(sb.free, 0);
+  equal(sb.writable().length, 0);
+  equal(sb.ringBytes, 16384);
+});
+
+Deno.test("`BufferPool` keeps at most `maxFreeBytes` in its free lists", () => {
+  const p = new BufferPool(64, 10000);
+  const a = p.alloc(4096), b = p.alloc(4096), c = p.alloc(8192);
+  p.free(a);
+  p.free(b);
+  p.free(c); // 8192 more would exceed 10,000: dropped
+  equal(p.freeBytes(), 8192);
+  p.alloc(4096);
+  equal(p.freeBytes(), 4096);
+  equal(p.inUse, 1);
+});
