@@ -356,8 +356,7 @@ export class TlsStream extends NodeBackedStream {
     socket.on("error", () => {});
     if (reset || socket.destroyed) {
       // The transport first: destroying the TLS socket first would close it gracefully.
-      if (reset) this.duplex.abortStream(new SysError("TLS stream aborted", E.ECONNRESET));
-      else this.duplex.destroy();
+      this.duplex.closeStream(reset ? new SysError("TLS stream aborted", E.ECONNRESET) : undefined);
       socket.destroy();
       return;
     }

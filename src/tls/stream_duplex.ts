@@ -171,11 +171,12 @@ export class StreamDuplex extends Duplex {
   }
 
   /**
-   * Resets the stream now, also when the Duplex was already destroyed gracefully and still
-   * sends its last write (an `abort()` of the layer above).
+   * Closes the Duplex and its stream: gracefully without `error` (a pending write is still sent),
+   * else a reset now, also when an earlier graceful destroy still sends its last write (an
+   * `abort()` of the layer above).
    */
-  abortStream(error: Error): void {
-    if (this.#lingering) this.#endLinger(true);
+  closeStream(error?: Error): void {
+    if (error && this.#lingering) this.#endLinger(true);
     else this.destroy(error);
   }
 }

@@ -185,8 +185,9 @@ export class HttpStream extends NodeBackedStream {
     req.on("error", () => {});
     session.on("error", () => {});
     if (reset || req.destroyed) {
-      if (reset) this.duplex.abortStream(new SysError("HTTP stream aborted", E.ECONNRESET));
-      else this.duplex.destroy();
+      this.duplex.closeStream(
+        reset ? new SysError("HTTP stream aborted", E.ECONNRESET) : undefined,
+      );
       req.close(http2.constants.NGHTTP2_CANCEL);
       session.destroy();
       return;
