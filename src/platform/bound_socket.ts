@@ -5,7 +5,7 @@
  * socket lists their kernels give.
  *
  * ```ts
- * const s = pickBoundSocket(sockets, addr, port, (s) => s.port === port ? s.addr : null);
+ * const s = pickBoundSocket(sockets, addr, (s) => s.port === port ? s.addr : null);
  * ```
  *
  * @module

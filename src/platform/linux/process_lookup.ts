@@ -116,14 +116,20 @@ function mapped(addr: Uint8Array): Uint8Array {
 
 /**
  * Picks the socket bound to `addr`:`port` among a dump's: an exact address first, else one
- * bound to the wildcard address (an unconnected UDP socket).
+ * bound to the wildcard address (an unconnected UDP socket). Sockets without an inode
+ * (TIME_WAIT, orphaned) belong to no process and are skipped: a new connection may reuse the
+ * local port of one that is still in TIME_WAIT towards another peer.
  */
 export function pickSocket(
   sockets: readonly DiagSocket[],
   addr: Uint8Array,
   port: number,
 ): DiagSocket | null {
-  return pickBoundSocket(sockets, addr, (s) => (s.localPort === port ? s.localAddr : null));
+  return pickBoundSocket(
+    sockets,
+    addr,
+    (s) => (s.localPort === port && s.inode !== 0 ? s.localAddr : null),
+  );
 }
 
 /** Finds the owner of local sockets through `NETLINK_SOCK_DIAG` and `/proc`. */

@@ -54,6 +54,20 @@ Deno.test("`pickSocket()` prefers the exact local address, then a wildcard-bound
   assert.equal(pickSocket(dump, new Uint8Array([10, 0, 0, 3]), 5002), null);
 });
 
+Deno.test("`pickSocket()` skips a TIME_WAIT socket (inode 0) that shares the local port", () => {
+  const s = (addr: number[], inode: number) => ({
+    family: 4 as const,
+    localAddr: new Uint8Array(addr),
+    localPort: 40000,
+    uid: 0,
+    inode,
+  });
+  const here = new Uint8Array([127, 0, 0, 1]);
+  // A closed connection to another peer still holds 127.0.0.1:40000 in TIME_WAIT, listed first.
+  assert.equal(pickSocket([s([127, 0, 0, 1], 0), s([127, 0, 0, 1], 9)], here, 40000)?.inode, 9);
+  assert.equal(pickSocket([s([127, 0, 0, 1], 0)], here, 40000), null);
+});
+
 Deno.test({
   name: "`LinuxProcessFinder.find()` names this process for its own TCP and UDP sockets",
   ignore: !LINUX,
