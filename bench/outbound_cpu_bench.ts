@@ -14,6 +14,10 @@
  * deno run -A bench/outbound_cpu_bench.ts --only vmess-aes --profile 25   # top 25 functions
  * ```
  *
+ * The `wireguard` case needs root: this process makes a throwaway namespace, starts wireguard-go
+ * in it (a process, so its CPU counts as the server's), and runs itself again inside it with
+ * `--inner-wg` (so the client's UDP socket and the byte source live in the namespace too).
+ *
  * `--verify` checks every byte against the source's pattern (costs CPU: not for figures).
  * `--profile N` samples the measured runs with V8's profiler (`node:inspector`) and prints the N
  * functions with the most self time (main thread only; WebCrypto's pool is not sampled).
@@ -31,6 +35,8 @@ import type { Outbound } from "../src/outbound/types.ts";
 import { LOOPBACK, type Peer, testContext, withReactor } from "../tests/outbound/_helpers.ts";
 import { startSsServer, startV2rayServer } from "../tests/outbound/_peers.ts";
 import { makePki, type Pki } from "../tests/_helpers/tls_certs.ts";
+import { parsePrefix } from "../src/net/ip.ts";
+import { Netns, runCommand } from "../tests/_helpers/netns.ts";
 
 const { values } = parseArgs({
   options: {
@@ -39,6 +45,8 @@ const { values } = parseArgs({
     only: { type: "string" },
     profile: { type: "string" },
     verify: { type: "boolean", default: false },
+    /** Internal: the wireguard case's settings, when this process runs inside its namespace. */
+    "inner-wg": { type: "string" },
   },
 });
 const SIZE = Number(values.size) * 1024 * 1024;
@@ -134,6 +142,130 @@ function overTls(id: string, protocol: "vless" | "trojan", network?: "http"): Ca
   };
 }
 
+/** What the inner wireguard run needs from the outer one. */
+interface InnerWg {
+  serverPub: string;
+  clientPriv: string;
+  serverPid: number;
+}
+const INNER_WG: InnerWg | null = values["inner-wg"] ? JSON.parse(values["inner-wg"]) : null;
+const WG_SERVER_ADDR = "10.99.0.1";
+const WG_PORT = 51820;
+/** The byte source listens where the case's server forwards to. */
+const SOURCE_HOST = INNER_WG ? WG_SERVER_ADDR : "127.0.0.1";
+
+/** The wireguard case, run inside the namespace the outer process made ({@linkcode runWireGuard}). */
+const wireguardCase: Case = {
+  id: "wireguard",
+  server() {
+    if (!INNER_WG) throw new Error("the wireguard case runs only inside its namespace");
+    const wg = INNER_WG;
+    return Promise.resolve({
+      peer: { port: WG_PORT, pid: wg.serverPid, stop: () => Promise.resolve(), output: () => "" },
+      outbound: {
+        type: "wireguard",
+        address: [parsePrefix("10.99.0.2/32")],
+        private_key: wg.clientPriv,
+        peers: [{
+          address: "127.0.0.1",
+          port: WG_PORT,
+          public_key: wg.serverPub,
+          allowed_ips: [parsePrefix("10.99.0.0/24")],
+        }],
+      },
+    });
+  },
+};
+
+async function must(cmd: string[], stdin?: string): Promise<string> {
+  const child = new Deno.Command(cmd[0]!, {
+    args: cmd.slice(1),
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(`${cmd.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+/**
+ * Makes a namespace with wireguard-go on its loopback (interface 10.99.0.1/24, the client
+ * 10.99.0.2/32) and runs this bench again inside it for the wireguard case.
+ */
+async function runWireGuard(): Promise<void> {
+  const serverPriv = await must(["wg", "genkey"]);
+  const clientPriv = await must(["wg", "genkey"]);
+  const serverPub = await must(["wg", "pubkey"], serverPriv + "\n");
+  const clientPub = await must(["wg", "pubkey"], clientPriv + "\n");
+  const ifName = `wgb${Deno.pid % 100000}`;
+  const ns = await Netns.create("wgbench");
+  const dir = await Deno.makeTempDir({ prefix: "tunbox-wgbench-" });
+  let server: Deno.ChildProcess | null = null;
+  try {
+    await Deno.writeTextFile(`${dir}/server.key`, serverPriv + "\n");
+    server = new Deno.Command("ip", {
+      args: ["netns", "exec", ns.name, "wireguard-go", "-f", ifName],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    for (let i = 0; i < 100; i++) {
+      const link = await runCommand(["ip", "-n", ns.name, "link", "show", ifName]);
+      const sock = await Deno.stat(`/var/run/wireguard/${ifName}.sock`).catch(() => null);
+      if (link.code === 0 && sock) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const inNs = ["ip", "netns", "exec", ns.name];
+    await must([
+      ...inNs,
+      ...["wg", "set", ifName, "private-key", `${dir}/server.key`, "listen-port", `${WG_PORT}`],
+      ...["peer", clientPub, "allowed-ips", "10.99.0.2/32"],
+    ]);
+    await must(["ip", "-n", ns.name, "addr", "add", `${WG_SERVER_ADDR}/24`, "dev", ifName]);
+    await must(["ip", "-n", ns.name, "link", "set", ifName, "mtu", "1420", "up"]);
+    const inner: InnerWg = { serverPub, clientPriv, serverPid: server.pid };
+    const args = [
+      ...[
+        "netns",
+        "exec",
+        ns.name,
+        Deno.execPath(),
+        "run",
+        "-A",
+        new URL(import.meta.url).pathname,
+      ],
+      ...["--only", "wireguard", "--size", values.size!, "--runs", values.runs!],
+      ...(values.profile ? ["--profile", values.profile] : []),
+      ...(values.verify ? ["--verify"] : []),
+      "--inner-wg",
+      JSON.stringify(inner),
+    ];
+    const child = new Deno.Command("ip", { args, stdout: "piped", stderr: "inherit" }).spawn();
+    const out = await child.output();
+    // Skip the inner run's two header lines (this process printed its own).
+    const lines = new TextDecoder().decode(out.stdout).split("\n").slice(2).join("\n");
+    console.log(lines.trimEnd());
+    if (!out.success) throw new Error("the wireguard run failed");
+  } finally {
+    if (server) {
+      try {
+        server.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await server.status;
+    }
+    await ns.delete();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 const CASES: Case[] = [
   ss("ss-aes", "aes-128-gcm"),
   ss("ss-chacha", "chacha20-ietf-poly1305"),
@@ -143,12 +275,13 @@ const CASES: Case[] = [
   overTls("vless", "vless"),
   overTls("vless-h2", "vless", "http"),
   overTls("trojan", "trojan"),
+  wireguardCase,
 ];
 
 /** A byte source in its own process: each connection gets `SIZE` bytes, then FIN. */
 async function startSource(): Promise<{ port: number; child: Deno.ChildProcess }> {
   const code = `
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const l = Deno.listen({ hostname: "${SOURCE_HOST}", port: 0 });
     console.log(l.addr.port);
     const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
     for await (const c of l) {
@@ -185,8 +318,10 @@ async function procCpuMs(pid: number): Promise<number> {
   return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in 100 Hz ticks
 }
 
+const SOURCE_ADDR = INNER_WG ? new Uint8Array([10, 99, 0, 1]) : LOOPBACK;
+
 async function download(out: Outbound, port: number): Promise<void> {
-  const s = await out.dialTcp({ addr: LOOPBACK, port }, { id: 1 });
+  const s = await out.dialTcp({ addr: SOURCE_ADDR, port }, { id: 1 });
   const buf = new Uint8Array(256 * 1024);
   let got = 0;
   while (got < SIZE) {
@@ -228,14 +363,24 @@ async function startProfile(n: number): Promise<() => Promise<void>> {
     };
     session.disconnect();
     const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+    const parent = new Map<number, number>();
+    for (const node of profile.nodes) for (const c of node.children ?? []) parent.set(c, node.id);
+    const where = (f: ProfileNode["callFrame"]) =>
+      `${f.url.replace(/^.*\/(src|bench|tests|ffi)\//, "$1/")}:${f.lineNumber + 1}`;
     const self = new Map<string, number>();
     let total = 0;
     profile.samples.forEach((id, i) => {
       const f = byId.get(id)!.callFrame;
-      const where = f.url
-        ? `${f.url.replace(/^.*\/(src|bench|tests)\//, "$1/")}:${f.lineNumber + 1}`
-        : "";
-      const key = `${f.functionName || "(anonymous)"} ${where}`;
+      let key = `${f.functionName || "(anonymous)"} ${f.url ? where(f) : ""}`;
+      if (!f.url && !f.functionName) {
+        // Native code (an FFI call, a builtin): name the script function that called it.
+        let p = parent.get(id);
+        while (p !== undefined && !byId.get(p)!.callFrame.url) p = parent.get(p);
+        if (p !== undefined) {
+          const c = byId.get(p)!.callFrame;
+          key = `(native) in ${c.functionName || "(anonymous)"} ${where(c)}`;
+        }
+      }
       const dt = profile.timeDeltas[i] ?? 0;
       self.set(key, (self.get(key) ?? 0) + dt);
       total += dt;
@@ -257,6 +402,10 @@ if (import.meta.main) {
   const pki = await makePki();
   try {
     for (const c of CASES.filter((c) => !only || only.has(c.id))) {
+      if (c === wireguardCase && !INNER_WG) {
+        await runWireGuard();
+        continue;
+      }
       await withReactor(async (r) => {
         const { peer, outbound } = await c.server(r, pki);
         try {
