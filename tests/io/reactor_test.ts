@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
 import { EV_READ, MAX_BLOCK_MS, Reactor } from "../../src/io/reactor.ts";
-import { fdClose, fdRead, fdWrite, pipeCreate } from "../../src/io/sys.ts";
+import { fdClose, fdRead, fdWrite, pipeCreate, signalWaker } from "../../src/io/sys.ts";
 
 Deno.test("`Reactor.holdAwake()` counts holds and releases each once", () => {
   const r = new Reactor();
@@ -84,5 +84,46 @@ Deno.test("`Reactor` lets a macrotask queued by a handler run before the loop sl
     fdClose(rd);
     fdClose(wr);
     r.close();
+  }
+});
+
+Deno.test("`Reactor` takes a full event-loop turn after a wake-up: a message to its idle worker is handled at once", async () => {
+  // Deno delivers a worker's messages only on a full event-loop turn, which an idle reactor
+  // takes at most every 100 ms; the wake fd the sender signals asks for one right away.
+  const worker = new Worker(new URL("../fixtures/reactor_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const replies: unknown[] = [];
+  let notify = () => {};
+  worker.onmessage = (e) => {
+    replies.push(e.data);
+    notify();
+  };
+  const next = () =>
+    new Promise<unknown>((resolve) => {
+      if (replies.length > 0) return resolve(replies.shift());
+      notify = () => resolve(replies.shift());
+    });
+  try {
+    const { wakeFd } = await next() as { wakeFd: number };
+    await new Promise((r) => setTimeout(r, 300)); // past the worker's start-up
+    const took: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      await new Promise((r) => setTimeout(r, 20)); // the worker's loop is asleep again
+      const t0 = performance.now();
+      worker.postMessage(i);
+      signalWaker(wakeFd);
+      assert.equal(await next(), i);
+      took.push(performance.now() - t0);
+    }
+    // Before, 10 to 15 of the 15 replies came after 100 ms; a busy machine may delay a few.
+    const slow = took.filter((ms) => ms >= MAX_BLOCK_MS);
+    assert.ok(
+      slow.length <= 3,
+      `${slow.length} of 15 replies after >= ${MAX_BLOCK_MS} ms: ${took}`,
+    );
+  } finally {
+    worker.postMessage("stop");
+    worker.terminate();
   }
 });
