@@ -20,7 +20,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Stream } from "../io/stream.ts";
 import { formatSockAddr } from "../io/socket.ts";
 import { parseIp } from "../net/ip.ts";
-import { readHeaderBlock, withDeadline, writeAll } from "../outbound/handshake_io.ts";
+import { readHeaderBlock, withDeadline, writeAll } from "../io/handshake_io.ts";
 import { type Destination, formatDestination, type OutboundErrorKind } from "../outbound/types.ts";
 import { checkUser, type ServerContext } from "./server_context.ts";
 import type { AcceptedClient, InboundConnection, InboundRequest } from "./types.ts";

@@ -17,7 +17,7 @@ import type { Stream } from "../io/stream.ts";
 import { isSupported, verdict } from "../config/support.ts";
 import { tlsServerFromOptions } from "../tls/options.ts";
 import { tlsAccept, type TlsServerContext } from "../tls/server.ts";
-import { peekSome, withDeadline } from "../outbound/handshake_io.ts";
+import { peekSome, withDeadline } from "../io/handshake_io.ts";
 import { serveHttp } from "./http_server.ts";
 import type { ServerContext } from "./server_context.ts";
 import { serveSocks } from "./socks_server.ts";

@@ -19,7 +19,7 @@ import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { UdpSocket, WOULD_BLOCK } from "../io/socket.ts";
 import type { Stream } from "../io/stream.ts";
 import type { Timer } from "../io/timer_queue.ts";
-import { readExact, withDeadline, writeAll } from "../outbound/handshake_io.ts";
+import { readExact, withDeadline, writeAll } from "../io/handshake_io.ts";
 import {
   ATYP_DOMAIN,
   CMD_CONNECT,

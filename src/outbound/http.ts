@@ -15,7 +15,7 @@ import type { HttpOutboundOptions } from "../config/types.ts";
 import type { Stream } from "../io/stream.ts";
 import { formatIp, parseIp } from "../net/ip.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS } from "./direct_dialer.ts";
-import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
+import { readHeaderBlock, withDeadline, writeAll } from "../io/handshake_io.ts";
 import type { OutboundEnv } from "./registry.ts";
 import { ServerHealth } from "./server_health.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";

@@ -21,7 +21,7 @@ import type { SocksOutboundOptions } from "../config/types.ts";
 import { type Stream, WOULD_BLOCK } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { DEFAULT_CONNECT_TIMEOUT_MS, resolveDestination } from "./direct_dialer.ts";
-import { readExact, withDeadline, writeAll } from "./handshake_io.ts";
+import { readExact, withDeadline, writeAll } from "../io/handshake_io.ts";
 import type { OutboundEnv } from "./registry.ts";
 import { ServerHealth } from "./server_health.ts";
 import {

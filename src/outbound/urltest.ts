@@ -21,7 +21,7 @@ import type { Stream } from "../io/stream.ts";
 import { parseIp } from "../net/ip.ts";
 import { tlsConnect } from "../tls/client.ts";
 import { trustStore } from "../tls/trust.ts";
-import { readHeaderBlock, withDeadline, writeAll } from "./handshake_io.ts";
+import { readHeaderBlock, withDeadline, writeAll } from "../io/handshake_io.ts";
 import { parseStatusLine } from "./http.ts";
 import type { OutboundEnv } from "./registry.ts";
 import type { Destination, DialContext, DialMeta, Outbound, UdpFlow } from "./types.ts";

@@ -1,20 +1,14 @@
 /**
- * The layers between a proxy protocol and its server, for the outbounds: TLS and a V2Ray
- * transport (`layers.ts`: `ws`, `http` over TLS) composed over a server connection.
+ * The V2Ray transports a proxy protocol runs over, each a {@linkcode Stream} over another
+ * stream: `ws` (`ws.ts`, with early data) and `http` (`http.ts`, HTTP/2 over TLS). The outbounds
+ * compose them with TLS over a server connection (`outbound/server_layers.ts`).
  *
  * ```ts
- * checkTransport({ tls, transport }); // at config time: throws for what tunbox cannot do
- * const stream = await openTransport(connector, meta, { tls, transport }, tlsConfig);
+ * const ws = await wsConnect(tlsStream, { host: "example.com", path: "/ray", what: "vless[proxy]" });
  * ```
  *
  * @module
  */
 
-export {
-  checkTransport,
-  openTransport,
-  ServerLayers,
-  type ServerLayersOptions,
-  type TransportLayers,
-  transportTls,
-} from "./layers.ts";
+export { httpConnect, type HttpStream, type HttpTransportOptions } from "./http.ts";
+export { wsConnect, type WsOptions, type WsStream } from "./ws.ts";

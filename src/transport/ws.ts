@@ -17,7 +17,7 @@ import { Buffer } from "node:buffer";
 import nodeCrypto from "node:crypto";
 import { E, SysError } from "../../ffi/errno.ts";
 import { FramedStream, ProtocolError } from "../io/framed_stream.ts";
-import { readHeaderBlock, writeAll } from "../outbound/handshake_io.ts";
+import { readHeaderBlock, writeAll } from "../io/handshake_io.ts";
 import type { Stream } from "../io/stream.ts";
 import type { Timer } from "../io/timer_queue.ts";
 

@@ -16,7 +16,7 @@ import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import type { Stream } from "../../src/io/stream.ts";
 import { tlsAccept, type TlsServerContext } from "../../src/tls/server.ts";
-import { readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readSome, writeAll } from "../../src/io/handshake_io.ts";
 import { type ConnMetadata, newConnMetadata } from "../../src/route/metadata.ts";
 import { createDns, type DnsModule, type SharedDnsMemory } from "../../src/dns/mod.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";

@@ -5,7 +5,7 @@ import { connectTcp } from "../../src/io/socket.ts";
 import { ListenerInbound } from "../../src/inbound/listener.ts";
 import { createDirectHandler } from "../../src/inbound/outbound_handler.ts";
 import type { InboundHandler, InboundRequest } from "../../src/inbound/types.ts";
-import { readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readSome, writeAll } from "../../src/io/handshake_io.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import type { OutboundErrorKind } from "../../src/outbound/types.ts";
 import {

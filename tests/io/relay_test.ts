@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, type TcpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
-import { readExact, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readExact, readSome, writeAll } from "../../src/io/handshake_io.ts";
 import { relay, type RelayOptions, type RelayStats } from "../../src/io/relay.ts";
 import { dec, enc, LOOPBACK, roundTrip, sleep, within, withReactor } from "../outbound/_helpers.ts";
 

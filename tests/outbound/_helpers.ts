@@ -6,7 +6,7 @@
 
 import { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
-import { readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readHeaderBlock, readSome, writeAll } from "../../src/io/handshake_io.ts";
 import type { DialContext, Outbound } from "../../src/outbound/types.ts";
 import { readExact, type Stream } from "../../src/io/stream.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";

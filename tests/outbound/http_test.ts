@@ -4,7 +4,7 @@ import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, type TcpSocket } from "../../src/io/socket.ts";
 import { ListenerInbound } from "../../src/inbound/listener.ts";
 import { createDirectHandler } from "../../src/inbound/outbound_handler.ts";
-import { readExact, readHeaderBlock, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readExact, readHeaderBlock, readSome, writeAll } from "../../src/io/handshake_io.ts";
 import { parseStatusLine } from "../../src/outbound/http.ts";
 import { makePki } from "../_helpers/tls_certs.ts";
 import { startStunnel } from "../_helpers/stunnel.ts";

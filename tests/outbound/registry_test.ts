@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { OutboundOptions } from "../../src/config/types.ts";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, type TcpSocket } from "../../src/io/socket.ts";
-import { readExact, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readExact, readSome, writeAll } from "../../src/io/handshake_io.ts";
 import { builtinOutbounds, createOutbounds, OutboundRegistry } from "../../src/outbound/mod.ts";
 import { SelectorOutbound } from "../../src/outbound/selector.ts";
 import { UrlTestOutbound } from "../../src/outbound/urltest.ts";

@@ -3,7 +3,7 @@ import type { SocksOutboundOptions } from "../../src/config/types.ts";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { TcpListener, type TcpSocket } from "../../src/io/socket.ts";
 import { startSocksServer } from "../../src/inbound/serve_socks.ts";
-import { readExact, readSome, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readExact, readSome, writeAll } from "../../src/io/handshake_io.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
 import {
   type DialContext,

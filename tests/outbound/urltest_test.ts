@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { OutboundOptions } from "../../src/config/types.ts";
 import { TcpListener } from "../../src/io/socket.ts";
 import { builtinOutbounds, createOutbounds } from "../../src/outbound/mod.ts";
-import { readHeaderBlock, writeAll } from "../../src/outbound/handshake_io.ts";
+import { readHeaderBlock, writeAll } from "../../src/io/handshake_io.ts";
 import type { DialContext } from "../../src/outbound/types.ts";
 import type { UrlTestOutbound } from "../../src/outbound/urltest.ts";
 import type { Reactor } from "../../src/io/reactor.ts";

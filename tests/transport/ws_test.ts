@@ -7,7 +7,7 @@ import { Buffer } from "node:buffer";
 import type { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener } from "../../src/io/socket.ts";
 import { readExact, readSome, type Stream, writeAll } from "../../src/io/stream.ts";
-import { readHeaderBlock } from "../../src/outbound/handshake_io.ts";
+import { readHeaderBlock } from "../../src/io/handshake_io.ts";
 import { acceptFor, maskInto, wsConnect } from "../../src/transport/ws.ts";
 import { dec, enc, LOOPBACK, pattern, within, withReactor } from "../outbound/_helpers.ts";
 

@@ -11,7 +11,7 @@
 import type { VmessOutboundOptions } from "../../config/types.ts";
 import { verdict } from "../../config/support.ts";
 import type { Stream } from "../../io/stream.ts";
-import { ServerLayers } from "../../transport/mod.ts";
+import { ServerLayers } from "../server_layers.ts";
 import { networksOf } from "../proxy_server.ts";
 import type { OutboundEnv } from "../registry.ts";
 import { type Destination, type DialMeta, type Outbound, type UdpFlow } from "../types.ts";

@@ -10,8 +10,8 @@
  */
 
 import { E, SysError } from "../../ffi/errno.ts";
-import type { Reactor } from "../io/reactor.ts";
-import { peekSome, type Stream } from "../io/stream.ts";
+import type { Reactor } from "./reactor.ts";
+import { peekSome, type Stream } from "./stream.ts";
 
 export {
   peekSome,
@@ -19,7 +19,7 @@ export {
   readSome,
   StreamClosedError as SocketClosedError,
   writeAll,
-} from "../io/stream.ts";
+} from "./stream.ts";
 
 const CR = 13, LF = 10;
 

@@ -16,13 +16,12 @@ import type { TlsOptions } from "../config/decode_tls.ts";
 import type { CertificateOptions, DialOptions, V2rayTransportOptions } from "../config/types.ts";
 import { isSupported, verdict } from "../config/support.ts";
 import type { Stream } from "../io/stream.ts";
-import { ServerConnector } from "../outbound/proxy_server.ts";
-import type { OutboundEnv } from "../outbound/registry.ts";
-import { type DialMeta, formatDestination, toOutboundError } from "../outbound/types.ts";
+import { ServerConnector } from "./proxy_server.ts";
+import type { OutboundEnv } from "./registry.ts";
+import { type DialMeta, formatDestination, toOutboundError } from "./types.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 import { tlsClientConfig } from "../tls/options.ts";
-import { httpConnect } from "./http.ts";
-import { wsConnect } from "./ws.ts";
+import { httpConnect, wsConnect } from "../transport/mod.ts";
 
 /** The layers an outbound configured. */
 export interface TransportLayers {
