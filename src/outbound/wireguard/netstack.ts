@@ -20,11 +20,15 @@ import {
   type TcpConnection,
   TcpStack,
 } from "../../stack/tcp/mod.ts";
-import { IPPROTO_UDP } from "../../wire/mod.ts";
+import { IPPROTO_TCP, IPPROTO_UDP, seqDiff, TCP_ACK, TCP_OPT_SACK } from "../../wire/mod.ts";
 import { E, SysError } from "../../../ffi/errno.ts";
 import type { Destination, UdpFlow } from "../types.ts";
 
 const EPHEMERAL_LOW = 32768;
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
 const EPHEMERAL_SPAN = 28232;
 
 /** A {@linkcode TcpConnection} of the client stack as a {@linkcode Stream}. */
@@ -132,6 +136,51 @@ class NetstackUdpFlow implements UdpFlow {
   }
 }
 
+/** Where an outgoing packet's TCP header starts, or -1 when it is not TCP. */
+function tcpOffset(p: Uint8Array): number {
+  const v = p[0]! >> 4;
+  if (v === 4) return p[9] === IPPROTO_TCP ? (p[0]! & 15) * 4 : -1;
+  return v === 6 && p[6] === IPPROTO_TCP ? 40 : -1;
+}
+
+/** True when the options of the TCP header at `t` carry SACK blocks. */
+function hasSack(p: Uint8Array, t: number, end: number): boolean {
+  for (let i = t + 20; i < end;) {
+    const kind = p[i]!;
+    if (kind === 0) return false;
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (kind === TCP_OPT_SACK) return true;
+    const len = p[i + 1]!;
+    if (len < 2) return false;
+    i += len;
+  }
+  return false;
+}
+
+/** Same addresses and ports (the stack's own packets: fixed header layout). */
+function sameFlow(a: Uint8Array, b: Uint8Array, t: number): boolean {
+  if (a.length < t + 4 || tcpOffset(a) !== t) return false;
+  const [from, to] = t === 40 ? [8, 40] : [12, 20];
+  for (let i = from; i < to; i++) if (a[i] !== b[i]) return false;
+  for (let i = t; i < t + 4; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A pure ACK held until the end of the reactor round, so that the ACKs of a burst of segments
+ * that arrived together leave as one (receive-side ACK coalescing, as GRO gives a kernel stack).
+ */
+class HeldAck {
+  readonly bytes = new Uint8Array(128);
+  len = 0;
+  get packet(): Uint8Array {
+    return this.bytes.subarray(0, this.len);
+  }
+}
+
 /** See the module documentation. */
 export class ClientNetstack {
   readonly tcp: TcpStack;
@@ -141,6 +190,12 @@ export class ClientNetstack {
   readonly #in: Dispatcher;
   #timer: Timer | null = null;
   #kickPending = false;
+  /** Pure ACKs held this round, by the flow's ports. */
+  readonly #held = new Map<number, HeldAck>();
+  #spare: HeldAck[] = [];
+  #flushQueued = false;
+  /** Pure ACKs replaced by a later one of the same round (never sent). */
+  acksCoalesced = 0;
 
   constructor(
     readonly reactor: Reactor,
@@ -152,7 +207,7 @@ export class ClientNetstack {
   ) {
     this.tcp = new TcpStack({
       mtu,
-      emit: (p, len) => output(p.subarray(0, len)),
+      emit: (p, len) => this.#emitTcp(p.subarray(0, len)),
       onSyn: (flow) => flow.reject(),
     });
     this.#out = new PacketBuilder(16, (p, len) => output(p.subarray(0, len)), true, false);
@@ -161,6 +216,63 @@ export class ClientNetstack {
       onUdp: (d) => this.#onUdp(d),
       icmpEcho: false,
     });
+  }
+
+  /**
+   * A TCP packet from the stack. A pure ACK (no data, no SYN/FIN/RST, no SACK blocks) is held to
+   * the end of the round; a later pure ACK of the same flow that acknowledges more replaces it
+   * (the sender learns the same from the later one: cumulative ACKs). Anything else of the flow
+   * sends the held ACK first, so the flow's packets keep their order; duplicate ACKs (same
+   * acknowledgment number) all go out, as fast retransmit needs them.
+   */
+  #emitTcp(p: Uint8Array): void {
+    const t = tcpOffset(p);
+    if (t < 0 || p.length < t + 20) return this.output(p);
+    const key = ((p[t]! << 8 | p[t + 1]!) * 65536) + (p[t + 2]! << 8 | p[t + 3]!);
+    const held = this.#held.get(key);
+    const doff = (p[t + 12]! >> 4) * 4;
+    const pure = p[t + 13] === TCP_ACK && p.length === t + doff && p.length <= 128 &&
+      !hasSack(p, t, t + doff);
+    if (held && !sameFlow(held.packet, p, t)) {
+      // Two flows share the ports (different addresses): no holding for this one.
+      return this.output(p);
+    }
+    if (held) {
+      const h = held.packet;
+      const advanced = seqDiff(readU32(p, t + 8), readU32(h, t + 8)) > 0 &&
+        readU32(p, t + 4) === readU32(h, t + 4);
+      if (pure && advanced) {
+        this.acksCoalesced++;
+      } else {
+        this.output(h);
+        if (!pure) {
+          this.#held.delete(key);
+          this.#spare.push(held);
+          return this.output(p);
+        }
+      }
+      held.bytes.set(p);
+      held.len = p.length;
+      return;
+    }
+    if (!pure) return this.output(p);
+    const h = this.#spare.pop() ?? new HeldAck();
+    h.bytes.set(p);
+    h.len = p.length;
+    this.#held.set(key, h);
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => this.#flushHeld());
+    }
+  }
+
+  #flushHeld(): void {
+    this.#flushQueued = false;
+    for (const h of this.#held.values()) {
+      this.output(h.packet);
+      this.#spare.push(h);
+    }
+    this.#held.clear();
   }
 
   #source(version: 4 | 6): Uint8Array | null {
