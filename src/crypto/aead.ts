@@ -73,6 +73,28 @@ export interface Aead {
   sealSync(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array;
   /** Synchronous {@linkcode open}; throws {@linkcode AeadError}. */
   openSync(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array;
+  /**
+   * {@linkcode sealSync} into `out` (at least `plaintext.length + 16` bytes): no allocation
+   * where libcrypto is used. `out` may start at `plaintext`'s first byte (sealing in place), but
+   * must not overlap it otherwise. Returns the bytes written (`plaintext.length + 16`).
+   *
+   * ```ts
+   * const n = aead.sealInto(nonce, packet, datagram.subarray(16)); // ciphertext ‖ tag
+   * ```
+   */
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, aad?: Uint8Array): number;
+  /**
+   * {@linkcode openSync} into `out` (at least `sealed.length - 16` bytes), with the same
+   * aliasing rule as {@linkcode sealInto}; returns the plaintext's length. Throws
+   * {@linkcode AeadError} when forged (then `out` holds unauthenticated bytes: ignore them).
+   */
+  openInto(nonce: Uint8Array, sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array): number;
+}
+
+function checkRoom(what: string, out: Uint8Array, need: number): void {
+  if (out.length < need) {
+    throw new RangeError(`${what}: output has ${out.length} bytes, needs ${need}`);
+  }
 }
 
 function view(b: Uint8Array): Buffer {
@@ -126,6 +148,20 @@ class NodeAead {
     }
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
+
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
+    checkRoom("seal", out, plaintext.length + TAG_LENGTH);
+    const sealed = this.sealSync(nonce, plaintext, aad);
+    out.set(sealed);
+    return sealed.length;
+  }
+
+  openInto(nonce: Uint8Array, sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
+    checkRoom("open", out, sealed.length - TAG_LENGTH);
+    const plain = this.openSync(nonce, sealed, aad);
+    out.set(plain);
+    return plain.length;
+  }
 }
 
 class SyncAead extends NodeAead implements Aead {
@@ -176,8 +212,18 @@ class OpenSslAead implements Aead {
   }
 
   sealSync(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {
+    const out = new Uint8Array(plaintext.length + TAG_LENGTH);
+    this.#sealTo(nonce, plaintext, out, aad);
+    return out;
+  }
+
+  sealInto(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
+    checkRoom("seal", out, plaintext.length + TAG_LENGTH);
+    return this.#sealTo(nonce, plaintext, out, aad);
+  }
+
+  #sealTo(nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
     const lib = this.#lib, ctx = this.#seal, n = plaintext.length;
-    const out = new Uint8Array(n + TAG_LENGTH);
     if (
       lib.EVP_CipherInit_ex(ctx, null, null, null, nonce, -1) !== 1 ||
       (aad !== undefined && aad.length > 0 &&
@@ -188,15 +234,27 @@ class OpenSslAead implements Aead {
     ) {
       throw new Error(`${this.algorithm}: seal failed in libcrypto`);
     }
-    return out;
+    return n + TAG_LENGTH;
   }
 
   openSync(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array {
     if (sealed.length < TAG_LENGTH) throw new AeadError("message shorter than its tag");
+    const out = new Uint8Array(sealed.length - TAG_LENGTH);
+    this.#openTo(nonce, sealed, out, aad);
+    return out;
+  }
+
+  openInto(nonce: Uint8Array, sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
+    if (sealed.length < TAG_LENGTH) throw new AeadError("message shorter than its tag");
+    checkRoom("open", out, sealed.length - TAG_LENGTH);
+    return this.#openTo(nonce, sealed, out, aad);
+  }
+
+  #openTo(nonce: Uint8Array, sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
     const lib = this.#lib, ctx = this.#open, n = sealed.length - TAG_LENGTH;
-    const out = new Uint8Array(n);
     if (
       lib.EVP_CipherInit_ex(ctx, null, null, null, nonce, -1) !== 1 ||
+      // The tag is set before the ciphertext is decrypted: in place, its bytes stay as they are.
       lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, sealed.subarray(n)) !== 1 ||
       (aad !== undefined && aad.length > 0 &&
         lib.EVP_CipherUpdate(ctx, null, OUT_LEN, aad, aad.length) !== 1) ||
@@ -207,7 +265,7 @@ class OpenSslAead implements Aead {
     if (lib.EVP_CipherFinal_ex(ctx, NO_OUT, OUT_LEN) !== 1) {
       throw new AeadError("message authentication failed");
     }
-    return out;
+    return n;
   }
 
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array {

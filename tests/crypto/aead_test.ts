@@ -52,6 +52,48 @@ for (const alg of ALGORITHMS) {
     }
   });
 
+  Deno.test(`\`sealInto()\`/\`openInto()\` (${alg}) write seal()/open()'s exact bytes, in place too`, async () => {
+    const key = bytes(AEAD_KEY_LENGTH[alg], 6);
+    for (
+      const make of [() => createAead(alg, key), () => Promise.resolve(createSyncAead(alg, key))]
+    ) {
+      const aead = await make();
+      for (const n of [0, 1, 16, 1373, 65535]) {
+        const nonce = bytes(12, n);
+        const pt = bytes(n, n + 2);
+        const aad = n % 2 === 1 ? bytes(13, n) : undefined;
+        const want = reference(alg, key, nonce, pt, aad);
+        // Into a larger buffer at an offset: only [offset, offset + n + 16) is written.
+        const out = new Uint8Array(n + 40).fill(0xee);
+        assert.equal(aead.sealInto(nonce, pt, out.subarray(8), aad), n + 16);
+        assert.deepEqual(out.subarray(8, 8 + n + 16), want, `${n} bytes`);
+        assert.deepEqual([...out.subarray(0, 8), ...out.subarray(n + 24)], Array(24).fill(0xee));
+        const plain = new Uint8Array(n + 3).fill(0xee);
+        assert.equal(aead.openInto(nonce, want, plain, aad), n);
+        assert.deepEqual(plain.subarray(0, n), pt);
+        assert.deepEqual([...plain.subarray(n)], [0xee, 0xee, 0xee]);
+        // In place: the plaintext at the front of the buffer the sealed message goes to.
+        const buf = new Uint8Array(n + 16);
+        buf.set(pt);
+        aead.sealInto(nonce, buf.subarray(0, n), buf, aad);
+        assert.deepEqual(buf, want);
+        assert.equal(aead.openInto(nonce, buf, buf, aad), n);
+        assert.deepEqual(buf.subarray(0, n), pt);
+      }
+      const sealed = aead.sealSync(bytes(12, 1), bytes(100, 2));
+      sealed[3]! ^= 1;
+      assert.throws(() => aead.openInto(bytes(12, 1), sealed, new Uint8Array(100)), AeadError);
+      assert.throws(() => aead.sealInto(bytes(12, 1), bytes(100, 2), new Uint8Array(115)), {
+        name: "RangeError",
+        message: "seal: output has 115 bytes, needs 116",
+      });
+      assert.throws(() => aead.openInto(bytes(12, 1), sealed, new Uint8Array(99)), {
+        name: "RangeError",
+        message: "open: output has 99 bytes, needs 100",
+      });
+    }
+  });
+
   Deno.test(`\`createAead("${alg}")\` refuses a flipped bit, a wrong nonce and wrong AAD with AeadError`, async () => {
     const aead = await createAead(alg, bytes(AEAD_KEY_LENGTH[alg], 2));
     const nonce = bytes(12, 3);
