@@ -22,6 +22,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Reactor } from "../../io/reactor.ts";
 import type { Timer } from "../../io/timer_queue.ts";
 import { formatIp } from "../../net/ip.ts";
+import { TAG_LENGTH } from "../../crypto/aead.ts";
 import type { Destination, UdpFlow } from "../types.ts";
 import { formatDestination } from "../types.ts";
 import {
@@ -140,10 +141,10 @@ export class WireGuardDevice {
   #byIndex = new Map<number, { peer: Peer; session: Session | null }>();
   #tick: Timer | null = null;
   #closed = false;
-  readonly #header = new Uint8Array(TRANSPORT_HEADER);
-  /** Scratch for padding a packet and for the datagram (both used only during a send). */
-  readonly #pad = new Uint8Array(2048);
-  readonly #out = new Uint8Array(2048);
+  /** Scratch for the datagram being sent, and for a received packet's plaintext (grown as needed). */
+  #out = new Uint8Array(2048);
+  #outView = new DataView(this.#out.buffer);
+  #plain = new Uint8Array(2048);
 
   constructor(
     readonly reactor: Reactor,
@@ -198,26 +199,24 @@ export class WireGuardDevice {
 
   #transport(peer: Peer, s: Session, packet: Uint8Array, now: number): void {
     if (s.sendCounter > MAX_COUNTER) return; // never reached: the session is replaced first
-    const h = this.#header;
-    h.fill(0);
-    h[0] = MESSAGE_TRANSPORT;
-    this.#reserved(peer, h);
-    new DataView(h.buffer).setUint32(4, s.keys.remoteIndex, true);
-    const counter = s.sendCounter++;
-    writeCounter(h, 8, counter);
     const padded = (packet.length + 15) & ~15;
-    let plain = packet;
-    if (padded !== packet.length) {
-      plain = this.#pad.length >= padded ? this.#pad.subarray(0, padded) : new Uint8Array(padded);
-      plain.set(packet);
-      plain.fill(0, packet.length);
+    const size = TRANSPORT_HEADER + padded + TAG_LENGTH;
+    if (this.#out.length < size) {
+      this.#out = new Uint8Array(size);
+      this.#outView = new DataView(this.#out.buffer);
     }
-    const sealed = s.keys.send.sealSync(counterNonce(s.nonce, counter), plain);
-    const out = this.#out.length >= TRANSPORT_HEADER + sealed.length
-      ? this.#out.subarray(0, TRANSPORT_HEADER + sealed.length)
-      : new Uint8Array(TRANSPORT_HEADER + sealed.length);
-    out.set(h);
-    out.set(sealed, TRANSPORT_HEADER);
+    // Header, then the padded packet sealed in place behind it: one copy, no allocation.
+    const out = this.#out.subarray(0, size);
+    out.fill(0, 0, TRANSPORT_HEADER);
+    out[0] = MESSAGE_TRANSPORT;
+    this.#reserved(peer, out);
+    this.#outView.setUint32(4, s.keys.remoteIndex, true);
+    const counter = s.sendCounter++;
+    writeCounter(out, 8, counter);
+    out.set(packet, TRANSPORT_HEADER);
+    out.fill(0, TRANSPORT_HEADER + packet.length, TRANSPORT_HEADER + padded);
+    const body = out.subarray(TRANSPORT_HEADER);
+    s.keys.send.sealInto(counterNonce(s.nonce, counter), body.subarray(0, padded), body);
     // The UDP flow sends (or copies) the datagram before returning.
     this.udp.send(out, peer.config.endpoint);
     peer.lastSent = now;
@@ -287,9 +286,12 @@ export class WireGuardDevice {
       if (now - s.created >= REJECT_AFTER_MS) return;
       const counter = readCounter(data, 8);
       if (counter < 0) return;
+      const sealed = data.subarray(TRANSPORT_HEADER);
+      if (this.#plain.length < sealed.length) this.#plain = new Uint8Array(sealed.length);
       let plain: Uint8Array;
       try {
-        plain = s.keys.receive.openSync(counterNonce(s.rnonce, counter), data.subarray(16));
+        const n = s.keys.receive.openInto(counterNonce(s.rnonce, counter), sealed, this.#plain);
+        plain = this.#plain.subarray(0, n);
       } catch {
         return;
       }
