@@ -36,6 +36,8 @@ const READ_BUDGET = 32;
 export class IcmpSocket {
   /** Called with each ICMP message received; the bytes are valid only during the call. */
   onMessage: ((message: Uint8Array) => void) | null = null;
+  /** Called once, after `close()` released the fd (see `TcpSocket.onClose`). */
+  onClose: (() => void) | null = null;
   #closed = false;
   readonly #buf = new Uint8Array(65536);
 
@@ -124,5 +126,6 @@ export class IcmpSocket {
     this.#closed = true;
     this.reactor.remove(this.fd);
     fdClose(this.fd);
+    this.onClose?.();
   }
 }

@@ -156,6 +156,12 @@ export class TcpSocket implements Stream {
    * otherwise the loop keeps seeing the event.
    */
   onHangup: (() => void) | null = null;
+  /**
+   * Called once, after `close()` released the fd: for a registry that tracks open sockets
+   * (`BoundSockets`) to forget this one at once rather than holding it, and all it references,
+   * until its next sweep.
+   */
+  onClose: (() => void) | null = null;
   #readWaiter: Waiter = null;
   #writeWaiter: Waiter = null;
   #wantRead = false;
@@ -349,6 +355,7 @@ export class TcpSocket implements Stream {
     this.#readWaiter = this.#writeWaiter = null;
     r?.();
     w?.();
+    this.onClose?.();
   }
 }
 
@@ -533,6 +540,12 @@ export class TcpListener {
 /** A non-blocking UDP socket registered with a reactor. */
 export class UdpSocket {
   onReadable: (() => void) | null = null;
+  /**
+   * Called once, after `close()` released the fd: for a registry that tracks open sockets
+   * (`BoundSockets`) to forget this one at once rather than holding it, and all it references,
+   * until its next sweep.
+   */
+  onClose: (() => void) | null = null;
   #closed = false;
   readonly family: 4 | 6;
 
@@ -586,5 +599,6 @@ export class UdpSocket {
     this.#closed = true;
     this.reactor.remove(this.fd);
     fdClose(this.fd);
+    this.onClose?.();
   }
 }

@@ -29,28 +29,27 @@ interface Entry {
   iface: NetworkInterface | undefined;
 }
 
-/** Closed entries are dropped every this many additions. */
-const PRUNE_EVERY = 256;
-
 /** One worker's outbound sockets (see the module doc). */
 export class BoundSockets {
   #entries = new Set<Entry>();
-  #added = 0;
 
-  /** Live sockets tracked (after pruning closed ones). */
+  /** Live sockets tracked. */
   get size(): number {
-    this.#prune();
     return this.#entries.size;
   }
 
-  /** Tracks a socket; `iface` is the interface it was bound to, if any. */
+  /**
+   * Tracks a socket until it closes; `iface` is the interface it was bound to, if any. The
+   * entry leaves when the socket closes (its `onClose`, which this takes): an entry kept until
+   * some later sweep would hold the socket and, through its callbacks, the whole connection
+   * (after a burst of 10,000 connections on the userspace stack, 41 MiB of heap and 10 MiB of
+   * buffers stayed alive with no new socket to trigger a sweep).
+   */
   add(sock: Tracked, kind: "tcp" | "udp", iface?: NetworkInterface): void {
-    this.#entries.add({ sock, kind, iface });
-    if (++this.#added % PRUNE_EVERY === 0) this.#prune();
-  }
-
-  #prune(): void {
-    for (const e of this.#entries) if (e.sock.closed) this.#entries.delete(e);
+    if (sock.closed) return;
+    const entry: Entry = { sock, kind, iface };
+    this.#entries.add(entry);
+    sock.onClose = () => this.#entries.delete(entry);
   }
 
   /**
@@ -63,10 +62,6 @@ export class BoundSockets {
     const lostIfaces = new Set(change.lostInterfaces.map((i) => i.index));
     const lostAddrs = new Set(change.lostAddresses.map(formatIp));
     for (const e of this.#entries) {
-      if (e.sock.closed) {
-        this.#entries.delete(e);
-        continue;
-      }
       let dead = e.iface !== undefined && lostIfaces.has(e.iface.index);
       if (!dead && lostAddrs.size > 0) {
         try {

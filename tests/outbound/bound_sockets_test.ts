@@ -61,3 +61,20 @@ Deno.test("`BoundSockets.networkChanged()` resets TCP on a lost interface and cl
     server.close();
   });
 });
+
+Deno.test("`BoundSockets` forgets a socket as it closes and never tracks a closed one", async () => {
+  await withReactor((r) => {
+    const sockets = new BoundSockets();
+    const udp = Array.from({ length: 3 }, () => UdpSocket.open(r, 4));
+    for (const s of udp) sockets.add(s, "udp");
+    assert.equal(sockets.size, 3);
+    udp[0]!.close();
+    udp[2]!.close();
+    assert.equal(sockets.size, 1);
+    udp[1]!.close();
+    assert.equal(sockets.size, 0);
+    sockets.add(udp[0]!, "udp");
+    assert.equal(sockets.size, 0);
+    return Promise.resolve();
+  });
+});
