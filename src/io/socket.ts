@@ -16,7 +16,6 @@
 import { E, SysError } from "../../ffi/errno.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { formatIp } from "../net/ip.ts";
-import type { NetworkInterface, Platform } from "../platform/mod.ts";
 import { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE, type Reactor } from "./reactor.ts";
 import type { Stream } from "./stream.ts";
 import {
@@ -57,6 +56,21 @@ import {
 
 export { WOULD_BLOCK };
 
+/** An interface a socket binds to (the platform's `NetworkInterface` is one). */
+export interface BoundInterface {
+  name: string;
+  index: number;
+}
+
+/**
+ * What binds a socket to an interface or marks it: the OS-specific part of the socket options,
+ * which the platform layer implements (`Platform` from `platform/mod.ts` is one).
+ */
+export interface SocketBinder {
+  bindToInterface(fd: number, family: 4 | 6, iface: BoundInterface): void;
+  setMark(fd: number, mark: number): void;
+}
+
 /** Formats `addr:port` (`[v6]:port`). */
 export function formatSockAddr(sa: SockAddr): string {
   return sa.addr.length === 16
@@ -67,7 +81,7 @@ export function formatSockAddr(sa: SockAddr): string {
 /** How a socket is made before it connects or binds. */
 export interface SocketOptions {
   /** Bind to this interface so routes through the TUN are not used. */
-  bindInterface?: NetworkInterface;
+  bindInterface?: BoundInterface;
   /** Linux SO_MARK. */
   mark?: number;
   /** Local address to bind (family must match the destination). */
@@ -84,7 +98,7 @@ export interface SocketOptions {
   /** Default 5000 (sing-box's dial timeout). */
   connectTimeoutMs?: number;
   /** Needed for `bindInterface` and `mark`. */
-  platform?: Pick<Platform, "bindToInterface" | "setMark">;
+  platform?: SocketBinder;
 }
 
 /** Applies binding, mark and the TCP/UDP options to a fresh socket (throws on failure). */
