@@ -34,7 +34,7 @@ import { getLogger } from "@logtape/logtape";
 import denoJson from "../../deno.json" with { type: "json" };
 import type { ClashApiOptions, Options } from "../config/types.ts";
 import type { ConnectionHub } from "../conn/mod.ts";
-import { typeCode } from "../dns/packet.ts";
+import { typeCode } from "../net/dns/packet.ts";
 import { parseIp } from "../net/ip.ts";
 import { newConnMetadata } from "../route/metadata.ts";
 import type { Router, RouteTrace } from "../route/router.ts";

@@ -16,8 +16,8 @@
 
 import type { ConnRecord, HubSnapshot } from "../conn/mod.ts";
 import type { LogLevel, Options, OutboundOptions } from "../config/types.ts";
-import { decodePacket, type PacketRecord, typeCode } from "../dns/packet.ts";
-import { messageFlags, messageRcode } from "../dns/wire.ts";
+import { decodePacket, type PacketRecord, typeCode } from "../net/dns/packet.ts";
+import { messageFlags, messageRcode } from "../net/dns/wire.ts";
 import type { CompiledRule } from "../route/rule.ts";
 
 /** One connection as sing-box's Clash API reports it (plus tunbox's `end` and `error`). */

@@ -14,7 +14,7 @@
 
 import type { CertificateOptions } from "../config/types.ts";
 import type { DnsModule } from "../dns/mod.ts";
-import { encodeQuery } from "../dns/packet.ts";
+import { encodeQuery } from "../net/dns/packet.ts";
 import type { Reactor } from "../io/reactor.ts";
 import { isOutboundGroup, type Outbound } from "../outbound/types.ts";
 import { urlTestDelay, UrlTestOutbound } from "../outbound/urltest.ts";

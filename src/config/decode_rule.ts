@@ -12,9 +12,9 @@ import type { JsonNode } from "./jsonc.ts";
 import { type Ctx, isZero, type Obj } from "./reader.ts";
 import { domainStrategy } from "./decode_dial.ts";
 import { verdict } from "./support.ts";
-import { compileGoRegex } from "../route/domain_regex.ts";
-import { typeCode } from "../dns/packet.ts";
-import { compilePredefined } from "../dns/predefined.ts";
+import { compileGoRegex } from "./go_regex.ts";
+import { typeCode } from "../net/dns/packet.ts";
+import { compilePredefined } from "../net/dns/predefined.ts";
 import type {
   DnsDefaultRule,
   DnsRule,
@@ -638,7 +638,7 @@ function records(o: Obj, key: "answer" | "ns" | "extra"): string[] {
     if (text === undefined) return undefined;
     try {
       compilePredefined(
-        { action: "predefined", rcode: "NOERROR", answer: [], ns: [], extra: [], [key]: [text] },
+        { rcode: "NOERROR", answer: [], ns: [], extra: [], [key]: [text] },
         "",
       );
     } catch (e) {

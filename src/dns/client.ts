@@ -34,7 +34,13 @@
 
 import type { DomainStrategy, Prefix } from "../config/types.ts";
 import { ExpiringLru } from "./cache.ts";
-import { encodeQuery, optHasOptions, rcodeName, setClientSubnet, typeName } from "./packet.ts";
+import {
+  encodeQuery,
+  optHasOptions,
+  rcodeName,
+  setClientSubnet,
+  typeName,
+} from "../net/dns/packet.ts";
 import { DNS_TIMEOUT_MS, type DnsTransport } from "./transport.ts";
 import {
   answerAddresses,
@@ -55,7 +61,7 @@ import {
   TYPE_OPT,
   TYPE_SOA,
   withoutRecords,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 /** sing-box's minimum cache capacity. */
 export const MIN_CACHE_CAPACITY = 1024;

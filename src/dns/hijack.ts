@@ -31,7 +31,7 @@ import {
   statusResponse,
   truncateResponse,
   udpLimit,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 const log = getLogger(["tunbox", "dns"]);
 

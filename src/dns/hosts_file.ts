@@ -10,7 +10,7 @@
 import type { DomainStrategy } from "../config/types.ts";
 import { parseIp } from "../net/ip.ts";
 import { orderAddresses } from "../outbound/direct_dialer.ts";
-import { canonicalName } from "./wire.ts";
+import { canonicalName } from "../net/dns/wire.ts";
 
 /** The default hosts file. */
 export const DEFAULT_HOSTS_PATH = "/etc/hosts";

@@ -43,7 +43,7 @@ import type { DialContext, Dialer, Outbound, ResolveRequest } from "../outbound/
 import type { ConnMetadata } from "../route/metadata.ts";
 import { DnsClient } from "./client.ts";
 import { DnsHijacker } from "./hijack.ts";
-import { domainProblem } from "./packet.ts";
+import { domainProblem } from "../net/dns/packet.ts";
 import { DnsRouter, type ServerEntry } from "./router.ts";
 import { compileDnsRules } from "./rule.ts";
 import type { RuleSetLookup } from "../route/match_state.ts";

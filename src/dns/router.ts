@@ -35,7 +35,7 @@ import {
   ResponseRejected,
   sortAddresses,
 } from "./client.ts";
-import { rcodeName, typeName } from "./packet.ts";
+import { rcodeName, typeName } from "../net/dns/packet.ts";
 import type { CompiledDnsRule } from "./rule.ts";
 import type { DnsTransport } from "./transport.ts";
 import {
@@ -46,7 +46,7 @@ import {
   TYPE_A,
   TYPE_AAAA,
   TYPE_HTTPS,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 const log = getLogger(["tunbox", "dns"]);
 

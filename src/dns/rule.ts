@@ -32,8 +32,8 @@ import { isPrivateAddr } from "../net/ip_private.ts";
 import { compileRuleMatch } from "../route/rule.ts";
 import { IpSet } from "../route/ip_set.ts";
 import { MatchState, type RuleSetLookup } from "../route/match_state.ts";
-import { typeCode, typeName } from "./packet.ts";
-import { compilePredefined, type PredefinedAnswer } from "./predefined.ts";
+import { typeCode, typeName } from "../net/dns/packet.ts";
+import { compilePredefined, type PredefinedAnswer } from "../net/dns/predefined.ts";
 
 /** A compiled DNS rule action. */
 export type CompiledDnsAction =

@@ -16,7 +16,13 @@ export type FakeIpStoreLike = Pick<
   "contains" | "hasFamily" | "create" | "lookup" | "addressOf"
 >;
 import type { DnsTransport } from "./transport.ts";
-import { addressResponse, canonicalName, parseMessage, TYPE_A, TYPE_AAAA } from "./wire.ts";
+import {
+  addressResponse,
+  canonicalName,
+  parseMessage,
+  TYPE_A,
+  TYPE_AAAA,
+} from "../net/dns/wire.ts";
 import type { Prefix } from "../net/ip.ts";
 
 /** A `fakeip` DNS server. */

@@ -20,7 +20,7 @@ import {
   statusResponse,
   TYPE_A,
   TYPE_AAAA,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 /** TTL of answers from hosts (sing-box `C.DefaultDNSTTL`). */
 export const HOSTS_TTL = 600;

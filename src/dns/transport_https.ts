@@ -28,7 +28,13 @@ import type { Dialer } from "../outbound/mod.ts";
 import { type TlsClientConfig, tlsConnect } from "../tls/client.ts";
 import { StreamDuplex } from "../tls/stream_duplex.ts";
 import { dnsTimeout, type DnsTransport, type ServerAddress } from "./transport.ts";
-import { FLAG_QR, type MessageLayout, parseMessage, sameQuestions, setMessageId } from "./wire.ts";
+import {
+  FLAG_QR,
+  type MessageLayout,
+  parseMessage,
+  sameQuestions,
+  setMessageId,
+} from "../net/dns/wire.ts";
 
 const log = getLogger(["tunbox", "dns"]);
 

@@ -33,7 +33,7 @@ import {
   RCODE_SERVFAIL,
   TYPE_A,
   TYPE_AAAA,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 const log = getLogger(["tunbox", "dns"]);
 

@@ -22,7 +22,7 @@ import {
   parseMessage,
   sameQuestions,
   setMessageId,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 const log = getLogger(["tunbox", "dns"]);
 

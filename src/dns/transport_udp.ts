@@ -29,7 +29,7 @@ import {
   parseMessage,
   sameQuestions,
   setMessageId,
-} from "./wire.ts";
+} from "../net/dns/wire.ts";
 
 const log = getLogger(["tunbox", "dns"]);
 

@@ -19,7 +19,7 @@
 
 import type { ProcessInfo } from "../platform/mod.ts";
 import type { ConnMetadata, Endpoint } from "./metadata.ts";
-import { compileGoRegex } from "./domain_regex.ts";
+import { compileGoRegex } from "../config/go_regex.ts";
 import { describeList } from "./rule_items.ts";
 import { featureId, isSupported } from "../config/support.ts";
 

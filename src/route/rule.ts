@@ -24,7 +24,7 @@ import type { LogicalRule, Prefix, Rule, RuleMatch } from "../config/types.ts";
 import { formatPrefix } from "../net/ip.ts";
 import { compileAction, type CompiledAction } from "./action.ts";
 import { DomainKeywords, DomainSet } from "./domain_set.ts";
-import { DomainRegexes } from "./domain_regex.ts";
+import { DomainRegexes } from "../config/go_regex.ts";
 import { IpSet } from "./ip_set.ts";
 import {
   type ItemTrace,

@@ -12,7 +12,7 @@ import { decodeRuleSetSource, type RuleSetSource } from "../config/decode_rule_s
 import { parseJsonc } from "../config/jsonc.ts";
 import { Ctx } from "../config/reader.ts";
 import type { HeadlessRule } from "../config/types.ts";
-import { RECORD_TYPES, typeCode } from "../dns/packet.ts";
+import { RECORD_TYPES, typeCode } from "../net/dns/packet.ts";
 import type { RuleSetRule } from "../route/headless.ts";
 
 export type { RuleSetSource };

@@ -41,7 +41,7 @@ import {
   RULE_SET_VERSION_CURRENT,
 } from "../config/decode_rule_set.ts";
 import { Invalid, parsePrefixText } from "../config/values.ts";
-import { typeCode } from "../dns/packet.ts";
+import { typeCode } from "../net/dns/packet.ts";
 import { bigIntToIp, formatIp, type IpRange, ipToBigInt } from "../net/ip.ts";
 import { AdGuardMatcher } from "../route/adguard.ts";
 import { ByteTrie, type ByteTrieData } from "../route/byte_trie.ts";

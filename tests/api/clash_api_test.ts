@@ -18,7 +18,7 @@ import { type WorkerCall, WorkerCallFailed } from "../../src/api/worker_calls.ts
 import type { ClashApiOptions, Options } from "../../src/config/types.ts";
 import { ConnectionHub, type HubToWorker } from "../../src/conn/hub.ts";
 import type { ConnRecord } from "../../src/conn/record.ts";
-import { encodePacket } from "../../src/dns/packet.ts";
+import { encodePacket } from "../../src/net/dns/packet.ts";
 import { setClashModeSource } from "../../src/route/clash_mode.ts";
 import { Router } from "../../src/route/router.ts";
 import { connRecord as rec } from "../_helpers/conn_record.ts";

@@ -3,7 +3,7 @@ import { Buffer } from "node:buffer";
 import { ExpiringLru } from "../../src/dns/cache.ts";
 import { DnsClient, isSimpleQuery, MIN_CACHE_CAPACITY } from "../../src/dns/client.ts";
 import { HostsTransport } from "../../src/dns/transport_hosts.ts";
-import { parseMessage } from "../../src/dns/wire.ts";
+import { parseMessage } from "../../src/net/dns/wire.ts";
 import { decode, encode, FakeClock, query } from "./_helpers.ts";
 
 Deno.test("`ExpiringLru` evicts the least recently used entry when full", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
-import { FLAG_TC, messageFlags } from "../../src/dns/wire.ts";
+import { FLAG_TC, messageFlags } from "../../src/net/dns/wire.ts";
 import { tool } from "../outbound/_helpers.ts";
 import {
   answersOf,

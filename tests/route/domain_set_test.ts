@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DomainKeywords, DomainSet } from "../../src/route/domain_set.ts";
-import { compileGoRegex, DomainRegexes } from "../../src/route/domain_regex.ts";
+import { compileGoRegex, DomainRegexes } from "../../src/config/go_regex.ts";
 
 Deno.test("`DomainSet` matches `domain` entries exactly", () => {
   const set = new DomainSet(["localhost", "example.com"], []);

@@ -9,7 +9,7 @@
 
 import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
-import { decodePacket, encodePacket } from "../../dns/packet.ts";
+import { decodePacket, encodePacket } from "../../net/dns/packet.ts";
 import type { ClashConnection, ClashConnections } from "../../api/clash_api.ts";
 import { httpGet } from "./http_get.ts";
 import { demoPayload, sha256Hex } from "./payload.ts";

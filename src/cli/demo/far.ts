@@ -16,7 +16,7 @@
 import { Buffer } from "node:buffer";
 import dgram from "node:dgram";
 import { parseArgs } from "node:util";
-import { decodePacket, encodePacket, type Packet } from "../../dns/packet.ts";
+import { decodePacket, encodePacket, type Packet } from "../../net/dns/packet.ts";
 import { demoPayload } from "./payload.ts";
 
 /** DNS header flags: recursion desired / available. */

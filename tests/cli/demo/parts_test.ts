@@ -12,7 +12,7 @@ import { demoDispatch } from "../../../src/cli/demo.ts";
 import { findConnection } from "../../../src/cli/demo/client.ts";
 import { TOPOLOGY } from "../../../src/cli/demo/topology.ts";
 import { loadConfig } from "../../../src/config/load.ts";
-import { decodePacket, encodePacket } from "../../../src/dns/packet.ts";
+import { decodePacket, encodePacket } from "../../../src/net/dns/packet.ts";
 import { toClashConnection } from "../../../src/api/clash_api.ts";
 import { connRecord } from "../../_helpers/conn_record.ts";
 

@@ -11,7 +11,7 @@
 
 import dnsPacket from "dns-packet";
 import { Buffer } from "node:buffer";
-import { formatIp, maskPrefix, type Prefix } from "../net/ip.ts";
+import { formatIp, maskPrefix, type Prefix } from "../ip.ts";
 import { findOpt, FLAG_RD, type MessageLayout, parseMessage, TYPE_OPT } from "./wire.ts";
 
 /** The record shape of `dns-packet` (the fields tunbox uses). */

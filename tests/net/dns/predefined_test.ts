@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { compilePredefined, parseRecord } from "../../src/dns/predefined.ts";
-import { parseMessage } from "../../src/dns/wire.ts";
-import { formatIp } from "../../src/net/ip.ts";
-import { decode, query } from "./_helpers.ts";
+import { compilePredefined, parseRecord } from "../../../src/net/dns/predefined.ts";
+import { parseMessage } from "../../../src/net/dns/wire.ts";
+import { formatIp } from "../../../src/net/ip.ts";
+import { decode, query } from "../../dns/_helpers.ts";
 
 function action(answer: string[], rcode = "NOERROR", ns: string[] = [], extra: string[] = []) {
   return { action: "predefined" as const, rcode, answer, ns, extra };

@@ -14,8 +14,8 @@ import {
   truncateResponse,
   udpLimit,
   withoutRecords,
-} from "../../src/dns/wire.ts";
-import { answersOf, decode, encode, query } from "./_helpers.ts";
+} from "../../../src/net/dns/wire.ts";
+import { answersOf, decode, encode, query } from "../../dns/_helpers.ts";
 
 Deno.test("`parseMessage()` walks questions and records of every section", () => {
   const msg = encode({

@@ -14,8 +14,7 @@
  * @module
  */
 
-import type { DnsRuleAction } from "../config/types.ts";
-import { formatIp, parseIpv4, parseIpv6 } from "../net/ip.ts";
+import { formatIp, parseIpv4, parseIpv6 } from "../ip.ts";
 import { domainProblem, encodeRecord, type PacketRecord, RCODES, typeCode } from "./packet.ts";
 import { assembleResponse, canonicalName, type MessageLayout } from "./wire.ts";
 
@@ -184,12 +183,20 @@ function prepare(text: string): Prepared {
   };
 }
 
+/** A DNS rule's `predefined` action as the config holds it (zone-file records as text). */
+export interface PredefinedAction {
+  rcode: string;
+  answer: string[];
+  ns: string[];
+  extra: string[];
+}
+
 /**
  * Compiles a `predefined` action. Throws TypeError naming `where` and the record for records
  * tunbox cannot encode.
  */
 export function compilePredefined(
-  action: Extract<DnsRuleAction, { action: "predefined" }>,
+  action: PredefinedAction,
   where: string,
 ): PredefinedAnswer {
   const rcode = RCODES[action.rcode.toUpperCase()];
