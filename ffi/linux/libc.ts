@@ -71,6 +71,13 @@ export const LINUX_LIBC_SYMBOLS = {
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   /** ssize_t recvmsg(int fd, struct msghdr *msg, int flags) */
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  /**
+   * int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout):
+   * datagrams received (each one's length in its `msg_len`), or -1.
+   */
+  recvmmsg: { parameters: ["i32", "buffer", "u32", "i32", "pointer"], result: "i32" },
+  /** int sendmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags): datagrams sent, or -1 */
+  sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   /** ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned flags) */
   splice: { parameters: ["i32", "pointer", "i32", "pointer", "usize", "u32"], result: "isize" },
   /** int pipe2(int fds[2], int flags) */

@@ -18,6 +18,7 @@ import type { SockAddr } from "../../ffi/sockaddr.ts";
 import { formatIp } from "../net/ip.ts";
 import { EV_ERROR, EV_HUP, EV_RDHUP, EV_READ, EV_WRITE, type Reactor } from "./reactor.ts";
 import type { Stream } from "./stream.ts";
+import type { DatagramBatch } from "./datagram_batch.ts";
 import {
   fdClose,
   fdRead,
@@ -39,8 +40,10 @@ import {
   sockLocalAddr,
   sockPeek,
   sockPeerAddr,
+  sockRecvBatch,
   sockRecvFrom,
   sockSend,
+  sockSendBatch,
   sockSendTo,
   sockSetBytes,
   sockSetInt,
@@ -602,6 +605,19 @@ export class UdpSocket {
   /** Bytes received (the sender lands in `from`) or WOULD_BLOCK. */
   recvFrom(buf: Uint8Array, from: SockAddr): number {
     return sockRecvFrom(this.fd, buf, from);
+  }
+
+  /** Datagrams received into `batch` (one `recvmmsg` on Linux), or WOULD_BLOCK. */
+  recvBatch(batch: DatagramBatch): number {
+    return sockRecvBatch(this.fd, batch);
+  }
+
+  /**
+   * Sends `batch`'s datagrams from index `from` (one `sendmmsg` on Linux): how many went, or
+   * WOULD_BLOCK; throws a SysError naming the first one when it fails otherwise.
+   */
+  sendBatch(batch: DatagramBatch, from = 0): number {
+    return sockSendBatch(this.fd, batch, from);
   }
 
   localAddr(): SockAddr {

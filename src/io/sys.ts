@@ -81,6 +81,8 @@ export const {
   EV_RDHUP,
   sockDisconnect,
   spliceFd,
+  sockRecvBatch,
+  sockSendBatch,
   signalWaker,
 } = impl;
 

@@ -22,6 +22,8 @@ import {
 } from "../../ffi/darwin/constants.ts";
 import { POLLFD } from "../../ffi/darwin/layouts.ts";
 import { E, SysError } from "../../ffi/errno.ts";
+import { encodeSockaddr, type SockAddr, SOCKADDR_STORAGE_SIZE } from "../../ffi/sockaddr.ts";
+import type { DatagramBatch } from "./datagram_batch.ts";
 import { type PosixSys, posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
 
 export { WOULD_BLOCK };
@@ -131,6 +133,41 @@ export function sockDisconnect(fd: number): void {
 /** macOS has no splice(2): callers check {@linkcode HAS_SPLICE} and copy instead. */
 export function spliceFd(from: number, to: number, _len: number): number {
   throw new SysError(`splice fd ${from} to fd ${to}`, E.EOPNOTSUPP);
+}
+
+/**
+ * macOS has no `recvmmsg`: one `recvfrom` per slot until none is waiting. How many (the batch's
+ * `count`), or WOULD_BLOCK when none was.
+ */
+export function sockRecvBatch(fd: number, batch: DatagramBatch): number {
+  batch.count = 0;
+  const from: SockAddr = { addr: new Uint8Array(0), port: 0 };
+  for (let i = 0; i < batch.capacity; i++) {
+    const at = i * batch.slotSize;
+    const n = POSIX.sockRecvFrom(fd, batch.data.subarray(at, at + batch.slotSize), from);
+    if (n === WOULD_BLOCK) break;
+    batch.lengths[i] = n;
+    const name = batch.names.subarray(i * SOCKADDR_STORAGE_SIZE);
+    encodeSockaddr(from, name);
+    batch.count = i + 1;
+  }
+  return batch.count === 0 ? WOULD_BLOCK : batch.count;
+}
+
+/** macOS has no `sendmmsg`: one `sendto` per datagram, as {@linkcode sockSendBatch} on Linux. */
+export function sockSendBatch(fd: number, batch: DatagramBatch, from = 0): number {
+  let i = from;
+  for (; i < batch.count; i++) {
+    let n: number;
+    try {
+      n = POSIX.sockSendTo(fd, batch.payload(i), batch.destination(i));
+    } catch (error) {
+      if (i === from) throw error;
+      break; // as sendmmsg: the ones before it went; the caller's next call meets this error
+    }
+    if (n === WOULD_BLOCK) break;
+  }
+  return i === from && from < batch.count ? WOULD_BLOCK : i - from;
 }
 
 const oneByte = new Uint8Array([1]);

@@ -9,7 +9,14 @@
 
 import { linuxErrno, linuxLibc } from "../../ffi/linux/libc.ts";
 import { E, SysError } from "../../ffi/errno.ts";
-import { type PosixSys, posixSys, type PosixTarget, WOULD_BLOCK } from "./sys_posix.ts";
+import { type DatagramBatch, MMSGHDR_SIZE } from "./datagram_batch.ts";
+import {
+  describeSockAddr,
+  type PosixSys,
+  posixSys,
+  type PosixTarget,
+  WOULD_BLOCK,
+} from "./sys_posix.ts";
 
 export { WOULD_BLOCK };
 
@@ -103,6 +110,41 @@ export function spliceFd(from: number, to: number, len: number): number {
   const err = linuxErrno();
   if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
   throw new SysError(`splice fd ${from} to fd ${to}`, err);
+}
+
+/**
+ * Receives up to `batch.capacity` datagrams with one `recvmmsg`: how many (the batch's
+ * `count`), or WOULD_BLOCK when none is waiting.
+ */
+export function sockRecvBatch(fd: number, batch: DatagramBatch): number {
+  batch.prepareReceive();
+  const n = libc().recvmmsg(fd, batch.headers, batch.capacity, 0, null);
+  if (n >= 0) {
+    batch.received(n);
+    return n;
+  }
+  const err = linuxErrno();
+  batch.count = 0;
+  if (err === E.EAGAIN || err === E.EINTR) return WOULD_BLOCK;
+  throw new SysError(`receive datagrams on fd ${fd}`, err);
+}
+
+/**
+ * Sends the batch's datagrams from index `from` with one `sendmmsg`: how many went (the kernel
+ * may stop early; call again from there), or WOULD_BLOCK (EAGAIN, ENOBUFS) for the first one.
+ * Any other failure of the first one throws, naming it.
+ */
+export function sockSendBatch(fd: number, batch: DatagramBatch, from = 0): number {
+  const n = libc().sendmmsg(
+    fd,
+    batch.headers.subarray(from * MMSGHDR_SIZE),
+    batch.count - from,
+    MSG_NOSIGNAL,
+  );
+  if (n >= 0) return n;
+  const err = linuxErrno();
+  if (err === E.EAGAIN || err === E.EINTR || err === E.ENOBUFS) return WOULD_BLOCK;
+  throw new SysError(`send datagram to ${describeSockAddr(batch.destination(from))}`, err);
 }
 
 const one = new BigUint64Array([1n]);

@@ -189,7 +189,7 @@ export function posixSys(t: PosixTarget) {
     /** Binds to an address (port 0 = any). */
     sockBind(fd: number, sa: SockAddr): void {
       const len = encodeSockaddr(sa, scratchAddr, os);
-      if (libc().bind(fd, scratchAddr, len) < 0) fail(`bind to ${describe(sa)}`);
+      if (libc().bind(fd, scratchAddr, len) < 0) fail(`bind to ${describeSockAddr(sa)}`);
     },
 
     /** Starts a non-blocking connect: 0 when connected at once, or the errno (EINPROGRESS...). */
@@ -258,7 +258,7 @@ export function posixSys(t: PosixTarget) {
     sockSendTo(fd: number, buf: Uint8Array, sa: SockAddr): number {
       const len = encodeSockaddr(sa, scratchAddr, os);
       const n = Number(libc().sendto(fd, buf, buf.length, sendFlags, scratchAddr, len));
-      return n >= 0 ? n : result(n, `send datagram to ${describe(sa)}`, E.ENOBUFS);
+      return n >= 0 ? n : result(n, `send datagram to ${describeSockAddr(sa)}`, E.ENOBUFS);
     },
 
     /**
@@ -341,7 +341,7 @@ export function posixSys(t: PosixTarget) {
 export type PosixSys = ReturnType<typeof posixSys>;
 
 /** `addr:port` or `[addr]:port`. */
-function describe(sa: SockAddr): string {
+export function describeSockAddr(sa: SockAddr): string {
   return sa.addr.length === 16
     ? `[${formatIp(sa.addr)}]:${sa.port}`
     : `${formatIp(sa.addr)}:${sa.port}`;
