@@ -40,6 +40,7 @@ import {
   type UdpFlow,
 } from "./types.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
+import { DatagramBatch } from "../io/datagram_batch.ts";
 
 const log = getLogger(["tunbox", "outbound"]);
 
@@ -263,6 +264,22 @@ export class DirectDialer implements Dialer {
 }
 
 const MAX_DATAGRAM = 65535;
+/** Datagrams per receive call (each slot takes the largest datagram) and calls per readiness. */
+const RECEIVE_BATCH = 16;
+const RECEIVE_ROUNDS = 4;
+/** Datagrams held per flow by {@linkcode DirectUdpFlow.holdSends}. */
+const SEND_BATCH = 32;
+
+/** One receive batch per thread, shared by every flow (each passes its datagrams on at once). */
+let receiveBatch: DatagramBatch | null = null;
+let receiveBatchBusy = false;
+
+/** The thread's receive batch, or null while it is in use (a receive nested in a callback). */
+function takeReceiveBatch(): DatagramBatch | null {
+  if (receiveBatchBusy) return null;
+  receiveBatchBusy = true;
+  return receiveBatch ??= new DatagramBatch(RECEIVE_BATCH, MAX_DATAGRAM + 1);
+}
 const MAX_PENDING_PER_DOMAIN = 16;
 const DOMAIN_CACHE_LIMIT = 256;
 
@@ -280,6 +297,8 @@ export class DirectUdpFlow implements UdpFlow {
   #domains = new Map<string, Uint8Array | null>();
   #pending = new Map<string, { payload: Uint8Array; port: number }[]>();
   #closed = false;
+  /** Datagrams held by {@linkcode holdSends} for one socket, sent at the end of the round. */
+  #held: { batch: DatagramBatch; sock: UdpSocket | null; queued: boolean } | null = null;
 
   constructor(readonly dialer: DirectDialer, readonly meta: DialMeta) {}
 
@@ -308,6 +327,31 @@ export class DirectUdpFlow implements UdpFlow {
   }
 
   #receive(sock: UdpSocket): void {
+    const batch = takeReceiveBatch();
+    if (!batch) return this.#receiveOne(sock);
+    try {
+      for (let round = 0; round < RECEIVE_ROUNDS && !this.#closed; round++) {
+        let n: number;
+        try {
+          n = sock.recvBatch(batch);
+        } catch (error) {
+          this.#receiveFailed(error);
+          return;
+        }
+        if (n === WOULD_BLOCK) return;
+        for (let i = 0; i < n && !this.#closed; i++) {
+          const from = batch.peer(i);
+          if (from) this.onPacket?.(batch.payload(i), { addr: from.addr, port: from.port });
+        }
+        if (n < batch.capacity) return;
+      }
+    } finally {
+      receiveBatchBusy = false;
+    }
+  }
+
+  /** One datagram per call: while the shared batch is in use (a nested receive). */
+  #receiveOne(sock: UdpSocket): void {
     const buf = this.#recvBuf ??= new Uint8Array(MAX_DATAGRAM);
     const from: SockAddr = { addr: new Uint8Array(0), port: 0 };
     for (let i = 0; i < 64 && !this.#closed; i++) {
@@ -315,16 +359,57 @@ export class DirectUdpFlow implements UdpFlow {
       try {
         n = sock.recvFrom(buf, from);
       } catch (error) {
-        log.debug("[{id}] {name}: UDP receive failed: {error}", {
-          id: this.meta.id,
-          name: this.dialer.name,
-          error: String(error),
-        });
+        this.#receiveFailed(error);
         return;
       }
       if (n === WOULD_BLOCK) return;
       this.onPacket?.(buf.subarray(0, n), { addr: from.addr, port: from.port });
     }
+  }
+
+  #receiveFailed(error: unknown): void {
+    log.debug("[{id}] {name}: UDP receive failed: {error}", {
+      id: this.meta.id,
+      name: this.dialer.name,
+      error: String(error),
+    });
+  }
+
+  holdSends(maxDatagram: number): void {
+    const size = Math.min(MAX_DATAGRAM + 1, Math.max(1, maxDatagram));
+    if (this.#held && this.#held.batch.slotSize >= size) return;
+    this.#flushHeld();
+    this.#held = { batch: new DatagramBatch(SEND_BATCH, size), sock: null, queued: false };
+  }
+
+  /** Sends what {@linkcode holdSends} held (one `sendmmsg` per batch on Linux). */
+  #flushHeld(): void {
+    const held = this.#held;
+    if (!held) return;
+    held.queued = false;
+    const { batch, sock } = held;
+    held.sock = null;
+    if (!sock || batch.count === 0 || sock.closed) {
+      this.dropped += batch.count;
+      batch.clear();
+      return;
+    }
+    for (let from = 0; from < batch.count;) {
+      let n: number;
+      try {
+        n = sock.sendBatch(batch, from);
+      } catch (error) {
+        this.#sendFailed(batch.destination(from), error);
+        from++;
+        continue;
+      }
+      if (n === WOULD_BLOCK) {
+        this.dropped += batch.count - from;
+        break;
+      }
+      from += n;
+    }
+    batch.clear();
   }
 
   send(payload: Uint8Array, dest: Destination): void {
@@ -395,20 +480,41 @@ export class DirectUdpFlow implements UdpFlow {
     to.addr = addr;
     to.port = port;
     try {
-      if (this.#socketFor(addr).sendTo(payload, to) === WOULD_BLOCK) this.dropped++;
+      const sock = this.#socketFor(addr);
+      const held = this.#held;
+      if (held && payload.length <= held.batch.slotSize) {
+        if (held.sock !== sock && held.batch.count > 0) this.#flushHeld();
+        if (!held.batch.add(payload, to)) {
+          this.#flushHeld();
+          held.batch.add(payload, to);
+        }
+        held.sock = sock;
+        if (!held.queued) {
+          held.queued = true;
+          queueMicrotask(() => this.#flushHeld());
+        }
+        return;
+      }
+      if (held && held.batch.count > 0) this.#flushHeld(); // keep the order
+      if (sock.sendTo(payload, to) === WOULD_BLOCK) this.dropped++;
     } catch (error) {
-      this.dropped++;
-      log.debug("[{id}] {name}: UDP send to {to} failed: {error}", {
-        id: this.meta.id,
-        name: this.dialer.name,
-        to: formatDestination({ addr, port }),
-        error: String(error),
-      });
+      this.#sendFailed(to, error);
     }
+  }
+
+  #sendFailed(to: SockAddr, error: unknown): void {
+    this.dropped++;
+    log.debug("[{id}] {name}: UDP send to {to} failed: {error}", {
+      id: this.meta.id,
+      name: this.dialer.name,
+      to: formatDestination({ addr: to.addr, port: to.port }),
+      error: String(error),
+    });
   }
 
   close(): void {
     if (this.#closed) return;
+    this.#flushHeld();
     this.#closed = true;
     for (const s of this.#sockets) s?.close();
     this.#sockets = [];

@@ -135,6 +135,12 @@ export interface UdpFlow {
   onClose: ((reason?: Error) => void) | null;
   /** Datagrams dropped so far (would block, unresolvable destination, oversized). */
   readonly dropped: number;
+  /**
+   * Optional: from now on, datagrams of up to `maxDatagram` bytes may be held until the end of
+   * the reactor round and leave together (one `sendmmsg` on Linux). For a caller that sends
+   * bursts (a tunnel's packets); flows without it send each datagram at once.
+   */
+  holdSends?(maxDatagram: number): void;
   close(): void;
 }
 

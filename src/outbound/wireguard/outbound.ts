@@ -28,7 +28,8 @@ import {
 } from "../types.ts";
 import { type PeerConfig, WireGuardDevice } from "./device.ts";
 import { ClientNetstack } from "./netstack.ts";
-import { publicKey } from "./noise.ts";
+import { publicKey, TRANSPORT_HEADER } from "./noise.ts";
+import { TAG_LENGTH } from "../../crypto/aead.ts";
 
 /** sing-box's default MTU for WireGuard. */
 export const DEFAULT_MTU = 1408;
@@ -80,10 +81,14 @@ export class WireGuardOutbound implements Outbound {
     if (this.#stack) return Promise.resolve(this.#stack);
     this.#starting ??= (async () => {
       const udp = await this.#server.openUdp(meta);
+      const mtu = this.#options.mtu ?? DEFAULT_MTU;
+      // A round's datagrams (a burst of segments, their ACKs) leave in one call: the largest is
+      // the header, the packet padded to 16 and the tag.
+      udp.holdSends?.(TRANSPORT_HEADER + ((mtu + 15) & ~15) + TAG_LENGTH);
       const stack = new ClientNetstack(
         this.#env.ctx.reactor,
         this.#options.address.map((a) => a.addr),
-        this.#options.mtu ?? DEFAULT_MTU,
+        mtu,
         (packet) => this.#device!.send(packet),
       );
       const device = new WireGuardDevice(this.#env.ctx.reactor, udp, this.#peers, this.name);
