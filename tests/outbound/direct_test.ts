@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { loadPlatform } from "../../src/platform/mod.ts";
 import type { NetworkInterface, Platform } from "../../src/platform/types.ts";
 import type { DialOptions, RouteOptions } from "../../src/config/types.ts";
-import { TcpListener, type TcpSocket } from "../../src/io/socket.ts";
+import { TcpListener, type TcpSocket, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
+import { DatagramBatch } from "../../src/io/datagram_batch.ts";
 import { fdClose, sockBind, sockCreate, sockListen, sockLocalAddr } from "../../src/io/sys.ts";
 import {
   DirectDialer,
@@ -276,6 +277,38 @@ Deno.test("`DirectDialer` dial fields become socket options", async () => {
     assert.deepEqual(await seen.promise, new Uint8Array([127, 0, 0, 5]));
     sock.close();
     server.close();
+  });
+});
+
+Deno.test("`DirectUdpFlow.holdSends()` sends a round's datagrams together, in order, at the round's end", async () => {
+  await withReactor(async (r) => {
+    const sink = UdpSocket.open(r, 4, {}, { addr: LOOPBACK, port: 0 });
+    const to = { addr: LOOPBACK, port: sink.localAddr().port };
+    const dialer = new DirectDialer("direct", {}, testContext(r));
+    const flow = await dialer.openUdp({ id: 1 }) as DirectUdpFlow;
+    const batch = new DatagramBatch(16, 4096);
+    const received = () => {
+      const n = sink.recvBatch(batch);
+      return n === WOULD_BLOCK
+        ? []
+        : Array.from({ length: n }, (_, i) => dec.decode(batch.payload(i)));
+    };
+    flow.send(enc.encode("before"), to);
+    assert.deepEqual(received(), ["before"], "without holdSends() a datagram leaves at once");
+    flow.holdSends(16);
+    for (const t of ["one", "two", "three"]) flow.send(enc.encode(t), to);
+    assert.deepEqual(received(), [], "held to the end of the round");
+    // Larger than the held size: the held ones go first, then it, in order.
+    flow.send(enc.encode("a datagram over 16 bytes"), to);
+    flow.send(enc.encode("four"), to);
+    assert.deepEqual(received(), ["one", "two", "three", "a datagram over 16 bytes"]);
+    await Promise.resolve();
+    assert.deepEqual(received(), ["four"]);
+    flow.send(enc.encode("at close"), to);
+    flow.close();
+    assert.deepEqual(received(), ["at close"], "close() sends what was held");
+    assert.equal(flow.dropped, 0);
+    sink.close();
   });
 });
 
