@@ -5,12 +5,16 @@
  * the thread count. With `--isolates` a child process (no namespace) loads tunbox's main-thread
  * modules and starts Workers that load the packet worker's modules, reading VmRSS around each
  * and `Deno.memoryUsage()` inside each isolate after a full GC, so the V8 heap of each isolate is
- * separated from the rest.
+ * separated from the rest; a last row loads the packet worker's graph into the main isolate too,
+ * which is what one isolate instead of two would cost. With `--smaps` each variant also prints its
+ * resident memory by mapping (`/proc/<pid>/smaps`: the executable's code and data, glibc's main
+ * arena, anonymous mappings).
  *
  * ```sh
  * deno run -A bench/memory_breakdown.ts                           # 1 and 2 workers, default flags
  * deno run -A bench/memory_breakdown.ts --workers 1,2 --isolates
  * deno run -A bench/memory_breakdown.ts --flags= --flags=--max-semi-space-size=1
+ * deno run -A bench/memory_breakdown.ts --workers 1 --smaps
  * ```
  *
  * Needs root (namespaces). Prints a markdown table.
@@ -45,6 +49,47 @@ export function parseStatusMemory(text: string): StatusMemory {
     shmem: kib("RssShmem"),
     threads: kib("Threads"),
   };
+}
+
+/** Resident memory of the mappings with one name and permissions, KiB. */
+export interface MappingGroup {
+  /** The mapped file, `[heap]`, `[stack]`, or `[anon]` for a nameless mapping. */
+  name: string;
+  /** `r-xp`, `r--p`, `rw-p`, ... */
+  perms: string;
+  rss: number;
+  anonymous: number;
+  mappings: number;
+}
+
+/**
+ * Sums a `/proc/<pid>/smaps` text by mapping name and permissions, largest `Rss` first.
+ *
+ * @example
+ * ```ts
+ * const groups = groupSmaps(Deno.readTextFileSync("/proc/self/smaps"));
+ * console.log(groups[0]); // e.g. { name: "/usr/bin/deno", perms: "r-xp", rss: 29900, ... }
+ * ```
+ */
+export function groupSmaps(text: string): MappingGroup[] {
+  const groups = new Map<string, MappingGroup>();
+  let cur: MappingGroup | undefined;
+  for (const line of text.split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[2] || "[anon]", perms = head[1]!;
+      const key = `${name} ${perms}`;
+      cur = groups.get(key);
+      if (!cur) groups.set(key, cur = { name, perms, rss: 0, anonymous: 0, mappings: 0 });
+      cur.mappings++;
+      continue;
+    }
+    const field = /^(Rss|Anonymous):\s+(\d+) kB/.exec(line);
+    if (!field || !cur) continue;
+    if (field[1] === "Rss") cur.rss += Number(field[2]);
+    else cur.anonymous += Number(field[2]);
+  }
+  return [...groups.values()].sort((a, b) => b.rss - a.rss);
 }
 
 /** One isolate's figures after a full GC, MiB; `rssDelta` is the process VmRSS it added. */
@@ -105,6 +150,14 @@ setTimeout(() => { globalThis.gc(); self.postMessage({ probe: Deno.memoryUsage()
       m,
     );
   }
+  // The packet worker's graph in the main isolate too: one isolate instead of two.
+  const before = rssMiB();
+  await import("../src/worker/entry.ts");
+  await import("../src/tun/engine.ts");
+  gc();
+  await new Promise((r) => setTimeout(r, 300));
+  gc();
+  mu("main isolate + src/worker/entry.ts graph too", rssMiB() - before, Deno.memoryUsage());
   console.log(JSON.stringify(out));
   Deno.exit(0);
 }
@@ -117,10 +170,11 @@ interface Variant {
 interface Reading {
   variant: Variant;
   mem?: StatusMemory;
+  smaps?: MappingGroup[];
   error?: string;
 }
 
-async function measure(v: Variant, settleMs: number): Promise<Reading> {
+async function measure(v: Variant, settleMs: number, smaps: boolean): Promise<Reading> {
   const ns = new Netns(`tb-mem-${crypto.randomUUID().slice(0, 6)}`);
   const dir = await Deno.makeTempDir({ prefix: "tb-mem-" });
   try {
@@ -154,6 +208,7 @@ async function measure(v: Variant, settleMs: number): Promise<Reading> {
     await new Promise((r) => setTimeout(r, settleMs));
     const r: Reading = { variant: v };
     r.mem = parseStatusMemory(await Deno.readTextFile(`/proc/${proc.pid}/status`));
+    if (smaps) r.smaps = groupSmaps(await Deno.readTextFile(`/proc/${proc.pid}/smaps`));
     await proc.stop(10_000);
     return r;
   } catch (e) {
@@ -174,6 +229,7 @@ async function main(): Promise<number> {
       flags: { type: "string", multiple: true },
       settle: { type: "string", default: "5" },
       isolates: { type: "boolean", default: false },
+      smaps: { type: "boolean", default: false },
       "isolate-probe": { type: "boolean", default: false },
     },
   });
@@ -200,16 +256,30 @@ async function main(): Promise<number> {
       mib(bareMem.file)
     }), ${bareMem.threads} threads\n`,
   );
+  const byMapping: { label: string; groups: MappingGroup[] }[] = [];
   console.log("| workers | V8 flags | VmRSS MiB | anon | file | shmem | threads |");
   console.log("| --- | --- | --- | --- | --- | --- | --- |");
   for (const flags of flagSets) {
     for (const w of workers) {
-      const r = await measure({ workers: w, flags }, Number(values.settle) * 1000);
+      const r = await measure({ workers: w, flags }, Number(values.settle) * 1000, values.smaps);
+      if (r.smaps) {
+        byMapping.push({ label: `${w} worker(s), ${flags || "(none)"}`, groups: r.smaps });
+      }
       const m = r.mem;
       console.log(
         `| ${w} | ${flags || "(none)"} | ${mib(m?.rss)} | ${mib(m?.anon)} | ${mib(m?.file)} | ${
           mib(m?.shmem)
         } | ${m?.threads ?? "–"} |${r.error ? ` ${r.error}` : ""}`,
+      );
+    }
+  }
+  for (const { label, groups } of byMapping) {
+    console.log(`\nResident memory by mapping, ${label} (largest 10)\n`);
+    console.log("| mapping | permissions | RSS MiB | anonymous MiB | mappings |");
+    console.log("| --- | --- | --- | --- | --- |");
+    for (const g of groups.slice(0, 10)) {
+      console.log(
+        `| ${g.name} | ${g.perms} | ${mib(g.rss)} | ${mib(g.anonymous)} | ${g.mappings} |`,
       );
     }
   }
