@@ -7,6 +7,7 @@ import {
   AeadError,
   createAead,
   createSyncAead,
+  openChunk,
 } from "../../src/crypto/aead.ts";
 import { libcrypto } from "../../ffi/libcrypto.ts";
 
@@ -110,6 +111,28 @@ for (const alg of ALGORITHMS) {
     assert.deepEqual(aead.openSync(nonce, sealed, bytes(5, 5)), bytes(100, 4));
   });
 }
+
+Deno.test("`openChunk()` returns each chunk's own bytes: what it returned before is never written again", async () => {
+  for (const alg of ALGORITHMS) {
+    const key = bytes(AEAD_KEY_LENGTH[alg], 7);
+    const aead = await createAead(alg, key);
+    // Sizes that fill a 64 KiB block several times over, and some past its quarter.
+    const sizes = [2048, 1, 0, 16000, 16385, 70000, ...Array(80).fill(2048), 9];
+    const opened = [];
+    for (const [i, n] of sizes.entries()) {
+      const nonce = bytes(12, i);
+      const pt = bytes(n, i);
+      const out = await openChunk(aead, nonce, reference(alg, key, nonce, pt));
+      opened.push({ out, pt });
+    }
+    for (const [i, { out, pt }] of opened.entries()) {
+      assert.deepEqual(out, pt, `${alg}: chunk ${i} of ${pt.length} bytes`);
+    }
+    const sealed = reference(alg, key, bytes(12, 1), bytes(100, 1));
+    sealed[5]! ^= 1;
+    await assert.rejects(async () => await openChunk(aead, bytes(12, 1), sealed), AeadError);
+  }
+});
 
 Deno.test({
   name:

@@ -21,7 +21,7 @@
 
 import nodeCrypto from "node:crypto";
 import { getLogger } from "@logtape/logtape";
-import { type Aead, createAead, incrementLe, TAG_LENGTH } from "../../crypto/aead.ts";
+import { type Aead, createAead, incrementLe, openChunk, TAG_LENGTH } from "../../crypto/aead.ts";
 import { FramedStream, ProtocolError } from "../../io/framed_stream.ts";
 import type { Stream } from "../../io/stream.ts";
 import type { Timer } from "../../io/timer_queue.ts";
@@ -328,7 +328,7 @@ export class ShadowsocksStream extends FramedStream {
   }
 
   #open(sealed: Uint8Array): void {
-    const out = this.#rx!.open(this.#rxNonce, sealed);
+    const out = openChunk(this.#rx!, this.#rxNonce, sealed);
     incrementLe(this.#rxNonce);
     this.queueIn(
       out instanceof Uint8Array ? out : out.catch(() => {

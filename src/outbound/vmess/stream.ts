@@ -16,7 +16,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { shake128 } from "@noble/hashes/sha3.js";
-import { type Aead, createAead, TAG_LENGTH } from "../../crypto/aead.ts";
+import { type Aead, createAead, openChunk, TAG_LENGTH } from "../../crypto/aead.ts";
 import { FramedStream, ProtocolError } from "../../io/framed_stream.ts";
 import type { Stream } from "../../io/stream.ts";
 import type { Timer } from "../../io/timer_queue.ts";
@@ -372,7 +372,7 @@ export class VmessStream extends FramedStream implements DatagramStream {
           this.#deliver(plain);
           return n;
         }
-        const out = b.aead.open(b.nextNonce(), sealed);
+        const out = openChunk(b.aead, b.nextNonce(), sealed);
         this.queueIn(
           out instanceof Uint8Array ? out : out.catch(() => {
             throw new ProtocolError("a chunk from the server failed authentication");
