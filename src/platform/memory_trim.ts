@@ -18,7 +18,7 @@ const log = getLogger(["tunbox", "platform"]);
 /** How often the allocator is asked, by default. */
 export const TRIM_INTERVAL_MS = 10_000;
 /** Free space the allocator may keep before a trim, by default. */
-export const TRIM_MIN_FREE_BYTES = 16 * 1024 * 1024;
+export const TRIM_MIN_FREE_BYTES = 4 * 1024 * 1024;
 
 /** One check: trims when the allocator holds at least `minFreeBytes` free (or cannot say). */
 export function trimOnce(malloc: GlibcMalloc, minFreeBytes: number): boolean {
