@@ -85,16 +85,26 @@ function decodeExperimental(o: Obj | undefined): ExperimentalOptions {
     c.feature("default_mode", "experimental.clash_api.default_mode");
     c.feature("external_ui", "experimental.clash_api.external_ui");
     set("access_control_allow_private_network", c.bool("access_control_allow_private_network"));
+    // sing-box still reads these 1.8-era keys and refuses to start only when one is set (true or a
+    // non-empty string: `"store_selected": false` passes), with one error for them all.
+    const legacy: string[] = [];
     for (const k of ["store_mode", "store_selected", "store_fakeip", "cache_file", "cache_id"]) {
-      const p = c.find(k);
       c.known(k);
-      if (p) {
-        c.ctx.error(
-          p.keyPos,
-          c.p(k),
-          `"clash_api.${k}" was removed in sing-box 1.8.0; use "experimental.cache_file" instead`,
-        );
+      const v = c.find(k)?.value;
+      if ((v?.kind === "boolean" && v.value) || (v?.kind === "string" && v.value !== "")) {
+        legacy.push(k);
       }
+    }
+    const first = legacy[0] === undefined ? undefined : c.find(legacy[0]);
+    if (first) {
+      const keys = legacy.map((k) => JSON.stringify(k)).join(", ");
+      c.ctx.error(
+        first.keyPos,
+        c.p(legacy[0]!),
+        `the Clash API's cache fields (${keys}) were moved in sing-box 1.8.0, which refuses ` +
+          'them when set; use "experimental.cache_file": {"enabled": true' +
+          (legacy.includes("store_fakeip") ? ', "store_fakeip": true' : "") + "} instead",
+      );
     }
     c.done(" in clash_api");
     ex.clash_api = api;

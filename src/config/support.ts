@@ -421,9 +421,11 @@ export const FEATURES = {
   "tls.client_certificate_path": { level: "supported", name: '"client_certificate_path" in tls' },
   "tls.client_key": { level: "supported", name: '"client_key" in tls' },
   "tls.client_key_path": { level: "supported", name: '"client_key_path" in tls' },
-  "tls.fragment": tlsField("fragment"),
-  "tls.fragment_fallback_delay": tlsField("fragment_fallback_delay"),
-  "tls.record_fragment": tlsField("record_fragment"),
+  // As the route options "tls_fragment"/"tls_record_fragment": a DPI workaround whose absence
+  // leaves the connection working (sing-box accepts these), so a warning, not a refusal.
+  "tls.fragment": tlsUnfragmented("fragment"),
+  "tls.fragment_fallback_delay": tlsUnfragmented("fragment_fallback_delay"),
+  "tls.record_fragment": tlsUnfragmented("record_fragment"),
   "tls.ech": {
     level: "error",
     name: '"ech" in tls',
@@ -775,8 +777,12 @@ function inboundTlsMissing(key: string): Feature {
   };
 }
 
-function tlsField(key: string): Feature {
-  return { level: "error", name: `"${key}" in tls`, note: "is not implemented in tunbox yet" };
+function tlsUnfragmented(key: string): Feature {
+  return {
+    level: "warning",
+    name: `"${key}" in tls`,
+    note: "is not implemented in tunbox yet; TLS is sent unfragmented",
+  };
 }
 
 function dnsServer(type: string, yet: "yet" | ""): Feature {

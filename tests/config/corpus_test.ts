@@ -4,7 +4,9 @@
  * desktop, macOS, Windows and router variants). For each one:
  *
  * - `check` prints exactly its golden file `<name>.check.txt` (the lines `tunbox check` writes,
- *   errors then warnings; `UPDATE_GOLDEN=1` rewrites them, to be reviewed like code);
+ *   errors then warnings, with the rule-set files it names read from the working directory as
+ *   `check` and `run` read them, that directory written "."; `UPDATE_GOLDEN=1` rewrites them, to
+ *   be reviewed like code);
  * - when `check` accepts it, `run --dry-run` starts with it and exits 0.
  *
  * Fixtures named `macos-*` are checked as on macOS, the rest as on Linux (the OS this suite
@@ -12,7 +14,7 @@
  */
 
 import assert from "node:assert/strict";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadAndCheck } from "../../src/cli/check.ts";
 import { diagnosticLine } from "../../src/cli/output.ts";
 import { runCommand } from "../../src/cli/run.ts";
 
@@ -26,8 +28,11 @@ const fixtures = [...Deno.readDirSync(DIR)]
 
 /** The lines `tunbox check` prints for `text` on `os`, and whether it accepts it. */
 async function check(name: string, text: string, os: string) {
-  const r = await loadConfig([{ type: "text", name, text }], { os });
-  const lines = [...r.errors, ...r.warnings].map((d) => diagnosticLine(d, false));
+  const cwd = Deno.cwd();
+  const r = await loadAndCheck([{ type: "text", name, text }], cwd, { os });
+  const lines = [...r.errors, ...r.warnings].map((d) =>
+    diagnosticLine(d, false).replaceAll(`${cwd}/`, "./")
+  );
   return { lines, accepted: r.errors.length === 0 };
 }
 

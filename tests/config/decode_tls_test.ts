@@ -127,6 +127,28 @@ Deno.test("outbound tls: utls and kernel_tx warn with what tunbox does; reality 
   assert.match(verdict("tls.utls").message, /rustls's ClientHello/);
 });
 
+Deno.test("outbound tls: fragment, record_fragment and fragment_fallback_delay warn (TLS is sent unfragmented), as the route options do", () => {
+  const text = httpWithTls(`{
+        "enabled": true,
+        "server_name": "p.test",
+        "fragment": true,
+        "record_fragment": true,
+        "fragment_fallback_delay": "500ms"
+      }`);
+  const m = messages(text);
+  assert.deepEqual(m.errors, []);
+  assert.deepEqual(m.warnings, [
+    `t.json:${at(text, '"fragment"')}: outbounds[0].tls.fragment: "fragment" in tls is not ` +
+    "implemented in tunbox yet; TLS is sent unfragmented",
+    `t.json:${at(text, '"record_fragment"')}: outbounds[0].tls.record_fragment: ` +
+    '"record_fragment" in tls is not implemented in tunbox yet; TLS is sent unfragmented',
+    `t.json:${at(text, '"fragment_fallback_delay"')}: outbounds[0].tls.fragment_fallback_delay: ` +
+    '"fragment_fallback_delay" in tls is not implemented in tunbox yet; TLS is sent unfragmented',
+  ]);
+  assert.equal(verdict("tls.fragment").level, "warning");
+  assert.equal(verdict("action.route_options.tls_fragment").level, "warning");
+});
+
 Deno.test("outbound tls: utls, reality and ech that are not enabled are off, as in sing-box", () => {
   const text = httpWithTls(`{
         "enabled": true,

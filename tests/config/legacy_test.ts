@@ -474,3 +474,25 @@ Deno.test("legacy dial domain_strategy warns and is kept", () => {
     }: outbounds[0].domain_strategy: legacy domain strategy options are deprecated in sing-box 1.12.0 and removed in 1.14.0, use "domain_resolver": {"server": "<dns tag>", "strategy": "ipv4_only"} instead; tunbox still honours it`,
   ]);
 });
+
+Deno.test("clash_api's 1.8-era cache fields: one error at the first one set, none when all are zero (as sing-box)", () => {
+  const set = `{"experimental": {"clash_api": {
+    "external_controller": "127.0.0.1:9090",
+    "store_mode": false,
+    "store_selected": true,
+    "cache_file": "clash.db",
+    "cache_id": ""
+  }}}`;
+  const r = decodeConfigText(set, "t.json", { os: "linux" });
+  assert.deepEqual(r.errors.map((e) => e.format()), [
+    `t.json:${at(set, '"store_selected"')}: experimental.clash_api.store_selected: the Clash ` +
+    'API\'s cache fields ("store_selected", "cache_file") were moved in sing-box 1.8.0, which ' +
+    'refuses them when set; use "experimental.cache_file": {"enabled": true} instead',
+  ]);
+
+  const zero = `{"experimental": {"clash_api": {
+    "external_controller": "127.0.0.1:9090",
+    "store_mode": false, "store_selected": false, "store_fakeip": false, "cache_file": "", "cache_id": ""
+  }}}`;
+  assert.deepEqual(load(zero).warnings, []);
+});
