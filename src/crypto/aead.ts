@@ -37,6 +37,7 @@ import {
   type Libcrypto,
   libcrypto,
 } from "../../ffi/libcrypto.ts";
+import { carveBytes } from "../io/carve.ts";
 
 /** The AEAD algorithms tunbox's protocols use. */
 export type AeadAlgorithm = "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305";
@@ -345,16 +346,10 @@ export function createSyncAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead 
   return lib ? new OpenSslAead(algorithm, key, lib) : new SyncAead(algorithm, key);
 }
 
-/** Blocks that {@linkcode openChunk} carves plaintexts from (one per thread, never reused). */
-const CHUNK_BLOCK = 64 * 1024;
-let block = new Uint8Array(0);
-let blockOff = 0;
-
 /**
  * Opens one bulk chunk of a stream protocol (VMess, shadowsocks) into bytes of its own, like
  * {@linkcode Aead.open}, but without an allocation per chunk where the cipher is synchronous:
- * small plaintexts are carved from a shared block (a fresh block when it is used up; nothing
- * carved is ever written again, so the result stays the caller's). Throws, or rejects with,
+ * the plaintext goes to {@linkcode carveBytes} (so the result stays the caller's). Throws, or rejects with,
  * {@linkcode AeadError} when forged.
  *
  * ```ts
@@ -369,16 +364,7 @@ export function openChunk(
   if (aead.bulkAsync) return aead.open(nonce, sealed);
   if (sealed.length < TAG_LENGTH) throw new AeadError("message shorter than its tag");
   const n = sealed.length - TAG_LENGTH;
-  let out: Uint8Array;
-  if (n > CHUNK_BLOCK / 4) out = new Uint8Array(n);
-  else {
-    if (blockOff + n > block.length) {
-      block = new Uint8Array(CHUNK_BLOCK);
-      blockOff = 0;
-    }
-    out = new Uint8Array(block.buffer, blockOff, n); // cheaper than subarray()
-    blockOff += n;
-  }
+  const out = carveBytes(n);
   aead.openInto(nonce, sealed, out);
   return out;
 }

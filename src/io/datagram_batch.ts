@@ -22,6 +22,7 @@ import {
   decodeSockaddr,
   encodeSockaddr,
   type SockAddr,
+  SOCKADDR_IN6_SIZE,
   SOCKADDR_STORAGE_SIZE,
 } from "../../ffi/sockaddr.ts";
 
@@ -86,11 +87,35 @@ export class DatagramBatch {
     return this.data.subarray(at, at + this.lengths[i]!);
   }
 
-  /** The sender of received datagram `i` (a fresh object), or null for a non-IP address. */
+  /**
+   * The sender of received datagram `i`, or null for a non-IP address. The same object as the
+   * previous call's when the address is the same (a tunnel's datagrams all come from one peer):
+   * read-only.
+   */
   peer(i: number): SockAddr | null {
     const at = i * SOCKADDR_STORAGE_SIZE;
-    return decodeSockaddr(this.names.subarray(at, at + SOCKADDR_STORAGE_SIZE));
+    const raw = this.names.subarray(at, at + SOCKADDR_IN6_SIZE);
+    const last = this.#lastRaw;
+    if (this.#last) {
+      let same = true;
+      for (let k = 0; k < SOCKADDR_IN6_SIZE; k++) {
+        if (raw[k] !== last[k]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.#last;
+    }
+    const sa = decodeSockaddr(this.names.subarray(at, at + SOCKADDR_STORAGE_SIZE));
+    if (sa) {
+      last.set(raw);
+      this.#last = sa;
+    }
+    return sa;
   }
+
+  #last: SockAddr | null = null;
+  readonly #lastRaw = new Uint8Array(SOCKADDR_IN6_SIZE);
 
   /** Empties the batch. */
   clear(): void {
@@ -116,9 +141,10 @@ export class DatagramBatch {
     return true;
   }
 
-  /** The destination of queued datagram `i` (for the one-call-per-datagram path). */
+  /** The destination of queued datagram `i` (a fresh object). */
   destination(i: number): SockAddr {
-    return this.peer(i)!;
+    const at = i * SOCKADDR_STORAGE_SIZE;
+    return decodeSockaddr(this.names.subarray(at, at + SOCKADDR_STORAGE_SIZE))!;
   }
 
   /** @internal Readies every slot for a `recvmmsg` (Linux). */

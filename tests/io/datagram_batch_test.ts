@@ -120,3 +120,29 @@ Deno.test("`DatagramBatch` refuses sizes out of range and holds at most its capa
   b.clear();
   assert.equal(b.count, 0);
 });
+
+Deno.test("`DatagramBatch.peer()` returns one object per sender while it repeats, a new one when it changes", async () => {
+  const { r, s: [a, b, c] } = sockets(4, 3);
+  try {
+    for (const [from, seed] of [[a, 1], [a, 2], [b, 3], [a, 4]] as const) {
+      from!.sendTo(datagram(4, seed), c!.localAddr());
+    }
+    const batch = new DatagramBatch(8, 64);
+    for (let i = 0; i < 100 && batch.count < 4; i++) {
+      if (c!.recvBatch(batch) === WOULD_BLOCK) await new Promise((res) => setTimeout(res, 5));
+    }
+    assert.equal(batch.count, 4);
+    const peers = [0, 1, 2, 3].map((i) => batch.peer(i)!);
+    assert.equal(peers[0], peers[1]);
+    assert.notEqual(peers[1], peers[2]);
+    assert.deepEqual(peers.map((p) => p.port), [
+      a!.localAddr().port,
+      a!.localAddr().port,
+      b!.localAddr().port,
+      a!.localAddr().port,
+    ]);
+  } finally {
+    for (const s of [a, b, c]) s!.close();
+    r.close();
+  }
+});

@@ -12,6 +12,7 @@
 import type { Reactor } from "../../io/reactor.ts";
 import { JsStream, type Stream, WOULD_BLOCK } from "../../io/stream.ts";
 import type { Timer } from "../../io/timer_queue.ts";
+import { carveBytes } from "../../io/carve.ts";
 import { Dispatcher, type UdpDatagram } from "../../stack/dispatch.ts";
 import { PacketBuilder } from "../../stack/packet_builder.ts";
 import {
@@ -59,7 +60,9 @@ export class NetstackTcpStream extends JsStream {
       this.#held = true;
       return 0;
     }
-    this.push(view.slice());
+    const copy = carveBytes(view.length); // the stack reuses `view`
+    copy.set(view);
+    this.push(copy);
     return view.length;
   }
 
