@@ -18,9 +18,10 @@
 /**
  * V8 flags tunbox runs with, chosen by measurement (`docs/architecture.md`, "Memory"):
  * `--max-semi-space-size=2` caps each isolate's young-generation semi-space at 2 MiB (V8's
- * 64-bit default grows to 16 MiB per isolate, kept after a burst).
+ * 64-bit default grows to 16 MiB per isolate, kept after a burst); `--expose-gc` gives a packet
+ * worker the `gc` function it calls once it goes quiet after a burst (`src/worker/idle_gc.ts`).
  */
-export const TUNBOX_V8_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
+export const TUNBOX_V8_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--expose-gc"];
 
 /**
  * Deno flags for running tunbox, in the order they are written on command lines: the

@@ -26,6 +26,7 @@ import type { WorkerCall } from "../api/worker_call.ts";
 import { loadPlatform } from "../platform/mod.ts";
 import type { NetworkChange, NetworkInterface } from "../platform/types.ts";
 import { BoundSockets } from "../outbound/bound_sockets.ts";
+import { idleGc } from "./idle_gc.ts";
 import { RuleSetRegistry } from "../route/rule_set.ts";
 import { createRuleSetRegistry, fetchForMain, updateRuleSet } from "../ruleset/worker_side.ts";
 import type { TunEngine } from "../tun/engine.ts";
@@ -196,9 +197,12 @@ async function start(init: WorkerInit): Promise<void> {
   );
   const r = s.reactor;
   if (logTapWanted) setLogTap(true);
+  // After a burst the worker goes quiet with its dead connections still in the heap (idle_gc.ts).
+  const idle = idleGc();
   const report = () => {
     postReport();
     sweepRetired();
+    idle?.tick();
     r.setTimeout(REPORT_MS, report);
   };
   r.setTimeout(REPORT_MS, report);

@@ -77,7 +77,7 @@ Deno.test("`compileArgs()` gives every target its triple, output, explicit permi
       "--allow-env",
       "--allow-sys",
       "--allow-run",
-      "--v8-flags=--max-semi-space-size=2",
+      "--v8-flags=--max-semi-space-size=2,--expose-gc",
       ...scan.includes.flatMap((f) => ["--include", f]),
       "main.ts",
     ]);
