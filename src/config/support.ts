@@ -496,11 +496,14 @@ export const FEATURES = {
   "dns.server.fakeip": { level: "supported", name: 'DNS server type "fakeip"' },
   "dns.server.tls": { level: "supported", name: 'DNS server type "tls"' },
   "dns.server.https": { level: "supported", name: 'DNS server type "https"' },
+  // Public DNS-over-QUIC resolvers (AdGuard, NextDNS, AliDNS, ...) serve DNS over TLS on TCP at
+  // the same port 853, so a quic server runs as the tls transport (src/dns/module.ts), as h3 runs
+  // as https, rather than stopping a config sing-box accepts.
   "dns.server.quic": {
-    level: "error",
+    level: "warning",
     name: 'DNS server type "quic"',
-    note: 'is not implemented in tunbox (it has no QUIC); use "tls" (DNS over TLS) to the same ' +
-      "server, most DNS-over-QUIC servers also serve it on port 853",
+    note: "is not built (tunbox has no QUIC): this server is used over TLS (DNS over TLS, TCP) " +
+      "instead, at the same address and port",
   },
   // DoH servers answer on HTTP/2 at the same address and path (public resolvers all do), so an
   // h3 server runs as the https transport (src/dns/module.ts) rather than stopping the config.

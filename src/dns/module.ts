@@ -253,6 +253,15 @@ export function createDns(options: Options, env: DnsEnv): DnsModule {
         return new TcpTransport(s.tag, env.reactor, dialerFor(s), addressOf(s));
       case "tls":
         return createTlsTransport(s.tag, env.reactor, dialerFor(s), addressOf(s), tlsFor(s));
+      case "quic":
+        // Its verdict's fallback: DNS over TLS to the same address and port, without DoQ's ALPN.
+        return createTlsTransport(
+          s.tag,
+          env.reactor,
+          dialerFor(s),
+          addressOf(s),
+          tlsFor(s, [], true),
+        );
       case "https":
       case "h3": {
         // Checked now; node:http2 and TLS are imported by the first query (transport_lazy.ts).

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { decodeConfigText, decodeRoot } from "../../src/config/decode.ts";
-import { Diagnostics } from "../../src/config/diagnostic.ts";
-import { parseJsonc } from "../../src/config/jsonc.ts";
+import { decodeConfigText } from "../../src/config/decode.ts";
 import { formatPrefix } from "../../src/net/ip.ts";
 import type { DnsServerOptions, Options, TunInboundOptions } from "../../src/config/types.ts";
-import { featureId, verdict } from "../../src/config/support.ts";
+import { verdict } from "../../src/config/support.ts";
 import { at } from "./_helpers.ts";
 
 function load(text: string): { options: Options; warnings: string[] } {
@@ -21,24 +19,6 @@ function legacyDns(address: string, extra = ""): { server: DnsServerOptions; war
   );
   assert.equal(options.dns.servers.length, 1);
   return { server: options.dns.servers[0]!, warnings };
-}
-
-/**
- * Decodes a legacy DNS address whose type tunbox does not run: the upgraded server (decoded all
- * the same) and the errors, which must be exactly the type's verdict at the address.
- */
-function unsupportedLegacyDns(address: string): DnsServerOptions {
-  const text = `{"dns": {"servers": [{"tag": "x", "address": "${address}"}]}}`;
-  const diag = new Diagnostics();
-  const options = decodeRoot(parseJsonc(text, "t.json", diag)!, diag, { os: "linux" });
-  const type = options.dns.servers[0]!.type;
-  assert.deepEqual(diag.errors.map((e) => e.format()), [
-    `t.json:${at(text, `"${address}"`)}: dns.servers[0].address: ${
-      verdict(featureId("dns.server", type)!).message
-    }`,
-  ]);
-  assert.deepEqual(diag.warnings, [], "no upgrade hint to a form tunbox cannot run");
-  return options.dns.servers[0]!;
 }
 
 const LEGACY_DNS =
@@ -167,13 +147,21 @@ Deno.test("legacy DNS tcp:// drops the default port 53", () => {
   assert.deepEqual([server.type, server.server, server.server_port], ["tcp", "1.0.0.1", undefined]);
 });
 
-Deno.test("legacy DNS tls:// upgrades with a hint; quic:// is refused by its verdict; both port 853", () => {
+Deno.test("legacy DNS tls:// upgrades with a hint; quic:// too, warned by its verdict (run as tls); both port 853", () => {
   const { server: tls, warnings } = legacyDns("tls://1.1.1.1");
   assert.deepEqual([tls.type, tls.server, tls.server_port], ["tls", "1.1.1.1", undefined]);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /use the typed form \{"type": "tls", "server": "1\.1\.1\.1"\}/);
-  const quic = unsupportedLegacyDns("quic://dns.adguard.com:8853");
-  assert.deepEqual([quic.type, quic.server, quic.server_port], ["quic", "dns.adguard.com", 8853]);
+  const { server: quic, warnings: quicWarnings } = legacyDns("quic://94.140.14.14:8853");
+  assert.deepEqual([quic.type, quic.server, quic.server_port], ["quic", "94.140.14.14", 8853]);
+  assert.equal(
+    quicWarnings[0],
+    `t.json:1:46: dns.servers[0].address: ${verdict("dns.server.quic").message}`,
+  );
+  assert.match(
+    quicWarnings[1]!,
+    /use the typed form \{"type": "quic", "server": "94\.140\.14\.14", "server_port": 8853\}/,
+  );
 });
 
 Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (run as https, with its verdict)", () => {
@@ -187,8 +175,6 @@ Deno.test("legacy DNS https:// keeps a non-default path; h3:// too (run as https
     warnings[0],
     `t.json:1:46: dns.servers[0].address: ${verdict("dns.server.h3").message}`,
   );
-  const quic = unsupportedLegacyDns("quic://8.8.8.8");
-  assert.deepEqual([quic.type, quic.server], ["quic", "8.8.8.8"]);
 });
 
 Deno.test("legacy DNS local keeps no default-outbound note", () => {

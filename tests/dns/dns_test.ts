@@ -465,7 +465,7 @@ Deno.test("FakeIP: A/AAAA get fake addresses that map back; lookups skip the fak
 
 Deno.test("createDns() refuses server types whose verdict is not supported, in the verdict's words", async () => {
   await withReactor((r) => {
-    for (const type of ["quic", "resolved"] as const) {
+    for (const type of ["resolved", "tailscale"] as const) {
       // `check` refuses these configs; here the runtime is handed one directly.
       const options = config({
         outbounds: [{ type: "direct", tag: "direct" }],

@@ -77,6 +77,31 @@ Deno.test("tls DNS server answers over one reused, pipelined TLS connection", as
   });
 });
 
+Deno.test("quic DNS server runs as DNS over TLS to the same address and port (its ALPN doq dropped)", async () => {
+  const { pki: p, server: ctx } = await pki();
+  await withReactor(async (r) => {
+    const server = startDnsServer(r, zoneHandler(ZONE), { tls: ctx });
+    const doq = {
+      ...dotServer(server.port, {
+        server_name: "dns.test",
+        certificate_path: p.caPath,
+        alpn: ["doq"],
+      }),
+      type: "quic",
+      tag: "doq",
+    };
+    const { dns } = makeDns(r, { dns: { servers: [doq] } });
+    try {
+      assert.deepEqual(answersOf(await ask(dns, query("a.test", "A", 1))), ["A 192.0.2.1"]);
+      assert.equal(server.tcpConnections, 1);
+      assert.deepEqual(server.queries.map((q) => q.transport), ["tcp"]);
+    } finally {
+      dns.close();
+      server.close();
+    }
+  });
+});
+
 Deno.test("tls and https DNS servers given by name are found with their domain_resolver", async () => {
   const { pki: p, server: ctx } = await pki();
   await withReactor(async (r) => {
