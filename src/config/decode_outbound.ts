@@ -696,12 +696,13 @@ function decodeHttp(o: Obj, tag: string): HttpOutboundOptions {
 function decodeDirect(o: Obj, tag: string): DirectOutboundOptions {
   const out: DirectOutboundOptions = { type: "direct", tag };
   readDialFields(o, out);
+  // Zero values are what sing-box's omitempty fields read as unset: no override, no warning.
   const addr = o.string("override_address");
-  if (addr !== undefined) out.override_address = addr;
+  if (addr) out.override_address = addr;
   const port = o.port("override_port");
-  if (port !== undefined) out.override_port = port;
-  for (const k of ["override_address", "override_port"]) {
-    if (o.has(k)) {
+  if (port) out.override_port = port;
+  for (const k of ["override_address", "override_port"] as const) {
+    if (out[k]) {
       o.ctx.warn(
         o.keyPos(k),
         o.p(k),

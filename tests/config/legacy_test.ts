@@ -448,6 +448,14 @@ Deno.test("legacy direct override_address warns and is kept", () => {
   ]);
 });
 
+Deno.test('direct override_address "" and override_port 0 are unset, as sing-box reads them: no warning, no override', () => {
+  const text =
+    `{"outbounds": [{"type": "direct", "tag": "d", "override_address": "", "override_port": 0}]}`;
+  const { options, warnings } = load(text);
+  assert.deepEqual(options.outbounds[0], { type: "direct", tag: "d" });
+  assert.deepEqual(warnings, []);
+});
+
 Deno.test("legacy dial domain_strategy warns and is kept", () => {
   const text = `{"outbounds": [{"type": "direct", "tag": "d", "domain_strategy": "ipv4_only"}]}`;
   const { options, warnings } = load(text);
