@@ -14,6 +14,7 @@ import {
   measureLatency,
   measureLoadedRss,
   measureThroughput,
+  RR_WARMUP,
   Services,
 } from "./measure.ts";
 import { maxNofile, run, tail } from "./netns.ts";
@@ -370,6 +371,7 @@ async function main(): Promise<number> {
       only: args.only,
       conns: args.conns,
       rrCount: args.rrCount,
+      rrWarmup: RR_WARMUP,
       settleSeconds: args.settleSeconds,
       wrkConns: args.wrkConns,
     },

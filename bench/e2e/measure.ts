@@ -213,6 +213,16 @@ export async function measureThroughput(
   return { ok: true, value: run };
 }
 
+/**
+ * Round trips made before the measured ones, on every path. A freshly started tunbox optimizes its
+ * per-packet path (V8's optimizing compiler) during its first thousand or so round trips: with 200
+ * warm-up round trips, half of a `--quick` sample (2,000) fell in that phase, and 44 of the 89
+ * round trips slower than 3× p50 in one 5,000-sample gvisor run came in its first 500 (p99/p50 5.7,
+ * 2.5 once the first 2,000 were left out; redsocks 2.3 in the same run). A proxy serves its
+ * steady state; 2,000 round trips (about 0.5 s) reach it.
+ */
+export const RR_WARMUP = 2000;
+
 /** Request/response latency: `count` sequential round trips of 64 bytes over one connection. */
 export async function measureLatency(
   p: ActivePath,
@@ -225,6 +235,8 @@ export async function measureLatency(
       `${NET.serviceAddr}:${NET.echoPort}`,
       "--count",
       String(count),
+      "--warmup",
+      String(RR_WARMUP),
       "--size",
       "64",
     ], 120_000);

@@ -217,9 +217,9 @@ export function renderMarkdown(report: Report): string {
       `Throughput tests ${report.options.durationSeconds} s each${
         report.options.quick ? " (--quick)" : ""
       }; ` +
-      `${report.options.rrCount} round trips of 64 B. Load average at start ${
-        m.loadAvgAtStart.join(" ")
-      }` +
+      `${report.options.rrCount} round trips of 64 B${
+        report.options.rrWarmup ? ` after ${report.options.rrWarmup} warm-up ones` : ""
+      }. Load average at start ${m.loadAvgAtStart.join(" ")}` +
       ` (every process shares the ${m.cores} cores); open-files limit ${m.nofileLimit}.`,
   );
   out.push("");

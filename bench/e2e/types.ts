@@ -190,6 +190,8 @@ export interface Report {
     only: MetricGroup[];
     conns: number[];
     rrCount: number;
+    /** Round trips made before the measured ones (absent in reports before it was recorded). */
+    rrWarmup?: number;
     /** Seconds waited after a load before the "after" RSS reading. */
     settleSeconds?: number;
     /** wrk connections: keep-alive run, connection-per-request run. */
