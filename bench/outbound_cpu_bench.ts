@@ -36,7 +36,7 @@ import { LOOPBACK, type Peer, testContext, withReactor } from "../tests/outbound
 import { startSsServer, startV2rayServer } from "../tests/outbound/_peers.ts";
 import { makePki, type Pki } from "../tests/_helpers/tls_certs.ts";
 import { parsePrefix } from "../src/net/ip.ts";
-import { Netns, runCommand } from "../tests/_helpers/netns.ts";
+import { mustRun, Netns, runCommand } from "../tests/_helpers/netns.ts";
 
 const { values } = parseArgs({
   options: {
@@ -177,24 +177,9 @@ const wireguardCase: Case = {
   },
 };
 
+/** Runs `cmd` (with `stdin`); its stdout, trimmed. */
 async function must(cmd: string[], stdin?: string): Promise<string> {
-  const child = new Deno.Command(cmd[0]!, {
-    args: cmd.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  const text = new TextDecoder().decode(out.stdout).trim();
-  if (!out.success) {
-    throw new Error(`${cmd.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return text;
+  return (await mustRun(cmd, stdin === undefined ? {} : { stdin })).trim();
 }
 
 /**

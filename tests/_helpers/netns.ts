@@ -106,8 +106,8 @@ export async function runCommand(
 }
 
 /** Runs a command and returns stdout; throws with the command and its stderr on failure. */
-export async function mustRun(cmd: string[]): Promise<string> {
-  const r = await runCommand(cmd);
+export async function mustRun(cmd: string[], options: { stdin?: string } = {}): Promise<string> {
+  const r = await runCommand(cmd, options);
   if (r.code !== 0) {
     throw new Error(`Command failed (exit ${r.code}): ${cmd.join(" ")}\n${r.stderr.trim()}`);
   }

@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { mustRun } from "../_helpers/netns.ts";
 import { CAN_RUN_E2E, FAR } from "./_world.ts";
 import {
   digUdp,
@@ -19,21 +20,9 @@ import {
   startProxyWorld,
 } from "./_proxy_checks.ts";
 
+/** Runs `cmd` (with `stdin`); its stdout, trimmed. */
 async function run(cmd: string[], stdin?: string): Promise<string> {
-  const p = new Deno.Command(cmd[0]!, {
-    args: cmd.slice(1),
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await p.output();
-  if (!out.success) throw new Error(`${cmd.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-  return new TextDecoder().decode(out.stdout).trim();
+  return (await mustRun(cmd, stdin === undefined ? {} : { stdin })).trim();
 }
 
 async function keyPair(): Promise<{ priv: string; pub: string }> {
