@@ -21,15 +21,20 @@ import {
   type TcpConnection,
   TcpStack,
 } from "../../stack/tcp/mod.ts";
-import { IPPROTO_TCP, IPPROTO_UDP, seqDiff, TCP_ACK, TCP_OPT_SACK } from "../../wire/mod.ts";
+import {
+  get16,
+  get32,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  parseTcpOptions,
+  seqDiff,
+  TCP_ACK,
+  TcpOptions,
+} from "../../wire/mod.ts";
 import { E, SysError } from "../../../ffi/errno.ts";
 import type { Destination, UdpFlow } from "../types.ts";
 
 const EPHEMERAL_LOW = 32768;
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
 const EPHEMERAL_SPAN = 28232;
 
 /** A {@linkcode TcpConnection} of the client stack as a {@linkcode Stream}. */
@@ -146,23 +151,6 @@ function tcpOffset(p: Uint8Array): number {
   return v === 6 && p[6] === IPPROTO_TCP ? 40 : -1;
 }
 
-/** True when the options of the TCP header at `t` carry SACK blocks. */
-function hasSack(p: Uint8Array, t: number, end: number): boolean {
-  for (let i = t + 20; i < end;) {
-    const kind = p[i]!;
-    if (kind === 0) return false;
-    if (kind === 1) {
-      i++;
-      continue;
-    }
-    if (kind === TCP_OPT_SACK) return true;
-    const len = p[i + 1]!;
-    if (len < 2) return false;
-    i += len;
-  }
-  return false;
-}
-
 /** Same addresses and ports (the stack's own packets: fixed header layout). */
 function sameFlow(a: Uint8Array, b: Uint8Array, t: number): boolean {
   if (a.length < t + 4 || tcpOffset(a) !== t) return false;
@@ -197,6 +185,8 @@ export class ClientNetstack {
   readonly #held = new Map<number, HeldAck>();
   #spare: HeldAck[] = [];
   #flushQueued = false;
+  /** Scratch for the options of a packet the ACK coalescing looks at. */
+  readonly #opts = new TcpOptions();
   /** Pure ACKs replaced by a later one of the same round (never sent). */
   acksCoalesced = 0;
 
@@ -231,19 +221,19 @@ export class ClientNetstack {
   #emitTcp(p: Uint8Array): void {
     const t = tcpOffset(p);
     if (t < 0 || p.length < t + 20) return this.output(p);
-    const key = ((p[t]! << 8 | p[t + 1]!) * 65536) + (p[t + 2]! << 8 | p[t + 3]!);
+    const key = get16(p, t) * 65536 + get16(p, t + 2);
     const held = this.#held.get(key);
     const doff = (p[t + 12]! >> 4) * 4;
     const pure = p[t + 13] === TCP_ACK && p.length === t + doff && p.length <= 128 &&
-      !hasSack(p, t, t + doff);
+      !this.#hasSack(p, t, doff);
     if (held && !sameFlow(held.packet, p, t)) {
       // Two flows share the ports (different addresses): no holding for this one.
       return this.output(p);
     }
     if (held) {
       const h = held.packet;
-      const advanced = seqDiff(readU32(p, t + 8), readU32(h, t + 8)) > 0 &&
-        readU32(p, t + 4) === readU32(h, t + 4);
+      const advanced = seqDiff(get32(p, t + 8), get32(h, t + 8)) > 0 &&
+        get32(p, t + 4) === get32(h, t + 4);
       if (pure && advanced) {
         this.acksCoalesced++;
       } else {
@@ -267,6 +257,12 @@ export class ClientNetstack {
       this.#flushQueued = true;
       queueMicrotask(() => this.#flushHeld());
     }
+  }
+
+  /** True when the options of the TCP header at `t` (`doff` bytes long) carry SACK blocks. */
+  #hasSack(p: Uint8Array, t: number, doff: number): boolean {
+    parseTcpOptions(p, t + 20, t + doff, this.#opts);
+    return this.#opts.sackCount > 0;
   }
 
   #flushHeld(): void {
