@@ -121,6 +121,17 @@ export const LINUX_LIBC_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  /**
+   * int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms), run on Deno's
+   * blocking pool: a reactor sharing the main thread waits here while the thread's event loop
+   * serves everything else. errno is lost (another thread): a failure is seen as -1 only.
+   */
+  epoll_wait_nonblocking: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   /** int unshare(int flags) — with CLONE_NEWNET: the calling thread gets a new network namespace */
   unshare: { parameters: ["i32"], result: "i32" },
   /** int setns(int fd, int nstype) — moves the calling thread into the namespace of `fd` */

@@ -28,6 +28,12 @@ export interface Poller {
   remove(fd: number): void;
   /** Waits up to `timeoutMs` (0 = poll, -1 = forever); returns how many fds are ready. */
   wait(timeoutMs: number): number;
+  /**
+   * The same wait on another thread (a `nonblocking` FFI call), so this thread's event loop
+   * runs meanwhile; no other wait may start until it settles. Adding or modifying an fd while
+   * it is in flight must also wake it (macOS's poll(2) reads the set only when it starts).
+   */
+  waitAsync(timeoutMs: number): Promise<number>;
   close(): void;
 }
 

@@ -218,15 +218,22 @@ export class Poller {
   #view: DataView;
   #count = 0;
   #slot = new Map<number, number>();
+  /** Set while `waitAsync` is in flight; a change of the set meanwhile sets `changed`. */
+  #flight: { changed: boolean } | null = null;
 
   /**
-   * `pollFn` replaces libSystem's `poll` (tests run this class on Linux, whose `struct pollfd`
-   * and POLL* bits are the same).
+   * `pollFn` and `pollAsyncFn` replace libSystem's `poll` and its `nonblocking` form (tests run
+   * this class on Linux, whose `struct pollfd` and POLL* bits are the same).
    */
   constructor(
     readonly capacity = 256,
     readonly pollFn: (fds: Uint8Array, nfds: number, timeoutMs: number) => number = (f, n, t) =>
       libc().poll(f, n, t),
+    readonly pollAsyncFn: (fds: Uint8Array, nfds: number, timeoutMs: number) => Promise<number> = (
+      f,
+      n,
+      t,
+    ) => loadDarwinLibc().pollAsync(f, n, t),
   ) {
     this.readyFds = new Int32Array(capacity);
     this.readyEvents = new Uint32Array(capacity);
@@ -235,6 +242,7 @@ export class Poller {
   }
 
   add(fd: number, events: number): void {
+    if (this.#flight) this.#flight.changed = true;
     if (this.#slot.has(fd)) throw new SysError(`add fd ${fd} in poll set`, E.EEXIST);
     if ((this.#count + 1) * SIZE > this.#fds.length) {
       const bigger = new Uint8Array(this.#fds.length * 2);
@@ -252,12 +260,14 @@ export class Poller {
   modify(fd: number, events: number): void {
     const i = this.#slot.get(fd);
     if (i === undefined) throw new SysError(`modify fd ${fd} in poll set`, E.ENOENT);
+    if (this.#flight) this.#flight.changed = true;
     this.#view.setInt16(i * SIZE + EVENTS, events & 0xffff, true);
   }
 
   remove(fd: number): void {
     const i = this.#slot.get(fd);
     if (i === undefined) return;
+    if (this.#flight) this.#flight.changed = true;
     this.#slot.delete(fd);
     const last = --this.#count;
     if (i !== last) {
@@ -273,6 +283,32 @@ export class Poller {
       if (err === E.EINTR) return 0;
       throw new SysError("poll", err);
     }
+    return this.#collect(n);
+  }
+
+  /**
+   * `wait` on Deno's blocking pool, so the calling thread's event loop runs meanwhile. Call no
+   * other `wait` until it settles. The kernel reads the set when the call starts: whoever adds
+   * or modifies an fd meanwhile must also wake the poll (the reactor signals its waker). When
+   * the set changed meanwhile, slots may have moved, so the results are dropped (0 ready: the
+   * caller polls again, and level-triggered readiness is still there). errno is lost on the
+   * other thread, so a failure is checked again with a synchronous poll.
+   */
+  async waitAsync(timeoutMs: number): Promise<number> {
+    const flight = this.#flight = { changed: false };
+    // The buffer stays referenced here until the call returns, even if `add` replaces it.
+    const fds = this.#fds;
+    let n: number;
+    try {
+      n = await this.pollAsyncFn(fds, this.#count, timeoutMs);
+    } finally {
+      this.#flight = null;
+    }
+    if (flight.changed) return 0;
+    return n < 0 ? this.wait(0) : this.#collect(n);
+  }
+
+  #collect(n: number): number {
     let ready = 0;
     for (let i = 0; i < this.#count && ready < n && ready < this.capacity; i++) {
       const revents = this.#view.getInt16(i * SIZE + REVENTS, true) & 0xffff;

@@ -246,6 +246,20 @@ export class Poller {
       if (err === E.EINTR) return 0;
       throw new SysError("epoll_wait", err);
     }
+    return this.#collect(n);
+  }
+
+  /**
+   * `wait` on Deno's blocking pool, so the calling thread's event loop runs meanwhile. Call no
+   * other `wait` until it settles. errno is lost on the other thread, so a failure is checked
+   * again with a synchronous poll, which throws what it finds (an interrupted wait finds none).
+   */
+  async waitAsync(timeoutMs: number): Promise<number> {
+    const n = await libc().epoll_wait_nonblocking(this.fd, this.#buf, this.capacity, timeoutMs);
+    return n < 0 ? this.wait(0) : this.#collect(n);
+  }
+
+  #collect(n: number): number {
     const view = this.#view;
     for (let i = 0; i < n; i++) {
       const off = i * EVENT_SIZE;

@@ -8,11 +8,19 @@ import { EV_READ, EV_WRITE } from "../../src/io/sys_linux.ts";
 
 const libc = Deno.dlopen("libc.so.6", {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  poll_async: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
 });
 const poll = (fds: Uint8Array, n: number, t: number) => libc.symbols.poll(fds, BigInt(n), t);
+const pollAsync = (fds: Uint8Array, n: number, t: number) =>
+  libc.symbols.poll_async(fds, BigInt(n), t);
 
 function pair(): [number, number] {
   const sv = new Int32Array(2);
@@ -63,5 +71,30 @@ Deno.test("darwin `Poller` keeps the right fds after removing from the middle", 
       libc.symbols.close(w);
       libc.symbols.close(r);
     }
+  }
+});
+
+Deno.test("darwin `Poller.waitAsync()` waits on another thread and drops results when the set changed meanwhile", async () => {
+  const p = new Poller(16, poll, pollAsync);
+  const [a, b] = pair();
+  const [c, d] = pair();
+  try {
+    p.add(b, EV_READ);
+    // The event loop runs while the poll waits: a timer writes to the watched socket.
+    setTimeout(() => libc.symbols.write(a, new Uint8Array([1]), 1n), 5);
+    const t0 = performance.now();
+    const n = await p.waitAsync(2000);
+    assert.ok(performance.now() - t0 < 1000, "woken by the write, not the timeout");
+    assert.equal(n, 1);
+    assert.deepEqual([p.readyFds[0], p.readyEvents[0]], [b, EV_READ]);
+    // Adding an fd during the wait: slots may move, so that wait reports nothing, and the
+    // next one (which sees the new set) reports both.
+    const pending = p.waitAsync(50);
+    p.add(d, EV_READ);
+    libc.symbols.write(c, new Uint8Array([1]), 1n);
+    assert.equal(await pending, 0);
+    assert.deepEqual(ready(p), new Map([[b, EV_READ], [d, EV_READ]]));
+  } finally {
+    for (const fd of [a, b, c, d]) libc.symbols.close(fd);
   }
 });
