@@ -76,11 +76,15 @@ export async function buildFlowParts(options: Options, base: PartsBase): Promise
   const { reactor, sockets, platform, shared, stateMemory, ruleSets } = base;
   const state = stateMemory ? new SharedState(stateMemory) : undefined;
   if (state) setClashModeSource(() => state.mode);
-  setProcessLookup(
-    platform?.findProcess ? (network, source) => platform.findProcess!(network, source) : null,
-    onceProcessError(),
-  );
-  setUserLookup(platform?.userId ? (name) => platform.userId!(name) : null);
+  // Process-wide: a build without a platform (the main thread's trial build before a reload)
+  // leaves them to the worker, which may run in the same isolate.
+  if (platform) {
+    setProcessLookup(
+      platform.findProcess ? (network, source) => platform.findProcess!(network, source) : null,
+      onceProcessError(),
+    );
+    setUserLookup(platform.userId ? (name) => platform.userId!(name) : null);
+  }
   const ctx: DialContext = {
     reactor,
     ...(platform ? { platform } : {}),

@@ -23,9 +23,56 @@ export interface ReloadCounts {
   closed: number;
 }
 
+/** What the pool needs of a worker: a Deno `Worker`, or {@linkcode InProcessWorker}. */
+interface WorkerLike {
+  postMessage(message: unknown): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+  onerror: ((e: ErrorEvent) => void) | null;
+  terminate(): void;
+}
+
+/**
+ * A worker that runs in this isolate (`runtime.ts` served on one end of a `MessageChannel`):
+ * the same messages as a Deno Worker, one isolate fewer (about 30 MiB). Its reactor shares the
+ * main thread and never blocks it (`Reactor`'s `sharedThread`).
+ */
+class InProcessWorker implements WorkerLike {
+  onmessage: ((e: MessageEvent) => void) | null = null;
+  onerror: ((e: ErrorEvent) => void) | null = null;
+  #port: MessagePort;
+
+  constructor(serve: (port: MessagePort) => void) {
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    port1.onmessage = (e) => this.onmessage?.(e);
+    serve(port2);
+  }
+
+  postMessage(message: unknown): void {
+    this.#port.postMessage(message);
+  }
+
+  /** Closes the channel (both ends); the worker has posted `stopped` or `failed` by then. */
+  terminate(): void {
+    this.#port.close();
+  }
+}
+
+/** Whether an in-process worker runs now: one per process (its state is `runtime.ts`'s). */
+let inProcessTaken = false;
+
+/**
+ * Whether a pool of `count` workers may run its worker in this isolate: only a pool of one,
+ * only one such pool per process, and not with `TUNBOX_IN_PROCESS=0` (every worker a Deno
+ * Worker, as before; for comparisons).
+ */
+function mayRunInProcess(count: number): boolean {
+  return count === 1 && !inProcessTaken && Deno.env.get("TUNBOX_IN_PROCESS") !== "0";
+}
+
 /** One running worker. */
 class PooledWorker {
-  readonly worker: Worker;
+  readonly worker: WorkerLike;
   wakeFd = -1;
   stats: WorkerStats | undefined;
   #ready: PromiseWithResolvers<void> = Promise.withResolvers();
@@ -35,10 +82,10 @@ class PooledWorker {
 
   constructor(
     readonly index: number,
-    entry: URL,
+    worker: WorkerLike,
     onMessage: (index: number, msg: WorkerToMain) => void,
   ) {
-    this.worker = new Worker(entry, { type: "module", name: `tunbox-worker-${index}` });
+    this.worker = worker;
     this.worker.onmessage = (e: MessageEvent<WorkerToMain>) => {
       const msg = e.data;
       switch (msg.type) {
@@ -114,10 +161,26 @@ export class WorkerPool {
   #fetches = new Map<number, PromiseWithResolvers<DownloadResult>>();
   #nextFetch = 1;
 
-  /** Starts one worker per init message and waits until all report ready (or one fails). */
+  /** Whether this pool's worker runs in this isolate (see {@linkcode start}). */
+  inProcess = false;
+
+  /**
+   * Starts one worker per init message and waits until all report ready (or one fails). A pool
+   * of one runs its worker in this isolate when no other does (`runtime.ts`), unless
+   * `TUNBOX_IN_PROCESS=0`; otherwise each worker is a Deno Worker running `entry`.
+   */
   async start(entry: URL, inits: WorkerInit[]): Promise<void> {
+    let serve: ((port: MessagePort) => void) | undefined;
+    if (mayRunInProcess(inits.length)) {
+      inProcessTaken = this.inProcess = true;
+      const { serveWorker } = await import("./runtime.ts");
+      serve = (port) => serveWorker(port, globalThis, true);
+    }
     for (let i = 0; i < inits.length; i++) {
-      const w = new PooledWorker(i, entry, (index, msg) => {
+      const worker: WorkerLike = serve
+        ? new InProcessWorker(serve)
+        : new Worker(entry, { type: "module", name: `tunbox-worker-${i}` });
+      const w = new PooledWorker(i, worker, (index, msg) => {
         if (msg.type === "fetched") this.#fetched(msg);
         else this.onMessage?.(index, msg);
       });
@@ -228,5 +291,10 @@ export class WorkerPool {
       log.warn("workers did not stop within {ms} ms; terminating", { ms: timeoutMs });
     }
     for (const w of workers) w.terminate();
+    if (this.inProcess) {
+      this.inProcess = false;
+      // A worker that did not stop in time still holds the module: no other may run there.
+      if (result !== "timeout") inProcessTaken = false;
+    }
   }
 }

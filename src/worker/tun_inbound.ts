@@ -155,12 +155,16 @@ export class TunInbound {
         };
       }
       await pool.start(new URL("./entry.ts", import.meta.url), inits);
-      log.info("inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s)", {
-        tag: this.options.tag,
-        name: device.name,
-        stack,
-        n: device.fds.length,
-      });
+      log.info(
+        "inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s){where}",
+        {
+          tag: this.options.tag,
+          name: device.name,
+          stack,
+          n: device.fds.length,
+          where: pool.inProcess ? " in the main isolate" : "",
+        },
+      );
     } catch (error) {
       await this.close();
       throw error;

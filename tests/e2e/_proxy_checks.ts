@@ -87,18 +87,19 @@ export async function recordedDownload(
     const via = new Map<string, string>();
     for (
       const m of log.matchAll(
-        / (\S+)\/conn: \[(\d+)\] outbound\/(\w+)\[proxy\]: outbound connection to 203\.0\.113\.10:80 /g,
+        / (?:\S+\/)?conn: \[(\d+)\] outbound\/(\w+)\[proxy\]: outbound connection to 203\.0\.113\.10:80 /g,
       )
     ) {
-      via.set(`${m[1]} ${m[2]}`, m[3]!);
+      // Connection ids are unique across workers; a worker in the main isolate has no prefix.
+      via.set(m[1]!, m[2]!);
     }
     for (
       const m of log.matchAll(
-        / (\S+)\/conn: \[(\d+)\] connection to 203\.0\.113\.10:80 closed: (\d+) B up, (\d+) B down/g,
+        / (?:\S+\/)?conn: \[(\d+)\] connection to 203\.0\.113\.10:80 closed: (\d+) B up, (\d+) B down/g,
       )
     ) {
-      const type = via.get(`${m[1]} ${m[2]}`);
-      const up = Number(m[3]), down = Number(m[4]);
+      const type = via.get(m[1]!);
+      const up = Number(m[2]), down = Number(m[3]);
       if (type && down >= bytes) {
         assert.ok(up > 0, `the record counts the request (${up} B up)`);
         return { type, up, down };
