@@ -25,7 +25,7 @@
 import { parseArgs } from "node:util";
 import { Netns, run, tail } from "./e2e/netns.ts";
 import { TUN_NAME, tunboxConfig } from "./e2e/tunbox.ts";
-import { TUNBOX_V8_FLAGS } from "../src/service/permissions.ts";
+import { TUNBOX_DENO_FLAGS, TUNBOX_V8_FLAGS } from "../src/service/permissions.ts";
 
 const repoRoot = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -190,6 +190,7 @@ async function measure(v: Variant, settleMs: number, smaps: boolean): Promise<Re
       "deno",
       "run",
       "-A",
+      ...TUNBOX_DENO_FLAGS,
       ...(v.flags ? [`--v8-flags=${v.flags}`] : []),
       "main.ts",
       "run",

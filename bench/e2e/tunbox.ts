@@ -7,7 +7,7 @@
 import { type Netns, type NsProcess, tail } from "./netns.ts";
 import { diffLines, routingSnapshot } from "./topology.ts";
 import type { Stack } from "./types.ts";
-import { TUNBOX_V8_FLAGS } from "../../src/service/permissions.ts";
+import { TUNBOX_DENO_FLAGS, TUNBOX_V8_FLAGS } from "../../src/service/permissions.ts";
 
 /** Name of the TUN device the suite asks tunbox to create. */
 export const TUN_NAME = "tunbox0";
@@ -83,6 +83,7 @@ export async function startTunbox(
     "deno",
     "run",
     "-A",
+    ...TUNBOX_DENO_FLAGS,
     ...(flags ? [`--v8-flags=${flags}`] : []),
     "main.ts",
     "run",

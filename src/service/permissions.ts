@@ -8,7 +8,7 @@
  * - `--allow-read`: configuration files, `/proc`, `/etc/hosts`, `/etc/resolv.conf`;
  * - `--allow-write`: `format -w`, `merge`, log files, the service's unit and config files;
  * - `--allow-net`: DNS lookups and sockets made through Deno's own APIs;
- * - `--allow-env`: `NO_COLOR`, `TUNBOX_WORKERS`, `TUNBOX_IMPAIR`;
+ * - `--allow-env`: `NO_COLOR`, `TUNBOX_WORKERS`, `TUNBOX_IN_PROCESS`, `TUNBOX_IMPAIR`;
  * - `--allow-sys`: `Deno.uid()` (the service's root check) and the OS facts Deno reads;
  * - `--allow-run`: `systemctl`/`launchctl` (service) and `dscacheutil` (macOS DNS flush).
  *
@@ -24,8 +24,17 @@
 export const TUNBOX_V8_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--expose-gc"];
 
 /**
+ * Deno runtime flags tunbox runs with, chosen by measurement (`docs/architecture.md`, "Memory"):
+ * `--no-code-cache` keeps V8's code cache (an SQLite file Deno maps into the process) out of
+ * resident memory: idle RSS 76.8/77.3 → 74.3/73.8 MiB (`bench/memory_breakdown.ts --workers 1`),
+ * for about 30 ms more start-up (the modules are compiled instead of read from the cache).
+ */
+export const TUNBOX_DENO_FLAGS: readonly string[] = ["--no-code-cache"];
+
+/**
  * Deno flags for running tunbox, in the order they are written on command lines: the
- * permissions, then `--v8-flags=` with {@linkcode TUNBOX_V8_FLAGS}.
+ * permissions, {@linkcode TUNBOX_DENO_FLAGS}, then `--v8-flags=` with
+ * {@linkcode TUNBOX_V8_FLAGS}.
  */
 export const RUN_PERMISSIONS: readonly string[] = [
   "--allow-ffi",
@@ -35,5 +44,6 @@ export const RUN_PERMISSIONS: readonly string[] = [
   "--allow-env",
   "--allow-sys",
   "--allow-run",
+  ...TUNBOX_DENO_FLAGS,
   `--v8-flags=${TUNBOX_V8_FLAGS.join(",")}`,
 ];

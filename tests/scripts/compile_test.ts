@@ -77,6 +77,7 @@ Deno.test("`compileArgs()` gives every target its triple, output, explicit permi
       "--allow-env",
       "--allow-sys",
       "--allow-run",
+      "--no-code-cache",
       "--v8-flags=--max-semi-space-size=2,--expose-gc",
       ...scan.includes.flatMap((f) => ["--include", f]),
       "main.ts",

@@ -467,7 +467,7 @@ Deno.test({
     const exec = lines.find((l) => l.startsWith("    ExecStart="));
     assert.equal(
       exec,
-      `    ExecStart=${Deno.execPath()} run --allow-ffi --allow-read --allow-write --allow-net --allow-env --allow-sys --allow-run --v8-flags=--max-semi-space-size=2,--expose-gc --config ${ROOT}deno.json ${ROOT}main.ts run -c /etc/tunbox/config.json`,
+      `    ExecStart=${Deno.execPath()} run --allow-ffi --allow-read --allow-write --allow-net --allow-env --allow-sys --allow-run --no-code-cache --v8-flags=--max-semi-space-size=2,--expose-gc --config ${ROOT}deno.json ${ROOT}main.ts run -c /etc/tunbox/config.json`,
     );
   },
 });
