@@ -164,7 +164,8 @@ export class Ctx {
     const s = this.string(node, path);
     if (s === undefined) return undefined;
     if ((values as readonly string[]).includes(s)) return s as T;
-    if (s in aliases) return aliases[s];
+    // Own keys only: a value like "valueOf" or "constructor" is not an alias.
+    if (Object.hasOwn(aliases, s)) return aliases[s];
     const shown = values.filter((v) => v !== "").map((v) => JSON.stringify(v)).join(", ");
     const hint = didYouMean(s, values).replace(/^, /, "; ");
     this.error(node, path, `invalid value ${JSON.stringify(s)}; expected one of ${shown}${hint}`);

@@ -632,3 +632,14 @@ Deno.test('decodeConfigText() accepts the DNS rule outbound wildcard "any" but c
     }: dns.rules[0].outbound[1]: unknown outbound "proxy" (defined: "direct")`,
   ]);
 });
+
+Deno.test('decodeConfigText() refuses an enum value named like an Object property ("valueOf", "constructor")', () => {
+  // The fuzz test found `"type": "valueOf"` crashing the decoder: the alias lookup read it from
+  // Object.prototype.
+  for (const name of ["valueOf", "constructor", "__proto__", "toString"]) {
+    const text = `{"outbounds": [{"type": "${name}", "tag": "x"}]}`;
+    const found = errors(text);
+    assert.equal(found.length, 1, found.join("\n"));
+    assert.match(found[0]!, new RegExp(`outbounds\\[0\\]\\.type: invalid value "${name}"`));
+  }
+});
