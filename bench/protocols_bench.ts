@@ -14,6 +14,7 @@
  * deno run -A bench/protocols_bench.ts                       # all, 200 MB x 3
  * deno run -A bench/protocols_bench.ts --smoke               # 5 MB x 1, to check it works
  * deno run -A bench/protocols_bench.ts --only ss-aes,vmess --size 100 --runs 5
+ * deno run -A bench/protocols_bench.ts --workers 2         # TUNBOX_WORKERS (default: tunbox's choice)
  * ```
  *
  * Writes `bench/results/protocols-<date>.{md,json}` (not with `--smoke`). Figures are only
@@ -26,6 +27,7 @@ import { parseArgs } from "node:util";
 import { makePki } from "../tests/_helpers/tls_certs.ts";
 import { FAR, SeedWorld } from "../tests/e2e/_world.ts";
 import { FAR_PROXY, waitForPort } from "../tests/e2e/_proxy_checks.ts";
+import { workerCount } from "../src/worker/tun_inbound.ts";
 
 const { values } = parseArgs({
   options: {
@@ -33,12 +35,16 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     only: { type: "string" },
     smoke: { type: "boolean", default: false },
+    /** Packet workers (`TUNBOX_WORKERS`); default: tunbox's own choice on this machine. */
+    workers: { type: "string" },
     out: { type: "string", default: new URL("./results/", import.meta.url).pathname },
   },
 });
 const SIZE_MB = values.smoke ? 5 : Number(values.size);
 const RUNS = values.smoke ? 1 : Number(values.runs);
 const SIZE = SIZE_MB * 1024 * 1024;
+/** tunbox runs as users run it here (one worker, in the main isolate, on up to 2 cores). */
+const WORKERS = values.workers ? Number(values.workers) : workerCount();
 const UUID = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
 const PASSWORD = "bench password";
 const SOCKS_PORT = 1090;
@@ -512,7 +518,7 @@ async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): P
     (config.log as Record<string, unknown>).level = "info";
     if (shape.outbound) (config.outbounds as unknown[]).push({ tag: "proxy", ...shape.outbound });
     if (shape.endpoint) config.endpoints = [{ tag: "proxy", ...shape.endpoint }];
-  });
+  }, { TUNBOX_WORKERS: String(WORKERS) });
   try {
     ctx = { w, nativePids: [], ...partial };
     await p.server(ctx);
@@ -570,7 +576,7 @@ if (import.meta.main) {
   const md = [
     `# Proxy protocols: tunbox through the TUN vs the protocol's own client`,
     "",
-    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; load average at start ${load}.`,
+    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; tunbox with ${WORKERS} packet worker(s); load average at start ${load}.`,
     "",
     "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native | tunbox CPU ms/MB | native CPU ms/MB |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
