@@ -1,11 +1,13 @@
 /**
  * Main-thread side of the reactor workers (a TUN inbound's packet workers, the listener
- * worker): starts Deno Workers that run `entry.ts`, sends them messages (waking their
- * `epoll_wait` through an eventfd), and stops them in order.
+ * worker): starts Deno Workers that run `entry.ts` (or, for a pool of one, serves `runtime.ts`
+ * in this isolate: {@linkcode InProcessWorker}), sends them messages (waking their `epoll_wait`
+ * through an eventfd), and stops them in order.
  *
  * A worker blocks in `epoll_wait` for up to 50 ms when idle, so `postMessage` alone could wait
  * that long to be seen; every message is followed by a signal on the worker's wake eventfd,
- * which it reported in its `ready` message.
+ * which it reported in its `ready` message (an in-process worker's busy loop takes its next
+ * full event-loop turn on that signal too).
  *
  * @module
  */

@@ -3,6 +3,16 @@ import { setImmediate } from "node:timers";
 import { EV_READ, MAX_BLOCK_MS, Reactor } from "../../src/io/reactor.ts";
 import { fdClose, fdRead, fdWrite, pipeCreate, signalWaker } from "../../src/io/sys.ts";
 
+/** Stops the loop, then unregisters and closes the pipe `rd`/`wr` and the reactor. */
+async function stopWithPipe(r: Reactor, loop: Promise<void>, rd: number, wr: number) {
+  r.stop();
+  await loop;
+  r.remove(rd);
+  fdClose(rd);
+  fdClose(wr);
+  r.close();
+}
+
 Deno.test("`Reactor.holdAwake()` counts holds and releases each once", () => {
   const r = new Reactor();
   try {
@@ -78,12 +88,7 @@ Deno.test("`Reactor` lets a macrotask queued by a handler run before the loop sl
     // The handler's round, then at most the spin's round, then the yield.
     assert.ok(ranIn - handledIn <= 2, `ran ${ranIn - handledIn} rounds after its handler`);
   } finally {
-    r.stop();
-    await loop;
-    r.remove(rd);
-    fdClose(rd);
-    fdClose(wr);
-    r.close();
+    await stopWithPipe(r, loop, rd, wr);
   }
 });
 
@@ -236,12 +241,7 @@ Deno.test("`Reactor` on a shared thread gives the event loop full turns while bu
       } ms`,
     );
   } finally {
-    r.stop();
-    await loop;
-    r.remove(rd);
-    fdClose(rd);
-    fdClose(wr);
-    r.close();
+    await stopWithPipe(r, loop, rd, wr);
     echo.close();
   }
 });
