@@ -38,6 +38,13 @@ for (const stack of STACKS) {
         stack === "mixed" ? { TUNBOX_WORKERS: "1" } : undefined,
       );
       try {
+        const started = w.tunbox!.stdout + w.tunbox!.stderr;
+        assert.match(
+          started,
+          stack === "mixed"
+            ? /with stack mixed and 1 worker\(s\) in the main isolate/
+            : new RegExp(`with stack ${stack} and 2 worker\\(s\\)\\n`),
+        );
         await t.step(
           "curl without proxy settings fetches 20 MB through SOCKS, sha256 matching",
           async () => {
