@@ -238,6 +238,9 @@ export class Box {
       log: { ...running.logInit, options: options.log },
       defaultInterface: running.platform.defaultInterface(),
     }]);
+    log.debug("listener inbounds: started in {where}", {
+      where: pool.inProcess ? "the main isolate" : "a Deno Worker",
+    });
   }
 
   /** Loads the rule-sets of `options` and posts every later change to all workers. */

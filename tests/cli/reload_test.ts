@@ -198,3 +198,62 @@ Deno.test({
     }
   },
 });
+
+/** A config with only a mixed listener on `port` (its worker then runs in the main isolate). */
+function listenerConfig(port: number): string {
+  return JSON.stringify({
+    log: { level: "debug" },
+    inbounds: [{ type: "mixed", tag: "m", listen: "127.0.0.1", listen_port: port }],
+    outbounds: [{ type: "direct", tag: "direct" }],
+  });
+}
+
+/** The SOCKS5 method reply of `port` in `ns` ("0500"), or the connection error's name. */
+async function socksGreeting(ns: Netns, port: number): Promise<string> {
+  const r = await ns.exec([
+    "python3",
+    "-c",
+    "import socket,sys\ntry:\n s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),2)\n" +
+    " s.sendall(b'\\x05\\x01\\x00'); print(s.recv(2).hex())\nexcept OSError as e: print(type(e).__name__)",
+    String(port),
+  ]);
+  return r.stdout.trim();
+}
+
+Deno.test({
+  name:
+    "tunbox run restarts an in-process listener worker on SIGHUP: the new port answers, the old one is closed",
+  ignore: !CAN_RUN,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "tunbox-reload-" });
+    const config = `${dir}/config.json`;
+    try {
+      await withNetns("relisten", async (ns) => {
+        await ns.ip("link", "set", "lo", "up");
+        await Deno.writeTextFile(config, listenerConfig(17801));
+        const tunbox = start(ns, config);
+        try {
+          await tunbox.waitFor(/tunbox started/);
+          assert.match(tunbox.output, /listener inbounds: started in the main isolate/);
+          assert.equal(await socksGreeting(ns, 17801), "0500");
+
+          await Deno.writeTextFile(config, listenerConfig(17802));
+          tunbox.signal("SIGHUP");
+          await tunbox.waitFor(/listener inbounds: started in the main isolate/, 2);
+          assert.equal(await socksGreeting(ns, 17802), "0500");
+          assert.equal(await socksGreeting(ns, 17801), "ConnectionRefusedError");
+
+          tunbox.signal("SIGTERM");
+          const status = await tunbox.status;
+          assert.equal(status.code, 0, tunbox.output.slice(-3000));
+        } finally {
+          await tunbox.end();
+        }
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
