@@ -37,6 +37,8 @@ const { values } = parseArgs({
     smoke: { type: "boolean", default: false },
     /** Packet workers (`TUNBOX_WORKERS`); default: tunbox's own choice on this machine. */
     workers: { type: "string" },
+    /** The TUN's `mtu`; default: the config's default (sing-box's 9000). */
+    mtu: { type: "string" },
     out: { type: "string", default: new URL("./results/", import.meta.url).pathname },
   },
 });
@@ -516,6 +518,7 @@ async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): P
     route.auto_detect_interface = true;
     route.rules[route.rules.length - 1]!.outbound = "proxy";
     (config.log as Record<string, unknown>).level = "info";
+    if (values.mtu) (config.inbounds as Record<string, unknown>[])[0]!.mtu = Number(values.mtu);
     if (shape.outbound) (config.outbounds as unknown[]).push({ tag: "proxy", ...shape.outbound });
     if (shape.endpoint) config.endpoints = [{ tag: "proxy", ...shape.endpoint }];
   }, { TUNBOX_WORKERS: String(WORKERS) });
@@ -576,7 +579,9 @@ if (import.meta.main) {
   const md = [
     `# Proxy protocols: tunbox through the TUN vs the protocol's own client`,
     "",
-    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; tunbox with ${WORKERS} packet worker(s); load average at start ${load}.`,
+    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; tunbox with ${WORKERS} packet worker(s), TUN MTU ${
+      values.mtu ?? "default"
+    }; load average at start ${load}.`,
     "",
     "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native | tunbox CPU ms/MB | native CPU ms/MB |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
