@@ -21,7 +21,7 @@
  * busy, it takes such a wait with timeout 0, which gives the event loop a full turn. A busy
  * loop's `setImmediate` yields let timers and message ports through, but not Deno's own sockets:
  * with a never-drained fd, a loopback echo over `Deno.connect` took 60 ms without these turns
- * and under 1 ms with them. Timers, holds and fds added while a wait is in flight (by code that
+ * and one or two turns (10–20 ms, sometimes under 1 ms) with them. Timers, holds and fds added while a wait is in flight (by code that
  * ran meanwhile: a Clash API call, a message) wake it through the loop's own wake fd.
  *
  * @module

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
-import { EV_READ, MAX_BLOCK_MS, Reactor } from "../../src/io/reactor.ts";
+import { EV_READ, MAX_BLOCK_MS, Reactor, SHARED_TURN_EVERY_MS } from "../../src/io/reactor.ts";
 import { fdClose, fdRead, fdWrite, pipeCreate, signalWaker } from "../../src/io/sys.ts";
 
 /** Stops the loop, then unregisters and closes the pipe `rd`/`wr` and the reactor. */
@@ -221,6 +221,9 @@ Deno.test("`Reactor` on a shared thread gives the event loop full turns while bu
     const { port1, port2 } = new MessageChannel();
     let delivered = () => {};
     port2.onmessage = () => delivered();
+    // Under load (a fresh-clone CI run) the first few echoes after the loop started took 60-75
+    // ms, the rest under 1 ms: the loop settles first (the pool's thread, compiled paths).
+    await timings(5, echo.roundTrip);
     const took = [
       ...await timings(10, echo.roundTrip),
       ...await timings(10, () => new Promise((res) => setTimeout(res, 2))),
@@ -232,11 +235,12 @@ Deno.test("`Reactor` on a shared thread gives the event loop full turns while bu
     ];
     port1.close();
     assert.ok(rounds > 100, `the loop ran only ${rounds} rounds`);
-    // Each is well under a millisecond or two on an idle machine; without the loop's full turns
-    // every SHARED_TURN_EVERY_MS every echo took 60 ms (Deno's sockets wait for a full turn).
-    // The median, not the maximum: on a loaded machine (CI) one sample took 52.7 ms.
+    // An echo needs one or two full turns (10-20 ms; sometimes Deno completes it at once),
+    // a timer and a message none; without the turns every echo took 60 ms. Medians: on a
+    // loaded machine (CI) single samples took 50-75 ms.
+    const echoes = took.slice(0, 10), others = took.slice(10);
     assert.ok(
-      median(took.slice(0, 10)) < 10 && median(took) < 10,
+      median(echoes) <= 3 * SHARED_TURN_EVERY_MS && median(others) < 10,
       `an echo, a 2 ms timer and a message under a busy loop took ${
         took.map((t) => t.toFixed(1))
       } ms`,
