@@ -9,8 +9,8 @@
  *
  * The worker's composition root (as `box.ts` is the main thread's). It runs in a Deno Worker
  * (`entry.ts` hands it the worker's scope) or, when an instance needs only one worker, in the
- * main isolate (`pool.ts` hands it one end of a `MessageChannel`): one isolate fewer, about 30
- * MiB of resident memory (docs/architecture.md, "Memory"). Either way `protocol.ts` is what the
+ * main isolate (`pool.ts` hands it one end of a `MessageChannel`): one isolate fewer, 23 MiB
+ * less resident memory idle (docs/architecture.md, "Memory"). Either way `protocol.ts` is what the
  * two sides say. Its state is this module's, so one process serves at most one worker in
  * process ({@linkcode serveWorker}).
  *
