@@ -129,73 +129,80 @@ async function links(ns: Netns): Promise<string[]> {
   return out.split("\n").filter((l) => l !== "").map((l) => l.split(": ")[1]!.split("@")[0]!);
 }
 
+/** Runs `fn` in a throwaway namespace with a config path in a fresh directory; removes both. */
+async function withConfigInNetns(
+  purpose: string,
+  fn: (ns: Netns, config: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tunbox-reload-" });
+  try {
+    await withNetns(purpose, (ns) => fn(ns, `${dir}/config.json`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name: "tunbox run reloads on SIGHUP: a good config restarts, a bad one keeps the old instance",
   ignore: !CAN_RUN,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "tunbox-reload-" });
-    const config = `${dir}/config.json`;
-    try {
-      await withNetns("reload", async (ns) => {
-        const before = await ns.snapshot();
-        await Deno.writeTextFile(config, tunConfig("tun0", "172.19.0.1/30", "10.1.0.0/16"));
-        const tunbox = start(ns, config);
-        try {
-          await tunbox.waitFor(/tunbox started/);
-          assert.match(tunbox.output, /started on tun0/);
-          const first = await ns.lines("rule");
-          assert.ok(
-            first.includes("9000:\tfrom all to 172.19.0.0/30 lookup 2022"),
-            first.join("\n"),
-          );
-          assert.ok(first.some((l) => l.includes("iif tun0")), first.join("\n"));
-          assert.ok((await links(ns)).includes("tun0"));
+    await withConfigInNetns("reload", async (ns, config) => {
+      const before = await ns.snapshot();
+      await Deno.writeTextFile(config, tunConfig("tun0", "172.19.0.1/30", "10.1.0.0/16"));
+      const tunbox = start(ns, config);
+      try {
+        await tunbox.waitFor(/tunbox started/);
+        assert.match(tunbox.output, /started on tun0/);
+        const first = await ns.lines("rule");
+        assert.ok(
+          first.includes("9000:\tfrom all to 172.19.0.0/30 lookup 2022"),
+          first.join("\n"),
+        );
+        assert.ok(first.some((l) => l.includes("iif tun0")), first.join("\n"));
+        assert.ok((await links(ns)).includes("tun0"));
 
-          // 1. A good new config: the old instance closes, the new one starts with it.
-          await Deno.writeTextFile(config, tunConfig("tun1", "172.20.0.1/30", "10.2.0.0/16"));
-          tunbox.signal("SIGHUP");
-          await tunbox.waitFor(/reloading configuration \(SIGHUP\)/);
-          await tunbox.waitFor(/tunbox started/, 2);
-          assert.match(tunbox.output, /started on tun1/);
-          const second = await ns.lines("rule");
-          assert.ok(
-            second.includes("9000:\tfrom all to 172.20.0.0/30 lookup 2022"),
-            second.join("\n"),
-          );
-          assert.ok(second.some((l) => l.includes("iif tun1")), second.join("\n"));
-          assert.ok(!second.some((l) => l.includes("172.19.0.0/30") || l.includes("tun0")));
-          const devices = await links(ns);
-          assert.ok(devices.includes("tun1") && !devices.includes("tun0"), devices.join(" "));
-          const reloaded = await ns.snapshot();
+        // 1. A good new config: the old instance closes, the new one starts with it.
+        await Deno.writeTextFile(config, tunConfig("tun1", "172.20.0.1/30", "10.2.0.0/16"));
+        tunbox.signal("SIGHUP");
+        await tunbox.waitFor(/reloading configuration \(SIGHUP\)/);
+        await tunbox.waitFor(/tunbox started/, 2);
+        assert.match(tunbox.output, /started on tun1/);
+        const second = await ns.lines("rule");
+        assert.ok(
+          second.includes("9000:\tfrom all to 172.20.0.0/30 lookup 2022"),
+          second.join("\n"),
+        );
+        assert.ok(second.some((l) => l.includes("iif tun1")), second.join("\n"));
+        assert.ok(!second.some((l) => l.includes("172.19.0.0/30") || l.includes("tun0")));
+        const devices = await links(ns);
+        assert.ok(devices.includes("tun1") && !devices.includes("tun0"), devices.join(" "));
+        const reloaded = await ns.snapshot();
 
-          // 2. A config with errors: reported; the running instance and its state stay.
-          await Deno.writeTextFile(config, BAD_CONFIG);
-          tunbox.signal("SIGHUP");
-          await tunbox.waitFor(/reload failed; the running configuration is kept/);
-          assert.match(
-            tunbox.output,
-            /reload service: \S*config\.json:3:\d+: inbounds\[0\]\.mtu: /,
-          );
-          await new Promise((r) => setTimeout(r, 500));
-          assert.ok(tunbox.running, "the old instance keeps running");
-          assert.equal(tunbox.count(/tunbox started/g), 2, "no restart on a bad config");
-          assert.ok(!/tun9/.test(await ns.ip("link")));
-          await ns.expectSnapshot(reloaded);
+        // 2. A config with errors: reported; the running instance and its state stay.
+        await Deno.writeTextFile(config, BAD_CONFIG);
+        tunbox.signal("SIGHUP");
+        await tunbox.waitFor(/reload failed; the running configuration is kept/);
+        assert.match(
+          tunbox.output,
+          /reload service: \S*config\.json:3:\d+: inbounds\[0\]\.mtu: /,
+        );
+        await new Promise((r) => setTimeout(r, 500));
+        assert.ok(tunbox.running, "the old instance keeps running");
+        assert.equal(tunbox.count(/tunbox started/g), 2, "no restart on a bad config");
+        assert.ok(!/tun9/.test(await ns.ip("link")));
+        await ns.expectSnapshot(reloaded);
 
-          // 3. SIGTERM: clean exit, the namespace as before the first start.
-          tunbox.signal("SIGTERM");
-          const status = await tunbox.status;
-          assert.equal(status.code, 0, tunbox.output.slice(-3000));
-          await ns.expectSnapshot(before);
-        } finally {
-          await tunbox.end();
-        }
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+        // 3. SIGTERM: clean exit, the namespace as before the first start.
+        tunbox.signal("SIGTERM");
+        const status = await tunbox.status;
+        assert.equal(status.code, 0, tunbox.output.slice(-3000));
+        await ns.expectSnapshot(before);
+      } finally {
+        await tunbox.end();
+      }
+    });
   },
 });
 
@@ -227,33 +234,27 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "tunbox-reload-" });
-    const config = `${dir}/config.json`;
-    try {
-      await withNetns("relisten", async (ns) => {
-        await ns.ip("link", "set", "lo", "up");
-        await Deno.writeTextFile(config, listenerConfig(17801));
-        const tunbox = start(ns, config);
-        try {
-          await tunbox.waitFor(/tunbox started/);
-          assert.match(tunbox.output, /listener inbounds: started in the main isolate/);
-          assert.equal(await socksGreeting(ns, 17801), "0500");
+    await withConfigInNetns("relisten", async (ns, config) => {
+      await ns.ip("link", "set", "lo", "up");
+      await Deno.writeTextFile(config, listenerConfig(17801));
+      const tunbox = start(ns, config);
+      try {
+        await tunbox.waitFor(/tunbox started/);
+        assert.match(tunbox.output, /listener inbounds: started in the main isolate/);
+        assert.equal(await socksGreeting(ns, 17801), "0500");
 
-          await Deno.writeTextFile(config, listenerConfig(17802));
-          tunbox.signal("SIGHUP");
-          await tunbox.waitFor(/listener inbounds: started in the main isolate/, 2);
-          assert.equal(await socksGreeting(ns, 17802), "0500");
-          assert.equal(await socksGreeting(ns, 17801), "ConnectionRefusedError");
+        await Deno.writeTextFile(config, listenerConfig(17802));
+        tunbox.signal("SIGHUP");
+        await tunbox.waitFor(/listener inbounds: started in the main isolate/, 2);
+        assert.equal(await socksGreeting(ns, 17802), "0500");
+        assert.equal(await socksGreeting(ns, 17801), "ConnectionRefusedError");
 
-          tunbox.signal("SIGTERM");
-          const status = await tunbox.status;
-          assert.equal(status.code, 0, tunbox.output.slice(-3000));
-        } finally {
-          await tunbox.end();
-        }
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+        tunbox.signal("SIGTERM");
+        const status = await tunbox.status;
+        assert.equal(status.code, 0, tunbox.output.slice(-3000));
+      } finally {
+        await tunbox.end();
+      }
+    });
   },
 });
