@@ -115,12 +115,30 @@ export function processTree(pid: number): number[] {
  * descendants.
  */
 export function treeCpuSeconds(pid: number): number {
+  const t = treeCpuTimes(pid);
+  return t.total;
+}
+
+/** CPU seconds of a process tree: in total and the part spent in the kernel (stime). */
+export interface CpuTimes {
+  /** User + system, including reaped children. */
+  total: number;
+  /** System time of the live processes (the kernel's work in their system calls). */
+  system: number;
+}
+
+/** {@linkcode treeCpuSeconds} with the kernel's share of it (`stime`) apart. */
+export function treeCpuTimes(pid: number): CpuTimes {
   let ticks = 0;
+  let sys = 0;
   for (const p of processTree(pid)) {
     const st = readProcStat(p);
-    if (st) ticks += st.utime + st.stime + st.childTicks;
+    if (!st) continue;
+    ticks += st.utime + st.stime + st.childTicks;
+    sys += st.stime;
   }
-  return ticks / clockTicksPerSecond();
+  const hz = clockTicksPerSecond();
+  return { total: ticks / hz, system: sys / hz };
 }
 
 /**

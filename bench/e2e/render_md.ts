@@ -120,6 +120,13 @@ function wrkErrors(r: WrkRun): number {
   return e.connect + e.read + e.write + e.timeout + e.non2xx;
 }
 
+/** "51.0 (36.2)": the proxy's CPU µs per request and, in brackets, its kernel part. */
+function cpuPerRequest(r: WrkRun | undefined): string {
+  const total = fmt(r?.proxyCpuUsPerRequest, 1);
+  const sys = r?.proxySystemCpuUsPerRequest;
+  return sys === undefined ? total : `${total} (${sys.toFixed(1)})`;
+}
+
 const mib = (kib: number | undefined): string => kib === undefined ? "–" : (kib / 1024).toFixed(1);
 
 /** The wrk/nginx section: req/s with ratios to redsocks and direct, p50/p99, RSS around the load. */
@@ -150,7 +157,7 @@ function wrkSection(report: Report): string[] {
     "vs direct",
     "p50 µs",
     "p99 µs",
-    "proxy CPU µs/req (keep-alive, per-conn)",
+    "proxy CPU µs/req, kernel part (keep-alive, per-conn)",
     "TUN packets/req (keep-alive, per-conn)",
     "RSS idle MiB",
     "RSS peak keep-alive",
@@ -181,7 +188,7 @@ function wrkSection(report: Report): string[] {
       ratio(c?.perSecond, wrkRun(direct, "close")?.perSecond),
       fmt(c?.p50Us, 0),
       fmt(c?.p99Us, 0),
-      `${fmt(k?.proxyCpuUsPerRequest, 1)}, ${fmt(c?.proxyCpuUsPerRequest, 1)}`,
+      `${cpuPerRequest(k)}, ${cpuPerRequest(c)}`,
       `${fmt(k?.tunPacketsPerRequest, 2)}, ${fmt(c?.tunPacketsPerRequest, 2)}`,
       mib(w?.idleRssKiB),
       mib(k?.proxyPeakRssKiB),

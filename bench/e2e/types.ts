@@ -126,6 +126,11 @@ export interface WrkRun {
   proxyPeakRssKiB?: number;
   proxyCpuSeconds?: number;
   proxyCpuUsPerRequest?: number;
+  /**
+   * The kernel's part of {@linkcode proxyCpuUsPerRequest} (system time: the proxy's system
+   * calls, and for a TUN the network stack's work on the packets it writes).
+   */
+  proxySystemCpuUsPerRequest?: number;
   /** Packets through the TUN device (both ways) per request; only for a TUN row. */
   tunPacketsPerRequest?: number;
 }

@@ -7,7 +7,7 @@
  */
 
 import { maxNofile, type Netns, type NsProcess, tail } from "./netns.ts";
-import { readRssKiB, treeCpuSeconds } from "./procfs.ts";
+import { readRssKiB, treeCpuTimes } from "./procfs.ts";
 import { tunPackets } from "./tunbox.ts";
 import { NET } from "./topology.ts";
 import type { Measured, WrkMode, WrkResult, WrkRun } from "./types.ts";
@@ -158,7 +158,7 @@ async function oneRun(
   connections: number,
   seconds: number,
 ): Promise<Measured<WrkRun>> {
-  const cpu0 = proxyPid === undefined ? undefined : treeCpuSeconds(proxyPid);
+  const cpu0 = proxyPid === undefined ? undefined : treeCpuTimes(proxyPid);
   const tun0 = await tunPackets(client);
   let peak: number | undefined;
   let sampling = true;
@@ -185,10 +185,11 @@ async function oneRun(
     const run: WrkRun = { mode, connections, ...w };
     if (peak !== undefined) run.proxyPeakRssKiB = peak;
     if (cpu0 !== undefined && proxyPid !== undefined) {
-      const cpu1 = treeCpuSeconds(proxyPid);
-      if (cpu1 !== undefined) {
-        run.proxyCpuSeconds = cpu1 - cpu0;
-        if (w.requests > 0) run.proxyCpuUsPerRequest = run.proxyCpuSeconds / w.requests * 1e6;
+      const cpu1 = treeCpuTimes(proxyPid);
+      run.proxyCpuSeconds = cpu1.total - cpu0.total;
+      if (w.requests > 0) {
+        run.proxyCpuUsPerRequest = run.proxyCpuSeconds / w.requests * 1e6;
+        run.proxySystemCpuUsPerRequest = (cpu1.system - cpu0.system) / w.requests * 1e6;
       }
     }
     if (tun0 !== undefined && tun1 !== undefined && w.requests > 0) {
@@ -231,7 +232,9 @@ export async function measureWrk(
           r.value.p99Us.toFixed(0)
         } µs, peak RSS ${r.value.proxyPeakRssKiB ?? "–"} KiB, proxy CPU ${
           r.value.proxyCpuUsPerRequest?.toFixed(1) ?? "–"
-        } µs/req, TUN ${r.value.tunPacketsPerRequest?.toFixed(2) ?? "–"} pkt/req`
+        } µs/req (kernel ${r.value.proxySystemCpuUsPerRequest?.toFixed(1) ?? "–"}), TUN ${
+          r.value.tunPacketsPerRequest?.toFixed(2) ?? "–"
+        } pkt/req`
         : `  failed: ${r.error}`,
     );
   }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { parseProcStat, parsePssKiB, parseVmRssKiB, processTree } from "../../bench/e2e/procfs.ts";
+import {
+  parseProcStat,
+  parsePssKiB,
+  parseVmRssKiB,
+  processTree,
+  treeCpuTimes,
+} from "../../bench/e2e/procfs.ts";
 
 Deno.test("`parseProcStat()` counts fields after the last parenthesis of a command with spaces", () => {
   const text = "4242 (deno (worker) x) S 17 4242 4242 0 -1 4194560 1 0 0 0 " +
@@ -48,4 +54,18 @@ Deno.test("`processTree()` lists a child process under its parent", async () => 
     child.kill("SIGKILL");
     await child.status;
   }
+});
+
+Deno.test("`treeCpuTimes()` counts kernel time spent in system calls as part of the total", () => {
+  const before = treeCpuTimes(Deno.pid);
+  // System calls until at least 5 clock ticks of kernel time have passed.
+  const t0 = performance.now();
+  let after = before;
+  while (after.system - before.system < 0.05 && performance.now() - t0 < 20_000) {
+    for (let i = 0; i < 2000; i++) Deno.statSync("/proc/self/stat");
+    after = treeCpuTimes(Deno.pid);
+  }
+  assert.ok(after.system - before.system >= 0.05, `kernel time ${after.system - before.system} s`);
+  assert.ok(after.total - before.total >= after.system - before.system);
+  assert.ok(after.system <= after.total);
 });
