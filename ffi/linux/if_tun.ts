@@ -51,3 +51,15 @@ export const TUN_F_USO6 = 0x40;
 
 /** `sizeof(struct virtio_net_hdr)`: the prefix of every packet with IFF_VNET_HDR. */
 export const VIRTIO_NET_HDR_LEN = 10;
+
+/** `virtio_net_hdr.flags`: the L4 checksum is partial (pseudo-header sum; see `csum_start`). */
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+/** `virtio_net_hdr.flags`: the checksum was verified. */
+export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
+/** `virtio_net_hdr.gso_type` values. */
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+export const VIRTIO_NET_HDR_GSO_UDP = 3;
+export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
+export const VIRTIO_NET_HDR_GSO_ECN = 0x80;

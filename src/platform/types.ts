@@ -18,7 +18,10 @@ export interface TunDeviceConfig {
   addresses: Prefix[];
   /** Number of queues (Linux IFF_MULTI_QUEUE); 1 elsewhere. */
   queues: number;
-  /** Linux IFF_VNET_HDR: every packet carries a 10-byte virtio_net_hdr. */
+  /**
+   * Linux IFF_VNET_HDR: every packet carries a 10-byte virtio_net_hdr, and the device is asked
+   * for checksum and TCP segmentation offload (see {@linkcode TunDevice.offload}).
+   */
   vnetHdr: boolean;
 }
 
@@ -34,6 +37,12 @@ export interface TunDevice {
    * 4 (macOS address-family header, big-endian AF_INET/AF_INET6).
    */
   readonly packetOffset: number;
+  /**
+   * Linux with `vnetHdr`, when the kernel took TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6: reads may
+   * be TCP segments of up to 64 KiB (any MTU) with partial checksums, described by their
+   * virtio_net_hdr, and writes may be too. False elsewhere.
+   */
+  readonly offload: boolean;
   close(): void;
 }
 

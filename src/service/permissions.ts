@@ -8,7 +8,8 @@
  * - `--allow-read`: configuration files, `/proc`, `/etc/hosts`, `/etc/resolv.conf`;
  * - `--allow-write`: `format -w`, `merge`, log files, the service's unit and config files;
  * - `--allow-net`: DNS lookups and sockets made through Deno's own APIs;
- * - `--allow-env`: `NO_COLOR`, `TUNBOX_WORKERS`, `TUNBOX_IN_PROCESS`, `TUNBOX_IMPAIR`;
+ * - `--allow-env`: `NO_COLOR`, `TUNBOX_WORKERS`, `TUNBOX_IN_PROCESS`, `TUNBOX_IMPAIR`,
+ *   `TUNBOX_TUN_OFFLOAD`;
  * - `--allow-sys`: `Deno.uid()` (the service's root check) and the OS facts Deno reads;
  * - `--allow-run`: `systemctl`/`launchctl` (service) and `dscacheutil` (macOS DNS flush).
  *

@@ -168,6 +168,8 @@ export class Dispatcher {
   private readonly icmpEcho: boolean;
   private readonly onIcmpEcho: DispatcherOptions["onIcmpEcho"];
   private readonly verify: boolean;
+  /** The packet being handled has a partial L4 checksum (see {@linkcode Dispatcher.input}). */
+  private partial = false;
   private readonly udp = new UdpDatagram();
   private readonly walk = newIpv6Walk();
   // One view per header kind, re-pointed at each packet.
@@ -189,9 +191,16 @@ export class Dispatcher {
   /**
    * Handles one packet, `packet[0..end)` (IP header at 0; `end` defaults to the buffer's length,
    * so a read buffer can be passed as is, without a view per packet); never throws.
+   *
+   * `partial`: the TCP/UDP checksum field holds only the pseudo-header sum, to be completed by
+   * whoever delivers the packet (Linux CHECKSUM_PARTIAL, announced by a TUN's virtio_net_hdr
+   * with checksum offload). Such a checksum is not verified, and the system stack's NAT keeps
+   * it partial. A TCP packet may then also be a segmentation-offload "super segment" of up to
+   * 64 KiB, larger than the MTU.
    */
-  input(packet: Uint8Array, now: number, end: number = packet.length): void {
+  input(packet: Uint8Array, now: number, end: number = packet.length, partial = false): void {
     this.stats.packets++;
+    this.partial = partial;
     try {
       const v = end > 0 ? packet[0]! >> 4 : 0;
       if (v === 4) this.ipv4(packet, end, now);
@@ -271,7 +280,7 @@ export class Dispatcher {
       case IPPROTO_TCP:
         if (this.tcp === null) return void this.stats.unhandled++;
         this.stats.tcp++;
-        this.tcp.inputSegment(p, version, srcOff, dstOff, l4Off, l4End, now);
+        this.tcp.inputSegment(p, version, srcOff, dstOff, l4Off, l4End, now, this.partial);
         return;
       case IPPROTO_UDP:
         return this.udpIn(p, version, srcOff, dstOff, l4Off, l4End, now);
@@ -298,7 +307,7 @@ export class Dispatcher {
     const u = this.udpView.reset(p, l4Off, l4End);
     if (u.check() !== null) return void this.stats.malformed++;
     const ulen = u.lengthField();
-    if (this.verify) {
+    if (this.verify && !this.partial) {
       const alen = version === 6 ? 16 : 4;
       // A zero checksum means "none" over IPv4 and is not allowed over IPv6 (RFC 8200 §8.1).
       const ps = pseudoHeaderSumAt(p, srcOff, dstOff, alen, IPPROTO_UDP, ulen);

@@ -11,7 +11,9 @@
  *
  * Checksums are updated incrementally (RFC 1624): the IPv4 header checksum for the two addresses
  * and the TCP checksum for the pseudo-header addresses and both ports, so a rewrite costs O(1)
- * whatever the payload size.
+ * whatever the payload size. A *partial* TCP checksum (checksum offload: the field holds the
+ * uncomplemented pseudo-header sum and the rest is summed on delivery) changes with the
+ * addresses only, in the opposite sense; the ports are covered when it is completed.
  *
  * @module
  */
@@ -88,12 +90,23 @@ export class SystemNat {
 
   /** The segment being rewritten. */
   readonly #tcp = new TcpPacket(new Uint8Array(0));
+  /** Its checksum field is partial (`process`'s argument). */
+  #partial = false;
 
   /**
    * Rewrites the TCP segment `pkt[l4Off..l4End)` (an IP packet starting at 0) in place and
    * returns the verdict. On `Forward` the packet is ready to be written back to the TUN.
+   * `partial`: the checksum field is a partial one (see the module note), kept partial.
    */
-  process(pkt: Uint8Array, l4Off: number, l4End: number, family: 4 | 6, now: number): NatVerdict {
+  process(
+    pkt: Uint8Array,
+    l4Off: number,
+    l4End: number,
+    family: 4 | 6,
+    now: number,
+    partial = false,
+  ): NatVerdict {
+    this.#partial = partial;
     const fam = family === 4 ? this.v4 : this.v6;
     const t = this.#tcp.reset(pkt, l4Off, l4End);
     if (fam === null || t.checkLen() !== null) {
@@ -215,11 +228,16 @@ export class SystemNat {
     newDport: number,
   ): void {
     let tcpSum = t.checksum();
+    // A partial checksum is a sum, not its complement: update its complement the same way.
+    if (this.#partial) tcpSum = ~tcpSum & 0xffff;
     // Pseudo-header addresses (RFC 1624 eqn. 3, word by word).
     tcpSum = updateChecksumBytes(tcpSum, pkt, srcOff, newSrc, newSrcOff, len);
     tcpSum = updateChecksumBytes(tcpSum, pkt, dstOff, newDst, newDstOff, len);
-    tcpSum = updateChecksum16(tcpSum, t.srcPort(), newSport);
-    tcpSum = updateChecksum16(tcpSum, t.dstPort(), newDport);
+    if (this.#partial) tcpSum = ~tcpSum & 0xffff;
+    else {
+      tcpSum = updateChecksum16(tcpSum, t.srcPort(), newSport);
+      tcpSum = updateChecksum16(tcpSum, t.dstPort(), newDport);
+    }
     if (family === 4) {
       let ipSum = get16(pkt, IPV4_FIELD.CHECKSUM);
       ipSum = updateChecksumBytes(ipSum, pkt, srcOff, newSrc, newSrcOff, 4);

@@ -45,8 +45,13 @@ export class PacketBuilder {
 
   constructor(
     readonly headroom: number,
-    /** Receives each finished packet, `packet[0..length)`. */
-    private readonly emit: ((packet: Uint8Array, length: number) => void) | null,
+    /**
+     * Receives each finished packet, `packet[0..length)`, and its segment size (see
+     * {@linkcode PacketBuilder.finish}).
+     */
+    private readonly emit:
+      | ((packet: Uint8Array, length: number, segmentSize: number) => void)
+      | null,
     /** Fill upper-layer checksums. */
     private readonly computeChecksums: boolean,
     /** Without checksums, store the folded pseudo-header sum in the checksum field. */
@@ -108,7 +113,8 @@ export class PacketBuilder {
   /**
    * Fills the checksum of the message at `l4Off` (its field at `l4Off + csumOffset`), emits the
    * packet when the builder has an emit callback, and returns the packet's length: the packet is
-   * `packet[0..length)` until the next one is built.
+   * `packet[0..length)` until the next one is built. `segmentSize` is handed to the callback
+   * (a TCP super segment's size per segment under segmentation offload; 0 otherwise).
    */
   finish(
     version: number,
@@ -116,6 +122,7 @@ export class PacketBuilder {
     l4Off: number,
     l4Len: number,
     csumOffset: number,
+    segmentSize = 0,
   ): number {
     const b = this.packet;
     const addrLen = version === 6 ? 16 : 4;
@@ -134,7 +141,7 @@ export class PacketBuilder {
       set16(b, c, pseudoHeaderSumAt(b, srcOff, srcOff + addrLen, addrLen, proto, l4Len));
     }
     const length = l4Off + l4Len;
-    if (this.emit !== null) this.emit(b, length);
+    if (this.emit !== null) this.emit(b, length, segmentSize);
     return length;
   }
 

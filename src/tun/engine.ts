@@ -27,12 +27,20 @@ import { SystemStack } from "./system_stack.ts";
 import { UdpFlows } from "./udp_flows.ts";
 import { IcmpFlows } from "./icmp_flows.ts";
 import { Impairment, parseImpair } from "./impair.ts";
-import { frameForTun, unframe } from "./framing.ts";
+import {
+  frameForTun,
+  setVnetTcpHeader,
+  unframe,
+  VNET_HDR_LEN,
+  vnetPartialChecksum,
+} from "./framing.ts";
 import { UserspaceFlows } from "./userspace_stack.ts";
 import { type TunEngineInit, type WorkerStats, zeroStats } from "./engine_init.ts";
 
 const log = getLogger(["tunbox", "tun"]);
 
+/** The largest IP packet a TUN with segmentation offload hands over, whatever its MTU. */
+const OFFLOAD_MAX_PACKET = 65535;
 /** Packets read per readiness event before other fds get a turn. */
 const READ_BUDGET = 128;
 /** How often NAT sessions are swept. */
@@ -44,6 +52,10 @@ export class TunEngine {
   readonly #fd: number;
   readonly #offset: number;
   readonly #rx: Uint8Array;
+  /** `#rx` after the platform prefix: where the IP packet read starts. */
+  readonly #rxIp: Uint8Array;
+  /** The userspace stack's packet buffer from its virtio_net_hdr on (offload). */
+  #tcpFrame: Uint8Array | null = null;
   /** Scratch for packets that have no room for the platform prefix before them. */
   readonly #tx: Uint8Array;
   readonly #dispatcher: Dispatcher;
@@ -70,8 +82,10 @@ export class TunEngine {
   ) {
     this.#fd = init.fd;
     this.#offset = init.tun.packetOffset;
-    const size = this.#offset + Math.max(init.tun.mtu, 1500) + 64;
+    const largest = init.tun.offload ? OFFLOAD_MAX_PACKET : Math.max(init.tun.mtu, 1500);
+    const size = this.#offset + largest + 64;
     this.#rx = new Uint8Array(size);
+    this.#rxIp = this.#offset === 0 ? this.#rx : this.#rx.subarray(this.#offset);
     this.#tx = new Uint8Array(size);
     const headroom = Math.max(16, this.#offset);
     this.#udp = new UdpFlows(
@@ -94,16 +108,24 @@ export class TunEngine {
         listenFds,
         init.inboundTag,
       );
-      system.writeBack = (pkt, len, worker) =>
-        this.#writePacket(pkt, len, this.init.queueFds[worker] ?? this.#fd);
+      system.writeBack = (pkt, len, worker, rewritten) =>
+        this.#writePacket(pkt, len, this.init.queueFds[worker] ?? this.#fd, rewritten);
       this.#sweep = this.#scheduleSweep();
     } else {
       const flows = new UserspaceFlows(reactor, path, init.inboundTag);
+      // With offload, TCP leaves with partial checksums and as super segments of up to 64 KiB
+      // that the kernel cuts (or takes whole, for a local socket) whatever the MTU.
+      const offload = init.tun.offload && this.#offset === VNET_HDR_LEN;
       this.#tcp = new TcpStack({
-        emit: (pkt, len) => this.#writePacket(pkt, len),
+        emit: offload
+          ? (pkt, len, segmentSize) => this.#writeOffloaded(pkt, len, segmentSize)
+          : (pkt, len) => this.#writePacket(pkt, len),
         onSyn: (flow) => flows.onSyn(flow),
         mtu: init.tun.mtu,
         headroom,
+        ...(offload
+          ? { computeChecksums: false, pseudoHeaderChecksums: true, segmentationOffload: true }
+          : {}),
       });
     }
     const icmp = this.#icmp = new IcmpFlows({
@@ -165,6 +187,12 @@ export class TunEngine {
         else impair.input(rx.subarray(0, n));
         continue;
       }
+      if (off === VNET_HDR_LEN && impair === null) {
+        // Linux with offload: the virtio_net_hdr says whether the checksum is partial (a TCP
+        // packet may then be a 64 KiB super segment); the NAT keeps the header on write-back.
+        dispatcher.input(this.#rxIp, now, n - off, vnetPartialChecksum(rx));
+        continue;
+      }
       const ip = unframe(rx.subarray(0, n), off);
       if (ip === null) {
         this.#readDrops++;
@@ -177,12 +205,21 @@ export class TunEngine {
 
   /**
    * Writes one IP packet, `pkt[0..len)`, to a TUN queue (this worker's unless `fd` is given),
-   * framed for the device (`framing.ts`: macOS utun's 4-byte address family).
+   * framed for the device (`framing.ts`: macOS utun's 4-byte address family, Linux's
+   * virtio_net_hdr). `rewritten`: the packet is the one just read, rewritten in place, so its
+   * virtio_net_hdr as read still describes it and goes back with it; any other packet gets an
+   * all-zero one (a full checksum, no segmentation).
    */
-  #writePacket(pkt: Uint8Array, len: number, fd = this.#fd): void {
+  #writePacket(pkt: Uint8Array, len: number, fd = this.#fd, rewritten = false): void {
     let out = pkt;
     let outLen = len;
-    if (this.#offset > 0) {
+    if (
+      rewritten && this.#offset === VNET_HDR_LEN && pkt.buffer === this.#rx.buffer &&
+      pkt.byteOffset === VNET_HDR_LEN
+    ) {
+      out = this.#rx;
+      outLen = len + VNET_HDR_LEN;
+    } else if (this.#offset > 0) {
       const framed = frameForTun(pkt.subarray(0, len), this.#offset, this.#tx);
       if (framed === null) {
         this.#writeDrops++;
@@ -191,6 +228,27 @@ export class TunEngine {
       out = framed;
       outLen = framed.length;
     }
+    this.#writeFrame(fd, out, outLen);
+  }
+
+  /**
+   * Writes a TCP packet of the userspace stack under offload: its partial checksum and, with
+   * `segmentSize` > 0, its segmentation go in the virtio_net_hdr written in the headroom before
+   * it (the packet is the stack's builder buffer, always the same view).
+   */
+  #writeOffloaded(pkt: Uint8Array, len: number, segmentSize: number): void {
+    let frame = this.#tcpFrame;
+    if (
+      frame === null || frame.buffer !== pkt.buffer ||
+      frame.byteOffset + VNET_HDR_LEN !== pkt.byteOffset
+    ) {
+      frame = this.#tcpFrame = new Uint8Array(pkt.buffer, pkt.byteOffset - VNET_HDR_LEN);
+    }
+    setVnetTcpHeader(frame, segmentSize);
+    this.#writeFrame(this.#fd, frame, len + VNET_HDR_LEN);
+  }
+
+  #writeFrame(fd: number, out: Uint8Array, outLen: number): void {
     try {
       if (fdWrite(fd, out, outLen) === WOULD_BLOCK) {
         this.#writeDrops++;

@@ -23,6 +23,8 @@ export interface TunEngineInit {
     index: number;
     mtu: number;
     packetOffset: number;
+    /** Linux checksum and segmentation offload is on (`TunDevice.offload`). */
+    offload: boolean;
     addresses: Prefix[];
   };
   inboundTag: string;

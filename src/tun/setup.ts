@@ -135,6 +135,15 @@ export interface TunSetup {
 }
 
 /**
+ * Whether to ask a Linux TUN for checksum and segmentation offload (IFF_VNET_HDR, TUNSETOFFLOAD;
+ * sing-box 1.12 does so always, and dropped its `gso` option). `TUNBOX_TUN_OFFLOAD=0` turns it
+ * off (for comparisons); so does `TUNBOX_IMPAIR`, whose delayed packets lose their header.
+ */
+function offloadWanted(): boolean {
+  return Deno.env.get("TUNBOX_TUN_OFFLOAD") !== "0" && !Deno.env.get("TUNBOX_IMPAIR");
+}
+
+/**
  * Creates the TUN device for a tun inbound and installs auto_route. Self-contained: on any
  * failure it undoes what it did, leaving the network as it was, and throws a clear error.
  */
@@ -146,6 +155,7 @@ export function setupTun(options: TunInboundOptions, platform: Platform, queues:
     ...planned.device,
     name: options.interface_name ?? "",
     queues,
+    vnetHdr: platform.os === "linux" && offloadWanted(),
   });
   let installed: InstalledRoutes | undefined;
   let plan: RoutePlan;

@@ -116,8 +116,8 @@ export class SystemStack {
 
   /**
    * The dispatcher's TCP entry point: rewrites the segment (IP header at 0, TCP at
-   * `buf[l4Off..l4End)`) in place and hands it to `writeBack(buf, length, worker)` when it must
-   * go back into the TUN.
+   * `buf[l4Off..l4End)`) in place and hands it to `writeBack` when it must go back into the TUN.
+   * `partial`: its checksum is partial (offload), and stays so.
    */
   inputSegment(
     buf: Uint8Array,
@@ -127,13 +127,15 @@ export class SystemStack {
     l4Off: number,
     l4End: number,
     now: number,
+    partial = false,
   ): void {
     const family = version === 6 ? 6 : 4;
-    const verdict = this.nat.process(buf, l4Off, l4End, family, now);
+    const verdict = this.nat.process(buf, l4Off, l4End, family, now, partial);
     if (verdict === NatVerdict.Forward) {
-      this.writeBack(buf, l4End, this.nat.writeTo);
+      this.writeBack(buf, l4End, this.nat.writeTo, true);
     } else if (verdict === NatVerdict.Reset) {
-      this.writeBack(buf, resetInPlace(buf, l4Off, l4End, family), this.nat.table.workerIndex);
+      const len = resetInPlace(buf, l4Off, l4End, family);
+      this.writeBack(buf, len, this.nat.table.workerIndex, false);
     } else if (verdict === NatVerdict.Exhausted && this.nat.exhausted % 1000 === 1) {
       log.error(
         "NAT port table of this worker is full ({n} sessions); new TCP connections are dropped",
@@ -174,10 +176,13 @@ export class SystemStack {
   }
 
   /**
-   * Where rewritten packets go (set by the engine): the packet `buf[0..length)` and the worker
-   * whose queue.
+   * Where rewritten packets go (set by the engine): the packet `buf[0..length)`, the worker
+   * whose queue, and whether it is the packet read, only rewritten (`rewritten`: whatever the
+   * TUN said of it on reading — segmentation, partial checksum — still holds) or a new one
+   * built in its place (a RST, with a full checksum).
    */
-  writeBack: (buf: Uint8Array, length: number, worker: number) => void = () => {};
+  writeBack: (buf: Uint8Array, length: number, worker: number, rewritten: boolean) => void =
+    () => {};
 
   #onAccept(sock: TcpSocket): void {
     let peerPort: number;

@@ -125,6 +125,7 @@ export class TunInbound {
           index: device.index,
           mtu: device.mtu,
           packetOffset: device.packetOffset,
+          offload: device.offload,
           addresses: this.options.address,
         },
         inboundTag: this.options.tag,
@@ -156,13 +157,14 @@ export class TunInbound {
       }
       await pool.start(new URL("./entry.ts", import.meta.url), inits);
       log.info(
-        "inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s){where}",
+        "inbound/tun[{tag}]: started on {name} with stack {stack} and {n} worker(s){where}{offload}",
         {
           tag: this.options.tag,
           name: device.name,
           stack,
           n: device.fds.length,
           where: pool.inProcess ? " in the main isolate" : "",
+          offload: device.offload ? "; TCP segmentation offload on" : "",
         },
       );
     } catch (error) {

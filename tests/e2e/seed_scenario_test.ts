@@ -42,8 +42,8 @@ for (const stack of STACKS) {
         assert.match(
           started,
           stack === "mixed"
-            ? /with stack mixed and 1 worker\(s\) in the main isolate/
-            : new RegExp(`with stack ${stack} and 2 worker\\(s\\)\\n`),
+            ? /with stack mixed and 1 worker\(s\) in the main isolate; TCP segmentation offload on\n/
+            : new RegExp(`with stack ${stack} and 2 worker\\(s\\); TCP segmentation offload on\\n`),
         );
         await t.step(
           "curl without proxy settings fetches 20 MB through SOCKS, sha256 matching",

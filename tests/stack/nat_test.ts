@@ -381,3 +381,65 @@ Deno.test("`NatTable.expire` looks only at sessions that are due, never at every
   assert.equal(n.table.expiryVisits, 1001, "999 idle, and the reset one's stale idle check");
   assert.equal(n.table.size, 0);
 });
+
+/** Turns a segment's full TCP checksum into a partial one: the pseudo-header sum, as Linux sends. */
+function makePartial(p: Uint8Array, l4Off: number): void {
+  const v6 = (p[0]! >> 4) === 6;
+  const ps = pseudoHeaderSumAt(p, v6 ? 8 : 12, v6 ? 24 : 16, v6 ? 16 : 4, 6, p.length - l4Off);
+  new DataView(p.buffer).setUint16(l4Off + 16, ps);
+}
+
+Deno.test("`SystemNat` keeps a partial checksum partial: the new pseudo-header sum, completed valid (property)", () => {
+  const byte = fc.integer({ min: 0, max: 255 });
+  fc.assert(
+    fc.property(
+      fc.boolean(),
+      fc.array(byte, { minLength: 16, maxLength: 16 }),
+      fc.array(byte, { minLength: 16, maxLength: 16 }),
+      fc.integer({ min: 1, max: 65535 }),
+      fc.integer({ min: 1, max: 65535 }),
+      fc.uint8Array({ maxLength: 300 }),
+      (v6, src16, dst16, sport, dport, payload) => {
+        const src = v6 ? src16 : src16.slice(0, 4);
+        const dst = v6 ? dst16 : dst16.slice(0, 4);
+        const fam = v6 ? fam6 : fam4;
+        fc.pre(!(sport === fam.listenPort && sameBytes(src, v6 ? A6 : A4)));
+        const n = nat();
+        const [syn, l4] = segment({ src, dst, sport, dport, flags: SYN, payload });
+        makePartial(syn, l4);
+        assert.equal(n.process(syn, l4, syn.length, v6 ? 6 : 4, 0, true), NatVerdict.Forward);
+        assertPartialThenValid(syn, l4);
+        const [reply] = segment({
+          src: v6 ? A6 : A4,
+          dst: v6 ? B6 : B4,
+          sport: fam.listenPort,
+          dport: port(syn, l4),
+          flags: ACK,
+          payload,
+        });
+        makePartial(reply, l4);
+        assert.equal(n.process(reply, l4, reply.length, v6 ? 6 : 4, 0, true), NatVerdict.Forward);
+        assertPartialThenValid(reply, l4);
+        assert.deepEqual(field(reply, v6 ? 8 : 12, src.length), dst);
+        assert.equal(port(reply, l4 + 2), sport);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+/**
+ * Asserts the TCP checksum field is the pseudo-header sum of the rewritten packet (0 and 0xffff
+ * are the same one's complement number), and that completing it as the kernel does yields a
+ * valid checksum.
+ */
+function assertPartialThenValid(p: Uint8Array, l4Off: number): void {
+  const v6 = (p[0]! >> 4) === 6;
+  if (!v6) assert.equal(checksum(p, 0, 20), 0, "IPv4 header checksum");
+  const ps = pseudoHeaderSumAt(p, v6 ? 8 : 12, v6 ? 24 : 16, v6 ? 16 : 4, 6, p.length - l4Off);
+  const got = (p[l4Off + 16]! << 8) | p[l4Off + 17]!;
+  assert.equal(got % 0xffff, ps % 0xffff, "partial checksum = new pseudo-header sum");
+  const completed = p.slice();
+  new DataView(completed.buffer).setUint16(l4Off + 16, checksum(completed, l4Off, p.length, 0));
+  assertChecksumsValid(completed, l4Off);
+}

@@ -163,6 +163,7 @@ export function openUtun(libc: DarwinLibc, config: TunDeviceConfig): TunDevice {
       mtu: config.mtu,
       fds: [fd],
       packetOffset: UTUN_HEADER_SIZE,
+      offload: false,
       close() {
         if (!open) return;
         open = false;

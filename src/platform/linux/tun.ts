@@ -5,6 +5,11 @@
  * - Flags: IFF_TUN | IFF_NO_PI, plus IFF_MULTI_QUEUE when `queues > 1` (N fds opened with the
  *   same name, one per worker) and IFF_VNET_HDR when asked (TUNSETVNETHDRSZ 10; every packet
  *   then starts with a 10-byte virtio_net_hdr, `packetOffset` 10).
+ * - With IFF_VNET_HDR, TUNSETOFFLOAD turns on checksum and TCP segmentation offload
+ *   (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, as sing-tun and wireguard-go do): the kernel then
+ *   hands over TCP segments of up to 64 KiB whatever the MTU, with partial checksums, and takes
+ *   them back the same way (`src/tun/offload.ts`). A kernel that refuses it leaves `offload`
+ *   false; the header stays (all zero), which is still correct.
  * - fds are O_NONBLOCK | O_CLOEXEC.
  * - An empty name becomes `tun%d`; the kernel's choice is read back from the ifreq.
  * - IPv6 addresses get IFA_F_NODAD so they are usable at once.
@@ -28,7 +33,11 @@ import {
   IFF_TUN,
   IFF_VNET_HDR,
   TUN_CLONE_PATH,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
   TUNSETIFF,
+  TUNSETOFFLOAD,
   TUNSETVNETHDRSZ,
   VIRTIO_NET_HDR_LEN,
 } from "../../../ffi/linux/if_tun.ts";
@@ -61,7 +70,14 @@ export function isTunLink(link: { type: number; kind?: string }): boolean {
  * Opens one queue fd: open(2) the clone device and TUNSETIFF. Returns the fd and the name the
  * kernel chose. Throws SysError naming the device.
  */
-function openQueue(name: string, flags: number, vnetHdr: boolean): { fd: number; name: string } {
+/** The offloads tunbox asks for with IFF_VNET_HDR. */
+const OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+
+function openQueue(
+  name: string,
+  flags: number,
+  vnetHdr: boolean,
+): { fd: number; name: string; offload: boolean } {
   const libc = linuxLibc();
   const fd = libc.open(cstr(TUN_CLONE_PATH), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) throw new SysError(`open ${TUN_CLONE_PATH}`, linuxErrno());
@@ -76,8 +92,17 @@ function openQueue(name: string, flags: number, vnetHdr: boolean): { fd: number;
       if (libc.ioctl(fd, BigInt(TUNSETVNETHDRSZ), new Uint8Array(size.buffer)) < 0) {
         throw new SysError(`set vnet header size on TUN device "${actual}"`, linuxErrno());
       }
+      if (libc.ioctl_int(fd, BigInt(TUNSETOFFLOAD), BigInt(OFFLOADS)) < 0) {
+        const errno = linuxErrno();
+        log.debug("TUN device {name}: no checksum/segmentation offload ({error})", {
+          name: actual,
+          error: new SysError("ioctl TUNSETOFFLOAD", errno).message,
+        });
+        return { fd, name: actual, offload: false };
+      }
+      return { fd, name: actual, offload: true };
     }
-    return { fd, name: actual };
+    return { fd, name: actual, offload: false };
   } catch (e) {
     libc.close(fd);
     throw e;
@@ -96,6 +121,7 @@ class LinuxTunDevice implements TunDevice {
     vnetHdr: boolean,
     /** Addresses this device added (deleted again on close). */
     readonly addedAddresses: Prefix[],
+    readonly offload: boolean,
   ) {
     this.packetOffset = vnetHdr ? VIRTIO_NET_HDR_LEN : 0;
   }
@@ -174,11 +200,13 @@ export function openTun(config: TunDeviceConfig): TunDevice {
     const added: Prefix[] = [];
     let name = requested;
     let index = 0;
+    let offload = config.vnetHdr;
     try {
       for (let q = 0; q < config.queues; q++) {
         const opened = openQueue(name, flags, config.vnetHdr);
         fds.push(opened.fd);
         name = opened.name;
+        offload &&= opened.offload;
       }
       index = linuxLibc().if_nametoindex(cstr(name));
       if (index === 0) throw new SysError(`find index of TUN device "${name}"`, linuxErrno());
@@ -207,12 +235,10 @@ export function openTun(config: TunDeviceConfig): TunDevice {
       for (const fd of fds) libc.close(fd);
       throw e;
     }
-    log.debug("Opened TUN device {name} (index {index}, {queues} queue(s), mtu {mtu})", {
-      name,
-      index,
-      queues: fds.length,
-      mtu: config.mtu,
-    });
-    return new LinuxTunDevice(name, index, config.mtu, fds, config.vnetHdr, added);
+    log.debug(
+      "Opened TUN device {name} (index {index}, {queues} queue(s), mtu {mtu}, offload {offload})",
+      { name, index, queues: fds.length, mtu: config.mtu, offload },
+    );
+    return new LinuxTunDevice(name, index, config.mtu, fds, config.vnetHdr, added, offload);
   });
 }

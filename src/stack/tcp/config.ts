@@ -17,6 +17,13 @@ export interface TcpTunables {
   pseudoHeaderChecksums: boolean;
   /** Verify TCP checksums of incoming segments. Default false (the local kernel wrote them). */
   verifyChecksums: boolean;
+  /**
+   * Segmentation offload on output: new data goes out in "super segments" of up to 64 KiB that
+   * stand for several segments of at most the MSS each, which whoever receives them cuts (Linux
+   * TSO through a TUN's virtio_net_hdr); `emit` gets the segment size. Needs partial checksums
+   * (`computeChecksums` false, `pseudoHeaderChecksums` true). Default false.
+   */
+  segmentationOffload: boolean;
   /** Bytes left free before each emitted packet in its buffer (for a virtio-net header). Default 16. */
   headroom: number;
   /** Receive buffer per connection, rounded up to a power of two. Default 256 KiB. */
@@ -69,6 +76,7 @@ export const TCP_DEFAULTS: Readonly<TcpTunables> = Object.freeze({
   computeChecksums: true,
   pseudoHeaderChecksums: false,
   verifyChecksums: false,
+  segmentationOffload: false,
   headroom: 16,
   recvBufferSize: 256 * 1024,
   sendBufferSize: 256 * 1024,
@@ -112,5 +120,11 @@ export function resolveTunables(partial: Partial<TcpTunables>): TcpTunables {
   t.recvBufferSize = roundPow2(t.recvBufferSize);
   t.sendBufferSize = roundPow2(t.sendBufferSize);
   if (t.maxOooRanges < 1) throw new RangeError(`maxOooRanges ${t.maxOooRanges} must be >= 1`);
+  if (t.segmentationOffload && (t.computeChecksums || !t.pseudoHeaderChecksums)) {
+    throw new RangeError(
+      "TCP segmentation offload needs partial checksums (computeChecksums false, " +
+        "pseudoHeaderChecksums true)",
+    );
+  }
   return t;
 }

@@ -33,6 +33,14 @@ import { CLOSE_WAIT, ESTABLISHED, type Segment, SYN_RECEIVED, SYN_SENT } from ".
 /** Shared `{start, end}` for gap searches. */
 const gap = { start: 0, end: 0 };
 
+/** Payload room of the largest IP packet (65,535) after an IPv6 header and a full TCP header. */
+const SUPER_SEGMENT_PAYLOAD = 65535 - 40 - 60;
+
+/** The most payload one super segment carries: whole segments of `per` bytes that fit a packet. */
+function superMax(per: number): number {
+  return per * Math.max(1, Math.floor(SUPER_SEGMENT_PAYLOAD / per));
+}
+
 /** Send state of one connection; see the module documentation. */
 export abstract class TcpSender extends TcpReceiver {
   // Send sequence variables (RFC 9293 §3.3.1). sndMax is the highest sequence number sent;
@@ -136,8 +144,9 @@ export abstract class TcpSender extends TcpReceiver {
           }
         }
       } else {
-        // RFC 5681 §3.1: slow start or congestion avoidance.
-        this.cc.onAck(acked);
+        // RFC 5681 §3.1: slow start or congestion avoidance, counting the new data acknowledged
+        // (not our SYN).
+        this.cc.onAck(acked - synPart);
       }
       // RFC 6298 §5.2/§5.3: stop the timer when all data is acknowledged, else restart it.
       this.rtoAt = this.sndUna === this.sndMax ? Infinity : now + this.rtt.rto();
@@ -243,7 +252,11 @@ export abstract class TcpSender extends TcpReceiver {
         const usable = Math.min(this.cc.cwnd, this.sndWnd) - flight;
         if (usable <= 0) break;
         const maxSeg = this.maxPayload();
-        const n = Math.min(unsent, usable, maxSeg);
+        const n = Math.min(
+          unsent,
+          usable,
+          this.ctx.tun.segmentationOffload ? superMax(maxSeg) : maxSeg,
+        );
         // Sender SWS avoidance (§3.8.6.2.1): send a full segment, all remaining data (no Nagle:
         // the relay writes whole reads), at least half the largest window the peer offered, or
         // anything when nothing is in flight (the override that prevents a stall).
@@ -319,7 +332,8 @@ export abstract class TcpSender extends TcpReceiver {
     let flags = TCP_ACK;
     if (fin) flags |= TCP_FIN;
     if (n > 0 && seqAdd(seq, n) === dataEnd) flags |= TCP_PSH;
-    this.emit(seq, flags, n, now, false);
+    const per = this.maxPayload();
+    this.emit(seq, flags, n, now, false, n > per ? per : 0);
     const end = seqAdd(seq, n + (fin ? 1 : 0));
     if (seqGt(end, this.sndMax)) {
       // New data (part of it may be a go-back-N resend below SND.MAX).
@@ -364,8 +378,18 @@ export abstract class TcpSender extends TcpReceiver {
     return (Math.floor(now) + this.tsOffset) >>> 0;
   }
 
-  /** Builds and emits one segment. */
-  protected emit(seq: number, flags: number, n: number, now: number, syn: boolean): void {
+  /**
+   * Builds and emits one segment; with `segmentSize` > 0 a super segment of `n` bytes standing
+   * for segments of `segmentSize` bytes (segmentation offload).
+   */
+  protected emit(
+    seq: number,
+    flags: number,
+    n: number,
+    now: number,
+    syn: boolean,
+    segmentSize = 0,
+  ): void {
     const out = this.ctx.out;
     const withAck = (flags & TCP_ACK) !== 0;
     const rst = (flags & TCP_RST) !== 0;
@@ -434,7 +458,7 @@ export abstract class TcpSender extends TcpReceiver {
       );
     }
     if (n > 0) this.sendBuf.copyOut(seqDiff(seq, this.dataStart()), b, o + 20 + optLen, n);
-    out.finish(this.version, 6, o, tcpLen, 16);
+    out.finish(this.version, 6, o, tcpLen, 16, segmentSize);
     this.segmentsSent++;
     this.lastSendAt = now;
     if (withAck && !rst) {

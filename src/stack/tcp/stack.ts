@@ -80,9 +80,11 @@ import { TimerHeap } from "./timers.ts";
 export interface TcpStackOptions extends Partial<TcpTunables> {
   /**
    * Writes one IP packet, `packet[0..length)`, to the TUN device; must finish with the bytes
-   * before returning (the buffer is reused).
+   * before returning (the buffer is reused). `segmentSize` > 0 (only with
+   * `segmentationOffload`): the packet is a super segment to be cut into segments of that many
+   * payload bytes.
    */
-  emit(packet: Uint8Array, length: number): void;
+  emit(packet: Uint8Array, length: number, segmentSize: number): void;
   /** A SYN arrived for an unknown 4-tuple; decide later with accept/reject/drop. */
   onSyn(flow: PendingFlow): void;
   /** Returns a random unsigned 32-bit number (ISNs, timestamp offsets, hash seed). */
@@ -250,6 +252,8 @@ export class TcpStack implements StackContext {
   /**
    * Processes a TCP segment at `buf[l4Off..l4End)` of an already parsed IP packet whose source
    * and destination addresses are at `srcOff` and `dstOff` (the dispatcher calls this).
+   * `partialChecksum`: the checksum field holds only the pseudo-header sum (checksum offload;
+   * never verified), and the segment may be larger than the MSS (segmentation offload).
    */
   inputSegment(
     buf: Uint8Array,
@@ -259,12 +263,13 @@ export class TcpStack implements StackContext {
     l4Off: number,
     l4End: number,
     now: number,
+    partialChecksum = false,
   ): void {
     if (now > this.now) this.now = now;
     this.stats.segmentsIn++;
     const t = this.view.reset(buf, l4Off, l4End);
     if (t.checkLen() !== null) return void this.stats.malformed++;
-    if (this.tun.verifyChecksums) {
+    if (this.tun.verifyChecksums && !partialChecksum) {
       const addrLen = version === 6 ? 16 : 4;
       const ps = pseudoHeaderSumAt(buf, srcOff, dstOff, addrLen, IPPROTO_TCP, l4End - l4Off);
       if (!t.verifyChecksum(ps)) return void this.stats.badChecksum++;

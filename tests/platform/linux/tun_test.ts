@@ -27,6 +27,7 @@ Deno.test("`openTun()` picks tun0 when unnamed, sets MTU, addresses and up; clos
       assert.equal(dev.name, "tun0");
       assert.equal(dev.fds.length, 1);
       assert.equal(dev.packetOffset, 0);
+      assert.equal(dev.offload, false);
       assert.equal(dev.mtu, 65535);
       const shown = await ns.ip("addr", "show", "dev", "tun0");
       assert.match(
@@ -51,13 +52,14 @@ Deno.test("`openTun()` picks tun0 when unnamed, sets MTU, addresses and up; clos
   });
 });
 
-Deno.test("`openTun()` opens one fd per queue with IFF_MULTI_QUEUE, and vnet_hdr with offset 10", async () => {
+Deno.test("`openTun()` opens one fd per queue with IFF_MULTI_QUEUE, and vnet_hdr with offset 10 and offload", async () => {
   await withNetns("tun-mq", async (ns) => {
     const dev = ns.run(() => openTun(config({ name: "tbq0", queues: 3, vnetHdr: true })));
     try {
       assert.equal(dev.name, "tbq0");
       assert.equal(new Set(dev.fds).size, 3);
       assert.equal(dev.packetOffset, 10);
+      assert.equal(dev.offload, true, "TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 taken");
       const details = await ns.ip("-d", "link", "show", "tbq0");
       assert.match(
         details,

@@ -90,6 +90,10 @@ export class Harness {
   /** The worker's packet entry point, with the stack behind it. */
   readonly dispatcher: Dispatcher;
   readonly out: Out[] = [];
+  /** The segment size `emit` got with each packet in `out` (segmentation offload). */
+  readonly segmentSizes: number[] = [];
+  /** Each packet's checksum field as emitted (partial with offload), by `out` index. */
+  readonly checksumFields: number[] = [];
   readonly syns: PendingFlow[] = [];
   version: 4 | 6;
   client: Uint8Array;
@@ -105,7 +109,15 @@ export class Harness {
     this.server = version === 4 ? SERVER4 : SERVER6;
     let r = 0x1234567;
     this.stack = new TcpStack({
-      emit: (p, len) => this.out.push(parseOut(p.slice(0, len))),
+      emit: (p, len, segmentSize) => {
+        const packet = p.slice(0, len);
+        const l4 = packet[0]! >> 4 === 6 ? 40 : 20;
+        this.checksumFields.push((packet[l4 + 16]! << 8) | packet[l4 + 17]!);
+        // A partial checksum (the pseudo-header sum) is completed as the kernel would.
+        if (tunables.pseudoHeaderChecksums) completePartial(packet, l4);
+        this.segmentSizes.push(segmentSize);
+        this.out.push(parseOut(packet));
+      },
       onSyn: (f) => this.onSyn(f),
       random32: () => (r = (Math.imul(r, 1103515245) + 12345) >>> 0),
       timestamps: false,
@@ -168,7 +180,18 @@ export class Harness {
 
   /** Everything emitted since the last call. */
   recv(): Out[] {
-    return this.out.splice(0);
+    return this.recvOffloaded().map((e) => e.out);
+  }
+
+  /** Everything emitted since the last call, with the segment size and the checksum field. */
+  recvOffloaded(): { out: Out; segmentSize: number; checksumField: number }[] {
+    const sizes = this.segmentSizes.splice(0);
+    const fields = this.checksumFields.splice(0);
+    return this.out.splice(0).map((out, i) => ({
+      out,
+      segmentSize: sizes[i]!,
+      checksumField: fields[i]!,
+    }));
   }
 
   /** Asserts nothing was emitted. */
@@ -253,4 +276,14 @@ export function parseOut(p: Uint8Array): Out {
   const t = TcpRepr.parse(new TcpPacket(tcpBuf));
   ok(t instanceof TcpRepr);
   return { version: 6, src: ip.srcAddr().slice(), dst: ip.dstAddr().slice(), tcp: t };
+}
+
+/**
+ * Completes a partial TCP checksum (the field holds the pseudo-header sum) in place, as Linux
+ * does for a CHECKSUM_PARTIAL packet: the complement of the sum from the TCP header on.
+ */
+export function completePartial(packet: Uint8Array, l4Off: number): void {
+  const c = checksum(packet, l4Off, packet.length, 0);
+  packet[l4Off + 16] = c >> 8;
+  packet[l4Off + 17] = c & 0xff;
 }
