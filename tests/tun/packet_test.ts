@@ -10,8 +10,10 @@ import {
   bindTo,
   buildIpv4Udp,
   closeFd,
+  completeVnetChecksum,
   ipv4UdpChecksumsOk,
   localPort,
+  readTunFrameUntil,
   readTunUntil,
   recvFrom,
   sendTo,
@@ -31,21 +33,28 @@ Deno.test("packets: a UDP datagram to 10.9.9.9 is read from the TUN fd byte-exac
       setupTun(tunOptions({ interface_name: "tun0" }), new LinuxPlatform(), 1)
     );
     try {
-      const { pkt, port } = ns.run(() => {
+      const { frame, port } = ns.run(() => {
         const fd = udpSocket();
         try {
           sendTo(fd, payload, REMOTE4, 9999);
           const port = localPort(fd);
-          const pkt = readTunUntil(
+          const frame = readTunFrameUntil(
             tun.device.fds[0]!,
+            tun.device.packetOffset,
             (p) => p[0] === 0x45 && p[9] === 17 && p[16] === 10,
           );
-          return { pkt, port };
+          return { frame, port };
         } finally {
           closeFd(fd);
         }
       });
-      assert.ok(pkt, "no IPv4/UDP packet came out of the TUN");
+      assert.ok(frame, "no IPv4/UDP packet came out of the TUN");
+      const pkt = frame.pkt;
+      // With checksum offload the kernel leaves the UDP checksum partial and says so in the
+      // virtio_net_hdr: NEEDS_CSUM, csum_start 20 (the UDP header), csum_offset 6, no GSO.
+      assert.equal(tun.device.offload, true);
+      assert.deepEqual([...frame.prefix], [1, 0, 0, 0, 0, 0, 20, 0, 6, 0]);
+      assert.ok(completeVnetChecksum(frame.prefix, pkt));
       const expected = buildIpv4Udp(TUN4, REMOTE4, port, 9999, payload);
       assert.equal(pkt.length, expected.length);
       // Everything but the kernel-chosen IP id and the header checksum that covers it.
@@ -74,6 +83,8 @@ Deno.test("packets: an IPv6 datagram leaves through the TUN from the TUN address
           return readTunUntil(
             tun.device.fds[0]!,
             (p) => (p[0]! >> 4) === 6 && p[6] === 17 && p[24] === 0xfd && p[25] === 0x99,
+            3000,
+            tun.device.packetOffset,
           );
         } finally {
           closeFd(fd);
@@ -102,7 +113,11 @@ Deno.test("packets: a hand-built IPv4/UDP packet written to the fd reaches a soc
         try {
           bindTo(fd, new Uint8Array(4), 0);
           const port = localPort(fd);
-          writeTun(tun.device.fds[0]!, buildIpv4Udp(REMOTE4, TUN4, 5353, port, payload));
+          writeTun(
+            tun.device.fds[0]!,
+            buildIpv4Udp(REMOTE4, TUN4, 5353, port, payload),
+            tun.device.packetOffset,
+          );
           return recvFrom(fd, 3000);
         } finally {
           closeFd(fd);

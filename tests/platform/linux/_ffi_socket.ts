@@ -78,14 +78,19 @@ export function recvFrom(
   return { data: buf.slice(0, n), addr: from.addr, port: from.port };
 }
 
-/** Reads packets from a TUN fd until `match` accepts one or `timeoutMs` passes. */
-export function readTunUntil(
+/**
+ * Reads frames from a TUN fd until a packet matches (or the timeout). `offset`: the bytes before
+ * each packet (`TunDevice.packetOffset`: 10 with a virtio_net_hdr); the packet is handed on
+ * without them, as `{ prefix, pkt }`.
+ */
+export function readTunFrameUntil(
   fd: number,
+  offset: number,
   match: (pkt: Uint8Array) => boolean,
   timeoutMs = 3000,
-): Uint8Array | null {
+): { prefix: Uint8Array; pkt: Uint8Array } | null {
   const deadline = Date.now() + timeoutMs;
-  const buf = new Uint8Array(65536);
+  const buf = new Uint8Array(offset + 65536);
   while (Date.now() < deadline) {
     if (!waitReadable(fd, Math.max(1, deadline - Date.now()))) continue;
     const n = Number(linuxLibc().read(fd, buf, BigInt(buf.byteLength)));
@@ -94,16 +99,51 @@ export function readTunUntil(
       if (e === 11) continue;
       throw new SysError("read TUN fd", e);
     }
-    const pkt = buf.slice(0, n);
-    if (match(pkt)) return pkt;
+    if (n <= offset) continue;
+    const pkt = buf.slice(offset, n);
+    if (match(pkt)) return { prefix: buf.slice(0, offset), pkt };
   }
   return null;
 }
 
-/** Writes one packet to a TUN fd. */
-export function writeTun(fd: number, pkt: Uint8Array): void {
-  const n = Number(linuxLibc().write(fd, pkt, BigInt(pkt.byteLength)));
-  if (n !== pkt.byteLength) throw new SysError("write TUN fd", linuxErrno());
+/**
+ * Reads packets from a TUN fd until one matches (or the timeout), as {@linkcode readTunFrameUntil}
+ * does; a checksum the virtio_net_hdr marks partial is completed, as the kernel would.
+ */
+export function readTunUntil(
+  fd: number,
+  match: (pkt: Uint8Array) => boolean,
+  timeoutMs = 3000,
+  offset = 0,
+): Uint8Array | null {
+  const got = readTunFrameUntil(fd, offset, match, timeoutMs);
+  if (got === null) return null;
+  if (offset === 10) completeVnetChecksum(got.prefix, got.pkt);
+  return got.pkt;
+}
+
+/**
+ * Completes the checksum of `pkt` in place when its virtio_net_hdr has NEEDS_CSUM: the
+ * complement of the sum from `csum_start` on, stored at `csum_start + csum_offset` (0 becomes
+ * 0xffff, as UDP needs). Returns whether the header asked for it.
+ */
+export function completeVnetChecksum(header: Uint8Array, pkt: Uint8Array): boolean {
+  if ((header[0]! & 1) === 0) return false;
+  const start = header[6]! | (header[7]! << 8);
+  const at = start + (header[8]! | (header[9]! << 8));
+  const c = ~sum16(pkt.subarray(start)) & 0xffff;
+  const v = c === 0 ? 0xffff : c;
+  pkt[at] = v >> 8;
+  pkt[at + 1] = v & 0xff;
+  return true;
+}
+
+/** Writes one packet to a TUN fd, after `offset` zero bytes (an all-zero virtio_net_hdr). */
+export function writeTun(fd: number, pkt: Uint8Array, offset = 0): void {
+  const frame = new Uint8Array(offset + pkt.byteLength);
+  frame.set(pkt, offset);
+  const n = Number(linuxLibc().write(fd, frame, BigInt(frame.byteLength)));
+  if (n !== frame.byteLength) throw new SysError("write TUN fd", linuxErrno());
 }
 
 /** Closes an fd. */

@@ -41,6 +41,8 @@ Deno.test("`bindToInterface()` lets a socket reach a peer on the veth while auto
             return readTunUntil(
               tun.device.fds[0]!,
               (pkt) => pkt[9] === 17 && pkt[16] === 10 && pkt[17] === 50,
+              3000,
+              tun.device.packetOffset,
             );
           } finally {
             closeFd(fd);
@@ -77,6 +79,7 @@ Deno.test("`bindToInterface()` lets a socket reach a peer on the veth while auto
               tun.device.fds[0]!,
               (pkt) => pkt[9] === 17 && pkt[16] === 10 && pkt[17] === 50,
               300,
+              tun.device.packetOffset,
             )
           );
           assert.equal(leaked, null);
