@@ -46,6 +46,7 @@ const SS2022_MAX_CHUNK = 0xffff;
 const MAX_PADDING = 900;
 /** SIP022: timestamps further than this from our clock are rejected. */
 const MAX_CLOCK_SKEW_S = 30;
+const CHUNK_FORGED = "a chunk from the server failed authentication";
 
 /** Per-connection parameters. */
 export interface ShadowsocksStreamOptions {
@@ -328,11 +329,16 @@ export class ShadowsocksStream extends FramedStream {
   }
 
   #open(sealed: Uint8Array): void {
-    const out = openChunk(this.#rx!, this.#rxNonce, sealed);
+    let out: Uint8Array | Promise<Uint8Array>;
+    try {
+      out = openChunk(this.#rx!, this.#rxNonce, sealed); // throws if the cipher is synchronous
+    } catch {
+      throw new ProtocolError(CHUNK_FORGED);
+    }
     incrementLe(this.#rxNonce);
     this.queueIn(
       out instanceof Uint8Array ? out : out.catch(() => {
-        throw new ProtocolError("a chunk from the server failed authentication");
+        throw new ProtocolError(CHUNK_FORGED);
       }),
     );
   }
