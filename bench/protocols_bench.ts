@@ -99,14 +99,17 @@ function spawnNative(c: Ctx, name: string, cmd: string[]) {
 }
 
 /** CPU time (user + system, every thread) of `pids` in milliseconds. */
-async function cpuMs(pids: number[]): Promise<number> {
-  let ms = 0;
+/** CPU milliseconds the processes used so far: in all, and in the kernel (stime). */
+async function cpuMs(pids: number[]): Promise<{ total: number; kernel: number }> {
+  let total = 0;
+  let kernel = 0;
   for (const pid of pids) {
     const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ms += (Number(f[11]) + Number(f[12])) * 10; // utime + stime, 100 Hz ticks
+    total += (Number(f[11]) + Number(f[12])) * 10; // utime + stime, 100 Hz ticks
+    kernel += Number(f[12]) * 10;
   }
-  return ms;
+  return { total, kernel };
 }
 
 async function startFarV2ray(c: Ctx, config: unknown): Promise<void> {
@@ -461,7 +464,7 @@ async function downloads(
   via: string[],
   seed: number,
   pids: number[],
-): Promise<{ mbps: number[]; cpuMsPerMb: number }> {
+): Promise<{ mbps: number[]; cpuMsPerMb: number; kernelShare: number }> {
   const out: number[] = [];
   const cpu0 = await cpuMs(pids);
   for (let i = 0; i < RUNS; i++) {
@@ -479,9 +482,16 @@ async function downloads(
     }
     out.push((speed! * 8) / 1e6);
   }
-  return { mbps: out, cpuMsPerMb: (await cpuMs(pids) - cpu0) / (SIZE_MB * RUNS) };
+  const cpu1 = await cpuMs(pids);
+  const used = cpu1.total - cpu0.total;
+  return {
+    mbps: out,
+    cpuMsPerMb: used / (SIZE_MB * RUNS),
+    kernelShare: used > 0 ? (cpu1.kernel - cpu0.kernel) / used : 0,
+  };
 }
 
+const pct = (x: number) => `${Math.round(x * 100)}%`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Row {
@@ -493,6 +503,9 @@ interface Row {
   /** CPU milliseconds per MB downloaded: tunbox's process, the native client's. */
   tunboxCpuMsPerMb: number;
   nativeCpuMsPerMb: number;
+  /** The kernel's part (stime) of tunbox's and of the native client's CPU. */
+  tunboxKernelShare: number;
+  nativeKernelShare: number;
 }
 
 async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): Promise<Row> {
@@ -539,6 +552,8 @@ async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): P
       ratio: median(tunbox.mbps) / median(native.mbps),
       tunboxCpuMsPerMb: tunbox.cpuMsPerMb,
       nativeCpuMsPerMb: native.cpuMsPerMb,
+      tunboxKernelShare: tunbox.kernelShare,
+      nativeKernelShare: native.kernelShare,
     };
   } finally {
     await w.close();
@@ -567,7 +582,9 @@ if (import.meta.main) {
             median(r.nativeMbps).toFixed(0)
           } Mbit/s, ratio ${r.ratio.toFixed(2)}; CPU ms/MB tunbox ${
             r.tunboxCpuMsPerMb.toFixed(2)
-          }, native client ${r.nativeCpuMsPerMb.toFixed(2)}`,
+          } (${pct(r.tunboxKernelShare)} kernel), native client ${r.nativeCpuMsPerMb.toFixed(2)} (${
+            pct(r.nativeKernelShare)
+          } kernel)`,
         );
       } catch (error) {
         console.log(`  failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -583,12 +600,14 @@ if (import.meta.main) {
       values.mtu ?? "default"
     }; load average at start ${load}.`,
     "",
-    "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native | tunbox CPU ms/MB | native CPU ms/MB |",
+    "| protocol | tunbox (Mbit/s) | native client (Mbit/s) | tunbox / native | tunbox CPU ms/MB (kernel) | native CPU ms/MB (kernel) |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map((r) =>
       `| ${r.label} | ${median(r.tunboxMbps).toFixed(0)} | ${median(r.nativeMbps).toFixed(0)} | ${
         r.ratio.toFixed(2)
-      } | ${r.tunboxCpuMsPerMb.toFixed(2)} | ${r.nativeCpuMsPerMb.toFixed(2)} |`
+      } | ${r.tunboxCpuMsPerMb.toFixed(2)} (${pct(r.tunboxKernelShare)}) | ${
+        r.nativeCpuMsPerMb.toFixed(2)
+      } (${pct(r.nativeKernelShare)}) |`
     ),
     "",
   ].join("\n");

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
-import { EV_READ, MAX_BLOCK_MS, Reactor, SHARED_TURN_EVERY_MS } from "../../src/io/reactor.ts";
+import {
+  EV_READ,
+  MAX_BLOCK_MS,
+  Reactor,
+  SHARED_TURN_EVERY_MS,
+  SpinPolicy,
+} from "../../src/io/reactor.ts";
 import { fdClose, fdRead, fdWrite, pipeCreate, signalWaker } from "../../src/io/sys.ts";
 
 /** Stops the loop, then unregisters and closes the pipe `rd`/`wr` and the reactor. */
@@ -269,5 +275,52 @@ Deno.test("`Reactor` on a shared thread: a timer set while it waits ends the wai
     r.stop();
     await loop;
     r.close();
+  }
+});
+
+Deno.test("`SpinPolicy` stops spinning after spins that find nothing, probes, and resumes on hits", () => {
+  const p = new SpinPolicy();
+  assert.equal(p.shouldSpin(), true);
+  // Spins that run out: the hit rate falls 1/8 of the way to 0 each time.
+  let spins = 0;
+  while (p.hitRate >= 0.2) {
+    p.record(false);
+    spins++;
+  }
+  assert.equal(spins, 13); // (7/8)^13 = 0.176 < 0.2 <= (7/8)^12
+  // Now one chance in 16 spins (a probe); the others sleep at once.
+  const chances = Array.from({ length: 64 }, () => p.shouldSpin());
+  assert.equal(chances.filter((x) => x).length, 4);
+  assert.deepEqual(
+    chances.map((x, i) => (x ? i : -1)).filter((i) => i >= 0),
+    [15, 31, 47, 63],
+  );
+  // Probes that find work bring the spin back.
+  p.record(true);
+  p.record(true);
+  assert.ok(p.hitRate >= 0.2, `hit rate ${p.hitRate}`);
+  assert.equal(p.shouldSpin(), true);
+});
+
+Deno.test("`Reactor` stops spinning after activity when its spins keep running out", async () => {
+  // A pipe written every 2 ms: a 50 µs spin after each read never finds the next write.
+  const r = new Reactor();
+  const [rd, wr] = pipeCreate();
+  let reads = 0;
+  const buf = new Uint8Array(64);
+  r.add(rd, EV_READ, () => {
+    fdRead(rd, buf);
+    reads++;
+  });
+  const loop = r.run();
+  try {
+    for (let i = 0; i < 40; i++) {
+      fdWrite(wr, buf, 1);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    while (reads < 40) await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.ok(r.spinPolicy.hitRate < 0.2, `hit rate ${r.spinPolicy.hitRate}`);
+  } finally {
+    await stopWithPipe(r, loop, rd, wr);
   }
 });
