@@ -229,7 +229,7 @@ function decodeTun(o: Obj, tag: string): TunInboundOptions {
     ctx.warn(
       o.keyPos("gso"),
       o.p("gso"),
-      "the GSO option in tun is deprecated in sing-box 1.11.0 and removed in 1.12.0; tunbox ignores it",
+      "the GSO option in tun is deprecated in sing-box 1.11.0 and removed in 1.12.0; tunbox ignores it (on Linux it turns on checksum and segmentation offload itself)",
     );
   }
   // auto_redirect without auto_route is sing-box's own error (validate.ts), not this verdict.
