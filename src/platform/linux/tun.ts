@@ -200,10 +200,24 @@ export function openTun(config: TunDeviceConfig): TunDevice {
     const added: Prefix[] = [];
     let name = requested;
     let index = 0;
-    let offload = config.vnetHdr;
+    let vnetHdr = config.vnetHdr;
+    let offload = vnetHdr;
     try {
       for (let q = 0; q < config.queues; q++) {
-        const opened = openQueue(name, flags, config.vnetHdr);
+        let opened;
+        try {
+          opened = openQueue(name, flags, vnetHdr);
+        } catch (e) {
+          // A kernel (or sandbox) without IFF_VNET_HDR: the same device without offload.
+          if (!(q === 0 && vnetHdr && e instanceof SysError && e.code === "EINVAL")) throw e;
+          log.debug("TUN device {name}: no IFF_VNET_HDR ({error}); opening it without offload", {
+            name,
+            error: e.message,
+          });
+          vnetHdr = offload = false;
+          flags &= ~IFF_VNET_HDR;
+          opened = openQueue(name, flags, false);
+        }
         fds.push(opened.fd);
         name = opened.name;
         offload &&= opened.offload;
@@ -239,6 +253,6 @@ export function openTun(config: TunDeviceConfig): TunDevice {
       "Opened TUN device {name} (index {index}, {queues} queue(s), mtu {mtu}, offload {offload})",
       { name, index, queues: fds.length, mtu: config.mtu, offload },
     );
-    return new LinuxTunDevice(name, index, config.mtu, fds, config.vnetHdr, added, offload);
+    return new LinuxTunDevice(name, index, config.mtu, fds, vnetHdr, added, offload);
   });
 }
