@@ -180,3 +180,25 @@ export function treeRssKiB(pid: number): number {
   for (const p of processTree(pid)) kib += readRssKiB(p) ?? 0;
   return kib;
 }
+
+/**
+ * CPU seconds the whole machine has spent busy since boot, from the `cpu` line of `/proc/stat`
+ * text: user, nice, system, irq, softirq and steal (idle and iowait left out). The difference of
+ * two readings is what every process and the kernel used in between.
+ *
+ * ```ts
+ * parseMachineBusyTicks("cpu  100 2 30 900 5 1 7 0 0 0\n"); // 140
+ * ```
+ */
+export function parseMachineBusyTicks(text: string): number {
+  const line = text.split("\n").find((l) => l.startsWith("cpu "));
+  if (!line) throw new SyntaxError("/proc/stat has no cpu line");
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = f;
+  return user! + nice! + system! + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+}
+
+/** {@linkcode parseMachineBusyTicks} of this machine, in seconds. */
+export function machineBusySeconds(): number {
+  return parseMachineBusyTicks(Deno.readTextFileSync("/proc/stat")) / clockTicksPerSecond();
+}

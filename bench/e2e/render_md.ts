@@ -158,6 +158,7 @@ function wrkSection(report: Report): string[] {
     "p50 µs",
     "p99 µs",
     "proxy CPU µs/req, kernel part (keep-alive, per-conn)",
+    "machine CPU µs/req (keep-alive)",
     "TUN packets/req (keep-alive, per-conn)",
     "RSS idle MiB",
     "RSS peak keep-alive",
@@ -189,6 +190,7 @@ function wrkSection(report: Report): string[] {
       fmt(c?.p50Us, 0),
       fmt(c?.p99Us, 0),
       `${cpuPerRequest(k)}, ${cpuPerRequest(c)}`,
+      fmt(k?.machineCpuUsPerRequest, 1),
       `${fmt(k?.tunPacketsPerRequest, 2)}, ${fmt(c?.tunPacketsPerRequest, 2)}`,
       mib(w?.idleRssKiB),
       mib(k?.proxyPeakRssKiB),
@@ -206,6 +208,18 @@ function wrkSection(report: Report): string[] {
       "`Connection: close`. RSS is the proxy's VmRSS (tunbox or redsocks; danted not counted), " +
       "peaks sampled every 250 ms during each run.",
   );
+  const rk = wrkRun(redsocks, "keepalive");
+  const m = rk?.machineCpuUsPerRequest, pr = rk?.proxyCpuUsPerRequest;
+  if (m !== undefined && pr !== undefined && m > pr) {
+    out.push("");
+    out.push(
+      `Machine CPU per request is everything on the machine (wrk, nginx, danted, the proxy, the ` +
+        `kernel). On the redsocks path ${m.toFixed(1)} µs of it per request, ${pr.toFixed(1)} ` +
+        `µs in redsocks' process: with the cores busy, a proxy that cost no CPU at all would ` +
+        `reach about ${(m / (m - pr)).toFixed(2)}× redsocks' keep-alive rate (the rest of the ` +
+        "path stays).",
+    );
+  }
   out.push("");
   return out;
 }

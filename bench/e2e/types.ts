@@ -133,6 +133,11 @@ export interface WrkRun {
   proxySystemCpuUsPerRequest?: number;
   /** Packets through the TUN device (both ways) per request; only for a TUN row. */
   tunPacketsPerRequest?: number;
+  /**
+   * CPU the whole machine used per request (`/proc/stat`): wrk, nginx, the SOCKS server, the
+   * proxy and the kernel's work for all of them.
+   */
+  machineCpuUsPerRequest?: number;
 }
 
 /** The wrk group of one row. */

@@ -7,7 +7,7 @@
  */
 
 import { maxNofile, type Netns, type NsProcess, tail } from "./netns.ts";
-import { readRssKiB, treeCpuTimes } from "./procfs.ts";
+import { machineBusySeconds, readRssKiB, treeCpuTimes } from "./procfs.ts";
 import { tunPackets } from "./tunbox.ts";
 import { NET } from "./topology.ts";
 import type { Measured, WrkMode, WrkResult, WrkRun } from "./types.ts";
@@ -159,6 +159,7 @@ async function oneRun(
   seconds: number,
 ): Promise<Measured<WrkRun>> {
   const cpu0 = proxyPid === undefined ? undefined : treeCpuTimes(proxyPid);
+  const machine0 = machineBusySeconds();
   const tun0 = await tunPackets(client);
   let peak: number | undefined;
   let sampling = true;
@@ -174,6 +175,7 @@ async function oneRun(
     ["prlimit", `--nofile=${nofile}:${nofile}`, "--", ...wrkArgv(mode, connections, seconds)],
     { allowFail: true, timeoutMs: seconds * 1000 + 60_000 },
   );
+  const machine1 = machineBusySeconds();
   sampling = false;
   await sampler;
   const tun1 = tun0 === undefined ? undefined : await tunPackets(client);
@@ -192,6 +194,7 @@ async function oneRun(
         run.proxySystemCpuUsPerRequest = (cpu1.system - cpu0.system) / w.requests * 1e6;
       }
     }
+    if (w.requests > 0) run.machineCpuUsPerRequest = (machine1 - machine0) / w.requests * 1e6;
     if (tun0 !== undefined && tun1 !== undefined && w.requests > 0) {
       run.tunPacketsPerRequest = (tun1 - tun0) / w.requests;
     }

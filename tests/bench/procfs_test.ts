@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import {
+  machineBusySeconds,
+  parseMachineBusyTicks,
   parseProcStat,
   parsePssKiB,
   parseVmRssKiB,
@@ -68,4 +70,14 @@ Deno.test("`treeCpuTimes()` counts kernel time spent in system calls as part of 
   assert.ok(after.system - before.system >= 0.05, `kernel time ${after.system - before.system} s`);
   assert.ok(after.total - before.total >= after.system - before.system);
   assert.ok(after.system <= after.total);
+});
+
+Deno.test("`parseMachineBusyTicks()` sums user, nice, system, irq, softirq and steal", () => {
+  const text = "cpu  100 2 30 900 5 1 7 3 0 0\ncpu0 50 1 15 450 2 0 3 1 0 0\nintr 1\n";
+  assert.equal(parseMachineBusyTicks(text), 100 + 2 + 30 + 1 + 7 + 3);
+  assert.throws(() => parseMachineBusyTicks("intr 1\n"), /no cpu line/);
+  const a = machineBusySeconds();
+  let x = 0;
+  for (let i = 0; i < 3e7; i++) x += i;
+  assert.ok(x > 0 && machineBusySeconds() >= a, "busy time grows");
 });

@@ -264,8 +264,10 @@ Deno.test("`renderMarkdown()` shows wrk req/s as ratios to redsocks and direct, 
     runs: [wrk("keepalive", 10000), wrk("close", 4000)],
     settleSeconds: 60,
   };
+  const redsocksKeepAlive = wrk("keepalive", 2000);
+  Object.assign(redsocksKeepAlive.value, { machineCpuUsPerRequest: 120, proxyCpuUsPerRequest: 30 });
   w(["redsocks"])[0]!.wrk = {
-    runs: [wrk("keepalive", 2000), wrk("close", 400)],
+    runs: [redsocksKeepAlive, wrk("close", 400)],
     settleSeconds: 60,
     idleRssKiB: 2048,
     afterRssKiB: 3072,
@@ -288,4 +290,6 @@ Deno.test("`renderMarkdown()` shows wrk req/s as ratios to redsocks and direct, 
   // RSS idle, peak keep-alive, peak close, after, after − idle.
   assert.deepEqual(cells.slice(-6, -1), ["100.0", "200.0", "–", "110.0", "10.0"]);
   assert.match(md, /wrk close: wrk exited with 1: boom/);
+  // What a proxy that used no CPU could reach: 120 / (120 - 30).
+  assert.match(md, /a proxy that cost no CPU at all would reach about 1\.33× redsocks'/);
 });
