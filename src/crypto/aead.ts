@@ -349,22 +349,25 @@ export function createSyncAead(algorithm: AeadAlgorithm, key: Uint8Array): Aead 
 /**
  * Opens one bulk chunk of a stream protocol (VMess, shadowsocks) into bytes of its own, like
  * {@linkcode Aead.open}, but without an allocation per chunk where the cipher is synchronous:
- * the plaintext goes to {@linkcode carveBytes} (so the result stays the caller's). Throws, or rejects with,
+ * the plaintext goes to `space(n)`: by default {@linkcode carveBytes} (so the result stays the
+ * caller's), or a stream's own receive room (`FramedStream.inSpace`). Throws, or rejects with,
  * {@linkcode AeadError} when forged.
  *
  * ```ts
- * this.queueIn(openChunk(aead, nonce, sealed)); // bytes, or a promise of them (WebCrypto)
+ * // bytes (in place, in the stream's receive block), or a promise of them (WebCrypto)
+ * this.queueIn(openChunk(aead, nonce, sealed, this.inSpace));
  * ```
  */
 export function openChunk(
   aead: Aead,
   nonce: Uint8Array,
   sealed: Uint8Array,
+  space: (n: number) => Uint8Array = carveBytes,
 ): Uint8Array | Promise<Uint8Array> {
   if (aead.bulkAsync) return aead.open(nonce, sealed);
   if (sealed.length < TAG_LENGTH) throw new AeadError("message shorter than its tag");
   const n = sealed.length - TAG_LENGTH;
-  const out = carveBytes(n);
+  const out = space(n);
   aead.openInto(nonce, sealed, out);
   return out;
 }

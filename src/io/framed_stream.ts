@@ -28,6 +28,7 @@
 
 import { E, SysError } from "../../ffi/errno.ts";
 import type { SockAddr } from "../../ffi/sockaddr.ts";
+import { carveBytes } from "./carve.ts";
 import { JsStream, type Stream, WOULD_BLOCK } from "./stream.ts";
 
 /** How long a closed stream may take to flush its queue before the inner stream is reset. */
@@ -164,9 +165,30 @@ export abstract class FramedStream extends JsStream {
     });
   }
 
+  /** The room {@linkcode inSpace} handed out last (delivered in place by `queueIn`). */
+  #space: Uint8Array | null = null;
+
+  /**
+   * Room for a decoded piece of `n` bytes that `decode` fills in place and then passes to
+   * {@linkcode queueIn} (a decryption's output): taken from the stream's receive blocks when
+   * nothing is queued before it, so no allocation per piece. For `openChunk(..., inSpace)`.
+   */
+  protected readonly inSpace = (n: number): Uint8Array => {
+    if (this.#inHead !== this.#inQueue.length) return carveBytes(n);
+    return this.#space = this.pushSpace(n);
+  };
+
   /** Delivers one decoded piece to the consumer (after every piece delivered before it). */
   protected queueIn(piece: Piece): void {
     if (piece instanceof Uint8Array) {
+      const space = this.#space;
+      if (space !== null) {
+        this.#space = null;
+        if (piece.buffer === space.buffer && piece.byteOffset === space.byteOffset) {
+          this.pushCommit(piece);
+          return;
+        }
+      }
       if (this.#inHead === this.#inQueue.length) {
         if (piece.length > 0) this.push(piece);
         return;

@@ -138,6 +138,25 @@ export async function peekSome(stream: Stream, buf: Uint8Array, what: string): P
 
 type Waiter = { resolve: () => void; reject: (e: Error) => void } | null;
 
+/** Size of a receive block ({@linkcode JsStream.pushSpace}). */
+export const RECEIVE_BLOCK = 64 * 1024;
+/** Free receive blocks kept per thread for the next stream that needs one (at most 2 MiB). */
+const POOL_MAX = 32;
+const blockPool: Uint8Array[] = [];
+
+function takeBlock(): Uint8Array {
+  return blockPool.pop() ?? new Uint8Array(RECEIVE_BLOCK);
+}
+
+function releaseBlock(block: Uint8Array): void {
+  if (blockPool.length < POOL_MAX) blockPool.push(block);
+}
+
+/** @internal Free receive blocks on this thread (tests). */
+export function receiveBlocksPooled(): number {
+  return blockPool.length;
+}
+
 /**
  * Base class for streams implemented in JavaScript. A subclass produces incoming bytes with
  * {@linkcode push}, {@linkcode pushEof} and {@linkcode fail}, and consumes outgoing bytes in
@@ -146,6 +165,12 @@ type Waiter = { resolve: () => void; reject: (e: Error) => void } | null;
  * backpressure (`pauseSource`/`resumeSource` around a high-water mark) and calls `onReadable`/
  * `onWritable` from the reactor loop (a zero-delay reactor timer), never from inside `push` or
  * `write`, so callers are never re-entered.
+ *
+ * A producer that makes its bytes in place (a decrypting protocol) asks for room with
+ * {@linkcode pushSpace} and delivers it with {@linkcode pushCommit}: the room is carved from
+ * 64 KiB receive blocks that go back to a per-thread pool once read (a block whose bytes are
+ * all read is reused in place), so a stream of small decrypted chunks allocates nothing, and
+ * consecutive chunks of a block are read as one piece.
  *
  * ```ts
  * class Loopback extends JsStream {
@@ -176,6 +201,13 @@ export abstract class JsStream implements Stream {
   #readWaiter: Waiter = null;
   #writeWaiter: Waiter = null;
   #notify: Timer | null = null;
+  /**
+   * Receive blocks holding unread bytes, oldest first; the last is the one being filled (from
+   * `#fill`). `#live[i]`: unread chunks in `#blocks[i]`.
+   */
+  #blocks: Uint8Array[] = [];
+  #live: number[] = [];
+  #fill = 0;
 
   constructor(readonly reactor: Reactor) {}
 
@@ -195,13 +227,103 @@ export abstract class JsStream implements Stream {
   /** Delivers received bytes; the stream keeps `data` (do not reuse it). */
   protected push(data: Uint8Array): void {
     if (this.#closed || this.#eof || this.#error || data.length === 0) return;
+    this.#growTail();
     this.#chunks.push(data);
     this.#queued += data.length;
+    this.#afterPush();
+  }
+
+  /**
+   * Room for `n` received bytes, to be written in place and delivered with
+   * {@linkcode pushCommit} (before any other `push`). Valid until then; not delivered if the
+   * producer gives up (a failed decryption).
+   */
+  protected pushSpace(n: number): Uint8Array {
+    if (n > RECEIVE_BLOCK) return new Uint8Array(n);
+    const last = this.#blocks.length - 1;
+    if (last < 0 || RECEIVE_BLOCK - this.#fill < n) {
+      // The block being filled is full: keep it while it has unread bytes, else recycle it.
+      if (last >= 0 && this.#live[last] === 0) {
+        releaseBlock(this.#blocks.pop()!);
+        this.#live.pop();
+      }
+      this.#blocks.push(takeBlock());
+      this.#live.push(0);
+      this.#fill = 0;
+    }
+    const block = this.#blocks[this.#blocks.length - 1]!;
+    return new Uint8Array(block.buffer, this.#fill, n);
+  }
+
+  /** Delivers `space` (what {@linkcode pushSpace} returned, or its first bytes). */
+  protected pushCommit(space: Uint8Array): void {
+    const last = this.#blocks.length - 1;
+    const current = last >= 0 ? this.#blocks[last]!.buffer : null;
+    if (space.buffer !== current && space.buffer.byteLength !== RECEIVE_BLOCK) {
+      this.push(space); // a large piece of its own
+      return;
+    }
+    if (space.buffer !== current || space.byteOffset !== this.#fill) {
+      // Not the room last handed out (a misuse): never keep a view of a recycled block.
+      this.push(space.slice());
+      return;
+    }
+    if (this.#closed || this.#eof || this.#error || space.length === 0) return;
+    this.#fill += space.length;
+    const block = this.#blocks[last]!;
+    // Adjacent to the newest unread chunk of the same block: it grows (one piece to read; the
+    // longer view is made when read, not per chunk).
+    const chunks = this.#chunks;
+    const tail = chunks.length > 0 ? chunks[chunks.length - 1]! : null;
+    if (
+      tail !== null && tail.buffer === block.buffer &&
+      tail.byteOffset + tail.length + this.#tailGrow === space.byteOffset
+    ) {
+      this.#tailGrow += space.length;
+      this.#queued += space.length;
+      this.#afterPush();
+      return;
+    }
+    this.#growTail();
+    this.#live[last]!++;
+    chunks.push(space);
+    this.#queued += space.length;
+    this.#afterPush();
+  }
+
+  /** Bytes that belong to the last chunk beyond its view (see `pushCommit`). */
+  #tailGrow = 0;
+
+  /** Makes the last chunk's view cover the bytes it grew by. */
+  #growTail(): void {
+    if (this.#tailGrow === 0) return;
+    const chunks = this.#chunks, tail = chunks[chunks.length - 1]!;
+    chunks[chunks.length - 1] = new Uint8Array(
+      tail.buffer,
+      tail.byteOffset,
+      tail.length + this.#tailGrow,
+    );
+    this.#tailGrow = 0;
+  }
+
+  #afterPush(): void {
     if (!this.#paused && this.#queued >= this.highWaterMark) {
       this.#paused = true;
       this.pauseSource();
     }
     this.#schedule();
+  }
+
+  /** A chunk was read whole: a receive block with nothing left unread is recycled. */
+  #chunkRead(c: Uint8Array): void {
+    if (this.#blocks.length === 0 || c.buffer !== this.#blocks[0]!.buffer) return;
+    if (--this.#live[0]! > 0) return;
+    if (this.#blocks.length === 1) {
+      this.#fill = 0; // the block being filled: start it over
+      return;
+    }
+    releaseBlock(this.#blocks.shift()!);
+    this.#live.shift();
   }
 
   /** The peer finished sending. */
@@ -265,6 +387,7 @@ export abstract class JsStream implements Stream {
       if (this.#error) throw this.#error;
       return this.#eof ? 0 : WOULD_BLOCK;
     }
+    this.#growTail();
     let n = 0, i = 0, head = this.#head;
     while (n < buf.length && i < this.#chunks.length) {
       const c = this.#chunks[i]!;
@@ -278,6 +401,9 @@ export abstract class JsStream implements Stream {
       }
     }
     if (consume) {
+      if (this.#blocks.length > 0) {
+        for (let j = 0; j < i; j++) this.#chunkRead(this.#chunks[j]!);
+      }
       this.#chunks.splice(0, i);
       this.#head = head;
       this.#queued -= n;
@@ -344,6 +470,10 @@ export abstract class JsStream implements Stream {
     this.#notify = null;
     this.#chunks = [];
     this.#queued = 0;
+    this.#tailGrow = 0;
+    for (const block of this.#blocks) releaseBlock(block);
+    this.#blocks = [];
+    this.#live = [];
     try {
       this.destroy(reset || this.#error !== null);
     } finally {

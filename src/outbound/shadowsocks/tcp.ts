@@ -331,7 +331,7 @@ export class ShadowsocksStream extends FramedStream {
   #open(sealed: Uint8Array): void {
     let out: Uint8Array | Promise<Uint8Array>;
     try {
-      out = openChunk(this.#rx!, this.#rxNonce, sealed); // throws if the cipher is synchronous
+      out = openChunk(this.#rx!, this.#rxNonce, sealed, this.inSpace); // throws if the cipher is synchronous
     } catch {
       throw new ProtocolError(CHUNK_FORGED);
     }

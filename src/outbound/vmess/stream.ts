@@ -372,7 +372,7 @@ export class VmessStream extends FramedStream implements DatagramStream {
           this.#deliver(plain);
           return n;
         }
-        const out = openChunk(b.aead, b.nextNonce(), sealed);
+        const out = openChunk(b.aead, b.nextNonce(), sealed, this.inSpace);
         this.queueIn(
           out instanceof Uint8Array ? out : out.catch(() => {
             throw new ProtocolError("a chunk from the server failed authentication");

@@ -1,0 +1,193 @@
+import assert from "node:assert/strict";
+import { FramedStream } from "../../src/io/framed_stream.ts";
+import {
+  JsStream,
+  readExact,
+  RECEIVE_BLOCK,
+  receiveBlocksPooled,
+  WOULD_BLOCK,
+} from "../../src/io/stream.ts";
+import { streamPair } from "../_helpers/stream_pair.ts";
+import { withReactor } from "../outbound/_helpers.ts";
+
+/** A JsStream whose test code produces bytes in place, as a decrypting protocol does. */
+class InPlace extends JsStream {
+  protected sendBytes(buf: Uint8Array): number {
+    return buf.length;
+  }
+  protected sendEof(): void {}
+  protected destroy(): void {}
+  space(n: number): Uint8Array {
+    return this.pushSpace(n);
+  }
+  commit(space: Uint8Array): void {
+    this.pushCommit(space);
+  }
+  pushOwn(bytes: Uint8Array): void {
+    this.push(bytes);
+  }
+}
+
+/** Fills `n` bytes in place with `seq`, `seq + 1`, ... (mod 251) and delivers them. */
+function produce(s: InPlace, n: number, seq: number): number {
+  const room = s.space(n);
+  assert.equal(room.length, n);
+  for (let i = 0; i < n; i++) room[i] = (seq + i) % 251;
+  s.commit(room);
+  return seq + n;
+}
+
+function readAll(s: JsStream, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let off = 0;
+  while (off < n) {
+    const got = s.read(out.subarray(off, Math.min(n, off + 1000)));
+    assert.notEqual(got, WOULD_BLOCK, `stalled after ${off} of ${n} bytes`);
+    off += got;
+  }
+  return out;
+}
+
+function expected(seq: number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (seq + i) % 251;
+  return out;
+}
+
+Deno.test("`JsStream.pushSpace()` rooms are read in order with pushed pieces, across blocks", async () => {
+  await withReactor((r) => {
+    const s = new InPlace(r);
+    // 2 000-byte pieces (V2Ray's chunk size) over more than two blocks, with pieces of their own
+    // in between and reads that stop in the middle of pieces.
+    let seq = 0, readSeq = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 40; i++) seq = produce(s, 2000, seq);
+      const own = expected(seq, 333);
+      s.pushOwn(own);
+      seq += 333;
+      for (let i = 0; i < 7; i++) seq = produce(s, 1999, seq);
+      // Read all but 1 500 bytes, so a block stays partly unread while the next one fills.
+      const n = seq - readSeq - 1500;
+      assert.deepEqual(readAll(s, n), expected(readSeq, n));
+      readSeq += n;
+    }
+    assert.deepEqual(readAll(s, seq - readSeq), expected(readSeq, seq - readSeq));
+    assert.equal(s.read(new Uint8Array(10)), WOULD_BLOCK);
+    s.close();
+    return Promise.resolve();
+  });
+});
+
+Deno.test("`JsStream` reuses a receive block once its bytes are read, and pools it when closed", async () => {
+  await withReactor((r) => {
+    const s = new InPlace(r);
+    const first = s.space(2000);
+    s.commit(first);
+    assert.equal(readAll(s, 2000).length, 2000);
+    // Everything read: the next room starts the same block over (no new memory).
+    const again = s.space(2000);
+    assert.equal(again.buffer, first.buffer);
+    assert.equal(again.byteOffset, 0);
+    s.commit(again);
+    // A room that does not fit the rest of the block comes from another block; the first one is
+    // kept while it has unread bytes.
+    const big = s.space(RECEIVE_BLOCK - 1000);
+    assert.notEqual(big.buffer, first.buffer);
+    big.fill(7);
+    s.commit(big);
+    const pooled = receiveBlocksPooled();
+    const got = readAll(s, 2000 + RECEIVE_BLOCK - 1000);
+    assert.ok(got.subarray(2000).every((b) => b === 7));
+    assert.equal(receiveBlocksPooled(), pooled + 1, "the first block went back to the pool");
+    s.close();
+    assert.equal(receiveBlocksPooled(), pooled + 2, "closing pools the block being filled");
+    // A room larger than a block is memory of its own, delivered like a pushed piece.
+    const s2 = new InPlace(r);
+    const huge = s2.space(RECEIVE_BLOCK + 1);
+    assert.equal(huge.buffer.byteLength, RECEIVE_BLOCK + 1);
+    huge.fill(3);
+    s2.commit(huge);
+    assert.ok(readAll(s2, RECEIVE_BLOCK + 1).every((b) => b === 3));
+    s2.close();
+    return Promise.resolve();
+  });
+});
+
+Deno.test("`JsStream.pushCommit()` drops a room when the stream has failed or closed", async () => {
+  await withReactor((r) => {
+    const s = new InPlace(r);
+    s.close();
+    const room = s.space(10);
+    s.commit(room);
+    assert.throws(() => s.read(new Uint8Array(10)), /closed stream/);
+    return Promise.resolve();
+  });
+});
+
+/**
+ * A framed layer whose frames are `len ‖ bytes` and whose decoder copies each payload into
+ * `inSpace` (as decryption does); payloads starting with 0xAA are delivered later (a promise,
+ * as WebCrypto does).
+ */
+class Framed extends FramedStream {
+  constructor(inner: ConstructorParameters<typeof FramedStream>[0]) {
+    super(inner, 8192);
+    this.startReading();
+  }
+  protected encode(): void {}
+  protected decode(buf: Uint8Array): number {
+    if (buf.length < 2) return 0;
+    const n = (buf[0]! << 8) | buf[1]!;
+    if (buf.length < 2 + n) return 0;
+    const payload = buf.subarray(2, 2 + n);
+    if (payload[0] === 0xaa) {
+      const copy = payload.slice();
+      this.queueIn(new Promise((resolve) => setTimeout(() => resolve(copy), 5)));
+    } else {
+      const room = this.inSpace(n);
+      room.set(payload);
+      this.queueIn(room);
+    }
+    return 2 + n;
+  }
+}
+
+function frame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(2 + payload.length);
+  out[0] = payload.length >> 8;
+  out[1] = payload.length & 0xff;
+  out.set(payload, 2);
+  return out;
+}
+
+Deno.test("`FramedStream.inSpace()` keeps decoded pieces in order behind a pending one", async () => {
+  await withReactor(async (r) => {
+    const [a, b] = streamPair(r, 1 << 20);
+    const framed = new Framed(b);
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < 60; i++) {
+      const p = new Uint8Array(1500 + i).fill(i);
+      if (i % 17 === 5) p[0] = 0xaa; // delivered late: the pieces after it must wait
+      payloads.push(p);
+    }
+    const wire = payloads.map(frame);
+    let off = 0;
+    const all = new Uint8Array(wire.reduce((s, w) => s + w.length, 0));
+    for (const w of wire) {
+      all.set(w, off);
+      off += w.length;
+    }
+    assert.equal(a.write(all), all.length);
+    const want = new Uint8Array(payloads.reduce((s, p) => s + p.length, 0));
+    off = 0;
+    for (const p of payloads) {
+      want.set(p, off);
+      off += p.length;
+    }
+    const got = new Uint8Array(want.length);
+    await readExact(framed, got, "framed read");
+    assert.deepEqual(got, want);
+    framed.close();
+    a.close();
+  });
+});
