@@ -179,6 +179,8 @@ class SyncAead extends NodeAead implements Aead {
 
 /** `int *outl` for the EVP calls (one per thread; every call is synchronous). */
 const OUT_LEN = new Uint8Array(4);
+/** The tag of the message being opened (one per thread; every call is synchronous). */
+const TAG = new Uint8Array(TAG_LENGTH);
 /** Where `EVP_CipherFinal_ex` writes nothing (AEAD modes have no final block). */
 const NO_OUT = new Uint8Array(16);
 
@@ -257,13 +259,16 @@ class OpenSslAead implements Aead {
 
   #openTo(nonce: Uint8Array, sealed: Uint8Array, out: Uint8Array, aad?: Uint8Array): number {
     const lib = this.#lib, ctx = this.#open, n = sealed.length - TAG_LENGTH;
+    // The tag is copied out before the ciphertext is decrypted (in place, its bytes may be
+    // overwritten); no subarray views: one chunk of ~2 KB each costs them twice per chunk.
+    for (let i = 0; i < TAG_LENGTH; i++) TAG[i] = sealed[n + i]!;
     if (
       lib.EVP_CipherInit_ex(ctx, null, null, null, nonce, -1) !== 1 ||
-      // The tag is set before the ciphertext is decrypted: in place, its bytes stay as they are.
-      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, sealed.subarray(n)) !== 1 ||
+      lib.EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, TAG) !== 1 ||
       (aad !== undefined && aad.length > 0 &&
         lib.EVP_CipherUpdate(ctx, null, OUT_LEN, aad, aad.length) !== 1) ||
-      (n > 0 && lib.EVP_CipherUpdate(ctx, out, OUT_LEN, sealed.subarray(0, n), n) !== 1)
+      // The first n bytes of `sealed` (the length bounds what libcrypto reads).
+      (n > 0 && lib.EVP_CipherUpdate(ctx, out, OUT_LEN, sealed, n) !== 1)
     ) {
       throw new Error(`${this.algorithm}: open failed in libcrypto`);
     }

@@ -176,6 +176,7 @@ export class VmessStream extends FramedStream implements DatagramStream {
   #rxState = Rx.HeaderLength;
   #rxLength = 0;
   #rxPadding = 0;
+  #rxEnded = false;
   #answered = false;
   #logged = false;
   readonly #watch: AnswerWatch;
@@ -283,6 +284,31 @@ export class VmessStream extends FramedStream implements DatagramStream {
   // ---- responses ----
 
   protected decode(buf: Uint8Array): number {
+    if (this.#rxState !== Rx.Length && this.#rxState !== Rx.Chunk) return this.#decodeStep(buf);
+    // Body chunks (V2Ray's carry about 2 KB each): every whole one `buf` holds, in one call and
+    // without a view of the rest per step.
+    let off = 0;
+    while (!this.#rxEnded) {
+      let n: number;
+      if (this.#rxState === Rx.Chunk) {
+        n = this.#rxLength + this.#rxPadding;
+        if (buf.length - off < n) break;
+        this.#openBody(buf.subarray(off, off + this.#rxLength));
+      } else if (this.#rxState === Rx.Length && !this.#rx!.lenAead) {
+        if (buf.length - off < 2) break;
+        this.#plainLength((buf[off]! << 8) | buf[off + 1]!);
+        n = 2;
+      } else {
+        n = this.#decodeStep(off === 0 ? buf : buf.subarray(off));
+        if (n === 0) break;
+      }
+      off += n;
+    }
+    return off;
+  }
+
+  /** One step of the response: a header part, a length or a chunk; the bytes used (0: more). */
+  #decodeStep(buf: Uint8Array): number {
     switch (this.#rxState) {
       case Rx.Keying:
         return 0;
@@ -338,49 +364,64 @@ export class VmessStream extends FramedStream implements DatagramStream {
           return n;
         }
         if (buf.length < 2) return 0;
-        let v = (buf[0]! << 8) | buf[1]!;
-        const padLen = b.padding ? b.padding.next() % MAX_PADDING : 0;
-        if (b.masking) v ^= b.masking.next();
-        this.#setChunk(v, padLen);
+        this.#plainLength((buf[0]! << 8) | buf[1]!);
         return 2;
       }
       case Rx.Chunk: {
         const n = this.#rxLength + this.#rxPadding;
         if (buf.length < n) return 0;
-        const b = this.#rx!;
-        const sealed = buf.subarray(0, this.#rxLength);
-        this.#rxState = Rx.Length;
-        if (!b.aead) {
-          if (sealed.length === 0) this.endOfInput();
-          else this.#deliver(sealed.slice());
-          return n;
-        }
-        if (sealed.length === TAG_LENGTH) {
-          // The empty chunk: end of the server's direction.
-          b.nextNonce();
-          this.endOfInput();
-          return n;
-        }
-        if (this.#o.command === COMMAND_UDP) {
-          // Datagrams are small: open synchronously and hand each over whole.
-          let plain: Uint8Array;
-          try {
-            plain = b.aead.openSync(b.nextNonce(), sealed);
-          } catch {
-            throw new ProtocolError("a datagram from the server failed authentication");
-          }
-          this.#deliver(plain);
-          return n;
-        }
-        const out = openChunk(b.aead, b.nextNonce(), sealed, this.inSpace);
-        this.queueIn(
-          out instanceof Uint8Array ? out : out.catch(() => {
-            throw new ProtocolError("a chunk from the server failed authentication");
-          }),
-        );
+        this.#openBody(buf.subarray(0, this.#rxLength));
         return n;
       }
     }
+  }
+
+  /** A (masked) plain chunk length arrived. */
+  #plainLength(v: number): void {
+    const b = this.#rx!;
+    const padLen = b.padding ? b.padding.next() % MAX_PADDING : 0;
+    if (b.masking) v ^= b.masking.next();
+    this.#setChunk(v, padLen);
+  }
+
+  /** A whole chunk (without its padding) arrived. */
+  #openBody(sealed: Uint8Array): void {
+    const b = this.#rx!;
+    this.#rxState = Rx.Length;
+    if (!b.aead) {
+      if (sealed.length === 0) this.#endInput();
+      else this.#deliver(sealed.slice());
+      return;
+    }
+    if (sealed.length === TAG_LENGTH) {
+      // The empty chunk: end of the server's direction.
+      b.nextNonce();
+      this.#endInput();
+      return;
+    }
+    if (this.#o.command === COMMAND_UDP) {
+      // Datagrams are small: open synchronously and hand each over whole.
+      let plain: Uint8Array;
+      try {
+        plain = b.aead.openSync(b.nextNonce(), sealed);
+      } catch {
+        throw new ProtocolError("a datagram from the server failed authentication");
+      }
+      this.#deliver(plain);
+      return;
+    }
+    const out = openChunk(b.aead, b.nextNonce(), sealed, this.inSpace);
+    this.queueIn(
+      out instanceof Uint8Array ? out : out.catch(() => {
+        throw new ProtocolError("a chunk from the server failed authentication");
+      }),
+    );
+  }
+
+  /** The server's direction ended (its end marker): nothing after it is decoded. */
+  #endInput(): void {
+    this.#rxEnded = true;
+    this.endOfInput();
   }
 
   #deliver(bytes: Uint8Array): void {
@@ -398,7 +439,7 @@ export class VmessStream extends FramedStream implements DatagramStream {
     }
     if (data === 0) {
       // Security none: an empty chunk ends the direction.
-      this.endOfInput();
+      this.#endInput();
       return;
     }
     this.#rxLength = data;
