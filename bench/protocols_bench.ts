@@ -14,6 +14,7 @@
  * deno run -A bench/protocols_bench.ts                       # all, 200 MB x 3
  * deno run -A bench/protocols_bench.ts --smoke               # 5 MB x 1, to check it works
  * deno run -A bench/protocols_bench.ts --only ss-aes,vmess --size 100 --runs 5
+ * deno run -A bench/protocols_bench.ts --only direct,vmess  # direct: the TUN path's own CPU
  * deno run -A bench/protocols_bench.ts --workers 2         # TUNBOX_WORKERS (default: tunbox's choice)
  * ```
  *
@@ -218,6 +219,15 @@ function shadowsocks(id: string, method: string): Protocol {
 }
 
 const PROTOCOLS: Protocol[] = [
+  {
+    // No protocol: what the TUN path and the relay cost alone (tunbox's CPU per MB); the
+    // "native" side is curl without any proxy, so its ratio is the ceiling, not an aim.
+    id: "direct",
+    label: "direct (TUN path only; native: no proxy)",
+    outbound: () => ({ outbound: { type: "direct" } }),
+    server: () => Promise.resolve(),
+    native: () => Promise.resolve([]),
+  },
   shadowsocks("ss-aes", "aes-128-gcm"),
   shadowsocks("ss-chacha", "chacha20-ietf-poly1305"),
   {
@@ -566,7 +576,8 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const only = values.only ? new Set(values.only.split(",")) : null;
-  const selected = PROTOCOLS.filter((p) => !only || only.has(p.id));
+  // `direct` is a diagnostic (the TUN path's own cost): only when asked for by name.
+  const selected = PROTOCOLS.filter((p) => only ? only.has(p.id) : p.id !== "direct");
   const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   console.log(`» ${selected.length} protocols, ${SIZE_MB} MB x ${RUNS}, load average ${load}`);
   const pki = await makePki();
