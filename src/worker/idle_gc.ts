@@ -61,7 +61,8 @@ export class IdleGc {
 }
 
 /**
- * An {@linkcode IdleGc} over this isolate's heap, or undefined when V8's `gc` is not exposed.
+ * An {@linkcode IdleGc} over this isolate's heap and the ArrayBuffer memory it holds, or
+ * undefined when V8's `gc` is not exposed.
  *
  * @example
  * ```ts
@@ -72,5 +73,10 @@ export class IdleGc {
 export function idleGc(opts: IdleGcOptions = {}): IdleGc | undefined {
   const gc = (globalThis as { gc?: unknown }).gc;
   if (typeof gc !== "function") return undefined;
-  return new IdleGc(() => gc(), () => Deno.memoryUsage().heapUsed, opts);
+  // The heap and the ArrayBuffers it holds (`external`): a dead connection's rings are mostly
+  // the latter, and a collection V8 made itself may have left them for the next one.
+  return new IdleGc(() => gc(), () => {
+    const m = Deno.memoryUsage();
+    return m.heapUsed + m.external;
+  }, opts);
 }
