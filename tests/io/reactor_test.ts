@@ -227,9 +227,13 @@ Deno.test("`Reactor` on a shared thread gives the event loop full turns while bu
     const { port1, port2 } = new MessageChannel();
     let delivered = () => {};
     port2.onmessage = () => delivered();
-    // Under load (a fresh-clone CI run) the first few echoes after the loop started took 60-75
-    // ms, the rest under 1 ms: the loop settles first (the pool's thread, compiled paths).
-    await timings(5, echo.roundTrip);
+    // Under load (a fresh-clone CI run) the first echoes after the loop started took 60-75 ms
+    // (up to 15 of them), the rest 0-3 ms: the loop settles first (the pool's thread, compiled
+    // paths), until an echo comes back within the bound or 40 tries (without the full turns
+    // every echo takes 60 ms, and the medians below fail).
+    for (let i = 0; i < 40; i++) {
+      if ((await timings(1, echo.roundTrip))[0]! <= 3 * SHARED_TURN_EVERY_MS) break;
+    }
     const took = [
       ...await timings(10, echo.roundTrip),
       ...await timings(10, () => new Promise((res) => setTimeout(res, 2))),
