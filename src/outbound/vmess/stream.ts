@@ -66,6 +66,9 @@ export interface VmessStreamOptions {
   answerWarnMs?: number;
 }
 
+/** What a payload chunk that fails authentication is called, on either opening path. */
+const CHUNK_FORGED = "a chunk from the server failed authentication";
+
 /** Two-byte reads from a SHAKE128 stream, batched. */
 class ShakeStream {
   #xof;
@@ -410,10 +413,15 @@ export class VmessStream extends FramedStream implements DatagramStream {
       this.#deliver(plain);
       return;
     }
-    const out = openChunk(b.aead, b.nextNonce(), sealed, this.inSpace);
+    let out: Uint8Array | Promise<Uint8Array>;
+    try {
+      out = openChunk(b.aead, b.nextNonce(), sealed, this.inSpace); // throws when synchronous
+    } catch {
+      throw new ProtocolError(CHUNK_FORGED);
+    }
     this.queueIn(
       out instanceof Uint8Array ? out : out.catch(() => {
-        throw new ProtocolError("a chunk from the server failed authentication");
+        throw new ProtocolError(CHUNK_FORGED);
       }),
     );
   }
