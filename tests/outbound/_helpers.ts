@@ -4,6 +4,7 @@
  * a minimal DialContext.
  */
 
+import assert from "node:assert/strict";
 import { Reactor } from "../../src/io/reactor.ts";
 import { connectTcp, TcpListener, UdpSocket, WOULD_BLOCK } from "../../src/io/socket.ts";
 import { readHeaderBlock, readSome, writeAll } from "../../src/io/handshake_io.ts";
@@ -368,4 +369,25 @@ async function readExactInto(sock: Stream, buf: Uint8Array): Promise<void> {
     if (n === 0) throw new Error(`echoExact: EOF after ${off} of ${buf.length} bytes`);
     off += n;
   }
+}
+
+/**
+ * Asserts that `stream` delivers exactly `first`, then fails with `message` (a decoder that
+ * read a good chunk and then a forged one), and closes both ends.
+ */
+export async function assertFirstThenFails(
+  stream: Stream,
+  server: Stream,
+  first: string,
+  message: string,
+): Promise<void> {
+  const got = new Uint8Array(enc.encode(first).length);
+  await readExact(stream, got, "the first chunk");
+  assert.equal(dec.decode(got), first);
+  await assert.rejects(readSome(stream, new Uint8Array(16), "the forged chunk"), (e: Error) => {
+    assert.equal(e.message, message);
+    return true;
+  });
+  stream.close();
+  server.close();
 }
