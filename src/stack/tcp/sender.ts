@@ -332,7 +332,8 @@ export abstract class TcpSender extends TcpReceiver {
     let flags = TCP_ACK;
     if (fin) flags |= TCP_FIN;
     if (n > 0 && seqAdd(seq, n) === dataEnd) flags |= TCP_PSH;
-    const per = this.maxPayload();
+    // Under segmentation offload, more than one segment's payload goes as a super segment.
+    const per = this.ctx.tun.segmentationOffload ? this.maxPayload() : n;
     this.emit(seq, flags, n, now, false, n > per ? per : 0);
     const end = seqAdd(seq, n + (fin ? 1 : 0));
     if (seqGt(end, this.sndMax)) {
