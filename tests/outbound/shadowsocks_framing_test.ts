@@ -12,6 +12,7 @@ import {
   shadowsocksMethod,
 } from "../../src/outbound/shadowsocks/method.ts";
 import { shadowsocksConnect } from "../../src/outbound/shadowsocks/tcp.ts";
+import { concatBytes } from "../_helpers/bytes.ts";
 import { streamPair } from "../_helpers/stream_pair.ts";
 import { assertFirstThenFails, enc, pattern, sleep, within, withReactor } from "./_helpers.ts";
 
@@ -31,13 +32,7 @@ async function response(payloads: Uint8Array[]): Promise<Uint8Array> {
     parts.push(aead.sealSync(nonce, p));
     incrementLe(nonce);
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** A shadowsocks stream whose server side (`server`) the test writes by hand. */
@@ -76,13 +71,7 @@ async function readToEnd(stream: Stream): Promise<Uint8Array> {
     if (n === 0) break;
     chunks.push(buf.slice(0, n));
   }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
 
 Deno.test("the shadowsocks decoder reads an answer split across two reads at every byte offset", async () => {

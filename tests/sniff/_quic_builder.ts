@@ -101,12 +101,4 @@ export async function encodeInitial(o: InitialOptions): Promise<Uint8Array> {
 }
 
 /** Concatenates byte arrays (coalesced packets in one datagram). */
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+export { concatBytes } from "../_helpers/bytes.ts";

@@ -24,6 +24,7 @@ import {
   type RouteAddrs,
   RTAX_SLOTS,
 } from "../../../ffi/darwin/structs.ts";
+import { concatBytes } from "../../_helpers/bytes.ts";
 
 /** A header of `size` bytes with `fields` ([offset, bytes, value]) and the sockaddrs after it. */
 function message(
@@ -141,11 +142,5 @@ export function routeRecord(
 
 /** Concatenates records into one sysctl result or one read. */
 export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
