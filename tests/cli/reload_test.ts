@@ -124,6 +124,14 @@ function start(ns: Netns, config: string): Tunbox {
   ], { env: { ...Deno.env.toObject(), NO_COLOR: "1" } }));
 }
 
+/** Asserts the policy rules of a TUN on `device` with address `prefix`; returns every rule. */
+async function expectRulesFor(ns: Netns, prefix: string, device: string): Promise<string[]> {
+  const rules = await ns.lines("rule");
+  assert.ok(rules.includes(`9000:\tfrom all to ${prefix} lookup 2022`), rules.join("\n"));
+  assert.ok(rules.some((l) => l.includes(`iif ${device}`)), rules.join("\n"));
+  return rules;
+}
+
 async function links(ns: Netns): Promise<string[]> {
   const out = await ns.ip("-o", "link", "show");
   return out.split("\n").filter((l) => l !== "").map((l) => l.split(": ")[1]!.split("@")[0]!);
@@ -155,12 +163,7 @@ Deno.test({
       try {
         await tunbox.waitFor(/tunbox started/);
         assert.match(tunbox.output, /started on tun0/);
-        const first = await ns.lines("rule");
-        assert.ok(
-          first.includes("9000:\tfrom all to 172.19.0.0/30 lookup 2022"),
-          first.join("\n"),
-        );
-        assert.ok(first.some((l) => l.includes("iif tun0")), first.join("\n"));
+        await expectRulesFor(ns, "172.19.0.0/30", "tun0");
         assert.ok((await links(ns)).includes("tun0"));
 
         // 1. A good new config: the old instance closes, the new one starts with it.
@@ -169,12 +172,7 @@ Deno.test({
         await tunbox.waitFor(/reloading configuration \(SIGHUP\)/);
         await tunbox.waitFor(/tunbox started/, 2);
         assert.match(tunbox.output, /started on tun1/);
-        const second = await ns.lines("rule");
-        assert.ok(
-          second.includes("9000:\tfrom all to 172.20.0.0/30 lookup 2022"),
-          second.join("\n"),
-        );
-        assert.ok(second.some((l) => l.includes("iif tun1")), second.join("\n"));
+        const second = await expectRulesFor(ns, "172.20.0.0/30", "tun1");
         assert.ok(!second.some((l) => l.includes("172.19.0.0/30") || l.includes("tun0")));
         const devices = await links(ns);
         assert.ok(devices.includes("tun1") && !devices.includes("tun0"), devices.join(" "));
