@@ -40,6 +40,8 @@ const { values } = parseArgs({
     workers: { type: "string" },
     /** The TUN's `mtu`; default: the config's default (sing-box's 9000). */
     mtu: { type: "string" },
+    /** The TUN's `stack` (`system`, `gvisor`, `mixed`); default: the seed config's `mixed`. */
+    stack: { type: "string", default: "mixed" },
     out: { type: "string", default: new URL("./results/", import.meta.url).pathname },
   },
 });
@@ -48,6 +50,9 @@ const RUNS = values.smoke ? 1 : Number(values.runs);
 const SIZE = SIZE_MB * 1024 * 1024;
 /** tunbox runs as users run it here (one worker, in the main isolate, on up to 2 cores). */
 const WORKERS = values.workers ? Number(values.workers) : workerCount();
+const STACKS = ["system", "gvisor", "mixed"] as const;
+const STACK = STACKS.find((s) => s === values.stack);
+if (!STACK) throw new Error(`--stack ${values.stack}: expected one of ${STACKS.join(", ")}`);
 const UUID = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
 const PASSWORD = "bench password";
 const SOCKS_PORT = 1090;
@@ -533,7 +538,7 @@ async function measure(p: Protocol, pki: Awaited<ReturnType<typeof makePki>>): P
   let ctx: Ctx | null = null;
   const partial = { cert: leaf.certPath, key: leaf.keyPath, caPem: pki.caPem, wg };
   const shape = p.outbound({ w: undefined as unknown as SeedWorld, nativePids: [], ...partial });
-  const w = await SeedWorld.start("mixed", "danted", [], (config) => {
+  const w = await SeedWorld.start(STACK, "danted", [], (config) => {
     const route = config.route as {
       rules: Record<string, unknown>[];
       auto_detect_interface?: boolean;
@@ -607,7 +612,7 @@ if (import.meta.main) {
   const md = [
     `# Proxy protocols: tunbox through the TUN vs the protocol's own client`,
     "",
-    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; tunbox with ${WORKERS} packet worker(s), TUN MTU ${
+    `${SIZE_MB} MB downloads with curl, median of ${RUNS}; tunbox with ${WORKERS} packet worker(s), stack ${STACK}, TUN MTU ${
       values.mtu ?? "default"
     }; load average at start ${load}.`,
     "",
