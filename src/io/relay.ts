@@ -10,6 +10,9 @@
  *   are copied and kept. When the destination would block, reading the source stops (the data
  *   stays in the kernel's receive buffer, so TCP flow control pushes back on the sender) until
  *   the destination is writable again. Two descriptors per connection, no per-connection buffer.
+ *   A source that holds its bytes in memory (a proxy protocol's decrypted stream: it offers
+ *   {@linkcode Stream.readView}) is written from there, without the scratch copy; what the
+ *   destination does not take stays in the source (whose own limit then pauses it).
  * - `splice` mode (Linux, on request, when both streams are kernel sockets): source → pipe →
  *   destination with `splice(2)`, so payload
  *   never enters JS, at the cost of a pipe (two more descriptors) per direction. On the 2-core
@@ -77,6 +80,8 @@ class Direction {
   pipeR = -1;
   pipeW = -1;
   inPipe = 0;
+  /** The source's bytes are written from its own memory ({@linkcode Stream.readView}). */
+  readonly views: boolean;
 
   constructor(
     readonly relay: Relay,
@@ -86,6 +91,7 @@ class Direction {
     readonly splice: boolean,
   ) {
     this.pending = initial && initial.length > 0 ? initial : null;
+    this.views = !splice && src.readView !== undefined && src.consume !== undefined;
     if (splice) [this.pipeR, this.pipeW] = pipeCreate();
   }
 
@@ -127,6 +133,10 @@ class Direction {
 
   /** The source is readable (or has EOF/an error to report). */
   pull(): void {
+    if (this.views) {
+      this.#pullViews();
+      return;
+    }
     for (let i = 0; i < ROUNDS; i++) {
       let n: number;
       if (this.splice) {
@@ -154,6 +164,33 @@ class Direction {
       // only say EAGAIN, a system call per message. Readiness is level-triggered, so bytes
       // that arrive meanwhile are reported by the next epoll round.
       if (n < scratch.length && !this.splice && this.src.fd !== null) return;
+    }
+  }
+
+  /** `pull` from a source that offers views: each written to dst as it is, then consumed. */
+  #pullViews(): void {
+    const src = this.src;
+    for (let i = 0; i < ROUNDS; i++) {
+      const v = src.readView!();
+      if (v === WOULD_BLOCK) return;
+      if (v === 0) {
+        this.eof = true;
+        src.wantRead(false);
+        this.finish();
+        return;
+      }
+      const view = v as Uint8Array;
+      const n = this.dst.write(view);
+      if (n > 0) {
+        src.consume!(n);
+        this.moved(n);
+      }
+      if (n === WOULD_BLOCK || n < view.length) {
+        // The rest stays in the source until dst is writable again.
+        src.wantRead(false);
+        this.dst.wantWrite(true);
+        return;
+      }
     }
   }
 

@@ -58,6 +58,19 @@ export interface Stream {
   read(buf: Uint8Array): number;
   /** Like `read` without consuming (for sniffing and exact header reads). */
   peek(buf: Uint8Array): number;
+  /**
+   * Optional zero-copy `read` (streams that hold received bytes in memory): a view of the next
+   * bytes held, not consumed; or 0 at EOF, or WOULD_BLOCK; throws like `read`. The view stays
+   * valid until the next call on the stream; {@linkcode Stream.consume} takes bytes off it.
+   *
+   * ```ts
+   * const v = src.readView!();
+   * if (typeof v !== "number") src.consume!(dst.write(v)); // (WOULD_BLOCK checked first)
+   * ```
+   */
+  readView?(): Uint8Array | number;
+  /** With {@linkcode Stream.readView}: the first `n` bytes of the last view were used. */
+  consume?(n: number): void;
   /** Bytes accepted (≥ 0) or WOULD_BLOCK; throws on failure. */
   write(buf: Uint8Array): number;
   /** Resolves when readable (or EOF/error pending); rejects when closed. */
@@ -370,11 +383,60 @@ export abstract class JsStream implements Stream {
 
   read(buf: Uint8Array): number {
     const n = this.#copy(buf, true);
-    if (n > 0 && this.#paused && this.#queued < this.highWaterMark / 2) {
+    if (n > 0) this.#afterRead();
+    return n;
+  }
+
+  /** Resumes the source once the consumer has read below half the high-water mark. */
+  #afterRead(): void {
+    if (this.#paused && this.#queued < this.highWaterMark / 2) {
       this.#paused = false;
       this.resumeSource();
     }
-    return n;
+  }
+
+  /** See {@linkcode Stream.readView}: the oldest held piece (consecutive receive room is one). */
+  readView(): Uint8Array | number {
+    if (this.#closed) throw new SysError("read from a closed stream", E.EBADF);
+    if (this.#queued === 0) {
+      if (this.#error) throw this.#error;
+      return this.#eof ? 0 : WOULD_BLOCK;
+    }
+    this.#growTail();
+    const c = this.#chunks[0]!;
+    return this.#head === 0 ? c : c.subarray(this.#head);
+  }
+
+  /** See {@linkcode Stream.consume}. */
+  consume(n: number): void {
+    if (n <= 0) return;
+    if (n > this.#queued) {
+      throw new RangeError(`consume: ${n} bytes asked, ${this.#queued} held`);
+    }
+    this.#growTail(); // a view of the tail chunk is its current extent, bytes grown since too
+    const chunks = this.#chunks;
+    let i = 0, head = this.#head, left = n;
+    while (left > 0) {
+      const take = Math.min(chunks[i]!.length - head, left);
+      left -= take;
+      head += take;
+      if (head === chunks[i]!.length) {
+        i++;
+        head = 0;
+      }
+    }
+    this.#dropRead(i, head, n);
+    this.#afterRead();
+  }
+
+  /** The first `i` chunks and `head` bytes of the next were read (`n` bytes in all). */
+  #dropRead(i: number, head: number, n: number): void {
+    if (this.#blocks.length > 0) {
+      for (let j = 0; j < i; j++) this.#chunkRead(this.#chunks[j]!);
+    }
+    this.#chunks.splice(0, i);
+    this.#head = head;
+    this.#queued -= n;
   }
 
   peek(buf: Uint8Array): number {
@@ -400,14 +462,7 @@ export abstract class JsStream implements Stream {
         head = 0;
       }
     }
-    if (consume) {
-      if (this.#blocks.length > 0) {
-        for (let j = 0; j < i; j++) this.#chunkRead(this.#chunks[j]!);
-      }
-      this.#chunks.splice(0, i);
-      this.#head = head;
-      this.#queued -= n;
-    }
+    if (consume) this.#dropRead(i, head, n);
     return n;
   }
 

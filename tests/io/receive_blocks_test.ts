@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { FramedStream } from "../../src/io/framed_stream.ts";
+import type { Reactor } from "../../src/io/reactor.ts";
+import { relay, type RelayStats } from "../../src/io/relay.ts";
 import {
   JsStream,
   readExact,
@@ -25,6 +27,9 @@ class InPlace extends JsStream {
   }
   pushOwn(bytes: Uint8Array): void {
     this.push(bytes);
+  }
+  end(): void {
+    this.pushEof();
   }
 }
 
@@ -189,5 +194,98 @@ Deno.test("`FramedStream.inSpace()` keeps decoded pieces in order behind a pendi
     assert.deepEqual(got, want);
     framed.close();
     a.close();
+  });
+});
+
+Deno.test("`JsStream.readView()` shows held bytes in place; `consume()` takes them, grown tail too", async () => {
+  await withReactor((r) => {
+    const s = new InPlace(r);
+    assert.equal(s.readView(), WOULD_BLOCK);
+    let seq = produce(s, 2000, 0);
+    const first = s.readView() as Uint8Array;
+    assert.deepEqual(first, expected(0, 2000));
+    assert.equal(first.buffer.byteLength, RECEIVE_BLOCK, "a view of the receive block, not a copy");
+    // The next room is adjacent: the same piece grows; the old view is the old extent, and
+    // consuming it leaves exactly the new bytes.
+    seq = produce(s, 2000, seq);
+    s.consume(first.length);
+    assert.deepEqual(s.readView(), expected(2000, 2000));
+    s.consume(1500);
+    assert.deepEqual(s.readView(), expected(3500, 500));
+    // Across blocks and a pushed piece of its own, consumed in uneven steps.
+    for (let i = 0; i < 40; i++) seq = produce(s, 2000, seq);
+    s.pushOwn(expected(seq, 333));
+    seq += 333;
+    for (let i = 0; i < 5; i++) seq = produce(s, 1999, seq);
+    let readSeq = 3500;
+    const pooled = receiveBlocksPooled();
+    while (readSeq < seq) {
+      const v = s.readView();
+      assert.ok(v instanceof Uint8Array, `stalled after ${readSeq} of ${seq} bytes`);
+      const take = Math.min(v.length, 7777);
+      assert.deepEqual(v.subarray(0, take), expected(readSeq, take));
+      s.consume(take);
+      readSeq += take;
+    }
+    assert.equal(s.bufferedAmount, 0);
+    assert.ok(receiveBlocksPooled() > pooled, "a block read through went back to the pool");
+    assert.equal(s.readView(), WOULD_BLOCK);
+    assert.throws(() => s.consume(1), RangeError);
+    s.end();
+    assert.equal(s.readView(), 0, "EOF");
+    s.close();
+    assert.throws(() => s.readView(), /closed stream/);
+    return Promise.resolve();
+  });
+});
+
+/** Takes at most `step` bytes per write, and every other write waits (WOULD_BLOCK) a while. */
+class Picky extends InPlace {
+  readonly got: number[] = [];
+  /** The memory each write came from (byte lengths of the buffers). */
+  readonly sources = new Set<number>();
+  #n = 0;
+  #blocked = false;
+  constructor(r: Reactor, readonly step: number) {
+    super(r);
+  }
+  protected override sendBytes(buf: Uint8Array): number {
+    if (this.#blocked) return WOULD_BLOCK;
+    if (this.#n++ % 2 === 1) {
+      this.#blocked = true;
+      this.reactor.setTimeout(1, () => {
+        this.#blocked = false;
+        this.sendReady();
+      });
+      return WOULD_BLOCK;
+    }
+    const n = Math.min(this.step, buf.length);
+    this.sources.add(buf.buffer.byteLength);
+    for (let i = 0; i < n; i++) this.got.push(buf[i]!);
+    return n;
+  }
+}
+
+Deno.test("`relay()` writes a JS stream's bytes from its receive blocks, leaving the rest there", async () => {
+  await withReactor(async (r) => {
+    const src = new InPlace(r);
+    const dst = new Picky(r, 3000);
+    const total = 100 * 1999;
+    let seq = 0;
+    const done = new Promise<RelayStats>((resolve) => {
+      relay(src, dst, { onClose: resolve });
+    });
+    // Produced in bursts while the relay runs, as decryption delivers it.
+    for (let burst = 0; burst < 10; burst++) {
+      for (let i = 0; i < 10; i++) seq = produce(src, 1999, seq);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    src.end();
+    dst.end(); // the other direction ends too
+    const stats = await done;
+    assert.equal(stats.end, "done");
+    assert.equal(stats.up, total);
+    assert.deepEqual(new Uint8Array(dst.got), expected(0, total));
+    assert.deepEqual([...dst.sources], [RECEIVE_BLOCK], "every write came from a receive block");
   });
 });
