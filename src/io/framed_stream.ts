@@ -145,14 +145,24 @@ export abstract class FramedStream extends JsStream {
    * from the reactor loop, together with whatever else is queued by then.
    */
   protected queueOut(piece: Piece): void {
+    if (piece instanceof Uint8Array && piece.buffer === this.#stage.buffer) {
+      const room = this.#outRoom;
+      this.#outRoom = null;
+      if (
+        room !== null && piece.byteOffset === room.byteOffset && piece.length <= room.length &&
+        piece.byteOffset === this.#stageLen && this.#outHead === this.#outQueue.length
+      ) {
+        // Filled in place at the stage's end, with nothing queued before it: it is staged.
+        this.#stageLen += piece.length;
+        this.#outBytes += piece.length;
+        this.#flushSoon();
+        return;
+      }
+      piece = piece.slice(); // not the room handed out last (the stage moved on): a copy
+    }
     const slot: Slot = { bytes: null, off: 0, error: null };
     this.#outQueue.push(slot);
-    if (this.#inCodec === 0 && !this.#flushTimer) {
-      this.#flushTimer = this.reactor.setTimeout(0, () => {
-        this.#flushTimer = null;
-        if (!this.closed || this.#draining) this.#pumpOut();
-      });
-    }
+    this.#flushSoon();
     if (piece instanceof Uint8Array) {
       slot.bytes = piece;
       this.#outBytes += piece.length;
@@ -163,6 +173,48 @@ export abstract class FramedStream extends JsStream {
       this.#outBytes += (slot.bytes?.length ?? 0) - STAGE_SIZE / 4;
       this.#pumpOut();
     });
+  }
+
+  /** Outside the codec callbacks (whose callers write out afterwards): write from the loop. */
+  #flushSoon(): void {
+    if (this.#inCodec === 0 && !this.#flushTimer) {
+      this.#flushTimer = this.reactor.setTimeout(0, () => {
+        this.#flushTimer = null;
+        if (!this.closed || this.#draining) this.#pumpOut();
+      });
+    }
+  }
+
+  /** The room {@linkcode outSpace} handed out last (staged in place by `queueOut`). */
+  #outRoom: Uint8Array | null = null;
+
+  /**
+   * Room for an output piece of `n` bytes that `encode` fills in place and then passes to
+   * {@linkcode queueOut} (a seal's output, with its length field): the free end of the stage
+   * the inner stream is written from, when nothing is queued before it, so no allocation and no
+   * copy per piece; a full stage is written out first. Otherwise memory of its own.
+   *
+   * ```ts
+   * const room = this.outSpace(2 + data.length + TAG_LENGTH);
+   * aead.sealInto(nonce, data, room.subarray(2));
+   * this.queueOut(room);
+   * ```
+   */
+  protected outSpace(n: number): Uint8Array {
+    if (this.#outHead === this.#outQueue.length && n <= STAGE_SIZE) {
+      if (STAGE_SIZE - this.#stageLen < n && this.#stageOff < this.#stageLen && !this.#innerShut) {
+        try {
+          if (!this.#writeStage()) this.inner.wantWrite(true);
+        } catch (error) {
+          this.#fail(error instanceof Error ? error : new Error(String(error)));
+        }
+      }
+      if (this.#outHead === this.#outQueue.length && STAGE_SIZE - this.#stageLen >= n) {
+        return this.#outRoom = this.#stage.subarray(this.#stageLen, this.#stageLen + n);
+      }
+    }
+    this.#outRoom = null;
+    return new Uint8Array(n);
   }
 
   /** The room {@linkcode inSpace} handed out last (delivered in place by `queueIn`). */
@@ -396,6 +448,17 @@ export abstract class FramedStream extends JsStream {
     this.#pumpOut();
   }
 
+  /** Writes the staged bytes to the inner stream; true when all went (throws like `write`). */
+  #writeStage(): boolean {
+    const n = this.inner.write(this.#stage.subarray(this.#stageOff, this.#stageLen));
+    if (n === WOULD_BLOCK) return false;
+    this.#stageOff += n;
+    this.#outBytes -= n;
+    if (this.#stageOff < this.#stageLen) return false;
+    this.#stageOff = this.#stageLen = 0;
+    return true;
+  }
+
   #pumpOut(): void {
     if (this.#innerShut) return;
     const inner = this.inner;
@@ -434,18 +497,10 @@ export abstract class FramedStream extends JsStream {
           else break;
         }
         if (this.#stageOff === this.#stageLen) break;
-        const n = inner.write(this.#stage.subarray(this.#stageOff, this.#stageLen));
-        if (n === WOULD_BLOCK) {
+        if (!this.#writeStage()) {
           inner.wantWrite(true);
           return;
         }
-        this.#stageOff += n;
-        this.#outBytes -= n;
-        if (this.#stageOff < this.#stageLen) {
-          inner.wantWrite(true);
-          return;
-        }
-        this.#stageOff = this.#stageLen = 0;
       }
     } catch (error) {
       this.#fail(error instanceof Error ? error : new Error(String(error)));

@@ -5,9 +5,11 @@ import { relay, type RelayStats } from "../../src/io/relay.ts";
 import {
   JsStream,
   readExact,
+  readSome,
   RECEIVE_BLOCK,
   receiveBlocksPooled,
   WOULD_BLOCK,
+  writeAll,
 } from "../../src/io/stream.ts";
 import { streamPair } from "../_helpers/stream_pair.ts";
 import { withReactor } from "../outbound/_helpers.ts";
@@ -287,5 +289,105 @@ Deno.test("`relay()` writes a JS stream's bytes from its receive blocks, leaving
     assert.equal(stats.up, total);
     assert.deepEqual(new Uint8Array(dst.got), expected(0, total));
     assert.deepEqual([...dst.sources], [RECEIVE_BLOCK], "every write came from a receive block");
+  });
+});
+
+/**
+ * A framed layer whose frames are `len ‖ bytes`, made in place with `outSpace` (as sealing
+ * does); a write starting with 0xAA first queues a piece that is ready later (a promise).
+ */
+class OutFramed extends FramedStream {
+  /** Whether each room came from the output stage (64 KiB) rather than memory of its own. */
+  readonly staged: boolean[] = [];
+  constructor(inner: ConstructorParameters<typeof FramedStream>[0]) {
+    super(inner, 1024);
+    this.startReading();
+  }
+  protected encode(data: Uint8Array): void {
+    if (data[0] === 0xaa) {
+      const late = frame(data.slice(0, 1));
+      this.queueOut(new Promise((resolve) => setTimeout(() => resolve(late), 5)));
+      data = data.subarray(1);
+    } else if (data[0] === 0xbb) {
+      // A room queued after a piece queued since it was handed out: it goes after that piece.
+      const room = this.outSpace(3);
+      room.set(frame(data.subarray(0, 1)));
+      this.queueOut(Promise.resolve(frame(new Uint8Array([0xcc]))));
+      this.queueOut(room);
+      data = data.subarray(1);
+    }
+    for (let off = 0; off < data.length; off += 3000) {
+      const piece = data.subarray(off, Math.min(data.length, off + 3000));
+      const room = this.outSpace(2 + piece.length);
+      this.staged.push(room.buffer.byteLength === RECEIVE_BLOCK && room.length < RECEIVE_BLOCK);
+      room[0] = piece.length >> 8;
+      room[1] = piece.length & 0xff;
+      room.set(piece, 2);
+      this.queueOut(room);
+    }
+  }
+  /** The end marker: an empty frame, made in place too. */
+  protected override encodeEnd(): void {
+    const room = this.outSpace(2);
+    room.fill(0);
+    this.queueOut(room);
+  }
+  protected decode(buf: Uint8Array): number {
+    return buf.length;
+  }
+}
+
+function framesOf(data: Uint8Array, step: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < data.length; off += step) {
+    out.push(frame(data.subarray(off, Math.min(data.length, off + step))));
+  }
+  return out;
+}
+
+async function readFrames(b: JsStream, want: Uint8Array[]): Promise<void> {
+  const wantBytes = new Uint8Array(want.reduce((n, w) => n + w.length, 0));
+  let off = 0;
+  for (const w of want) {
+    wantBytes.set(w, off);
+    off += w.length;
+  }
+  const got = new Uint8Array(wantBytes.length);
+  await readExact(b, got, "frames");
+  assert.deepEqual(got, wantBytes);
+}
+
+Deno.test("`FramedStream.outSpace()` frames in the output stage in order, behind a pending piece, then the end marker", async () => {
+  await withReactor(async (r) => {
+    // A slow inner stream (16 KiB in flight): the stage fills, and later rooms wait their turn.
+    const [a, b] = streamPair(r, 16 * 1024);
+    const framed = new OutFramed(a);
+    const first = expected(0, 100_000);
+    const second = expected(7, 9_001);
+    second[0] = 0xaa; // a late piece first, then frames that must stay behind it
+    await writeAll(framed, first, "first");
+    await writeAll(framed, second, "second");
+    await readFrames(b, [
+      ...framesOf(first, 3000),
+      frame(new Uint8Array([0xaa])),
+      ...framesOf(second.subarray(1), 3000),
+    ]);
+    // Everything is out: the next room is the stage's start.
+    const third = expected(3, 5000);
+    third[0] = 0xbb;
+    await writeAll(framed, third, "third");
+    framed.shutdownWrite();
+    await readFrames(b, [
+      frame(new Uint8Array([0xcc])),
+      frame(new Uint8Array([0xbb])),
+      ...framesOf(third.subarray(1), 3000),
+      frame(new Uint8Array(0)),
+    ]);
+    assert.equal(await readSome(b, new Uint8Array(1), "EOF"), 0, "EOF after the end marker");
+    assert.ok(framed.staged[0], "the first frame was made in the stage");
+    assert.ok(framed.staged.includes(false), "frames behind queued bytes had memory of their own");
+    assert.ok(framed.staged.filter((s) => s).length > 10, "most frames were staged in place");
+    framed.close();
+    b.close();
   });
 });

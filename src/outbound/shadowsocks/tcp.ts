@@ -36,6 +36,8 @@ import {
   type ShadowsocksKeys,
 } from "./method.ts";
 
+/** A chunk's plain length field (sealed at once, so one per thread). */
+const LENGTH_FIELD = new Uint8Array(2);
 const log = getLogger(["tunbox", "outbound"]);
 
 /** How long the request header waits for the application's first bytes. */
@@ -204,11 +206,22 @@ export class ShadowsocksStream extends FramedStream {
 
   /** One length chunk and one payload chunk. */
   #chunk(payload: Uint8Array): void {
-    const len = new Uint8Array(2);
+    const tx = this.#tx!;
+    const len = LENGTH_FIELD;
     len[0] = payload.length >> 8;
     len[1] = payload.length & 0xff;
-    this.#sealSync(len);
-    this.#seal(payload);
+    if (tx.bulkAsync) {
+      this.#sealSync(len);
+      this.#seal(payload);
+      return;
+    }
+    // Both sealed in place, straight into the output stage.
+    const room = this.outSpace(2 + TAG_LENGTH + payload.length + TAG_LENGTH);
+    tx.sealInto(this.#txNonce, len, room);
+    incrementLe(this.#txNonce);
+    tx.sealInto(this.#txNonce, payload, room.subarray(2 + TAG_LENGTH));
+    incrementLe(this.#txNonce);
+    this.queueOut(room);
   }
 
   protected encode(data: Uint8Array): void {

@@ -66,6 +66,9 @@ export interface VmessStreamOptions {
   answerWarnMs?: number;
 }
 
+/** A chunk's plain length field for `authenticated_length` (sealed at once: one per thread). */
+const LENGTH_FIELD = new Uint8Array(2);
+
 /** What a payload chunk that fails authentication is called, on either opening path. */
 const CHUNK_FORGED = "a chunk from the server failed authentication";
 
@@ -244,6 +247,10 @@ export class VmessStream extends FramedStream implements DatagramStream {
     const b = this.#tx;
     const padLen = b.padding ? b.padding.next() % MAX_PADDING : 0;
     const sealedLen = plain.length + (b.aead ? TAG_LENGTH : 0);
+    if (b.aead === null || !b.aead.bulkAsync) {
+      this.#chunkInPlace(plain, padLen, sealedLen);
+      return;
+    }
     if (b.lenAead) {
       const v = sealedLen + padLen - TAG_LENGTH;
       this.queueOut(b.lenAead.sealSync(b.nextLenNonce(), new Uint8Array([v >> 8, v & 0xff])));
@@ -255,6 +262,28 @@ export class VmessStream extends FramedStream implements DatagramStream {
     if (b.aead) this.queueOut(b.aead.seal(b.nextNonce(), plain));
     else if (plain.length > 0) this.queueOut(plain.slice());
     if (padLen > 0) this.queueOut(random(padLen));
+  }
+
+  /** {@linkcode #chunk} with a synchronous cipher: the whole chunk is made in the output stage. */
+  #chunkInPlace(plain: Uint8Array, padLen: number, sealedLen: number): void {
+    const b = this.#tx;
+    const head = b.lenAead ? 2 + TAG_LENGTH : 2;
+    const room = this.outSpace(head + sealedLen + padLen);
+    if (b.lenAead) {
+      const v = sealedLen + padLen - TAG_LENGTH;
+      LENGTH_FIELD[0] = v >> 8;
+      LENGTH_FIELD[1] = v & 0xff;
+      b.lenAead.sealInto(b.nextLenNonce(), LENGTH_FIELD, room);
+    } else {
+      let v = sealedLen + padLen;
+      if (b.masking) v ^= b.masking.next();
+      room[0] = (v >> 8) & 0xff;
+      room[1] = v & 0xff;
+    }
+    if (b.aead) b.aead.sealInto(b.nextNonce(), plain, room.subarray(head));
+    else room.set(plain, head);
+    if (padLen > 0) crypto.getRandomValues(room.subarray(head + sealedLen));
+    this.queueOut(room);
   }
 
   protected encode(data: Uint8Array): void {
