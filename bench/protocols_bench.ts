@@ -51,8 +51,11 @@ const SIZE = SIZE_MB * 1024 * 1024;
 /** tunbox runs as users run it here (one worker, in the main isolate, on up to 2 cores). */
 const WORKERS = values.workers ? Number(values.workers) : workerCount();
 const STACKS = ["system", "gvisor", "mixed"] as const;
-const STACK = STACKS.find((s) => s === values.stack);
-if (!STACK) throw new Error(`--stack ${values.stack}: expected one of ${STACKS.join(", ")}`);
+const STACK = (() => {
+  const stack = STACKS.find((s) => s === values.stack);
+  if (!stack) throw new Error(`--stack ${values.stack}: expected one of ${STACKS.join(", ")}`);
+  return stack;
+})();
 const UUID = "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
 const PASSWORD = "bench password";
 const SOCKS_PORT = 1090;
