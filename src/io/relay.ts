@@ -11,8 +11,10 @@
  *   stays in the kernel's receive buffer, so TCP flow control pushes back on the sender) until
  *   the destination is writable again. Two descriptors per connection, no per-connection buffer.
  *   A source that holds its bytes in memory (a proxy protocol's decrypted stream: it offers
- *   {@linkcode Stream.readView}) is written from there, without the scratch copy; what the
- *   destination does not take stays in the source (whose own limit then pauses it).
+ *   {@linkcode Stream.readView}) is written from there when its pieces are large (at least
+ *   {@linkcode VIEW_MIN}), without the scratch copy; what the destination does not take stays in
+ *   the source (whose own limit then pauses it). Small pieces are gathered through the scratch
+ *   buffer as before, so they cost one write, not one each.
  * - `splice` mode (Linux, on request, when both streams are kernel sockets): source → pipe →
  *   destination with `splice(2)`, so payload
  *   never enters JS, at the cost of a pipe (two more descriptors) per direction. On the 2-core
@@ -69,6 +71,11 @@ const SPLICE_LEN = 1 << 20;
 /** Reads per readiness event before yielding to other sockets. */
 const ROUNDS = 16;
 const COPY_BUFFER = 256 * 1024;
+/**
+ * A source's piece at least this large is written from the source's own memory; smaller ones are
+ * gathered (a TLS record is at most 16 KiB; a receive block of decrypted chunks is 64 KiB).
+ */
+const VIEW_MIN = 32 * 1024;
 /** The copy mode's read buffer, shared by every relay on this thread (see `Direction.pull`). */
 const scratch = new Uint8Array(COPY_BUFFER);
 
@@ -180,6 +187,19 @@ class Direction {
         return;
       }
       const view = v as Uint8Array;
+      if (view.length < VIEW_MIN) {
+        // Small pieces (TLS records, a userspace stack's segments): gathered through the scratch
+        // buffer into one write, not a system call each.
+        const got = src.read(scratch);
+        if (got <= 0) continue; // (cannot happen: bytes are held)
+        this.pending = scratch.subarray(0, got);
+        if (!this.drain()) {
+          src.wantRead(false);
+          this.dst.wantWrite(true);
+          return;
+        }
+        continue;
+      }
       const n = this.dst.write(view);
       if (n > 0) {
         src.consume!(n);

@@ -244,8 +244,8 @@ Deno.test("`JsStream.readView()` shows held bytes in place; `consume()` takes th
 /** Takes at most `step` bytes per write, and every other write waits (WOULD_BLOCK) a while. */
 class Picky extends InPlace {
   readonly got: number[] = [];
-  /** The memory each write came from (byte lengths of the buffers). */
-  readonly sources = new Set<number>();
+  /** Each write taken: its length and the memory it came from. */
+  readonly writes: { n: number; from: ArrayBufferLike }[] = [];
   #n = 0;
   #blocked = false;
   constructor(r: Reactor, readonly step: number) {
@@ -262,33 +262,54 @@ class Picky extends InPlace {
       return WOULD_BLOCK;
     }
     const n = Math.min(this.step, buf.length);
-    this.sources.add(buf.buffer.byteLength);
+    this.writes.push({ n, from: buf.buffer });
     for (let i = 0; i < n; i++) this.got.push(buf[i]!);
     return n;
   }
 }
 
-Deno.test("`relay()` writes a JS stream's bytes from its receive blocks, leaving the rest there", async () => {
+Deno.test("`relay()` writes a JS stream's large pieces from its receive blocks, and gathers small ones", async () => {
   await withReactor(async (r) => {
     const src = new InPlace(r);
-    const dst = new Picky(r, 3000);
-    const total = 100 * 1999;
-    let seq = 0;
+    const dst = new Picky(r, 40_000);
     const done = new Promise<RelayStats>((resolve) => {
       relay(src, dst, { onClose: resolve });
     });
-    // Produced in bursts while the relay runs, as decryption delivers it.
-    for (let burst = 0; burst < 10; burst++) {
-      for (let i = 0; i < 10; i++) seq = produce(src, 1999, seq);
-      await new Promise((resolve) => setTimeout(resolve, 2));
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
+    // Whole receive blocks of decrypted bytes: written from the blocks (the rest of a block a
+    // write did not take stays there).
+    let seq = 0;
+    const blocks = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 4; i++) {
+      const room = src.space(RECEIVE_BLOCK);
+      blocks.add(room.buffer);
+      room.set(expected(seq, RECEIVE_BLOCK));
+      src.commit(room);
+      seq += RECEIVE_BLOCK;
+      await pause();
+    }
+    const big = dst.writes.length;
+    // Small pieces of their own (TLS records, a userspace stack's segments): gathered, several
+    // to a write.
+    for (let burst = 0; burst < 5; burst++) {
+      for (let i = 0; i < 40; i++) {
+        src.pushOwn(expected(seq, 500));
+        seq += 500;
+      }
+      await pause();
     }
     src.end();
     dst.end(); // the other direction ends too
     const stats = await done;
     assert.equal(stats.end, "done");
-    assert.equal(stats.up, total);
-    assert.deepEqual(new Uint8Array(dst.got), expected(0, total));
-    assert.deepEqual([...dst.sources], [RECEIVE_BLOCK], "every write came from a receive block");
+    assert.equal(stats.up, seq);
+    assert.deepEqual(new Uint8Array(dst.got), expected(0, seq));
+    const first = dst.writes.slice(0, big), small = dst.writes.slice(big);
+    assert.ok(first.length > 0 && small.length > 0);
+    const fromBlocks = first.filter((w) => blocks.has(w.from)).length;
+    assert.ok(fromBlocks >= 4, `${fromBlocks} of ${first.length} writes came from the blocks`);
+    const single = small.filter((w) => w.n <= 500).length;
+    assert.equal(single, 0, `${single} of ${small.length} writes carried one small piece`);
   });
 });
 
