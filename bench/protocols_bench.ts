@@ -41,7 +41,7 @@ const { values } = parseArgs({
     smoke: { type: "boolean", default: false },
     /** Packet workers (`TUNBOX_WORKERS`); default: tunbox's own choice on this machine. */
     workers: { type: "string" },
-    /** The TUN's `mtu`; default: the config's default (sing-box's 9000). */
+    /** The TUN's `mtu`; default: tunbox's (sing-box's Linux default, 65535). */
     mtu: { type: "string" },
     /** The TUN's `stack` (`system`, `gvisor`, `mixed`); default: the seed config's `mixed`. */
     stack: { type: "string", default: "mixed" },
