@@ -140,11 +140,13 @@ class Direction {
 
   /** The source is readable (or has EOF/an error to report). */
   pull(): void {
-    if (this.views) {
-      this.#pullViews();
-      return;
-    }
     for (let i = 0; i < ROUNDS; i++) {
+      if (this.views) {
+        const step = this.#writeView();
+        if (step === "done") return;
+        if (step === "next") continue;
+        // "copy": read below (small pieces gathered, or WOULD_BLOCK/EOF reported).
+      }
       let n: number;
       if (this.splice) {
         n = spliceFd(this.src.fd!, this.pipeW, SPLICE_LEN);
@@ -174,44 +176,26 @@ class Direction {
     }
   }
 
-  /** `pull` from a source that offers views: each written to dst as it is, then consumed. */
-  #pullViews(): void {
-    const src = this.src;
-    for (let i = 0; i < ROUNDS; i++) {
-      const v = src.readView!();
-      if (v === WOULD_BLOCK) return;
-      if (v === 0) {
-        this.eof = true;
-        src.wantRead(false);
-        this.finish();
-        return;
-      }
-      const view = v as Uint8Array;
-      if (view.length < VIEW_MIN) {
-        // Small pieces (TLS records, a userspace stack's segments): gathered through the scratch
-        // buffer into one write, not a system call each.
-        const got = src.read(scratch);
-        if (got <= 0) continue; // (cannot happen: bytes are held)
-        this.pending = scratch.subarray(0, got);
-        if (!this.drain()) {
-          src.wantRead(false);
-          this.dst.wantWrite(true);
-          return;
-        }
-        continue;
-      }
-      const n = this.dst.write(view);
-      if (n > 0) {
-        src.consume!(n);
-        this.moved(n);
-      }
-      if (n === WOULD_BLOCK || n < view.length) {
-        // The rest stays in the source until dst is writable again.
-        src.wantRead(false);
-        this.dst.wantWrite(true);
-        return;
-      }
+  /**
+   * One write straight from the source's next piece ({@linkcode Stream.readView}): "next" when
+   * it went whole, "done" when dst took less (reading stops until dst is writable), "copy" when
+   * there is no piece or it is small (the copy read gathers small pieces into one write).
+   */
+  #writeView(): "next" | "done" | "copy" {
+    const v = this.src.readView!();
+    if (typeof v === "number" || v.length < VIEW_MIN) return "copy";
+    const n = this.dst.write(v);
+    if (n > 0) {
+      this.src.consume!(n);
+      this.moved(n);
     }
+    if (n === WOULD_BLOCK || n < v.length) {
+      // The rest stays in the source until dst is writable again.
+      this.src.wantRead(false);
+      this.dst.wantWrite(true);
+      return "done";
+    }
+    return "next";
   }
 
   /** The destination is writable again. */

@@ -11,6 +11,7 @@ import {
   WOULD_BLOCK,
   writeAll,
 } from "../../src/io/stream.ts";
+import { concatBytes } from "../_helpers/bytes.ts";
 import { streamPair } from "../_helpers/stream_pair.ts";
 import { withReactor } from "../outbound/_helpers.ts";
 
@@ -177,20 +178,9 @@ Deno.test("`FramedStream.inSpace()` keeps decoded pieces in order behind a pendi
       if (i % 17 === 5) p[0] = 0xaa; // delivered late: the pieces after it must wait
       payloads.push(p);
     }
-    const wire = payloads.map(frame);
-    let off = 0;
-    const all = new Uint8Array(wire.reduce((s, w) => s + w.length, 0));
-    for (const w of wire) {
-      all.set(w, off);
-      off += w.length;
-    }
+    const all = concatBytes(...payloads.map(frame));
     assert.equal(a.write(all), all.length);
-    const want = new Uint8Array(payloads.reduce((s, p) => s + p.length, 0));
-    off = 0;
-    for (const p of payloads) {
-      want.set(p, off);
-      off += p.length;
-    }
+    const want = concatBytes(...payloads);
     const got = new Uint8Array(want.length);
     await readExact(framed, got, "framed read");
     assert.deepEqual(got, want);
@@ -367,12 +357,7 @@ function framesOf(data: Uint8Array, step: number): Uint8Array[] {
 }
 
 async function readFrames(b: JsStream, want: Uint8Array[]): Promise<void> {
-  const wantBytes = new Uint8Array(want.reduce((n, w) => n + w.length, 0));
-  let off = 0;
-  for (const w of want) {
-    wantBytes.set(w, off);
-    off += w.length;
-  }
+  const wantBytes = concatBytes(...want);
   const got = new Uint8Array(wantBytes.length);
   await readExact(b, got, "frames");
   assert.deepEqual(got, wantBytes);

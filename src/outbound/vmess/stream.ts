@@ -247,43 +247,38 @@ export class VmessStream extends FramedStream implements DatagramStream {
     const b = this.#tx;
     const padLen = b.padding ? b.padding.next() % MAX_PADDING : 0;
     const sealedLen = plain.length + (b.aead ? TAG_LENGTH : 0);
-    if (b.aead === null || !b.aead.bulkAsync) {
-      this.#chunkInPlace(plain, padLen, sealedLen);
+    const head = b.lenAead ? 2 + TAG_LENGTH : 2;
+    if (b.aead !== null && b.aead.bulkAsync) {
+      // WebCrypto: the sealed body is a promise, queued after its length field.
+      const length = new Uint8Array(head);
+      this.#lengthField(length, sealedLen + padLen);
+      this.queueOut(length);
+      this.queueOut(b.aead.seal(b.nextNonce(), plain));
+      if (padLen > 0) this.queueOut(random(padLen));
       return;
     }
-    if (b.lenAead) {
-      const v = sealedLen + padLen - TAG_LENGTH;
-      this.queueOut(b.lenAead.sealSync(b.nextLenNonce(), new Uint8Array([v >> 8, v & 0xff])));
-    } else {
-      let v = sealedLen + padLen;
-      if (b.masking) v ^= b.masking.next();
-      this.queueOut(new Uint8Array([(v >> 8) & 0xff, v & 0xff]));
-    }
-    if (b.aead) this.queueOut(b.aead.seal(b.nextNonce(), plain));
-    else if (plain.length > 0) this.queueOut(plain.slice());
-    if (padLen > 0) this.queueOut(random(padLen));
-  }
-
-  /** {@linkcode #chunk} with a synchronous cipher: the whole chunk is made in the output stage. */
-  #chunkInPlace(plain: Uint8Array, padLen: number, sealedLen: number): void {
-    const b = this.#tx;
-    const head = b.lenAead ? 2 + TAG_LENGTH : 2;
+    // A synchronous cipher: the whole chunk is made in the output stage.
     const room = this.outSpace(head + sealedLen + padLen);
-    if (b.lenAead) {
-      const v = sealedLen + padLen - TAG_LENGTH;
-      LENGTH_FIELD[0] = v >> 8;
-      LENGTH_FIELD[1] = v & 0xff;
-      b.lenAead.sealInto(b.nextLenNonce(), LENGTH_FIELD, room);
-    } else {
-      let v = sealedLen + padLen;
-      if (b.masking) v ^= b.masking.next();
-      room[0] = (v >> 8) & 0xff;
-      room[1] = v & 0xff;
-    }
+    this.#lengthField(room, sealedLen + padLen);
     if (b.aead) b.aead.sealInto(b.nextNonce(), plain, room.subarray(head));
     else room.set(plain, head);
     if (padLen > 0) crypto.getRandomValues(room.subarray(head + sealedLen));
     this.queueOut(room);
+  }
+
+  /** Writes a chunk's length field (`size`: sealed body plus padding) at the start of `out`. */
+  #lengthField(out: Uint8Array, size: number): void {
+    const b = this.#tx;
+    if (b.lenAead) {
+      const v = size - TAG_LENGTH;
+      LENGTH_FIELD[0] = v >> 8;
+      LENGTH_FIELD[1] = v & 0xff;
+      b.lenAead.sealInto(b.nextLenNonce(), LENGTH_FIELD, out);
+      return;
+    }
+    const v = b.masking ? size ^ b.masking.next() : size;
+    out[0] = (v >> 8) & 0xff;
+    out[1] = v & 0xff;
   }
 
   protected encode(data: Uint8Array): void {
