@@ -166,23 +166,28 @@ async function runWatched(
   }).spawn();
   let stdout = "";
   let stderr = "";
+  const seen = new Map<string, number>();
+  const ours = new Set<string>();
+  const look = () => {
+    addDescendants(String(child.pid), ours);
+    for (const [pid, ino] of demoChildren(ours)) seen.set(pid, ino);
+  };
   const read = async (s: ReadableStream<Uint8Array>, into: "out" | "err") => {
     const d = new TextDecoder();
     for await (const c of s) {
       if (into === "out") {
         stdout += d.decode(c, { stream: true });
+        // The callback may kill the demo: children that started since the last look count too.
+        if (onOutput) look();
         onOutput?.(stdout, child);
       } else stderr += d.decode(c, { stream: true });
     }
   };
   const reading = Promise.all([read(child.stdout, "out"), read(child.stderr, "err")]);
-  const seen = new Map<string, number>();
-  const ours = new Set<string>();
   let done = false;
   const status = child.status.finally(() => done = true);
   while (!done) {
-    addDescendants(String(child.pid), ours);
-    for (const [pid, ino] of demoChildren(ours)) seen.set(pid, ino);
+    look();
     await new Promise((r) => setTimeout(r, 100));
   }
   await reading;
